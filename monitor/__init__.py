@@ -1,0 +1,5 @@
+"""inventory-monitor: watches Ticketmaster events and reports availability changes."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

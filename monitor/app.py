@@ -1,0 +1,139 @@
+"""The one place that wires the monitor together, and takes it apart in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+import aiohttp
+
+from monitor.config import Config
+from monitor.detect import Rules
+from monitor.dispatch import Dispatcher, Route
+from monitor.notifiers import build_notifier
+from monitor.poller import Poller, Watch
+from monitor.redact import redactor
+from monitor.schedule import spread_due_times
+from monitor.scheduler import PollTicker, tick_for
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.repository import Repository, WatchEntry
+from monitor.ticketmaster import InventoryClient
+
+logger = logging.getLogger(__name__)
+
+# Docker waits 10s between SIGTERM and SIGKILL; leave room for closing connections.
+SHUTDOWN_GRACE = 6.0
+
+
+def watchlist(config: Config) -> dict[str, Watch]:
+    return {
+        event.id: Watch(event.id, event.name, config.interval_of(event), config.targets_of(event))
+        for event in config.events
+    }
+
+
+class Monitor:
+    """The running daemon: `async with Monitor(config): ...` polls and notifies until exit."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Monitor:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        config, stack = self.config, self._stack
+        redactor.add(config.secrets())
+
+        engine = create_engine(config.database.url)
+        stack.push_async_callback(engine.dispose)
+        await upgrade(engine)
+        self.repository = Repository(engine)
+        watches = watchlist(config)
+        added, removed = await self.repository.sync_watchlist(
+            [WatchEntry(w.event_id, w.name) for w in watches.values()],
+            self._first_due_times(watches),
+            self.clock(),
+        )
+        logger.info(
+            "watching %d events (%d new, %d no longer watched) with %d notifiers",
+            len(watches), len(added), len(removed), len(config.notifiers),
+        )
+
+        tm = config.ticketmaster
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
+        )
+        client = InventoryClient(session, tm.base_url, tm.api_key.get_secret_value(), tm.timeout)
+
+        routes = {}
+        for name, notifier_config in config.notifiers.items():
+            notifier = build_notifier(name, notifier_config)
+            stack.push_async_callback(notifier.aclose)
+            timeout = getattr(notifier_config, "timeout", 0.0)
+            routes[name] = Route(
+                notifier, notifier_config.retry, notifier_config.concurrency, lease=timeout + 30.0
+            )
+        self.dispatcher = Dispatcher(self.repository, routes, self.clock)
+        dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+        stack.push_async_callback(self._stop_dispatcher, dispatching)
+
+        self.poller = Poller(
+            self.repository,
+            client,
+            watches,
+            rules=Rules(config.polling.unknown_after, config.polling.snapshot_every),
+            batch_size=tm.batch_size,
+            max_in_flight=tm.max_in_flight,
+            lease=2 * tm.timeout + 30.0,
+            notify_baseline=config.polling.notify_baseline,
+            clock=self.clock,
+            on_changes=self.dispatcher.wake,
+        )
+        shortest = min((w.interval for w in watches.values()), default=config.polling.interval)
+        ticker = PollTicker(self.poller, tick_for(shortest))
+        ticker.start()
+        stack.push_async_callback(ticker.stop, SHUTDOWN_GRACE / 2)
+
+    def _first_due_times(
+        self, watches: dict[str, Watch]
+    ) -> Callable[[Sequence[str], float], dict[str, float]]:
+        batch_size = self.config.ticketmaster.batch_size
+
+        def schedule(event_ids: Sequence[str], now: float) -> dict[str, float]:
+            by_interval: dict[float, list[str]] = {}
+            for event_id in event_ids:
+                by_interval.setdefault(watches[event_id].interval, []).append(event_id)
+            due: dict[str, float] = {}
+            for interval, ids in by_interval.items():
+                due.update(spread_due_times(ids, interval, batch_size, now))
+            return due
+
+        return schedule
+
+    async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
+        task.cancel()
+        try:
+            await asyncio.wait_for(self.dispatcher.drain(), SHUTDOWN_GRACE / 3)
+        except TimeoutError:
+            logger.warning("deliveries still in flight at shutdown are sent again on restart")
+        await self.dispatcher.aclose()

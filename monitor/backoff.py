@@ -1,0 +1,31 @@
+"""Retry timing: a schedule of ceilings with full jitter, and when to give up."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+
+def retry_delay(
+    attempt: int,
+    schedule: Sequence[float],
+    *,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based).
+
+    Full jitter: a uniform draw between 0 and the schedule's step for this attempt (the last
+    step repeats), so many failed deliveries do not retry in lockstep. A receiver's
+    Retry-After is a floor: we never come back sooner than it asked.
+    """
+    step = schedule[min(attempt, len(schedule)) - 1]
+    delay = (rng or random).uniform(0, step)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def gives_up(created_at: float, now: float, next_attempt_at: float, give_up_after: float) -> bool:
+    """Whether the next attempt would fall after the give-up deadline."""
+    return next_attempt_at - created_at > give_up_after or now - created_at > give_up_after

@@ -1,0 +1,205 @@
+"""The `inventory-monitor` command: argument parsing, exit codes and signals. No business logic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from monitor import __version__
+from monitor.config import Config, config_warnings, load_config
+from monitor.errors import ConfigError, MonitorError
+from monitor.logs import setup_logging
+from monitor.redact import redact
+
+logger = logging.getLogger("monitor")
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+DEFAULT_CONFIG = "config/monitor.yaml"
+DEMO_CONFIG = "config/demo.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except MonitorError as exc:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inventory-monitor",
+        description="Watch Ticketmaster events and report ticket availability changes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str,
+                config: str | None = DEFAULT_CONFIG) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        if config is not None:
+            sub.add_argument("--config", "-c", default=config, type=Path,
+                             help=f"the YAML configuration (default: {config})")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("run", _run, "run the daemon until SIGTERM or SIGINT")
+    command("check", _check, "validate a configuration and summarise it")
+    sim = command("simulate", _simulate, "serve a local Ticketmaster-compatible API", config=None)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--api-key", default="sim-key", help="the key it accepts (default: sim-key)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of the random status walk")
+    sim.add_argument("--change-every", type=float, default=None, metavar="SECONDS",
+                     help="change one random event's status this often")
+    command("demo", _demo, "run the simulator and the daemon together", config=DEMO_CONFIG)
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations to the newest schema")
+    upgrade.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path)
+    upgrade.set_defaults(handler=_db_upgrade)
+    command("status", _status, "print the current state of every watched event")
+    history = command("history", _history, "print the snapshots and changes of one event")
+    history.add_argument("event_id")
+    return parser
+
+
+def _load(path: Path) -> Config:
+    config = load_config(path)
+    for warning in config_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    setup_logging(config.logging.level, config.logging.format)
+    return _serve(lambda stop: _daemon(config, stop))
+
+
+def _serve(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    """Run `body` until it returns or SIGTERM/SIGINT sets its stop event."""
+
+    async def guarded() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await body(stop)
+        except MonitorError:
+            raise
+        except Exception:
+            logger.exception("crashed")
+            return EXIT_FAILURE
+        return EXIT_OK
+
+    return asyncio.run(guarded())
+
+
+async def _daemon(config: Config, stop: asyncio.Event) -> None:
+    from monitor.app import Monitor
+
+    async with Monitor(config):
+        logger.info("started; polling %s", config.ticketmaster.base_url)
+        await stop.wait()
+        logger.info("stopping")
+    logger.info("stopped")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from monitor.durations import format_duration
+
+    config = _load(args.config)
+    intervals = sorted({config.interval_of(e) for e in config.events})
+    print(f"{args.config}: valid")
+    print(f"  upstream:  {config.ticketmaster.base_url} (batches of {config.ticketmaster.batch_size})")
+    print(f"  database:  {redact(config.database.url)}")
+    print(f"  events:    {len(config.events)}")
+    print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")
+    for name, notifier in config.notifiers.items():
+        listeners = sum(1 for e in config.events if name in config.targets_of(e))
+        print(f"  notifier:  {name} ({notifier.type}), {listeners} events")
+    return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from monitor.simulator import Simulator, serve
+
+    setup_logging()
+    simulator = Simulator(api_key=args.api_key, seed=args.seed, change_every=args.change_every)
+
+    async def body(stop: asyncio.Event) -> None:
+        async with serve(simulator, args.host, args.port) as url:
+            print(f"simulator listening on {url} (API key: {args.api_key})", flush=True)
+            await stop.wait()
+
+    return _serve(body)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from monitor.simulator import Simulator, serve
+
+    config = _load(args.config)
+    setup_logging(config.logging.level, config.logging.format)
+    upstream = urlsplit(config.ticketmaster.base_url)
+    simulator = Simulator(
+        api_key=config.ticketmaster.api_key.get_secret_value(),
+        change_every=3.0,
+        watched=[e.id for e in config.events],
+    )
+
+    async def body(stop: asyncio.Event) -> None:
+        async with serve(simulator, upstream.hostname or "127.0.0.1", upstream.port or 80):
+            print(
+                f"demo: a simulated Ticketmaster API at {config.ticketmaster.base_url} changes "
+                f"one of {len(config.events)} events every 3s; each change is logged below. "
+                "Ctrl-C stops.",
+                flush=True,
+            )
+            await _daemon(config, stop)
+
+    return _serve(body)
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from monitor.store.engine import create_engine, upgrade
+
+    config = _load(args.config)
+
+    async def body() -> None:
+        engine = create_engine(config.database.url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(body())
+    print(f"database {redact(config.database.url)} is at the newest schema")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from monitor.report import print_status
+
+    config = _load(args.config)
+    return asyncio.run(print_status(config))
+
+
+def _history(args: argparse.Namespace) -> int:
+    from monitor.report import print_history
+
+    config = _load(args.config)
+    return asyncio.run(print_history(config, args.event_id))

@@ -1,0 +1,361 @@
+"""The YAML configuration: loading, `${VAR}` interpolation, validation and readable errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from monitor.durations import parse_duration
+from monitor.errors import ConfigError
+
+REAL_API_HOST = "app.ticketmaster.com"
+_SHORT_REAL_API_INTERVAL = 10.0
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise PydanticCustomError("duration", str(exc)) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("duration", "expected a duration such as 30s, 5m or 1h")
+    raise PydanticCustomError(
+        "duration", f"invalid duration {value!r} (add a unit: {value}s, {value}m, ...)"
+    )
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TicketmasterConfig(_Model):
+    base_url: str = "https://app.ticketmaster.com"
+    api_key: SecretStr
+    batch_size: int = Field(100, ge=1, le=1000)
+    timeout: Duration = 10.0
+    max_in_flight: int = Field(4, ge=1, le=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value).rstrip("/")
+
+    @property
+    def is_real_api(self) -> bool:
+        return urlsplit(self.base_url).hostname == REAL_API_HOST
+
+
+class DatabaseConfig(_Model):
+    url: str = "sqlite+aiosqlite:///data/monitor.db"
+
+
+class PollingConfig(_Model):
+    interval: Duration = 60.0
+    unknown_after: int = Field(3, ge=1)
+    snapshot_every: Duration = 3600.0
+    notify_baseline: bool = False
+
+
+class LoggingConfig(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class RetryConfig(_Model):
+    backoff: tuple[Duration, ...] = Field((5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0), min_length=1)
+    """The longest wait before attempt 2, 3, ...; the last step repeats."""
+    give_up_after: Duration = 86400.0
+
+
+class _NotifierConfig(_Model):
+    retry: RetryConfig = RetryConfig()
+    concurrency: int = Field(4, ge=1, le=100)
+
+    def secrets(self) -> list[str]:
+        return []
+
+
+class LogNotifierConfig(_NotifierConfig):
+    type: Literal["log"]
+
+
+class WebhookNotifierConfig(_NotifierConfig):
+    type: Literal["webhook"]
+    url: str
+    secret: SecretStr | None = None
+    timeout: Duration = 15.0
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        try:
+            key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            key = b""
+        if not text.startswith("whsec_") or len(key) < 16:
+            raise PydanticCustomError(
+                "secret", "expected 'whsec_' followed by at least 16 base64-encoded bytes"
+            )
+        return value
+
+    def secrets(self) -> list[str]:
+        found = [self.url] if urlsplit(self.url).query else []
+        if self.secret is not None:
+            found.append(self.secret.get_secret_value())
+        return found
+
+
+NOTIFIER_TYPES = ("log", "webhook")
+NotifierConfig = Annotated[
+    LogNotifierConfig | WebhookNotifierConfig, Field(discriminator="type")
+]
+
+
+class EventConfig(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+    name: str | None = None
+    interval: Duration | None = None
+    notify: tuple[Name, ...] | None = None
+
+
+class Config(_Model):
+    ticketmaster: TicketmasterConfig
+    database: DatabaseConfig = DatabaseConfig()
+    polling: PollingConfig = PollingConfig()
+    logging: LoggingConfig = LoggingConfig()
+    notifiers: dict[Name, NotifierConfig] = Field(default_factory=dict)
+    events: tuple[EventConfig, ...] = ()
+
+    def interval_of(self, event: EventConfig) -> float:
+        return event.interval or self.polling.interval
+
+    def targets_of(self, event: EventConfig) -> tuple[str, ...]:
+        """The notifiers that hear about changes to `event`."""
+        if event.notify is None:
+            return tuple(self.notifiers)
+        return event.notify
+
+    def secrets(self) -> list[str]:
+        """Every configured value that must never reach a log line, an error or the database."""
+        found = [self.ticketmaster.api_key.get_secret_value()]
+        for notifier in self.notifiers.values():
+            found.extend(notifier.secrets())
+        return found
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PydanticCustomError("url", f"expected an http(s) URL, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate the file at `path`; raise ConfigError naming every problem."""
+    source = str(path)
+    env = os.environ if environ is None else environ
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f" cannot read the file: {exc.strerror}"]) from None
+    return parse_config(text, source, env)
+
+
+def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"{line} invalid YAML: {problem}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [" expected a mapping of sections at the top of the file"])
+
+    missing: list[tuple[tuple[str | int, ...], str]] = []
+    data = _interpolate(raw, (), environ, missing)
+    if missing:
+        raise ConfigError(
+            source,
+            [
+                _problem(root, loc, f"environment variable ${{{name}}} is not set (and has no default)")
+                for loc, name in missing
+            ],
+        )
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            source, [_problem(root, _clean_loc(err["loc"]), _message(err)) for err in exc.errors()]
+        ) from None
+    problems = [_problem(root, loc, message) for loc, message in _cross_checks(config)]
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def config_warnings(config: Config) -> list[str]:
+    """Settings that work but are probably not what the user wants."""
+    warnings = []
+    if config.ticketmaster.is_real_api:
+        shortest = min((config.interval_of(e) for e in config.events), default=math.inf)
+        if shortest < _SHORT_REAL_API_INTERVAL:
+            warnings.append(
+                f"polling every {shortest:g}s against the real Ticketmaster API spends the daily "
+                "quota (5,000 requests by default) within hours"
+            )
+    if config.events and not config.notifiers:
+        warnings.append("no notifiers are configured: changes are stored but nobody is told")
+    return warnings
+
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(
+    node: Any,
+    loc: tuple[str | int, ...],
+    environ: Mapping[str, str],
+    missing: list[tuple[tuple[str | int, ...], str]],
+) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, (*loc, k), environ, missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, (*loc, i), environ, missing) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "$" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                missing.append((loc, name))
+                return ""
+            return default
+        return value
+
+    return _VAR.sub(substitute, node)
+
+
+def _cross_checks(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    first_seen: dict[str, int] = {}
+    for index, event in enumerate(config.events):
+        if event.id in first_seen:
+            problems.append(
+                (("events", index, "id"),
+                 f"duplicate event ID {event.id!r} (already at events[{first_seen[event.id]}])")
+            )
+        first_seen.setdefault(event.id, index)
+        for position, name in enumerate(event.notify or ()):
+            if name not in config.notifiers:
+                known = ", ".join(sorted(config.notifiers)) or "none are configured"
+                problems.append(
+                    (("events", index, "notify", position),
+                     f"no notifier is named {name!r} (known: {known})")
+                )
+    return problems
+
+
+def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    # A tagged union puts the tag ("webhook") into the location; the user never wrote it.
+    if len(loc) > 2 and loc[0] == "notifiers" and loc[2] in NOTIFIER_TYPES:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        return f"unknown notifier type {error['input'].get('type')!r} (known: {', '.join(NOTIFIER_TYPES)})"
+    if kind == "union_tag_not_found":
+        return f"the notifier needs a 'type' ({' or '.join(NOTIFIER_TYPES)})"
+    message = str(error["msg"])
+    if kind.startswith(("int_", "float_", "string_", "bool", "dict_", "list_", "tuple_",
+                        "literal_", "greater", "less", "too_")):
+        return f"{message[0].lower()}{message[1:]}, got {error['input']!r}"
+    return message
+
+
+def _problem(root: yaml.Node | None, loc: tuple[str | int, ...], message: str) -> str:
+    line = _line_of(root, loc)
+    where = f"{line}:" if line is not None else ""
+    return f"{where} {_format_loc(loc)}: {message}" if loc else f"{where} {message}"
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the YAML node at `loc`, or of its nearest existing parent."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    line = key.start_mark.line + 1
+                    child = value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part < len(node.value):
+                child = node.value[part]
+                line = child.start_mark.line + 1
+        if child is None:
+            return line
+        node = child
+    return line

@@ -1,0 +1,71 @@
+"""Change detection: the accepted state plus one reading gives the next state and a verdict.
+
+UNKNOWN is "no reading", not a state. A field that reads UNKNOWN (or a value outside the
+documented set) keeps its accepted value until that lasts `unknown_after` polls in a row;
+only then is UNKNOWN accepted, and reported like any other change.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from monitor.models import Availability, EventState, Reading, ResaleStatus, Status
+
+
+class Rules(NamedTuple):
+    unknown_after: int = 3
+    snapshot_every: float = 3600.0
+
+
+class Verdict(NamedTuple):
+    current: Availability | None
+    """The accepted availability after this reading; None while there is no baseline yet."""
+    unknown_streak: int
+    changed: bool
+    """`current` differs from a previously accepted availability."""
+    baseline: bool
+    """This reading is the first one accepted for the event."""
+    snapshot: bool
+    """A snapshot row is due: on a change, on the baseline, and every `snapshot_every`."""
+
+    def dirty(self, state: EventState) -> bool:
+        """Whether the event's row needs more than a last-seen refresh."""
+        return self.snapshot or self.unknown_streak != state.unknown_streak
+
+
+def detect(state: EventState, reading: Reading, now: float, rules: Rules) -> Verdict:
+    previous = state.current
+    status = None if reading.status is Status.UNKNOWN else reading.status
+    resale = None if reading.resale_status is ResaleStatus.UNKNOWN else reading.resale_status
+    unread_status = status is None
+    unread_resale = resale is None
+
+    if previous is None:
+        # Nothing is accepted yet: a documented status makes the baseline; resale may be
+        # UNKNOWN from the start, since many events never have a resale market.
+        streak = state.unknown_streak + 1 if unread_status else 0
+        if unread_status and streak < rules.unknown_after:
+            return Verdict(None, streak, changed=False, baseline=False, snapshot=False)
+        current = Availability(status or Status.UNKNOWN, resale or ResaleStatus.UNKNOWN)
+        return Verdict(current, 0, changed=False, baseline=True, snapshot=True)
+
+    hides_status = unread_status and previous.status is not Status.UNKNOWN
+    hides_resale = unread_resale and previous.resale_status is not ResaleStatus.UNKNOWN
+    streak = state.unknown_streak + 1 if hides_status or hides_resale else 0
+    accept_unknown = streak >= rules.unknown_after
+    if accept_unknown:
+        streak = 0
+
+    new_status = status or (Status.UNKNOWN if hides_status and accept_unknown else previous.status)
+    new_resale = resale or (
+        ResaleStatus.UNKNOWN if hides_resale and accept_unknown else previous.resale_status
+    )
+
+    if new_status is previous.status and new_resale is previous.resale_status:
+        snapshot_due = (
+            state.last_snapshot_at is None
+            or now - state.last_snapshot_at >= rules.snapshot_every
+        )
+        return Verdict(previous, streak, changed=False, baseline=False, snapshot=snapshot_due)
+    current = Availability(new_status, new_resale)
+    return Verdict(current, streak, changed=True, baseline=False, snapshot=True)

@@ -1,0 +1,30 @@
+"""Human durations such as `30s`, `5m`, `1h30m` or `1.5s`, as seconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `text`; raises ValueError for anything but a positive duration with units."""
+    compact = text.strip().replace(" ", "")
+    if not _WHOLE.fullmatch(compact):
+        raise ValueError(f"invalid duration {text!r} (write it like 30s, 5m, 1h or 1.5s)")
+    seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(compact))
+    if seconds <= 0:
+        raise ValueError(f"invalid duration {text!r} (it must be longer than zero)")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of `seconds` that parse_duration reads back."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,62 @@
+"""One exception hierarchy for everything the monitor raises on purpose."""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Root of every error the monitor raises deliberately."""
+
+
+class ConfigError(MonitorError):
+    """The configuration cannot be used; the message names the file and the key path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}:{problem}" for problem in problems))
+
+
+class UpstreamError(MonitorError):
+    """A request to the Inventory Status API failed; the poll produced no reading."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        self.status = status
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class RateLimited(UpstreamError):
+    """Ticketmaster refused the request for rate or quota reasons."""
+
+    def __init__(self, message: str, *, retry_after: float | None, quota: bool) -> None:
+        self.retry_after = retry_after
+        self.quota = quota
+        super().__init__(message, status=429)
+
+
+class InvalidApiKey(UpstreamError):
+    """The API key is unknown or has no access to the Inventory Status API."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=401, retryable=False)
+
+
+class DeliveryError(MonitorError):
+    """A notifier could not deliver; `retryable` tells the dispatcher whether to try again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class StoreError(MonitorError):
+    """The database could not be reached or migrated."""

@@ -1,0 +1,103 @@
+"""Value types shared by the poller, the store, the dispatcher and the notifiers.
+
+The types on the hot path (one per observed event per poll) are NamedTuples: immutable
+like frozen dataclasses, but several times cheaper to build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Status(StrEnum):
+    TICKETS_AVAILABLE = "TICKETS_AVAILABLE"
+    FEW_TICKETS_LEFT = "FEW_TICKETS_LEFT"
+    TICKETS_NOT_AVAILABLE = "TICKETS_NOT_AVAILABLE"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def words(self) -> str:
+        return _STATUS_WORDS[self]
+
+
+class ResaleStatus(StrEnum):
+    TICKETS_AVAILABLE = "TICKETS_AVAILABLE"
+    TICKETS_NOT_AVAILABLE = "TICKETS_NOT_AVAILABLE"
+    UNKNOWN = "UNKNOWN"
+
+
+_STATUS_WORDS = {
+    Status.TICKETS_AVAILABLE: "tickets available",
+    Status.FEW_TICKETS_LEFT: "few tickets left",
+    Status.TICKETS_NOT_AVAILABLE: "no tickets available",
+    Status.UNKNOWN: "status unknown",
+}
+
+STATUS_BY_NAME: dict[str, Status] = {s.value: s for s in Status}
+RESALE_BY_NAME: dict[str, ResaleStatus] = {s.value: s for s in ResaleStatus}
+
+
+class Availability(NamedTuple):
+    """What Ticketmaster says about one event: primary and resale status."""
+
+    status: Status
+    resale_status: ResaleStatus
+
+
+class Reading(NamedTuple):
+    """One event as the API answered it, before any rule is applied.
+
+    A field is None when the answer did not carry a documented value for it.
+    """
+
+    event_id: str
+    status: Status | None
+    resale_status: ResaleStatus | None
+
+
+class EventState(NamedTuple):
+    """The accepted state of one event, as the database holds it."""
+
+    event_id: str
+    current: Availability | None
+    unknown_streak: int
+    last_snapshot_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An accepted difference between the stored and the observed availability."""
+
+    id: str
+    event_id: str
+    event_name: str | None
+    previous: Availability | None
+    current: Availability
+    observed_at: float
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        if self.previous is None:
+            return ("status", "resale_status")
+        fields = []
+        if self.previous.status != self.current.status:
+            fields.append("status")
+        if self.previous.resale_status != self.current.resale_status:
+            fields.append("resale_status")
+        return tuple(fields)
+
+    @property
+    def title(self) -> str:
+        return self.event_name or self.event_id
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One change on its way to one notifier; `id` stays the same across retries."""
+
+    id: str
+    notifier: str
+    change: Change
+    attempt: int

@@ -1,0 +1,19 @@
+"""Notifiers: one module per kind, registered by the `type` a config names them with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from monitor.notifiers.base import Notifier
+from monitor.notifiers.log import LogNotifier
+from monitor.notifiers.webhook import WebhookNotifier
+
+NOTIFIER_KINDS: dict[str, Callable[[str, Any], Notifier]] = {
+    LogNotifier.kind: LogNotifier,
+    WebhookNotifier.kind: WebhookNotifier,
+}
+
+
+def build_notifier(name: str, config: Any) -> Notifier:
+    return NOTIFIER_KINDS[config.type](name, config)

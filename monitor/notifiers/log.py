@@ -1,0 +1,29 @@
+"""The `log` notifier: one human line per change in the daemon's log."""
+
+from __future__ import annotations
+
+import logging
+
+from monitor.config import LogNotifierConfig
+from monitor.messages import describe
+from monitor.models import Delivery
+
+logger = logging.getLogger("monitor.changes")
+
+
+class LogNotifier:
+    kind = "log"
+
+    def __init__(self, name: str, config: LogNotifierConfig) -> None:
+        self.name = name
+        self.config = config
+
+    async def send(self, delivery: Delivery) -> str:
+        change = delivery.change
+        logger.info(
+            "%s", describe(change), extra={"event_id": change.event_id, "notifier": self.name}
+        )
+        return "logged"
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,111 @@
+"""The `webhook` notifier: a JSON POST per change, signed as Standard Webhooks define.
+
+Headers: `webhook-id` (the delivery id, stable across retries), `webhook-timestamp` (Unix
+seconds of this attempt) and, with a secret, `webhook-signature: v1,<base64 HMAC-SHA256 of
+"{id}.{timestamp}.{body}">` keyed with the base64-decoded part of `whsec_...`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import orjson
+
+from monitor.config import WebhookNotifierConfig
+from monitor.errors import DeliveryError
+from monitor.messages import change_document, iso
+from monitor.models import Change, Delivery
+from monitor.redact import redact
+from monitor.ticketmaster import USER_AGENT
+
+_RETRYABLE = {408, 425, 429}
+
+
+def webhook_body(change: Change) -> bytes:
+    """The documented JSON contract; identical for every attempt of a delivery."""
+    return orjson.dumps(
+        {
+            "type": "inventory.changed",
+            "timestamp": iso(change.observed_at),
+            "data": change_document(change),
+        }
+    )
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return f"v1,{base64.b64encode(digest).decode()}"
+
+
+class WebhookNotifier:
+    kind = "webhook"
+
+    def __init__(self, name: str, config: WebhookNotifierConfig) -> None:
+        self.name = name
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, delivery: Delivery) -> str:
+        body = webhook_body(delivery.change)
+        timestamp = int(time.time())
+        headers = {
+            **self.config.headers,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": delivery.id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if self.config.secret is not None:
+            headers["webhook-signature"] = sign(
+                self.config.secret.get_secret_value(), delivery.id, timestamp, body
+            )
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.post(
+                self.config.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+            ) as response:
+                status = response.status
+                retry_after = _seconds(response.headers.get("Retry-After"))
+        except TimeoutError:
+            raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {redact(str(exc))}") from None
+        if 200 <= status < 300:
+            return f"HTTP {status}"
+        retryable = status in _RETRYABLE or status >= 500
+        reason = {410: " (the endpoint is gone)"}.get(status, "")
+        if 300 <= status < 400:
+            reason = " (redirects are not followed: point the URL at the final address)"
+        raise DeliveryError(
+            f"HTTP {status}{reason}", retryable=retryable, status=status, retry_after=retry_after
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After as seconds from now; it may be a number of seconds or an HTTP date."""
+    if retry_after is None:
+        return None
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,88 @@
+"""What `status` and `history` print: read-only views of the database."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from monitor.config import Config
+from monitor.messages import iso
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.repository import Repository
+
+
+@asynccontextmanager
+async def _repository(config: Config) -> AsyncIterator[Repository]:
+    engine = create_engine(config.database.url)
+    try:
+        await upgrade(engine)
+        yield Repository(engine)
+    finally:
+        await engine.dispose()
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _when(timestamp: float | None) -> str:
+    return "-" if timestamp is None else iso(timestamp)
+
+
+async def print_status(config: Config) -> int:
+    async with _repository(config) as repository:
+        rows = await repository.event_rows()
+    if not rows:
+        print("no events have been polled yet")
+        return 0
+    _table(
+        ("EVENT", "NAME", "STATUS", "RESALE", "LAST CHANGE", "LAST SEEN"),
+        [
+            (
+                row.event_id,
+                row.name or "-",
+                row.current.status if row.current else "(no reading yet)",
+                row.current.resale_status if row.current else "-",
+                _when(row.last_changed_at),
+                _when(row.last_seen_at),
+            )
+            for row in rows
+        ],
+    )
+    return 0
+
+
+async def print_history(config: Config, event_id: str) -> int:
+    async with _repository(config) as repository:
+        row = await repository.event_row(event_id)
+        if row is None:
+            print(f"event {event_id} is not in the database", file=sys.stderr)
+            return 1
+        snapshots = await repository.snapshots_of(event_id)
+        changes = await repository.changes_of(event_id)
+    print(f"{row.name or event_id} ({event_id}){'' if row.watched else ' — no longer watched'}")
+    print(f"first seen {_when(row.first_seen_at)}, last seen {_when(row.last_seen_at)}")
+    print("\nchanges:")
+    if changes:
+        _table(
+            ("TIME", "STATUS", "RESALE"),
+            [
+                (
+                    iso(c.observed_at),
+                    f"{c.previous.status if c.previous else '-'} → {c.current.status}",
+                    f"{c.previous.resale_status if c.previous else '-'} → {c.current.resale_status}",
+                )
+                for c in changes
+            ],
+        )
+    else:
+        print("  none")
+    print("\nsnapshots:")
+    if snapshots:
+        _table(("TIME", "STATUS", "RESALE"), [(iso(at), a.status, a.resale_status) for at, a in snapshots])
+    else:
+        print("  none")
+    return 0

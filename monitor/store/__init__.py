@@ -1,0 +1,1 @@
+"""Persistence: engine set-up, the schema's table objects and a repository of bulk operations."""

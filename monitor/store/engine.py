@@ -1,0 +1,95 @@
+"""Engine creation (SQLite pragmas, PostgreSQL pool) and migrations to the newest schema."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+import monitor
+from monitor.errors import StoreError
+from monitor.redact import redact
+
+logger = logging.getLogger(__name__)
+
+_BUSY_TIMEOUT_MS = 30_000
+_WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE writes."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"database.url is not a database URL: {redact(url)!r}") from None
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_pre_ping=True)
+
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            f"busy_timeout={_BUSY_TIMEOUT_MS}",
+            f"journal_size_limit={_WAL_SIZE_LIMIT}",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Take the write lock up front: a deferred transaction that later writes can fail with
+        # SQLITE_BUSY without waiting, and every transaction here may write.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: inside the installed package, or at the repository top."""
+    package = Path(monitor.__file__).parent
+    for candidate in (package / "_migrations", package.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise StoreError("the database migrations are missing from this installation")
+
+
+def alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(migrations_dir()))
+    return config
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision; safe to run on every start."""
+
+    def run(connection: Connection) -> None:
+        before = MigrationContext.configure(connection).get_current_revision()
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+        if after != before:
+            logger.info("database schema upgraded from %s to %s", before or "empty", after)
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"cannot migrate the database: {redact(str(exc))}") from None

@@ -1,0 +1,98 @@
+"""Table objects for SQLAlchemy Core. Alembic migrations are the only source of the schema;
+these mirror them, and a test checks that the two agree.
+
+Times are stored as Unix seconds (UTC) in floating-point columns: portable between SQLite
+and PostgreSQL, exact enough, and cheap to compare and sort on the hot path.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants 64 bits for long-lived tables.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("name", Text),
+    Column("watched", Boolean, nullable=False),
+    Column("status", String(32)),
+    Column("resale_status", String(32)),
+    Column("unknown_streak", Integer, nullable=False),
+    Column("first_seen_at", Float),
+    Column("last_seen_at", Float),
+    Column("last_changed_at", Float),
+    Column("last_snapshot_at", Float),
+    Column("next_due_at", Float, nullable=False),
+    Index("ix_events_due", "watched", "next_due_at"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("resale_status", String(32), nullable=False),
+    Column("observed_at", Float, nullable=False),
+    Index("ix_snapshots_event_time", "event_id", "observed_at"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("event_name", Text),
+    Column("previous_status", String(32)),
+    Column("previous_resale_status", String(32)),
+    Column("status", String(32), nullable=False),
+    Column("resale_status", String(32), nullable=False),
+    Column("observed_at", Float, nullable=False),
+    Index("ix_changes_event_time", "event_id", "observed_at"),
+    Index("ix_changes_time", "observed_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("change_id", String(36), ForeignKey("changes.id"), nullable=False),
+    Column("notifier", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("last_error", Text),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_deliveries_change", "change_id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(36), ForeignKey("deliveries.id"), nullable=False),
+    Column("attempted_at", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Index("ix_delivery_attempts_delivery", "delivery_id"),
+)

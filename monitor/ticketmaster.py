@@ -1,0 +1,182 @@
+"""Client for Ticketmaster's Inventory Status API: one request per batch, answers validated.
+
+Every failure becomes an UpstreamError whose message is safe to log: the API key rides in
+the query string, so no URL with a query and no aiohttp exception text leaves this module
+unredacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+import monitor
+from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
+from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, Reading
+from monitor.redact import redact
+
+logger = logging.getLogger(__name__)
+
+AVAILABILITY_PATH = "/inventory-status/v1/availability"
+USER_AGENT = f"inventory-monitor/{monitor.__version__}"
+
+
+class InventoryClient:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, api_key: str, timeout: float
+    ) -> None:
+        self._session = session
+        self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
+        self._api_key = api_key
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._reported_values: set[str] = set()
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint without query string: what messages may show."""
+        return str(self._endpoint)
+
+    async def fetch(self, event_ids: Sequence[str]) -> list[Reading]:
+        """Readings for the requested events that the answer carries, in answer order.
+
+        Raises UpstreamError (or a subclass) when the request as a whole failed.
+        """
+        url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
+        started = time.monotonic()
+        try:
+            async with self._session.get(
+                url, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
+            ) as response:
+                body = await response.read()
+                status, headers = response.status, response.headers
+        except TimeoutError:
+            raise UpstreamError(
+                f"no answer from {self.endpoint} within {self._timeout.total:g}s"
+            ) from None
+        except aiohttp.ClientError as exc:
+            # aiohttp puts the full URL, API key included, into its messages.
+            raise UpstreamError(
+                f"request to {self.endpoint} failed: {type(exc).__name__}: {redact(str(exc))}"
+            ) from None
+        logger.debug(
+            "%d events requested, HTTP %d in %.0f ms",
+            len(event_ids), status, (time.monotonic() - started) * 1000,
+        )
+        if status != 200:
+            raise self._http_error(status, headers, body)
+        return self._parse(body, event_ids)
+
+    def _http_error(
+        self, status: int, headers: Any, body: bytes
+    ) -> UpstreamError:
+        fault, code = _fault(body)
+        what = f"{self.endpoint} answered HTTP {status}"
+        detail = f": {fault}" if fault else ""
+        if status == 401:
+            return InvalidApiKey(f"{what}{detail} (is the API key valid for the Inventory Status API?)")
+        if status == 429:
+            quota = "QuotaViolation" in (code or "") or headers.get("Rate-Limit-Available") == "0"
+            return RateLimited(
+                f"{what}{detail}", retry_after=_retry_after(headers, quota), quota=quota
+            )
+        return UpstreamError(
+            f"{what}{detail or _snippet(body)}", status=status, retryable=status >= 500
+        )
+
+    def _parse(self, body: bytes, event_ids: Sequence[str]) -> list[Reading]:
+        try:
+            items = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(
+                f"{self.endpoint} answered with a body that is not JSON{_snippet(body)}"
+            ) from None
+        if not isinstance(items, list):
+            raise UpstreamError(
+                f"{self.endpoint} answered with JSON that is not an array{_snippet(body)}"
+            )
+        requested = set(event_ids)
+        readings: list[Reading] = []
+        seen: set[str] = set()
+        malformed = strangers = 0
+        for item in items:
+            event_id = item.get("eventId") if isinstance(item, dict) else None
+            if not isinstance(event_id, str):
+                malformed += 1
+                continue
+            if event_id not in requested:
+                strangers += 1
+                continue
+            if event_id in seen:
+                continue
+            seen.add(event_id)
+            raw_status, raw_resale = item.get("status"), item.get("resaleStatus")
+            status = STATUS_BY_NAME.get(raw_status) if isinstance(raw_status, str) else None
+            resale = RESALE_BY_NAME.get(raw_resale) if isinstance(raw_resale, str) else None
+            if (status is None and raw_status is not None) or (
+                resale is None and raw_resale is not None
+            ):
+                self._report_undocumented(event_id, raw_status, raw_resale)
+            readings.append(Reading(event_id, status, resale))
+        if malformed or strangers:
+            logger.warning(
+                "%s: ignored %d answer items without a valid eventId and %d for events "
+                "that were not asked for",
+                self.endpoint, malformed, strangers,
+            )
+        return readings
+
+    def _report_undocumented(self, event_id: str, raw_status: object, raw_resale: object) -> None:
+        known: tuple[tuple[object, Mapping[str, object]], ...] = (
+            (raw_status, STATUS_BY_NAME),
+            (raw_resale, RESALE_BY_NAME),
+        )
+        for value, documented in known:
+            text = repr(value)
+            if value is None or text in self._reported_values:
+                continue
+            if isinstance(value, str) and value in documented:
+                continue
+            self._reported_values.add(text)
+            logger.warning(
+                "event %s: undocumented status value %s is treated as no reading "
+                "(reported once per value)",
+                event_id, text, extra={"event_id": event_id},
+            )
+
+
+def _fault(body: bytes) -> tuple[str | None, str | None]:
+    """The `faultstring` and `errorcode` of an Apigee fault body, when it is one."""
+    try:
+        data = orjson.loads(body)
+        fault = data["fault"]
+        return str(fault.get("faultstring")), str(fault.get("detail", {}).get("errorcode"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return None, None
+
+
+def _retry_after(headers: Any, quota: bool) -> float | None:
+    """Seconds to wait, from Retry-After, or for a quota refusal from Rate-Limit-Reset."""
+    retry_after = headers.get("Retry-After")
+    if retry_after is not None:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            pass
+    reset = headers.get("Rate-Limit-Reset")
+    if quota and reset is not None:
+        try:
+            return max(0.0, int(reset) / 1000 - time.time())
+        except ValueError:
+            return None
+    return None
+
+
+def _snippet(body: bytes) -> str:
+    text = " ".join(body[:200].decode("utf-8", "replace").split())
+    return f": {redact(text)!r}" if text else " (empty body)"
