@@ -33,4 +33,8 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    asyncio.run(_run_standalone(os.environ.get("MONITOR_DATABASE_URL", "sqlite+aiosqlite:///data/monitor.db")))
+    asyncio.run(
+        _run_standalone(
+            os.environ.get("MONITOR_DATABASE_URL", "sqlite+aiosqlite:///data/monitor.db")
+        )
+    )

@@ -76,7 +76,10 @@ class Monitor:
         )
         logger.info(
             "watching %d events (%d new, %d no longer watched) with %d notifiers",
-            len(watches), len(added), len(removed), len(config.notifiers),
+            len(watches),
+            len(added),
+            len(removed),
+            len(config.notifiers),
         )
 
         tm = config.ticketmaster

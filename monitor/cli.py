@@ -46,12 +46,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str,
-                config: str | None = DEFAULT_CONFIG) -> argparse.ArgumentParser:
+    def command(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        help_: str,
+        config: str | None = DEFAULT_CONFIG,
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=help_)
         if config is not None:
-            sub.add_argument("--config", "-c", default=config, type=Path,
-                             help=f"the YAML configuration (default: {config})")
+            sub.add_argument(
+                "--config",
+                "-c",
+                default=config,
+                type=Path,
+                help=f"the YAML configuration (default: {config})",
+            )
         sub.set_defaults(handler=handler)
         return sub
 
@@ -62,8 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--api-key", default="sim-key", help="the key it accepts (default: sim-key)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the random status walk")
-    sim.add_argument("--change-every", type=float, default=None, metavar="SECONDS",
-                     help="change one random event's status this often")
+    sim.add_argument(
+        "--change-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="change one random event's status this often",
+    )
     command("demo", _demo, "run the simulator and the daemon together", config=DEMO_CONFIG)
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -125,7 +139,9 @@ def _check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     intervals = sorted({config.interval_of(e) for e in config.events})
     print(f"{args.config}: valid")
-    print(f"  upstream:  {config.ticketmaster.base_url} (batches of {config.ticketmaster.batch_size})")
+    print(
+        f"  upstream:  {config.ticketmaster.base_url} (batches of {config.ticketmaster.batch_size})"
+    )
     print(f"  database:  {redact(config.database.url)}")
     print(f"  events:    {len(config.events)}")
     print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")

@@ -115,6 +115,12 @@ class WebhookNotifierConfig(_NotifierConfig):
     def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
 
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # `secret: ${WEBHOOK_SECRET:-}` leaves signing off when the variable is unset.
+        return None if value == "" else value
+
     @field_validator("secret")
     @classmethod
     def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -139,9 +145,7 @@ class WebhookNotifierConfig(_NotifierConfig):
 
 
 NOTIFIER_TYPES = ("log", "webhook")
-NotifierConfig = Annotated[
-    LogNotifierConfig | WebhookNotifierConfig, Field(discriminator="type")
-]
+NotifierConfig = Annotated[LogNotifierConfig | WebhookNotifierConfig, Field(discriminator="type")]
 
 
 class EventConfig(_Model):
@@ -216,7 +220,9 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         raise ConfigError(
             source,
             [
-                _problem(root, loc, f"environment variable ${{{name}}} is not set (and has no default)")
+                _problem(
+                    root, loc, f"environment variable ${{{name}}} is not set (and has no default)"
+                )
                 for loc, name in missing
             ],
         )
@@ -284,16 +290,20 @@ def _cross_checks(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     for index, event in enumerate(config.events):
         if event.id in first_seen:
             problems.append(
-                (("events", index, "id"),
-                 f"duplicate event ID {event.id!r} (already at events[{first_seen[event.id]}])")
+                (
+                    ("events", index, "id"),
+                    f"duplicate event ID {event.id!r} (already at events[{first_seen[event.id]}])",
+                )
             )
         first_seen.setdefault(event.id, index)
         for position, name in enumerate(event.notify or ()):
             if name not in config.notifiers:
                 known = ", ".join(sorted(config.notifiers)) or "none are configured"
                 problems.append(
-                    (("events", index, "notify", position),
-                     f"no notifier is named {name!r} (known: {known})")
+                    (
+                        ("events", index, "notify", position),
+                        f"no notifier is named {name!r} (known: {known})",
+                    )
                 )
     return problems
 
@@ -312,12 +322,26 @@ def _message(error: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
-        return f"unknown notifier type {error['input'].get('type')!r} (known: {', '.join(NOTIFIER_TYPES)})"
+        known = ", ".join(NOTIFIER_TYPES)
+        return f"unknown notifier type {error['input'].get('type')!r} (known: {known})"
     if kind == "union_tag_not_found":
         return f"the notifier needs a 'type' ({' or '.join(NOTIFIER_TYPES)})"
     message = str(error["msg"])
-    if kind.startswith(("int_", "float_", "string_", "bool", "dict_", "list_", "tuple_",
-                        "literal_", "greater", "less", "too_")):
+    if kind.startswith(
+        (
+            "int_",
+            "float_",
+            "string_",
+            "bool",
+            "dict_",
+            "list_",
+            "tuple_",
+            "literal_",
+            "greater",
+            "less",
+            "too_",
+        )
+    ):
         return f"{message[0].lower()}{message[1:]}, got {error['input']!r}"
     return message
 
@@ -351,10 +375,11 @@ def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
                     line = key.start_mark.line + 1
                     child = value
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part < len(node.value):
-                child = node.value[part]
-                line = child.start_mark.line + 1
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            child = node.value[part]
+            line = child.start_mark.line + 1
         if child is None:
             return line
         node = child

@@ -63,8 +63,7 @@ def detect(state: EventState, reading: Reading, now: float, rules: Rules) -> Ver
 
     if new_status is previous.status and new_resale is previous.resale_status:
         snapshot_due = (
-            state.last_snapshot_at is None
-            or now - state.last_snapshot_at >= rules.snapshot_every
+            state.last_snapshot_at is None or now - state.last_snapshot_at >= rules.snapshot_every
         )
         return Verdict(previous, streak, changed=False, baseline=False, snapshot=snapshot_due)
     current = Availability(new_status, new_resale)

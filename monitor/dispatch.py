@@ -96,8 +96,11 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _deliver(self, route: Route, delivery: Delivery) -> None:
-        log = {"notifier": delivery.notifier, "event_id": delivery.change.event_id,
-               "delivery_id": delivery.id}
+        log = {
+            "notifier": delivery.notifier,
+            "event_id": delivery.change.event_id,
+            "delivery_id": delivery.id,
+        }
         try:
             answer = await route.notifier.send(delivery)
         except DeliveryError as exc:
@@ -108,10 +111,16 @@ class Dispatcher:
             await self._failed(route, delivery, DeliveryError(f"{type(exc).__name__}: {exc}"), log)
         else:
             await self._repository.record_attempt(
-                delivery.id, attempted_at=self._clock(), outcome="delivered",
-                status_code=None, error=None, next_attempt_at=None,
+                delivery.id,
+                attempted_at=self._clock(),
+                outcome="delivered",
+                status_code=None,
+                error=None,
+                next_attempt_at=None,
             )
-            logger.debug("delivered %s to %s: %s", delivery.id, delivery.notifier, answer, extra=log)
+            logger.debug(
+                "delivered %s to %s: %s", delivery.id, delivery.notifier, answer, extra=log
+            )
         self.wake()
 
     async def _failed(
@@ -126,17 +135,30 @@ class Dispatcher:
         if error.retryable and not gives_up(created_at, now, next_at, route.retry.give_up_after):
             logger.warning(
                 "delivery %s to %s failed (attempt %d): %s; next try in %.0fs",
-                delivery.id, delivery.notifier, delivery.attempt, message, next_at - now, extra=log,
+                delivery.id,
+                delivery.notifier,
+                delivery.attempt,
+                message,
+                next_at - now,
+                extra=log,
             )
             outcome = "failed"
         else:
             why = "gave up after retrying" if error.retryable else "permanent failure"
             logger.error(
                 "delivery %s to %s is dead (%s): %s",
-                delivery.id, delivery.notifier, why, message, extra=log,
+                delivery.id,
+                delivery.notifier,
+                why,
+                message,
+                extra=log,
             )
             outcome = "dead"
         await self._repository.record_attempt(
-            delivery.id, attempted_at=now, outcome=outcome, status_code=error.status,
-            error=message, next_attempt_at=next_at,
+            delivery.id,
+            attempted_at=now,
+            outcome=outcome,
+            status_code=error.status,
+            error=message,
+            next_attempt_at=next_at,
         )

@@ -12,8 +12,8 @@ class ConfigError(MonitorError):
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
-        self.problems = problems
-        super().__init__("\n".join(f"{source}:{problem}" for problem in problems))
+        self.problems = [f"{source}:{problem}" for problem in problems]
+        super().__init__("\n".join(self.problems))
 
 
 class UpstreamError(MonitorError):

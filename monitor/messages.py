@@ -19,10 +19,7 @@ def describe(change: Change) -> str:
     current = change.current
     previous = change.previous
     if previous is None:
-        return (
-            f"{title}: first seen with status {current.status}, "
-            f"resale {current.resale_status}"
-        )
+        return f"{title}: first seen with status {current.status}, resale {current.resale_status}"
     parts = []
     if previous.status != current.status:
         parts.append(f"status {previous.status} → {current.status}")

@@ -84,7 +84,10 @@ class Poller:
         if stats.observations:
             logger.debug(
                 "cycle: %d requests (%d failed), %d observations, %d changes",
-                stats.requests, stats.failed_requests, stats.observations, stats.changes,
+                stats.requests,
+                stats.failed_requests,
+                stats.observations,
+                stats.changes,
             )
         return stats
 
@@ -94,7 +97,9 @@ class Poller:
             claimed = await self._repository.claim_due(now, self._batch_size, now + self._lease)
             if not claimed:
                 return
-            states = {state.event_id: state for state in claimed if state.event_id in self.watchlist}
+            states = {
+                state.event_id: state for state in claimed if state.event_id in self.watchlist
+            }
             stats.requests += 1
             try:
                 readings = await self._client.fetch(list(states))
@@ -155,7 +160,8 @@ class Poller:
             sample = ", ".join(sorted(states)[:5])
             logger.warning(
                 "the answer left out %d requested events (%s); they count as not polled",
-                len(states), sample,
+                len(states),
+                sample,
             )
             write.unread = self._due_times(states, now)
         return write

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from monitor.config import Config
 from monitor.messages import iso
+from monitor.models import Change
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 
@@ -25,7 +26,19 @@ async def _repository(config: Config) -> AsyncIterator[Repository]:
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in (header, *rows):
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+
+
+def _transitions(change: Change) -> tuple[str, str]:
+    before = change.previous
+    return (
+        f"{before.status if before else '-'} → {change.current.status}",
+        f"{before.resale_status if before else '-'} → {change.current.resale_status}",
+    )
 
 
 def _when(timestamp: float | None) -> str:
@@ -69,20 +82,16 @@ async def print_history(config: Config, event_id: str) -> int:
     if changes:
         _table(
             ("TIME", "STATUS", "RESALE"),
-            [
-                (
-                    iso(c.observed_at),
-                    f"{c.previous.status if c.previous else '-'} → {c.current.status}",
-                    f"{c.previous.resale_status if c.previous else '-'} → {c.current.resale_status}",
-                )
-                for c in changes
-            ],
+            [(iso(c.observed_at), *_transitions(c)) for c in changes],
         )
     else:
         print("  none")
     print("\nsnapshots:")
     if snapshots:
-        _table(("TIME", "STATUS", "RESALE"), [(iso(at), a.status, a.resale_status) for at, a in snapshots])
+        _table(
+            ("TIME", "STATUS", "RESALE"),
+            [(iso(at), a.status, a.resale_status) for at, a in snapshots],
+        )
     else:
         print("  none")
     return 0

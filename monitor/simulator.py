@@ -119,14 +119,20 @@ class Simulator:
         if self._faults:
             fault = self._faults.popleft()
             return web.Response(
-                status=fault.status, text=fault.body, content_type=fault.content_type,
+                status=fault.status,
+                text=fault.body,
+                content_type=fault.content_type,
                 headers=fault.headers,
             )
         ids = [i for i in request.query.get("events", "").split(",") if i]
         if not ids or len(ids) > MAX_EVENTS_PER_REQUEST:
             return _json(
-                {"fault": {"faultstring": f"events must list 1 to {MAX_EVENTS_PER_REQUEST} IDs",
-                           "detail": {"errorcode": "inventory.InvalidRequest"}}},
+                {
+                    "fault": {
+                        "faultstring": f"events must list 1 to {MAX_EVENTS_PER_REQUEST} IDs",
+                        "detail": {"errorcode": "inventory.InvalidRequest"},
+                    }
+                },
                 status=400,
             )
         answer = []
@@ -136,12 +142,16 @@ class Simulator:
         return _json(answer)
 
     async def _list(self, _request: web.Request) -> web.Response:
-        return _json({eid: {"status": s, "resaleStatus": r} for eid, (s, r) in self._events.items()})
+        return _json(
+            {eid: {"status": s, "resaleStatus": r} for eid, (s, r) in self._events.items()}
+        )
 
     async def _put(self, request: web.Request) -> web.Response:
         body = await _body(request)
         status = STATUS_BY_NAME.get(body.get("status", ""))
-        resale = RESALE_BY_NAME.get(body.get("resaleStatus", "")) if "resaleStatus" in body else None
+        resale = (
+            RESALE_BY_NAME.get(body.get("resaleStatus", "")) if "resaleStatus" in body else None
+        )
         if status is None or ("resaleStatus" in body and resale is None):
             raise web.HTTPBadRequest(text="status (and resaleStatus) must be documented values")
         self.set(request.match_info["event_id"], status, resale)
@@ -162,7 +172,9 @@ class Simulator:
             )
             times = int(body.get("times", 1))
         except (KeyError, TypeError, ValueError):
-            raise web.HTTPBadRequest(text="expected {status, body?, content_type?, headers?, times?}") from None
+            raise web.HTTPBadRequest(
+                text="expected {status, body?, content_type?, headers?, times?}"
+            ) from None
         self.inject(fault, times)
         return _json({"queued": len(self._faults)})
 

@@ -66,20 +66,22 @@ class InventoryClient:
             ) from None
         logger.debug(
             "%d events requested, HTTP %d in %.0f ms",
-            len(event_ids), status, (time.monotonic() - started) * 1000,
+            len(event_ids),
+            status,
+            (time.monotonic() - started) * 1000,
         )
         if status != 200:
             raise self._http_error(status, headers, body)
         return self._parse(body, event_ids)
 
-    def _http_error(
-        self, status: int, headers: Any, body: bytes
-    ) -> UpstreamError:
+    def _http_error(self, status: int, headers: Any, body: bytes) -> UpstreamError:
         fault, code = _fault(body)
         what = f"{self.endpoint} answered HTTP {status}"
         detail = f": {fault}" if fault else ""
         if status == 401:
-            return InvalidApiKey(f"{what}{detail} (is the API key valid for the Inventory Status API?)")
+            return InvalidApiKey(
+                f"{what}{detail} (is the API key valid for the Inventory Status API?)"
+            )
         if status == 429:
             quota = "QuotaViolation" in (code or "") or headers.get("Rate-Limit-Available") == "0"
             return RateLimited(
@@ -127,7 +129,9 @@ class InventoryClient:
             logger.warning(
                 "%s: ignored %d answer items without a valid eventId and %d for events "
                 "that were not asked for",
-                self.endpoint, malformed, strangers,
+                self.endpoint,
+                malformed,
+                strangers,
             )
         return readings
 
@@ -146,7 +150,9 @@ class InventoryClient:
             logger.warning(
                 "event %s: undocumented status value %s is treated as no reading "
                 "(reported once per value)",
-                event_id, text, extra={"event_id": event_id},
+                event_id,
+                text,
+                extra={"event_id": event_id},
             )
 
 

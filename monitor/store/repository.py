@@ -290,7 +290,9 @@ class Repository:
                 )
             )
 
-    async def list_deliveries(self, *, dead_only: bool = False, limit: int = 50) -> list[DeliveryRow]:
+    async def list_deliveries(
+        self, *, dead_only: bool = False, limit: int = 50
+    ) -> list[DeliveryRow]:
         query = (
             select(deliveries, changes.c.event_id)
             .join(changes, changes.c.id == deliveries.c.change_id)
@@ -303,8 +305,16 @@ class Repository:
             rows = (await conn.execute(query)).all()
         return [
             DeliveryRow(
-                r.id, r.change_id, r.event_id, r.notifier, r.state, r.attempts,
-                r.created_at, r.next_attempt_at, r.finished_at, r.last_error,
+                r.id,
+                r.change_id,
+                r.event_id,
+                r.notifier,
+                r.state,
+                r.attempts,
+                r.created_at,
+                r.next_attempt_at,
+                r.finished_at,
+                r.last_error,
             )
             for r in rows
         ]
@@ -324,7 +334,9 @@ class Repository:
             row = (await conn.execute(select(events).where(events.c.event_id == event_id))).first()
         return None if row is None else _event_row(row)
 
-    async def snapshots_of(self, event_id: str, limit: int = 1000) -> list[tuple[float, Availability]]:
+    async def snapshots_of(
+        self, event_id: str, limit: int = 1000
+    ) -> list[tuple[float, Availability]]:
         query = (
             select(snapshots.c.observed_at, snapshots.c.status, snapshots.c.resale_status)
             .where(snapshots.c.event_id == event_id)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import yaml
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.config import Config, parse_config
+from monitor.simulator import Simulator, serve
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.repository import Repository
+
+POSTGRES_ADMIN = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+API_KEY = "test-key-9f8e7d6c5b4a"
+
+
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _postgres_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database for this test session; yields its SQLAlchemy URL."""
+    name = f"monitor_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN, timeout=3)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        reason = f"PostgreSQL is not reachable at {POSTGRES_ADMIN}: {exc}"
+        if os.environ.get("MONITOR_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " (MONITOR_REQUIRE_POSTGRES=1 makes it required)")
+        pytest.skip(reason)
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    yield from _postgres_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs once on SQLite and once on PostgreSQL, on an empty schema."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+
+    async def reset() -> None:
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        finally:
+            await connection.close()
+
+    asyncio.run(reset())
+    yield url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def repository(engine: AsyncEngine) -> Repository:
+    return Repository(engine)
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[tuple[Simulator, str]]:
+    """A real simulator on a free local port; yields it and its base URL."""
+    sim = Simulator(api_key=API_KEY)
+    async with serve(sim) as url:
+        yield sim, url
+
+
+ConfigFactory = Callable[..., Config]
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> ConfigFactory:
+    """Builds a validated Config from keyword sections, with working defaults for tests."""
+
+    def build(**sections: Any) -> Config:
+        data: dict[str, Any] = {
+            "ticketmaster": {"base_url": "http://127.0.0.1:9", "api_key": API_KEY},
+            "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+            "polling": {"interval": "10s"},
+            "notifiers": {"console": {"type": "log"}},
+            "events": [{"id": "EV1"}],
+        }
+        for key, value in sections.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return parse_config(yaml.safe_dump(data), "test.yaml", {})
+
+    return build

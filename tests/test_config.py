@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import config_warnings, load_config, parse_config
+from monitor.durations import format_duration, parse_duration
+from monitor.errors import ConfigError
+
+GOOD = """\
+ticketmaster:
+  api_key: ${TM_API_KEY}
+  batch_size: 50
+polling:
+  interval: 30s
+notifiers:
+  ops:
+    type: webhook
+    url: https://hooks.example.com/tickets
+  console:
+    type: log
+events:
+  - id: vvG1zZ9pCY3Sp3
+    name: Eras Tour — Night 1
+    interval: 1.5s
+    notify: [ops]
+  - id: 17AOv8G6G5rI0S0
+"""
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "monitor.yaml", {"TM_API_KEY": "k" * 8} if env is None else env)
+    return caught.value.problems
+
+
+def test_a_good_config_loads_with_defaults_and_interpolation() -> None:
+    config = parse_config(GOOD, "monitor.yaml", {"TM_API_KEY": "secret-key-1"})
+    assert config.ticketmaster.api_key.get_secret_value() == "secret-key-1"
+    assert config.ticketmaster.base_url == "https://app.ticketmaster.com"
+    assert config.ticketmaster.timeout == 10.0
+    assert config.database.url == "sqlite+aiosqlite:///data/monitor.db"
+    first, second = config.events
+    assert config.interval_of(first) == 1.5
+    assert config.interval_of(second) == 30.0
+    assert config.targets_of(first) == ("ops",)
+    assert config.targets_of(second) == ("ops", "console")
+    assert "secret-key-1" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("ticketmaster: [a, b\n", "monitor.yaml:2: invalid YAML", id="yaml-syntax"),
+        pytest.param(
+            GOOD.replace("  batch_size: 50", "  batch_size: 50\n  colour: red"),
+            "monitor.yaml:4: ticketmaster.colour: unknown key",
+            id="unknown-key",
+        ),
+        pytest.param(
+            GOOD.replace("batch_size: 50", "batch_size: lots"),
+            "monitor.yaml:3: ticketmaster.batch_size: input should be a valid integer",
+            id="wrong-type",
+        ),
+        pytest.param(
+            GOOD.replace("batch_size: 50", "batch_size: 5000"),
+            "ticketmaster.batch_size: input should be less than or equal to 1000",
+            id="batch-too-large",
+        ),
+        pytest.param(
+            GOOD.replace("interval: 1.5s", "interval: ten seconds"),
+            "monitor.yaml:15: events[0].interval: invalid duration 'ten seconds'",
+            id="bad-duration",
+        ),
+        pytest.param(
+            GOOD.replace("interval: 1.5s", "interval: 30"),
+            "events[0].interval: invalid duration 30 (add a unit",
+            id="duration-without-unit",
+        ),
+        pytest.param(
+            GOOD.replace("interval: 30s", "interval: 0s"),
+            "polling.interval: invalid duration '0s' (it must be longer than zero)",
+            id="zero-duration",
+        ),
+        pytest.param(
+            GOOD.replace("notify: [ops]", "notify: [ops, pager]"),
+            "monitor.yaml:16: events[0].notify[1]: no notifier is named 'pager' (known: console, ops)",
+            id="unknown-notifier",
+        ),
+        pytest.param(
+            GOOD.replace("17AOv8G6G5rI0S0", "vvG1zZ9pCY3Sp3"),
+            "monitor.yaml:17: events[1].id: duplicate event ID 'vvG1zZ9pCY3Sp3' (already at events[0])",
+            id="duplicate-id",
+        ),
+        pytest.param(
+            GOOD.replace("type: webhook", "type: pigeon"),
+            "notifiers.ops: unknown notifier type 'pigeon'",
+            id="unknown-notifier-type",
+        ),
+        pytest.param(
+            GOOD.replace("https://hooks.example.com/tickets", "hooks.example.com"),
+            "monitor.yaml:9: notifiers.ops.url: expected an http(s) URL",
+            id="bad-webhook-url",
+        ),
+        pytest.param(
+            GOOD.replace("  - id: 17AOv8G6G5rI0S0", "  - id: 'a,b'"),
+            "events[1].id: string should match pattern",
+            id="comma-in-event-id",
+        ),
+        pytest.param("events: []\n", "ticketmaster: required key is missing", id="missing-section"),
+        pytest.param("- just\n- a list\n", "expected a mapping of sections", id="not-a-mapping"),
+    ],
+)
+def test_bad_configs_are_refused_with_file_line_and_key_path(text: str, expected: str) -> None:
+    found = problems(text)
+    assert any(expected in problem for problem in found), found
+    assert all(problem.startswith("monitor.yaml:") for problem in found)
+
+
+def test_a_missing_variable_without_default_is_named_with_its_key() -> None:
+    assert problems(GOOD, env={}) == [
+        "monitor.yaml:2: ticketmaster.api_key: environment variable ${TM_API_KEY} "
+        "is not set (and has no default)"
+    ]
+
+
+def test_defaults_and_escapes_in_interpolation() -> None:
+    text = GOOD.replace("batch_size: 50", "batch_size: ${BATCH:-25}").replace(
+        "name: Eras Tour — Night 1", "name: Costs $$5 (${NOPE:-free}, ${TM_API_KEY:-unused})"
+    )
+    config = parse_config(text, "monitor.yaml", {"TM_API_KEY": "abcdefgh"})
+    assert config.ticketmaster.batch_size == 25
+    assert config.events[0].name == "Costs $5 (free, abcdefgh)"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = GOOD.replace("batch_size: 50", "batch_size: 0").replace("interval: 30s", "interval: x")
+    assert len(problems(text)) == 2
+
+
+def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_a_short_interval_against_the_real_api_warns_but_loads() -> None:
+    config = parse_config(GOOD, "monitor.yaml", {"TM_API_KEY": "abcdefgh"})
+    assert any("1.5s against the real Ticketmaster API" in w for w in config_warnings(config))
+    local = parse_config(
+        GOOD.replace("  batch_size: 50", "  base_url: http://127.0.0.1:8765"),
+        "monitor.yaml",
+        {"TM_API_KEY": "abcdefgh"},
+    )
+    assert config_warnings(local) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h", 3600), ("1.5s", 1.5), ("250ms", 0.25), ("1h30m", 5400),
+     (" 2d ", 172800)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "ten seconds", "-5s", "5 parsecs", "0m", "s"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+def test_the_example_and_demo_configs_are_valid() -> None:
+    root = Path(__file__).parent.parent
+    parse_config((root / "config/demo.yaml").read_text(), "demo.yaml", {})
+    parse_config(
+        (root / "config/monitor.example.yaml").read_text(),
+        "monitor.example.yaml",
+        {"TM_API_KEY": "abcdefgh", "WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUA=="},
+    )

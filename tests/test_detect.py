@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import pytest
+
+from monitor.detect import Rules, detect
+from monitor.models import Availability, EventState, Reading, ResaleStatus, Status
+
+A, F, N, U = (
+    Status.TICKETS_AVAILABLE,
+    Status.FEW_TICKETS_LEFT,
+    Status.TICKETS_NOT_AVAILABLE,
+    Status.UNKNOWN,
+)
+RA, RN, RU = ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE, ResaleStatus.UNKNOWN
+NOW = 10_000.0
+RULES = Rules(unknown_after=3, snapshot_every=3600.0)
+
+
+def state(
+    current: Availability | None, streak: int = 0, snapshot_at: float | None = NOW - 60
+) -> EventState:
+    return EventState("E", current, streak, snapshot_at)
+
+
+# (state, reading status, reading resale) -> (current, streak, changed, baseline, snapshot)
+CASES = [
+    pytest.param(state(Availability(A, RN)), A, RN, (Availability(A, RN), 0, False, False, False),
+                 id="unchanged"),
+    pytest.param(state(Availability(A, RN)), F, RN, (Availability(F, RN), 0, True, False, True),
+                 id="status-change"),
+    pytest.param(state(Availability(A, RN)), A, RA, (Availability(A, RA), 0, True, False, True),
+                 id="resale-change"),
+    pytest.param(state(Availability(N, RN)), A, RA, (Availability(A, RA), 0, True, False, True),
+                 id="both-change"),
+    pytest.param(state(None), A, RN, (Availability(A, RN), 0, False, True, True),
+                 id="baseline"),
+    pytest.param(state(None), A, RU, (Availability(A, RU), 0, False, True, True),
+                 id="baseline-without-resale-market"),
+    pytest.param(state(None), A, None, (Availability(A, RU), 0, False, True, True),
+                 id="baseline-missing-resale"),
+    pytest.param(state(None), U, RN, (None, 1, False, False, False),
+                 id="unknown-first-is-no-baseline"),
+    pytest.param(state(None, streak=2), U, RN, (Availability(U, RN), 0, False, True, True),
+                 id="unknown-baseline-after-streak"),
+    pytest.param(state(None, streak=2), None, RN, (Availability(U, RN), 0, False, True, True),
+                 id="undocumented-baseline-after-streak"),
+    pytest.param(state(Availability(A, RN)), U, RN, (Availability(A, RN), 1, False, False, False),
+                 id="single-unknown-keeps-status"),
+    pytest.param(state(Availability(A, RN)), None, RN, (Availability(A, RN), 1, False, False, False),
+                 id="undocumented-value-keeps-status"),
+    pytest.param(state(Availability(A, RN), 1), U, RU, (Availability(A, RN), 2, False, False, False),
+                 id="second-unknown-keeps-both"),
+    pytest.param(state(Availability(A, RN), 2), U, RN, (Availability(U, RN), 0, True, False, True),
+                 id="persistent-unknown-is-a-change"),
+    pytest.param(state(Availability(A, RN), 2), U, RU, (Availability(U, RU), 0, True, False, True),
+                 id="persistent-unknown-both-fields"),
+    pytest.param(state(Availability(A, RN), 2), A, RN, (Availability(A, RN), 0, False, False, False),
+                 id="known-reading-resets-streak"),
+    pytest.param(state(Availability(A, RN), 2), F, RN, (Availability(F, RN), 0, True, False, True),
+                 id="change-after-unknowns"),
+    pytest.param(state(Availability(A, RN), 1), F, RU, (Availability(F, RN), 2, True, False, True),
+                 id="status-change-while-resale-unread"),
+    pytest.param(state(Availability(U, RN)), U, RN, (Availability(U, RN), 0, False, False, False),
+                 id="accepted-unknown-stays"),
+    pytest.param(state(Availability(U, RN)), A, RN, (Availability(A, RN), 0, True, False, True),
+                 id="back-from-unknown-is-a-change"),
+    pytest.param(state(Availability(A, RU)), A, RU, (Availability(A, RU), 0, False, False, False),
+                 id="resale-unknown-accepted-no-streak"),
+    pytest.param(state(Availability(A, RN), snapshot_at=NOW - 3600), A, RN,
+                 (Availability(A, RN), 0, False, False, True), id="snapshot-due"),
+    pytest.param(state(Availability(A, RN), snapshot_at=None), A, RN,
+                 (Availability(A, RN), 0, False, False, True), id="snapshot-never-taken"),
+]
+
+
+@pytest.mark.parametrize(("before", "status", "resale", "expected"), CASES)
+def test_detect(
+    before: EventState,
+    status: Status | None,
+    resale: ResaleStatus | None,
+    expected: tuple[Availability | None, int, bool, bool, bool],
+) -> None:
+    verdict = detect(before, Reading("E", status, resale), NOW, RULES)
+    assert tuple(verdict) == expected
+
+
+def test_a_flapping_unknown_never_produces_a_change() -> None:
+    current = state(Availability(A, RN))
+    for status in [U, A, U, U, A, U, A, U, U, A] * 3:
+        verdict = detect(current, Reading("E", status, RN), NOW, RULES)
+        assert not verdict.changed
+        current = EventState("E", verdict.current, verdict.unknown_streak, NOW)
+    assert current.current == Availability(A, RN)
+
+
+@pytest.mark.parametrize("unknown_after", [1, 2, 5])
+def test_unknown_is_accepted_after_exactly_unknown_after_readings(unknown_after: int) -> None:
+    rules = Rules(unknown_after=unknown_after)
+    current = state(Availability(F, RN))
+    for poll in range(1, unknown_after + 1):
+        verdict = detect(current, Reading("E", U, RN), NOW, rules)
+        assert verdict.changed == (poll == unknown_after)
+        current = EventState("E", verdict.current, verdict.unknown_streak, NOW)
+    assert current.current == Availability(U, RN)
+
+
+def test_dirty_means_the_row_needs_more_than_a_refresh() -> None:
+    before = state(Availability(A, RN))
+    assert not detect(before, Reading("E", A, RN), NOW, RULES).dirty(before)
+    assert detect(before, Reading("E", U, RN), NOW, RULES).dirty(before)
+    assert detect(before, Reading("E", F, RN), NOW, RULES).dirty(before)
