@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.detect import Rules
+from monitor.models import Availability, ResaleStatus, Status
+from monitor.poller import Poller, Watch
+from monitor.simulator import ScriptedFault, Simulator
+from monitor.store.engine import create_engine
+from monitor.store.repository import Repository, WatchEntry
+from monitor.store.tables import changes, deliveries, snapshots
+from monitor.ticketmaster import InventoryClient
+from tests.conftest import API_KEY, FakeClock
+
+A, F, N, U = (Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT,
+              Status.TICKETS_NOT_AVAILABLE, Status.UNKNOWN)
+RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+INTERVAL = 10.0
+
+
+@dataclass
+class Rig:
+    poller: Poller
+    repository: Repository
+    engine: AsyncEngine
+    simulator: Simulator
+    clock: FakeClock
+
+    async def cycle(self) -> None:
+        await self.poller.run_cycle()
+        self.clock.advance(INTERVAL)
+
+    async def count(self, table: object) -> int:
+        async with self.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[call-overload]
+
+
+RigFactory = Callable[..., "AsyncIterator[Rig]"]
+
+
+@pytest.fixture
+async def rig(
+    database_url: str, simulator: tuple[Simulator, str], clock: FakeClock
+) -> AsyncIterator[Callable[..., Rig]]:
+    sim, url = simulator
+    engines: list[AsyncEngine] = []
+    async with aiohttp.ClientSession() as session:
+
+        async def build(ids: tuple[str, ...] = ("E1", "E2", "E3"), batch_size: int = 2) -> Rig:
+            from monitor.store.engine import upgrade
+
+            engine = create_engine(database_url)
+            engines.append(engine)
+            await upgrade(engine)
+            repository = Repository(engine)
+            watches = {i: Watch(i, f"Show {i}", INTERVAL, ("ops",)) for i in ids}
+            await repository.sync_watchlist(
+                [WatchEntry(i, f"Show {i}") for i in ids],
+                lambda event_ids, now: dict.fromkeys(event_ids, now),
+                clock(),
+            )
+            poller = Poller(
+                repository, InventoryClient(session, url, API_KEY, timeout=2.0), watches,
+                rules=Rules(unknown_after=3, snapshot_every=3600.0), batch_size=batch_size,
+                max_in_flight=2, lease=30.0, notify_baseline=False, clock=clock,
+            )
+            return Rig(poller, repository, engine, sim, clock)
+
+        yield build  # type: ignore[misc]
+    for engine in engines:
+        await engine.dispose()
+
+
+async def test_baseline_is_silent_and_a_flip_is_one_change_with_its_deliveries(rig: Callable[..., Rig]) -> None:
+    r = await rig()  # type: ignore[misc]
+    for event_id in ("E1", "E2", "E3"):
+        r.simulator.set(event_id, A, RN)
+    await r.cycle()
+    assert await r.count(changes) == 0
+    assert await r.count(snapshots) == 3
+    assert {row.current for row in await r.repository.event_rows()} == {Availability(A, RN)}
+
+    r.simulator.set("E2", F)
+    await r.cycle()
+    (change,) = await r.repository.changes_of()
+    assert (change.event_id, change.event_name, change.previous, change.current) == (
+        "E2", "Show E2", Availability(A, RN), Availability(F, RN))
+    assert await r.count(deliveries) == 1
+
+    await r.cycle()
+    await r.cycle()
+    assert await r.count(changes) == 1
+    assert await r.count(snapshots) == 4, "unchanged polls must not add snapshot rows"
+
+
+async def test_a_restart_compares_with_the_stored_state(rig: Callable[..., Rig]) -> None:
+    first = await rig()  # type: ignore[misc]
+    first.simulator.set("E1", N, RN)
+    await first.cycle()
+    await first.engine.dispose()
+
+    second = await rig()  # type: ignore[misc]
+    await second.cycle()
+    assert await second.count(changes) == 0, "a restart must not look like new events"
+    second.simulator.set("E1", A, RN)
+    await second.cycle()
+    (change,) = await second.repository.changes_of("E1")
+    assert change.previous == Availability(N, RN)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ScriptedFault(503, "<html>Service Unavailable</html>", "text/html"),
+        ScriptedFault(200, '[{"eventId": "E1", "status": "TICK', "application/json"),
+        ScriptedFault(200, '{"unexpected": true}'),
+        ScriptedFault(500, '{"fault": {"faultstring": "boom"}}'),
+    ],
+    ids=["html-503", "truncated", "not-an-array", "fault-500"],
+)
+async def test_a_failed_poll_is_never_a_change(
+    rig: Callable[..., Rig], fault: ScriptedFault, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await rig(batch_size=10)  # type: ignore[misc]
+    await r.cycle()
+    before = {row.event_id: row for row in await r.repository.event_rows()}
+    r.simulator.inject(fault, times=2)
+    caplog.set_level(logging.INFO)
+    await r.cycle()
+    await r.cycle()
+    after = {row.event_id: row for row in await r.repository.event_rows()}
+    assert await r.count(changes) == 0
+    assert all(after[i].current == before[i].current for i in before)
+    assert all(after[i].last_seen_at == before[i].last_seen_at for i in before)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, "one error per failure streak"
+
+    await r.cycle()
+    assert "polling recovered after 2 failed requests" in caplog.text
+    assert await r.count(changes) == 0
+
+
+async def test_events_left_out_of_the_answer_are_not_polled_not_unknown(
+    rig: Callable[..., Rig], caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await rig(batch_size=10)  # type: ignore[misc]
+    r.simulator.set("E1", A, RN)
+    await r.cycle()
+    body = '[{"eventId": "E1", "status": "FEW_TICKETS_LEFT", "resaleStatus": "TICKETS_NOT_AVAILABLE"}]'
+    r.simulator.inject(ScriptedFault(200, body), times=5)
+    for _ in range(5):
+        await r.cycle()
+    rows = {row.event_id: row for row in await r.repository.event_rows()}
+    assert rows["E1"].current == Availability(F, RN)
+    assert all(rows[i].current is not None and rows[i].current.status is not U for i in ("E2", "E3"))
+    assert [c.event_id for c in await r.repository.changes_of()] == ["E1"]
+    assert "the answer left out 2 requested events (E2, E3)" in caplog.text
+
+
+async def test_unknown_must_persist_before_it_is_a_change(rig: Callable[..., Rig]) -> None:
+    r = await rig(ids=("E1",))  # type: ignore[misc]
+    r.simulator.set("E1", A, RN)
+    await r.cycle()
+    for status in (U, A, U, U, A):
+        r.simulator.set("E1", status)
+        await r.cycle()
+    assert await r.count(changes) == 0
+    r.simulator.set("E1", U)
+    for _ in range(3):
+        await r.cycle()
+    (change,) = await r.repository.changes_of()
+    assert change.current.status is U
+
+
+async def test_due_times_are_kept_in_the_database(rig: Callable[..., Rig]) -> None:
+    r = await rig()  # type: ignore[misc]
+    start = r.clock()
+    await r.poller.run_cycle()
+    assert r.simulator.requests == 2
+    rows = await r.repository.event_rows()
+    assert {row.next_due_at for row in rows} == {start + INTERVAL}
+    await r.poller.run_cycle()
+    assert r.simulator.requests == 2, "nothing is due before the interval"
+    r.clock.advance(INTERVAL)
+    await r.poller.run_cycle()
+    assert r.simulator.requests == 4
+
+
+async def test_the_api_key_never_reaches_the_database(
+    rig: Callable[..., Rig], caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await rig()  # type: ignore[misc]
+    r.simulator.inject(ScriptedFault(502, f"bad gateway for apikey={API_KEY}", "text/plain"))
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            r.simulator.step()
+            await r.cycle()
+    async with r.engine.connect() as connection:
+        for table in ("events", "snapshots", "changes", "deliveries", "delivery_attempts"):
+            rows = (await connection.execute(text(f"SELECT * FROM {table}"))).all()  # noqa: S608
+            assert API_KEY not in repr(rows)
+    assert API_KEY not in caplog.text

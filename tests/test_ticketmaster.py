@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from tests.mocking import mocked_http
+
+from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
+from monitor.models import Reading, ResaleStatus, Status
+from monitor.redact import RedactingFilter, Redactor, redactor
+from monitor.ticketmaster import InventoryClient
+
+KEY = "sk-live-0123456789abcdef"
+BASE = "https://tm.example.com"
+ENDPOINT = re.compile(r"^https://tm\.example\.com/inventory-status/v1/availability\?.*$")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[InventoryClient]:
+    redactor.add([KEY])
+    async with aiohttp.ClientSession() as session:
+        yield InventoryClient(session, BASE, KEY, timeout=2.0)
+
+
+def item(event_id: str, status: object = "TICKETS_AVAILABLE", resale: object = "TICKETS_NOT_AVAILABLE") -> dict[str, object]:
+    return {"eventId": event_id, "status": status, "resaleStatus": resale}
+
+
+async def test_good_answer_is_matched_by_event_id_not_position(client: InventoryClient) -> None:
+    with mocked_http() as mocked:
+        mocked.get(ENDPOINT, payload=[item("B", "FEW_TICKETS_LEFT"), item("A")])
+        readings = await client.fetch(["A", "B"])
+        (_, url), *_ = mocked.requests
+    assert readings == [
+        Reading("B", Status.FEW_TICKETS_LEFT, ResaleStatus.TICKETS_NOT_AVAILABLE),
+        Reading("A", Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+    ]
+    assert url.query["events"] == "A,B"
+    assert url.query["apikey"] == KEY
+
+
+async def test_questionable_items_become_no_reading_never_a_crash(
+    client: InventoryClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = [
+        item("A", "PRESALE"),                # undocumented status
+        item("B", ["odd"], {"x": 1}),         # wrong types
+        {"eventId": "C"},                     # fields missing (unsupported market)
+        item("ZZZ"),                          # not asked for
+        {"status": "TICKETS_AVAILABLE"},      # no eventId
+        "garbage",                            # not an object
+        item("D"), item("D", "FEW_TICKETS_LEFT"),  # duplicate: the first wins
+    ]
+    with mocked_http() as mocked:
+        mocked.get(ENDPOINT, payload=answer)
+        readings = await client.fetch(["A", "B", "C", "D", "E"])
+    assert readings == [
+        Reading("A", None, ResaleStatus.TICKETS_NOT_AVAILABLE),
+        Reading("B", None, None),
+        Reading("C", None, None),
+        Reading("D", Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+    ]
+    assert "undocumented status value 'PRESALE'" in caplog.text
+    assert "ignored 2 answer items without a valid eventId and 1 for events" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        pytest.param(
+            {"status": 401, "payload": {"fault": {"faultstring": "Invalid ApiKey",
+                                                  "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}}},
+            InvalidApiKey, "HTTP 401: Invalid ApiKey", id="invalid-key",
+        ),
+        pytest.param(
+            {"status": 429, "payload": {"fault": {"faultstring": "Spike arrest violation. Allowed rate : 5ps",
+                                                  "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"}}},
+             "headers": {"Retry-After": "1"}},
+            RateLimited, "Spike arrest violation", id="spike-arrest",
+        ),
+        pytest.param(
+            {"status": 503, "body": "<html><body>Service Unavailable</body></html>",
+             "content_type": "text/html"},
+            UpstreamError, "HTTP 503: '<html><body>Service Unavailable</body></html>'", id="html-5xx",
+        ),
+        pytest.param({"status": 200, "body": "[{\"eventId\": \"A\""}, UpstreamError,
+                     "body that is not JSON", id="truncated-json"),
+        pytest.param({"status": 200, "body": "<html>oops</html>"}, UpstreamError,
+                     "body that is not JSON", id="html-200"),
+        pytest.param({"status": 200, "payload": {"events": []}}, UpstreamError,
+                     "JSON that is not an array", id="object-not-array"),
+        pytest.param({"exception": aiohttp.ClientConnectionError(f"reset by {BASE}?apikey={KEY}")},
+                     UpstreamError, "ClientConnectionError", id="connection-reset"),
+        pytest.param({"exception": aiohttp.ClientPayloadError("Response payload is not completed")},
+                     UpstreamError, "ClientPayloadError", id="payload-error"),
+        pytest.param({"exception": TimeoutError()}, UpstreamError, "within 2s", id="timeout"),
+    ],
+)
+async def test_failures_are_upstream_errors_without_the_key(
+    client: InventoryClient, kwargs: dict[str, object], error: type[UpstreamError], message: str
+) -> None:
+    with mocked_http() as mocked:
+        mocked.get(ENDPOINT, **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(error) as caught:
+            await client.fetch(["A"])
+    assert message in str(caught.value)
+    assert KEY not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+async def test_quota_violation_waits_until_the_reset(client: InventoryClient) -> None:
+    body = {"fault": {"faultstring": "Rate limit quota violation. Quota limit exceeded.",
+                      "detail": {"errorcode": "policies.ratelimit.QuotaViolation"}}}
+    with mocked_http() as mocked:
+        mocked.get(ENDPOINT, status=429, payload=body,
+                   headers={"Rate-Limit-Available": "0", "Rate-Limit-Reset": "9999999999000"})
+        with pytest.raises(RateLimited) as caught:
+            await client.fetch(["A"])
+    assert caught.value.quota
+    assert caught.value.retry_after is not None
+    assert caught.value.retry_after > 3600
+
+
+def test_redactor_masks_secrets_and_credential_parameters() -> None:
+    redact = Redactor(["hunter2-secret"])
+    assert redact("pw hunter2-secret in text") == "pw *** in text"
+    assert redact("GET /x?events=A&apikey=unregistered123&x=1") == "GET /x?events=A&apikey=***&x=1"
+    assert Redactor(["ab"])("ab stays: too short to be a secret") == "ab stays: too short to be a secret"
+
+
+def test_redacting_filter_cleans_messages_and_tracebacks() -> None:
+    redactor.add([KEY])
+    record = logging.LogRecord("t", logging.ERROR, __file__, 1, "url %s", (f"?apikey={KEY}",), None)
+    try:
+        raise ValueError(f"boom {KEY}")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    RedactingFilter().filter(record)
+    formatted = logging.Formatter().format(record)
+    assert KEY not in formatted
+    assert "boom ***" in formatted
