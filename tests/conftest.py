@@ -17,7 +17,9 @@ from monitor.simulator import Simulator, serve
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 
-POSTGRES_ADMIN = os.environ.get("MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN = os.environ.get(
+    "MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 API_KEY = "test-key-9f8e7d6c5b4a"
 
 

@@ -20,7 +20,7 @@ class _CompatibleResponse(ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-class mocked_http(aioresponses):  # noqa: N801 - used like the aioresponses it wraps
+class mocked_http(aioresponses):
     def add(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", _CompatibleResponse)
         super().add(*args, **kwargs)

@@ -85,12 +85,14 @@ def test_a_good_config_loads_with_defaults_and_interpolation() -> None:
         ),
         pytest.param(
             GOOD.replace("notify: [ops]", "notify: [ops, pager]"),
-            "monitor.yaml:16: events[0].notify[1]: no notifier is named 'pager' (known: console, ops)",
+            "monitor.yaml:16: events[0].notify[1]: "
+            "no notifier is named 'pager' (known: console, ops)",
             id="unknown-notifier",
         ),
         pytest.param(
             GOOD.replace("17AOv8G6G5rI0S0", "vvG1zZ9pCY3Sp3"),
-            "monitor.yaml:17: events[1].id: duplicate event ID 'vvG1zZ9pCY3Sp3' (already at events[0])",
+            "monitor.yaml:17: events[1].id: "
+            "duplicate event ID 'vvG1zZ9pCY3Sp3' (already at events[0])",
             id="duplicate-id",
         ),
         pytest.param(
@@ -157,8 +159,15 @@ def test_a_short_interval_against_the_real_api_warns_but_loads() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("1h", 3600), ("1.5s", 1.5), ("250ms", 0.25), ("1h30m", 5400),
-     (" 2d ", 172800)],
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h", 3600),
+        ("1.5s", 1.5),
+        ("250ms", 0.25),
+        ("1h30m", 5400),
+        (" 2d ", 172800),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

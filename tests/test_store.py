@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -15,7 +15,7 @@ from monitor.store.tables import deliveries, events, metadata, snapshots
 NOW = 1_800_000_000.0
 
 
-def at(now: float) -> object:
+def at(now: float) -> Callable[[Sequence[str], float], dict[str, float]]:
     def schedule(event_ids: Sequence[str], _now: float) -> dict[str, float]:
         return dict.fromkeys(event_ids, now)
 
@@ -24,7 +24,7 @@ def at(now: float) -> object:
 
 async def watch(repository: Repository, *ids: str, due: float = NOW) -> tuple[list[str], list[str]]:
     entries = [WatchEntry(i, f"Show {i}") for i in ids]
-    return await repository.sync_watchlist(entries, at(due), NOW)  # type: ignore[arg-type]
+    return await repository.sync_watchlist(entries, at(due), NOW)
 
 
 async def test_migrations_and_table_objects_agree(engine: AsyncEngine) -> None:
@@ -46,7 +46,7 @@ async def test_watchlist_sync_adds_renames_and_retires_without_losing_history(
     assert not retired.watched
     assert await watch(repository, "A", "B", "C") == ([], [])
     entries = [WatchEntry("A", "Renamed")]
-    await repository.sync_watchlist(entries, at(NOW), NOW)  # type: ignore[arg-type]
+    await repository.sync_watchlist(entries, at(NOW), NOW)
     row = await repository.event_row("A")
     assert row is not None
     assert row.name == "Renamed"
@@ -78,20 +78,49 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     await repository.claim_due(NOW, limit=10, lease_until=NOW + 30)
     write = PollWrite(now=NOW + 1)
     write.refreshed[NOW + 61] = ["B"]
-    write.updated.append({
-        "b_event_id": "A", "b_status": "FEW_TICKETS_LEFT", "b_resale_status": "UNKNOWN",
-        "b_unknown_streak": 0, "b_seen_at": NOW + 1, "b_changed_at": NOW + 1,
-        "b_snapshot_at": NOW + 1, "b_due_at": NOW + 61,
-    })
-    write.snapshots.append({"event_id": "A", "status": "FEW_TICKETS_LEFT",
-                            "resale_status": "UNKNOWN", "observed_at": NOW + 1})
-    write.changes.append({
-        "id": "c1", "event_id": "A", "event_name": "Show A", "previous_status": "TICKETS_AVAILABLE",
-        "previous_resale_status": "UNKNOWN", "status": "FEW_TICKETS_LEFT",
-        "resale_status": "UNKNOWN", "observed_at": NOW + 1,
-    })
-    write.deliveries.append({"id": "d1", "change_id": "c1", "notifier": "ops", "state": "pending",
-                             "attempts": 0, "created_at": NOW + 1, "next_attempt_at": NOW + 1})
+    write.updated.append(
+        {
+            "b_event_id": "A",
+            "b_status": "FEW_TICKETS_LEFT",
+            "b_resale_status": "UNKNOWN",
+            "b_unknown_streak": 0,
+            "b_seen_at": NOW + 1,
+            "b_changed_at": NOW + 1,
+            "b_snapshot_at": NOW + 1,
+            "b_due_at": NOW + 61,
+        }
+    )
+    write.snapshots.append(
+        {
+            "event_id": "A",
+            "status": "FEW_TICKETS_LEFT",
+            "resale_status": "UNKNOWN",
+            "observed_at": NOW + 1,
+        }
+    )
+    write.changes.append(
+        {
+            "id": "c1",
+            "event_id": "A",
+            "event_name": "Show A",
+            "previous_status": "TICKETS_AVAILABLE",
+            "previous_resale_status": "UNKNOWN",
+            "status": "FEW_TICKETS_LEFT",
+            "resale_status": "UNKNOWN",
+            "observed_at": NOW + 1,
+        }
+    )
+    write.deliveries.append(
+        {
+            "id": "d1",
+            "change_id": "c1",
+            "notifier": "ops",
+            "state": "pending",
+            "attempts": 0,
+            "created_at": NOW + 1,
+            "next_attempt_at": NOW + 1,
+        }
+    )
     await repository.save_poll(write)
 
     a, b = await repository.event_rows()
@@ -106,12 +135,24 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     (delivery,) = await repository.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
     assert await repository.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
-    await repository.record_attempt("d1", attempted_at=NOW + 3, outcome="failed", status_code=503,
-                                    error="HTTP 503", next_attempt_at=NOW + 10)
+    await repository.record_attempt(
+        "d1",
+        attempted_at=NOW + 3,
+        outcome="failed",
+        status_code=503,
+        error="HTTP 503",
+        next_attempt_at=NOW + 10,
+    )
     (retry,) = await repository.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
     assert (retry.id, retry.attempt) == ("d1", 2)
-    await repository.record_attempt("d1", attempted_at=NOW + 11, outcome="delivered",
-                                    status_code=200, error=None, next_attempt_at=None)
+    await repository.record_attempt(
+        "d1",
+        attempted_at=NOW + 11,
+        outcome="delivered",
+        status_code=200,
+        error=None,
+        next_attempt_at=None,
+    )
     (row,) = await repository.list_deliveries()
     assert (row.state, row.attempts, row.finished_at) == ("delivered", 2, NOW + 11)
 

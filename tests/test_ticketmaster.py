@@ -2,16 +2,17 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from tests.mocking import mocked_http
 
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Reading, ResaleStatus, Status
 from monitor.redact import RedactingFilter, Redactor, redactor
 from monitor.ticketmaster import InventoryClient
+from tests.mocking import mocked_http
 
 KEY = "sk-live-0123456789abcdef"
 BASE = "https://tm.example.com"
@@ -25,7 +26,9 @@ async def client() -> AsyncIterator[InventoryClient]:
         yield InventoryClient(session, BASE, KEY, timeout=2.0)
 
 
-def item(event_id: str, status: object = "TICKETS_AVAILABLE", resale: object = "TICKETS_NOT_AVAILABLE") -> dict[str, object]:
+def item(
+    event_id: str, status: object = "TICKETS_AVAILABLE", resale: object = "TICKETS_NOT_AVAILABLE"
+) -> dict[str, object]:
     return {"eventId": event_id, "status": status, "resaleStatus": resale}
 
 
@@ -46,13 +49,14 @@ async def test_questionable_items_become_no_reading_never_a_crash(
     client: InventoryClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     answer = [
-        item("A", "PRESALE"),                # undocumented status
-        item("B", ["odd"], {"x": 1}),         # wrong types
-        {"eventId": "C"},                     # fields missing (unsupported market)
-        item("ZZZ"),                          # not asked for
-        {"status": "TICKETS_AVAILABLE"},      # no eventId
-        "garbage",                            # not an object
-        item("D"), item("D", "FEW_TICKETS_LEFT"),  # duplicate: the first wins
+        item("A", "PRESALE"),  # undocumented status
+        item("B", ["odd"], {"x": 1}),  # wrong types
+        {"eventId": "C"},  # fields missing (unsupported market)
+        item("ZZZ"),  # not asked for
+        {"status": "TICKETS_AVAILABLE"},  # no eventId
+        "garbage",  # not an object
+        item("D"),
+        item("D", "FEW_TICKETS_LEFT"),  # duplicate: the first wins
     ]
     with mocked_http() as mocked:
         mocked.get(ENDPOINT, payload=answer)
@@ -71,31 +75,74 @@ async def test_questionable_items_become_no_reading_never_a_crash(
     ("kwargs", "error", "message"),
     [
         pytest.param(
-            {"status": 401, "payload": {"fault": {"faultstring": "Invalid ApiKey",
-                                                  "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}}},
-            InvalidApiKey, "HTTP 401: Invalid ApiKey", id="invalid-key",
+            {
+                "status": 401,
+                "payload": {
+                    "fault": {
+                        "faultstring": "Invalid ApiKey",
+                        "detail": {"errorcode": "oauth.v2.InvalidApiKey"},
+                    }
+                },
+            },
+            InvalidApiKey,
+            "HTTP 401: Invalid ApiKey",
+            id="invalid-key",
         ),
         pytest.param(
-            {"status": 429, "payload": {"fault": {"faultstring": "Spike arrest violation. Allowed rate : 5ps",
-                                                  "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"}}},
-             "headers": {"Retry-After": "1"}},
-            RateLimited, "Spike arrest violation", id="spike-arrest",
+            {
+                "status": 429,
+                "payload": {
+                    "fault": {
+                        "faultstring": "Spike arrest violation. Allowed rate : 5ps",
+                        "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
+                    }
+                },
+                "headers": {"Retry-After": "1"},
+            },
+            RateLimited,
+            "Spike arrest violation",
+            id="spike-arrest",
         ),
         pytest.param(
-            {"status": 503, "body": "<html><body>Service Unavailable</body></html>",
-             "content_type": "text/html"},
-            UpstreamError, "HTTP 503: '<html><body>Service Unavailable</body></html>'", id="html-5xx",
+            {
+                "status": 503,
+                "body": "<html><body>Service Unavailable</body></html>",
+                "content_type": "text/html",
+            },
+            UpstreamError,
+            "HTTP 503: '<html><body>Service Unavailable</body></html>'",
+            id="html-5xx",
         ),
-        pytest.param({"status": 200, "body": "[{\"eventId\": \"A\""}, UpstreamError,
-                     "body that is not JSON", id="truncated-json"),
-        pytest.param({"status": 200, "body": "<html>oops</html>"}, UpstreamError,
-                     "body that is not JSON", id="html-200"),
-        pytest.param({"status": 200, "payload": {"events": []}}, UpstreamError,
-                     "JSON that is not an array", id="object-not-array"),
-        pytest.param({"exception": aiohttp.ClientConnectionError(f"reset by {BASE}?apikey={KEY}")},
-                     UpstreamError, "ClientConnectionError", id="connection-reset"),
-        pytest.param({"exception": aiohttp.ClientPayloadError("Response payload is not completed")},
-                     UpstreamError, "ClientPayloadError", id="payload-error"),
+        pytest.param(
+            {"status": 200, "body": '[{"eventId": "A"'},
+            UpstreamError,
+            "body that is not JSON",
+            id="truncated-json",
+        ),
+        pytest.param(
+            {"status": 200, "body": "<html>oops</html>"},
+            UpstreamError,
+            "body that is not JSON",
+            id="html-200",
+        ),
+        pytest.param(
+            {"status": 200, "payload": {"events": []}},
+            UpstreamError,
+            "JSON that is not an array",
+            id="object-not-array",
+        ),
+        pytest.param(
+            {"exception": aiohttp.ClientConnectionError(f"reset by {BASE}?apikey={KEY}")},
+            UpstreamError,
+            "ClientConnectionError",
+            id="connection-reset",
+        ),
+        pytest.param(
+            {"exception": aiohttp.ClientPayloadError("Response payload is not completed")},
+            UpstreamError,
+            "ClientPayloadError",
+            id="payload-error",
+        ),
         pytest.param({"exception": TimeoutError()}, UpstreamError, "within 2s", id="timeout"),
     ],
 )
@@ -103,7 +150,7 @@ async def test_failures_are_upstream_errors_without_the_key(
     client: InventoryClient, kwargs: dict[str, object], error: type[UpstreamError], message: str
 ) -> None:
     with mocked_http() as mocked:
-        mocked.get(ENDPOINT, **kwargs)  # type: ignore[arg-type]
+        mocked.get(ENDPOINT, **kwargs)
         with pytest.raises(error) as caught:
             await client.fetch(["A"])
     assert message in str(caught.value)
@@ -112,11 +159,19 @@ async def test_failures_are_upstream_errors_without_the_key(
 
 
 async def test_quota_violation_waits_until_the_reset(client: InventoryClient) -> None:
-    body = {"fault": {"faultstring": "Rate limit quota violation. Quota limit exceeded.",
-                      "detail": {"errorcode": "policies.ratelimit.QuotaViolation"}}}
+    body = {
+        "fault": {
+            "faultstring": "Rate limit quota violation. Quota limit exceeded.",
+            "detail": {"errorcode": "policies.ratelimit.QuotaViolation"},
+        }
+    }
     with mocked_http() as mocked:
-        mocked.get(ENDPOINT, status=429, payload=body,
-                   headers={"Rate-Limit-Available": "0", "Rate-Limit-Reset": "9999999999000"})
+        mocked.get(
+            ENDPOINT,
+            status=429,
+            payload=body,
+            headers={"Rate-Limit-Available": "0", "Rate-Limit-Reset": "9999999999000"},
+        )
         with pytest.raises(RateLimited) as caught:
             await client.fetch(["A"])
     assert caught.value.quota
@@ -128,19 +183,24 @@ def test_redactor_masks_secrets_and_credential_parameters() -> None:
     redact = Redactor(["hunter2-secret"])
     assert redact("pw hunter2-secret in text") == "pw *** in text"
     assert redact("GET /x?events=A&apikey=unregistered123&x=1") == "GET /x?events=A&apikey=***&x=1"
-    assert Redactor(["ab"])("ab stays: too short to be a secret") == "ab stays: too short to be a secret"
+    assert (
+        Redactor(["ab"])("ab stays: too short to be a secret")
+        == "ab stays: too short to be a secret"
+    )
 
 
 def test_redacting_filter_cleans_messages_and_tracebacks() -> None:
     redactor.add([KEY])
     record = logging.LogRecord("t", logging.ERROR, __file__, 1, "url %s", (f"?apikey={KEY}",), None)
     try:
-        raise ValueError(f"boom {KEY}")
+        _explode()
     except ValueError:
-        import sys
-
         record.exc_info = sys.exc_info()
     RedactingFilter().filter(record)
     formatted = logging.Formatter().format(record)
     assert KEY not in formatted
     assert "boom ***" in formatted
+
+
+def _explode() -> None:
+    raise ValueError(f"boom {KEY}")

@@ -1,0 +1,127 @@
+"""Helpers for tests that run the real daemon process next to real local servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass
+class Receiver:
+    """A real webhook endpoint; answers with `statuses` in turn, then 204."""
+
+    url: str = ""
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    def received(self, count: int) -> Callable[[], bool]:
+        return lambda: len(self.requests) >= count
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.requests]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((dict(request.headers), await request.read()))
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 204)
+
+
+@asynccontextmanager
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", found.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    found.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        yield found
+    finally:
+        await runner.cleanup()
+
+
+async def wait_for(condition: Callable[[], bool], within: float = 10.0, what: str = "") -> None:
+    """Wait for something a separate process does, in small real steps, bounded."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Daemon:
+    process: asyncio.subprocess.Process
+    stderr: bytearray = field(default_factory=bytearray)
+    _reader: asyncio.Task[None] | None = None
+
+    @property
+    def log(self) -> str:
+        return self.stderr.decode(errors="replace")
+
+    async def stop(self, sig: int = signal.SIGTERM, within: float = 10.0) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        code = await asyncio.wait_for(self.process.wait(), within)
+        if self._reader is not None:
+            await self._reader
+        return code
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "monitor", *args]
+
+
+@asynccontextmanager
+async def daemon(config: Path, *args: str) -> AsyncIterator[Daemon]:
+    process = await asyncio.create_subprocess_exec(
+        *cli_command("run", "--config", str(config), *args),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    running = Daemon(process)
+
+    async def read() -> None:
+        assert process.stderr is not None
+        while chunk := await process.stderr.read(4096):
+            running.stderr.extend(chunk)
+
+    running._reader = asyncio.create_task(read())
+    try:
+        yield running
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await running._reader
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *cli_command(*args),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+Step = Callable[[], Awaitable[None]]

@@ -1,0 +1,133 @@
+"""The real daemon process against the simulator and a real webhook receiver."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import yaml
+
+from monitor.models import ResaleStatus, Status
+from monitor.simulator import Simulator, serve
+from tests.conftest import API_KEY
+from tests.e2e import daemon, receiver, run_cli, wait_for
+
+A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
+RA, RN = ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE
+
+
+def write_config(path: Path, upstream: str, hook: str, database: Path) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "ticketmaster": {
+                    "base_url": upstream,
+                    "api_key": "${E2E_KEY:-" + API_KEY + "}",
+                    "batch_size": 2,
+                },
+                "database": {"url": f"sqlite+aiosqlite:///{database}"},
+                "polling": {"interval": "100ms"},
+                "notifiers": {"ops": {"type": "webhook", "url": hook}, "console": {"type": "log"}},
+                "events": [
+                    {"id": "E1", "name": "Eras Tour — Night 1", "notify": ["ops", "console"]},
+                    {"id": "E2", "name": "Eras Tour — Night 2"},
+                    {"id": "E3", "notify": ["ops"]},
+                ],
+            },
+            allow_unicode=True,
+            sort_keys=False,
+        )
+    )
+    return path
+
+
+async def test_exactly_one_webhook_per_change_with_the_contract_body(tmp_path: Path) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    for event_id in ("E1", "E2", "E3"):
+        simulator.set(event_id, A, RN)
+    database = tmp_path / "monitor.db"
+    async with serve(simulator) as upstream, receiver() as hook:
+        config = write_config(tmp_path / "monitor.yaml", upstream, hook.url, database)
+        async with daemon(config) as running:
+            await wait_for(lambda: simulator.requests >= 4, what="the first polls")
+            flips = [("E1", F, RN), ("E2", A, RA), ("E1", A, RN)]
+            for count, (event_id, status, resale) in enumerate(flips, start=1):
+                simulator.set(event_id, status, resale)
+                await wait_for(hook.received(count), what=f"webhook {count}")
+            polled = simulator.requests
+            await wait_for(lambda: simulator.requests >= polled + 6, what="more polls")
+            assert await running.stop() == 0
+
+    assert len(hook.requests) == 3, "one webhook per change, none for the baseline"
+    bodies = hook.bodies()
+    assert [b["data"]["event_id"] for b in bodies] == ["E1", "E2", "E1"]
+    first = bodies[0]
+    assert set(first) == {"type", "timestamp", "data"}
+    assert first["type"] == "inventory.changed"
+    assert first["timestamp"].endswith("Z")
+    assert set(first["data"]) == {
+        "change_id",
+        "event_id",
+        "event_name",
+        "previous",
+        "current",
+        "changed",
+        "observed_at",
+    }
+    assert first["data"]["event_name"] == "Eras Tour — Night 1"
+    assert first["data"]["previous"] == {
+        "status": "TICKETS_AVAILABLE",
+        "resale_status": "TICKETS_NOT_AVAILABLE",
+    }
+    assert first["data"]["current"] == {
+        "status": "FEW_TICKETS_LEFT",
+        "resale_status": "TICKETS_NOT_AVAILABLE",
+    }
+    assert first["data"]["changed"] == ["status"]
+    assert bodies[1]["data"]["changed"] == ["resale_status"]
+    assert len({h["webhook-id"] for h, _ in hook.requests}) == 3
+    assert len({b["data"]["change_id"] for b in bodies}) == 3
+
+    log = running.log
+    assert "Eras Tour — Night 1 (E1): status TICKETS_AVAILABLE → FEW_TICKETS_LEFT" in log
+    assert "stopped" in log
+    assert "Traceback" not in log
+    assert API_KEY not in log
+    with sqlite3.connect(database) as db:
+        dump = "\n".join(db.iterdump())
+    assert API_KEY not in dump
+
+    code, out, err = await run_cli("status", "--config", str(config))
+    assert code == 0, err
+    assert "E1" in out
+    assert "Eras Tour — Night 2" in out
+    assert "TICKETS_AVAILABLE" in out
+    code, out, err = await run_cli("history", "E1", "--config", str(config))
+    assert code == 0, err
+    assert "TICKETS_AVAILABLE → FEW_TICKETS_LEFT" in out
+    assert "FEW_TICKETS_LEFT → TICKETS_AVAILABLE" in out
+    assert API_KEY not in out + err
+
+
+async def test_a_bad_config_stops_the_daemon_before_it_starts(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text("ticketmaster:\n  api_key: k\nevents:\n  - id: E1\n    interval: soon\n")
+    code, out, err = await run_cli("run", "--config", str(config))
+    assert code == 2
+    assert err.strip() == (
+        f"{config}:5: events[0].interval: "
+        "invalid duration 'soon' (write it like 30s, 5m, 1h or 1.5s)"
+    )
+    assert out == ""
+
+
+async def test_check_summarises_a_valid_config(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "monitor.yaml", "http://127.0.0.1:9", "http://127.0.0.1:9/h", tmp_path / "m.db"
+    )
+    code, out, err = await run_cli("check", "--config", str(config))
+    assert code == 0, err
+    assert "events:    3" in out
+    assert "intervals: 100ms" in out
+    assert "notifier:  ops (webhook), 3 events" in out
+    assert "notifier:  console (log), 2 events" in out
