@@ -36,6 +36,30 @@ def watchlist(config: Config) -> dict[str, Watch]:
     }
 
 
+def build_poller(
+    config: Config,
+    repository: Repository,
+    client: InventoryClient,
+    watches: dict[str, Watch],
+    clock: Callable[[], float],
+    on_changes: Callable[[], None] = lambda: None,
+) -> Poller:
+    tm = config.ticketmaster
+    return Poller(
+        repository,
+        client,
+        watches,
+        rules=Rules(config.polling.unknown_after, config.polling.snapshot_every),
+        batch_size=tm.batch_size,
+        max_in_flight=tm.max_in_flight,
+        # Long enough for a request with its timeout; after it, a crashed poll is retried.
+        lease=2 * tm.timeout + 30.0,
+        notify_baseline=config.polling.notify_baseline,
+        clock=clock,
+        on_changes=on_changes,
+    )
+
+
 class Monitor:
     """The running daemon: `async with Monitor(config): ...` polls and notifies until exit."""
 
@@ -70,7 +94,7 @@ class Monitor:
         self.repository = Repository(engine)
         watches = watchlist(config)
         added, removed = await self.repository.sync_watchlist(
-            [WatchEntry(w.event_id, w.name) for w in watches.values()],
+            [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
             self._first_due_times(watches),
             self.clock(),
         )
@@ -100,17 +124,8 @@ class Monitor:
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         stack.push_async_callback(self._stop_dispatcher, dispatching)
 
-        self.poller = Poller(
-            self.repository,
-            client,
-            watches,
-            rules=Rules(config.polling.unknown_after, config.polling.snapshot_every),
-            batch_size=tm.batch_size,
-            max_in_flight=tm.max_in_flight,
-            lease=2 * tm.timeout + 30.0,
-            notify_baseline=config.polling.notify_baseline,
-            clock=self.clock,
-            on_changes=self.dispatcher.wake,
+        self.poller = build_poller(
+            config, self.repository, client, watches, self.clock, self.dispatcher.wake
         )
         shortest = min((w.interval for w in watches.values()), default=config.polling.interval)
         ticker = PollTicker(self.poller, tick_for(shortest))

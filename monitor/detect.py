@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from monitor.models import Availability, EventState, Reading, ResaleStatus, Status
+from monitor.models import (
+    RESALE_BY_NAME,
+    STATUS_BY_NAME,
+    Answer,
+    Availability,
+    EventState,
+    Reading,
+    ResaleStatus,
+    Status,
+)
 
 
 class Rules(NamedTuple):
@@ -31,6 +40,33 @@ class Verdict(NamedTuple):
     def dirty(self, state: EventState) -> bool:
         """Whether the event's row needs more than a last-seen refresh."""
         return self.snapshot or self.unknown_streak != state.unknown_streak
+
+
+def is_unchanged(state: EventState, answer: Answer, now: float, rules: Rules) -> bool:
+    """The fast path: the answer repeats the accepted state and the row needs no write.
+
+    Exactly the case where `detect` returns the state as it is with a clean row; it lets
+    the poller skip building a Reading for the vast majority of observations.
+    """
+    current = state.current
+    return (
+        current is not None
+        and state.unknown_streak == 0
+        and answer.status == current.status
+        and answer.resale_status == current.resale_status
+        and state.last_snapshot_at is not None
+        and now - state.last_snapshot_at < rules.snapshot_every
+    )
+
+
+def reading_of(answer: Answer) -> Reading:
+    """The documented values of an answer; anything else becomes None ("no reading")."""
+    status, resale = answer.status, answer.resale_status
+    return Reading(
+        answer.event_id,
+        STATUS_BY_NAME.get(status) if isinstance(status, str) else None,
+        RESALE_BY_NAME.get(resale) if isinstance(resale, str) else None,
+    )
 
 
 def detect(state: EventState, reading: Reading, now: float, rules: Rules) -> Verdict:

@@ -46,6 +46,14 @@ class Availability(NamedTuple):
     resale_status: ResaleStatus
 
 
+class Answer(NamedTuple):
+    """One item of an answer as it came: the values are whatever the JSON held."""
+
+    event_id: str
+    status: object
+    resale_status: object
+
+
 class Reading(NamedTuple):
     """One event as the API answered it, before any rule is applied.
 

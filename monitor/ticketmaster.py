@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -18,7 +18,7 @@ from yarl import URL
 
 import monitor
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
-from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, Reading
+from monitor.models import Answer
 from monitor.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -35,15 +35,14 @@ class InventoryClient:
         self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._reported_values: set[str] = set()
 
     @property
     def endpoint(self) -> str:
         """The endpoint without query string: what messages may show."""
         return str(self._endpoint)
 
-    async def fetch(self, event_ids: Sequence[str]) -> list[Reading]:
-        """Readings for the requested events that the answer carries, in answer order.
+    async def fetch(self, event_ids: Sequence[str]) -> list[Answer]:
+        """The answer's items for the requested events, in answer order, first one per ID.
 
         Raises UpstreamError (or a subclass) when the request as a whole failed.
         """
@@ -91,7 +90,7 @@ class InventoryClient:
             f"{what}{detail or _snippet(body)}", status=status, retryable=status >= 500
         )
 
-    def _parse(self, body: bytes, event_ids: Sequence[str]) -> list[Reading]:
+    def _parse(self, body: bytes, event_ids: Sequence[str]) -> list[Answer]:
         try:
             items = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -103,28 +102,18 @@ class InventoryClient:
                 f"{self.endpoint} answered with JSON that is not an array{_snippet(body)}"
             )
         requested = set(event_ids)
-        readings: list[Reading] = []
-        seen: set[str] = set()
+        unanswered = set(requested)
+        answers: list[Answer] = []
         malformed = strangers = 0
         for item in items:
             event_id = item.get("eventId") if isinstance(item, dict) else None
             if not isinstance(event_id, str):
                 malformed += 1
-                continue
-            if event_id not in requested:
+            elif event_id in unanswered:
+                unanswered.discard(event_id)
+                answers.append(Answer(event_id, item.get("status"), item.get("resaleStatus")))
+            elif event_id not in requested:
                 strangers += 1
-                continue
-            if event_id in seen:
-                continue
-            seen.add(event_id)
-            raw_status, raw_resale = item.get("status"), item.get("resaleStatus")
-            status = STATUS_BY_NAME.get(raw_status) if isinstance(raw_status, str) else None
-            resale = RESALE_BY_NAME.get(raw_resale) if isinstance(raw_resale, str) else None
-            if (status is None and raw_status is not None) or (
-                resale is None and raw_resale is not None
-            ):
-                self._report_undocumented(event_id, raw_status, raw_resale)
-            readings.append(Reading(event_id, status, resale))
         if malformed or strangers:
             logger.warning(
                 "%s: ignored %d answer items without a valid eventId and %d for events "
@@ -133,27 +122,7 @@ class InventoryClient:
                 malformed,
                 strangers,
             )
-        return readings
-
-    def _report_undocumented(self, event_id: str, raw_status: object, raw_resale: object) -> None:
-        known: tuple[tuple[object, Mapping[str, object]], ...] = (
-            (raw_status, STATUS_BY_NAME),
-            (raw_resale, RESALE_BY_NAME),
-        )
-        for value, documented in known:
-            text = repr(value)
-            if value is None or text in self._reported_values:
-                continue
-            if isinstance(value, str) and value in documented:
-                continue
-            self._reported_values.add(text)
-            logger.warning(
-                "event %s: undocumented status value %s is treated as no reading "
-                "(reported once per value)",
-                event_id,
-                text,
-                extra={"event_id": event_id},
-            )
+        return answers
 
 
 def _fault(body: bytes) -> tuple[str | None, str | None]:

@@ -32,8 +32,17 @@ def upgrade() -> None:
         sa.Column("last_changed_at", sa.Float),
         sa.Column("last_snapshot_at", sa.Float),
         sa.Column("next_due_at", sa.Float, nullable=False),
+        sa.Column("interval_s", sa.Float, nullable=False),
+        sa.Column("claim_token", sa.String(32)),
     )
     op.create_index("ix_events_due", "events", ["watched", "next_due_at"])
+    op.create_index(
+        "ix_events_claim",
+        "events",
+        ["claim_token"],
+        sqlite_where=sa.text("claim_token IS NOT NULL"),
+        postgresql_where=sa.text("claim_token IS NOT NULL"),
+    )
 
     op.create_table(
         "snapshots",

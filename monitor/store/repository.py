@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import (
@@ -32,21 +32,30 @@ _CHUNK = 5000
 class WatchEntry:
     event_id: str
     name: str | None
+    interval: float
 
 
 @dataclass(slots=True)
 class PollWrite:
-    """Everything one polled batch changes, written in one transaction."""
+    """Everything some polled batches change, written in one transaction."""
 
-    now: float
-    refreshed: dict[float, list[str]] = field(default_factory=dict)
-    """Unchanged events by their next due time: only last-seen and due time move."""
     updated: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     unread: dict[float, list[str]] = field(default_factory=dict)
-    """Events without a reading (missing from the answer) by their next due time."""
+    """Events without a reading (failed request, left out of the answer) by next due time."""
+    settled: list[tuple[str, float]] = field(default_factory=list)
+    """Claims (token, poll time) whose remaining events were read unchanged."""
+
+    def merge(self, other: PollWrite) -> None:
+        for due_at, event_ids in other.unread.items():
+            self.unread.setdefault(due_at, []).extend(event_ids)
+        self.updated.extend(other.updated)
+        self.snapshots.extend(other.snapshots)
+        self.changes.extend(other.changes)
+        self.deliveries.extend(other.deliveries)
+        self.settled.extend(other.settled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,7 @@ _UPDATE_EVENT = (
         last_changed_at=func.coalesce(bindparam("b_changed_at"), events.c.last_changed_at),
         last_snapshot_at=func.coalesce(bindparam("b_snapshot_at"), events.c.last_snapshot_at),
         next_due_at=bindparam("b_due_at"),
+        claim_token=None,
     )
 )
 
@@ -122,7 +132,13 @@ class Repository:
         """
         wanted = {entry.event_id: entry for entry in entries}
         async with self.engine.begin() as conn:
-            query = select(events.c.event_id, events.c.name, events.c.watched, events.c.next_due_at)
+            query = select(
+                events.c.event_id,
+                events.c.name,
+                events.c.watched,
+                events.c.next_due_at,
+                events.c.interval_s,
+            )
             known = {row.event_id: row for row in (await conn.execute(query)).all()}
             added = [eid for eid in wanted if eid not in known]
             rescheduled = [
@@ -138,6 +154,7 @@ class Repository:
                         {
                             "event_id": eid,
                             "name": wanted[eid].name,
+                            "interval_s": wanted[eid].interval,
                             "watched": True,
                             "unknown_streak": 0,
                             "next_due_at": due[eid],
@@ -146,9 +163,19 @@ class Repository:
                     ],
                 )
             revised = [
-                {"b_event_id": eid, "b_name": entry.name, "b_due": due.get(eid)}
+                {
+                    "b_event_id": eid,
+                    "b_name": entry.name,
+                    "b_interval": entry.interval,
+                    "b_due": due.get(eid),
+                }
                 for eid, entry in wanted.items()
-                if eid in known and (eid in due or known[eid].name != entry.name)
+                if eid in known
+                and (
+                    eid in due
+                    or known[eid].name != entry.name
+                    or known[eid].interval_s != entry.interval
+                )
             ]
             if revised:
                 await conn.execute(
@@ -156,6 +183,7 @@ class Repository:
                     .where(events.c.event_id == bindparam("b_event_id"))
                     .values(
                         name=bindparam("b_name"),
+                        interval_s=bindparam("b_interval"),
                         watched=True,
                         next_due_at=func.coalesce(bindparam("b_due"), events.c.next_due_at),
                     ),
@@ -174,14 +202,18 @@ class Repository:
 
     # -- polling -------------------------------------------------------------------------
 
-    async def claim_due(self, now: float, limit: int, lease_until: float) -> list[EventState]:
-        """Take up to `limit` due events, pushing their due time to `lease_until`.
+    async def claim_due(
+        self, now: float, limit: int, lease_until: float, token: str
+    ) -> list[EventState]:
+        """Take up to `limit` due events under `token`, pushing their due time to `lease_until`.
 
         Should this process die mid-poll, the events come due again when the lease ends.
+        The token lets `save_poll` settle every unchanged event of the claim in one statement.
         """
         due = (
             select(events.c.event_id)
-            .where(events.c.watched, events.c.next_due_at <= now)
+            # `watched = true`, not bare `watched`: SQLite uses ix_events_due only for the former.
+            .where(events.c.watched == true(), events.c.next_due_at <= now)
             .order_by(events.c.next_due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -189,7 +221,7 @@ class Repository:
         claim = (
             update(events)
             .where(events.c.event_id.in_(due.scalar_subquery()))
-            .values(next_due_at=lease_until)
+            .values(next_due_at=lease_until, claim_token=token)
             .returning(
                 events.c.event_id,
                 events.c.status,
@@ -201,18 +233,19 @@ class Repository:
         async with self.engine.begin() as conn:
             rows = (await conn.execute(claim)).all()
         return [
-            EventState(event_id, _availability(status, resale), streak, snapshot_at)
+            EventState(
+                event_id,
+                None
+                if status is None
+                else Availability(STATUS_BY_NAME[status], RESALE_BY_NAME[resale]),
+                streak,
+                snapshot_at,
+            )
             for event_id, status, resale, streak, snapshot_at in rows
         ]
 
     async def save_poll(self, write: PollWrite) -> None:
         async with self.engine.begin() as conn:
-            for due_at, event_ids in write.refreshed.items():
-                await conn.execute(
-                    update(events)
-                    .where(events.c.event_id.in_(event_ids))
-                    .values(last_seen_at=write.now, next_due_at=due_at)
-                )
             await _set_due(conn, write.unread)
             if write.updated:
                 await conn.execute(_UPDATE_EVENT, write.updated)
@@ -222,6 +255,16 @@ class Repository:
                 await conn.execute(insert(changes), write.changes)
             if write.deliveries:
                 await conn.execute(insert(deliveries), write.deliveries)
+            for token, seen_at in write.settled:
+                await conn.execute(
+                    update(events)
+                    .where(events.c.claim_token == token)
+                    .values(
+                        last_seen_at=seen_at,
+                        next_due_at=seen_at + events.c.interval_s,
+                        claim_token=None,
+                    )
+                )
 
     # -- delivery outbox -----------------------------------------------------------------
 
@@ -362,7 +405,9 @@ async def _set_due(conn: AsyncConnection, due: dict[float, list[str]]) -> None:
     for due_at, event_ids in due.items():
         for chunk in _chunks(event_ids):
             await conn.execute(
-                update(events).where(events.c.event_id.in_(chunk)).values(next_due_at=due_at)
+                update(events)
+                .where(events.c.event_id.in_(chunk))
+                .values(next_due_at=due_at, claim_token=None)
             )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -40,7 +41,15 @@ events = Table(
     Column("last_changed_at", Float),
     Column("last_snapshot_at", Float),
     Column("next_due_at", Float, nullable=False),
+    Column("interval_s", Float, nullable=False),
+    Column("claim_token", String(32)),
     Index("ix_events_due", "watched", "next_due_at"),
+    Index(
+        "ix_events_claim",
+        "claim_token",
+        sqlite_where=text("claim_token IS NOT NULL"),
+        postgresql_where=text("claim_token IS NOT NULL"),
+    ),
 )
 
 snapshots = Table(

@@ -1,0 +1,26 @@
+# inventory-monitor: the daemon, with its config and SQLite database on volumes.
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY monitor ./monitor
+COPY migrations ./migrations
+RUN pip install . \
+    && groupadd --system --gid 10001 monitor \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home monitor \
+    && mkdir -p /config /data \
+    && chown monitor:monitor /data
+
+USER 10001:10001
+# The default database URL, sqlite+aiosqlite:///data/monitor.db, is relative to this directory.
+WORKDIR /
+VOLUME ["/config", "/data"]
+
+# Exec form: the daemon is PID 1 and receives Docker's SIGTERM itself.
+ENTRYPOINT ["inventory-monitor"]
+CMD ["run", "--config", "/config/monitor.yaml"]

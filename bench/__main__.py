@@ -1,0 +1,46 @@
+"""`make bench`: runs each benchmark in its own process and prints one table per benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+
+def run(module: str, *args: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        raise SystemExit(f"{module} failed")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
+    args = parser.parse_args()
+
+    print("Polling: simulator and poller in separate processes, SQLite, batches of 100")
+    header = (
+        "events",
+        "CPU ms / 1,000 obs",
+        "full cycle s",
+        "peak RSS MB",
+        "DB KB / 1M unchanged obs",
+    )
+    print(" | ".join(header))
+    print(" | ".join("-" * len(h) for h in header))
+    for count in args.events:
+        figures = run("bench.polling", "--events", str(count))
+        print(
+            f"{count:,} | {figures['cpu_ms_per_1000']:.2f} | {figures['cycle_s']:.2f} | "
+            f"{figures['rss_mb']:.0f} | {figures['db_kb_per_million']:.0f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

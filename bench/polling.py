@@ -1,0 +1,137 @@
+"""One polling benchmark run: N watched events against the simulator in another process.
+
+Prints one JSON line: CPU time of this process per 1,000 observations in unchanged cycles
+(fetch, parse, detect and store), the wall time of one full cycle, peak RSS, and how much
+the database grows per million unchanged observations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from monitor.app import build_poller, watchlist
+from monitor.config import parse_config
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.repository import Repository, WatchEntry
+from monitor.ticketmaster import InventoryClient
+
+API_KEY = "bench-key"
+INTERVAL = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_simulator(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "simulate", "--port", str(port), "--api-key", API_KEY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # the "listening" line
+    return process
+
+
+def database_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+async def bench(events: int, cycles: int) -> dict[str, float]:
+    port = free_port()
+    simulator = start_simulator(port)
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
+    database = workdir / "bench.db"
+    config = parse_config(
+        json.dumps(
+            {
+                "ticketmaster": {
+                    "base_url": f"http://127.0.0.1:{port}",
+                    "api_key": API_KEY,
+                    "max_in_flight": int(os.environ.get("MIF", "4")),
+                },
+                "database": {"url": f"sqlite+aiosqlite:///{database}"},
+                "polling": {"interval": f"{INTERVAL:g}s"},
+                "events": [{"id": f"B{i:07d}"} for i in range(events)],
+            }
+        ),
+        "bench",
+        {},
+    )
+    now = [1_800_000_000.0]
+    engine = create_engine(config.database.url)
+    try:
+        await upgrade(engine)
+        repository = Repository(engine)
+        watches = watchlist(config)
+        await repository.sync_watchlist(
+            [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
+            dict.fromkeys,
+            now[0],
+        )
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.ticketmaster.max_in_flight * 2)
+        ) as session:
+            client = InventoryClient(session, config.ticketmaster.base_url, API_KEY, 10.0)
+            poller = build_poller(config, repository, client, watches, lambda: now[0])
+            baseline = await poller.run_cycle()
+            assert baseline.observations == events, baseline
+            now[0] += INTERVAL
+            await poller.run_cycle()  # warm-up: the first settled claim sizes the claim index
+            # Closing every connection checkpoints the WAL into the database file.
+            await engine.dispose()
+            size_before = database_size(database)
+
+            cpu = wall = 0.0
+            observations = 0
+            for _ in range(cycles):
+                now[0] += INTERVAL
+                started_cpu, started_wall = time.process_time(), time.perf_counter()
+                stats = await poller.run_cycle()
+                cpu += time.process_time() - started_cpu
+                wall = min(wall or float("inf"), time.perf_counter() - started_wall)
+                assert stats.changes == 0 and stats.failed_requests == 0, stats
+                observations += stats.observations
+        await engine.dispose()
+        growth = database_size(database) - size_before
+    finally:
+        await engine.dispose()
+        simulator.terminate()
+        simulator.wait()
+        for path in workdir.iterdir():
+            path.unlink()
+        workdir.rmdir()
+    return {
+        "cpu_ms_per_1000": cpu * 1000 / observations * 1000,
+        "cycle_s": wall,
+        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "db_kb_per_million": growth / 1024 / observations * 1_000_000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--cycles", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    print(json.dumps(asyncio.run(bench(args.events, args.cycles))))
+
+
+if __name__ == "__main__":
+    main()
