@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -15,9 +15,8 @@ from monitor.config import Config
 from monitor.detect import Rules
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
-from monitor.poller import Poller, Watch
+from monitor.poller import Poller, Watch, new_id
 from monitor.redact import redactor
-from monitor.schedule import spread_due_times
 from monitor.scheduler import PollTicker, tick_for
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository, WatchEntry
@@ -38,6 +37,7 @@ def watchlist(config: Config) -> dict[str, Watch]:
 
 def build_poller(
     config: Config,
+    *,
     repository: Repository,
     client: InventoryClient,
     watches: dict[str, Watch],
@@ -95,8 +95,9 @@ class Monitor:
         watches = watchlist(config)
         added, removed = await self.repository.sync_watchlist(
             [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
-            self._first_due_times(watches),
+            config.ticketmaster.batch_size,
             self.clock(),
+            new_id,
         )
         logger.info(
             "watching %d events (%d new, %d no longer watched) with %d notifiers",
@@ -125,28 +126,17 @@ class Monitor:
         stack.push_async_callback(self._stop_dispatcher, dispatching)
 
         self.poller = build_poller(
-            config, self.repository, client, watches, self.clock, self.dispatcher.wake
+            config,
+            repository=self.repository,
+            client=client,
+            watches=watches,
+            clock=self.clock,
+            on_changes=self.dispatcher.wake,
         )
         shortest = min((w.interval for w in watches.values()), default=config.polling.interval)
         ticker = PollTicker(self.poller, tick_for(shortest))
         ticker.start()
         stack.push_async_callback(ticker.stop, SHUTDOWN_GRACE / 2)
-
-    def _first_due_times(
-        self, watches: dict[str, Watch]
-    ) -> Callable[[Sequence[str], float], dict[str, float]]:
-        batch_size = self.config.ticketmaster.batch_size
-
-        def schedule(event_ids: Sequence[str], now: float) -> dict[str, float]:
-            by_interval: dict[float, list[str]] = {}
-            for event_id in event_ids:
-                by_interval.setdefault(watches[event_id].interval, []).append(event_id)
-            due: dict[str, float] = {}
-            for interval, ids in by_interval.items():
-                due.update(spread_due_times(ids, interval, batch_size, now))
-            return due
-
-        return schedule
 
     async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
         task.cancel()

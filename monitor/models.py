@@ -72,6 +72,8 @@ class EventState(NamedTuple):
     current: Availability | None
     unknown_streak: int
     last_snapshot_at: float | None
+    read_in_last_poll: bool = True
+    """False when its batch's last poll did not read it: its row then needs a write."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ writes nothing but the next due time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from monitor.detect import Rules, detect, is_unchanged, reading_of
 from monitor.errors import UpstreamError
 from monitor.models import Answer, Availability, EventState, Reading
-from monitor.store.repository import PollWrite, Repository
+from monitor.store.repository import ClaimedBatch, PollWrite, Repository
 from monitor.ticketmaster import InventoryClient
 
 logger = logging.getLogger(__name__)
@@ -75,33 +76,33 @@ class Poller:
         self._on_changes = on_changes
         self._failures = _Failures()
         self._reported_values: set[str] = set()
+        self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
+        """Batch ID to (version, member states) as this process last read or wrote them."""
 
     async def run_cycle(self) -> CycleStats:
-        """Poll every event that is due now; returns what the cycle did."""
+        """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()
         writer = _GroupWriter(self._repository, self._on_changes)
         gate = asyncio.Semaphore(self._max_in_flight)
-        chunk = self._batch_size * self._max_in_flight * 4
-        while True:
-            claimed_at, token = self._clock(), new_id()
-            claimed = await self._repository.claim_due(
-                claimed_at, chunk, claimed_at + self._lease, token
-            )
-            if not claimed:
-                break
-            states = [state for state in claimed if state.event_id in self.watchlist]
-            batches = [
-                {state.event_id: state for state in states[i : i + self._batch_size]}
-                for i in range(0, len(states), self._batch_size)
-            ]
-            await asyncio.gather(
-                *(self._poll(batch, claimed_at, gate, writer, stats) for batch in batches)
-            )
-            # Every event of the claim not written yet was read unchanged.
-            writer.submit(PollWrite(settled=[(token, claimed_at)]))
-            if len(claimed) < chunk:
-                break
-        await writer.flush()
+        # Claim a few rounds of requests at a time: few transactions, little bubble.
+        chunk = self._max_in_flight * 4
+        try:
+            while True:
+                claimed_at = self._clock()
+                claimed = await self._repository.claim_due(
+                    claimed_at, chunk, claimed_at + self._lease
+                )
+                await self._load_states(claimed)
+                await asyncio.gather(
+                    *(self._poll(batch, claimed_at, gate, writer, stats) for batch in claimed)
+                )
+                if len(claimed) < chunk:
+                    break
+            await writer.flush()
+        except BaseException:
+            # A write may have failed after the cache took it in: trust only the database.
+            self._states.clear()
+            raise
         if stats.requests:
             logger.debug(
                 "cycle: %d requests (%d failed), %d observations, %d changes",
@@ -112,14 +113,42 @@ class Poller:
             )
         return stats
 
+    def forget_states(self) -> None:
+        """Drop cached states, e.g. after the watchlist moved events between batches."""
+        self._states.clear()
+
+    async def _load_states(self, claimed: list[ClaimedBatch]) -> None:
+        """Read member states of the batches whose cached copy is missing or outdated.
+
+        Batch versions move with every write of a member's state, by any replica, so in
+        the steady state a poll reads no event rows at all.
+        """
+        stale = [
+            batch.id
+            for batch in claimed
+            if self._states.get(batch.id, (None, None))[0] != batch.version
+        ]
+        if not stale:
+            return
+        loaded = await self._repository.load_states(stale)
+        versions = {batch.id: batch.version for batch in claimed}
+        for batch_id in stale:
+            self._states[batch_id] = (versions[batch_id], loaded[batch_id])
+
     async def _poll(
         self,
-        states: dict[str, EventState],
+        batch: ClaimedBatch,
         claimed_at: float,
         gate: asyncio.Semaphore,
         writer: _GroupWriter,
         stats: CycleStats,
     ) -> None:
+        next_due = claimed_at + batch.interval
+        members = self._states[batch.id][1]
+        states = {eid: state for eid, state in members.items() if eid in self.watchlist}
+        if not states:
+            writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": next_due}]))
+            return
         async with gate:
             stats.requests += 1
             try:
@@ -127,31 +156,39 @@ class Poller:
             except UpstreamError as exc:
                 stats.failed_requests += 1
                 self._note_failure(exc)
-                writer.submit(PollWrite(unread=self._due_times(states, claimed_at)))
+                writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": next_due}]))
                 return
         self._note_success()
-        write = self._evaluate(states, answers, claimed_at, self._clock())
+        now = self._clock()
+        write, revised = self._evaluate(states, answers, now, batch.last_polled_at)
+        version = batch.version + 1 if revised else batch.version
+        if revised:
+            self._states[batch.id] = (version, {**members, **revised})
+        write.polled.append(
+            {"b_id": batch.id, "b_polled_at": now, "b_due": next_due, "b_version": version}
+        )
         stats.observations += len(answers)
         stats.changes += len(write.changes)
-        if write.updated or write.unread:
-            writer.submit(write)
+        writer.submit(write)
 
     def _evaluate(
         self,
         states: dict[str, EventState],
         answers: list[Answer],
-        claimed_at: float,
         now: float,
-    ) -> PollWrite:
+        previous_poll: float | None,
+    ) -> tuple[PollWrite, dict[str, EventState]]:
         """Apply the rules to one batch's answers; `states` keeps the events left unread.
 
-        Unchanged events need no write here: settling the claim refreshes them all at once.
+        Returns the writes and the new states of the events whose rows they change. An
+        event read unchanged needs no row write: its batch's poll time stands for it.
         """
         write = PollWrite()
+        revised: dict[str, EventState] = {}
         rules, watchlist = self._rules, self.watchlist
         for answer in answers:
             state = states.pop(answer.event_id)
-            if is_unchanged(state, answer, now, rules):
+            if state.read_in_last_poll and is_unchanged(state, answer, now, rules):
                 continue
             watch = watchlist[answer.event_id]
             reading = reading_of(answer)
@@ -159,6 +196,10 @@ class Poller:
                 self._report_undocumented(answer, reading)
             verdict = detect(state, reading, now, rules)
             current = verdict.current
+            snapshot_at = now if verdict.snapshot else state.last_snapshot_at
+            revised[answer.event_id] = EventState(
+                answer.event_id, current, verdict.unknown_streak, snapshot_at, True
+            )
             write.updated.append(
                 {
                     "b_event_id": answer.event_id,
@@ -168,7 +209,6 @@ class Poller:
                     "b_seen_at": now,
                     "b_changed_at": now if verdict.changed else None,
                     "b_snapshot_at": now if verdict.snapshot else None,
-                    "b_due_at": claimed_at + watch.interval,
                 }
             )
             if current is None:
@@ -191,8 +231,16 @@ class Poller:
                 len(states),
                 sample,
             )
-            write.unread = self._due_times(states, claimed_at)
-        return write
+            # They were last seen when the batch was last read, if they were read then.
+            for state in states.values():
+                write.unread.append(
+                    {
+                        "b_event_id": state.event_id,
+                        "b_seen_at": previous_poll if state.read_in_last_poll else None,
+                    }
+                )
+                revised[state.event_id] = state._replace(read_in_last_poll=False)
+        return write, revised
 
     def _report_undocumented(self, answer: Answer, reading: Reading) -> None:
         """Log each undocumented value once per process; it counts as no reading."""
@@ -246,12 +294,6 @@ class Poller:
             for target in watch.targets
         )
 
-    def _due_times(self, event_ids: Mapping[str, EventState], now: float) -> dict[float, list[str]]:
-        due: dict[float, list[str]] = {}
-        for event_id in event_ids:
-            due.setdefault(now + self.watchlist[event_id].interval, []).append(event_id)
-        return due
-
     def _note_failure(self, error: UpstreamError) -> None:
         failures = self._failures
         failures.streak += 1
@@ -267,27 +309,36 @@ class Poller:
 
 
 class _GroupWriter:
-    """Writes batch results: at once while the database is idle, together while it is busy.
+    """Writes batch results in few transactions without delaying a single change.
 
-    Many fast answers then cost one transaction instead of one each, while a lone answer
-    (and its changes) is committed without waiting for the rest of the cycle.
+    A result with changes is written at once, with whatever else is waiting. Results with
+    nothing new (just "this batch was polled") wait up to `linger` to share a transaction
+    with the next ones; the end of a cycle flushes them.
     """
 
-    def __init__(self, repository: Repository, on_changes: Callable[[], None]) -> None:
+    def __init__(
+        self, repository: Repository, on_changes: Callable[[], None], linger: float = 0.5
+    ) -> None:
         self._repository = repository
         self._on_changes = on_changes
+        self._linger = linger
         self._pending: PollWrite | None = None
         self._writing: asyncio.Task[None] | None = None
+        self._urgent = asyncio.Event()
 
     def submit(self, write: PollWrite) -> None:
         if self._pending is None:
             self._pending = write
         else:
             self._pending.merge(write)
+        if write.changes:
+            self._urgent.set()
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._drain())
 
     async def flush(self) -> None:
+        self._linger = 0.0
+        self._urgent.set()
         while self._writing is not None and not self._writing.done():
             await self._writing
         if self._writing is not None:
@@ -295,6 +346,11 @@ class _GroupWriter:
 
     async def _drain(self) -> None:
         while self._pending is not None:
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self._linger)
+            if self._linger:
+                self._urgent.clear()
             write, self._pending = self._pending, None
             await self._repository.save_poll(write)
             if write.changes:

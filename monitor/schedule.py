@@ -1,24 +1,94 @@
-"""When events are due: the start-up spread that keeps batches full without firing all at once."""
+"""Batches: which events share a request, and when each batch is due.
+
+Events are grouped once, when the watchlist is synced, into batches of at most
+`batch_size` events that share an interval. A batch is the unit of polling: it is due as
+a whole, claimed as a whole and fetched in one request, so the database writes one row per
+batch per poll, not one per event. New and overdue batches are spread over their interval,
+so a start never fires every event at once while requests stay full.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 
-def spread_due_times(
-    event_ids: Sequence[str], interval: float, batch_size: int, start: float
-) -> dict[str, float]:
-    """Due times for events that share `interval`, spread over one interval in whole batches.
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: str
+    interval: float
+    next_due_at: float
+    members: frozenset[str]
 
-    Events are cut into batches of `batch_size`; batch k of n is due at
-    `start + k * interval / n`. A small watchlist stays one request, a large one
-    becomes an even stream of full requests instead of one burst.
+
+@dataclass(slots=True)
+class BatchPlan:
+    """What `plan_batches` changes: every field lists only what differs from today."""
+
+    assign: dict[str, str] = field(default_factory=dict)
+    """Event ID to its (new) batch ID."""
+    created: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """New batch ID to (interval, first due time)."""
+    rescheduled: dict[str, float] = field(default_factory=dict)
+    """Existing batch ID to its new due time (it was overdue)."""
+    dropped: set[str] = field(default_factory=set)
+    """Batches left without members."""
+
+
+def spread(count: int, interval: float, start: float) -> list[float]:
+    """`count` due times spaced evenly over one interval from `start`."""
+    return [start + index * interval / count for index in range(count)]
+
+
+def plan_batches(
+    wanted: Mapping[str, float],
+    batches: Mapping[str, Batch],
+    batch_size: int,
+    now: float,
+    new_id: Callable[[], str],
+) -> BatchPlan:
+    """Group `wanted` (event ID to interval) into batches, keeping events where they are.
+
+    An event stays in its batch while the batch's interval is still the event's and the
+    batch is not over `batch_size`; the others fill batches with room, then new ones.
     """
-    if not event_ids:
-        return {}
-    slots = math.ceil(len(event_ids) / batch_size)
-    step = interval / slots
-    return {
-        event_id: start + (index // batch_size) * step for index, event_id in enumerate(event_ids)
-    }
+    plan = BatchPlan()
+    kept: dict[str, list[str]] = {}
+    placed: set[str] = set()
+    for batch in batches.values():
+        members = sorted(e for e in batch.members if wanted.get(e) == batch.interval)
+        kept[batch.id] = members[:batch_size]
+        placed.update(kept[batch.id])
+
+    homeless: dict[float, list[str]] = {}
+    for event_id, interval in wanted.items():
+        if event_id not in placed:
+            homeless.setdefault(interval, []).append(event_id)
+
+    for interval, unplaced in homeless.items():
+        rest = unplaced
+        with_room = [
+            b for b in batches.values() if b.interval == interval and len(kept[b.id]) < batch_size
+        ]
+        for batch in with_room:
+            room = batch_size - len(kept[batch.id])
+            taken, rest = rest[:room], rest[room:]
+            kept[batch.id].extend(taken)
+            plan.assign.update(dict.fromkeys(taken, batch.id))
+        fresh = [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
+        for due_at, members in zip(spread(len(fresh), interval, now), fresh, strict=True):
+            batch_id = new_id()
+            plan.created[batch_id] = (interval, due_at)
+            plan.assign.update(dict.fromkeys(members, batch_id))
+
+    overdue: dict[float, list[Batch]] = {}
+    for batch in batches.values():
+        if not kept[batch.id]:
+            plan.dropped.add(batch.id)
+        elif batch.next_due_at < now:
+            overdue.setdefault(batch.interval, []).append(batch)
+    for interval, late in overdue.items():
+        late.sort(key=lambda b: b.next_due_at)
+        for batch, due_at in zip(late, spread(len(late), interval, now), strict=True):
+            plan.rescheduled[batch.id] = due_at
+    return plan

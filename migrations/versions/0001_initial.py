@@ -1,4 +1,5 @@
-"""Events with their accepted state and due time, snapshots, changes and the delivery outbox.
+"""Batches with their due times, events with their accepted state, snapshots, changes
+and the delivery outbox.
 
 Revision ID: 0001
 Revises:
@@ -20,29 +21,30 @@ _ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     op.create_table(
+        "batches",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("interval_s", sa.Float, nullable=False),
+        sa.Column("next_due_at", sa.Float, nullable=False),
+        sa.Column("last_polled_at", sa.Float),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.create_index("ix_batches_due", "batches", ["next_due_at"])
+
+    op.create_table(
         "events",
         sa.Column("event_id", sa.String(64), primary_key=True),
         sa.Column("name", sa.Text),
-        sa.Column("watched", sa.Boolean, nullable=False),
+        sa.Column("batch_id", sa.String(32), sa.ForeignKey("batches.id")),
         sa.Column("status", sa.String(32)),
         sa.Column("resale_status", sa.String(32)),
         sa.Column("unknown_streak", sa.Integer, nullable=False),
+        sa.Column("read_in_last_poll", sa.Boolean, nullable=False),
         sa.Column("first_seen_at", sa.Float),
         sa.Column("last_seen_at", sa.Float),
         sa.Column("last_changed_at", sa.Float),
         sa.Column("last_snapshot_at", sa.Float),
-        sa.Column("next_due_at", sa.Float, nullable=False),
-        sa.Column("interval_s", sa.Float, nullable=False),
-        sa.Column("claim_token", sa.String(32)),
     )
-    op.create_index("ix_events_due", "events", ["watched", "next_due_at"])
-    op.create_index(
-        "ix_events_claim",
-        "events",
-        ["claim_token"],
-        sqlite_where=sa.text("claim_token IS NOT NULL"),
-        postgresql_where=sa.text("claim_token IS NOT NULL"),
-    )
+    op.create_index("ix_events_batch", "events", ["batch_id"])
 
     op.create_table(
         "snapshots",
@@ -101,3 +103,4 @@ def downgrade() -> None:
     op.drop_table("changes")
     op.drop_table("snapshots")
     op.drop_table("events")
+    op.drop_table("batches")

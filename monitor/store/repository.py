@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, true, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import (
@@ -22,7 +22,15 @@ from monitor.models import (
     Delivery,
     EventState,
 )
-from monitor.store.tables import changes, deliveries, delivery_attempts, events, snapshots
+from monitor.schedule import Batch, plan_batches
+from monitor.store.tables import (
+    batches,
+    changes,
+    deliveries,
+    delivery_attempts,
+    events,
+    snapshots,
+)
 
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
 _CHUNK = 5000
@@ -35,27 +43,40 @@ class WatchEntry:
     interval: float
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedBatch:
+    id: str
+    interval: float
+    last_polled_at: float | None
+    version: int
+
+
 @dataclass(slots=True)
 class PollWrite:
-    """Everything some polled batches change, written in one transaction."""
+    """Everything some polled batches change, written in one transaction.
+
+    An event read unchanged appears nowhere: its batch's `polled` row stands for it.
+    """
 
     updated: list[dict[str, Any]] = field(default_factory=list)
+    unread: list[dict[str, Any]] = field(default_factory=list)
+    """Events a successful answer left out: they keep their state and last-seen time."""
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
-    unread: dict[float, list[str]] = field(default_factory=dict)
-    """Events without a reading (failed request, left out of the answer) by next due time."""
-    settled: list[tuple[str, float]] = field(default_factory=list)
-    """Claims (token, poll time) whose remaining events were read unchanged."""
+    polled: list[dict[str, Any]] = field(default_factory=list)
+    """Batches answered: b_id, b_polled_at, b_due (the next due time) and b_version."""
+    postponed: list[dict[str, Any]] = field(default_factory=list)
+    """Batches not answered: b_id and b_due."""
 
     def merge(self, other: PollWrite) -> None:
-        for due_at, event_ids in other.unread.items():
-            self.unread.setdefault(due_at, []).extend(event_ids)
         self.updated.extend(other.updated)
+        self.unread.extend(other.unread)
         self.snapshots.extend(other.snapshots)
         self.changes.extend(other.changes)
         self.deliveries.extend(other.deliveries)
-        self.settled.extend(other.settled)
+        self.polled.extend(other.polled)
+        self.postponed.extend(other.postponed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +88,7 @@ class EventRow:
     first_seen_at: float | None
     last_seen_at: float | None
     last_changed_at: float | None
-    next_due_at: float
+    next_due_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +116,32 @@ _UPDATE_EVENT = (
         last_seen_at=bindparam("b_seen_at"),
         last_changed_at=func.coalesce(bindparam("b_changed_at"), events.c.last_changed_at),
         last_snapshot_at=func.coalesce(bindparam("b_snapshot_at"), events.c.last_snapshot_at),
-        next_due_at=bindparam("b_due_at"),
-        claim_token=None,
+        read_in_last_poll=True,
     )
 )
+
+_UNREAD_EVENT = (
+    update(events)
+    .where(events.c.event_id == bindparam("b_event_id"))
+    .values(
+        last_seen_at=func.coalesce(bindparam("b_seen_at"), events.c.last_seen_at),
+        read_in_last_poll=False,
+    )
+)
+
+
+# Every possible stored pair, built once: claims turn thousands of rows into states.
+_AVAILABILITY = {
+    (status.value, resale.value): Availability(status, resale)
+    for status in STATUS_BY_NAME.values()
+    for resale in RESALE_BY_NAME.values()
+}
 
 
 def _availability(status: str | None, resale: str | None) -> Availability | None:
     if status is None or resale is None:
         return None
-    return Availability(STATUS_BY_NAME[status], RESALE_BY_NAME[resale])
+    return _AVAILABILITY[status, resale]
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -121,32 +158,56 @@ class Repository:
     async def sync_watchlist(
         self,
         entries: Sequence[WatchEntry],
-        schedule: Callable[[Sequence[str], float], dict[str, float]],
+        batch_size: int,
         now: float,
+        new_id: Callable[[], str],
     ) -> tuple[list[str], list[str]]:
         """Make the watched set equal `entries`; returns the IDs added and those dropped.
 
-        New, returning and overdue events get due times from `schedule`, so a start after
-        downtime does not fire every event at once. Dropped events keep their rows and
-        history, and resume where they stood if they come back.
+        Events are grouped into batches (see `plan_batches`); dropped events keep their rows
+        and history, and resume where they stood if they come back.
         """
         wanted = {entry.event_id: entry for entry in entries}
         async with self.engine.begin() as conn:
-            query = select(
-                events.c.event_id,
-                events.c.name,
-                events.c.watched,
-                events.c.next_due_at,
-                events.c.interval_s,
+            known = {
+                row.event_id: row
+                for row in await conn.execute(
+                    select(events.c.event_id, events.c.name, events.c.batch_id)
+                )
+            }
+            members: dict[str, set[str]] = {}
+            for row in known.values():
+                if row.batch_id is not None:
+                    members.setdefault(row.batch_id, set()).add(row.event_id)
+            current = {
+                row.id: Batch(
+                    row.id, row.interval_s, row.next_due_at, frozenset(members.get(row.id, ()))
+                )
+                for row in await conn.execute(select(batches))
+            }
+            plan = plan_batches(
+                {eid: entry.interval for eid, entry in wanted.items()},
+                current,
+                batch_size,
+                now,
+                new_id,
             )
-            known = {row.event_id: row for row in (await conn.execute(query)).all()}
+            if plan.created:
+                await conn.execute(
+                    insert(batches),
+                    [
+                        {"id": bid, "interval_s": interval, "next_due_at": due_at, "version": 0}
+                        for bid, (interval, due_at) in plan.created.items()
+                    ],
+                )
+            if plan.rescheduled:
+                await conn.execute(
+                    update(batches)
+                    .where(batches.c.id == bindparam("b_id"))
+                    .values(next_due_at=bindparam("b_due")),
+                    [{"b_id": bid, "b_due": due} for bid, due in plan.rescheduled.items()],
+                )
             added = [eid for eid in wanted if eid not in known]
-            rescheduled = [
-                eid
-                for eid in wanted
-                if eid in known and (not known[eid].watched or known[eid].next_due_at < now)
-            ]
-            due = schedule([*added, *rescheduled], now)
             if added:
                 await conn.execute(
                     insert(events),
@@ -154,116 +215,128 @@ class Repository:
                         {
                             "event_id": eid,
                             "name": wanted[eid].name,
-                            "interval_s": wanted[eid].interval,
-                            "watched": True,
+                            "batch_id": plan.assign[eid],
                             "unknown_streak": 0,
-                            "next_due_at": due[eid],
+                            "read_in_last_poll": False,
                         }
                         for eid in added
                     ],
                 )
-            revised = [
-                {
-                    "b_event_id": eid,
-                    "b_name": entry.name,
-                    "b_interval": entry.interval,
-                    "b_due": due.get(eid),
-                }
-                for eid, entry in wanted.items()
-                if eid in known
-                and (
-                    eid in due
-                    or known[eid].name != entry.name
-                    or known[eid].interval_s != entry.interval
-                )
+            moved = [
+                {"b_event_id": eid, "b_name": wanted[eid].name, "b_batch": plan.assign[eid]}
+                for eid in wanted
+                if eid in known and eid in plan.assign
             ]
-            if revised:
+            if moved:
                 await conn.execute(
                     update(events)
                     .where(events.c.event_id == bindparam("b_event_id"))
                     .values(
                         name=bindparam("b_name"),
-                        interval_s=bindparam("b_interval"),
-                        watched=True,
-                        next_due_at=func.coalesce(bindparam("b_due"), events.c.next_due_at),
+                        batch_id=bindparam("b_batch"),
+                        read_in_last_poll=False,
                     ),
-                    revised,
+                    moved,
                 )
-            removed = [eid for eid, row in known.items() if row.watched and eid not in wanted]
+            renamed = [
+                {"b_event_id": eid, "b_name": wanted[eid].name}
+                for eid in wanted
+                if eid in known and eid not in plan.assign and known[eid].name != wanted[eid].name
+            ]
+            if renamed:
+                await conn.execute(
+                    update(events)
+                    .where(events.c.event_id == bindparam("b_event_id"))
+                    .values(name=bindparam("b_name")),
+                    renamed,
+                )
+            removed = [
+                eid for eid, row in known.items() if row.batch_id is not None and eid not in wanted
+            ]
             for chunk in _chunks(removed):
                 await conn.execute(
-                    update(events).where(events.c.event_id.in_(chunk)).values(watched=False)
+                    update(events)
+                    .where(events.c.event_id.in_(chunk))
+                    .values(batch_id=None, read_in_last_poll=False)
                 )
+            if plan.dropped:
+                await conn.execute(delete(batches).where(batches.c.id.in_(plan.dropped)))
+            # Memberships may have moved: no cached state of any batch is trusted after this.
+            await conn.execute(update(batches).values(version=batches.c.version + 1))
         return added, removed
-
-    async def set_due(self, due: dict[float, list[str]]) -> None:
-        async with self.engine.begin() as conn:
-            await _set_due(conn, due)
 
     # -- polling -------------------------------------------------------------------------
 
-    async def claim_due(
-        self, now: float, limit: int, lease_until: float, token: str
-    ) -> list[EventState]:
-        """Take up to `limit` due events under `token`, pushing their due time to `lease_until`.
+    async def claim_due(self, now: float, limit: int, lease_until: float) -> list[ClaimedBatch]:
+        """Take up to `limit` due batches, pushing their due time to `lease_until`.
 
-        Should this process die mid-poll, the events come due again when the lease ends.
-        The token lets `save_poll` settle every unchanged event of the claim in one statement.
+        Should this process die mid-poll, the batches come due again when the lease ends.
         """
         due = (
-            select(events.c.event_id)
-            # `watched = true`, not bare `watched`: SQLite uses ix_events_due only for the former.
-            .where(events.c.watched == true(), events.c.next_due_at <= now)
-            .order_by(events.c.next_due_at)
+            select(batches.c.id)
+            .where(batches.c.next_due_at <= now)
+            .order_by(batches.c.next_due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         claim = (
-            update(events)
-            .where(events.c.event_id.in_(due.scalar_subquery()))
-            .values(next_due_at=lease_until, claim_token=token)
+            update(batches)
+            .where(batches.c.id.in_(due.scalar_subquery()))
+            .values(next_due_at=lease_until)
             .returning(
-                events.c.event_id,
-                events.c.status,
-                events.c.resale_status,
-                events.c.unknown_streak,
-                events.c.last_snapshot_at,
+                batches.c.id, batches.c.interval_s, batches.c.last_polled_at, batches.c.version
             )
         )
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(claim)).all()
-        return [
-            EventState(
-                event_id,
-                None
-                if status is None
-                else Availability(STATUS_BY_NAME[status], RESALE_BY_NAME[resale]),
-                streak,
-                snapshot_at,
-            )
-            for event_id, status, resale, streak, snapshot_at in rows
-        ]
+            claimed = (await conn.execute(claim)).all()
+        return [ClaimedBatch(*row) for row in claimed]
+
+    async def load_states(self, batch_ids: Sequence[str]) -> dict[str, dict[str, EventState]]:
+        """The states of the member events of `batch_ids`, by batch and event ID."""
+        query = select(
+            events.c.batch_id,
+            events.c.event_id,
+            events.c.status,
+            events.c.resale_status,
+            events.c.unknown_streak,
+            events.c.last_snapshot_at,
+            events.c.read_in_last_poll,
+        ).where(events.c.batch_id.in_(batch_ids))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        states: dict[str, dict[str, EventState]] = {batch_id: {} for batch_id in batch_ids}
+        for batch_id, event_id, status, resale, streak, snapshot_at, read in rows:
+            current = None if status is None else _AVAILABILITY[status, resale]
+            states[batch_id][event_id] = EventState(event_id, current, streak, snapshot_at, read)
+        return states
 
     async def save_poll(self, write: PollWrite) -> None:
         async with self.engine.begin() as conn:
-            await _set_due(conn, write.unread)
             if write.updated:
                 await conn.execute(_UPDATE_EVENT, write.updated)
+            if write.unread:
+                await conn.execute(_UNREAD_EVENT, write.unread)
             if write.snapshots:
                 await conn.execute(insert(snapshots), write.snapshots)
             if write.changes:
                 await conn.execute(insert(changes), write.changes)
             if write.deliveries:
                 await conn.execute(insert(deliveries), write.deliveries)
-            for token, seen_at in write.settled:
+            if write.polled:
                 await conn.execute(
-                    update(events)
-                    .where(events.c.claim_token == token)
+                    update(batches)
+                    .where(batches.c.id == bindparam("b_id"))
                     .values(
-                        last_seen_at=seen_at,
-                        next_due_at=seen_at + events.c.interval_s,
-                        claim_token=None,
-                    )
+                        last_polled_at=bindparam("b_polled_at"), next_due_at=bindparam("b_due")
+                    ),
+                    write.polled,
+                )
+            if write.postponed:
+                await conn.execute(
+                    update(batches)
+                    .where(batches.c.id == bindparam("b_id"))
+                    .values(next_due_at=bindparam("b_due")),
+                    write.postponed,
                 )
 
     # -- delivery outbox -----------------------------------------------------------------
@@ -365,16 +438,16 @@ class Repository:
     # -- reading -------------------------------------------------------------------------
 
     async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
-        query = select(events).order_by(events.c.name, events.c.event_id)
+        query = _EVENT_ROWS.order_by(events.c.name, events.c.event_id)
         if watched_only:
-            query = query.where(events.c.watched)
+            query = query.where(events.c.batch_id.is_not(None))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_event_row(row) for row in rows]
 
     async def event_row(self, event_id: str) -> EventRow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(events).where(events.c.event_id == event_id))).first()
+            row = (await conn.execute(_EVENT_ROWS.where(events.c.event_id == event_id))).first()
         return None if row is None else _event_row(row)
 
     async def snapshots_of(
@@ -401,29 +474,25 @@ class Repository:
         return [_change(row) for row in reversed(rows)]
 
 
-async def _set_due(conn: AsyncConnection, due: dict[float, list[str]]) -> None:
-    for due_at, event_ids in due.items():
-        for chunk in _chunks(event_ids):
-            await conn.execute(
-                update(events)
-                .where(events.c.event_id.in_(chunk))
-                .values(next_due_at=due_at, claim_token=None)
-            )
-
-
 async def _changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:
     rows = (await conn.execute(select(changes).where(changes.c.id.in_(set(ids))))).all()
     return {row.id: _change(row) for row in rows}
 
 
+_EVENT_ROWS = select(events, batches.c.next_due_at, batches.c.last_polled_at).select_from(
+    events.outerjoin(batches, events.c.batch_id == batches.c.id)
+)
+
+
 def _event_row(row: Any) -> EventRow:
+    read_with_batch = row.read_in_last_poll and row.last_polled_at is not None
     return EventRow(
         event_id=row.event_id,
         name=row.name,
-        watched=row.watched,
+        watched=row.batch_id is not None,
         current=_availability(row.status, row.resale_status),
         first_seen_at=row.first_seen_at,
-        last_seen_at=row.last_seen_at,
+        last_seen_at=row.last_polled_at if read_with_batch else row.last_seen_at,
         last_changed_at=row.last_changed_at,
         next_due_at=row.next_due_at,
     )

@@ -3,6 +3,9 @@ these mirror them, and a test checks that the two agree.
 
 Times are stored as Unix seconds (UTC) in floating-point columns: portable between SQLite
 and PostgreSQL, exact enough, and cheap to compare and sort on the hot path.
+
+An event's last-seen time is its batch's `last_polled_at` while `read_in_last_poll` is
+true (an unchanged reading writes nothing per event); otherwise its own `last_seen_at`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 
 metadata = MetaData()
@@ -27,29 +29,34 @@ metadata = MetaData()
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants 64 bits for long-lived tables.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("interval_s", Float, nullable=False),
+    Column("next_due_at", Float, nullable=False),
+    Column("last_polled_at", Float),
+    # Moves whenever the state of a member event is written, so a poller may cache states.
+    Column("version", Integer, nullable=False),
+    Index("ix_batches_due", "next_due_at"),
+)
+
 events = Table(
     "events",
     metadata,
     Column("event_id", String(64), primary_key=True),
     Column("name", Text),
-    Column("watched", Boolean, nullable=False),
+    # NULL while the event is not watched.
+    Column("batch_id", String(32), ForeignKey("batches.id")),
     Column("status", String(32)),
     Column("resale_status", String(32)),
     Column("unknown_streak", Integer, nullable=False),
+    Column("read_in_last_poll", Boolean, nullable=False),
     Column("first_seen_at", Float),
     Column("last_seen_at", Float),
     Column("last_changed_at", Float),
     Column("last_snapshot_at", Float),
-    Column("next_due_at", Float, nullable=False),
-    Column("interval_s", Float, nullable=False),
-    Column("claim_token", String(32)),
-    Index("ix_events_due", "watched", "next_due_at"),
-    Index(
-        "ix_events_claim",
-        "claim_token",
-        sqlite_where=text("claim_token IS NOT NULL"),
-        postgresql_where=text("claim_token IS NOT NULL"),
-    ),
+    Index("ix_events_batch", "batch_id"),
 )
 
 snapshots = Table(
