@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from monitor.detect import Rules, detect
-from monitor.models import Availability, EventState, Reading, ResaleStatus, Status
+from monitor.detect import Rules, detect, is_unchanged, reading_of
+from monitor.models import Answer, Availability, EventState, Reading, ResaleStatus, Status
 
 A, F, N, U = (
     Status.TICKETS_AVAILABLE,
@@ -218,3 +220,53 @@ def test_dirty_means_the_row_needs_more_than_a_refresh() -> None:
     assert not detect(before, Reading("E", A, RN), NOW, RULES).dirty(before)
     assert detect(before, Reading("E", U, RN), NOW, RULES).dirty(before)
     assert detect(before, Reading("E", F, RN), NOW, RULES).dirty(before)
+
+
+@pytest.mark.parametrize(
+    ("status", "resale", "expected"),
+    [
+        ("TICKETS_AVAILABLE", "TICKETS_NOT_AVAILABLE", Reading("E", A, RN)),
+        ("FEW_TICKETS_LEFT", "UNKNOWN", Reading("E", F, RU)),
+        ("PRESALE", "TICKETS_AVAILABLE", Reading("E", None, RA)),
+        ("TICKETS_AVAILABLE", "FEW_TICKETS_LEFT", Reading("E", A, None)),
+        (None, None, Reading("E", None, None)),
+        (["TICKETS_AVAILABLE"], {"x": 1}, Reading("E", None, None)),
+        (1, True, Reading("E", None, None)),
+    ],
+)
+def test_reading_of_keeps_only_documented_values(
+    status: object, resale: object, expected: Reading
+) -> None:
+    assert reading_of(Answer("E", status, resale)) == expected
+
+
+@given(
+    current=st.one_of(
+        st.none(), st.builds(Availability, st.sampled_from(Status), st.sampled_from(ResaleStatus))
+    ),
+    streak=st.integers(0, 4),
+    snapshot_age=st.one_of(st.none(), st.floats(0, 10_000)),
+    status=st.one_of(st.none(), st.sampled_from([*Status, "PRESALE"])),
+    resale=st.one_of(st.none(), st.sampled_from([*ResaleStatus, "SOLD_OUT"])),
+)
+def test_the_fast_path_agrees_with_detect(
+    current: Availability | None,
+    streak: int,
+    snapshot_age: float | None,
+    status: object,
+    resale: object,
+) -> None:
+    """Whenever the poller skips detect, detect would have changed nothing and written nothing."""
+    before = EventState("E", current, streak, None if snapshot_age is None else NOW - snapshot_age)
+    answer = Answer("E", status, resale)
+    verdict = detect(before, reading_of(answer), NOW, RULES)
+    unchanged = verdict.current == current and not verdict.changed and not verdict.dirty(before)
+    if is_unchanged(before, answer, NOW, RULES):
+        assert unchanged
+    elif (
+        current is not None
+        and streak == 0
+        and status == current.status
+        and (resale == current.resale_status)
+    ):
+        assert verdict.snapshot, "the fast path may only decline when a snapshot is due"

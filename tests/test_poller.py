@@ -6,16 +6,16 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.detect import Rules
 from monitor.models import Availability, ResaleStatus, Status
-from monitor.poller import Poller, Watch
+from monitor.poller import Poller, Watch, new_id
 from monitor.simulator import ScriptedFault, Simulator
 from monitor.store.engine import create_engine
 from monitor.store.repository import Repository, WatchEntry
-from monitor.store.tables import changes, deliveries, snapshots
+from monitor.store.tables import batches, changes, deliveries, snapshots
 from monitor.ticketmaster import InventoryClient
 from tests.conftest import API_KEY, FakeClock
 
@@ -66,10 +66,11 @@ async def rig(
             repository = Repository(engine)
             watches = {i: Watch(i, f"Show {i}", INTERVAL, ("ops",)) for i in ids}
             await repository.sync_watchlist(
-                [WatchEntry(i, f"Show {i}") for i in ids],
-                dict.fromkeys,
-                clock(),
+                [WatchEntry(i, f"Show {i}", INTERVAL) for i in ids], batch_size, clock(), new_id
             )
+            # Every batch due now rather than spread over the interval: one cycle polls all.
+            async with engine.begin() as connection:
+                await connection.execute(update(batches).values(next_due_at=clock()))
             poller = Poller(
                 repository,
                 InventoryClient(session, url, API_KEY, timeout=2.0),
@@ -206,6 +207,7 @@ async def test_due_times_are_kept_in_the_database(rig: RigBuilder) -> None:
     assert r.simulator.requests == 2
     rows = await r.repository.event_rows()
     assert {row.next_due_at for row in rows} == {start + INTERVAL}
+    assert {row.last_seen_at for row in rows} == {start}
     await r.poller.run_cycle()
     assert r.simulator.requests == 2, "nothing is due before the interval"
     r.clock.advance(INTERVAL)
@@ -227,3 +229,36 @@ async def test_the_api_key_never_reaches_the_database(
             rows = (await connection.execute(text(f"SELECT * FROM {table}"))).all()  # noqa: S608
             assert API_KEY not in repr(rows)
     assert API_KEY not in caplog.text
+
+
+async def test_replicas_sharing_a_database_never_miss_each_others_changes(
+    rig: RigBuilder,
+) -> None:
+    first, second = await rig(ids=("E1",)), await rig(ids=("E1",))
+    first.simulator.set("E1", A, RN)
+    await first.cycle()
+    first.simulator.set("E1", F, RN)
+    await second.cycle()
+    first.simulator.set("E1", A, RN)
+    await first.cycle()  # its cached state is outdated: the batch version says so
+    changes_seen = [(c.previous, c.current) for c in await first.repository.changes_of("E1")]
+    assert changes_seen == [
+        (Availability(A, RN), Availability(F, RN)),
+        (Availability(F, RN), Availability(A, RN)),
+    ]
+
+
+async def test_an_undocumented_status_is_no_reading_and_logged_once(
+    rig: RigBuilder, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await rig(ids=("E1",))
+    r.simulator.set("E1", A, RN)
+    await r.cycle()
+    body = '[{"eventId": "E1", "status": "PRESALE", "resaleStatus": "TICKETS_NOT_AVAILABLE"}]'
+    r.simulator.inject(ScriptedFault(200, body), times=2)
+    await r.cycle()
+    await r.cycle()
+    assert await r.count(changes) == 0
+    assert caplog.text.count("undocumented status value 'PRESALE'") == 1
+    (row,) = await r.repository.event_rows()
+    assert row.current == Availability(A, RN)

@@ -1,39 +1,96 @@
 from __future__ import annotations
 
+import itertools
 from itertools import pairwise
 
 import pytest
 
-from monitor.schedule import spread_due_times
+from monitor.schedule import Batch, BatchPlan, plan_batches, spread
 from monitor.scheduler import tick_for
+
+NOW = 1000.0
+
+
+def ids(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i:04d}" for i in range(count)]
+
+
+def plan(
+    wanted: dict[str, float], batches: dict[str, Batch] | None = None, size: int = 100
+) -> BatchPlan:
+    numbers = itertools.count()
+    return plan_batches(wanted, batches or {}, size, NOW, lambda: f"b{next(numbers)}")
 
 
 @pytest.mark.parametrize(
-    ("count", "batch_size", "interval", "distinct_due_times"),
+    ("count", "batch_size", "interval", "expected_batches"),
     [
         (0, 100, 60, 0),
         (1, 100, 60, 1),
-        (10, 100, 60, 1),
         (100, 100, 60, 1),
         (101, 100, 60, 2),
         (1000, 100, 60, 10),
         (5, 1, 10, 5),
     ],
 )
-def test_spread_keeps_batches_full(
-    count: int, batch_size: int, interval: float, distinct_due_times: int
+def test_new_events_fill_batches_spread_over_one_interval(
+    count: int, batch_size: int, interval: float, expected_batches: int
 ) -> None:
-    ids = [f"E{i}" for i in range(count)]
-    due = spread_due_times(ids, interval, batch_size, start=1000.0)
-    assert set(due) == set(ids)
-    slots = sorted(set(due.values()))
-    assert len(slots) == distinct_due_times
-    assert all(1000.0 <= at < 1000.0 + interval for at in slots)
-    for slot in slots:
-        assert sum(1 for at in due.values() if at == slot) <= batch_size
-    if len(slots) > 1:
-        gaps = {round(b - a, 9) for a, b in pairwise(slots)}
-        assert gaps == {round(interval / len(slots), 9)}
+    result = plan(dict.fromkeys(ids("E", count), interval), size=batch_size)
+    assert set(result.assign) == set(ids("E", count))
+    assert len(result.created) == expected_batches
+    sizes = [list(result.assign.values()).count(b) for b in result.created]
+    assert all(size <= batch_size for size in sizes)
+    dues = sorted(due for _, due in result.created.values())
+    assert all(NOW <= due < NOW + interval for due in dues)
+    if len(dues) > 1:
+        assert {round(b - a, 9) for a, b in pairwise(dues)} == {round(interval / len(dues), 9)}
+
+
+def test_intervals_never_share_a_batch() -> None:
+    result = plan({**dict.fromkeys(ids("A", 3), 30.0), **dict.fromkeys(ids("B", 3), 60.0)})
+    by_batch: dict[str, set[float]] = {}
+    for event_id, batch_id in result.assign.items():
+        by_batch.setdefault(batch_id, set()).add(30.0 if event_id.startswith("A") else 60.0)
+    assert len(by_batch) == 2
+    assert all(len(intervals) == 1 for intervals in by_batch.values())
+
+
+def test_events_stay_put_and_newcomers_fill_room_first() -> None:
+    existing = {"old": Batch("old", 60.0, NOW + 5, frozenset(ids("E", 3)))}
+    wanted = dict.fromkeys([*ids("E", 3), "NEW1", "NEW2"], 60.0)
+    result = plan(wanted, existing, size=4)
+    assert result.assign == {"NEW1": "old", "NEW2": "b0"}
+    assert result.created == {"b0": (60.0, NOW)}
+    assert result.rescheduled == {}
+    assert result.dropped == set()
+
+
+def test_changed_interval_moves_the_event_and_empty_batches_go() -> None:
+    existing = {"old": Batch("old", 60.0, NOW + 5, frozenset({"E1"}))}
+    result = plan({"E1": 30.0}, existing)
+    assert result.assign == {"E1": "b0"}
+    assert result.dropped == {"old"}
+
+
+def test_overdue_batches_are_spread_again_after_downtime() -> None:
+    existing = {
+        f"b{i}": Batch(f"b{i}", 60.0, NOW - 1000 + i, frozenset({f"E{i}"})) for i in range(3)
+    }
+    result = plan({f"E{i}": 60.0 for i in range(3)}, existing)
+    assert result.rescheduled == {"b0": NOW, "b1": NOW + 20, "b2": NOW + 40}
+
+
+def test_a_smaller_batch_size_splits_big_batches() -> None:
+    existing = {"big": Batch("big", 60.0, NOW + 1, frozenset(ids("E", 5)))}
+    result = plan(dict.fromkeys(ids("E", 5), 60.0), existing, size=2)
+    moved = set(result.assign)
+    assert len(moved) == 3
+    assert len(result.created) == 2
+
+
+def test_spread() -> None:
+    assert spread(4, 60.0, 0.0) == [0.0, 15.0, 30.0, 45.0]
 
 
 @pytest.mark.parametrize(

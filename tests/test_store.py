@@ -1,30 +1,36 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import itertools
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, ResaleStatus, Status
+from monitor.models import Availability, EventState, ResaleStatus, Status
 from monitor.store.repository import PollWrite, Repository, WatchEntry
-from monitor.store.tables import deliveries, events, metadata, snapshots
+from monitor.store.tables import batches, deliveries, events, metadata, snapshots
 
 NOW = 1_800_000_000.0
+AVAILABLE = Availability(Status.TICKETS_AVAILABLE, ResaleStatus.UNKNOWN)
 
 
-def at(now: float) -> Callable[[Sequence[str], float], dict[str, float]]:
-    def schedule(event_ids: Sequence[str], _now: float) -> dict[str, float]:
-        return dict.fromkeys(event_ids, now)
+async def watch(
+    repository: Repository, *ids: str, interval: float = 60.0, batch_size: int = 100
+) -> tuple[list[str], list[str]]:
+    numbers = itertools.count()
+    return await repository.sync_watchlist(
+        [WatchEntry(i, f"Show {i}", interval) for i in ids],
+        batch_size,
+        NOW,
+        lambda: f"batch{next(numbers)}-{ids[0] if ids else ''}",
+    )
 
-    return schedule
 
-
-async def watch(repository: Repository, *ids: str, due: float = NOW) -> tuple[list[str], list[str]]:
-    entries = [WatchEntry(i, f"Show {i}") for i in ids]
-    return await repository.sync_watchlist(entries, at(due), NOW)
+async def all_due(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(update(batches).values(next_due_at=NOW))
 
 
 async def test_migrations_and_table_objects_agree(engine: AsyncEngine) -> None:
@@ -44,56 +50,69 @@ async def test_watchlist_sync_adds_renames_and_retires_without_losing_history(
     retired = await repository.event_row("A")
     assert retired is not None
     assert not retired.watched
+    assert retired.next_due_at is None
     assert await watch(repository, "A", "B", "C") == ([], [])
-    entries = [WatchEntry("A", "Renamed")]
-    await repository.sync_watchlist(entries, at(NOW), NOW)
+    await repository.sync_watchlist([WatchEntry("A", "Renamed", 60.0)], 100, NOW, lambda: "x")
     row = await repository.event_row("A")
     assert row is not None
     assert row.name == "Renamed"
 
 
-async def test_claims_take_due_events_once_until_the_lease_ends(repository: Repository) -> None:
-    await watch(repository, "A", "B", "C")
-    await repository.set_due({NOW + 100: ["C"]})
+async def test_claims_take_due_batches_once_until_the_lease_ends(
+    repository: Repository, engine: AsyncEngine
+) -> None:
+    await watch(repository, "A", "B", "C", batch_size=1)
+    await all_due(engine)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(batches).where(batches.c.id == "batch2-A").values(next_due_at=NOW + 100)
+        )
     first = await repository.claim_due(NOW, limit=10, lease_until=NOW + 30)
-    assert sorted(s.event_id for s in first) == ["A", "B"]
-    assert all(s.current is None and s.unknown_streak == 0 for s in first)
-    assert await repository.claim_due(NOW + 29, limit=10, lease_until=NOW + 60) == []
-    again = await repository.claim_due(NOW + 30, limit=1, lease_until=NOW + 60)
-    assert len(again) == 1
-
-
-async def test_concurrent_claims_never_share_an_event(repository: Repository) -> None:
-    await watch(repository, *(f"E{i}" for i in range(200)))
-    claims = await asyncio.gather(
-        *(repository.claim_due(NOW, limit=25, lease_until=NOW + 30) for _ in range(10))
+    assert len(first) == 2
+    states = await repository.load_states([b.id for b in first])
+    assert sorted(eid for members in states.values() for eid in members) == ["A", "B"]
+    assert all(
+        s == EventState(s.event_id, None, 0, None, read_in_last_poll=False)
+        for members in states.values()
+        for s in members.values()
     )
-    claimed = [s.event_id for claim in claims for s in claim]
-    assert len(claimed) == 200
-    assert len(set(claimed)) == 200
+    assert await repository.claim_due(NOW + 29, limit=10, lease_until=NOW + 60) == []
+    assert len(await repository.claim_due(NOW + 30, limit=1, lease_until=NOW + 60)) == 1
+
+
+async def test_concurrent_claims_never_share_a_batch(
+    repository: Repository, engine: AsyncEngine
+) -> None:
+    await watch(repository, *(f"E{i}" for i in range(200)), batch_size=2)
+    await all_due(engine)
+    claims = await asyncio.gather(
+        *(repository.claim_due(NOW, limit=15, lease_until=NOW + 30) for _ in range(10))
+    )
+    claimed = [b.id for claim in claims for b in claim]
+    assert len(claimed) == 100
+    assert len(set(claimed)) == 100
 
 
 async def test_a_poll_write_is_stored_whole(repository: Repository, engine: AsyncEngine) -> None:
-    await watch(repository, "A", "B")
-    await repository.claim_due(NOW, limit=10, lease_until=NOW + 30)
-    write = PollWrite(now=NOW + 1)
-    write.refreshed[NOW + 61] = ["B"]
+    await watch(repository, "A", "B", "C")
+    (batch,) = await repository.claim_due(NOW + 60, limit=10, lease_until=NOW + 90)
+    write = PollWrite()
     write.updated.append(
         {
             "b_event_id": "A",
-            "b_status": "FEW_TICKETS_LEFT",
+            "b_status": "TICKETS_AVAILABLE",
             "b_resale_status": "UNKNOWN",
             "b_unknown_streak": 0,
             "b_seen_at": NOW + 1,
             "b_changed_at": NOW + 1,
             "b_snapshot_at": NOW + 1,
-            "b_due_at": NOW + 61,
         }
     )
+    write.unread.append({"b_event_id": "C", "b_seen_at": None})
     write.snapshots.append(
         {
             "event_id": "A",
-            "status": "FEW_TICKETS_LEFT",
+            "status": "TICKETS_AVAILABLE",
             "resale_status": "UNKNOWN",
             "observed_at": NOW + 1,
         }
@@ -103,9 +122,9 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
             "id": "c1",
             "event_id": "A",
             "event_name": "Show A",
-            "previous_status": "TICKETS_AVAILABLE",
+            "previous_status": "FEW_TICKETS_LEFT",
             "previous_resale_status": "UNKNOWN",
-            "status": "FEW_TICKETS_LEFT",
+            "status": "TICKETS_AVAILABLE",
             "resale_status": "UNKNOWN",
             "observed_at": NOW + 1,
         }
@@ -121,16 +140,31 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
             "next_attempt_at": NOW + 1,
         }
     )
+    write.polled.append(
+        {
+            "b_id": batch.id,
+            "b_polled_at": NOW + 2,
+            "b_due": NOW + 62,
+            "b_version": batch.version + 1,
+        }
+    )
     await repository.save_poll(write)
 
-    a, b = await repository.event_rows()
-    assert a.current == Availability(Status.FEW_TICKETS_LEFT, ResaleStatus.UNKNOWN)
-    assert (a.first_seen_at, a.last_changed_at, a.next_due_at) == (NOW + 1, NOW + 1, NOW + 61)
-    assert (b.current, b.last_seen_at, b.next_due_at) == (None, NOW + 1, NOW + 61)
+    rows = {row.event_id: row for row in await repository.event_rows()}
+    assert rows["A"].current == AVAILABLE
+    assert (rows["A"].first_seen_at, rows["A"].last_changed_at) == (NOW + 1, NOW + 1)
+    assert rows["A"].last_seen_at == NOW + 2, "read in the batch's last poll"
+    assert rows["B"].last_seen_at is None, "never read"
+    assert rows["C"].last_seen_at is None, "left out of the answer"
+    assert {row.next_due_at for row in rows.values()} == {NOW + 62}
+    (claimed,) = await repository.claim_due(NOW + 62, limit=10, lease_until=NOW + 90)
+    assert claimed.version == batch.version + 1
+    assert claimed.last_polled_at == NOW + 2
+
     (change,) = await repository.changes_of("A")
-    assert change.previous == Availability(Status.TICKETS_AVAILABLE, ResaleStatus.UNKNOWN)
+    assert change.previous == Availability(Status.FEW_TICKETS_LEFT, ResaleStatus.UNKNOWN)
     assert change.changed == ("status",)
-    assert [s for _, s in await repository.snapshots_of("A")] == [a.current]
+    assert [s for _, s in await repository.snapshots_of("A")] == [AVAILABLE]
 
     (delivery,) = await repository.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
@@ -161,4 +195,4 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
             await connection.scalar(select(func.count()).select_from(table))
             for table in (events, snapshots, deliveries)
         ]
-    assert counts == [2, 1, 1]
+    assert counts == [3, 1, 1]

@@ -327,7 +327,9 @@ class Repository:
                     update(batches)
                     .where(batches.c.id == bindparam("b_id"))
                     .values(
-                        last_polled_at=bindparam("b_polled_at"), next_due_at=bindparam("b_due")
+                        last_polled_at=bindparam("b_polled_at"),
+                        next_due_at=bindparam("b_due"),
+                        version=bindparam("b_version"),
                     ),
                     write.polled,
                 )
