@@ -111,3 +111,5 @@ class Delivery:
     notifier: str
     change: Change
     attempt: int
+    attempted_at: float
+    """When this attempt starts (the dispatcher's clock); webhooks sign it."""

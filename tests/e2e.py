@@ -21,11 +21,12 @@ ROOT = Path(__file__).parent.parent
 
 @dataclass
 class Receiver:
-    """A real webhook endpoint; answers with `statuses` in turn, then 204."""
+    """A real webhook endpoint; answers with `statuses` (a code, or a code and headers) in
+    turn, then 204."""
 
     url: str = ""
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
+    statuses: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
 
     def received(self, count: int) -> Callable[[], bool]:
         return lambda: len(self.requests) >= count
@@ -35,7 +36,9 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((dict(request.headers), await request.read()))
-        return web.Response(status=self.statuses.pop(0) if self.statuses else 204)
+        answer = self.statuses.pop(0) if self.statuses else 204
+        status, headers = answer if isinstance(answer, tuple) else (answer, {})
+        return web.Response(status=status, headers=headers)
 
 
 @asynccontextmanager
@@ -43,6 +46,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     found = Receiver()
     app = web.Application()
     app.router.add_post("/hook", found.handle)
+    app.router.add_post("/elsewhere", found.handle)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

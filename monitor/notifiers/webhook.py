@@ -54,7 +54,7 @@ class WebhookNotifier:
 
     async def send(self, delivery: Delivery) -> str:
         body = webhook_body(delivery.change)
-        timestamp = int(time.time())
+        timestamp = int(delivery.attempted_at)
         headers = {
             **self.config.headers,
             "Content-Type": "application/json",

@@ -370,7 +370,8 @@ class Repository:
                 return []
             found = await _changes_by_id(conn, [row.change_id for row in claimed])
         return [
-            Delivery(row.id, notifier, found[row.change_id], row.attempts + 1) for row in claimed
+            Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now)
+            for row in claimed
         ]
 
     async def record_attempt(
