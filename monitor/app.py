@@ -117,9 +117,12 @@ class Monitor:
         for name, notifier_config in config.notifiers.items():
             notifier = build_notifier(name, notifier_config)
             stack.push_async_callback(notifier.aclose)
-            timeout = getattr(notifier_config, "timeout", 0.0)
             routes[name] = Route(
-                notifier, notifier_config.retry, notifier_config.concurrency, lease=timeout + 30.0
+                notifier,
+                notifier_config.retry,
+                notifier_config.concurrency,
+                # Outlives one send; after it, a send cut short by a crash is tried again.
+                lease=2 * notifier_config.timeout + 5.0,
             )
         self.dispatcher = Dispatcher(self.repository, routes, self.clock)
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")

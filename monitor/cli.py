@@ -87,6 +87,25 @@ def _parser() -> argparse.ArgumentParser:
     command("status", _status, "print the current state of every watched event")
     history = command("history", _history, "print the snapshots and changes of one event")
     history.add_argument("event_id")
+
+    deliveries = command("deliveries", _deliveries, "list recent deliveries and their outcome")
+    deliveries.add_argument("--dead", action="store_true", help="only dead deliveries")
+    deliveries.add_argument("--limit", type=int, default=50)
+    deliveries_commands = deliveries.add_subparsers(dest="deliveries_command", metavar="COMMAND")
+    retry = deliveries_commands.add_parser("retry", help="put dead deliveries back in the queue")
+    # SUPPRESS: a --config given before `retry` must not be reset by this parser's default.
+    retry.add_argument("--config", "-c", default=argparse.SUPPRESS, type=Path)
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all-dead", action="store_true")
+    retry.set_defaults(handler=_retry)
+
+    notify = commands.add_parser("notify", help="notifier tools")
+    notify_commands = notify.add_subparsers(dest="notify_command", required=True, metavar="COMMAND")
+    test = notify_commands.add_parser("test", help="send a test message through one notifier")
+    test.add_argument("name", help="the notifier's name in the config")
+    test.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path)
+    test.set_defaults(handler=_notify_test)
     return parser
 
 
@@ -219,3 +238,28 @@ def _history(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     return asyncio.run(print_history(config, args.event_id))
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    from monitor.report import print_deliveries
+
+    config = _load(args.config)
+    return asyncio.run(print_deliveries(config, dead_only=args.dead, limit=args.limit))
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from monitor.report import requeue
+
+    config = _load(args.config)
+    return asyncio.run(requeue(config, args.ids, all_dead=args.all_dead))
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    from monitor.report import send_test
+
+    config = _load(args.config)
+    if args.name not in config.notifiers:
+        known = ", ".join(sorted(config.notifiers)) or "none are configured"
+        print(f"error: no notifier is named {args.name!r} (known: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    return asyncio.run(send_test(config, args.name))

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
+from monitor.templating import check_template
 
 REAL_API_HOST = "app.ticketmaster.com"
 # libyaml's loader when PyYAML was built with it: several times faster on large watchlists.
@@ -93,9 +95,13 @@ class RetryConfig(_Model):
     give_up_after: Duration = 86400.0
 
 
+Template = Annotated[str, AfterValidator(check_template)]
+
+
 class _NotifierConfig(_Model):
     retry: RetryConfig = RetryConfig()
     concurrency: int = Field(4, ge=1, le=100)
+    timeout: Duration = 15.0
 
     def secrets(self) -> list[str]:
         return []
@@ -103,13 +109,45 @@ class _NotifierConfig(_Model):
 
 class LogNotifierConfig(_NotifierConfig):
     type: Literal["log"]
+    body: Template | None = None
+
+
+class EmailNotifierConfig(_NotifierConfig):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["email"]
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    verify: bool = True
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
+    timeout: Duration = 30.0
+    subject: Template | None = None
+    body: Template | None = None
+    html: Template | None = None
+
+    def secrets(self) -> list[str]:
+        return [] if self.password is None else [self.password.get_secret_value()]
+
+
+class AppriseNotifierConfig(_NotifierConfig):
+    type: Literal["apprise"]
+    urls: tuple[str, ...] = Field(min_length=1)
+    subject: Template | None = None
+    body: Template | None = None
+
+    def secrets(self) -> list[str]:
+        # Apprise URLs carry tokens in their paths (discord://id/TOKEN, tgram://BOT_TOKEN/...).
+        return list(self.urls)
 
 
 class WebhookNotifierConfig(_NotifierConfig):
     type: Literal["webhook"]
     url: str
     secret: SecretStr | None = None
-    timeout: Duration = 15.0
     headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
@@ -332,7 +370,7 @@ def _message(error: Any) -> str:
         return f"unknown notifier type {error['input'].get('type')!r} (known: {known})"
     if kind == "union_tag_not_found":
         return f"the notifier needs a 'type' ({' or '.join(NOTIFIER_TYPES)})"
-    message = str(error["msg"])
+    message = str(error["msg"]).removeprefix("Value error, ")
     if kind.startswith(
         (
             "int_",

@@ -1,14 +1,19 @@
-"""What `status` and `history` print: read-only views of the database."""
+"""What the reporting and maintenance commands do: status, history, deliveries, notify test."""
 
 from __future__ import annotations
 
 import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from monitor.config import Config
+from monitor.errors import DeliveryError
 from monitor.messages import iso
-from monitor.models import Change
+from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
+from monitor.notifiers import build_notifier
+from monitor.redact import redact, redactor
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 
@@ -94,4 +99,59 @@ async def print_history(config: Config, event_id: str) -> int:
         )
     else:
         print("  none")
+    return 0
+
+
+async def print_deliveries(config: Config, *, dead_only: bool, limit: int) -> int:
+    async with _repository(config) as repository:
+        rows = await repository.list_deliveries(dead_only=dead_only, limit=limit)
+    if not rows:
+        print("no dead deliveries" if dead_only else "no deliveries yet")
+        return 0
+    _table(
+        ("ID", "NOTIFIER", "EVENT", "STATE", "ATTEMPTS", "CREATED", "LAST ERROR"),
+        [
+            (
+                r.id,
+                r.notifier,
+                r.event_id,
+                r.state,
+                str(r.attempts),
+                iso(r.created_at),
+                redact(r.last_error or "-"),
+            )
+            for r in rows
+        ],
+    )
+    return 0
+
+
+async def requeue(config: Config, ids: list[str], *, all_dead: bool) -> int:
+    async with _repository(config) as repository:
+        count = await repository.requeue_deliveries(time.time(), ids=ids, all_dead=all_dead)
+    print(f"{count} dead deliveries are queued again; a running daemon sends them shortly")
+    return 0 if count or all_dead else 1
+
+
+async def send_test(config: Config, name: str) -> int:
+    """Send a clearly marked test message through one notifier, outside the outbox."""
+    redactor.add(config.secrets())
+    now = time.time()
+    change = Change(
+        id=f"test_{uuid.uuid4().hex}",
+        event_id="TEST",
+        event_name="inventory-monitor test message — not a real change",
+        previous=Availability(Status.TICKETS_NOT_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+        current=Availability(Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+        observed_at=now,
+    )
+    notifier = build_notifier(name, config.notifiers[name])
+    try:
+        answer = await notifier.send(Delivery(f"test_{uuid.uuid4().hex}", name, change, 1, now))
+    except DeliveryError as exc:
+        print(f"{name}: failed: {redact(str(exc))}")
+        return 1
+    finally:
+        await notifier.aclose()
+    print(f"{name}: sent ({answer})")
     return 0

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from monitor.notifiers.apprise import AppriseNotifier
 from monitor.notifiers.base import Notifier
+from monitor.notifiers.email import EmailNotifier
 from monitor.notifiers.log import LogNotifier
 from monitor.notifiers.webhook import WebhookNotifier
 
 NOTIFIER_KINDS: dict[str, Callable[[str, Any], Notifier]] = {
     LogNotifier.kind: LogNotifier,
     WebhookNotifier.kind: WebhookNotifier,
+    EmailNotifier.kind: EmailNotifier,
+    AppriseNotifier.kind: AppriseNotifier,
 }
 
 

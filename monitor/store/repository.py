@@ -409,6 +409,19 @@ class Repository:
                 )
             )
 
+    async def requeue_deliveries(
+        self, now: float, *, ids: Sequence[str] = (), all_dead: bool = False
+    ) -> int:
+        """Put dead deliveries back in the queue, due now; returns how many."""
+        query = update(deliveries).where(deliveries.c.state == "dead")
+        if not all_dead:
+            query = query.where(deliveries.c.id.in_(ids))
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                query.values(state="pending", next_attempt_at=now, finished_at=None)
+            )
+        return int(result.rowcount)
+
     async def list_deliveries(
         self, *, dead_only: bool = False, limit: int = 50
     ) -> list[DeliveryRow]:

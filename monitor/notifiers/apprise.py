@@ -1,0 +1,46 @@
+"""The `apprise` notifier: Slack, Discord, Telegram, ntfy, Pushover, Teams and more, through
+Apprise URLs. It rides the same outbox and retries as every other notifier."""
+
+from __future__ import annotations
+
+import asyncio
+
+import apprise
+
+from monitor.config import AppriseNotifierConfig
+from monitor.errors import DeliveryError
+from monitor.models import Delivery
+from monitor.templating import Renderer
+
+
+class AppriseNotifier:
+    kind = "apprise"
+
+    def __init__(self, name: str, config: AppriseNotifierConfig) -> None:
+        self.name = name
+        self.config = config
+        self._renderer = Renderer(subject=config.subject, body=config.body)
+        self._apprise = apprise.Apprise()
+        for url in config.urls:
+            self._apprise.add(url)
+
+    async def send(self, delivery: Delivery) -> str:
+        change = delivery.change
+        try:
+            delivered = await asyncio.wait_for(
+                self._apprise.async_notify(
+                    title=self._renderer.subject(change), body=self._renderer.body(change)
+                ),
+                self.config.timeout,
+            )
+        except TimeoutError:
+            raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
+        if not delivered:
+            # Apprise reports only success or failure; its log names the service that failed.
+            raise DeliveryError(
+                f"apprise could not notify every one of {len(self.config.urls)} URLs"
+            )
+        return f"notified {len(self.config.urls)} URLs"
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,126 @@
+"""Message text for people (log, email, chat) from Jinja2 templates with good defaults.
+
+A template sees: `title` (the event's name, else its ID), `event_id`, `event_name`,
+`previous` and `current` (each with `status`, `resale_status`, and `status_words`),
+`changed` (field names), `observed_at` (RFC 3339), `url` (the event on ticketmaster.com)
+and `test` (true for `notify test`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
+
+from monitor.messages import iso
+from monitor.models import Availability, Change
+
+DEFAULT_SUBJECT = "{% if test %}[TEST] {% endif %}{{ title }}: {{ current.status_words }}"
+DEFAULT_LINE = (
+    "{% if test %}[TEST] {% endif %}{{ title }}{% if event_name %} ({{ event_id }}){% endif %}: "
+    "{% if previous %}"
+    "{% if 'status' in changed %}status {{ previous.status }} → {{ current.status }}{% endif %}"
+    "{% if changed|length > 1 %}; {% endif %}"
+    "{% if 'resale_status' in changed %}resale {{ previous.resale_status }} → "
+    "{{ current.resale_status }}{% endif %}"
+    "{% else %}first seen with status {{ current.status }}, resale {{ current.resale_status }}"
+    "{% endif %}"
+)
+DEFAULT_TEXT = """\
+{% if test %}This is a test message from inventory-monitor; nothing has changed.
+
+{% endif %}{{ title }} ({{ event_id }})
+
+Status:  {{ previous.status if previous else '-' }} → {{ current.status }}
+Resale:  {{ previous.resale_status if previous else '-' }} → {{ current.resale_status }}
+Seen at: {{ observed_at }}
+
+{{ url }}
+"""
+DEFAULT_HTML = """\
+<html><body style="font-family: sans-serif">
+{% if test %}
+<p><strong>This is a test message from inventory-monitor; nothing has changed.</strong></p>
+{% endif %}
+<h2>{{ title }}: {{ current.status_words }}</h2>
+<table cellpadding="4">
+<tr><th align="left">Status</th>
+<td>{{ previous.status if previous else '-' }} → <strong>{{ current.status }}</strong></td></tr>
+<tr><th align="left">Resale</th>
+<td>{{ previous.resale_status if previous else '-' }} →
+<strong>{{ current.resale_status }}</strong></td></tr>
+<tr><th align="left">Seen at</th><td>{{ observed_at }}</td></tr>
+</table>
+<p><a href="{{ url }}">{{ title }} on Ticketmaster</a></p>
+</body></html>
+"""
+
+_text = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)  # noqa: S701 - plain text, never HTML
+_html = Environment(undefined=StrictUndefined, autoescape=True)
+
+
+def event_url(event_id: str) -> str:
+    return f"https://www.ticketmaster.com/event/{event_id}"
+
+
+def _side(availability: Availability | None) -> dict[str, str] | None:
+    if availability is None:
+        return None
+    return {
+        "status": availability.status.value,
+        "resale_status": availability.resale_status.value,
+        "status_words": availability.status.words,
+    }
+
+
+def context(change: Change, *, test: bool = False) -> dict[str, Any]:
+    return {
+        "title": change.title,
+        "event_id": change.event_id,
+        "event_name": change.event_name,
+        "previous": _side(change.previous),
+        "current": _side(change.current),
+        "changed": list(change.changed),
+        "observed_at": iso(change.observed_at),
+        "url": event_url(change.event_id),
+        "test": test,
+    }
+
+
+def check_template(source: str) -> str:
+    """`source` if it compiles; raises ValueError with the line otherwise (config validation)."""
+    try:
+        _text.parse(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template line {exc.lineno}: {exc.message}") from None
+    return source
+
+
+class Renderer:
+    """Subject and bodies of one notifier, compiled once."""
+
+    def __init__(
+        self,
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+        html: str | None = None,
+        default_body: str = DEFAULT_TEXT,
+    ) -> None:
+        self._subject = _text.from_string(subject or DEFAULT_SUBJECT)
+        self._body = _text.from_string(body or default_body)
+        self._html = _html.from_string(html or DEFAULT_HTML)
+
+    def subject(self, change: Change) -> str:
+        return self._subject.render(context(change, test=is_test(change))).strip()
+
+    def body(self, change: Change) -> str:
+        return self._body.render(context(change, test=is_test(change)))
+
+    def html(self, change: Change) -> str:
+        return self._html.render(context(change, test=is_test(change)))
+
+
+def is_test(change: Change) -> bool:
+    """Messages sent by `notify test` carry change ids that start with `test_`."""
+    return change.id.startswith("test_")
