@@ -184,8 +184,11 @@ class WebhookNotifierConfig(_NotifierConfig):
         return found
 
 
-NOTIFIER_TYPES = ("log", "webhook")
-NotifierConfig = Annotated[LogNotifierConfig | WebhookNotifierConfig, Field(discriminator="type")]
+NOTIFIER_TYPES = ("log", "webhook", "email", "apprise")
+NotifierConfig = Annotated[
+    LogNotifierConfig | WebhookNotifierConfig | EmailNotifierConfig | AppriseNotifierConfig,
+    Field(discriminator="type"),
+]
 
 
 class EventConfig(_Model):

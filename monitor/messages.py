@@ -1,4 +1,4 @@
-"""How a change reads to a person, and how it is written in machine formats."""
+"""How a change is written in machine formats."""
 
 from __future__ import annotations
 
@@ -11,21 +11,6 @@ from monitor.models import Change
 def iso(timestamp: float) -> str:
     """RFC 3339 UTC with a Z, to the second: `2026-11-27T10:00:00Z`."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def describe(change: Change) -> str:
-    """`Eras Tour — Night 1 (vvG1zZ9pCY3Sp3): status TICKETS_AVAILABLE → FEW_TICKETS_LEFT`."""
-    title = f"{change.event_name} ({change.event_id})" if change.event_name else change.event_id
-    current = change.current
-    previous = change.previous
-    if previous is None:
-        return f"{title}: first seen with status {current.status}, resale {current.resale_status}"
-    parts = []
-    if previous.status != current.status:
-        parts.append(f"status {previous.status} → {current.status}")
-    if previous.resale_status != current.resale_status:
-        parts.append(f"resale {previous.resale_status} → {current.resale_status}")
-    return f"{title}: {'; '.join(parts)}"
 
 
 def change_document(change: Change) -> dict[str, Any]:

@@ -1,0 +1,193 @@
+"""Every notifier kind against a real local receiver: SMTP (aiosmtpd), HTTP (aiohttp)."""
+
+from __future__ import annotations
+
+import email
+import json
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from email.policy import default
+from typing import Any
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+
+from monitor.config import NOTIFIER_TYPES, parse_config
+from monitor.errors import ConfigError, DeliveryError
+from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
+from monitor.notifiers import NOTIFIER_KINDS, build_notifier
+from monitor.templating import Renderer
+from tests.e2e import receiver
+
+CHANGE = Change(
+    id="c1",
+    event_id="vvG1zZ9pCY3Sp3",
+    event_name="Eras Tour — Night 1",
+    previous=Availability(Status.TICKETS_NOT_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+    current=Availability(Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+    observed_at=1_800_000_000.0,
+)
+DELIVERY = Delivery("msg_1", "n", CHANGE, 1, time.time())
+
+
+def notifier_config(kind: str, **settings: Any) -> Any:
+    text = {"ticketmaster": {"api_key": "abcdefgh"}, "notifiers": {"n": {"type": kind, **settings}}}
+    return parse_config(json.dumps(text), "test.yaml", {}).notifiers["n"]
+
+
+MINIMAL: dict[str, dict[str, Any]] = {
+    "log": {},
+    "webhook": {"url": "http://127.0.0.1:9/hook"},
+    "email": {"host": "127.0.0.1", "from": "a@example.com", "to": ["b@example.com"]},
+    "apprise": {"urls": ["json://127.0.0.1:9/x"]},
+}
+
+
+async def test_every_config_kind_is_registered_and_builds_a_notifier() -> None:
+    assert set(NOTIFIER_KINDS) == set(NOTIFIER_TYPES) == set(MINIMAL)
+    for kind, settings in MINIMAL.items():
+        notifier = build_notifier("n", notifier_config(kind, **settings))
+        assert (notifier.kind, notifier.name) == (kind, "n")
+        await notifier.aclose()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        self.messages.append(
+            email.message_from_bytes(envelope.content, _class=EmailMessage, policy=default)
+        )
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def certificate() -> trustme.LeafCert:
+    return trustme.CA().issue_cert("127.0.0.1", "localhost")
+
+
+def smtp_server(tls: ssl.SSLContext | None) -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, tls_context=tls, require_starttls=tls is not None
+    )
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def plain_smtp() -> Iterator[tuple[Inbox, int]]:
+    yield from smtp_server(None)
+
+
+@pytest.fixture
+def starttls_smtp(certificate: trustme.LeafCert) -> Iterator[tuple[Inbox, int]]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(context)
+    yield from smtp_server(context)
+
+
+def email_settings(port: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "from": "alerts@example.com",
+        "to": ["me@example.com", "you@example.com"],
+        "timeout": "5s",
+        **extra,
+    }
+
+
+async def test_email_over_starttls_carries_text_html_and_a_link(
+    starttls_smtp: tuple[Inbox, int],
+) -> None:
+    inbox, port = starttls_smtp
+    notifier = build_notifier("n", notifier_config("email", **email_settings(port, verify=False)))
+    answer = await notifier.send(DELIVERY)
+    assert answer == "SMTP Message accepted for delivery"
+    (message,) = inbox.messages
+    assert message["Subject"] == "Eras Tour — Night 1: tickets available"
+    assert message["To"] == "me@example.com, you@example.com"
+    assert inbox.envelopes[0].rcpt_tos == ["me@example.com", "you@example.com"]
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None
+    assert html is not None
+    text = plain.get_content()
+    assert "TICKETS_NOT_AVAILABLE → TICKETS_AVAILABLE" in text
+    assert "https://www.ticketmaster.com/event/vvG1zZ9pCY3Sp3" in text
+    assert "2027-01-15T08:00:00Z" in text
+    assert 'href="https://www.ticketmaster.com/event/vvG1zZ9pCY3Sp3"' in html.get_content()
+
+
+async def test_starttls_that_the_server_does_not_offer_is_refused(
+    plain_smtp: tuple[Inbox, int],
+) -> None:
+    inbox, port = plain_smtp
+    notifier = build_notifier("n", notifier_config("email", **email_settings(port)))
+    with pytest.raises(DeliveryError, match="refusing to send in plain text") as caught:
+        await notifier.send(DELIVERY)
+    assert not caught.value.retryable
+    assert inbox.messages == []
+
+
+async def test_an_untrusted_certificate_is_refused_unless_verify_is_off(
+    starttls_smtp: tuple[Inbox, int],
+) -> None:
+    inbox, port = starttls_smtp
+    notifier = build_notifier("n", notifier_config("email", **email_settings(port)))
+    with pytest.raises(DeliveryError):
+        await notifier.send(DELIVERY)
+    assert inbox.messages == []
+
+
+async def test_plain_smtp_when_asked_for_and_a_custom_subject(
+    plain_smtp: tuple[Inbox, int],
+) -> None:
+    inbox, port = plain_smtp
+    settings = email_settings(
+        port, security="none", subject="{{ event_id }} is {{ current.status }}"
+    )
+    await build_notifier("n", notifier_config("email", **settings)).send(DELIVERY)
+    assert inbox.messages[0]["Subject"] == "vvG1zZ9pCY3Sp3 is TICKETS_AVAILABLE"
+
+
+async def test_apprise_reaches_a_real_http_service() -> None:
+    async with receiver() as hook:
+        url = hook.url.replace("http://", "json://")
+        notifier = build_notifier("n", notifier_config("apprise", urls=[url]))
+        assert await notifier.send(DELIVERY) == "notified 1 URLs"
+        ((_, body),) = hook.requests
+    sent = json.loads(body)
+    assert sent["title"] == "Eras Tour — Night 1: tickets available"
+    assert "TICKETS_NOT_AVAILABLE → TICKETS_AVAILABLE" in sent["message"]
+
+
+async def test_apprise_failure_is_a_retryable_delivery_error() -> None:
+    notifier = build_notifier("n", notifier_config("apprise", urls=["json://127.0.0.1:9/x"]))
+    with pytest.raises(DeliveryError) as caught:
+        await notifier.send(DELIVERY)
+    assert caught.value.retryable
+
+
+def test_templates_mark_test_messages_and_bad_templates_are_config_errors() -> None:
+    test_change = Change("test_1", "E", None, CHANGE.previous, CHANGE.current, 0.0)
+    assert Renderer().subject(test_change) == "[TEST] E: tickets available"
+    with pytest.raises(ConfigError, match=r"notifiers\.n\.subject: template line 1"):
+        notifier_config("apprise", urls=["json://x"], subject="{% if %}")
