@@ -30,7 +30,12 @@ SHUTDOWN_GRACE = 6.0
 
 def watchlist(config: Config) -> dict[str, Watch]:
     return {
-        event.id: Watch(event.id, event.name, config.interval_of(event), config.targets_of(event))
+        event.id: Watch(
+            event.id,
+            event.name,
+            config.interval_of(event),
+            tuple((name, config.rules_for(event, name)) for name in config.targets_of(event)),
+        )
         for event in config.events
     }
 

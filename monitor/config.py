@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
+from monitor.rules import Rule
 from monitor.templating import check_template
 
 REAL_API_HOST = "app.ticketmaster.com"
@@ -98,10 +99,21 @@ class RetryConfig(_Model):
 Template = Annotated[str, AfterValidator(check_template)]
 
 
+def _as_rules(value: object) -> object:
+    return [value] if isinstance(value, dict) else value
+
+
+Rules = Annotated[tuple[Rule, ...], BeforeValidator(_as_rules)]
+"""`when:` takes one rule or a list of rules (any of which lets a change through)."""
+
+
 class _NotifierConfig(_Model):
     retry: RetryConfig = RetryConfig()
     concurrency: int = Field(4, ge=1, le=100)
     timeout: Duration = 15.0
+    when: Rules = ()
+    tags: tuple[str, ...] | None = None
+    """Hear only events carrying one of these tags (unless an event names this notifier)."""
 
     def secrets(self) -> list[str]:
         return []
@@ -198,6 +210,8 @@ class EventConfig(_Model):
     name: str | None = None
     interval: Duration | None = None
     notify: tuple[Name, ...] | None = None
+    tags: tuple[str, ...] = ()
+    when: Rules = ()
 
 
 class Config(_Model):
@@ -212,10 +226,18 @@ class Config(_Model):
         return event.interval or self.polling.interval
 
     def targets_of(self, event: EventConfig) -> tuple[str, ...]:
-        """The notifiers that hear about changes to `event`."""
-        if event.notify is None:
-            return tuple(self.notifiers)
-        return event.notify
+        """The notifiers that hear about changes to `event` (before `when` rules)."""
+        if event.notify is not None:
+            return event.notify
+        return tuple(
+            name
+            for name, notifier in self.notifiers.items()
+            if notifier.tags is None or set(notifier.tags) & set(event.tags)
+        )
+
+    def rules_for(self, event: EventConfig, notifier: str) -> tuple[tuple[Rule, ...], ...]:
+        """Rule sets that must each let a change through: the event's, then the notifier's."""
+        return (event.when, self.notifiers[notifier].when)
 
     def secrets(self) -> list[str]:
         """Every configured value that must never reach a log line, an error or the database."""

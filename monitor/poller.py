@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from monitor.detect import Rules, detect, is_unchanged, reading_of
 from monitor.errors import UpstreamError
 from monitor.models import Answer, Availability, EventState, Reading
+from monitor.rules import Rule, routed
 from monitor.store.repository import ClaimedBatch, PollWrite, Repository
 from monitor.ticketmaster import InventoryClient
 
@@ -31,7 +32,8 @@ class Watch:
     event_id: str
     name: str | None
     interval: float
-    targets: tuple[str, ...]
+    targets: tuple[tuple[str, tuple[tuple[Rule, ...], ...]], ...]
+    """Each notifier that may hear of this event, with the rule sets a change must pass."""
 
 
 @dataclass(slots=True)
@@ -291,7 +293,8 @@ class Poller:
                 "created_at": now,
                 "next_attempt_at": now,
             }
-            for target in watch.targets
+            for target, rule_sets in watch.targets
+            if routed(rule_sets, previous, current)
         )
 
     def _note_failure(self, error: UpstreamError) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.detect import Rules
 from monitor.models import Availability, ResaleStatus, Status
 from monitor.poller import Poller, Watch, new_id
+from monitor.rules import Rule
 from monitor.simulator import ScriptedFault, Simulator
 from monitor.store.engine import create_engine
 from monitor.store.repository import Repository, WatchEntry
@@ -57,14 +58,18 @@ async def rig(
     engines: list[AsyncEngine] = []
     async with aiohttp.ClientSession() as session:
 
-        async def build(ids: tuple[str, ...] = ("E1", "E2", "E3"), batch_size: int = 2) -> Rig:
+        async def build(
+            ids: tuple[str, ...] = ("E1", "E2", "E3"),
+            batch_size: int = 2,
+            targets: tuple[tuple[str, tuple[tuple[Rule, ...], ...]], ...] = (("ops", ()),),
+        ) -> Rig:
             from monitor.store.engine import upgrade
 
             engine = create_engine(database_url)
             engines.append(engine)
             await upgrade(engine)
             repository = Repository(engine)
-            watches = {i: Watch(i, f"Show {i}", INTERVAL, ("ops",)) for i in ids}
+            watches = {i: Watch(i, f"Show {i}", INTERVAL, targets) for i in ids}
             await repository.sync_watchlist(
                 [WatchEntry(i, f"Show {i}", INTERVAL) for i in ids], batch_size, clock(), new_id
             )
@@ -262,3 +267,16 @@ async def test_an_undocumented_status_is_no_reading_and_logged_once(
     assert caplog.text.count("undocumented status value 'PRESALE'") == 1
     (row,) = await r.repository.event_rows()
     assert row.current == Availability(A, RN)
+
+
+async def test_deliveries_follow_the_routing_rules(rig: RigBuilder) -> None:
+    on_sale = Rule.model_validate({"field": "status", "to": ["TICKETS_AVAILABLE"]})
+    r = await rig(ids=("E1",), targets=(("ops", ()), ("fans", ((on_sale,),))))
+    r.simulator.set("E1", N, RN)
+    await r.cycle()
+    r.simulator.set("E1", A, RN)
+    await r.cycle()
+    r.simulator.set("E1", F, RN)
+    await r.cycle()
+    rows = await r.repository.list_deliveries()
+    assert sorted(row.notifier for row in rows) == ["fans", "ops", "ops"]

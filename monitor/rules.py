@@ -1,0 +1,50 @@
+"""Who hears what: filters on a change, pure and tested with tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.models import Availability
+
+FieldName = Literal["status", "resale_status"]
+
+
+class Rule(BaseModel):
+    """A change passes when one of `fields` changed, from a state in `from` (if given) to a
+    state in `to` (if given). Without `field`, both fields are considered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    field: FieldName | None = None
+    from_: tuple[str, ...] | None = Field(None, alias="from")
+    to: tuple[str, ...] | None = None
+
+
+def passes(rule: Rule, previous: Availability | None, current: Availability) -> bool:
+    fields: Sequence[FieldName] = (rule.field,) if rule.field else ("status", "resale_status")
+    for name in fields:
+        before = None if previous is None else getattr(previous, name).value
+        after = getattr(current, name).value
+        if before == after:
+            continue
+        if rule.from_ is not None and before not in rule.from_:
+            continue
+        if rule.to is not None and after not in rule.to:
+            continue
+        return True
+    return False
+
+
+def allows(rules: Sequence[Rule], previous: Availability | None, current: Availability) -> bool:
+    """No rules let every change through; otherwise any passing rule does."""
+    return not rules or any(passes(rule, previous, current) for rule in rules)
+
+
+def routed(
+    rule_sets: Sequence[Sequence[Rule]], previous: Availability | None, current: Availability
+) -> bool:
+    """Whether every rule set (the event's, the notifier's) lets the change through."""
+    return all(allows(rules, previous, current) for rules in rule_sets)
