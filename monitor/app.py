@@ -127,7 +127,7 @@ class Monitor:
                 notifier_config.retry,
                 notifier_config.concurrency,
                 # Outlives one send; after it, a send cut short by a crash is tried again.
-                lease=2 * notifier_config.timeout + 5.0,
+                lease=3 * notifier_config.timeout + 1.0,
             )
         self.dispatcher = Dispatcher(self.repository, routes, self.clock)
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")

@@ -27,6 +27,8 @@ class Receiver:
     url: str = ""
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     statuses: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
+    hang: asyncio.Event | None = None
+    """While set to an unset event, requests are recorded and then left hanging on it."""
 
     def received(self, count: int) -> Callable[[], bool]:
         return lambda: len(self.requests) >= count
@@ -36,6 +38,8 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((dict(request.headers), await request.read()))
+        if self.hang is not None:
+            await self.hang.wait()
         answer = self.statuses.pop(0) if self.statuses else 204
         status, headers = answer if isinstance(answer, tuple) else (answer, {})
         return web.Response(status=status, headers=headers)

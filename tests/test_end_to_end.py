@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -131,3 +134,39 @@ async def test_check_summarises_a_valid_config(tmp_path: Path) -> None:
     assert "intervals: 100ms" in out
     assert "notifier:  ops (webhook), 3 events" in out
     assert "notifier:  console (log), 2 events" in out
+
+
+async def test_a_delivery_in_flight_survives_sigkill(tmp_path: Path) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    async with serve(simulator) as upstream, receiver() as hook:
+        config = tmp_path / "monitor.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
+                    "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+                    "polling": {"interval": "100ms"},
+                    "notifiers": {"ops": {"type": "webhook", "url": hook.url, "timeout": "500ms"}},
+                    "events": [{"id": "E1"}],
+                }
+            )
+        )
+        hook.hang = asyncio.Event()
+        async with daemon(config) as first:
+            await wait_for(lambda: simulator.requests >= 2, what="the baseline")
+            simulator.set("E1", F, RN)
+            await wait_for(hook.received(1), what="the delivery in flight")
+            assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+        hook.hang.set()
+        hook.hang = None
+        async with daemon(config) as second:
+            await wait_for(hook.received(2), within=10, what="the delivery after the restart")
+            assert await second.stop() == 0
+    (first_headers, first_body), (second_headers, second_body) = hook.requests
+    assert first_headers["webhook-id"] == second_headers["webhook-id"]
+    assert first_body == second_body
+    assert json.loads(second_body)["data"]["current"]["status"] == "FEW_TICKETS_LEFT"
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        assert db.execute("SELECT count(*) FROM changes").fetchone() == (1,)
+        assert db.execute("SELECT state FROM deliveries").fetchall() == [("delivered",)]
