@@ -15,7 +15,7 @@ from monitor.config import Config
 from monitor.detect import Rules
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
-from monitor.poller import Poller, Watch, new_id
+from monitor.poller import Poller, Target, Watch, new_id
 from monitor.redact import redactor
 from monitor.scheduler import PollTicker, tick_for
 from monitor.store.engine import create_engine, upgrade
@@ -34,7 +34,15 @@ def watchlist(config: Config) -> dict[str, Watch]:
             event.id,
             event.name,
             config.interval_of(event),
-            tuple((name, config.rules_for(event, name)) for name in config.targets_of(event)),
+            tuple(
+                Target(
+                    name,
+                    config.rules_for(event, name),
+                    hold=config.notifiers[name].group_window or 0.0,
+                    cooldown=max(event.cooldown or 0.0, config.notifiers[name].cooldown or 0.0),
+                )
+                for name in config.targets_of(event)
+            ),
         )
         for event in config.events
     }
@@ -128,6 +136,7 @@ class Monitor:
                 notifier_config.concurrency,
                 # Outlives one send; after it, a send cut short by a crash is tried again.
                 lease=3 * notifier_config.timeout + 1.0,
+                grouped=bool(notifier_config.group_window),
             )
         self.dispatcher = Dispatcher(self.repository, routes, self.clock)
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")

@@ -114,6 +114,8 @@ class _NotifierConfig(_Model):
     when: Rules = ()
     tags: tuple[str, ...] | None = None
     """Hear only events carrying one of these tags (unless an event names this notifier)."""
+    cooldown: Duration | None = None
+    group_window: Duration | None = None
 
     def secrets(self) -> list[str]:
         return []
@@ -212,6 +214,7 @@ class EventConfig(_Model):
     notify: tuple[Name, ...] | None = None
     tags: tuple[str, ...] = ()
     when: Rules = ()
+    cooldown: Duration | None = None
 
 
 class Config(_Model):

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.backoff import gives_up, retry_delay
 from monitor.config import RetryConfig
@@ -24,7 +24,8 @@ from monitor.store.repository import Repository
 
 logger = logging.getLogger(__name__)
 
-_LEASE_MARGIN = 30.0
+# Changes carried by one grouped message at most; a bigger wave goes out in several.
+_GROUP_LIMIT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,8 @@ class Route:
     retry: RetryConfig
     concurrency: int
     lease: float
+    grouped: bool = False
+    """Due deliveries go out together, as one message (the notifier has a group_window)."""
 
 
 class Dispatcher:
@@ -76,9 +79,13 @@ class Dispatcher:
             free = route.concurrency - len(self._in_flight[name])
             if free <= 0:
                 continue
-            claimed = await self._repository.claim_deliveries(name, now, free, now + route.lease)
-            for delivery in claimed:
-                task = asyncio.create_task(self._deliver(route, delivery))
+            limit = _GROUP_LIMIT if route.grouped else free
+            claimed = await self._repository.claim_deliveries(name, now, limit, now + route.lease)
+            messages = [claimed] if route.grouped and claimed else [[d] for d in claimed]
+            for members in messages:
+                first, *rest = members
+                message = replace(first, group=tuple(d.change for d in rest))
+                task = asyncio.create_task(self._deliver(route, message, [d.id for d in members]))
                 self._in_flight[name].add(task)
                 task.add_done_callback(self._in_flight[name].discard)
             started += len(claimed)
@@ -95,7 +102,8 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _deliver(self, route: Route, delivery: Delivery) -> None:
+    async def _deliver(self, route: Route, delivery: Delivery, members: list[str]) -> None:
+        """Send one message; `members` are the IDs of the deliveries it carries."""
         log = {
             "notifier": delivery.notifier,
             "event_id": delivery.change.event_id,
@@ -104,27 +112,34 @@ class Dispatcher:
         try:
             answer = await route.notifier.send(delivery)
         except DeliveryError as exc:
-            await self._failed(route, delivery, exc, log)
+            await self._failed(route, delivery, members, exc, log)
         except Exception as exc:
             # A notifier bug must not lose the delivery: record it and retry like any failure.
             logger.exception("notifier %s crashed while sending", delivery.notifier, extra=log)
-            await self._failed(route, delivery, DeliveryError(f"{type(exc).__name__}: {exc}"), log)
+            error = DeliveryError(f"{type(exc).__name__}: {exc}")
+            await self._failed(route, delivery, members, error, log)
         else:
-            await self._repository.record_attempt(
-                delivery.id,
-                attempted_at=self._clock(),
-                outcome="delivered",
-                status_code=None,
-                error=None,
-                next_attempt_at=None,
-            )
+            for delivery_id in members:
+                await self._repository.record_attempt(
+                    delivery_id,
+                    attempted_at=self._clock(),
+                    outcome="delivered",
+                    status_code=None,
+                    error=None,
+                    next_attempt_at=None,
+                )
             logger.debug(
                 "delivered %s to %s: %s", delivery.id, delivery.notifier, answer, extra=log
             )
         self.wake()
 
     async def _failed(
-        self, route: Route, delivery: Delivery, error: DeliveryError, log: dict[str, str]
+        self,
+        route: Route,
+        delivery: Delivery,
+        members: list[str],
+        error: DeliveryError,
+        log: dict[str, str],
     ) -> None:
         now = self._clock()
         message = redact(str(error))
@@ -154,11 +169,12 @@ class Dispatcher:
                 extra=log,
             )
             outcome = "dead"
-        await self._repository.record_attempt(
-            delivery.id,
-            attempted_at=now,
-            outcome=outcome,
-            status_code=error.status,
-            error=message,
-            next_attempt_at=next_at,
-        )
+        for delivery_id in members:
+            await self._repository.record_attempt(
+                delivery_id,
+                attempted_at=now,
+                outcome=outcome,
+                status_code=error.status,
+                error=message,
+                next_attempt_at=next_at,
+            )

@@ -113,3 +113,9 @@ class Delivery:
     attempt: int
     attempted_at: float
     """When this attempt starts (the dispatcher's clock); webhooks sign it."""
+    group: tuple[Change, ...] = ()
+    """Further changes sent in the same message (a notifier's `group_window`)."""
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return (self.change, *self.group)

@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.detect import Rules, detect, is_unchanged, reading_of
 from monitor.errors import UpstreamError
@@ -25,6 +26,16 @@ from monitor.ticketmaster import InventoryClient
 logger = logging.getLogger(__name__)
 
 
+class Target(NamedTuple):
+    """A notifier that may hear of an event, and how."""
+
+    notifier: str
+    rule_sets: tuple[tuple[Rule, ...], ...] = ()
+    hold: float = 0.0
+    """Seconds a delivery waits for others to group with (the notifier's group_window)."""
+    cooldown: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Watch:
     """What the poller needs to know about one watched event."""
@@ -32,8 +43,7 @@ class Watch:
     event_id: str
     name: str | None
     interval: float
-    targets: tuple[tuple[str, tuple[tuple[Rule, ...], ...]], ...]
-    """Each notifier that may hear of this event, with the rule sets a change must pass."""
+    targets: tuple[Target, ...]
 
 
 @dataclass(slots=True)
@@ -78,6 +88,8 @@ class Poller:
         self._on_changes = on_changes
         self._failures = _Failures()
         self._reported_values: set[str] = set()
+        self._windows: dict[str, float] = {}
+        """Notifier to the time its open group window closes."""
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
         """Batch ID to (version, member states) as this process last read or wrote them."""
 
@@ -262,8 +274,18 @@ class Poller:
                 extra={"event_id": answer.event_id},
             )
 
-    @staticmethod
+    def _send_at(self, target: Target, now: float) -> float:
+        """When a new delivery to `target` is due: at once, or when its open group window
+        (opened by the first change after the last one closed) closes."""
+        if not target.hold:
+            return now
+        closes = self._windows.get(target.notifier, 0.0)
+        if closes <= now:
+            closes = self._windows[target.notifier] = now + target.hold
+        return closes
+
     def _record_change(
+        self,
         write: PollWrite,
         watch: Watch,
         previous: Availability | None,
@@ -287,14 +309,15 @@ class Poller:
             {
                 "id": new_id(),
                 "change_id": change_id,
-                "notifier": target,
+                "notifier": target.notifier,
                 "state": "pending",
                 "attempts": 0,
                 "created_at": now,
-                "next_attempt_at": now,
+                "next_attempt_at": self._send_at(target, now),
+                "cooldown_s": target.cooldown,
             }
-            for target, rule_sets in watch.targets
-            if routed(rule_sets, previous, current)
+            for target in watch.targets
+            if routed(target.rule_sets, previous, current)
         )
 
     def _note_failure(self, error: UpstreamError) -> None:

@@ -48,3 +48,27 @@ def routed(
 ) -> bool:
     """Whether every rule set (the event's, the notifier's) lets the change through."""
     return all(allows(rules, previous, current) for rules in rule_sets)
+
+
+def cooldown_decision(
+    current: Availability,
+    cooldown: float,
+    last_sent: tuple[float, Availability] | None,
+    superseded_by_newer: bool,
+    now: float,
+) -> float | bool:
+    """What to do with a due delivery under a cooldown: True to send it, False to drop it as
+    superseded, or the time to send it at instead.
+
+    Within the cooldown after the last message about the same event, a delivery waits; when
+    the cooldown ends only the latest change goes out, and only if its state still differs
+    from what was last sent.
+    """
+    if superseded_by_newer:
+        return False
+    if last_sent is None:
+        return True
+    sent_at, sent_state = last_sent
+    if now < sent_at + cooldown:
+        return sent_at + cooldown
+    return current != sent_state

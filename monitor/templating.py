@@ -3,11 +3,13 @@
 A template sees: `title` (the event's name, else its ID), `event_id`, `event_name`,
 `previous` and `current` (each with `status`, `resale_status`, and `status_words`),
 `changed` (field names), `observed_at` (RFC 3339), `url` (the event on ticketmaster.com)
-and `test` (true for `notify test`).
+and `test` (true for `notify test`) — all of the first change — and `changes`, the list of
+every change the message carries (several with a `group_window`), each with those keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
@@ -17,6 +19,9 @@ from monitor.models import Availability, Change
 
 DEFAULT_SUBJECT = "{% if test %}[TEST] {% endif %}{{ title }}: {{ current.status_words }}"
 DEFAULT_LINE = (
+    "{% for c in changes %}{% with %}{% set title = c.title %}{% set event_name = c.event_name %}"
+    "{% set event_id = c.event_id %}{% set previous = c.previous %}{% set current = c.current %}"
+    "{% set changed = c.changed %}{% if not loop.first %}\n{% endif %}"
     "{% if test %}[TEST] {% endif %}{{ title }}{% if event_name %} ({{ event_id }}){% endif %}: "
     "{% if previous %}"
     "{% if 'status' in changed %}status {{ previous.status }} → {{ current.status }}{% endif %}"
@@ -24,34 +29,38 @@ DEFAULT_LINE = (
     "{% if 'resale_status' in changed %}resale {{ previous.resale_status }} → "
     "{{ current.resale_status }}{% endif %}"
     "{% else %}first seen with status {{ current.status }}, resale {{ current.resale_status }}"
-    "{% endif %}"
+    "{% endif %}{% endwith %}{% endfor %}"
 )
 DEFAULT_TEXT = """\
 {% if test %}This is a test message from inventory-monitor; nothing has changed.
 
-{% endif %}{{ title }} ({{ event_id }})
+{% endif %}{% for c in changes %}{{ c.title }} ({{ c.event_id }})
 
-Status:  {{ previous.status if previous else '-' }} → {{ current.status }}
-Resale:  {{ previous.resale_status if previous else '-' }} → {{ current.resale_status }}
-Seen at: {{ observed_at }}
+Status:  {{ c.previous.status if c.previous else '-' }} → {{ c.current.status }}
+Resale:  {{ c.previous.resale_status if c.previous else '-' }} → {{ c.current.resale_status }}
+Seen at: {{ c.observed_at }}
 
-{{ url }}
-"""
+{{ c.url }}
+{% if not loop.last %}
+{% endif %}{% endfor %}"""
 DEFAULT_HTML = """\
 <html><body style="font-family: sans-serif">
 {% if test %}
 <p><strong>This is a test message from inventory-monitor; nothing has changed.</strong></p>
 {% endif %}
-<h2>{{ title }}: {{ current.status_words }}</h2>
+{% for c in changes %}
+<h2>{{ c.title }}: {{ c.current.status_words }}</h2>
 <table cellpadding="4">
 <tr><th align="left">Status</th>
-<td>{{ previous.status if previous else '-' }} → <strong>{{ current.status }}</strong></td></tr>
+<td>{{ c.previous.status if c.previous else '-' }} →
+<strong>{{ c.current.status }}</strong></td></tr>
 <tr><th align="left">Resale</th>
-<td>{{ previous.resale_status if previous else '-' }} →
-<strong>{{ current.resale_status }}</strong></td></tr>
-<tr><th align="left">Seen at</th><td>{{ observed_at }}</td></tr>
+<td>{{ c.previous.resale_status if c.previous else '-' }} →
+<strong>{{ c.current.resale_status }}</strong></td></tr>
+<tr><th align="left">Seen at</th><td>{{ c.observed_at }}</td></tr>
 </table>
-<p><a href="{{ url }}">{{ title }} on Ticketmaster</a></p>
+<p><a href="{{ c.url }}">{{ c.title }} on Ticketmaster</a></p>
+{% endfor %}
 </body></html>
 """
 
@@ -73,7 +82,12 @@ def _side(availability: Availability | None) -> dict[str, str] | None:
     }
 
 
-def context(change: Change, *, test: bool = False) -> dict[str, Any]:
+def context(changes: Sequence[Change]) -> dict[str, Any]:
+    each = [_one(change) for change in changes]
+    return {**each[0], "changes": each, "test": is_test(changes[0])}
+
+
+def _one(change: Change) -> dict[str, Any]:
     return {
         "title": change.title,
         "event_id": change.event_id,
@@ -83,7 +97,6 @@ def context(change: Change, *, test: bool = False) -> dict[str, Any]:
         "changed": list(change.changed),
         "observed_at": iso(change.observed_at),
         "url": event_url(change.event_id),
-        "test": test,
     }
 
 
@@ -111,14 +124,14 @@ class Renderer:
         self._body = _text.from_string(body or default_body)
         self._html = _html.from_string(html or DEFAULT_HTML)
 
-    def subject(self, change: Change) -> str:
-        return self._subject.render(context(change, test=is_test(change))).strip()
+    def subject(self, changes: Sequence[Change]) -> str:
+        return self._subject.render(context(changes)).strip()
 
-    def body(self, change: Change) -> str:
-        return self._body.render(context(change, test=is_test(change)))
+    def body(self, changes: Sequence[Change]) -> str:
+        return self._body.render(context(changes))
 
-    def html(self, change: Change) -> str:
-        return self._html.render(context(change, test=is_test(change)))
+    def html(self, changes: Sequence[Change]) -> str:
+        return self._html.render(context(changes))
 
 
 def is_test(change: Change) -> bool:

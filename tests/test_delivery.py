@@ -82,6 +82,7 @@ async def rig(repository: Repository, clock: FakeClock) -> AsyncIterator[RigBuil
                     "attempts": 0,
                     "created_at": clock(),
                     "next_attempt_at": clock(),
+                    "cooldown_s": 0.0,
                 }
             )
             await repository.save_poll(write)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.detect import Rules
 from monitor.models import Availability, ResaleStatus, Status
-from monitor.poller import Poller, Watch, new_id
+from monitor.poller import Poller, Target, Watch, new_id
 from monitor.rules import Rule
 from monitor.simulator import ScriptedFault, Simulator
 from monitor.store.engine import create_engine
@@ -61,7 +61,7 @@ async def rig(
         async def build(
             ids: tuple[str, ...] = ("E1", "E2", "E3"),
             batch_size: int = 2,
-            targets: tuple[tuple[str, tuple[tuple[Rule, ...], ...]], ...] = (("ops", ()),),
+            targets: tuple[Target, ...] = (Target("ops"),),
         ) -> Rig:
             from monitor.store.engine import upgrade
 
@@ -271,7 +271,7 @@ async def test_an_undocumented_status_is_no_reading_and_logged_once(
 
 async def test_deliveries_follow_the_routing_rules(rig: RigBuilder) -> None:
     on_sale = Rule.model_validate({"field": "status", "to": ["TICKETS_AVAILABLE"]})
-    r = await rig(ids=("E1",), targets=(("ops", ()), ("fans", ((on_sale,),))))
+    r = await rig(ids=("E1",), targets=(Target("ops"), Target("fans", ((on_sale,),))))
     r.simulator.set("E1", N, RN)
     await r.cycle()
     r.simulator.set("E1", A, RN)
@@ -280,3 +280,22 @@ async def test_deliveries_follow_the_routing_rules(rig: RigBuilder) -> None:
     await r.cycle()
     rows = await r.repository.list_deliveries()
     assert sorted(row.notifier for row in rows) == ["fans", "ops", "ops"]
+
+
+async def test_changes_in_an_open_group_window_share_its_closing_time(rig: RigBuilder) -> None:
+    r = await rig(ids=("E1", "E2"), batch_size=1, targets=(Target("ops", hold=30.0),))
+    r.simulator.set("E1", N, RN)
+    r.simulator.set("E2", N, RN)
+    await r.cycle()
+    opened = r.clock()
+    r.simulator.set("E1", A, RN)
+    await r.cycle()
+    r.simulator.set("E2", A, RN)
+    await r.cycle()
+    rows = await r.repository.list_deliveries()
+    assert {row.next_attempt_at for row in rows} == {opened + 30.0}
+    r.clock.advance(30)
+    r.simulator.set("E1", F, RN)
+    await r.cycle()
+    newest = max(await r.repository.list_deliveries(), key=lambda row: row.created_at)
+    assert newest.next_attempt_at == r.clock() - INTERVAL + 30.0, "a new window opens"

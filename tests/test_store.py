@@ -138,6 +138,7 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
             "attempts": 0,
             "created_at": NOW + 1,
             "next_attempt_at": NOW + 1,
+            "cooldown_s": 0.0,
         }
     )
     write.polled.append(

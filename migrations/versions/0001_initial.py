@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("next_attempt_at", sa.Float, nullable=False),
+        sa.Column("cooldown_s", sa.Float, nullable=False),
         sa.Column("finished_at", sa.Float),
         sa.Column("last_error", sa.Text),
     )

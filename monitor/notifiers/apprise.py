@@ -25,11 +25,11 @@ class AppriseNotifier:
             self._apprise.add(url)
 
     async def send(self, delivery: Delivery) -> str:
-        change = delivery.change
+        changes = delivery.changes
         try:
             delivered = await asyncio.wait_for(
                 self._apprise.async_notify(
-                    title=self._renderer.subject(change), body=self._renderer.body(change)
+                    title=self._renderer.subject(changes), body=self._renderer.body(changes)
                 ),
                 self.config.timeout,
             )

@@ -27,16 +27,16 @@ class EmailNotifier:
         self._renderer = Renderer(subject=config.subject, body=config.body, html=config.html)
 
     def message(self, delivery: Delivery) -> EmailMessage:
-        change = delivery.change
+        changes = delivery.changes
         message = EmailMessage()
-        message["Subject"] = self._renderer.subject(change)
+        message["Subject"] = self._renderer.subject(changes)
         message["From"] = self.config.sender
         message["To"] = ", ".join(self.config.to)
         message["Date"] = formatdate(delivery.attempted_at, usegmt=True)
         # Stable across retries, so mail clients can tell a resend from a new change.
         message["Message-ID"] = make_msgid(idstring=delivery.id, domain="inventory-monitor")
-        message.set_content(self._renderer.body(change))
-        message.add_alternative(self._renderer.html(change), subtype="html")
+        message.set_content(self._renderer.body(changes))
+        message.add_alternative(self._renderer.html(changes), subtype="html")
         return message
 
     async def send(self, delivery: Delivery) -> str:

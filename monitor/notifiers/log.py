@@ -20,12 +20,10 @@ class LogNotifier:
         self._renderer = Renderer(body=config.body, default_body=DEFAULT_LINE)
 
     async def send(self, delivery: Delivery) -> str:
-        change = delivery.change
-        logger.info(
-            "%s",
-            self._renderer.body(change).strip(),
-            extra={"event_id": change.event_id, "notifier": self.name},
-        )
+        for line in self._renderer.body(delivery.changes).strip().splitlines():
+            logger.info(
+                "%s", line, extra={"event_id": delivery.change.event_id, "notifier": self.name}
+            )
         return "logged"
 
     async def aclose(self) -> None:

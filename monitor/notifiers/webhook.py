@@ -19,15 +19,27 @@ import orjson
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.messages import change_document, iso
-from monitor.models import Change, Delivery
+from monitor.models import Delivery
 from monitor.redact import redact
 from monitor.ticketmaster import USER_AGENT
 
 _RETRYABLE = {408, 425, 429}
 
 
-def webhook_body(change: Change) -> bytes:
-    """The documented JSON contract; identical for every attempt of a delivery."""
+def webhook_body(delivery: Delivery) -> bytes:
+    """The documented JSON contract; identical for every attempt of a delivery.
+
+    A grouped message (`group_window`) carries `inventory.changed.group` with a list.
+    """
+    change = delivery.change
+    if delivery.group:
+        return orjson.dumps(
+            {
+                "type": "inventory.changed.group",
+                "timestamp": iso(change.observed_at),
+                "data": [change_document(c) for c in delivery.changes],
+            }
+        )
     return orjson.dumps(
         {
             "type": "inventory.changed",
@@ -53,7 +65,7 @@ class WebhookNotifier:
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, delivery: Delivery) -> str:
-        body = webhook_body(delivery.change)
+        body = webhook_body(delivery)
         timestamp = int(delivery.attempted_at)
         headers = {
             **self.config.headers,

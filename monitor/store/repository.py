@@ -22,6 +22,7 @@ from monitor.models import (
     Delivery,
     EventState,
 )
+from monitor.rules import cooldown_decision
 from monitor.schedule import Batch, plan_batches
 from monitor.store.tables import (
     batches,
@@ -346,7 +347,11 @@ class Repository:
     async def claim_deliveries(
         self, notifier: str, now: float, limit: int, lease_until: float
     ) -> list[Delivery]:
-        """Take up to `limit` pending deliveries for `notifier` that are due at `now`."""
+        """Take up to `limit` pending deliveries for `notifier` that are due at `now`.
+
+        Deliveries under a cooldown are decided here, in the same transaction: held back
+        until the cooldown ends, or superseded by a later change (see `cooldown_decision`).
+        """
         due = (
             select(deliveries.c.id)
             .where(
@@ -362,16 +367,28 @@ class Repository:
             update(deliveries)
             .where(deliveries.c.id.in_(due.scalar_subquery()))
             .values(next_attempt_at=lease_until)
-            .returning(deliveries.c.id, deliveries.c.change_id, deliveries.c.attempts)
+            .returning(
+                deliveries.c.id,
+                deliveries.c.change_id,
+                deliveries.c.attempts,
+                deliveries.c.cooldown_s,
+                deliveries.c.created_at,
+            )
         )
         async with self.engine.begin() as conn:
-            claimed = (await conn.execute(claim)).all()
+            # Oldest first: a grouped message lists its changes in the order they happened.
+            claimed = sorted((await conn.execute(claim)).all(), key=lambda row: row.created_at)
             if not claimed:
                 return []
             found = await _changes_by_id(conn, [row.change_id for row in claimed])
+            cooled = [row for row in claimed if row.cooldown_s > 0]
+            held: set[str] = set()
+            if cooled:
+                held = await _apply_cooldowns(conn, notifier, cooled, found, now)
         return [
             Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now)
             for row in claimed
+            if row.id not in held
         ]
 
     async def record_attempt(
@@ -488,6 +505,65 @@ class Repository:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_change(row) for row in reversed(rows)]
+
+
+async def _apply_cooldowns(
+    conn: AsyncConnection, notifier: str, rows: list[Any], found: dict[str, Change], now: float
+) -> set[str]:
+    """Hold back or supersede claimed deliveries under a cooldown; returns their IDs."""
+    event_ids = {found[row.change_id].event_id for row in rows}
+    history = await conn.execute(
+        select(
+            changes.c.event_id,
+            deliveries.c.id,
+            deliveries.c.state,
+            deliveries.c.created_at,
+            deliveries.c.finished_at,
+            changes.c.status,
+            changes.c.resale_status,
+        )
+        .join(changes, changes.c.id == deliveries.c.change_id)
+        .where(
+            deliveries.c.notifier == notifier,
+            deliveries.c.state.in_(("pending", "delivered")),
+            changes.c.event_id.in_(event_ids),
+        )
+    )
+    last_sent: dict[str, tuple[float, Availability]] = {}
+    newest_pending: dict[str, tuple[float, str]] = {}
+    for event_id, delivery_id, state, created_at, finished_at, status, resale in history:
+        if state == "delivered":
+            if event_id not in last_sent or finished_at > last_sent[event_id][0]:
+                last_sent[event_id] = (finished_at, _AVAILABILITY[status, resale])
+        elif event_id not in newest_pending or created_at > newest_pending[event_id][0]:
+            newest_pending[event_id] = (created_at, delivery_id)
+    held: set[str] = set()
+    superseded: list[str] = []
+    for row in rows:
+        change = found[row.change_id]
+        decision = cooldown_decision(
+            change.current,
+            row.cooldown_s,
+            last_sent.get(change.event_id),
+            newest_pending[change.event_id][1] != row.id,
+            now,
+        )
+        if decision is True:
+            continue
+        held.add(row.id)
+        if decision is False:
+            superseded.append(row.id)
+        else:
+            await conn.execute(
+                update(deliveries).where(deliveries.c.id == row.id).values(next_attempt_at=decision)
+            )
+    if superseded:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(superseded))
+            .values(state="superseded", finished_at=now)
+        )
+    return held
 
 
 async def _changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:

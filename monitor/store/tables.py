@@ -91,10 +91,13 @@ deliveries = Table(
     Column("id", String(36), primary_key=True),
     Column("change_id", String(36), ForeignKey("changes.id"), nullable=False),
     Column("notifier", String(64), nullable=False),
+    # pending, delivered, dead, or superseded (a later change says it better, or nothing new).
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("next_attempt_at", Float, nullable=False),
+    # No second message about the same event to this notifier within this many seconds.
+    Column("cooldown_s", Float, nullable=False),
     Column("finished_at", Float),
     Column("last_error", Text),
     Index("ix_deliveries_due", "state", "next_attempt_at"),

@@ -1,0 +1,181 @@
+"""Cooldowns and grouping: the rule as a table, then through the outbox and dispatcher."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from monitor.config import RetryConfig
+from monitor.dispatch import Dispatcher, Route
+from monitor.models import Availability, Delivery, ResaleStatus, Status
+from monitor.rules import cooldown_decision
+from monitor.store.repository import PollWrite, Repository
+from tests.conftest import FakeClock
+
+A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
+RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+
+
+def av(status: Status) -> Availability:
+    return Availability(status, RN)
+
+
+@pytest.mark.parametrize(
+    ("current", "last_sent", "newer", "now", "expected"),
+    [
+        (av(A), None, False, 100.0, True),
+        (av(A), None, True, 100.0, False),
+        (av(A), (50.0, av(N)), False, 100.0, 650.0),
+        (av(A), (50.0, av(N)), False, 650.0, True),
+        (av(A), (50.0, av(A)), False, 650.0, False),
+        (av(A), (50.0, av(N)), True, 100.0, False),
+    ],
+    ids=["first", "superseded", "within-cooldown", "after-cooldown", "nothing-new", "newer"],
+)
+def test_cooldown_decision(
+    current: Availability,
+    last_sent: tuple[float, Availability] | None,
+    newer: bool,
+    now: float,
+    expected: float | bool,
+) -> None:
+    assert cooldown_decision(current, 600.0, last_sent, newer, now) == expected
+
+
+class Recorder:
+    kind = "recorder"
+
+    def __init__(self) -> None:
+        self.name = "ops"
+        self.sent: list[Delivery] = []
+
+    async def send(self, delivery: Delivery) -> str:
+        self.sent.append(delivery)
+        return "recorded"
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Outbox:
+    def __init__(self, repository: Repository, clock: FakeClock, route: Route) -> None:
+        self.repository, self.clock = repository, clock
+        self.dispatcher = Dispatcher(repository, {"ops": route}, clock, rng=random.Random(1))
+        self.numbers = itertools.count()
+
+    async def change(
+        self,
+        event_id: str,
+        before: Status,
+        after: Status,
+        *,
+        due: float | None = None,
+        cooldown: float = 0,
+    ) -> None:
+        number = next(self.numbers)
+        now = self.clock()
+        write = PollWrite()
+        write.changes.append(
+            {
+                "id": f"c{number}",
+                "event_id": event_id,
+                "event_name": None,
+                "previous_status": before.value,
+                "previous_resale_status": RN.value,
+                "status": after.value,
+                "resale_status": RN.value,
+                "observed_at": now,
+            }
+        )
+        write.deliveries.append(
+            {
+                "id": f"d{number}",
+                "change_id": f"c{number}",
+                "notifier": "ops",
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now if due is None else due,
+                "cooldown_s": cooldown,
+            }
+        )
+        await self.repository.save_poll(write)
+
+    async def run(self) -> None:
+        await self.dispatcher.pump()
+        await self.dispatcher.drain()
+
+
+def route(notifier: Recorder, *, grouped: bool = False) -> Route:
+    return Route(notifier, RetryConfig(), concurrency=4, lease=30.0, grouped=grouped)
+
+
+async def test_a_cooldown_sends_only_the_latest_state_and_only_if_it_is_new(
+    repository: Repository, clock: FakeClock
+) -> None:
+    recorder = Recorder()
+    outbox = Outbox(repository, clock, route(recorder))
+    await outbox.change("E1", N, A, cooldown=600)
+    await outbox.run()
+    assert [d.change.current.status for d in recorder.sent] == [A]
+
+    clock.advance(60)
+    await outbox.change("E1", A, F, cooldown=600)
+    await outbox.run()
+    clock.advance(60)
+    await outbox.change("E1", F, N, cooldown=600)
+    await outbox.run()
+    assert len(recorder.sent) == 1, "nothing within the cooldown"
+
+    clock.advance(480)
+    await outbox.run()
+    assert [d.change.current.status for d in recorder.sent] == [A, N], "only the latest state"
+
+    clock.advance(60)
+    await outbox.change("E1", N, F, cooldown=600)
+    clock.advance(60)
+    await outbox.change("E1", F, N, cooldown=600)
+    clock.advance(600)
+    await outbox.run()
+    assert len(recorder.sent) == 2, "back where it was when last sent: nothing new to say"
+    states = {row.id: row.state for row in await repository.list_deliveries()}
+    assert states == {
+        "d0": "delivered",
+        "d1": "superseded",
+        "d2": "delivered",
+        "d3": "superseded",
+        "d4": "superseded",
+    }
+
+
+async def test_other_events_are_not_held_by_one_events_cooldown(
+    repository: Repository, clock: FakeClock
+) -> None:
+    recorder = Recorder()
+    outbox = Outbox(repository, clock, route(recorder))
+    await outbox.change("E1", N, A, cooldown=600)
+    await outbox.run()
+    clock.advance(10)
+    await outbox.change("E2", N, A, cooldown=600)
+    await outbox.run()
+    assert [d.change.event_id for d in recorder.sent] == ["E1", "E2"]
+
+
+async def test_changes_within_the_group_window_go_out_as_one_message(
+    repository: Repository, clock: FakeClock
+) -> None:
+    recorder = Recorder()
+    outbox = Outbox(repository, clock, route(recorder, grouped=True))
+    closes = clock() + 30  # the poller gives every change in an open window its closing time
+    for event_id in ("E1", "E2", "E3"):
+        await outbox.change(event_id, N, A, due=closes)
+        clock.advance(5)
+    await outbox.run()
+    assert recorder.sent == [], "the window is still open"
+    clock.advance(20)
+    await outbox.run()
+    (message,) = recorder.sent
+    assert [c.event_id for c in message.changes] == ["E1", "E2", "E3"]
+    assert {row.state for row in await repository.list_deliveries()} == {"delivered"}
