@@ -13,7 +13,7 @@ import aiohttp
 
 from monitor.config import Config
 from monitor.detect import Rules
-from monitor.dispatch import Dispatcher, Route
+from monitor.dispatch import Dispatcher, Route, lease_for
 from monitor.notifiers import build_notifier
 from monitor.poller import Poller, Target, Watch, new_id
 from monitor.redact import redactor
@@ -134,8 +134,7 @@ class Monitor:
                 notifier,
                 notifier_config.retry,
                 notifier_config.concurrency,
-                # Outlives one send; after it, a send cut short by a crash is tried again.
-                lease=3 * notifier_config.timeout + 1.0,
+                lease=lease_for(notifier_config.timeout),
                 grouped=bool(notifier_config.group_window),
             )
         self.dispatcher = Dispatcher(self.repository, routes, self.clock)

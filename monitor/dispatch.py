@@ -1,8 +1,9 @@
 """The outbox dispatcher: sends pending deliveries and records every attempt.
 
-Deliveries are claimed per notifier, never more than its free concurrency, so a slow or
-dead receiver only ever occupies its own slots. A claim is a lease: should the process die
-mid-send, the delivery comes due again when the lease ends (at-least-once).
+Each notifier has its own claims, queue and concurrency, so a slow or dead receiver only
+ever occupies its own slots. A claim is a lease: should the process die mid-send, the
+delivery comes due again when the lease ends (at-least-once). Outcomes are recorded in
+batches, so a wave of thousands of deliveries costs a few transactions, not thousands.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ from monitor.errors import DeliveryError
 from monitor.models import Delivery
 from monitor.notifiers.base import Notifier
 from monitor.redact import redact
-from monitor.store.repository import Repository
+from monitor.store.repository import Attempt, Repository
 
 logger = logging.getLogger(__name__)
 
+# Deliveries claimed ahead per notifier, in multiples of its concurrency.
+_QUEUE_DEPTH = 4
 # Changes carried by one grouped message at most; a bigger wave goes out in several.
 _GROUP_LIMIT = 500
+
+
+def lease_for(timeout: float) -> float:
+    """How long a claim must hold: the queue ahead of a delivery, its own send, a margin."""
+    return (_QUEUE_DEPTH + 2) * timeout + 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +62,12 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._poll_every = poll_every
         self._wake = asyncio.Event()
-        self._in_flight: dict[str, set[asyncio.Task[None]]] = {name: set() for name in routes}
+        self._gates = {name: asyncio.Semaphore(r.concurrency) for name, r in routes.items()}
+        self._queued: dict[str, set[str]] = {name: set() for name in routes}
+        """Delivery IDs claimed by this process and not yet recorded, per notifier."""
+        self._sends: set[asyncio.Task[None]] = set()
+        self._outcomes: list[tuple[str, Attempt]] = []
+        self._recording: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next periodic check."""
@@ -72,35 +85,47 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._poll_every)
 
     async def pump(self) -> int:
-        """Start sending what is due, up to each notifier's free slots; returns how many."""
+        """Start sending what is due, as far as each notifier's queue has room."""
         started = 0
         now = self._clock()
         for name, route in self._routes.items():
-            free = route.concurrency - len(self._in_flight[name])
-            if free <= 0:
+            queued = self._queued[name]
+            room = route.concurrency * _QUEUE_DEPTH - len(queued)
+            if room <= 0:
                 continue
-            limit = _GROUP_LIMIT if route.grouped else free
-            claimed = await self._repository.claim_deliveries(name, now, limit, now + route.lease)
+            limit = _GROUP_LIMIT if route.grouped else room
+            claimed = [
+                d
+                for d in await self._repository.claim_deliveries(
+                    name, now, limit, now + route.lease
+                )
+                if d.id not in queued
+            ]
             messages = [claimed] if route.grouped and claimed else [[d] for d in claimed]
             for members in messages:
                 first, *rest = members
                 message = replace(first, group=tuple(d.change for d in rest))
-                task = asyncio.create_task(self._deliver(route, message, [d.id for d in members]))
-                self._in_flight[name].add(task)
-                task.add_done_callback(self._in_flight[name].discard)
+                ids = [d.id for d in members]
+                queued.update(ids)
+                task = asyncio.create_task(self._deliver(route, message, ids))
+                self._sends.add(task)
+                task.add_done_callback(self._sends.discard)
             started += len(claimed)
         return started
 
     async def drain(self) -> None:
-        """Wait for every send in flight to finish."""
-        while tasks := [t for group in self._in_flight.values() for t in group]:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        """Wait until every send in flight has finished and been recorded."""
+        while self._sends or (self._recording is not None and not self._recording.done()):
+            await asyncio.gather(*self._sends, return_exceptions=True)
+            if self._recording is not None:
+                await asyncio.gather(self._recording, return_exceptions=True)
 
     async def aclose(self) -> None:
-        tasks = [t for group in self._in_flight.values() for t in group]
-        for task in tasks:
+        for task in self._sends:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._sends, return_exceptions=True)
+        if self._recording is not None:
+            await asyncio.gather(self._recording, return_exceptions=True)
 
     async def _deliver(self, route: Route, delivery: Delivery, members: list[str]) -> None:
         """Send one message; `members` are the IDs of the deliveries it carries."""
@@ -109,38 +134,33 @@ class Dispatcher:
             "event_id": delivery.change.event_id,
             "delivery_id": delivery.id,
         }
-        try:
-            answer = await route.notifier.send(delivery)
-        except DeliveryError as exc:
-            await self._failed(route, delivery, members, exc, log)
-        except Exception as exc:
-            # A notifier bug must not lose the delivery: record it and retry like any failure.
-            logger.exception("notifier %s crashed while sending", delivery.notifier, extra=log)
-            error = DeliveryError(f"{type(exc).__name__}: {exc}")
-            await self._failed(route, delivery, members, error, log)
-        else:
-            for delivery_id in members:
-                await self._repository.record_attempt(
-                    delivery_id,
-                    attempted_at=self._clock(),
-                    outcome="delivered",
-                    status_code=None,
-                    error=None,
-                    next_attempt_at=None,
+        async with self._gates[delivery.notifier]:
+            delivery = replace(delivery, attempted_at=self._clock())
+            try:
+                answer = await route.notifier.send(delivery)
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:
+                # A notifier bug must not lose the delivery: record it, retry like any failure.
+                logger.exception("notifier %s crashed while sending", delivery.notifier, extra=log)
+                error = DeliveryError(f"{type(exc).__name__}: {exc}")
+            else:
+                logger.debug(
+                    "delivered %s to %s: %s", delivery.id, delivery.notifier, answer, extra=log
                 )
-            logger.debug(
-                "delivered %s to %s: %s", delivery.id, delivery.notifier, answer, extra=log
-            )
-        self.wake()
+                now = self._clock()
+                self._record(delivery.notifier, [Attempt(i, now, "delivered") for i in members])
+                return
+        self._record(delivery.notifier, self._failed(route, delivery, members, error, log))
 
-    async def _failed(
+    def _failed(
         self,
         route: Route,
         delivery: Delivery,
         members: list[str],
         error: DeliveryError,
         log: dict[str, str],
-    ) -> None:
+    ) -> list[Attempt]:
         now = self._clock()
         message = redact(str(error))
         next_at = now + retry_delay(
@@ -169,12 +189,21 @@ class Dispatcher:
                 extra=log,
             )
             outcome = "dead"
-        for delivery_id in members:
-            await self._repository.record_attempt(
-                delivery_id,
-                attempted_at=now,
-                outcome=outcome,
-                status_code=error.status,
-                error=message,
-                next_attempt_at=next_at,
-            )
+        return [Attempt(i, now, outcome, error.status, message, next_at) for i in members]
+
+    def _record(self, notifier: str, attempts: list[Attempt]) -> None:
+        self._outcomes.extend((notifier, attempt) for attempt in attempts)
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._write_outcomes())
+
+    async def _write_outcomes(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                await self._repository.record_attempts([attempt for _, attempt in batch])
+            except Exception:
+                # The claims stand until their leases end; then the deliveries come due again.
+                logger.exception("could not record %d delivery attempts", len(batch))
+            for notifier, attempt in batch:
+                self._queued[notifier].discard(attempt.delivery_id)
+            self.wake()

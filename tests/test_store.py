@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, EventState, ResaleStatus, Status
-from monitor.store.repository import PollWrite, Repository, WatchEntry
+from monitor.store.repository import Attempt, PollWrite, Repository, WatchEntry
 from monitor.store.tables import batches, deliveries, events, metadata, snapshots
 
 NOW = 1_800_000_000.0
@@ -170,24 +170,10 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     (delivery,) = await repository.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
     assert await repository.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
-    await repository.record_attempt(
-        "d1",
-        attempted_at=NOW + 3,
-        outcome="failed",
-        status_code=503,
-        error="HTTP 503",
-        next_attempt_at=NOW + 10,
-    )
+    await repository.record_attempts([Attempt("d1", NOW + 3, "failed", 503, "HTTP 503", NOW + 10)])
     (retry,) = await repository.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
     assert (retry.id, retry.attempt) == ("d1", 2)
-    await repository.record_attempt(
-        "d1",
-        attempted_at=NOW + 11,
-        outcome="delivered",
-        status_code=200,
-        error=None,
-        next_attempt_at=None,
-    )
+    await repository.record_attempts([Attempt("d1", NOW + 11, "delivered", 200)])
     (row,) = await repository.list_deliveries()
     assert (row.state, row.attempts, row.finished_at) == ("delivered", 2, NOW + 11)
 

@@ -45,6 +45,22 @@ class WatchEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try at a delivery: `outcome` is delivered, failed (retried at next_attempt_at) or
+    dead."""
+
+    delivery_id: str
+    attempted_at: float
+    outcome: str
+    status_code: int | None = None
+    error: str | None = None
+    next_attempt_at: float | None = None
+
+
+_STATE_AFTER = {"delivered": "delivered", "failed": "pending", "dead": "dead"}
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimedBatch:
     id: str
     interval: float
@@ -118,6 +134,18 @@ _UPDATE_EVENT = (
         last_changed_at=func.coalesce(bindparam("b_changed_at"), events.c.last_changed_at),
         last_snapshot_at=func.coalesce(bindparam("b_snapshot_at"), events.c.last_snapshot_at),
         read_in_last_poll=True,
+    )
+)
+
+_RECORD_ATTEMPT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        attempts=deliveries.c.attempts + 1,
+        state=bindparam("b_state"),
+        last_error=bindparam("b_error"),
+        next_attempt_at=func.coalesce(bindparam("b_next"), deliveries.c.next_attempt_at),
+        finished_at=bindparam("b_finished"),
     )
 )
 
@@ -391,39 +419,36 @@ class Repository:
             if row.id not in held
         ]
 
-    async def record_attempt(
-        self,
-        delivery_id: str,
-        *,
-        attempted_at: float,
-        outcome: str,
-        status_code: int | None,
-        error: str | None,
-        next_attempt_at: float | None,
-    ) -> None:
-        """Log one attempt; `outcome` is delivered, failed (retry at next_attempt_at) or dead."""
-        state = {"delivered": "delivered", "dead": "dead"}.get(outcome, "pending")
-        values: dict[str, Any] = {
-            "attempts": deliveries.c.attempts + 1,
-            "state": state,
-            "last_error": error,
-        }
-        if state == "pending":
-            values["next_attempt_at"] = next_attempt_at
-        else:
-            values["finished_at"] = attempted_at
+    async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        """Log attempts, all in one transaction, and move each delivery on accordingly."""
+        if not attempts:
+            return
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(deliveries).where(deliveries.c.id == delivery_id).values(values)
+                _RECORD_ATTEMPT,
+                [
+                    {
+                        "b_id": a.delivery_id,
+                        "b_state": _STATE_AFTER[a.outcome],
+                        "b_error": a.error,
+                        "b_next": a.next_attempt_at if a.outcome == "failed" else None,
+                        "b_finished": None if a.outcome == "failed" else a.attempted_at,
+                    }
+                    for a in attempts
+                ],
             )
             await conn.execute(
-                insert(delivery_attempts).values(
-                    delivery_id=delivery_id,
-                    attempted_at=attempted_at,
-                    outcome=outcome,
-                    status_code=status_code,
-                    error=error,
-                )
+                insert(delivery_attempts),
+                [
+                    {
+                        "delivery_id": a.delivery_id,
+                        "attempted_at": a.attempted_at,
+                        "outcome": a.outcome,
+                        "status_code": a.status_code,
+                        "error": a.error,
+                    }
+                    for a in attempts
+                ],
             )
 
     async def requeue_deliveries(
