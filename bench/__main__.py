@@ -21,6 +21,7 @@ def run(module: str, *args: str) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--changes", type=int, default=10_000)
     args = parser.parse_args()
 
     print("Polling: simulator and poller in separate processes, SQLite, batches of 100")
@@ -40,6 +41,18 @@ def main() -> None:
             f"{figures['rss_mb']:.0f} | {figures['db_kb_per_million']:.0f}",
             flush=True,
         )
+
+    print()
+    print("Delivery: a mass on-sale to a local webhook receiver (own process), concurrency 4")
+    header = ("changes at once", "all delivered s", "single change p50 ms", "p99 ms")
+    print(" | ".join(header))
+    print(" | ".join("-" * len(h) for h in header))
+    figures = run("bench.delivery", "--events", str(args.changes))
+    print(
+        f"{figures['wave_delivered']:,} | {figures['wave_s']:.2f} | "
+        f"{figures['latency_p50_ms']:.0f} | {figures['latency_p99_ms']:.0f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

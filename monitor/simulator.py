@@ -93,6 +93,7 @@ class Simulator:
         app.router.add_get(AVAILABILITY_PATH, self._availability)
         app.router.add_get("/_sim/events", self._list)
         app.router.add_put("/_sim/events/{event_id}", self._put)
+        app.router.add_post("/_sim/all", self._all)
         app.router.add_post("/_sim/step", self._step)
         app.router.add_post("/_sim/faults", self._fault)
         if self.change_every:
@@ -156,6 +157,15 @@ class Simulator:
             raise web.HTTPBadRequest(text="status (and resaleStatus) must be documented values")
         self.set(request.match_info["event_id"], status, resale)
         return _json({"ok": True})
+
+    async def _all(self, request: web.Request) -> web.Response:
+        """Set every known event to one status: a whole tour going on sale at once."""
+        status = STATUS_BY_NAME.get((await _body(request)).get("status", ""))
+        if status is None:
+            raise web.HTTPBadRequest(text="status must be a documented value")
+        for event_id in self._events:
+            self.set(event_id, status)
+        return _json({"changed": len(self._events)})
 
     async def _step(self, _request: web.Request) -> web.Response:
         changed = self.step()
