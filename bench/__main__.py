@@ -44,9 +44,9 @@ def main() -> None:
 
     print()
     print("Delivery: a mass on-sale to a local webhook receiver (own process), concurrency 4")
-    header = ("changes at once", "all delivered s", "single change p50 ms", "p99 ms")
-    print(" | ".join(header))
-    print(" | ".join("-" * len(h) for h in header))
+    delivery_header = ("changes at once", "all delivered s", "single change p50 ms", "p99 ms")
+    print(" | ".join(delivery_header))
+    print(" | ".join("-" * len(h) for h in delivery_header))
     figures = run("bench.delivery", "--events", str(args.changes))
     print(
         f"{figures['wave_delivered']:,} | {figures['wave_s']:.2f} | "

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from bench.polling import API_KEY, free_port, start_simulator
 from monitor.app import build_poller, watchlist
 from monitor.config import load_config
-from monitor.dispatch import Dispatcher, Route, lease_for
+from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
 from monitor.poller import new_id
 from monitor.store.engine import create_engine, upgrade
@@ -79,7 +79,7 @@ async def bench(events: int) -> dict[str, float]:
         )
         notifier = build_notifier("ops", config.notifiers["ops"])
         concurrency = config.notifiers["ops"].concurrency
-        route = Route(notifier, config.notifiers["ops"].retry, concurrency, lease_for(15.0))
+        route = Route(notifier, config.notifiers["ops"].retry, concurrency, timeout=15.0)
         dispatcher = Dispatcher(repository, {"ops": route}, time.time)
         async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as control:
             client = InventoryClient(session, config.ticketmaster.base_url, API_KEY, 10.0)

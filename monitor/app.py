@@ -13,7 +13,7 @@ import aiohttp
 
 from monitor.config import Config
 from monitor.detect import Rules
-from monitor.dispatch import Dispatcher, Route, lease_for
+from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
 from monitor.poller import Poller, Target, Watch, new_id
 from monitor.redact import redactor
@@ -134,7 +134,7 @@ class Monitor:
                 notifier,
                 notifier_config.retry,
                 notifier_config.concurrency,
-                lease=lease_for(notifier_config.timeout),
+                timeout=notifier_config.timeout,
                 grouped=bool(notifier_config.group_window),
             )
         self.dispatcher = Dispatcher(self.repository, routes, self.clock)

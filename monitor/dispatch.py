@@ -31,17 +31,12 @@ _QUEUE_DEPTH = 32
 _GROUP_LIMIT = 500
 
 
-def lease_for(timeout: float) -> float:
-    """How long a claim must hold: the queue ahead of a delivery, its own send, a margin."""
-    return (_QUEUE_DEPTH + 2) * timeout + 1.0
-
-
 @dataclass(frozen=True, slots=True)
 class Route:
     notifier: Notifier
     retry: RetryConfig
     concurrency: int
-    lease: float
+    timeout: float
     grouped: bool = False
     """Due deliveries go out together, as one message (the notifier has a group_window)."""
 
@@ -94,11 +89,16 @@ class Dispatcher:
             if room <= 0:
                 continue
             limit = _GROUP_LIMIT if route.grouped else room
+            ahead = len(queued)
+
+            def lease_until(count: int, route: Route = route, ahead: int = ahead) -> float:
+                # Long enough for the queue ahead of the last one taken, then its own send.
+                waits = 1 if route.grouped else (ahead + count) / route.concurrency
+                return now + (waits + 2) * route.timeout + 1.0
+
             claimed = [
                 d
-                for d in await self._repository.claim_deliveries(
-                    name, now, limit, now + route.lease
-                )
+                for d in await self._repository.claim_deliveries(name, now, limit, lease_until)
                 if d.id not in queued
             ]
             messages = [claimed] if route.grouped and claimed else [[d] for d in claimed]

@@ -58,7 +58,7 @@ async def rig(repository: Repository, clock: FakeClock) -> AsyncIterator[RigBuil
             )
             notifier = WebhookNotifier("ops", config)
             notifiers.append(notifier)
-            route = Route(notifier, config.retry, concurrency=2, lease=30.0)
+            route = Route(notifier, config.retry, concurrency=2, timeout=10.0)
             dispatcher = Dispatcher(repository, {"ops": route}, clock, rng=random.Random(7))
             write = PollWrite()
             write.changes.append(

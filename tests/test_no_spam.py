@@ -109,7 +109,7 @@ class Outbox:
 
 
 def route(notifier: Recorder, *, grouped: bool = False) -> Route:
-    return Route(notifier, RetryConfig(), concurrency=4, lease=30.0, grouped=grouped)
+    return Route(notifier, RetryConfig(), concurrency=4, timeout=10.0, grouped=grouped)
 
 
 async def test_a_cooldown_sends_only_the_latest_state_and_only_if_it_is_new(

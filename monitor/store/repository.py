@@ -373,9 +373,16 @@ class Repository:
     # -- delivery outbox -----------------------------------------------------------------
 
     async def claim_deliveries(
-        self, notifier: str, now: float, limit: int, lease_until: float
+        self,
+        notifier: str,
+        now: float,
+        limit: int,
+        lease_until: float | Callable[[int], float],
     ) -> list[Delivery]:
         """Take up to `limit` pending deliveries for `notifier` that are due at `now`.
+
+        `lease_until` may depend on how many were taken: a long queue needs a long lease, a
+        single delivery a short one, so a crash delays its retry no more than necessary.
 
         Deliveries under a cooldown are decided here, in the same transaction: held back
         until the cooldown ends, or superseded by a later change (see `cooldown_decision`).
@@ -391,10 +398,11 @@ class Repository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        longest = lease_until(limit) if callable(lease_until) else lease_until
         claim = (
             update(deliveries)
             .where(deliveries.c.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=lease_until)
+            .values(next_attempt_at=longest)
             .returning(
                 deliveries.c.id,
                 deliveries.c.change_id,
@@ -408,6 +416,12 @@ class Repository:
             claimed = sorted((await conn.execute(claim)).all(), key=lambda row: row.created_at)
             if not claimed:
                 return []
+            if callable(lease_until) and len(claimed) < limit:
+                await conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_([row.id for row in claimed]))
+                    .values(next_attempt_at=lease_until(len(claimed)))
+                )
             found = await _changes_by_id(conn, [row.change_id for row in claimed])
             cooled = [row for row in claimed if row.cooldown_s > 0]
             held: set[str] = set()
