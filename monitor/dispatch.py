@@ -26,7 +26,7 @@ from monitor.store.repository import Attempt, Repository
 logger = logging.getLogger(__name__)
 
 # Deliveries claimed ahead per notifier, in multiples of its concurrency.
-_QUEUE_DEPTH = 32
+_QUEUE_DEPTH = 64
 # Changes carried by one grouped message at most; a bigger wave goes out in several.
 _GROUP_LIMIT = 500
 
