@@ -7,6 +7,7 @@ import pytest
 from monitor.config import config_warnings, load_config, parse_config
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError
+from monitor.redact import Redactor
 
 GOOD = """\
 ticketmaster:
@@ -188,3 +189,33 @@ def test_the_example_and_demo_configs_are_valid() -> None:
         "monitor.example.yaml",
         {"TM_API_KEY": "abcdefgh", "WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUA=="},
     )
+
+
+def test_every_secret_is_known_to_the_redactor() -> None:
+    text = (
+        GOOD
+        + """\
+  - id: X1
+"""
+    )
+    text = text.replace(
+        "  console:\n    type: log\n",
+        "  console:\n    type: log\n"
+        "  mail:\n    type: email\n    host: smtp.example.com\n    from: a@example.com\n"
+        "    to: [b@example.com]\n    password: smtp-pass-123\n"
+        "  chat:\n    type: apprise\n    urls: ['discord://123/discord-token-xyz']\n",
+    ).replace(
+        "url: https://hooks.example.com/tickets",
+        "url: https://hooks.example.com/tickets?token=hook-token-1\n"
+        "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    config = parse_config(text, "monitor.yaml", {"TM_API_KEY": "tm-key-123"})
+    redact = Redactor(config.secrets())
+    line = (
+        "tm-key-123 smtp-pass-123 discord://123/discord-token-xyz "
+        "https://hooks.example.com/tickets?token=hook-token-1 "
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    )
+    masked = redact(line)
+    for secret in ("tm-key-123", "smtp-pass-123", "discord-token-xyz", "hook-token-1", "whsec_"):
+        assert secret not in masked

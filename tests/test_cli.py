@@ -1,0 +1,100 @@
+"""The maintenance commands, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.repository import Attempt, PollWrite, Repository
+from tests.conftest import API_KEY
+from tests.e2e import receiver, run_cli
+
+
+def write_config(tmp_path: Path, hook: str) -> Path:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ticketmaster": {"api_key": API_KEY},
+                "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+                "notifiers": {
+                    "ops": {
+                        "type": "webhook",
+                        "url": hook,
+                        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    }
+                },
+                "events": [{"id": "E1"}],
+            }
+        )
+    )
+    return config
+
+
+async def test_notify_test_sends_a_marked_message_and_prints_the_reply(tmp_path: Path) -> None:
+    async with receiver() as hook:
+        code, out, err = await run_cli(
+            "notify", "test", "ops", "--config", str(write_config(tmp_path, hook.url))
+        )
+        assert (code, out.strip(), err) == (0, "ops: sent (HTTP 204)", "")
+        ((headers, body),) = hook.requests
+    assert "test message" in json.loads(body)["data"]["event_name"]
+    assert headers["webhook-signature"].startswith("v1,")
+
+
+async def test_notify_test_reports_a_failure_and_names_unknown_notifiers(tmp_path: Path) -> None:
+    config = str(write_config(tmp_path, "http://127.0.0.1:9/hook"))
+    code, out, _ = await run_cli("notify", "test", "ops", "--config", config)
+    assert code == 1
+    assert out.startswith("ops: failed: ClientConnectorError")
+    code, _, err = await run_cli("notify", "test", "pager", "--config", config)
+    assert (code, err.strip()) == (2, "error: no notifier is named 'pager' (known: ops)")
+
+
+async def test_dead_deliveries_are_listed_and_replayed(tmp_path: Path) -> None:
+    config = str(write_config(tmp_path, "http://127.0.0.1:9/hook"))
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
+    await upgrade(engine)
+    repository = Repository(engine)
+    write = PollWrite()
+    write.changes.append(
+        {
+            "id": "c1",
+            "event_id": "E1",
+            "event_name": None,
+            "previous_status": None,
+            "previous_resale_status": None,
+            "status": "TICKETS_AVAILABLE",
+            "resale_status": "UNKNOWN",
+            "observed_at": 1.0,
+        }
+    )
+    write.deliveries.append(
+        {
+            "id": "d1",
+            "change_id": "c1",
+            "notifier": "ops",
+            "state": "pending",
+            "attempts": 0,
+            "created_at": 1.0,
+            "next_attempt_at": 1.0,
+            "cooldown_s": 0.0,
+        }
+    )
+    await repository.save_poll(write)
+    await repository.record_attempts([Attempt("d1", 2.0, "dead", 410, "HTTP 410 (gone)")])
+
+    code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
+    assert code == 0
+    assert "d1" in out
+    assert "HTTP 410 (gone)" in out
+    code, out, _ = await run_cli("deliveries", "--config", config, "retry", "d1")
+    assert (code, out.split()[0]) == (0, "1")
+    (row,) = await repository.list_deliveries()
+    assert row.state == "pending"
+    code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
+    assert out.strip() == "no dead deliveries"
+    await engine.dispose()
