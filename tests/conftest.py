@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.config import Config, parse_config
 from monitor.simulator import Simulator, serve
 from monitor.store.engine import create_engine, upgrade
-from monitor.store.repository import Repository
+from monitor.store.repository import PollWrite, Repository
 
 POSTGRES_ADMIN = os.environ.get(
     "MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -132,3 +132,42 @@ def make_config(tmp_path: Path) -> ConfigFactory:
         return parse_config(yaml.safe_dump(data), "test.yaml", {})
 
     return build
+
+
+def change_with_delivery(
+    number: int | str,
+    *,
+    at: float,
+    event_id: str = "E1",
+    previous: str | None = "TICKETS_NOT_AVAILABLE",
+    status: str = "TICKETS_AVAILABLE",
+    due: float | None = None,
+    cooldown: float = 0.0,
+) -> PollWrite:
+    """A stored change `c{number}` with one pending delivery `d{number}` to notifier "ops"."""
+    write = PollWrite()
+    write.changes.append(
+        {
+            "id": f"c{number}",
+            "event_id": event_id,
+            "event_name": None,
+            "previous_status": previous,
+            "previous_resale_status": None if previous is None else "TICKETS_NOT_AVAILABLE",
+            "status": status,
+            "resale_status": "TICKETS_NOT_AVAILABLE",
+            "observed_at": at,
+        }
+    )
+    write.deliveries.append(
+        {
+            "id": f"d{number}",
+            "change_id": f"c{number}",
+            "notifier": "ops",
+            "state": "pending",
+            "attempts": 0,
+            "created_at": at,
+            "next_attempt_at": at if due is None else due,
+            "cooldown_s": cooldown,
+        }
+    )
+    return write

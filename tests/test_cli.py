@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from monitor.store.engine import create_engine, upgrade
-from monitor.store.repository import Attempt, PollWrite, Repository
-from tests.conftest import API_KEY
+from monitor.store.repository import Attempt, Repository
+from tests.conftest import API_KEY, change_with_delivery
 from tests.e2e import receiver, run_cli
 
 
@@ -59,31 +59,7 @@ async def test_dead_deliveries_are_listed_and_replayed(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
     await upgrade(engine)
     repository = Repository(engine)
-    write = PollWrite()
-    write.changes.append(
-        {
-            "id": "c1",
-            "event_id": "E1",
-            "event_name": None,
-            "previous_status": None,
-            "previous_resale_status": None,
-            "status": "TICKETS_AVAILABLE",
-            "resale_status": "UNKNOWN",
-            "observed_at": 1.0,
-        }
-    )
-    write.deliveries.append(
-        {
-            "id": "d1",
-            "change_id": "c1",
-            "notifier": "ops",
-            "state": "pending",
-            "attempts": 0,
-            "created_at": 1.0,
-            "next_attempt_at": 1.0,
-            "cooldown_s": 0.0,
-        }
-    )
+    write = change_with_delivery(1, at=1.0, previous=None)
     await repository.save_poll(write)
     await repository.record_attempts([Attempt("d1", 2.0, "dead", 410, "HTTP 410 (gone)")])
 

@@ -15,8 +15,8 @@ from standardwebhooks.webhooks import Webhook
 from monitor.config import WebhookNotifierConfig
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers.webhook import WebhookNotifier
-from monitor.store.repository import DeliveryRow, PollWrite, Repository
-from tests.conftest import FakeClock
+from monitor.store.repository import DeliveryRow, Repository
+from tests.conftest import FakeClock, change_with_delivery
 from tests.e2e import Receiver, receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -60,31 +60,7 @@ async def rig(repository: Repository, clock: FakeClock) -> AsyncIterator[RigBuil
             notifiers.append(notifier)
             route = Route(notifier, config.retry, concurrency=2, timeout=10.0)
             dispatcher = Dispatcher(repository, {"ops": route}, clock, rng=random.Random(7))
-            write = PollWrite()
-            write.changes.append(
-                {
-                    "id": "c1",
-                    "event_id": "E1",
-                    "event_name": "Show",
-                    "previous_status": "TICKETS_NOT_AVAILABLE",
-                    "previous_resale_status": "UNKNOWN",
-                    "status": "TICKETS_AVAILABLE",
-                    "resale_status": "UNKNOWN",
-                    "observed_at": clock(),
-                }
-            )
-            write.deliveries.append(
-                {
-                    "id": "msg_1",
-                    "change_id": "c1",
-                    "notifier": "ops",
-                    "state": "pending",
-                    "attempts": 0,
-                    "created_at": clock(),
-                    "next_attempt_at": clock(),
-                    "cooldown_s": 0.0,
-                }
-            )
+            write = change_with_delivery(1, at=clock())
             await repository.save_poll(write)
             return Rig(repository, dispatcher, hook, clock)
 
@@ -102,7 +78,7 @@ async def test_signature_verifies_with_an_independent_implementation(
     ((headers, body),) = r.hook.requests
     payload = Webhook(SECRET).verify(body, {k.lower(): v for k, v in headers.items()})
     assert payload["data"]["event_id"] == "E1"
-    assert headers["webhook-id"] == "msg_1"
+    assert headers["webhook-id"] == "d1"
     assert headers["webhook-timestamp"] == str(int(r.clock()))
     assert (await r.delivery()).state == "delivered"
 
@@ -118,7 +94,7 @@ async def test_a_5xx_is_retried_with_the_same_id_and_a_new_timestamp(rig: RigBui
     r.clock.advance(10)
     assert await r.attempt() == 1
     (first, _), (second, body) = r.hook.requests
-    assert first["webhook-id"] == second["webhook-id"] == "msg_1"
+    assert first["webhook-id"] == second["webhook-id"] == "d1"
     assert int(second["webhook-timestamp"]) > int(first["webhook-timestamp"])
     assert json.loads(body)["data"]["change_id"] == "c1"
     assert (await r.delivery()).state == "delivered"

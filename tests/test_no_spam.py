@@ -11,8 +11,8 @@ from monitor.config import RetryConfig
 from monitor.dispatch import Dispatcher, Route
 from monitor.models import Availability, Delivery, ResaleStatus, Status
 from monitor.rules import cooldown_decision
-from monitor.store.repository import PollWrite, Repository
-from tests.conftest import FakeClock
+from monitor.store.repository import Repository
+from tests.conftest import FakeClock, change_with_delivery
 
 A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
 RN = ResaleStatus.TICKETS_NOT_AVAILABLE
@@ -74,34 +74,17 @@ class Outbox:
         due: float | None = None,
         cooldown: float = 0,
     ) -> None:
-        number = next(self.numbers)
-        now = self.clock()
-        write = PollWrite()
-        write.changes.append(
-            {
-                "id": f"c{number}",
-                "event_id": event_id,
-                "event_name": None,
-                "previous_status": before.value,
-                "previous_resale_status": RN.value,
-                "status": after.value,
-                "resale_status": RN.value,
-                "observed_at": now,
-            }
+        await self.repository.save_poll(
+            change_with_delivery(
+                next(self.numbers),
+                at=self.clock(),
+                event_id=event_id,
+                previous=before.value,
+                status=after.value,
+                due=due,
+                cooldown=cooldown,
+            )
         )
-        write.deliveries.append(
-            {
-                "id": f"d{number}",
-                "change_id": f"c{number}",
-                "notifier": "ops",
-                "state": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": now if due is None else due,
-                "cooldown_s": cooldown,
-            }
-        )
-        await self.repository.save_poll(write)
 
     async def run(self) -> None:
         await self.dispatcher.pump()
