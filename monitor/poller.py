@@ -127,10 +127,6 @@ class Poller:
             )
         return stats
 
-    def forget_states(self) -> None:
-        """Drop cached states, e.g. after the watchlist moved events between batches."""
-        self._states.clear()
-
     async def _load_states(self, claimed: list[ClaimedBatch]) -> None:
         """Read member states of the batches whose cached copy is missing or outdated.
 
