@@ -27,6 +27,7 @@ from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
 from monitor.poller import new_id
 from monitor.store.engine import create_engine, upgrade
+from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository, WatchEntry
 from monitor.store.tables import batches, changes, deliveries
 from monitor.ticketmaster import InventoryClient
@@ -80,7 +81,7 @@ async def bench(events: int) -> dict[str, float]:
         notifier = build_notifier("ops", config.notifiers["ops"])
         concurrency = config.notifiers["ops"].concurrency
         route = Route(notifier, config.notifiers["ops"].retry, concurrency, timeout=15.0)
-        dispatcher = Dispatcher(repository, {"ops": route}, time.time)
+        dispatcher = Dispatcher(Outbox(engine), {"ops": route}, time.time)
         async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as control:
             client = InventoryClient(session, config.ticketmaster.base_url, API_KEY, 10.0)
             poller = build_poller(

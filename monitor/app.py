@@ -19,6 +19,7 @@ from monitor.poller import Poller, Target, Watch, new_id
 from monitor.redact import redactor
 from monitor.scheduler import PollTicker, tick_for
 from monitor.store.engine import create_engine, upgrade
+from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository, WatchEntry
 from monitor.ticketmaster import InventoryClient
 
@@ -137,7 +138,7 @@ class Monitor:
                 timeout=notifier_config.timeout,
                 grouped=bool(notifier_config.group_window),
             )
-        self.dispatcher = Dispatcher(self.repository, routes, self.clock)
+        self.dispatcher = Dispatcher(Outbox(engine), routes, self.clock)
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         stack.push_async_callback(self._stop_dispatcher, dispatching)
 

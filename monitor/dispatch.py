@@ -21,7 +21,7 @@ from monitor.errors import DeliveryError
 from monitor.models import Delivery
 from monitor.notifiers.base import Notifier
 from monitor.redact import redact
-from monitor.store.repository import Attempt, Repository
+from monitor.store.outbox import Attempt, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,14 @@ class Route:
 class Dispatcher:
     def __init__(
         self,
-        repository: Repository,
+        outbox: Outbox,
         routes: Mapping[str, Route],
         clock: Callable[[], float],
         *,
         rng: random.Random | None = None,
         poll_every: float = 1.0,
     ) -> None:
-        self._repository = repository
+        self._outbox = outbox
         self._routes = dict(routes)
         self._clock = clock
         self._rng = rng or random.Random()
@@ -98,7 +98,7 @@ class Dispatcher:
 
             claimed = [
                 d
-                for d in await self._repository.claim_deliveries(name, now, limit, lease_until)
+                for d in await self._outbox.claim_deliveries(name, now, limit, lease_until)
                 if d.id not in queued
             ]
             messages = [claimed] if route.grouped and claimed else [[d] for d in claimed]
@@ -200,7 +200,7 @@ class Dispatcher:
         while self._outcomes:
             batch, self._outcomes = self._outcomes, []
             try:
-                await self._repository.record_attempts([attempt for _, attempt in batch])
+                await self._outbox.record_attempts([attempt for _, attempt in batch])
             except Exception:
                 # The claims stand until their leases end; then the deliveries come due again.
                 logger.exception("could not record %d delivery attempts", len(batch))

@@ -15,6 +15,7 @@ from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
 from monitor.notifiers import build_notifier
 from monitor.redact import redact, redactor
 from monitor.store.engine import create_engine, upgrade
+from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 
 
@@ -104,7 +105,7 @@ async def print_history(config: Config, event_id: str) -> int:
 
 async def print_deliveries(config: Config, *, dead_only: bool, limit: int) -> int:
     async with _repository(config) as repository:
-        rows = await repository.list_deliveries(dead_only=dead_only, limit=limit)
+        rows = await Outbox(repository.engine).list_deliveries(dead_only=dead_only, limit=limit)
     if not rows:
         print("no dead deliveries" if dead_only else "no deliveries yet")
         return 0
@@ -128,7 +129,8 @@ async def print_deliveries(config: Config, *, dead_only: bool, limit: int) -> in
 
 async def requeue(config: Config, ids: list[str], *, all_dead: bool) -> int:
     async with _repository(config) as repository:
-        count = await repository.requeue_deliveries(time.time(), ids=ids, all_dead=all_dead)
+        outbox = Outbox(repository.engine)
+        count = await outbox.requeue_deliveries(time.time(), ids=ids, all_dead=all_dead)
     print(f"{count} dead deliveries are queued again; a running daemon sends them shortly")
     return 0 if count or all_dead else 1
 

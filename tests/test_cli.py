@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 from monitor.store.engine import create_engine, upgrade
-from monitor.store.repository import Attempt, Repository
+from monitor.store.outbox import Attempt, Outbox
+from monitor.store.repository import Repository
 from tests.conftest import API_KEY, change_with_delivery
 from tests.e2e import receiver, run_cli
 
@@ -57,20 +58,23 @@ async def test_notify_test_reports_a_failure_and_names_unknown_notifiers(tmp_pat
 async def test_dead_deliveries_are_listed_and_replayed(tmp_path: Path) -> None:
     config = str(write_config(tmp_path, "http://127.0.0.1:9/hook"))
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
-    await upgrade(engine)
-    repository = Repository(engine)
-    write = change_with_delivery(1, at=1.0, previous=None)
-    await repository.save_poll(write)
-    await repository.record_attempts([Attempt("d1", 2.0, "dead", 410, "HTTP 410 (gone)")])
+    try:
+        await upgrade(engine)
+        repository = Repository(engine)
+        write = change_with_delivery(1, at=1.0, previous=None)
+        await repository.save_poll(write)
+        outbox = Outbox(engine)
+        await outbox.record_attempts([Attempt("d1", 2.0, "dead", 410, "HTTP 410 (gone)")])
 
-    code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
-    assert code == 0
-    assert "d1" in out
-    assert "HTTP 410 (gone)" in out
-    code, out, _ = await run_cli("deliveries", "--config", config, "retry", "d1")
-    assert (code, out.split()[0]) == (0, "1")
-    (row,) = await repository.list_deliveries()
-    assert row.state == "pending"
-    code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
-    assert out.strip() == "no dead deliveries"
-    await engine.dispose()
+        code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
+        assert code == 0
+        assert "d1" in out
+        assert "HTTP 410 (gone)" in out
+        code, out, _ = await run_cli("deliveries", "--config", config, "retry", "d1")
+        assert (code, out.split()[0]) == (0, "1")
+        (row,) = await outbox.list_deliveries()
+        assert row.state == "pending"
+        code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
+        assert out.strip() == "no dead deliveries"
+    finally:
+        await engine.dispose()

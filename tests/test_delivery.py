@@ -15,7 +15,8 @@ from standardwebhooks.webhooks import Webhook
 from monitor.config import WebhookNotifierConfig
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers.webhook import WebhookNotifier
-from monitor.store.repository import DeliveryRow, Repository
+from monitor.store.outbox import DeliveryRow, Outbox
+from monitor.store.repository import Repository
 from tests.conftest import FakeClock, change_with_delivery
 from tests.e2e import Receiver, receiver
 
@@ -35,7 +36,7 @@ class Rig:
         return started
 
     async def delivery(self) -> DeliveryRow:
-        (row,) = await self.repository.list_deliveries()
+        (row,) = await Outbox(self.repository.engine).list_deliveries()
         return row
 
 
@@ -59,7 +60,9 @@ async def rig(repository: Repository, clock: FakeClock) -> AsyncIterator[RigBuil
             notifier = WebhookNotifier("ops", config)
             notifiers.append(notifier)
             route = Route(notifier, config.retry, concurrency=2, timeout=10.0)
-            dispatcher = Dispatcher(repository, {"ops": route}, clock, rng=random.Random(7))
+            dispatcher = Dispatcher(
+                Outbox(repository.engine), {"ops": route}, clock, rng=random.Random(7)
+            )
             write = change_with_delivery(1, at=clock())
             await repository.save_poll(write)
             return Rig(repository, dispatcher, hook, clock)

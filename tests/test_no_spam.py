@@ -11,6 +11,7 @@ from monitor.config import RetryConfig
 from monitor.dispatch import Dispatcher, Route
 from monitor.models import Availability, Delivery, ResaleStatus, Status
 from monitor.rules import cooldown_decision
+from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from tests.conftest import FakeClock, change_with_delivery
 
@@ -59,10 +60,14 @@ class Recorder:
         return None
 
 
-class Outbox:
+class Scenario:
+    """Changes stored as the poller stores them, dispatched as the daemon does."""
+
     def __init__(self, repository: Repository, clock: FakeClock, route: Route) -> None:
         self.repository, self.clock = repository, clock
-        self.dispatcher = Dispatcher(repository, {"ops": route}, clock, rng=random.Random(1))
+        self.dispatcher = Dispatcher(
+            Outbox(repository.engine), {"ops": route}, clock, rng=random.Random(1)
+        )
         self.numbers = itertools.count()
 
     async def change(
@@ -99,7 +104,7 @@ async def test_a_cooldown_sends_only_the_latest_state_and_only_if_it_is_new(
     repository: Repository, clock: FakeClock
 ) -> None:
     recorder = Recorder()
-    outbox = Outbox(repository, clock, route(recorder))
+    outbox = Scenario(repository, clock, route(recorder))
     await outbox.change("E1", N, A, cooldown=600)
     await outbox.run()
     assert [d.change.current.status for d in recorder.sent] == [A]
@@ -123,7 +128,7 @@ async def test_a_cooldown_sends_only_the_latest_state_and_only_if_it_is_new(
     clock.advance(600)
     await outbox.run()
     assert len(recorder.sent) == 2, "back where it was when last sent: nothing new to say"
-    states = {row.id: row.state for row in await repository.list_deliveries()}
+    states = {row.id: row.state for row in await Outbox(repository.engine).list_deliveries()}
     assert states == {
         "d0": "delivered",
         "d1": "superseded",
@@ -137,7 +142,7 @@ async def test_other_events_are_not_held_by_one_events_cooldown(
     repository: Repository, clock: FakeClock
 ) -> None:
     recorder = Recorder()
-    outbox = Outbox(repository, clock, route(recorder))
+    outbox = Scenario(repository, clock, route(recorder))
     await outbox.change("E1", N, A, cooldown=600)
     await outbox.run()
     clock.advance(10)
@@ -150,7 +155,7 @@ async def test_changes_within_the_group_window_go_out_as_one_message(
     repository: Repository, clock: FakeClock
 ) -> None:
     recorder = Recorder()
-    outbox = Outbox(repository, clock, route(recorder, grouped=True))
+    outbox = Scenario(repository, clock, route(recorder, grouped=True))
     closes = clock() + 30  # the poller gives every change in an open window its closing time
     for event_id in ("E1", "E2", "E3"):
         await outbox.change(event_id, N, A, due=closes)
@@ -161,4 +166,4 @@ async def test_changes_within_the_group_window_go_out_as_one_message(
     await outbox.run()
     (message,) = recorder.sent
     assert [c.event_id for c in message.changes] == ["E1", "E2", "E3"]
-    assert {row.state for row in await repository.list_deliveries()} == {"delivered"}
+    assert {row.state for row in await Outbox(repository.engine).list_deliveries()} == {"delivered"}

@@ -15,6 +15,7 @@ from monitor.poller import Poller, Target, Watch, new_id
 from monitor.rules import Rule
 from monitor.simulator import ScriptedFault, Simulator
 from monitor.store.engine import create_engine
+from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository, WatchEntry
 from monitor.store.tables import batches, changes, deliveries, snapshots
 from monitor.ticketmaster import InventoryClient
@@ -278,7 +279,7 @@ async def test_deliveries_follow_the_routing_rules(rig: RigBuilder) -> None:
     await r.cycle()
     r.simulator.set("E1", F, RN)
     await r.cycle()
-    rows = await r.repository.list_deliveries()
+    rows = await Outbox(r.engine).list_deliveries()
     assert sorted(row.notifier for row in rows) == ["fans", "ops", "ops"]
 
 
@@ -292,10 +293,10 @@ async def test_changes_in_an_open_group_window_share_its_closing_time(rig: RigBu
     await r.cycle()
     r.simulator.set("E2", A, RN)
     await r.cycle()
-    rows = await r.repository.list_deliveries()
+    rows = await Outbox(r.engine).list_deliveries()
     assert {row.next_attempt_at for row in rows} == {opened + 30.0}
     r.clock.advance(30)
     r.simulator.set("E1", F, RN)
     await r.cycle()
-    newest = max(await r.repository.list_deliveries(), key=lambda row: row.created_at)
+    newest = max(await Outbox(r.engine).list_deliveries(), key=lambda row: row.created_at)
     assert newest.next_attempt_at == r.clock() - INTERVAL + 30.0, "a new window opens"

@@ -9,7 +9,8 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, EventState, ResaleStatus, Status
-from monitor.store.repository import Attempt, PollWrite, Repository, WatchEntry
+from monitor.store.outbox import Attempt, Outbox
+from monitor.store.repository import PollWrite, Repository, WatchEntry
 from monitor.store.tables import batches, deliveries, events, metadata, snapshots
 
 NOW = 1_800_000_000.0
@@ -151,6 +152,7 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     )
     await repository.save_poll(write)
 
+    outbox = Outbox(engine)
     rows = {row.event_id: row for row in await repository.event_rows()}
     assert rows["A"].current == AVAILABLE
     assert (rows["A"].first_seen_at, rows["A"].last_changed_at) == (NOW + 1, NOW + 1)
@@ -167,14 +169,14 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     assert change.changed == ("status",)
     assert [s for _, s in await repository.snapshots_of("A")] == [AVAILABLE]
 
-    (delivery,) = await repository.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
+    (delivery,) = await outbox.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
-    assert await repository.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
-    await repository.record_attempts([Attempt("d1", NOW + 3, "failed", 503, "HTTP 503", NOW + 10)])
-    (retry,) = await repository.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
+    assert await outbox.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
+    await outbox.record_attempts([Attempt("d1", NOW + 3, "failed", 503, "HTTP 503", NOW + 10)])
+    (retry,) = await outbox.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
     assert (retry.id, retry.attempt) == ("d1", 2)
-    await repository.record_attempts([Attempt("d1", NOW + 11, "delivered", 200)])
-    (row,) = await repository.list_deliveries()
+    await outbox.record_attempts([Attempt("d1", NOW + 11, "delivered", 200)])
+    (row,) = await outbox.list_deliveries()
     assert (row.state, row.attempts, row.finished_at) == ("delivered", 2, NOW + 11)
 
     async with engine.connect() as connection:

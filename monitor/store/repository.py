@@ -1,4 +1,4 @@
-"""Every database operation the monitor performs, as set-based SQLAlchemy Core statements.
+"""The watchlist, polling and history in the database, as set-based SQLAlchemy Core statements.
 
 Writes on the hot path are one transaction per polled batch; claims use
 `FOR UPDATE SKIP LOCKED` on PostgreSQL so replicas sharing a database never poll or
@@ -19,16 +19,13 @@ from monitor.models import (
     STATUS_BY_NAME,
     Availability,
     Change,
-    Delivery,
     EventState,
 )
-from monitor.rules import cooldown_decision
 from monitor.schedule import Batch, plan_batches
 from monitor.store.tables import (
     batches,
     changes,
     deliveries,
-    delivery_attempts,
     events,
     snapshots,
 )
@@ -42,22 +39,6 @@ class WatchEntry:
     event_id: str
     name: str | None
     interval: float
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One try at a delivery: `outcome` is delivered, failed (retried at next_attempt_at) or
-    dead."""
-
-    delivery_id: str
-    attempted_at: float
-    outcome: str
-    status_code: int | None = None
-    error: str | None = None
-    next_attempt_at: float | None = None
-
-
-_STATE_AFTER = {"delivered": "delivered", "failed": "pending", "dead": "dead"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,20 +89,6 @@ class EventRow:
     next_due_at: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryRow:
-    id: str
-    change_id: str
-    event_id: str
-    notifier: str
-    state: str
-    attempts: int
-    created_at: float
-    next_attempt_at: float
-    finished_at: float | None
-    last_error: str | None
-
-
 _UPDATE_EVENT = (
     update(events)
     .where(events.c.event_id == bindparam("b_event_id"))
@@ -137,18 +104,6 @@ _UPDATE_EVENT = (
     )
 )
 
-_RECORD_ATTEMPT = (
-    update(deliveries)
-    .where(deliveries.c.id == bindparam("b_id"))
-    .values(
-        attempts=deliveries.c.attempts + 1,
-        state=bindparam("b_state"),
-        last_error=bindparam("b_error"),
-        next_attempt_at=func.coalesce(bindparam("b_next"), deliveries.c.next_attempt_at),
-        finished_at=bindparam("b_finished"),
-    )
-)
-
 _UNREAD_EVENT = (
     update(events)
     .where(events.c.event_id == bindparam("b_event_id"))
@@ -160,7 +115,7 @@ _UNREAD_EVENT = (
 
 
 # Every possible stored pair, built once: claims turn thousands of rows into states.
-_AVAILABILITY = {
+AVAILABILITY = {
     (status.value, resale.value): Availability(status, resale)
     for status in STATUS_BY_NAME.values()
     for resale in RESALE_BY_NAME.values()
@@ -170,7 +125,7 @@ _AVAILABILITY = {
 def _availability(status: str | None, resale: str | None) -> Availability | None:
     if status is None or resale is None:
         return None
-    return _AVAILABILITY[status, resale]
+    return AVAILABILITY[status, resale]
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -335,7 +290,7 @@ class Repository:
             rows = (await conn.execute(query)).all()
         states: dict[str, dict[str, EventState]] = {batch_id: {} for batch_id in batch_ids}
         for batch_id, event_id, status, resale, streak, snapshot_at, read in rows:
-            current = None if status is None else _AVAILABILITY[status, resale]
+            current = None if status is None else AVAILABILITY[status, resale]
             states[batch_id][event_id] = EventState(event_id, current, streak, snapshot_at, read)
         return states
 
@@ -369,145 +324,6 @@ class Repository:
                     .values(next_due_at=bindparam("b_due")),
                     write.postponed,
                 )
-
-    # -- delivery outbox -----------------------------------------------------------------
-
-    async def claim_deliveries(
-        self,
-        notifier: str,
-        now: float,
-        limit: int,
-        lease_until: float | Callable[[int], float],
-    ) -> list[Delivery]:
-        """Take up to `limit` pending deliveries for `notifier` that are due at `now`.
-
-        `lease_until` may depend on how many were taken: a long queue needs a long lease, a
-        single delivery a short one, so a crash delays its retry no more than necessary.
-
-        Deliveries under a cooldown are decided here, in the same transaction: held back
-        until the cooldown ends, or superseded by a later change (see `cooldown_decision`).
-        """
-        due = (
-            select(deliveries.c.id)
-            .where(
-                deliveries.c.state == "pending",
-                deliveries.c.notifier == notifier,
-                deliveries.c.next_attempt_at <= now,
-            )
-            .order_by(deliveries.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        longest = lease_until(limit) if callable(lease_until) else lease_until
-        claim = (
-            update(deliveries)
-            .where(deliveries.c.id.in_(due.scalar_subquery()))
-            .values(next_attempt_at=longest)
-            .returning(
-                deliveries.c.id,
-                deliveries.c.change_id,
-                deliveries.c.attempts,
-                deliveries.c.cooldown_s,
-                deliveries.c.created_at,
-            )
-        )
-        async with self.engine.begin() as conn:
-            # Oldest first: a grouped message lists its changes in the order they happened.
-            claimed = sorted((await conn.execute(claim)).all(), key=lambda row: row.created_at)
-            if not claimed:
-                return []
-            if callable(lease_until) and len(claimed) < limit:
-                await conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id.in_([row.id for row in claimed]))
-                    .values(next_attempt_at=lease_until(len(claimed)))
-                )
-            found = await _changes_by_id(conn, [row.change_id for row in claimed])
-            cooled = [row for row in claimed if row.cooldown_s > 0]
-            held: set[str] = set()
-            if cooled:
-                held = await _apply_cooldowns(conn, notifier, cooled, found, now)
-        return [
-            Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now)
-            for row in claimed
-            if row.id not in held
-        ]
-
-    async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
-        """Log attempts, all in one transaction, and move each delivery on accordingly."""
-        if not attempts:
-            return
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                _RECORD_ATTEMPT,
-                [
-                    {
-                        "b_id": a.delivery_id,
-                        "b_state": _STATE_AFTER[a.outcome],
-                        "b_error": a.error,
-                        "b_next": a.next_attempt_at if a.outcome == "failed" else None,
-                        "b_finished": None if a.outcome == "failed" else a.attempted_at,
-                    }
-                    for a in attempts
-                ],
-            )
-            await conn.execute(
-                insert(delivery_attempts),
-                [
-                    {
-                        "delivery_id": a.delivery_id,
-                        "attempted_at": a.attempted_at,
-                        "outcome": a.outcome,
-                        "status_code": a.status_code,
-                        "error": a.error,
-                    }
-                    for a in attempts
-                ],
-            )
-
-    async def requeue_deliveries(
-        self, now: float, *, ids: Sequence[str] = (), all_dead: bool = False
-    ) -> int:
-        """Put dead deliveries back in the queue, due now; returns how many."""
-        query = update(deliveries).where(deliveries.c.state == "dead")
-        if not all_dead:
-            query = query.where(deliveries.c.id.in_(ids))
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                query.values(state="pending", next_attempt_at=now, finished_at=None)
-            )
-        return int(result.rowcount)
-
-    async def list_deliveries(
-        self, *, dead_only: bool = False, limit: int = 50
-    ) -> list[DeliveryRow]:
-        query = (
-            select(deliveries, changes.c.event_id)
-            .join(changes, changes.c.id == deliveries.c.change_id)
-            .order_by(deliveries.c.created_at.desc())
-            .limit(limit)
-        )
-        if dead_only:
-            query = query.where(deliveries.c.state == "dead")
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            DeliveryRow(
-                r.id,
-                r.change_id,
-                r.event_id,
-                r.notifier,
-                r.state,
-                r.attempts,
-                r.created_at,
-                r.next_attempt_at,
-                r.finished_at,
-                r.last_error,
-            )
-            for r in rows
-        ]
-
-    # -- reading -------------------------------------------------------------------------
 
     async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
         query = _EVENT_ROWS.order_by(events.c.name, events.c.event_id)
@@ -546,66 +362,7 @@ class Repository:
         return [_change(row) for row in reversed(rows)]
 
 
-async def _apply_cooldowns(
-    conn: AsyncConnection, notifier: str, rows: list[Any], found: dict[str, Change], now: float
-) -> set[str]:
-    """Hold back or supersede claimed deliveries under a cooldown; returns their IDs."""
-    event_ids = {found[row.change_id].event_id for row in rows}
-    history = await conn.execute(
-        select(
-            changes.c.event_id,
-            deliveries.c.id,
-            deliveries.c.state,
-            deliveries.c.created_at,
-            deliveries.c.finished_at,
-            changes.c.status,
-            changes.c.resale_status,
-        )
-        .join(changes, changes.c.id == deliveries.c.change_id)
-        .where(
-            deliveries.c.notifier == notifier,
-            deliveries.c.state.in_(("pending", "delivered")),
-            changes.c.event_id.in_(event_ids),
-        )
-    )
-    last_sent: dict[str, tuple[float, Availability]] = {}
-    newest_pending: dict[str, tuple[float, str]] = {}
-    for event_id, delivery_id, state, created_at, finished_at, status, resale in history:
-        if state == "delivered":
-            if event_id not in last_sent or finished_at > last_sent[event_id][0]:
-                last_sent[event_id] = (finished_at, _AVAILABILITY[status, resale])
-        elif event_id not in newest_pending or created_at > newest_pending[event_id][0]:
-            newest_pending[event_id] = (created_at, delivery_id)
-    held: set[str] = set()
-    superseded: list[str] = []
-    for row in rows:
-        change = found[row.change_id]
-        decision = cooldown_decision(
-            change.current,
-            row.cooldown_s,
-            last_sent.get(change.event_id),
-            newest_pending[change.event_id][1] != row.id,
-            now,
-        )
-        if decision is True:
-            continue
-        held.add(row.id)
-        if decision is False:
-            superseded.append(row.id)
-        else:
-            await conn.execute(
-                update(deliveries).where(deliveries.c.id == row.id).values(next_attempt_at=decision)
-            )
-    if superseded:
-        await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(superseded))
-            .values(state="superseded", finished_at=now)
-        )
-    return held
-
-
-async def _changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:
+async def changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:
     rows = (await conn.execute(select(changes).where(changes.c.id.in_(set(ids))))).all()
     return {row.id: _change(row) for row in rows}
 
