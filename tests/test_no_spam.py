@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 
@@ -167,3 +168,41 @@ async def test_changes_within_the_group_window_go_out_as_one_message(
     (message,) = recorder.sent
     assert [c.event_id for c in message.changes] == ["E1", "E2", "E3"]
     assert {row.state for row in await Outbox(repository.engine).list_deliveries()} == {"delivered"}
+
+
+class Stuck(Recorder):
+    """A receiver that never answers until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> str:
+        self.sent.append(delivery)
+        await self.release.wait()
+        return "late"
+
+
+async def test_a_stuck_receiver_never_holds_up_another(
+    repository: Repository, clock: FakeClock
+) -> None:
+    stuck, healthy = Stuck(), Recorder()
+    routes = {"stuck": route(stuck), "ops": route(healthy)}
+    dispatcher = Dispatcher(Outbox(repository.engine), routes, clock)
+    for number in range(10):
+        write = change_with_delivery(number, at=clock(), event_id=f"E{number}")
+        write.deliveries.append({**write.deliveries[0], "id": f"s{number}", "notifier": "stuck"})
+        await repository.save_poll(write)
+    await dispatcher.pump()
+    for _ in range(500):  # let the healthy sends run; no real time passes
+        await asyncio.sleep(0)
+        if len(healthy.sent) == 10:
+            break
+    await dispatcher.pump()
+    assert len(healthy.sent) == 10
+    assert len(stuck.sent) == 4, "the stuck one uses only its own concurrency"
+    stuck.release.set()
+    await dispatcher.drain()
+    await dispatcher.pump()
+    await dispatcher.drain()
+    assert len(stuck.sent) == 10
