@@ -16,6 +16,7 @@ from monitor.detect import Rules
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
 from monitor.poller import Poller, Target, Watch, new_id
+from monitor.ratelimit import TokenBucket
 from monitor.redact import redactor
 from monitor.scheduler import PollTicker, tick_for
 from monitor.store.engine import create_engine, upgrade
@@ -125,7 +126,13 @@ class Monitor:
         session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
         )
-        client = InventoryClient(session, tm.base_url, tm.api_key.get_secret_value(), tm.timeout)
+        client = InventoryClient(
+            session,
+            tm.base_url,
+            tm.api_key.get_secret_value(),
+            tm.timeout,
+            TokenBucket(tm.requests_per_second),
+        )
 
         routes = {}
         for name, notifier_config in config.notifiers.items():

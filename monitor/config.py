@@ -63,6 +63,7 @@ class TicketmasterConfig(_Model):
     batch_size: int = Field(100, ge=1, le=1000)
     timeout: Duration = 10.0
     max_in_flight: int = Field(4, ge=1, le=64)
+    requests_per_second: float = Field(5.0, gt=0)
 
     @field_validator("base_url")
     @classmethod

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from monitor.detect import Rules, detect, is_unchanged, reading_of
-from monitor.errors import UpstreamError
+from monitor.errors import RateLimited, UpstreamError
+from monitor.messages import iso
 from monitor.models import Answer, Availability, EventState, Reading
 from monitor.rules import Rule, routed
 from monitor.store.repository import ClaimedBatch, PollWrite, Repository
@@ -88,6 +89,7 @@ class Poller:
         self._on_changes = on_changes
         self._failures = _Failures()
         self._reported_values: set[str] = set()
+        self._paused_until = 0.0
         self._windows: dict[str, float] = {}
         """Notifier to the time its open group window closes."""
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
@@ -96,6 +98,11 @@ class Poller:
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()
+        if self._paused_until:
+            if self._clock() < self._paused_until:
+                return stats
+            logger.info("the quota has reset; polling resumes")
+            self._paused_until = 0.0
         writer = _GroupWriter(self._repository, self._on_changes)
         gate = asyncio.Semaphore(self._max_in_flight)
         # Claim a few rounds of requests at a time: few transactions, little bubble.
@@ -160,12 +167,21 @@ class Poller:
             writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": next_due}]))
             return
         async with gate:
+            if self._clock() < self._paused_until:
+                # Another batch of this cycle found the quota used up: ask nothing more.
+                due = max(next_due, self._paused_until)
+                writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": due}]))
+                return
             stats.requests += 1
             try:
                 answers = await self._client.fetch(list(states))
             except UpstreamError as exc:
                 stats.failed_requests += 1
                 self._note_failure(exc)
+                if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                    next_due = max(next_due, self._clock() + exc.retry_after)
+                    if exc.quota:
+                        self._pause(next_due)
                 writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": next_due}]))
                 return
         self._note_success()
@@ -315,6 +331,15 @@ class Poller:
             for target in watch.targets
             if routed(target.rule_sets, previous, current)
         )
+
+    def _pause(self, until: float) -> None:
+        """The daily quota is used up: no request before it resets, not even retries."""
+        if until > self._paused_until:
+            logger.error(
+                "the API key's quota is used up; polling pauses until %s",
+                iso(until),
+            )
+            self._paused_until = until
 
     def _note_failure(self, error: UpstreamError) -> None:
         failures = self._failures

@@ -19,6 +19,7 @@ from yarl import URL
 import monitor
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer
+from monitor.ratelimit import TokenBucket
 from monitor.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,15 @@ USER_AGENT = f"inventory-monitor/{monitor.__version__}"
 
 class InventoryClient:
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, api_key: str, timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self._session = session
+        self._limiter = limiter
         self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -47,6 +54,8 @@ class InventoryClient:
         Raises UpstreamError (or a subclass) when the request as a whole failed.
         """
         url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
+        if self._limiter is not None:
+            await self._limiter.acquire()
         started = time.monotonic()
         try:
             async with self._session.get(

@@ -300,3 +300,32 @@ async def test_changes_in_an_open_group_window_share_its_closing_time(rig: RigBu
     await r.cycle()
     newest = max(await Outbox(r.engine).list_deliveries(), key=lambda row: row.created_at)
     assert newest.next_attempt_at == r.clock() - INTERVAL + 30.0, "a new window opens"
+
+
+QUOTA_FAULT = ScriptedFault(
+    429,
+    '{"fault": {"faultstring": "Rate limit quota violation. Quota limit exceeded.", '
+    '"detail": {"errorcode": "policies.ratelimit.QuotaViolation"}}}',
+    headers={"Rate-Limit-Available": "0", "Retry-After": "600"},
+)
+
+
+async def test_a_used_up_quota_pauses_polling_until_it_resets(
+    rig: RigBuilder, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await rig(ids=tuple(f"E{i}" for i in range(6)), batch_size=1)
+    await r.cycle()
+    assert r.simulator.requests == 6
+    r.simulator.inject(QUOTA_FAULT, times=100)
+    await r.cycle()
+    refused = r.simulator.requests - 6
+    assert 1 <= refused <= 2, "only requests already in flight (max_in_flight=2) see the 429"
+    for _ in range(5):
+        await r.cycle()
+    assert r.simulator.requests == 6 + refused, "nothing before the reset"
+    assert caplog.text.count("quota is used up; polling pauses until") == 1
+    assert await r.count(changes) == 0
+    r.simulator._faults.clear()
+    r.clock.advance(600)
+    await r.cycle()
+    assert r.simulator.requests == 6 + refused + 6

@@ -1,0 +1,39 @@
+"""A token bucket, so the daemon never provokes Ticketmaster's spike arrest itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+
+class TokenBucket:
+    """`rate` requests a second on average, at most `burst` at once; callers over the budget
+    wait their turn instead of failing."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = burst
+        self._updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        # One waiter at a time keeps the order fair and the arithmetic simple.
+        async with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+            self._updated = now
+            if self._tokens < 1:
+                await self._sleep((1 - self._tokens) / self._rate)
+                self._tokens, self._updated = 1.0, self._clock()
+            self._tokens -= 1
