@@ -21,14 +21,13 @@ import aiohttp
 from sqlalchemy import select, update
 
 from bench.polling import API_KEY, free_port, start_simulator
-from monitor.app import build_poller, watchlist
+from monitor.app import build_poller, sync_watchlist, watchlist
 from monitor.config import load_config
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
-from monitor.poller import new_id
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
-from monitor.store.repository import Repository, WatchEntry
+from monitor.store.repository import Repository
 from monitor.store.tables import batches, changes, deliveries
 from monitor.ticketmaster import InventoryClient
 
@@ -72,12 +71,7 @@ async def bench(events: int) -> dict[str, float]:
         await upgrade(engine)
         repository = Repository(engine)
         watches = watchlist(config)
-        await repository.sync_watchlist(
-            [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
-            config.ticketmaster.batch_size,
-            0.0,
-            new_id,
-        )
+        await sync_watchlist(repository, config, watches, 0.0)
         notifier = build_notifier("ops", config.notifiers["ops"])
         concurrency = config.notifiers["ops"].concurrency
         route = Route(notifier, config.notifiers["ops"].retry, concurrency, timeout=15.0)

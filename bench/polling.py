@@ -23,11 +23,10 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import update
 
-from monitor.app import build_poller, watchlist
+from monitor.app import build_poller, sync_watchlist, watchlist
 from monitor.config import load_config
-from monitor.poller import new_id
 from monitor.store.engine import create_engine, upgrade
-from monitor.store.repository import Repository, WatchEntry
+from monitor.store.repository import Repository
 from monitor.store.tables import batches
 from monitor.ticketmaster import InventoryClient
 
@@ -81,12 +80,7 @@ async def bench(events: int, cycles: int) -> dict[str, float]:
         await upgrade(engine)
         repository = Repository(engine)
         watches = watchlist(config)
-        await repository.sync_watchlist(
-            [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
-            config.ticketmaster.batch_size,
-            now[0],
-            new_id,
-        )
+        await sync_watchlist(repository, config, watches, now[0])
         # Measure whole cycles: every batch due at once instead of spread over the interval.
         async with engine.begin() as connection:
             await connection.execute(update(batches).values(next_due_at=now[0]))

@@ -50,6 +50,18 @@ def watchlist(config: Config) -> dict[str, Watch]:
     }
 
 
+async def sync_watchlist(
+    repository: Repository, config: Config, watches: dict[str, Watch], now: float
+) -> tuple[list[str], list[str]]:
+    """Bring the database's watchlist and batches in line with `watches`."""
+    return await repository.sync_watchlist(
+        [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
+        config.ticketmaster.batch_size,
+        now,
+        new_id,
+    )
+
+
 def build_poller(
     config: Config,
     *,
@@ -108,12 +120,7 @@ class Monitor:
         await upgrade(engine)
         self.repository = Repository(engine)
         watches = watchlist(config)
-        added, removed = await self.repository.sync_watchlist(
-            [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
-            config.ticketmaster.batch_size,
-            self.clock(),
-            new_id,
-        )
+        added, removed = await sync_watchlist(self.repository, config, watches, self.clock())
         logger.info(
             "watching %d events (%d new, %d no longer watched) with %d notifiers",
             len(watches),
