@@ -15,7 +15,7 @@ from monitor import __version__
 from monitor.config import Config, config_warnings, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import setup_logging
-from monitor.redact import redact
+from monitor.redact import redact, redactor
 
 logger = logging.getLogger("monitor")
 
@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(path: Path) -> Config:
     config = load_config(path)
+    redactor.add(config.secrets())
     for warning in config_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
     return config

@@ -246,6 +246,9 @@ class Config(_Model):
     def secrets(self) -> list[str]:
         """Every configured value that must never reach a log line, an error or the database."""
         found = [self.ticketmaster.api_key.get_secret_value()]
+        database_password = urlsplit(self.database.url).password
+        if database_password:
+            found.append(database_password)
         for notifier in self.notifiers.values():
             found.extend(notifier.secrets())
         return found

@@ -170,3 +170,21 @@ async def test_a_delivery_in_flight_survives_sigkill(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "monitor.db") as db:
         assert db.execute("SELECT count(*) FROM changes").fetchone() == (1,)
         assert db.execute("SELECT state FROM deliveries").fetchall() == [("delivered",)]
+
+
+async def test_check_never_prints_the_database_password(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ticketmaster": {"api_key": API_KEY},
+                "database": {
+                    "url": "postgresql+asyncpg://monitor:db-pass-4711@db.example.com/monitor"
+                },
+            }
+        )
+    )
+    code, out, err = await run_cli("check", "--config", str(config))
+    assert code == 0, err
+    assert "db.example.com" in out
+    assert "db-pass-4711" not in out + err
