@@ -73,8 +73,7 @@ async def bench(events: int) -> dict[str, float]:
         watches = watchlist(config)
         await sync_watchlist(repository, config, watches, 0.0)
         notifier = build_notifier("ops", config.notifiers["ops"])
-        concurrency = config.notifiers["ops"].concurrency
-        route = Route(notifier, config.notifiers["ops"].retry, concurrency, timeout=15.0)
+        route = Route.of(notifier, config.notifiers["ops"])
         dispatcher = Dispatcher(Outbox(engine), {"ops": route}, time.time)
         async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as control:
             client = InventoryClient(session, config.ticketmaster.base_url, API_KEY, 10.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -145,13 +146,7 @@ class Monitor:
         for name, notifier_config in config.notifiers.items():
             notifier = build_notifier(name, notifier_config)
             stack.push_async_callback(notifier.aclose)
-            routes[name] = Route(
-                notifier,
-                notifier_config.retry,
-                notifier_config.concurrency,
-                timeout=notifier_config.timeout,
-                grouped=bool(notifier_config.group_window),
-            )
+            routes[name] = Route.of(notifier, notifier_config)
         self.dispatcher = Dispatcher(Outbox(engine), routes, self.clock)
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         stack.push_async_callback(self._stop_dispatcher, dispatching)
@@ -171,6 +166,8 @@ class Monitor:
 
     async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         try:
             await asyncio.wait_for(self.dispatcher.drain(), SHUTDOWN_GRACE / 3)
         except TimeoutError:

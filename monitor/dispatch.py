@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from monitor.backoff import gives_up, retry_delay
-from monitor.config import RetryConfig
+from monitor.config import NotifierConfig, RetryConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery
 from monitor.notifiers.base import Notifier
@@ -39,6 +39,16 @@ class Route:
     timeout: float
     grouped: bool = False
     """Due deliveries go out together, as one message (the notifier has a group_window)."""
+
+    @classmethod
+    def of(cls, notifier: Notifier, config: NotifierConfig) -> Route:
+        return cls(
+            notifier,
+            config.retry,
+            config.concurrency,
+            timeout=config.timeout,
+            grouped=bool(config.group_window),
+        )
 
 
 class Dispatcher:

@@ -55,13 +55,6 @@ class CycleStats:
     changes: int = 0
 
 
-@dataclass(slots=True)
-class _Failures:
-    """The current streak of failed requests, so a failure logs once, not once per batch."""
-
-    streak: int = 0
-
-
 class Poller:
     def __init__(
         self,
@@ -87,7 +80,8 @@ class Poller:
         self._notify_baseline = notify_baseline
         self._clock = clock
         self._on_changes = on_changes
-        self._failures = _Failures()
+        self._failure_streak = 0
+        """Failed requests in a row: a failure logs once, not once per batch."""
         self._reported_values: set[str] = set()
         self._paused_until = 0.0
         self._windows: dict[str, float] = {}
@@ -342,17 +336,16 @@ class Poller:
             self._paused_until = until
 
     def _note_failure(self, error: UpstreamError) -> None:
-        failures = self._failures
-        failures.streak += 1
-        if failures.streak == 1:
+        self._failure_streak += 1
+        if self._failure_streak == 1:
             logger.error("polling failed: %s (no change is assumed while it fails)", error)
         else:
-            logger.debug("polling still failing (%d requests): %s", failures.streak, error)
+            logger.debug("polling still failing (%d requests): %s", self._failure_streak, error)
 
     def _note_success(self) -> None:
-        if self._failures.streak:
-            logger.info("polling recovered after %d failed requests", self._failures.streak)
-            self._failures.streak = 0
+        if self._failure_streak:
+            logger.info("polling recovered after %d failed requests", self._failure_streak)
+            self._failure_streak = 0
 
 
 class _GroupWriter:

@@ -86,6 +86,9 @@ class Simulator:
     def inject(self, fault: ScriptedFault, times: int = 1) -> None:
         self._faults.extend([fault] * times)
 
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
     # -- HTTP ----------------------------------------------------------------------------
 
     def app(self) -> web.Application:
