@@ -30,6 +30,7 @@ from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from monitor.store.tables import batches, changes, deliveries
 from monitor.ticketmaster import InventoryClient
+from monitor.upstream import Upstream
 
 _SINGLES = 100
 
@@ -76,13 +77,18 @@ async def bench(events: int) -> dict[str, float]:
         route = Route.of(notifier, config.notifiers["ops"])
         dispatcher = Dispatcher(Outbox(engine), {"ops": route}, time.time)
         async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as control:
-            client = InventoryClient(session, config.ticketmaster.base_url, API_KEY, 10.0)
+            # No token bucket: these figures are about the daemon's own cost, not the pacing.
+            upstream = Upstream(clock=time.time)
+            client = InventoryClient(
+                session, config.ticketmaster.base_url, API_KEY, 10.0, upstream=upstream
+            )
             poller = build_poller(
                 config,
                 repository=repository,
                 client=client,
                 watches=watches,
                 clock=time.time,
+                upstream=upstream,
                 on_changes=dispatcher.wake,
             )
 

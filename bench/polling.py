@@ -29,6 +29,7 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 from monitor.store.tables import batches
 from monitor.ticketmaster import InventoryClient
+from monitor.upstream import Upstream
 
 API_KEY = "bench-key"
 INTERVAL = 60.0
@@ -87,13 +88,18 @@ async def bench(events: int, cycles: int) -> dict[str, float]:
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=config.ticketmaster.max_in_flight * 2)
         ) as session:
-            client = InventoryClient(session, config.ticketmaster.base_url, API_KEY, 10.0)
+            # No token bucket: these figures are about the daemon's own cost, not the pacing.
+            upstream = Upstream(clock=lambda: now[0])
+            client = InventoryClient(
+                session, config.ticketmaster.base_url, API_KEY, 10.0, upstream=upstream
+            )
             poller = build_poller(
                 config,
                 repository=repository,
                 client=client,
                 watches=watches,
                 clock=lambda: now[0],
+                upstream=upstream,
             )
             baseline = await poller.run_cycle()
             assert baseline.observations == events, baseline

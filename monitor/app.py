@@ -16,7 +16,8 @@ from monitor.config import Config
 from monitor.detect import Rules
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
-from monitor.poller import Poller, Target, Watch, new_id
+from monitor.plan import QuotaPlan, plan_for, quota_warning, stretched
+from monitor.poller import Poller, RetryPolicy, Target, Watch, new_id
 from monitor.ratelimit import TokenBucket
 from monitor.redact import redactor
 from monitor.scheduler import PollTicker, tick_for
@@ -24,6 +25,7 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository, WatchEntry
 from monitor.ticketmaster import InventoryClient
+from monitor.upstream import Upstream, UpstreamStatus
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +33,22 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 6.0
 
 
-def watchlist(config: Config) -> dict[str, Watch]:
+# Requests go out a little under the allowed rate, so that network jitter never makes two
+# of them arrive closer together than Ticketmaster's spike arrest allows.
+PACING = 0.97
+
+
+def watchlist(config: Config, plan: QuotaPlan | None = None) -> dict[str, Watch]:
+    """The watched events; with a `plan`, their intervals stretched to fit its quota."""
+
+    def fitted(interval: float, priority: int) -> float:
+        return interval if plan is None else stretched(interval, plan.factor(priority))
+
     return {
         event.id: Watch(
             event.id,
             event.name,
-            config.interval_of(event),
+            fitted(config.interval_of(event), event.priority),
             tuple(
                 Target(
                     name,
@@ -46,6 +58,12 @@ def watchlist(config: Config) -> dict[str, Watch]:
                 )
                 for name in config.targets_of(event)
             ),
+            partition=config.partition_of(event),
+            interval_by_status={
+                status: fitted(interval, event.priority)
+                for status, interval in config.intervals_by_status_of(event).items()
+            },
+            until=None if event.until is None else event.until.timestamp(),
         )
         for event in config.events
     }
@@ -56,7 +74,10 @@ async def sync_watchlist(
 ) -> tuple[list[str], list[str]]:
     """Bring the database's watchlist and batches in line with `watches`."""
     return await repository.sync_watchlist(
-        [WatchEntry(w.event_id, w.name, w.interval) for w in watches.values()],
+        [
+            WatchEntry(w.event_id, w.name, w.interval, w.partition, w.interval_by_status)
+            for w in watches.values()
+        ],
         config.ticketmaster.batch_size,
         now,
         new_id,
@@ -70,9 +91,10 @@ def build_poller(
     client: InventoryClient,
     watches: dict[str, Watch],
     clock: Callable[[], float],
+    upstream: Upstream,
     on_changes: Callable[[], None] = lambda: None,
 ) -> Poller:
-    tm = config.ticketmaster
+    tm, polling = config.ticketmaster, config.polling
     return Poller(
         repository,
         client,
@@ -82,9 +104,41 @@ def build_poller(
         max_in_flight=tm.max_in_flight,
         # Long enough for a request with its timeout; after it, a crashed poll is retried.
         lease=2 * tm.timeout + 30.0,
-        notify_baseline=config.polling.notify_baseline,
+        notify_baseline=polling.notify_baseline,
         clock=clock,
+        upstream=upstream,
+        retry=RetryPolicy(polling.retry.initial, polling.retry.max),
         on_changes=on_changes,
+    )
+
+
+def build_upstream(
+    config: Config, clock: Callable[[], float], status: UpstreamStatus | None = None
+) -> Upstream:
+    polling = config.polling
+    return Upstream(
+        clock=clock,
+        degraded_after=polling.degraded_after,
+        invalid_key_retry=polling.invalid_key_retry,
+        status=status,
+    )
+
+
+def client_for(
+    config: Config,
+    session: aiohttp.ClientSession,
+    upstream: Upstream,
+    clock: Callable[[], float],
+) -> InventoryClient:
+    tm = config.ticketmaster
+    return InventoryClient(
+        session,
+        tm.base_url,
+        tm.api_key.get_secret_value(),
+        tm.timeout,
+        limiter=TokenBucket(tm.requests_per_second * PACING),
+        upstream=upstream,
+        clock=clock,
     )
 
 
@@ -120,7 +174,19 @@ class Monitor:
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
         self.repository = Repository(engine)
-        watches = watchlist(config)
+        upstream_status = await self.repository.load_upstream()
+        plan = plan_for(config, upstream_status.quota.limit)
+        warning = quota_warning(config, plan)
+        if warning and config.polling.fit_quota:
+            logger.warning(
+                "the watchlist needs %s requests a day but the daily quota is %s: intervals "
+                "are stretched to fit (polling.fit_quota)",
+                f"{plan.requests_per_day:,.0f}",
+                f"{plan.quota:,}",
+            )
+        elif warning:
+            logger.warning("%s", warning)
+        watches = watchlist(config, plan if config.polling.fit_quota else None)
         added, removed = await sync_watchlist(self.repository, config, watches, self.clock())
         logger.info(
             "watching %d events (%d new, %d no longer watched) with %d notifiers",
@@ -134,13 +200,8 @@ class Monitor:
         session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
         )
-        client = InventoryClient(
-            session,
-            tm.base_url,
-            tm.api_key.get_secret_value(),
-            tm.timeout,
-            TokenBucket(tm.requests_per_second),
-        )
+        self.upstream = build_upstream(config, self.clock, upstream_status)
+        client = client_for(config, session, self.upstream, self.clock)
 
         routes = {}
         for name, notifier_config in config.notifiers.items():
@@ -157,6 +218,7 @@ class Monitor:
             client=client,
             watches=watches,
             clock=self.clock,
+            upstream=self.upstream,
             on_changes=self.dispatcher.wake,
         )
         shortest = min((w.interval for w in watches.values()), default=config.polling.interval)

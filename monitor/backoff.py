@@ -20,7 +20,23 @@ def retry_delay(
     Retry-After is a floor: we never come back sooner than it asked.
     """
     step = schedule[min(attempt, len(schedule)) - 1]
-    delay = (rng or random).uniform(0, step)
+    return _jittered(step, retry_after, rng)
+
+
+def exponential_delay(
+    attempt: int,
+    initial: float,
+    maximum: float,
+    *,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Like `retry_delay` with ceilings `initial`, twice that, four times... up to `maximum`."""
+    return _jittered(min(maximum, initial * 2 ** min(attempt - 1, 60)), retry_after, rng)
+
+
+def _jittered(ceiling: float, retry_after: float | None, rng: random.Random | None) -> float:
+    delay = (rng or random).uniform(0, ceiling)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,13 +28,12 @@ from pydantic_core import PydanticCustomError
 
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError
+from monitor.models import Status
 from monitor.rules import Rule
 from monitor.templating import check_template
 
-REAL_API_HOST = "app.ticketmaster.com"
 # libyaml's loader when PyYAML was built with it: several times faster on large watchlists.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SHORT_REAL_API_INTERVAL = 10.0
 
 
 def _duration(value: object) -> object:
@@ -64,26 +64,37 @@ class TicketmasterConfig(_Model):
     timeout: Duration = 10.0
     max_in_flight: int = Field(4, ge=1, le=64)
     requests_per_second: float = Field(5.0, gt=0)
+    daily_quota: int = Field(5000, ge=1)
+    """Requests a day the key may make; the API's `Rate-Limit` header overrides it once seen."""
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _check_http_url(value).rstrip("/")
 
-    @property
-    def is_real_api(self) -> bool:
-        return urlsplit(self.base_url).hostname == REAL_API_HOST
-
 
 class DatabaseConfig(_Model):
     url: str = "sqlite+aiosqlite:///data/monitor.db"
 
 
+class PollRetryConfig(_Model):
+    initial: Duration = 2.0
+    """The longest wait before retrying a failed batch the first time; it doubles after that."""
+    max: Duration = 300.0
+
+
 class PollingConfig(_Model):
     interval: Duration = 60.0
+    interval_by_status: dict[Status, Duration] = Field(default_factory=dict)
     unknown_after: int = Field(3, ge=1)
     snapshot_every: Duration = 3600.0
     notify_baseline: bool = False
+    fit_quota: bool = False
+    """Stretch intervals (less for higher `priority`) until the plan fits the daily quota."""
+    retry: PollRetryConfig = PollRetryConfig()
+    degraded_after: int = Field(3, ge=1)
+    """Failed requests in a row after which the upstream counts as degraded."""
+    invalid_key_retry: Duration = 300.0
 
 
 class LoggingConfig(_Model):
@@ -206,12 +217,51 @@ NotifierConfig = Annotated[
 ]
 
 
+SOURCES = ("ticketmaster", "tmr", "ticketweb")
+REGIONS = (
+    "AT", "AU", "BE", "CA", "CH", "CZ", "DE", "DK", "ES", "FI",
+    "GB", "IE", "MX", "NL", "NO", "NZ", "PL", "SE", "US",
+)  # fmt: skip
+
+
+def _one_of(choices: tuple[str, ...], normalise: str) -> Any:
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.lower() if normalise == "lower" else value.upper()
+        if text not in choices:
+            raise PydanticCustomError(
+                "choice", f"expected one of {', '.join(choices)}, got {value!r}"
+            )
+        return text
+
+    return BeforeValidator(check)
+
+
+Source = Annotated[str, _one_of(SOURCES, "lower")]
+Region = Annotated[str, _one_of(REGIONS, "upper")]
+
+
+def _utc(value: datetime) -> datetime:
+    # A date-time without an offset is read as UTC, the way the API reports times.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class EventConfig(_Model):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, populate_by_name=True
+    )
 
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
     name: str | None = None
     interval: Duration | None = None
+    interval_by_status: dict[Status, Duration] | None = None
+    source: Source | None = None
+    region: Region | None = Field(None, validation_alias=AliasChoices("region", "market"))
+    priority: int = Field(1, ge=1, le=10)
+    """How much less this event's interval is stretched to fit the quota (10: least)."""
+    until: Annotated[datetime, AfterValidator(_utc)] | None = None
+    """Stop polling after this date-time (e.g. when the show starts)."""
     notify: tuple[Name, ...] | None = None
     tags: tuple[str, ...] = ()
     when: Rules = ()
@@ -228,6 +278,18 @@ class Config(_Model):
 
     def interval_of(self, event: EventConfig) -> float:
         return event.interval or self.polling.interval
+
+    @staticmethod
+    def partition_of(event: EventConfig) -> str:
+        """Events of different ticketing sources or regions never share a request."""
+        if event.source is None and event.region is None:
+            return ""
+        return f"{event.source or ''}/{event.region or ''}"
+
+    def intervals_by_status_of(self, event: EventConfig) -> dict[Status, float]:
+        if event.interval_by_status is not None:
+            return event.interval_by_status
+        return self.polling.interval_by_status
 
     def targets_of(self, event: EventConfig) -> tuple[str, ...]:
         """The notifiers that hear about changes to `event` (before `when` rules)."""
@@ -309,13 +371,6 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
 def config_warnings(config: Config) -> list[str]:
     """Settings that work but are probably not what the user wants."""
     warnings = []
-    if config.ticketmaster.is_real_api:
-        shortest = min((config.interval_of(e) for e in config.events), default=math.inf)
-        if shortest < _SHORT_REAL_API_INTERVAL:
-            warnings.append(
-                f"polling every {shortest:g}s against the real Ticketmaster API spends the daily "
-                "quota (5,000 requests by default) within hours"
-            )
     if config.events and not config.notifiers:
         warnings.append("no notifiers are configured: changes are stored but nobody is told")
     return warnings
@@ -391,33 +446,37 @@ def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return loc
 
 
+_FIXED_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+    "union_tag_not_found": f"the notifier needs a 'type' ({' or '.join(NOTIFIER_TYPES)})",
+}
+_TYPED_KINDS = (
+    "int_",
+    "float_",
+    "string_",
+    "bool",
+    "dict_",
+    "list_",
+    "tuple_",
+    "literal_",
+    "greater",
+    "less",
+    "too_",
+)
+
+
 def _message(error: Any) -> str:
     kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
+    if kind in _FIXED_MESSAGES:
+        return _FIXED_MESSAGES[kind]
     if kind == "union_tag_invalid":
         known = ", ".join(NOTIFIER_TYPES)
         return f"unknown notifier type {error['input'].get('type')!r} (known: {known})"
-    if kind == "union_tag_not_found":
-        return f"the notifier needs a 'type' ({' or '.join(NOTIFIER_TYPES)})"
+    if kind.startswith(("datetime_", "date_")):
+        return f"expected a date-time such as 2026-12-01T19:30:00+01:00, got {error['input']!r}"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if kind.startswith(
-        (
-            "int_",
-            "float_",
-            "string_",
-            "bool",
-            "dict_",
-            "list_",
-            "tuple_",
-            "literal_",
-            "greater",
-            "less",
-            "too_",
-        )
-    ):
+    if kind.startswith(_TYPED_KINDS):
         return f"{message[0].lower()}{message[1:]}, got {error['input']!r}"
     return message
 

@@ -41,6 +41,14 @@ class InvalidApiKey(UpstreamError):
         super().__init__(message, status=401, retryable=False)
 
 
+class Held(MonitorError):
+    """No request may go out before `until`: the quota is used up or the key is refused."""
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        super().__init__(f"requests are held until {until}")
+
+
 class DeliveryError(MonitorError):
     """A notifier could not deliver; `retryable` tells the dispatcher whether to try again."""
 

@@ -3,7 +3,9 @@
 Workers (at most `max_in_flight`) each claim a batch of due events, fetch it, and write
 everything it changed in one transaction: refreshed last-seen times, new states,
 snapshots, changes and one outbox delivery per change and notifier. A failed request
-writes nothing but the next due time.
+writes nothing but the batch's next due time, drawn with exponential backoff and full
+jitter, so a failing batch is retried soon, then less and less often, without holding up
+the others.
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from monitor.backoff import exponential_delay
 from monitor.detect import Rules, detect, is_unchanged, reading_of
-from monitor.errors import RateLimited, UpstreamError
-from monitor.messages import iso
-from monitor.models import Answer, Availability, EventState, Reading
+from monitor.errors import Held, RateLimited, UpstreamError
+from monitor.models import Answer, Availability, EventState, Reading, Status
 from monitor.rules import Rule, routed
+from monitor.schedule import BatchKey
 from monitor.store.repository import ClaimedBatch, PollWrite, Repository
 from monitor.ticketmaster import InventoryClient
+from monitor.upstream import Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,25 @@ class Watch:
     name: str | None
     interval: float
     targets: tuple[Target, ...]
+    partition: str = ""
+    interval_by_status: Mapping[Status, float] = field(default_factory=dict)
+    until: float | None = None
+    """No polls after this time (epoch seconds)."""
+
+    def key_for(self, current: Availability | None) -> BatchKey:
+        """The batch this event belongs in while `current` is its accepted availability."""
+        interval = self.interval
+        if current is not None:
+            interval = self.interval_by_status.get(current.status, interval)
+        return BatchKey(interval, self.partition)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for failed batches: the first retry within `initial`, doubling to `maximum`."""
+
+    initial: float = 2.0
+    maximum: float = 300.0
 
 
 @dataclass(slots=True)
@@ -68,6 +92,9 @@ class Poller:
         lease: float,
         notify_baseline: bool,
         clock: Callable[[], float],
+        upstream: Upstream,
+        retry: RetryPolicy = RetryPolicy(),
+        rng: random.Random | None = None,
         on_changes: Callable[[], None] = lambda: None,
     ) -> None:
         self._repository = repository
@@ -79,11 +106,15 @@ class Poller:
         self._lease = lease
         self._notify_baseline = notify_baseline
         self._clock = clock
+        self.upstream = upstream
+        self._retry = retry
+        self._rng = rng or random.Random()
         self._on_changes = on_changes
-        self._failure_streak = 0
-        """Failed requests in a row: a failure logs once, not once per batch."""
         self._reported_values: set[str] = set()
-        self._paused_until = 0.0
+        self._reported_events: set[str] = set()
+        """Events already reported as probably invalid, or as past their `until`."""
+        self._moves: dict[str, BatchKey] = {}
+        """Events whose new status wants another interval, moved after the cycle."""
         self._windows: dict[str, float] = {}
         """Notifier to the time its open group window closes."""
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
@@ -92,11 +123,8 @@ class Poller:
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()
-        if self._paused_until:
-            if self._clock() < self._paused_until:
-                return stats
-            logger.info("the quota has reset; polling resumes")
-            self._paused_until = 0.0
+        if self.upstream.held_until() is not None:
+            return stats
         writer = _GroupWriter(self._repository, self._on_changes)
         gate = asyncio.Semaphore(self._max_in_flight)
         # Claim a few rounds of requests at a time: few transactions, little bubble.
@@ -114,9 +142,11 @@ class Poller:
                 if len(claimed) < chunk:
                     break
             await writer.flush()
+            await self._after_cycle()
         except BaseException:
             # A write may have failed after the cache took it in: trust only the database.
             self._states.clear()
+            self._moves.clear()
             raise
         if stats.requests:
             logger.debug(
@@ -127,6 +157,17 @@ class Poller:
                 stats.changes,
             )
         return stats
+
+    async def _after_cycle(self) -> None:
+        now = self._clock()
+        if self._moves:
+            moves, self._moves = self._moves, {}
+            await self._repository.rehome(moves, self._batch_size, now, new_id)
+        if self.upstream.pop_recovered():
+            await self._repository.expedite(now, self._lease)
+        status = self.upstream.pending_save()
+        if status is not None:
+            await self._repository.save_upstream(status)
 
     async def _load_states(self, claimed: list[ClaimedBatch]) -> None:
         """Read member states of the batches whose cached copy is missing or outdated.
@@ -156,31 +197,24 @@ class Poller:
     ) -> None:
         next_due = claimed_at + batch.interval
         members = self._states[batch.id][1]
-        states = {eid: state for eid, state in members.items() if eid in self.watchlist}
+        states = self._pollable(members, claimed_at)
         if not states:
-            writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": next_due}]))
+            writer.submit(PollWrite(postponed=[_postponed(batch, next_due)]))
             return
         async with gate:
-            if self._clock() < self._paused_until:
-                # Another batch of this cycle found the quota used up: ask nothing more.
-                due = max(next_due, self._paused_until)
-                writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": due}]))
-                return
-            stats.requests += 1
             try:
                 answers = await self._client.fetch(list(states))
-            except UpstreamError as exc:
-                stats.failed_requests += 1
-                self._note_failure(exc)
-                if isinstance(exc, RateLimited) and exc.retry_after is not None:
-                    next_due = max(next_due, self._clock() + exc.retry_after)
-                    if exc.quota:
-                        self._pause(next_due)
-                writer.submit(PollWrite(postponed=[{"b_id": batch.id, "b_due": next_due}]))
+            except Held as held:
+                writer.submit(PollWrite(postponed=[_postponed(batch, max(next_due, held.until))]))
                 return
-        self._note_success()
+            except UpstreamError as exc:
+                stats.requests += 1
+                stats.failed_requests += 1
+                writer.submit(PollWrite(postponed=[self._retry_of(batch, exc)]))
+                return
+        stats.requests += 1
         now = self._clock()
-        write, revised = self._evaluate(states, answers, now, batch.last_polled_at)
+        write, revised = self._evaluate(states, answers, now, batch)
         version = batch.version + 1 if revised else batch.version
         if revised:
             self._states[batch.id] = (version, {**members, **revised})
@@ -191,12 +225,44 @@ class Poller:
         stats.changes += len(write.changes)
         writer.submit(write)
 
+    def _pollable(self, members: dict[str, EventState], now: float) -> dict[str, EventState]:
+        """The members still watched and not past their `until`."""
+        states = {}
+        for event_id, state in members.items():
+            watch = self.watchlist.get(event_id)
+            if watch is None:
+                continue
+            if watch.until is not None and now >= watch.until:
+                if event_id not in self._reported_events:
+                    self._reported_events.add(event_id)
+                    logger.info(
+                        "event %s: its `until` time has passed; it is no longer polled",
+                        event_id,
+                        extra={"event_id": event_id},
+                    )
+                continue
+            states[event_id] = state
+        return states
+
+    def _retry_of(self, batch: ClaimedBatch, error: UpstreamError) -> dict[str, object]:
+        """The failed batch's next due time: backoff, and never before a Retry-After."""
+        failures = batch.failures + 1
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        delay = exponential_delay(
+            failures,
+            self._retry.initial,
+            self._retry.maximum,
+            retry_after=retry_after,
+            rng=self._rng,
+        )
+        return {"b_id": batch.id, "b_due": self._clock() + delay, "b_failures": failures}
+
     def _evaluate(
         self,
         states: dict[str, EventState],
         answers: list[Answer],
         now: float,
-        previous_poll: float | None,
+        batch: ClaimedBatch,
     ) -> tuple[PollWrite, dict[str, EventState]]:
         """Apply the rules to one batch's answers; `states` keeps the events left unread.
 
@@ -214,8 +280,14 @@ class Poller:
             reading = reading_of(answer)
             if reading.status is None or reading.resale_status is None:
                 self._report_undocumented(answer, reading)
+            elif reading.status is Status.UNKNOWN and state.current is None:
+                self._report_probably_invalid(state)
             verdict = detect(state, reading, now, rules)
             current = verdict.current
+            if watch.interval_by_status and (verdict.changed or verdict.baseline):
+                key = watch.key_for(current)
+                if key.interval != batch.interval:
+                    self._moves[answer.event_id] = key
             snapshot_at = now if verdict.snapshot else state.last_snapshot_at
             revised[answer.event_id] = EventState(
                 answer.event_id, current, verdict.unknown_streak, snapshot_at, True
@@ -256,7 +328,7 @@ class Poller:
                 write.unread.append(
                     {
                         "b_event_id": state.event_id,
-                        "b_seen_at": previous_poll if state.read_in_last_poll else None,
+                        "b_seen_at": batch.last_polled_at if state.read_in_last_poll else None,
                     }
                 )
                 revised[state.event_id] = state._replace(read_in_last_poll=False)
@@ -279,6 +351,17 @@ class Poller:
                 text,
                 extra={"event_id": answer.event_id},
             )
+
+    def _report_probably_invalid(self, state: EventState) -> None:
+        if state.unknown_streak or state.event_id in self._reported_events:
+            return
+        self._reported_events.add(state.event_id)
+        logger.warning(
+            "event %s: the API answered UNKNOWN on its first poll; probably an invalid "
+            "event ID (check it on ticketmaster.com)",
+            state.event_id,
+            extra={"event_id": state.event_id},
+        )
 
     def _send_at(self, target: Target, now: float) -> float:
         """When a new delivery to `target` is due: at once, or when its open group window
@@ -325,27 +408,6 @@ class Poller:
             for target in watch.targets
             if routed(target.rule_sets, previous, current)
         )
-
-    def _pause(self, until: float) -> None:
-        """The daily quota is used up: no request before it resets, not even retries."""
-        if until > self._paused_until:
-            logger.error(
-                "the API key's quota is used up; polling pauses until %s",
-                iso(until),
-            )
-            self._paused_until = until
-
-    def _note_failure(self, error: UpstreamError) -> None:
-        self._failure_streak += 1
-        if self._failure_streak == 1:
-            logger.error("polling failed: %s (no change is assumed while it fails)", error)
-        else:
-            logger.debug("polling still failing (%d requests): %s", self._failure_streak, error)
-
-    def _note_success(self) -> None:
-        if self._failure_streak:
-            logger.info("polling recovered after %d failed requests", self._failure_streak)
-            self._failure_streak = 0
 
 
 class _GroupWriter:
@@ -395,6 +457,10 @@ class _GroupWriter:
             await self._repository.save_poll(write)
             if write.changes:
                 self._on_changes()
+
+
+def _postponed(batch: ClaimedBatch, due: float) -> dict[str, object]:
+    return {"b_id": batch.id, "b_due": due, "b_failures": batch.failures}
 
 
 def new_id() -> str:

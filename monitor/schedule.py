@@ -1,7 +1,8 @@
 """Batches: which events share a request, and when each batch is due.
 
 Events are grouped once, when the watchlist is synced, into batches of at most
-`batch_size` events that share an interval. A batch is the unit of polling: it is due as
+`batch_size` events that share an interval and a partition (ticketing source and region,
+which Ticketmaster asks never to mix in one request). A batch is the unit of polling: it is due as
 a whole, claimed as a whole and fetched in one request, so the database writes one row per
 batch per poll, not one per event. New and overdue batches are spread over their interval,
 so a start never fires every event at once while requests stay full.
@@ -11,12 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class BatchKey(NamedTuple):
+    """What the events of one batch share."""
+
+    interval: float
+    partition: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
     id: str
-    interval: float
+    key: BatchKey
     next_due_at: float
     members: frozenset[str]
 
@@ -27,8 +36,8 @@ class BatchPlan:
 
     assign: dict[str, str] = field(default_factory=dict)
     """Event ID to its (new) batch ID."""
-    created: dict[str, tuple[float, float]] = field(default_factory=dict)
-    """New batch ID to (interval, first due time)."""
+    created: dict[str, tuple[BatchKey, float]] = field(default_factory=dict)
+    """New batch ID to (key, first due time)."""
     rescheduled: dict[str, float] = field(default_factory=dict)
     """Existing batch ID to its new due time (it was overdue)."""
     dropped: set[str] = field(default_factory=set)
@@ -41,54 +50,52 @@ def spread(count: int, interval: float, start: float) -> list[float]:
 
 
 def plan_batches(
-    wanted: Mapping[str, float],
+    wanted: Mapping[str, BatchKey],
     batches: Mapping[str, Batch],
     batch_size: int,
     now: float,
     new_id: Callable[[], str],
 ) -> BatchPlan:
-    """Group `wanted` (event ID to interval) into batches, keeping events where they are.
+    """Group `wanted` (event ID to batch key) into batches, keeping events where they are.
 
-    An event stays in its batch while the batch's interval is still the event's and the
-    batch is not over `batch_size`; the others fill batches with room, then new ones.
+    An event stays in its batch while the batch's key is still the event's and the batch is
+    not over `batch_size`; the others fill batches with room, then new ones.
     """
     plan = BatchPlan()
     kept: dict[str, list[str]] = {}
     placed: set[str] = set()
     for batch in batches.values():
-        members = sorted(e for e in batch.members if wanted.get(e) == batch.interval)
+        members = sorted(e for e in batch.members if wanted.get(e) == batch.key)
         kept[batch.id] = members[:batch_size]
         placed.update(kept[batch.id])
 
-    homeless: dict[float, list[str]] = {}
-    for event_id, interval in wanted.items():
+    homeless: dict[BatchKey, list[str]] = {}
+    for event_id, key in wanted.items():
         if event_id not in placed:
-            homeless.setdefault(interval, []).append(event_id)
+            homeless.setdefault(key, []).append(event_id)
 
-    for interval, unplaced in homeless.items():
+    for key, unplaced in homeless.items():
         rest = unplaced
-        with_room = [
-            b for b in batches.values() if b.interval == interval and len(kept[b.id]) < batch_size
-        ]
+        with_room = [b for b in batches.values() if b.key == key and len(kept[b.id]) < batch_size]
         for batch in with_room:
             room = batch_size - len(kept[batch.id])
             taken, rest = rest[:room], rest[room:]
             kept[batch.id].extend(taken)
             plan.assign.update(dict.fromkeys(taken, batch.id))
         fresh = [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
-        for due_at, members in zip(spread(len(fresh), interval, now), fresh, strict=True):
+        for due_at, members in zip(spread(len(fresh), key.interval, now), fresh, strict=True):
             batch_id = new_id()
-            plan.created[batch_id] = (interval, due_at)
+            plan.created[batch_id] = (key, due_at)
             plan.assign.update(dict.fromkeys(members, batch_id))
 
-    overdue: dict[float, list[Batch]] = {}
+    overdue: dict[BatchKey, list[Batch]] = {}
     for batch in batches.values():
         if not kept[batch.id]:
             plan.dropped.add(batch.id)
         elif batch.next_due_at < now:
-            overdue.setdefault(batch.interval, []).append(batch)
-    for interval, late in overdue.items():
+            overdue.setdefault(batch.key, []).append(batch)
+    for key, late in overdue.items():
         late.sort(key=lambda b: b.next_due_at)
-        for batch, due_at in zip(late, spread(len(late), interval, now), strict=True):
+        for batch, due_at in zip(late, spread(len(late), key.interval, now), strict=True):
             plan.rescheduled[batch.id] = due_at
     return plan

@@ -1,9 +1,13 @@
 """A Ticketmaster-compatible Inventory Status API for the demo, the tests and the benchmark.
 
-Same path, parameters, JSON shape and fault bodies as the real service. Every event ID is
-known: its first status comes from a hash of the seed and the ID, so runs repeat. A seeded
-random walk changes statuses over time, and a small control API under `/_sim/` lets tests
-set statuses and script faults.
+Same path, parameters, JSON shape, fault bodies and rate-limit headers as the real
+service. Every event ID is known: its first status comes from a hash of the seed and the
+ID, so runs repeat. A seeded random walk changes statuses over time, and a small control
+API under `/_sim/` lets tests set statuses, limits, latency and faults.
+
+Limits behave like Ticketmaster's: more than `rate` requests within a second get a spike
+arrest 429, and past the daily `quota` every request gets a quota 429 until the quota
+resets. Faults come from a script (the next N requests) or at random (`fault_rate`).
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -35,12 +41,41 @@ INVALID_KEY_FAULT = {
 }
 
 
+def _fault_body(text: str, code: str) -> dict[str, Any]:
+    return {"fault": {"faultstring": text, "detail": {"errorcode": code}}}
+
+
+QUOTA_FAULT = _fault_body(
+    "Rate limit quota violation. Quota limit exceeded.", "policies.ratelimit.QuotaViolation"
+)
+
+
+def spike_arrest_fault(rate: float) -> dict[str, Any]:
+    return _fault_body(
+        f"Spike arrest violation. Allowed rate : {rate:g}ps",
+        "policies.ratelimit.SpikeArrestViolation",
+    )
+
+
+FaultKind = Literal["http", "reset", "truncate", "hang"]
+
+
 @dataclass(slots=True)
 class ScriptedFault:
-    status: int
-    body: str
+    """One bad answer: an HTTP answer as given, a connection reset, a body cut short, or
+    an answer that comes only after `delay` seconds."""
+
+    status: int = 500
+    body: str = ""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    kind: FaultKind = "http"
+    delay: float = 0.0
+
+
+RESET = ScriptedFault(kind="reset")
+TRUNCATED = ScriptedFault(kind="truncate")
+HTML_503 = ScriptedFault(503, "<html><body>Service Unavailable</body></html>", "text/html")
 
 
 class Simulator:
@@ -51,11 +86,31 @@ class Simulator:
         seed: int = 0,
         change_every: float | None = None,
         watched: list[str] | None = None,
+        rate: float | None = None,
+        quota: int | None = None,
+        quota_period: float = 86400.0,
+        latency: float = 0.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.api_key = api_key
         self.seed = seed
         self.change_every = change_every
+        self.rate = rate
+        """Requests a second before a spike arrest 429; None for no limit."""
+        self.quota = quota
+        """Requests per `quota_period` before a quota 429; None for no quota."""
+        self.quota_period = quota_period
+        self.quota_used = 0
+        self.quota_reset_at = clock() + quota_period
+        self.latency = latency
+        self.fault_rate = 0.0
+        self.fault_pool: list[ScriptedFault] = [HTML_503]
         self.requests = 0
+        self.answered = 0
+        self.spike_arrests = 0
+        self.quota_refusals = 0
+        self._clock = clock
+        self._arrivals: deque[float] = deque()
         self._rng = random.Random(seed)
         self._events: dict[str, tuple[Status, ResaleStatus]] = {}
         self._faults: deque[ScriptedFault] = deque()
@@ -88,6 +143,49 @@ class Simulator:
 
     def clear_faults(self) -> None:
         self._faults.clear()
+        self.fault_rate = 0.0
+
+    def _next_fault(self) -> ScriptedFault | None:
+        if self._faults:
+            return self._faults.popleft()
+        if self.fault_rate and self._rng.random() < self.fault_rate:
+            return self._rng.choice(self.fault_pool)
+        return None
+
+    def _limit(self) -> web.Response | None:
+        """A 429 when this request breaks the spike arrest or the quota; else None."""
+        now = self._clock()
+        if self.rate is not None:
+            while self._arrivals and self._arrivals[0] <= now - 1.0:
+                self._arrivals.popleft()
+            if len(self._arrivals) >= self.rate:
+                self.spike_arrests += 1
+                return _json(spike_arrest_fault(self.rate), status=429)
+            self._arrivals.append(now)
+        if self.quota is None:
+            return None
+        if now >= self.quota_reset_at:
+            periods = math.floor((now - self.quota_reset_at) / self.quota_period) + 1
+            self.quota_reset_at += periods * self.quota_period
+            self.quota_used = 0
+        if self.quota_used >= self.quota:
+            self.quota_refusals += 1
+            response = _json(QUOTA_FAULT, status=429)
+            response.headers.update(self.quota_headers())
+            return response
+        self.quota_used += 1
+        return None
+
+    def quota_headers(self) -> dict[str, str]:
+        if self.quota is None:
+            return {}
+        left = max(0, self.quota - self.quota_used)
+        return {
+            "Rate-Limit": str(self.quota),
+            "Rate-Limit-Available": str(left),
+            "Rate-Limit-Over": "0" if left else "1",
+            "Rate-Limit-Reset": str(int(self.quota_reset_at * 1000)),
+        }
 
     # -- HTTP ----------------------------------------------------------------------------
 
@@ -99,6 +197,7 @@ class Simulator:
         app.router.add_post("/_sim/all", self._all)
         app.router.add_post("/_sim/step", self._step)
         app.router.add_post("/_sim/faults", self._fault)
+        app.router.add_put("/_sim/limits", self._limits)
         if self.change_every:
             app.cleanup_ctx.append(self._random_walk)
         return app
@@ -116,18 +215,18 @@ class Simulator:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    async def _availability(self, request: web.Request) -> web.Response:
+    async def _availability(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if self.api_key is not None and request.query.get("apikey") != self.api_key:
             return _json(INVALID_KEY_FAULT, status=401)
-        if self._faults:
-            fault = self._faults.popleft()
-            return web.Response(
-                status=fault.status,
-                text=fault.body,
-                content_type=fault.content_type,
-                headers=fault.headers,
-            )
+        limited = self._limit()
+        if limited is not None:
+            return limited
+        fault = self._next_fault()
+        if fault is not None:
+            return await _faulty(request, fault, self.quota_headers())
         ids = [i for i in request.query.get("events", "").split(",") if i]
         if not ids or len(ids) > MAX_EVENTS_PER_REQUEST:
             return _json(
@@ -143,7 +242,10 @@ class Simulator:
         for event_id in ids:
             status, resale = self.current(event_id)
             answer.append({"eventId": event_id, "status": status, "resaleStatus": resale})
-        return _json(answer)
+        self.answered += 1
+        response = _json(answer)
+        response.headers.update(self.quota_headers())
+        return response
 
     async def _list(self, _request: web.Request) -> web.Response:
         return _json(
@@ -176,20 +278,46 @@ class Simulator:
 
     async def _fault(self, request: web.Request) -> web.Response:
         body = await _body(request)
+        kind = body.get("kind", "http")
+        if kind not in ("http", "reset", "truncate", "hang"):
+            raise web.HTTPBadRequest(text="kind must be http, reset, truncate or hang")
         try:
             fault = ScriptedFault(
-                status=int(body["status"]),
+                status=int(body.get("status", 500)),
                 body=str(body.get("body", "")),
                 content_type=str(body.get("content_type", "application/json")),
                 headers={str(k): str(v) for k, v in body.get("headers", {}).items()},
+                kind=kind,
+                delay=float(body.get("delay", 0.0)),
             )
             times = int(body.get("times", 1))
-        except (KeyError, TypeError, ValueError):
+            rate = body.get("rate")
+        except (TypeError, ValueError, AttributeError):
             raise web.HTTPBadRequest(
-                text="expected {status, body?, content_type?, headers?, times?}"
+                text="expected {kind?, status?, body?, content_type?, headers?, delay?, "
+                "times? or rate?}"
             ) from None
-        self.inject(fault, times)
-        return _json({"queued": len(self._faults)})
+        if rate is not None:
+            self.fault_rate, self.fault_pool = float(rate), [fault]
+        else:
+            self.inject(fault, times)
+        return _json({"queued": len(self._faults), "rate": self.fault_rate})
+
+    async def _limits(self, request: web.Request) -> web.Response:
+        """Set `rate`, `quota`, `quota_used` and `latency`; null lifts a limit."""
+        body = await _body(request)
+        try:
+            if "rate" in body:
+                self.rate = None if body["rate"] is None else float(body["rate"])
+            if "quota" in body:
+                self.quota = None if body["quota"] is None else int(body["quota"])
+            if "quota_used" in body:
+                self.quota_used = int(body["quota_used"])
+            if "latency" in body:
+                self.latency = float(body["latency"])
+        except (TypeError, ValueError):
+            raise web.HTTPBadRequest(text="expected numbers (or null)") from None
+        return _json({"rate": self.rate, "quota": self.quota, "latency": self.latency})
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -200,6 +328,31 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
     return data
+
+
+async def _faulty(
+    request: web.Request, fault: ScriptedFault, headers: dict[str, str]
+) -> web.StreamResponse:
+    if fault.delay:
+        await asyncio.sleep(fault.delay)
+    if fault.kind == "reset":
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response()
+    if fault.kind == "truncate":
+        response = web.StreamResponse(headers={"Content-Type": "application/json", **headers})
+        response.content_length = 4096
+        await response.prepare(request)
+        await response.write(b'[{"eventId": "')
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    return web.Response(
+        status=fault.status,
+        text=fault.body,
+        content_type=fault.content_type,
+        headers={**headers, **fault.headers},
+    )
 
 
 def _json(data: object, status: int = 200) -> web.Response:

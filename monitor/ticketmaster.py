@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -21,6 +21,7 @@ from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer
 from monitor.ratelimit import TokenBucket
 from monitor.redact import redact
+from monitor.upstream import Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,15 @@ class InventoryClient:
         base_url: str,
         api_key: str,
         timeout: float,
+        *,
         limiter: TokenBucket | None = None,
+        upstream: Upstream | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._session = session
         self._limiter = limiter
+        self._upstream = upstream
+        self._clock = clock
         self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -51,11 +57,27 @@ class InventoryClient:
     async def fetch(self, event_ids: Sequence[str]) -> list[Answer]:
         """The answer's items for the requested events, in answer order, first one per ID.
 
-        Raises UpstreamError (or a subclass) when the request as a whole failed.
+        Raises UpstreamError (or a subclass) when the request as a whole failed, and Held
+        when no request may go out now.
         """
-        url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
         if self._limiter is not None:
             await self._limiter.acquire()
+        if self._upstream is None:
+            return await self._request(event_ids)
+        await self._upstream.admit()
+        try:
+            answers = await self._request(event_ids)
+        except UpstreamError as exc:
+            self._upstream.failed(exc)
+            raise
+        except BaseException:
+            self._upstream.failed(UpstreamError("the request was cancelled"))
+            raise
+        self._upstream.succeeded()
+        return answers
+
+    async def _request(self, event_ids: Sequence[str]) -> list[Answer]:
+        url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
         started = time.monotonic()
         try:
             async with self._session.get(
@@ -78,6 +100,8 @@ class InventoryClient:
             status,
             (time.monotonic() - started) * 1000,
         )
+        if self._upstream is not None:
+            self._upstream.observe_quota(*_quota_headers(headers))
         if status != 200:
             raise self._http_error(status, headers, body)
         return self._parse(body, event_ids)
@@ -93,7 +117,9 @@ class InventoryClient:
         if status == 429:
             quota = "QuotaViolation" in (code or "") or headers.get("Rate-Limit-Available") == "0"
             return RateLimited(
-                f"{what}{detail}", retry_after=_retry_after(headers, quota), quota=quota
+                f"{what}{detail}",
+                retry_after=_retry_after(headers, quota, self._clock()),
+                quota=quota,
             )
         return UpstreamError(
             f"{what}{detail or _snippet(body)}", status=status, retryable=status >= 500
@@ -144,7 +170,7 @@ def _fault(body: bytes) -> tuple[str | None, str | None]:
         return None, None
 
 
-def _retry_after(headers: Any, quota: bool) -> float | None:
+def _retry_after(headers: Any, quota: bool, now: float) -> float | None:
     """Seconds to wait, from Retry-After, or for a quota refusal from Rate-Limit-Reset."""
     retry_after = headers.get("Retry-After")
     if retry_after is not None:
@@ -152,13 +178,28 @@ def _retry_after(headers: Any, quota: bool) -> float | None:
             return max(0.0, float(retry_after))
         except ValueError:
             pass
-    reset = headers.get("Rate-Limit-Reset")
+    reset = _integer(headers.get("Rate-Limit-Reset"))
     if quota and reset is not None:
-        try:
-            return max(0.0, int(reset) / 1000 - time.time())
-        except ValueError:
-            return None
+        return max(0.0, reset / 1000 - now)
     return None
+
+
+def _quota_headers(headers: Any) -> tuple[int | None, int | None, float | None]:
+    """Rate-Limit (the quota), Rate-Limit-Available and Rate-Limit-Reset (epoch ms), as
+    (limit, available, reset time in epoch seconds); None for what is absent or garbled."""
+    reset = _integer(headers.get("Rate-Limit-Reset"))
+    return (
+        _integer(headers.get("Rate-Limit")),
+        _integer(headers.get("Rate-Limit-Available")),
+        None if reset is None else reset / 1000,
+    )
+
+
+def _integer(text: str | None) -> int | None:
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
 
 
 def _snippet(body: bytes) -> str:

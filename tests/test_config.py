@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import config_warnings, load_config, parse_config
+from monitor.config import Config, load_config, parse_config
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError
+from monitor.models import Status
 from monitor.redact import Redactor
 
 GOOD = """\
@@ -147,15 +148,46 @@ def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yaml")
 
 
-def test_a_short_interval_against_the_real_api_warns_but_loads() -> None:
-    config = parse_config(GOOD, "monitor.yaml", {"TM_API_KEY": "abcdefgh"})
-    assert any("1.5s against the real Ticketmaster API" in w for w in config_warnings(config))
-    local = parse_config(
-        GOOD.replace("  batch_size: 50", "  base_url: http://127.0.0.1:8765"),
-        "monitor.yaml",
-        {"TM_API_KEY": "abcdefgh"},
+def test_polling_rules_per_event_load_with_their_aliases_and_defaults() -> None:
+    text = GOOD.replace(
+        "  - id: 17AOv8G6G5rI0S0\n",
+        "  - id: 17AOv8G6G5rI0S0\n"
+        "    source: TicketWeb\n"
+        "    market: gb\n"
+        "    priority: 3\n"
+        "    until: 2026-12-01T19:30:00\n"
+        "    interval_by_status: {FEW_TICKETS_LEFT: 15s, TICKETS_NOT_AVAILABLE: 5m}\n",
     )
-    assert config_warnings(local) == []
+    first, second = parse_config(text, "monitor.yaml", {"TM_API_KEY": "abcdefgh"}).events
+    assert (second.source, second.region, second.priority) == ("ticketweb", "GB", 3)
+    assert second.until is not None and second.until.isoformat() == "2026-12-01T19:30:00+00:00"
+    assert dict(second.interval_by_status or {}) == {
+        Status.FEW_TICKETS_LEFT: 15.0,
+        Status.TICKETS_NOT_AVAILABLE: 300.0,
+    }
+    assert Config.partition_of(second) == "ticketweb/GB"
+    assert Config.partition_of(first) == ""
+    assert (first.priority, first.until) == (1, None)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("    region: XX\n", "events[1].region: expected one of AT, AU"),
+        ("    source: eventbrite\n", "events[1].source: expected one of ticketmaster, tmr"),
+        ("    priority: 11\n", "events[1].priority: input should be less than or equal to 10"),
+        ("    interval_by_status: {SOLD_OUT: 1m}\n", "events[1].interval_by_status.SOLD_OUT"),
+        (
+            "    until: next week\n",
+            "events[1].until: expected a date-time such as 2026-12-01T19:30:00+01:00, got 'next week'",
+        ),
+    ],
+)
+def test_bad_polling_rules_name_the_event_and_key(line: str, expected: str) -> None:
+    text = GOOD.replace("  - id: 17AOv8G6G5rI0S0\n", "  - id: 17AOv8G6G5rI0S0\n" + line)
+    (problem,) = problems(text)
+    assert problem.startswith("monitor.yaml:18: "), problem
+    assert expected in problem, problem
 
 
 @pytest.mark.parametrize(

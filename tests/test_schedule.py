@@ -5,7 +5,7 @@ from itertools import pairwise
 
 import pytest
 
-from monitor.schedule import Batch, BatchPlan, plan_batches, spread
+from monitor.schedule import Batch, BatchKey, BatchPlan, plan_batches, spread
 from monitor.scheduler import tick_for
 
 NOW = 1000.0
@@ -16,10 +16,13 @@ def ids(prefix: str, count: int) -> list[str]:
 
 
 def plan(
-    wanted: dict[str, float], batches: dict[str, Batch] | None = None, size: int = 100
+    wanted: dict[str, float] | dict[str, BatchKey],
+    batches: dict[str, Batch] | None = None,
+    size: int = 100,
 ) -> BatchPlan:
     numbers = itertools.count()
-    return plan_batches(wanted, batches or {}, size, NOW, lambda: f"b{next(numbers)}")
+    keys = {e: k if isinstance(k, BatchKey) else BatchKey(k) for e, k in wanted.items()}
+    return plan_batches(keys, batches or {}, size, NOW, lambda: f"b{next(numbers)}")
 
 
 @pytest.mark.parametrize(
@@ -56,18 +59,28 @@ def test_intervals_never_share_a_batch() -> None:
     assert all(len(intervals) == 1 for intervals in by_batch.values())
 
 
+def test_sources_and_regions_never_share_a_batch() -> None:
+    partitions = ["", "ticketmaster/US", "ticketmaster/GB", "tmr/US", "ticketweb/"]
+    wanted = {f"E{i}": BatchKey(60.0, partitions[i % len(partitions)]) for i in range(50)}
+    result = plan(wanted, size=100)
+    assert len(result.created) == len(partitions)
+    for batch_id, (key, _) in result.created.items():
+        members = [e for e, b in result.assign.items() if b == batch_id]
+        assert {wanted[e] for e in members} == {key}
+
+
 def test_events_stay_put_and_newcomers_fill_room_first() -> None:
-    existing = {"old": Batch("old", 60.0, NOW + 5, frozenset(ids("E", 3)))}
+    existing = {"old": Batch("old", BatchKey(60.0), NOW + 5, frozenset(ids("E", 3)))}
     wanted = dict.fromkeys([*ids("E", 3), "NEW1", "NEW2"], 60.0)
     result = plan(wanted, existing, size=4)
     assert result.assign == {"NEW1": "old", "NEW2": "b0"}
-    assert result.created == {"b0": (60.0, NOW)}
+    assert result.created == {"b0": (BatchKey(60.0), NOW)}
     assert result.rescheduled == {}
     assert result.dropped == set()
 
 
 def test_changed_interval_moves_the_event_and_empty_batches_go() -> None:
-    existing = {"old": Batch("old", 60.0, NOW + 5, frozenset({"E1"}))}
+    existing = {"old": Batch("old", BatchKey(60.0), NOW + 5, frozenset({"E1"}))}
     result = plan({"E1": 30.0}, existing)
     assert result.assign == {"E1": "b0"}
     assert result.dropped == {"old"}
@@ -75,14 +88,15 @@ def test_changed_interval_moves_the_event_and_empty_batches_go() -> None:
 
 def test_overdue_batches_are_spread_again_after_downtime() -> None:
     existing = {
-        f"b{i}": Batch(f"b{i}", 60.0, NOW - 1000 + i, frozenset({f"E{i}"})) for i in range(3)
+        f"b{i}": Batch(f"b{i}", BatchKey(60.0), NOW - 1000 + i, frozenset({f"E{i}"}))
+        for i in range(3)
     }
     result = plan({f"E{i}": 60.0 for i in range(3)}, existing)
     assert result.rescheduled == {"b0": NOW, "b1": NOW + 20, "b2": NOW + 40}
 
 
 def test_a_smaller_batch_size_splits_big_batches() -> None:
-    existing = {"big": Batch("big", 60.0, NOW + 1, frozenset(ids("E", 5)))}
+    existing = {"big": Batch("big", BatchKey(60.0), NOW + 1, frozenset(ids("E", 5)))}
     result = plan(dict.fromkeys(ids("E", 5), 60.0), existing, size=2)
     moved = set(result.assign)
     assert len(moved) == 3

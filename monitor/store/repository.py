@@ -7,11 +7,11 @@ deliver the same thing twice at once (SQLite serialises writers with BEGIN IMMED
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import (
@@ -20,16 +20,20 @@ from monitor.models import (
     Availability,
     Change,
     EventState,
+    Status,
 )
-from monitor.schedule import Batch, plan_batches
+from monitor.schedule import Batch, BatchKey, BatchPlan, plan_batches
 from monitor.store.tables import (
     batches,
     changes,
     deliveries,
     events,
     snapshots,
+    upstream,
 )
+from monitor.upstream import Health, Quota, UpstreamStatus
 
+_UPSTREAM = "ticketmaster"
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
 _CHUNK = 5000
 
@@ -39,6 +43,15 @@ class WatchEntry:
     event_id: str
     name: str | None
     interval: float
+    partition: str = ""
+    interval_by_status: Mapping[Status, float] = field(default_factory=dict)
+
+    def key_for(self, status: str | None) -> BatchKey:
+        """The batch this event belongs in while its stored status is `status`."""
+        interval = self.interval
+        if status is not None:
+            interval = self.interval_by_status.get(STATUS_BY_NAME[status], interval)
+        return BatchKey(interval, self.partition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,7 @@ class ClaimedBatch:
     interval: float
     last_polled_at: float | None
     version: int
+    failures: int = 0
 
 
 @dataclass(slots=True)
@@ -65,7 +79,7 @@ class PollWrite:
     polled: list[dict[str, Any]] = field(default_factory=list)
     """Batches answered: b_id, b_polled_at, b_due (the next due time) and b_version."""
     postponed: list[dict[str, Any]] = field(default_factory=list)
-    """Batches not answered: b_id and b_due."""
+    """Batches not answered: b_id, b_due and b_failures (failed polls in a row)."""
 
     def merge(self, other: PollWrite) -> None:
         self.updated.extend(other.updated)
@@ -156,41 +170,16 @@ class Repository:
             known = {
                 row.event_id: row
                 for row in await conn.execute(
-                    select(events.c.event_id, events.c.name, events.c.batch_id)
+                    select(events.c.event_id, events.c.name, events.c.batch_id, events.c.status)
                 )
             }
-            members: dict[str, set[str]] = {}
-            for row in known.values():
-                if row.batch_id is not None:
-                    members.setdefault(row.batch_id, set()).add(row.event_id)
-            current = {
-                row.id: Batch(
-                    row.id, row.interval_s, row.next_due_at, frozenset(members.get(row.id, ()))
-                )
-                for row in await conn.execute(select(batches))
+            current = _batches(await conn.execute(select(batches)), known.values())
+            keys = {
+                eid: entry.key_for(known[eid].status if eid in known else None)
+                for eid, entry in wanted.items()
             }
-            plan = plan_batches(
-                {eid: entry.interval for eid, entry in wanted.items()},
-                current,
-                batch_size,
-                now,
-                new_id,
-            )
-            if plan.created:
-                await conn.execute(
-                    insert(batches),
-                    [
-                        {"id": bid, "interval_s": interval, "next_due_at": due_at, "version": 0}
-                        for bid, (interval, due_at) in plan.created.items()
-                    ],
-                )
-            if plan.rescheduled:
-                await conn.execute(
-                    update(batches)
-                    .where(batches.c.id == bindparam("b_id"))
-                    .values(next_due_at=bindparam("b_due")),
-                    [{"b_id": bid, "b_due": due} for bid, due in plan.rescheduled.items()],
-                )
+            plan = plan_batches(keys, current, batch_size, now, new_id)
+            await _create_and_reschedule(conn, plan)
             added = [eid for eid in wanted if eid not in known]
             if added:
                 await conn.execute(
@@ -206,26 +195,11 @@ class Repository:
                         for eid in added
                     ],
                 )
-            moved = [
-                {"b_event_id": eid, "b_name": wanted[eid].name, "b_batch": plan.assign[eid]}
-                for eid in wanted
-                if eid in known and eid in plan.assign
-            ]
-            if moved:
-                await conn.execute(
-                    update(events)
-                    .where(events.c.event_id == bindparam("b_event_id"))
-                    .values(
-                        name=bindparam("b_name"),
-                        batch_id=bindparam("b_batch"),
-                        read_in_last_poll=False,
-                    ),
-                    moved,
-                )
+            await _move(conn, {eid: b for eid, b in plan.assign.items() if eid in known})
             renamed = [
                 {"b_event_id": eid, "b_name": wanted[eid].name}
                 for eid in wanted
-                if eid in known and eid not in plan.assign and known[eid].name != wanted[eid].name
+                if eid in known and known[eid].name != wanted[eid].name
             ]
             if renamed:
                 await conn.execute(
@@ -249,6 +223,46 @@ class Repository:
             await conn.execute(update(batches).values(version=batches.c.version + 1))
         return added, removed
 
+    async def rehome(
+        self, moves: Mapping[str, BatchKey], batch_size: int, now: float, new_id: Callable[[], str]
+    ) -> None:
+        """Move events to batches of another key (their interval follows their status).
+
+        Only the batches involved are read and touched: those the events leave, and those
+        of the keys they join.
+        """
+        if not moves:
+            return
+        async with self.engine.begin() as conn:
+            left = select(events.c.batch_id).where(events.c.event_id.in_(list(moves)))
+            joined = [
+                (batches.c.interval_s == key.interval) & (batches.c.partition == key.partition)
+                for key in set(moves.values())
+            ]
+            involved = select(batches).where(
+                batches.c.id.in_(left.scalar_subquery()) | or_(*joined)
+            )
+            rows = (await conn.execute(involved)).all()
+            member_rows = await conn.execute(
+                select(events.c.event_id, events.c.batch_id).where(
+                    events.c.batch_id.in_([row.id for row in rows])
+                )
+            )
+            current = _batches(rows, member_rows)
+            wanted = {eid: batch.key for batch in current.values() for eid in batch.members} | dict(
+                moves
+            )
+            plan = plan_batches(wanted, current, batch_size, now, new_id)
+            await _create_and_reschedule(conn, plan)
+            await _move(conn, plan.assign)
+            if plan.dropped:
+                await conn.execute(delete(batches).where(batches.c.id.in_(plan.dropped)))
+            await conn.execute(
+                update(batches)
+                .where(batches.c.id.in_(list(current)))
+                .values(version=batches.c.version + 1)
+            )
+
     # -- polling -------------------------------------------------------------------------
 
     async def claim_due(self, now: float, limit: int, lease_until: float) -> list[ClaimedBatch]:
@@ -268,7 +282,11 @@ class Repository:
             .where(batches.c.id.in_(due.scalar_subquery()))
             .values(next_due_at=lease_until)
             .returning(
-                batches.c.id, batches.c.interval_s, batches.c.last_polled_at, batches.c.version
+                batches.c.id,
+                batches.c.interval_s,
+                batches.c.last_polled_at,
+                batches.c.version,
+                batches.c.failures,
             )
         )
         async with self.engine.begin() as conn:
@@ -314,6 +332,7 @@ class Repository:
                         last_polled_at=bindparam("b_polled_at"),
                         next_due_at=bindparam("b_due"),
                         version=bindparam("b_version"),
+                        failures=0,
                     ),
                     write.polled,
                 )
@@ -321,9 +340,57 @@ class Repository:
                 await conn.execute(
                     update(batches)
                     .where(batches.c.id == bindparam("b_id"))
-                    .values(next_due_at=bindparam("b_due")),
+                    .values(next_due_at=bindparam("b_due"), failures=bindparam("b_failures")),
                     write.postponed,
                 )
+
+    async def expedite(self, now: float, lease: float) -> None:
+        """Bring batches backing off after failures due now: the upstream works again.
+
+        A batch leased by a poll in flight (due within `lease`) is left alone.
+        """
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(batches)
+                .where(batches.c.failures > 0, batches.c.next_due_at > now + lease)
+                .values(next_due_at=now)
+            )
+
+    # -- upstream ------------------------------------------------------------------------
+
+    async def save_upstream(self, status: UpstreamStatus) -> None:
+        quota = status.quota
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(upstream)
+                .where(upstream.c.name == _UPSTREAM)
+                .values(
+                    health=status.health.value,
+                    since=status.since,
+                    paused_until=status.paused_until,
+                    last_error=status.last_error,
+                    last_success_at=status.last_success_at,
+                    quota_limit=quota.limit,
+                    quota_available=quota.available,
+                    quota_reset_at=quota.reset_at,
+                )
+            )
+
+    async def load_upstream(self) -> UpstreamStatus:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(upstream).where(upstream.c.name == _UPSTREAM))).first()
+        if row is None:
+            return UpstreamStatus()
+        return UpstreamStatus(
+            health=Health(row.health),
+            since=row.since,
+            paused_until=row.paused_until,
+            last_error=row.last_error,
+            last_success_at=row.last_success_at,
+            quota=Quota(row.quota_limit, row.quota_available, row.quota_reset_at),
+        )
+
+    # -- reading -------------------------------------------------------------------------
 
     async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
         query = _EVENT_ROWS.order_by(events.c.name, events.c.event_id)
@@ -360,6 +427,59 @@ class Repository:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_change(row) for row in reversed(rows)]
+
+
+def _batches(rows: Iterable[Any], members: Iterable[Any]) -> dict[str, Batch]:
+    """Batches from rows of the batches table, with their members from event rows."""
+    by_batch: dict[str, set[str]] = {}
+    for row in members:
+        if row.batch_id is not None:
+            by_batch.setdefault(row.batch_id, set()).add(row.event_id)
+    return {
+        row.id: Batch(
+            row.id,
+            BatchKey(row.interval_s, row.partition),
+            row.next_due_at,
+            frozenset(by_batch.get(row.id, ())),
+        )
+        for row in rows
+    }
+
+
+async def _create_and_reschedule(conn: AsyncConnection, plan: BatchPlan) -> None:
+    if plan.created:
+        await conn.execute(
+            insert(batches),
+            [
+                {
+                    "id": batch_id,
+                    "interval_s": key.interval,
+                    "partition": key.partition,
+                    "next_due_at": due_at,
+                    "version": 0,
+                    "failures": 0,
+                }
+                for batch_id, (key, due_at) in plan.created.items()
+            ],
+        )
+    if plan.rescheduled:
+        await conn.execute(
+            update(batches)
+            .where(batches.c.id == bindparam("b_id"))
+            .values(next_due_at=bindparam("b_due")),
+            [{"b_id": bid, "b_due": due} for bid, due in plan.rescheduled.items()],
+        )
+
+
+async def _move(conn: AsyncConnection, assign: Mapping[str, str]) -> None:
+    """Put known events into other batches; their last-seen time becomes their own."""
+    if assign:
+        await conn.execute(
+            update(events)
+            .where(events.c.event_id == bindparam("b_event_id"))
+            .values(batch_id=bindparam("b_batch"), read_in_last_poll=False),
+            [{"b_event_id": eid, "b_batch": bid} for eid, bid in assign.items()],
+        )
 
 
 async def changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:

@@ -38,6 +38,10 @@ batches = Table(
     Column("last_polled_at", Float),
     # Moves whenever the state of a member event is written, so a poller may cache states.
     Column("version", Integer, nullable=False),
+    # Ticketing source and region ("ticketmaster/US"): a request never mixes two of them.
+    Column("partition", String(64), nullable=False, server_default=""),
+    # Failed polls in a row, for backoff; zero after a success.
+    Column("failures", Integer, nullable=False, server_default="0"),
     Index("ix_batches_due", "next_due_at"),
 )
 
@@ -114,4 +118,19 @@ delivery_attempts = Table(
     Column("status_code", Integer),
     Column("error", Text),
     Index("ix_delivery_attempts_delivery", "delivery_id"),
+)
+
+# One row: how the Inventory Status API is doing, and what is left of the daily quota.
+upstream = Table(
+    "upstream",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("health", String(32), nullable=False),
+    Column("since", Float),
+    Column("paused_until", Float),
+    Column("last_error", Text),
+    Column("last_success_at", Float),
+    Column("quota_limit", Integer),
+    Column("quota_available", Integer),
+    Column("quota_reset_at", Float),
 )

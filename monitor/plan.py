@@ -1,0 +1,134 @@
+"""The quota planner: how many requests a day a watchlist needs, and intervals that fit.
+
+Batches are formed per interval and per ticketing source and region, so a group of `n`
+events polled every `interval` seconds costs `ceil(n / batch_size)` requests per interval.
+An event with `interval_by_status` is planned at its shortest interval: the plan must still
+hold on the day a whole tour goes on sale.
+
+To fit a quota, every event's intervals are stretched by `max(1, k / priority)` for the
+smallest `k` that brings the plan under the quota less a safety margin: priority 1 events
+stretch the most, priority 10 events ten times less.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from monitor.config import Config
+from monitor.durations import format_duration
+
+SECONDS_PER_DAY = 86400.0
+SAFETY_MARGIN = 0.9
+"""A fitted plan uses at most this share of the quota, leaving room for retries."""
+
+
+class Demand(NamedTuple):
+    """What one watched event asks of the quota."""
+
+    interval: float
+    """The shortest interval the event may be polled at."""
+    partition: str
+    priority: int = 1
+
+
+def stretched(interval: float, factor: float) -> float:
+    """`interval` made `factor` times longer, to the whole second (so batches still group)."""
+    return interval if factor <= 1.0 else float(math.ceil(interval * factor))
+
+
+def requests_per_day(demands: Iterable[Demand], batch_size: int, scale: float = 1.0) -> float:
+    """Requests a day for `demands` with every interval stretched for scale `scale`."""
+    groups = Counter(
+        (stretched(d.interval, stretch_factor(scale, d.priority)), d.partition) for d in demands
+    )
+    return sum(
+        math.ceil(count / batch_size) * SECONDS_PER_DAY / interval
+        for (interval, _), count in groups.items()
+    )
+
+
+def stretch_factor(scale: float, priority: int) -> float:
+    return max(1.0, scale / priority)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPlan:
+    requests_per_day: float
+    quota: int
+    scale: float
+    """1.0 when the plan fits with its margin; otherwise the smallest scale that does."""
+
+    @property
+    def fits(self) -> bool:
+        return self.requests_per_day <= self.quota
+
+    def factor(self, priority: int) -> float:
+        return stretch_factor(self.scale, priority)
+
+
+def plan_quota(demands: Sequence[Demand], batch_size: int, quota: int) -> QuotaPlan:
+    needed = requests_per_day(demands, batch_size)
+    budget = quota * SAFETY_MARGIN
+    if needed <= budget:
+        return QuotaPlan(needed, quota, 1.0)
+    # Invariant: `high` fits the budget. Priority 10 stretches ten times less than 1.
+    low, high = 1.0, needed / budget * 10
+    while requests_per_day(demands, batch_size, high) > budget:
+        high *= 2
+    for _ in range(50):
+        middle = (low + high) / 2
+        if requests_per_day(demands, batch_size, middle) <= budget:
+            high = middle
+        else:
+            low = middle
+        if high - low < 1e-4:
+            break
+    return QuotaPlan(needed, quota, high)
+
+
+def demands_of(config: Config) -> list[Demand]:
+    return [
+        Demand(
+            min((config.interval_of(event), *config.intervals_by_status_of(event).values())),
+            config.partition_of(event),
+            event.priority,
+        )
+        for event in config.events
+    ]
+
+
+def plan_for(config: Config, quota: int | None = None) -> QuotaPlan:
+    """The plan for `config`'s watchlist against `quota` (by default the configured one)."""
+    return plan_quota(
+        demands_of(config),
+        config.ticketmaster.batch_size,
+        quota or config.ticketmaster.daily_quota,
+    )
+
+
+def quota_warning(config: Config, plan: QuotaPlan) -> str | None:
+    """A warning naming the intervals that fit, when the watchlist needs more than the quota."""
+    if plan.fits:
+        return None
+    fitted = sorted(
+        {
+            (config.interval_of(event), event.priority): stretched(
+                config.interval_of(event), plan.factor(event.priority)
+            )
+            for event in config.events
+        }.items()
+    )
+    shown = ", ".join(
+        f"{format_duration(old)} -> {format_duration(new)}"
+        + (f" (priority {priority})" if priority != 1 else "")
+        for (old, priority), new in fitted[:8]
+    )
+    return (
+        f"the watchlist needs {plan.requests_per_day:,.0f} requests a day but the daily quota "
+        f"is {plan.quota:,}; intervals that fit: {shown} "
+        "(or set polling.fit_quota: true to stretch them automatically)"
+    )

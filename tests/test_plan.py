@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+
+from monitor.config import Config
+from monitor.plan import (
+    SAFETY_MARGIN,
+    Demand,
+    plan_for,
+    plan_quota,
+    quota_warning,
+    requests_per_day,
+    stretched,
+)
+from tests.conftest import ConfigFactory
+
+
+@pytest.mark.parametrize(
+    ("demands", "batch_size", "expected"),
+    [
+        pytest.param([Demand(60.0, "")], 100, 1440, id="one event every minute"),
+        pytest.param([Demand(60.0, "")] * 100, 100, 1440, id="a full batch costs one request"),
+        pytest.param([Demand(60.0, "")] * 101, 100, 2880, id="one event over makes two"),
+        pytest.param(
+            [Demand(60.0, "ticketmaster/US")] * 50 + [Demand(60.0, "ticketmaster/GB")] * 50,
+            100,
+            2880,
+            id="regions never share a request",
+        ),
+        pytest.param(
+            [Demand(30.0, "")] * 10 + [Demand(300.0, "")] * 10,
+            100,
+            2880 + 288,
+            id="intervals never share a request",
+        ),
+        pytest.param([Demand(1.0, "")] * 2000, 50, 40 * 86400, id="2,000 events, batch 50, 1s"),
+    ],
+)
+def test_requests_per_day(demands: list[Demand], batch_size: int, expected: float) -> None:
+    assert requests_per_day(demands, batch_size) == pytest.approx(expected)
+
+
+def test_a_plan_within_the_quota_stretches_nothing() -> None:
+    plan = plan_quota([Demand(60.0, "")] * 300, 100, quota=5000)
+    assert plan.requests_per_day == pytest.approx(4320)
+    assert plan.fits
+    assert plan.scale == 1.0
+
+
+def test_an_oversized_plan_stretches_to_fit_under_the_margin() -> None:
+    demands = [Demand(30.0, "")] * 1000  # 10 requests every 30s: 28,800 a day
+    plan = plan_quota(demands, 100, quota=5000)
+    assert not plan.fits
+    fitted = requests_per_day(demands, 100, plan.scale)
+    assert fitted <= 5000 * SAFETY_MARGIN
+    # The smallest stretch that fits: one second less would not.
+    interval = stretched(30.0, plan.factor(1))
+    assert requests_per_day([Demand(interval - 1, "")] * 1000, 100) > 5000 * SAFETY_MARGIN
+
+
+def test_higher_priority_events_are_stretched_less() -> None:
+    demands = [Demand(60.0, "", priority=1)] * 500 + [Demand(60.0, "", priority=5)] * 100
+    plan = plan_quota(demands, 100, quota=2000)
+    assert requests_per_day(demands, 100, plan.scale) <= 2000 * SAFETY_MARGIN
+    low, high = stretched(60.0, plan.factor(1)), stretched(60.0, plan.factor(5))
+    assert 60.0 <= high < low
+    assert high == pytest.approx(60.0 * max(1.0, plan.scale / 5), abs=1.0)
+
+
+def test_the_warning_names_the_intervals_that_fit(make_config: ConfigFactory) -> None:
+    config: Config = make_config(
+        ticketmaster={"daily_quota": 5000, "batch_size": 100},
+        polling={"interval": "30s"},
+        events=[{"id": f"E{i}"} for i in range(150)]
+        + [{"id": "VIP", "priority": 10, "interval": "30s"}],
+    )
+    plan = plan_for(config)
+    assert plan.requests_per_day == pytest.approx(2 * 2880)
+    warning = quota_warning(config, plan)
+    assert warning is not None
+    assert "needs 5,760 requests a day but the daily quota is 5,000" in warning
+    assert f"30s -> {stretched(30.0, plan.factor(1)):g}s" in warning
+    assert "30s -> 30s (priority 10)" in warning
+    assert quota_warning(config, plan_for(config, quota=6000)) is None
+
+
+def test_interval_by_status_is_planned_at_its_shortest_interval(
+    make_config: ConfigFactory,
+) -> None:
+    config = make_config(
+        polling={"interval": "5m", "interval_by_status": {"FEW_TICKETS_LEFT": "15s"}},
+        events=[{"id": "E1"}],
+    )
+    assert plan_for(config).requests_per_day == pytest.approx(86400 / 15)
