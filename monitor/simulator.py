@@ -109,7 +109,7 @@ class Simulator:
         self.answered = 0
         self.spike_arrests = 0
         self.quota_refusals = 0
-        self._clock = clock
+        self.clock = clock
         self._arrivals: deque[float] = deque()
         self._rng = random.Random(seed)
         self._events: dict[str, tuple[Status, ResaleStatus]] = {}
@@ -154,7 +154,7 @@ class Simulator:
 
     def _limit(self) -> web.Response | None:
         """A 429 when this request breaks the spike arrest or the quota; else None."""
-        now = self._clock()
+        now = self.clock()
         if self.rate is not None:
             while self._arrivals and self._arrivals[0] <= now - 1.0:
                 self._arrivals.popleft()

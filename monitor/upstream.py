@@ -154,6 +154,10 @@ class Upstream:
         self._answered(success=True)
         streak, self.failure_streak = self.failure_streak, 0
         health = self.status.health
+        if health is Health.QUOTA_EXHAUSTED and self.held_until() is not None:
+            # Sent before the quota ran out; the pause stands.
+            self._update(last_success_at=now)
+            return
         if health is Health.DEGRADED:
             since = self.status.since or now
             logger.info(

@@ -17,6 +17,8 @@ from monitor.simulator import Simulator, serve
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import PollWrite, Repository
 
+pytest_plugins = ["tests.rig"]
+
 POSTGRES_ADMIN = os.environ.get(
     "MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -102,9 +104,9 @@ def repository(engine: AsyncEngine) -> Repository:
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[tuple[Simulator, str]]:
+async def simulator(clock: FakeClock) -> AsyncIterator[tuple[Simulator, str]]:
     """A real simulator on a free local port; yields it and its base URL."""
-    sim = Simulator(api_key=API_KEY)
+    sim = Simulator(api_key=API_KEY, clock=clock)
     async with serve(sim) as url:
         yield sim, url
 

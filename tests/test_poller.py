@@ -1,27 +1,18 @@
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
-import aiohttp
 import pytest
-from sqlalchemy import Table, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
 
-from monitor.detect import Rules
 from monitor.models import Availability, ResaleStatus, Status
-from monitor.poller import Poller, RetryPolicy, Target, Watch, new_id
+from monitor.poller import Target
 from monitor.rules import Rule
-from monitor.simulator import ScriptedFault, Simulator
-from monitor.store.engine import create_engine
+from monitor.simulator import ScriptedFault
 from monitor.store.outbox import Outbox
-from monitor.store.repository import Repository, WatchEntry
-from monitor.store.tables import batches, changes, deliveries, snapshots
-from monitor.ticketmaster import InventoryClient
-from monitor.upstream import Upstream
-from tests.conftest import API_KEY, FakeClock
+from monitor.store.tables import changes, deliveries, snapshots
+from tests.conftest import API_KEY
+from tests.rig import INTERVAL, RigBuilder
 
 A, F, N, U = (
     Status.TICKETS_AVAILABLE,
@@ -30,84 +21,6 @@ A, F, N, U = (
     Status.UNKNOWN,
 )
 RN = ResaleStatus.TICKETS_NOT_AVAILABLE
-INTERVAL = 10.0
-
-
-@dataclass
-class Rig:
-    poller: Poller
-    repository: Repository
-    engine: AsyncEngine
-    simulator: Simulator
-    clock: FakeClock
-    upstream: Upstream
-
-    async def cycle(self) -> None:
-        await self.poller.run_cycle()
-        self.clock.advance(INTERVAL)
-
-    async def count(self, table: Table) -> int:
-        async with self.engine.connect() as connection:
-            return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
-
-
-RigBuilder = Callable[..., Awaitable[Rig]]
-
-
-@pytest.fixture
-async def rig(
-    database_url: str, simulator: tuple[Simulator, str], clock: FakeClock
-) -> AsyncIterator[RigBuilder]:
-    sim, url = simulator
-    engines: list[AsyncEngine] = []
-    async with aiohttp.ClientSession() as session:
-
-        async def build(
-            ids: tuple[str, ...] = ("E1", "E2", "E3"),
-            batch_size: int = 2,
-            targets: tuple[Target, ...] = (Target("ops"),),
-            watches: dict[str, Watch] | None = None,
-        ) -> Rig:
-            from monitor.store.engine import upgrade
-
-            engine = create_engine(database_url)
-            engines.append(engine)
-            await upgrade(engine)
-            repository = Repository(engine)
-            if watches is None:
-                watches = {i: Watch(i, f"Show {i}", INTERVAL, targets) for i in ids}
-            await repository.sync_watchlist(
-                [
-                    WatchEntry(w.event_id, w.name, w.interval, w.partition, w.interval_by_status)
-                    for w in watches.values()
-                ],
-                batch_size,
-                clock(),
-                new_id,
-            )
-            # Every batch due now rather than spread over the interval: one cycle polls all.
-            async with engine.begin() as connection:
-                await connection.execute(update(batches).values(next_due_at=clock()))
-            upstream = Upstream(clock=clock, degraded_after=3, invalid_key_retry=300.0)
-            poller = Poller(
-                repository,
-                InventoryClient(session, url, API_KEY, timeout=2.0, upstream=upstream, clock=clock),
-                watches,
-                rules=Rules(unknown_after=3, snapshot_every=3600.0),
-                batch_size=batch_size,
-                max_in_flight=2,
-                lease=30.0,
-                notify_baseline=False,
-                clock=clock,
-                upstream=upstream,
-                retry=RetryPolicy(initial=2.0, maximum=300.0),
-                rng=random.Random(7),
-            )
-            return Rig(poller, repository, engine, sim, clock, upstream)
-
-        yield build
-    for engine in engines:
-        await engine.dispose()
 
 
 async def test_baseline_is_silent_and_a_flip_is_one_change_with_its_deliveries(
