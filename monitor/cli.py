@@ -15,6 +15,7 @@ from monitor import __version__
 from monitor.config import Config, config_warnings, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import setup_logging
+from monitor.messages import iso
 from monitor.redact import redact, redactor
 
 logger = logging.getLogger("monitor")
@@ -65,7 +66,17 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("run", _run, "run the daemon until SIGTERM or SIGINT")
-    command("check", _check, "validate a configuration and summarise it")
+    check = command("check", _check, "validate a configuration and summarise it")
+    check.add_argument(
+        "--live",
+        action="store_true",
+        help="also make real requests with the key: does it work, which IDs are unknown",
+    )
+    check.add_argument(
+        "--all",
+        action="store_true",
+        help="with --live, check every watched event (each request spends quota)",
+    )
     sim = command("simulate", _simulate, "serve a local Ticketmaster-compatible API", config=None)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
@@ -77,6 +88,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="change one random event's status this often",
+    )
+    sim.add_argument(
+        "--rate", type=float, default=None, help="answer a spike arrest 429 above this many/s"
+    )
+    sim.add_argument(
+        "--quota", type=int, default=None, help="answer a quota 429 after this many a day"
+    )
+    sim.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
+    sim.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="answer this share of requests (0 to 1) with an HTML 503",
     )
     command("demo", _demo, "run the simulator and the daemon together", config=DEMO_CONFIG)
     db = commands.add_parser("db", help="database maintenance")
@@ -155,19 +180,56 @@ async def _daemon(config: Config, stop: asyncio.Event) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from monitor.durations import format_duration
+    from monitor.plan import plan_for, quota_warning
 
     config = _load(args.config)
+    tm = config.ticketmaster
     intervals = sorted({config.interval_of(e) for e in config.events})
+    plan = plan_for(config)
     print(f"{args.config}: valid")
-    print(
-        f"  upstream:  {config.ticketmaster.base_url} (batches of {config.ticketmaster.batch_size})"
-    )
+    print(f"  upstream:  {tm.base_url} (batches of {tm.batch_size})")
     print(f"  database:  {redact(config.database.url)}")
     print(f"  events:    {len(config.events)}")
     print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")
+    print(
+        f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
+        f"({plan.requests_per_day / plan.quota:.0%}), at most {tm.requests_per_second:g} a second"
+    )
     for name, notifier in config.notifiers.items():
         listeners = sum(1 for e in config.events if name in config.targets_of(e))
         print(f"  notifier:  {name} ({notifier.type}), {listeners} events")
+    warning = quota_warning(config, plan)
+    if warning:
+        fitting = "fit_quota stretches them" if config.polling.fit_quota else "warning"
+        print(f"{fitting}: {warning}", file=sys.stderr)
+    if args.live:
+        return _check_live(config, every=args.all)
+    return EXIT_OK
+
+
+def _check_live(config: Config, *, every: bool) -> int:
+    from monitor.live import DEFAULT_REQUESTS, check_live
+
+    report = asyncio.run(check_live(config, None if every else DEFAULT_REQUESTS))
+    if report.key_refused:
+        print(f"live: the API key is refused: {report.error}")
+        return EXIT_FAILURE
+    if report.error:
+        print(f"live: the API did not answer properly: {report.error}")
+        return EXIT_FAILURE
+    print(f"live: the API key works ({report.requests} requests, {report.latency_ms:.0f} ms each)")
+    quota = report.quota
+    if quota.available is not None:
+        resets = f", resets {iso(quota.reset_at)}" if quota.reset_at else ""
+        limit = f"{quota.limit:,}" if quota.limit else "?"
+        print(f"  quota left: {quota.available:,} of {limit}{resets}")
+    if report.watched:
+        rest = "" if report.checked >= report.watched else " (--all checks every one)"
+        print(f"  checked:    {report.checked} of {report.watched} watched events{rest}")
+    for event_id in report.unknown:
+        print(f"  {event_id}: answered UNKNOWN, probably an invalid event ID")
+    for event_id in report.missing:
+        print(f"  {event_id}: left out of the answer")
     return EXIT_OK
 
 
@@ -175,7 +237,15 @@ def _simulate(args: argparse.Namespace) -> int:
     from monitor.simulator import Simulator, serve
 
     setup_logging()
-    simulator = Simulator(api_key=args.api_key, seed=args.seed, change_every=args.change_every)
+    simulator = Simulator(
+        api_key=args.api_key,
+        seed=args.seed,
+        change_every=args.change_every,
+        rate=args.rate,
+        quota=args.quota,
+        latency=args.latency,
+    )
+    simulator.fault_rate = args.fault_rate
 
     async def body(stop: asyncio.Event) -> None:
         async with serve(simulator, args.host, args.port) as url:
@@ -195,6 +265,8 @@ def _demo(args: argparse.Namespace) -> int:
         api_key=config.ticketmaster.api_key.get_secret_value(),
         change_every=3.0,
         watched=[e.id for e in config.events],
+        rate=config.ticketmaster.requests_per_second,
+        quota=config.ticketmaster.daily_quota,
     )
 
     async def body(stop: asyncio.Event) -> None:

@@ -17,6 +17,7 @@ from monitor.redact import redact, redactor
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
+from monitor.upstream import Health, UpstreamStatus
 
 
 @asynccontextmanager
@@ -51,9 +52,36 @@ def _when(timestamp: float | None) -> str:
     return "-" if timestamp is None else iso(timestamp)
 
 
+def _upstream_line(status: UpstreamStatus) -> str:
+    words = {
+        Health.OK: "ok",
+        Health.DEGRADED: "degraded: polls are failing",
+        Health.QUOTA_EXHAUSTED: "paused: the daily quota is used up",
+        Health.INVALID_API_KEY: "the API key is refused",
+    }[status.health]
+    parts = [f"upstream: {words}"]
+    if status.health is not Health.OK and status.since is not None:
+        parts.append(f"since {iso(status.since)}")
+    if status.paused_until is not None and status.health is not Health.OK:
+        parts.append(f"next try {iso(status.paused_until)}")
+    if status.last_success_at is not None:
+        parts.append(f"last success {iso(status.last_success_at)}")
+    quota = status.quota
+    if quota.available is not None:
+        of = f" of {quota.limit:,}" if quota.limit else ""
+        resets = f" (resets {iso(quota.reset_at)})" if quota.reset_at else ""
+        parts.append(f"quota left {quota.available:,}{of}{resets}")
+    line = "; ".join(parts)
+    if status.health is not Health.OK and status.last_error:
+        line += f"\n  last error: {redact(status.last_error)}"
+    return line
+
+
 async def print_status(config: Config) -> int:
     async with _repository(config) as repository:
         rows = await repository.event_rows()
+        upstream = await repository.load_upstream()
+    print(_upstream_line(upstream))
     if not rows:
         print("no events have been polled yet")
         return 0

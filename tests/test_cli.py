@@ -7,9 +7,12 @@ from pathlib import Path
 
 import yaml
 
+from monitor.models import ResaleStatus, Status
+from monitor.simulator import Simulator, serve
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.repository import Repository
+from monitor.upstream import Health, Quota, UpstreamStatus
 from tests.conftest import API_KEY, change_with_delivery
 from tests.e2e import receiver, run_cli
 
@@ -78,3 +81,72 @@ async def test_dead_deliveries_are_listed_and_replayed(tmp_path: Path) -> None:
         assert out.strip() == "no dead deliveries"
     finally:
         await engine.dispose()
+
+
+def live_config(tmp_path: Path, base_url: str, key: str = API_KEY, events: int = 3) -> Path:
+    config = tmp_path / "live.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ticketmaster": {"base_url": base_url, "api_key": key, "batch_size": 2},
+                "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+                "polling": {"interval": "30s"},
+                "notifiers": {"console": {"type": "log"}},
+                "events": [{"id": f"E{i}"} for i in range(events)],
+            }
+        )
+    )
+    return config
+
+
+async def test_check_prints_the_quota_plan_and_the_intervals_that_fit(tmp_path: Path) -> None:
+    config = live_config(tmp_path, "http://127.0.0.1:9", events=10)
+    code, out, err = await run_cli("check", "--config", str(config))
+    assert code == 0, err
+    # 5 batches of 2 every 30s: 14,400 requests a day against the default 5,000.
+    assert "quota:     14,400 requests a day of 5,000 (288%), at most 5 a second" in out
+    assert "warning: the watchlist needs 14,400 requests a day" in err
+    assert "intervals that fit: 30s -> 1m36s" in err
+
+
+async def test_check_live_reports_the_key_quota_and_unknown_ids(tmp_path: Path) -> None:
+    simulator = Simulator(api_key=API_KEY, quota=5000)
+    simulator.set("E1", Status.UNKNOWN, ResaleStatus.UNKNOWN)
+    async with serve(simulator) as url:
+        code, out, err = await run_cli(
+            "check", "--live", "--config", str(live_config(tmp_path, url))
+        )
+        assert code == 0, err
+        assert "live: the API key works (2 requests" in out
+        assert "quota left: 4,998 of 5,000" in out
+        assert "checked:    3 of 3 watched events" in out
+        assert "E1: answered UNKNOWN, probably an invalid event ID" in out
+        assert "E0:" not in out
+
+        wrong = live_config(tmp_path, url, key="a-key-without-access")
+        code, out, err = await run_cli("check", "--live", "--config", str(wrong))
+        assert code == 1
+        assert "live: the API key is refused: " in out
+        assert "a-key-without-access" not in out + err
+    assert simulator.requests == 3
+
+
+async def test_status_says_when_polling_is_paused_for_the_quota(tmp_path: Path) -> None:
+    config = live_config(tmp_path, "http://127.0.0.1:9")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
+    await upgrade(engine)
+    await Repository(engine).save_upstream(
+        UpstreamStatus(
+            Health.QUOTA_EXHAUSTED,
+            since=1_800_000_000.0,
+            paused_until=1_800_003_600.0,
+            quota=Quota(5000, 0, 1_800_003_600.0),
+        )
+    )
+    await engine.dispose()
+    code, out, err = await run_cli("status", "--config", str(config))
+    assert code == 0, err
+    assert out.splitlines()[0] == (
+        "upstream: paused: the daily quota is used up; since 2027-01-15T08:00:00Z; "
+        "next try 2027-01-15T09:00:00Z; quota left 0 of 5,000 (resets 2027-01-15T09:00:00Z)"
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import Config
+from monitor.durations import format_duration
 from monitor.plan import (
     SAFETY_MARGIN,
     Demand,
@@ -79,7 +80,7 @@ def test_the_warning_names_the_intervals_that_fit(make_config: ConfigFactory) ->
     warning = quota_warning(config, plan)
     assert warning is not None
     assert "needs 5,760 requests a day but the daily quota is 5,000" in warning
-    assert f"30s -> {stretched(30.0, plan.factor(1)):g}s" in warning
+    assert f"30s -> {format_duration(stretched(30.0, plan.factor(1)))}" in warning
     assert "30s -> 30s (priority 10)" in warning
     assert quota_warning(config, plan_for(config, quota=6000)) is None
 

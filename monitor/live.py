@@ -1,0 +1,78 @@
+"""`check --live`: real requests with the configured key, to learn whether it works and
+which watched IDs the API does not know."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from itertools import islice
+
+import aiohttp
+
+from monitor.config import Config
+from monitor.errors import Held, InvalidApiKey, UpstreamError
+from monitor.models import Status
+from monitor.upstream import Quota, Upstream
+
+DEFAULT_REQUESTS = 10
+"""Requests `check --live` spends by default: each one counts against the daily quota."""
+KEY_PROBE_ID = "inventory-monitor-key-check"
+"""Asked for when nothing is watched: the answer only tells whether the key works."""
+
+
+@dataclass(slots=True)
+class LiveReport:
+    requests: int = 0
+    checked: int = 0
+    watched: int = 0
+    error: str | None = None
+    key_refused: bool = False
+    unknown: list[str] = field(default_factory=list)
+    """Watched IDs the API answered UNKNOWN for: probably invalid event IDs."""
+    missing: list[str] = field(default_factory=list)
+    """Watched IDs left out of the answer."""
+    quota: Quota = field(default_factory=Quota)
+    latency_ms: float = 0.0
+
+
+def live_batches(config: Config, max_requests: int | None) -> list[list[str]]:
+    """The watched IDs as the daemon would request them: per partition, in full batches."""
+    by_partition: dict[str, list[str]] = {}
+    for event in config.events:
+        by_partition.setdefault(config.partition_of(event), []).append(event.id)
+    size = config.ticketmaster.batch_size
+    batches = (
+        ids[start : start + size]
+        for ids in by_partition.values()
+        for start in range(0, len(ids), size)
+    )
+    return list(batches if max_requests is None else islice(batches, max_requests))
+
+
+async def check_live(config: Config, max_requests: int | None = DEFAULT_REQUESTS) -> LiveReport:
+    from monitor.app import client_for
+
+    report = LiveReport(watched=len(config.events))
+    upstream = Upstream(clock=time.time)
+    async with aiohttp.ClientSession() as session:
+        client = client_for(config, session, upstream, time.time)
+        started = time.monotonic()
+        for ids in live_batches(config, max_requests) or [[KEY_PROBE_ID]]:
+            report.requests += 1
+            try:
+                answers = await client.fetch(ids)
+            except InvalidApiKey as exc:
+                report.key_refused, report.error = True, str(exc)
+                break
+            except (UpstreamError, Held) as exc:
+                report.error = str(exc)
+                break
+            if ids == [KEY_PROBE_ID]:
+                break
+            answered = {answer.event_id for answer in answers}
+            report.checked += len(answered)
+            report.missing.extend(i for i in ids if i not in answered)
+            report.unknown.extend(a.event_id for a in answers if a.status == Status.UNKNOWN)
+        report.latency_ms = (time.monotonic() - started) * 1000 / max(1, report.requests)
+    report.quota = upstream.status.quota
+    return report
