@@ -22,6 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--changes", type=int, default=10_000)
+    parser.add_argument("--rate-minutes", type=float, default=10.0)
     args = parser.parse_args()
 
     print("Polling: simulator and poller in separate processes, SQLite, batches of 100")
@@ -51,6 +52,20 @@ def main() -> None:
     print(
         f"{figures['wave_delivered']:,} | {figures['wave_s']:.2f} | "
         f"{figures['latency_p50_ms']:.0f} | {figures['latency_p99_ms']:.0f}",
+        flush=True,
+    )
+
+    print()
+    print(
+        "Rate limit: the daemon against a simulator allowing 5 requests/s; 5,000 events "
+        f"asking for 10/s, {args.rate_minutes:g} minutes"
+    )
+    rate_header = ("requests", "spike-arrest 429s", "share of the allowed rate used")
+    print(" | ".join(rate_header))
+    print(" | ".join("-" * len(h) for h in rate_header))
+    figures = run("bench.ratelimit", "--minutes", str(args.rate_minutes))
+    print(
+        f"{figures['requests']:,} | {figures['spike_arrests']} | {figures['rate_used']:.1%}",
         flush=True,
     )
 

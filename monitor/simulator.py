@@ -198,6 +198,7 @@ class Simulator:
         app.router.add_post("/_sim/step", self._step)
         app.router.add_post("/_sim/faults", self._fault)
         app.router.add_put("/_sim/limits", self._limits)
+        app.router.add_get("/_sim/stats", self._stats)
         if self.change_every:
             app.cleanup_ctx.append(self._random_walk)
         return app
@@ -302,6 +303,16 @@ class Simulator:
         else:
             self.inject(fault, times)
         return _json({"queued": len(self._faults), "rate": self.fault_rate})
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        return _json(
+            {
+                "requests": self.requests,
+                "answered": self.answered,
+                "spike_arrests": self.spike_arrests,
+                "quota_refusals": self.quota_refusals,
+            }
+        )
 
     async def _limits(self, request: web.Request) -> web.Response:
         """Set `rate`, `quota`, `quota_used` and `latency`; null lifts a limit."""

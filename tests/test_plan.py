@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import pytest
 
+from monitor.app import watchlist
 from monitor.config import Config
 from monitor.durations import format_duration
+from monitor.models import Status
 from monitor.plan import (
     SAFETY_MARGIN,
     Demand,
+    demands_of,
     plan_for,
     plan_quota,
     quota_warning,
@@ -93,3 +96,22 @@ def test_interval_by_status_is_planned_at_its_shortest_interval(
         events=[{"id": "E1"}],
     )
     assert plan_for(config).requests_per_day == pytest.approx(86400 / 15)
+
+
+def test_fit_quota_stretches_the_watched_intervals(make_config: ConfigFactory) -> None:
+    config = make_config(
+        ticketmaster={"daily_quota": 1000, "batch_size": 10},
+        polling={"interval": "1m", "fit_quota": True},
+        events=[
+            {"id": "LOW", "interval_by_status": {"FEW_TICKETS_LEFT": "30s"}},
+            {"id": "VIP", "priority": 10},
+        ],
+    )
+    plan = plan_for(config)
+    watches = watchlist(config, plan)
+    low, vip = watches["LOW"], watches["VIP"]
+    assert low.interval == stretched(60.0, plan.factor(1)) > 60.0
+    assert low.interval_by_status[Status.FEW_TICKETS_LEFT] == stretched(30.0, plan.factor(1))
+    assert vip.interval == stretched(60.0, plan.factor(10)) < low.interval
+    assert requests_per_day(demands_of(config), 10, plan.scale) <= 1000 * SAFETY_MARGIN
+    assert watchlist(config)["LOW"].interval == 60.0, "without a plan nothing stretches"

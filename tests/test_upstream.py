@@ -346,3 +346,16 @@ async def test_no_failure_sequence_makes_a_change_or_an_unknown(
     assert row is not None
     assert stored == expected
     assert row.current is None or row.current.status is not Status.UNKNOWN
+
+
+async def test_a_restart_keeps_the_quota_pause(rig: RigBuilder) -> None:
+    r = await rig(ids=("E1",), batch_size=1)
+    r.simulator.quota, r.simulator.quota_used = 10, 10
+    r.simulator.quota_reset_at = r.clock() + 3600
+    await r.cycle()
+    assert r.simulator.requests == 1
+    restarted = await rig(ids=("E1",), batch_size=1)
+    restarted.upstream.status = await restarted.repository.load_upstream()
+    for _ in range(10):
+        await restarted.cycle()
+    assert r.simulator.requests == 1, "the restarted daemon does not ask again before the reset"
