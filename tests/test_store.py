@@ -185,3 +185,18 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
             for table in (events, snapshots, deliveries)
         ]
     assert counts == [3, 1, 1]
+
+
+async def test_sources_and_regions_get_batches_of_their_own(repository: Repository) -> None:
+    partitions = ["ticketmaster/US", "ticketmaster/GB", "tmr/US", ""]
+    entries = [WatchEntry(f"E{i}", None, 60.0, partitions[i % len(partitions)]) for i in range(40)]
+    numbers = itertools.count()
+    await repository.sync_watchlist(entries, 100, NOW, lambda: f"b{next(numbers)}")
+    async with repository.engine.connect() as connection:
+        rows = (
+            await connection.execute(select(events.c.event_id, batches.c.partition).join(batches))
+        ).all()
+    wanted = {entry.event_id: entry.partition for entry in entries}
+    assert dict(rows) == wanted
+    async with repository.engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(batches)) == 4

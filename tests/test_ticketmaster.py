@@ -12,6 +12,7 @@ from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer
 from monitor.redact import RedactingFilter, Redactor, redactor
 from monitor.ticketmaster import InventoryClient
+from monitor.upstream import Quota, Upstream
 from tests.mocking import mocked_http
 
 KEY = "sk-live-0123456789abcdef"
@@ -203,3 +204,55 @@ def test_redacting_filter_cleans_messages_and_tracebacks() -> None:
 
 def _explode() -> None:
     raise ValueError(f"boom {KEY}")
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param(
+            {
+                "Rate-Limit": "5000",
+                "Rate-Limit-Available": "4321",
+                "Rate-Limit-Reset": "1800003600000",
+            },
+            Quota(5000, 4321, 1_800_003_600.0),
+            id="all headers",
+        ),
+        pytest.param({}, Quota(), id="no headers"),
+        pytest.param(
+            {"Rate-Limit": "lots", "Rate-Limit-Available": "", "Rate-Limit-Reset": "soon"},
+            Quota(),
+            id="garbled headers are ignored",
+        ),
+    ],
+)
+async def test_rate_limit_headers_feed_the_quota(headers: dict[str, str], expected: Quota) -> None:
+    upstream = Upstream(clock=lambda: 1_800_000_000.0)
+    async with aiohttp.ClientSession() as session:
+        client = InventoryClient(session, BASE, KEY, timeout=2.0, upstream=upstream)
+        with mocked_http() as mocked:
+            mocked.get(ENDPOINT, payload=[item("A")], headers=headers)
+            await client.fetch(["A"])
+    assert upstream.status.quota == expected
+
+
+async def test_spike_arrest_is_retryable_and_not_a_quota_problem(client: InventoryClient) -> None:
+    body = {
+        "fault": {
+            "faultstring": "Spike arrest violation. Allowed rate : 5ps",
+            "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
+        }
+    }
+    with mocked_http() as mocked:
+        mocked.get(
+            ENDPOINT,
+            status=429,
+            payload=body,
+            headers={"Rate-Limit-Available": "4000", "Retry-After": "2"},
+        )
+        with pytest.raises(RateLimited) as caught:
+            await client.fetch(["A"])
+    assert not caught.value.quota
+    assert caught.value.retryable
+    assert caught.value.retry_after == 2.0
+    assert "Spike arrest violation" in str(caught.value)
