@@ -15,14 +15,18 @@ import aiohttp
 from monitor.config import Config
 from monitor.detect import Rules
 from monitor.dispatch import Dispatcher, Route
+from monitor.metrics import Metrics
 from monitor.notifiers import build_notifier
 from monitor.plan import QuotaPlan, plan_for, quota_warning, stretched
 from monitor.poller import Poller, RetryPolicy, Target, Watch, new_id
 from monitor.ratelimit import TokenBucket
 from monitor.redact import redactor
 from monitor.scheduler import PollTicker, tick_for
+from monitor.server.app import serve
+from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
+from monitor.store.reads import Reads
 from monitor.store.repository import Repository, WatchEntry
 from monitor.ticketmaster import InventoryClient
 from monitor.upstream import Upstream, UpstreamStatus
@@ -92,6 +96,7 @@ def build_poller(
     watches: dict[str, Watch],
     clock: Callable[[], float],
     upstream: Upstream,
+    metrics: Metrics | None = None,
     on_changes: Callable[[], None] = lambda: None,
 ) -> Poller:
     tm, polling = config.ticketmaster, config.polling
@@ -108,6 +113,7 @@ def build_poller(
         clock=clock,
         upstream=upstream,
         retry=RetryPolicy(polling.retry.initial, polling.retry.max),
+        metrics=metrics,
         on_changes=on_changes,
     )
 
@@ -129,6 +135,7 @@ def client_for(
     session: aiohttp.ClientSession,
     upstream: Upstream,
     clock: Callable[[], float],
+    metrics: Metrics | None = None,
 ) -> InventoryClient:
     tm = config.ticketmaster
     return InventoryClient(
@@ -139,6 +146,7 @@ def client_for(
         limiter=TokenBucket(tm.requests_per_second * PACING),
         upstream=upstream,
         clock=clock,
+        metrics=metrics,
     )
 
 
@@ -148,6 +156,9 @@ class Monitor:
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
+        self.metrics = Metrics()
+        self.url: str | None = None
+        """The HTTP server's base URL, once it listens."""
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Monitor:
@@ -201,14 +212,14 @@ class Monitor:
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
         )
         self.upstream = build_upstream(config, self.clock, upstream_status)
-        client = client_for(config, session, self.upstream, self.clock)
+        client = client_for(config, session, self.upstream, self.clock, self.metrics)
 
         routes = {}
         for name, notifier_config in config.notifiers.items():
             notifier = build_notifier(name, notifier_config)
             stack.push_async_callback(notifier.aclose)
             routes[name] = Route.of(notifier, notifier_config)
-        self.dispatcher = Dispatcher(Outbox(engine), routes, self.clock)
+        self.dispatcher = Dispatcher(Outbox(engine), routes, self.clock, metrics=self.metrics)
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         stack.push_async_callback(self._stop_dispatcher, dispatching)
 
@@ -219,12 +230,26 @@ class Monitor:
             watches=watches,
             clock=self.clock,
             upstream=self.upstream,
+            metrics=self.metrics,
             on_changes=self.dispatcher.wake,
         )
         shortest = min((w.interval for w in watches.values()), default=config.polling.interval)
         ticker = PollTicker(self.poller, tick_for(shortest))
         ticker.start()
         stack.push_async_callback(ticker.stop, SHUTDOWN_GRACE / 2)
+
+        if config.server.enabled:
+            self.context = Context(
+                config,
+                self.repository,
+                Reads(engine),
+                self.upstream,
+                self.metrics,
+                self.clock,
+                started_at=self.clock(),
+                polling=ticker.running,
+            )
+            self.url = await stack.enter_async_context(serve(self.context))
 
     async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
         task.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -95,6 +96,52 @@ class PollingConfig(_Model):
     degraded_after: int = Field(3, ge=1)
     """Failed requests in a row after which the upstream counts as degraded."""
     invalid_key_retry: Duration = 300.0
+
+
+class ServerConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    """0 picks a free port (the log says which)."""
+    token: SecretStr | None = None
+    """Bearer token for everything but /healthz; required when `host` is not loopback."""
+    refresh: Duration = 5.0
+    """How often the dashboard fetches fresh figures."""
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+
+class AlertsConfig(_Model):
+    notify: tuple[Name, ...] = ()
+    """Notifiers that hear when the watcher itself stops working, and when it recovers."""
+    stalled_after: Duration | None = None
+    """No successful poll for this long is an alert; default 3x the shortest interval."""
+    heartbeat_url: str | None = None
+    """Pinged after successful polls (at most once a minute): a dead man's switch."""
+    daily_summary: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
+    """UTC time of day ("08:00") for a summary message through `notify`."""
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
+
+class RetentionConfig(_Model):
+    snapshots: Duration | None = 90 * 86400.0
+    """Snapshot rows older than this are pruned (None keeps them all)."""
+    changes: Duration | None = None
+    """Changes (and their delivered or dead deliveries) older than this are pruned."""
 
 
 class LoggingConfig(_Model):
@@ -273,6 +320,9 @@ class Config(_Model):
     database: DatabaseConfig = DatabaseConfig()
     polling: PollingConfig = PollingConfig()
     logging: LoggingConfig = LoggingConfig()
+    server: ServerConfig = ServerConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    retention: RetentionConfig = RetentionConfig()
     notifiers: dict[Name, NotifierConfig] = Field(default_factory=dict)
     events: tuple[EventConfig, ...] = ()
 
@@ -313,7 +363,17 @@ class Config(_Model):
             found.append(database_password)
         for notifier in self.notifiers.values():
             found.extend(notifier.secrets())
+        if self.server.token is not None:
+            found.append(self.server.token.get_secret_value())
+        if self.alerts.heartbeat_url and urlsplit(self.alerts.heartbeat_url).query:
+            found.append(self.alerts.heartbeat_url)
         return found
+
+    def shortest_interval(self) -> float:
+        intervals = [self.interval_of(e) for e in self.events]
+        for event in self.events:
+            intervals.extend(self.intervals_by_status_of(event).values())
+        return min(intervals, default=self.polling.interval)
 
 
 def _check_http_url(value: str) -> str:
@@ -417,6 +477,21 @@ def _interpolate(
 
 def _cross_checks(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     problems: list[tuple[tuple[str | int, ...], str]] = []
+    server = config.server
+    if server.enabled and server.token is None and not server.is_loopback:
+        problems.append(
+            (
+                ("server", "host"),
+                f"{server.host!r} is reachable from other machines: set server.token "
+                "(e.g. ${MONITOR_TOKEN}) or bind to 127.0.0.1",
+            )
+        )
+    for position, name in enumerate(config.alerts.notify):
+        if name not in config.notifiers:
+            known = ", ".join(sorted(config.notifiers)) or "none are configured"
+            problems.append(
+                (("alerts", "notify", position), f"no notifier is named {name!r} (known: {known})")
+            )
     first_seen: dict[str, int] = {}
     for index, event in enumerate(config.events):
         if event.id in first_seen:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from monitor.backoff import gives_up, retry_delay
 from monitor.config import NotifierConfig, RetryConfig
 from monitor.errors import DeliveryError
+from monitor.metrics import Metrics
 from monitor.models import Delivery
 from monitor.notifiers.base import Notifier
 from monitor.redact import redact
@@ -60,11 +61,13 @@ class Dispatcher:
         *,
         rng: random.Random | None = None,
         poll_every: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._outbox = outbox
         self._routes = dict(routes)
         self._clock = clock
         self._rng = rng or random.Random()
+        self._metrics = metrics or Metrics()
         self._poll_every = poll_every
         self._wake = asyncio.Event()
         self._gates = {name: asyncio.Semaphore(r.concurrency) for name, r in routes.items()}
@@ -203,6 +206,8 @@ class Dispatcher:
 
     def _record(self, notifier: str, attempts: list[Attempt]) -> None:
         self._outcomes.extend((notifier, attempt) for attempt in attempts)
+        for attempt in attempts:
+            self._metrics.deliveries.labels(notifier, attempt.outcome).inc()
         if self._recording is None or self._recording.done():
             self._recording = asyncio.create_task(self._write_outcomes())
 

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from monitor.backoff import exponential_delay
 from monitor.detect import Rules, detect, is_unchanged, reading_of
 from monitor.errors import Held, RateLimited, UpstreamError
+from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, EventState, Reading, Status
 from monitor.rules import Rule, routed
 from monitor.schedule import BatchKey
@@ -95,6 +96,7 @@ class Poller:
         upstream: Upstream,
         retry: RetryPolicy = RetryPolicy(),
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
         on_changes: Callable[[], None] = lambda: None,
     ) -> None:
         self._repository = repository
@@ -109,6 +111,7 @@ class Poller:
         self.upstream = upstream
         self._retry = retry
         self._rng = rng or random.Random()
+        self._metrics = metrics or Metrics()
         self._on_changes = on_changes
         self._reported_values: set[str] = set()
         self._reported_events: set[str] = set()
@@ -210,11 +213,17 @@ class Poller:
             except UpstreamError as exc:
                 stats.requests += 1
                 stats.failed_requests += 1
+                self._metrics.polls_failed.inc()
                 writer.submit(PollWrite(postponed=[self._retry_of(batch, exc)]))
                 return
         stats.requests += 1
+        self._metrics.polls_ok.inc()
         now = self._clock()
         write, revised = self._evaluate(states, answers, now, batch)
+        metrics = self._metrics
+        metrics.updated.inc(len(write.updated))
+        metrics.missing.inc(len(write.unread))
+        metrics.unchanged.inc(len(answers) - len(write.updated))
         version = batch.version + 1 if revised else batch.version
         if revised:
             self._states[batch.id] = (version, {**members, **revised})
@@ -382,6 +391,10 @@ class Poller:
         now: float,
     ) -> None:
         change_id = new_id()
+        if previous is None or previous.status is not current.status:
+            self._metrics.changes.labels("status", current.status.value).inc()
+        if previous is None or previous.resale_status is not current.resale_status:
+            self._metrics.changes.labels("resale_status", current.resale_status.value).inc()
         write.changes.append(
             {
                 "id": change_id,

@@ -43,6 +43,9 @@ class PollTicker:
         self._scheduler.start()
         self._start_cycle()
 
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
     async def stop(self, grace: float) -> None:
         """No new cycles; let the running one finish within `grace`, then cancel it."""
         if self._scheduler.running:

@@ -18,6 +18,7 @@ from yarl import URL
 
 import monitor
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
+from monitor.metrics import Metrics
 from monitor.models import Answer
 from monitor.ratelimit import TokenBucket
 from monitor.redact import redact
@@ -40,8 +41,10 @@ class InventoryClient:
         limiter: TokenBucket | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
+        self._metrics = metrics
         self._limiter = limiter
         self._upstream = upstream
         self._clock = clock
@@ -86,25 +89,31 @@ class InventoryClient:
                 body = await response.read()
                 status, headers = response.status, response.headers
         except TimeoutError:
+            self._observe_latency(started)
             raise UpstreamError(
                 f"no answer from {self.endpoint} within {self._timeout.total:g}s"
             ) from None
         except aiohttp.ClientError as exc:
+            self._observe_latency(started)
             # aiohttp puts the full URL, API key included, into its messages.
             raise UpstreamError(
                 f"request to {self.endpoint} failed: {type(exc).__name__}: {redact(str(exc))}"
             ) from None
+        seconds = self._observe_latency(started)
         logger.debug(
-            "%d events requested, HTTP %d in %.0f ms",
-            len(event_ids),
-            status,
-            (time.monotonic() - started) * 1000,
+            "%d events requested, HTTP %d in %.0f ms", len(event_ids), status, seconds * 1000
         )
         if self._upstream is not None:
             self._upstream.observe_quota(*_quota_headers(headers))
         if status != 200:
             raise self._http_error(status, headers, body)
         return self._parse(body, event_ids)
+
+    def _observe_latency(self, started: float) -> float:
+        seconds = time.monotonic() - started
+        if self._metrics is not None:
+            self._metrics.request_seconds.observe(seconds)
+        return seconds
 
     def _http_error(self, status: int, headers: Any, body: bytes) -> UpstreamError:
         fault, code = _fault(body)
@@ -116,6 +125,8 @@ class InventoryClient:
             )
         if status == 429:
             quota = "QuotaViolation" in (code or "") or headers.get("Rate-Limit-Available") == "0"
+            if self._metrics is not None:
+                self._metrics.rate_limited.labels("quota" if quota else "spike_arrest").inc()
             return RateLimited(
                 f"{what}{detail}",
                 retry_after=_retry_after(headers, quota, self._clock()),

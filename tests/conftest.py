@@ -122,6 +122,7 @@ def make_config(tmp_path: Path) -> ConfigFactory:
         data: dict[str, Any] = {
             "ticketmaster": {"base_url": "http://127.0.0.1:9", "api_key": API_KEY},
             "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+            "server": {"port": 0},
             "polling": {"interval": "10s"},
             "notifiers": {"console": {"type": "log"}},
             "events": [{"id": "EV1"}],

@@ -29,6 +29,7 @@ def write_config(path: Path, upstream: str, hook: str, database: Path) -> Path:
                     "batch_size": 2,
                 },
                 "database": {"url": f"sqlite+aiosqlite:///{database}"},
+                "server": {"port": 0},
                 "polling": {"interval": "100ms"},
                 "notifiers": {"ops": {"type": "webhook", "url": hook}, "console": {"type": "log"}},
                 "events": [
@@ -146,6 +147,7 @@ async def test_a_delivery_in_flight_survives_sigkill(tmp_path: Path) -> None:
                 {
                     "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
                     "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+                    "server": {"port": 0},
                     "polling": {"interval": "100ms"},
                     "notifiers": {"ops": {"type": "webhook", "url": hook.url, "timeout": "500ms"}},
                     "events": [{"id": "E1"}],

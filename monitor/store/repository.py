@@ -393,17 +393,17 @@ class Repository:
     # -- reading -------------------------------------------------------------------------
 
     async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
-        query = _EVENT_ROWS.order_by(events.c.name, events.c.event_id)
+        query = EVENT_ROWS.order_by(events.c.name, events.c.event_id)
         if watched_only:
             query = query.where(events.c.batch_id.is_not(None))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_event_row(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     async def event_row(self, event_id: str) -> EventRow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(_EVENT_ROWS.where(events.c.event_id == event_id))).first()
-        return None if row is None else _event_row(row)
+            row = (await conn.execute(EVENT_ROWS.where(events.c.event_id == event_id))).first()
+        return None if row is None else event_from_row(row)
 
     async def snapshots_of(
         self, event_id: str, limit: int = 1000
@@ -426,7 +426,7 @@ class Repository:
             query = query.where(changes.c.event_id == event_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_change(row) for row in reversed(rows)]
+        return [change_from_row(row) for row in reversed(rows)]
 
 
 def _batches(rows: Iterable[Any], members: Iterable[Any]) -> dict[str, Batch]:
@@ -484,15 +484,15 @@ async def _move(conn: AsyncConnection, assign: Mapping[str, str]) -> None:
 
 async def changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:
     rows = (await conn.execute(select(changes).where(changes.c.id.in_(set(ids))))).all()
-    return {row.id: _change(row) for row in rows}
+    return {row.id: change_from_row(row) for row in rows}
 
 
-_EVENT_ROWS = select(events, batches.c.next_due_at, batches.c.last_polled_at).select_from(
+EVENT_ROWS = select(events, batches.c.next_due_at, batches.c.last_polled_at).select_from(
     events.outerjoin(batches, events.c.batch_id == batches.c.id)
 )
 
 
-def _event_row(row: Any) -> EventRow:
+def event_from_row(row: Any) -> EventRow:
     read_with_batch = row.read_in_last_poll and row.last_polled_at is not None
     return EventRow(
         event_id=row.event_id,
@@ -506,7 +506,7 @@ def _event_row(row: Any) -> EventRow:
     )
 
 
-def _change(row: Any) -> Change:
+def change_from_row(row: Any) -> Change:
     return Change(
         id=row.id,
         event_id=row.event_id,

@@ -1,0 +1,322 @@
+"""The JSON API: watched events, one event's history, recent changes, and its OpenAPI
+document, generated from the same models the tests validate answers against."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+import monitor
+from monitor.models import STATUS_BY_NAME, Availability, Change
+from monitor.server.context import CONTEXT, Context
+from monitor.store.reads import MAX_PAGE
+from monitor.store.repository import EventRow
+
+
+class EventOut(BaseModel):
+    id: str
+    name: str | None
+    status: str | None
+    """None until the first reading."""
+    resale_status: str | None
+    first_seen_at: str | None
+    last_seen_at: str | None
+    last_changed_at: str | None
+    next_poll_at: str | None
+
+
+class EventsPage(BaseModel):
+    events: list[EventOut]
+    total: int
+    """Watched events matching the filter, across pages."""
+    next: str | None
+    """Pass as `after` for the next page; None on the last page."""
+
+
+class SnapshotOut(BaseModel):
+    observed_at: str
+    status: str
+    resale_status: str
+
+
+class ChangeOut(BaseModel):
+    id: str
+    event_id: str
+    event_name: str | None
+    previous_status: str | None
+    previous_resale_status: str | None
+    status: str
+    resale_status: str
+    observed_at: str
+
+
+class EventDetail(BaseModel):
+    event: EventOut
+    snapshots: list[SnapshotOut]
+    changes: list[ChangeOut]
+
+
+class ChangesPage(BaseModel):
+    changes: list[ChangeOut]
+
+
+class Problem(BaseModel):
+    error: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    reasons: list[str]
+    """database_unavailable, invalid_api_key, quota_exhausted, upstream_degraded or
+    scheduler_stalled."""
+    last_successful_poll_at: str | None
+
+
+def iso_ms(at: float) -> str:
+    """RFC 3339 UTC to the millisecond: what `since` takes back."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _when(at: float | None) -> str | None:
+    return None if at is None else iso_ms(at)
+
+
+def event_out(row: EventRow) -> dict[str, Any]:
+    current = row.current
+    return {
+        "id": row.event_id,
+        "name": row.name,
+        "status": current and current.status.value,
+        "resale_status": current and current.resale_status.value,
+        "first_seen_at": _when(row.first_seen_at),
+        "last_seen_at": _when(row.last_seen_at),
+        "last_changed_at": _when(row.last_changed_at),
+        "next_poll_at": _when(row.next_due_at),
+    }
+
+
+def change_out(change: Change) -> dict[str, Any]:
+    previous = change.previous
+    return {
+        "id": change.id,
+        "event_id": change.event_id,
+        "event_name": change.event_name,
+        "previous_status": previous and previous.status.value,
+        "previous_resale_status": previous and previous.resale_status.value,
+        "status": change.current.status.value,
+        "resale_status": change.current.resale_status.value,
+        "observed_at": iso_ms(change.observed_at),
+    }
+
+
+def snapshot_out(at: float, availability: Availability) -> dict[str, Any]:
+    return {
+        "observed_at": iso_ms(at),
+        "status": availability.status.value,
+        "resale_status": availability.resale_status.value,
+    }
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=orjson.dumps({"error": message}).decode(), content_type="application/json"
+    )
+
+
+def query_int(request: web.Request, name: str, default: int, maximum: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= maximum:
+        raise bad_request(f"{name}: expected a whole number from 1 to {maximum}, got {text!r}")
+    return value
+
+
+def query_since(request: web.Request, name: str = "since") -> float | None:
+    """The first moment after an ISO 8601 date-time (UTC without an offset) or Unix time,
+    to the millisecond: passing back a time the API gave leaves out what it stamped."""
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        moment = float(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise bad_request(
+                f"{name}: expected an ISO 8601 date-time or Unix seconds, got {text!r}"
+            ) from None
+        moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return (math.floor(round(moment * 1000, 3)) + 1) / 1000
+
+
+async def list_events(request: web.Request) -> web.Response:
+    context: Context = request.app[CONTEXT]
+    status_text = request.query.get("status")
+    status = None if status_text is None else STATUS_BY_NAME.get(status_text)
+    if status_text is not None and status is None:
+        known = ", ".join(STATUS_BY_NAME)
+        raise bad_request(f"status: expected one of {known}, got {status_text!r}")
+    page = await context.reads.events_page(
+        after=request.query.get("after"),
+        limit=query_int(request, "limit", 500, MAX_PAGE),
+        status=status,
+        search=request.query.get("q"),
+    )
+    return json_response(
+        {
+            "events": [event_out(row) for row in page.rows],
+            "total": page.total,
+            "next": page.next_after,
+        }
+    )
+
+
+async def get_event(request: web.Request) -> web.Response:
+    context: Context = request.app[CONTEXT]
+    event_id = request.match_info["event_id"]
+    since = query_since(request, "since")
+    limit = query_int(request, "limit", 1000, MAX_PAGE)
+    row = await context.repository.event_row(event_id)
+    if row is None:
+        return json_response({"error": f"no event {event_id!r} has been watched"}, 404)
+    snapshots = await context.reads.snapshots_since(event_id, since, limit)
+    history = await context.reads.changes_since(since, limit, event_id=event_id)
+    return json_response(
+        {
+            "event": event_out(row),
+            "snapshots": [snapshot_out(at, availability) for at, availability in snapshots],
+            "changes": [change_out(change) for change in history],
+        }
+    )
+
+
+async def list_changes(request: web.Request) -> web.Response:
+    context: Context = request.app[CONTEXT]
+    history = await context.reads.changes_since(
+        query_since(request, "since"), query_int(request, "limit", 100, MAX_PAGE)
+    )
+    return json_response({"changes": [change_out(change) for change in history]})
+
+
+def _parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+def _answer(model: str, description: str = "OK") -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    _, schemas = models_json_schema(
+        [
+            (model, "serialization")
+            for model in (EventsPage, EventDetail, ChangesPage, Problem, Readiness)
+        ],
+        ref_template="#/components/schemas/{model}",
+    )
+    since = _parameter(
+        "since",
+        "Only what happened after this ISO 8601 date-time or Unix time.",
+        {"type": "string"},
+    )
+    bad = _answer("Problem", "A query parameter is invalid; `error` names it.")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "inventory-monitor", "version": monitor.__version__},
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/events": {
+                "get": {
+                    "summary": "Watched events with their current status, in event ID order",
+                    "parameters": [
+                        _parameter(
+                            "limit", "Events per page.", {"type": "integer", "maximum": MAX_PAGE}
+                        ),
+                        _parameter(
+                            "after", "The `next` cursor of the previous page.", {"type": "string"}
+                        ),
+                        _parameter("status", "Only events with this status.", {"type": "string"}),
+                        _parameter(
+                            "q", "Only events whose ID or name contains this.", {"type": "string"}
+                        ),
+                    ],
+                    "responses": {"200": _answer("EventsPage"), "400": bad},
+                }
+            },
+            "/api/events/{event_id}": {
+                "get": {
+                    "summary": "One event with its snapshots and changes",
+                    "parameters": [
+                        {
+                            "name": "event_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        since,
+                        _parameter("limit", "Snapshots and changes at most.", {"type": "integer"}),
+                    ],
+                    "responses": {
+                        "200": _answer("EventDetail"),
+                        "400": bad,
+                        "404": _answer("Problem", "The event has never been watched."),
+                    },
+                }
+            },
+            "/api/changes": {
+                "get": {
+                    "summary": "Changes after `since` (oldest first), or the latest ones",
+                    "parameters": [
+                        since,
+                        _parameter("limit", "Changes at most.", {"type": "integer"}),
+                    ],
+                    "responses": {"200": _answer("ChangesPage"), "400": bad},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "security": [],
+                    "responses": {"200": {"description": "Alive"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: the database answers and polls succeed",
+                    "responses": {
+                        "200": _answer("Readiness", "Ready"),
+                        "503": _answer("Readiness", "Not ready; `reasons` says why"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {"200": {"description": "Text format"}},
+                }
+            },
+        },
+    }

@@ -1,0 +1,167 @@
+"""The daemon's HTTP server: health, readiness, metrics, the JSON API and the dashboard.
+
+Everything but /healthz sits behind the bearer token when one is configured. A browser
+signs in once with `/?token=...`, which sets an HttpOnly cookie and drops the token from
+the address bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor.server import api, dashboard
+from monitor.server.context import CONTEXT, Context
+from monitor.server.readiness import readiness
+from monitor.upstream import Health
+
+logger = logging.getLogger(__name__)
+
+TOKEN_COOKIE = "monitor_token"  # noqa: S105 - the cookie's name, not a secret
+DATABASE_TIMEOUT = 2.0
+_OPEN_PATHS = frozenset({"/healthz"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """JSON errors under /api and for the probes; never a traceback for the client."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or not request.path.startswith("/api/"):
+            raise
+        return api.json_response({"error": exc.reason}, exc.status)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        logger.exception("%s %s failed", request.method, request.path)
+        return api.json_response({"error": "internal error; the daemon's log has details"}, 500)
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.app[CONTEXT].config.server.token
+    if token is None or request.path in _OPEN_PATHS:
+        return await handler(request)
+    secret = token.get_secret_value()
+    offered = request.query.get("token")
+    if offered is not None and request.path == "/" and _same(offered, secret):
+        response = web.HTTPSeeOther("/")
+        response.set_cookie(TOKEN_COOKIE, secret, httponly=True, samesite="Strict")
+        raise response
+    header = request.headers.get("Authorization", "")
+    presented = header[7:] if header.lower().startswith("bearer ") else None
+    presented = presented or request.cookies.get(TOKEN_COOKIE)
+    if presented is not None and _same(presented, secret):
+        return await handler(request)
+    return api.json_response(
+        {"error": "a bearer token is required (Authorization: Bearer ...; browsers: /?token=...)"},
+        401,
+    )
+
+
+def _same(offered: str, secret: str) -> bool:
+    return hmac.compare_digest(offered.encode(), secret.encode())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    if not request.app[CONTEXT].polling():
+        return api.json_response({"status": "not polling"}, 503)
+    return api.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    try:
+        await asyncio.wait_for(context.reads.ping(), DATABASE_TIMEOUT)
+    except Exception:  # whatever the driver raises, the database is not usable
+        database_ok = False
+    else:
+        database_ok = True
+    status = context.upstream.status
+    reasons = readiness(
+        now=context.clock(),
+        started_at=context.started_at,
+        last_success_at=status.last_success_at,
+        shortest_interval=context.config.shortest_interval(),
+        health=status.health,
+        database_ok=database_ok,
+        watching=bool(context.config.events),
+    )
+    if not context.polling():
+        reasons.append("scheduler_stalled")
+    return api.json_response(
+        {
+            "status": "not_ready" if reasons else "ready",
+            "reasons": reasons,
+            "last_successful_poll_at": api._when(status.last_success_at),
+        },
+        503 if reasons else 200,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    figures = context.metrics
+    outbox = await context.reads.outbox_stats()
+    now = context.clock()
+    figures.outbox_pending.set(outbox.pending)
+    oldest = outbox.oldest_created_at
+    figures.outbox_oldest_seconds.set(0 if oldest is None else max(0.0, now - oldest))
+    figures.watched.set(await context.reads.watched_count())
+    status = context.upstream.status
+    figures.last_success.set(status.last_success_at or 0)
+    available = status.quota.available
+    figures.quota_remaining.set(-1 if available is None else available)
+    for health in Health:
+        figures.upstream_health.labels(health.value).set(int(health is status.health))
+    return web.Response(
+        body=generate_latest(figures.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return web.Response(body=_OPENAPI, content_type="application/json")
+
+
+_OPENAPI = orjson.dumps(api.openapi_document())
+
+
+def build_app(context: Context) -> web.Application:
+    app = web.Application(middlewares=[_errors, _auth])
+    app[CONTEXT] = context
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/api/events", api.list_events)
+    app.router.add_get("/api/events/{event_id}", api.get_event)
+    app.router.add_get("/api/changes", api.list_changes)
+    app.router.add_get("/", dashboard.page)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serve(context: Context) -> AsyncIterator[str]:
+    """Serve on the configured host and port; yields the base URL."""
+    settings = context.config.server
+    runner = web.AppRunner(build_app(context), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        url = f"http://{host}:{port}"
+        logger.info("serving the dashboard and API on %s", url)
+        yield url
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,130 @@
+"""The dashboard: one server-rendered page, paged and filterable, that refreshes its own
+figures by fetching a fragment of itself (no front-end build step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from monitor.messages import iso
+from monitor.models import STATUS_BY_NAME, Change, Status
+from monitor.server.context import CONTEXT
+from monitor.store.repository import EventRow
+
+PAGE_SIZE = 100
+TIMELINE_DAYS = 3
+RECENT_CHANGES = 15
+
+_environment = Environment(
+    loader=PackageLoader("monitor.server", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    status: str
+    left: float
+    width: float
+    """Percentages of the timeline."""
+
+
+def timeline(row: EventRow, event_changes: list[Change], start: float, now: float) -> list[Segment]:
+    """The event's status over [start, now] as coloured segments, from its changes."""
+    span = now - start
+    if row.current is None or span <= 0:
+        return []
+    points: list[tuple[float, str]] = []
+    if event_changes:
+        first = event_changes[0]
+        before = first.previous.status.value if first.previous else "NONE"
+        points.append((start, before))
+        points.extend((change.observed_at, change.current.status.value) for change in event_changes)
+    else:
+        points.append((max(start, row.first_seen_at or start), row.current.status.value))
+    segments = []
+    for index, (at, status) in enumerate(points):
+        end = points[index + 1][0] if index + 1 < len(points) else now
+        begin = max(at, start)
+        if end > begin:
+            segments.append(
+                Segment(status, (begin - start) / span * 100, (end - begin) / span * 100)
+            )
+    return segments
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now" if seconds < 5 else f"{int(seconds)}s ago"
+
+
+async def page(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    query = request.query
+    status = STATUS_BY_NAME.get(query.get("status", ""))
+    search = query.get("q", "").strip() or None
+    try:
+        number = max(1, int(query.get("page", "1")))
+    except ValueError:
+        number = 1
+    now = context.clock()
+    # Keyset pages need the previous page's last ID; offsets stay cheap at dashboard sizes.
+    events_page = await context.reads.events_page(
+        limit=PAGE_SIZE * number, status=status, search=search
+    )
+    rows = events_page.rows[PAGE_SIZE * (number - 1) :]
+    start = now - TIMELINE_DAYS * 86400
+    by_event: dict[str, list[Change]] = {}
+    for change in await context.reads.changes_of_events([r.event_id for r in rows], start):
+        by_event.setdefault(change.event_id, []).append(change)
+    recent = await context.reads.changes_since(None, RECENT_CHANGES)
+    upstream = context.upstream.status
+    pages = max(1, -(-events_page.total // PAGE_SIZE))
+
+    def link(**changes: Any) -> str:
+        params = {"q": search or "", "status": status.value if status else "", "page": number}
+        params.update(changes)
+        return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
+
+    values = {
+        "rows": [
+            {
+                "row": row,
+                "segments": timeline(row, by_event.get(row.event_id, []), start, now),
+                "changed": ago(None if row.last_changed_at is None else now - row.last_changed_at),
+                "seen": ago(None if row.last_seen_at is None else now - row.last_seen_at),
+            }
+            for row in rows
+        ],
+        "recent": [
+            {"change": change, "when": ago(now - change.observed_at), "at": iso(change.observed_at)}
+            for change in reversed(recent)
+        ],
+        "total": events_page.total,
+        "page": number,
+        "pages": pages,
+        "link": link,
+        "search": search or "",
+        "status": status.value if status else "",
+        "statuses": [s.value for s in Status],
+        "upstream": upstream,
+        "last_success": ago(
+            None if upstream.last_success_at is None else now - upstream.last_success_at
+        ),
+        "refresh_ms": int(context.config.server.refresh * 1000),
+        "days": TIMELINE_DAYS,
+        "iso": iso,
+    }
+    template = "live.html" if query.get("fragment") == "1" else "dashboard.html"
+    html = _environment.get_template(template).render(values)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")

@@ -1,0 +1,131 @@
+"""Read-side queries for the HTTP API, the dashboard and the metrics: paged, indexed, and
+never more rows than a page shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, Availability, Change, Status
+from monitor.store.repository import EVENT_ROWS, EventRow, change_from_row, event_from_row
+from monitor.store.tables import changes, deliveries, events, snapshots
+
+MAX_PAGE = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    rows: list[EventRow]
+    total: int
+    """Watched events matching the filter, on every page."""
+    next_after: str | None
+    """The cursor for the next page: pass it as `after`."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    pending: int
+    oldest_created_at: float | None
+
+
+class Reads:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def events_page(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        status: Status | None = None,
+        search: str | None = None,
+    ) -> EventPage:
+        """Watched events in event ID order, `limit` after the cursor `after`."""
+        conditions: list[ColumnElement[bool]] = [events.c.batch_id.is_not(None)]
+        if status is not None:
+            conditions.append(events.c.status == status.value)
+        if search:
+            pattern = f"%{search.lower()}%"
+            conditions.append(
+                or_(
+                    func.lower(events.c.event_id).like(pattern),
+                    func.lower(events.c.name).like(pattern),
+                )
+            )
+        page = EVENT_ROWS.where(*conditions).order_by(events.c.event_id).limit(limit + 1)
+        if after is not None:
+            page = page.where(events.c.event_id > after)
+        count = select(func.count()).select_from(events).where(*conditions)
+        async with self.engine.connect() as conn:
+            rows = [event_from_row(row) for row in (await conn.execute(page)).all()]
+            total = int(await conn.scalar(count) or 0)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return EventPage(rows, total, rows[-1].event_id if more and rows else None)
+
+    async def changes_since(
+        self, since: float | None, limit: int, event_id: str | None = None
+    ) -> list[Change]:
+        """The first `limit` changes from `since` on, or without it the latest `limit`; oldest
+        first either way."""
+        query = select(changes).limit(limit)
+        if event_id is not None:
+            query = query.where(changes.c.event_id == event_id)
+        if since is None:
+            query = query.order_by(changes.c.observed_at.desc(), changes.c.id.desc())
+        else:
+            query = query.where(changes.c.observed_at >= since).order_by(
+                changes.c.observed_at, changes.c.id
+            )
+        async with self.engine.connect() as conn:
+            rows = [change_from_row(row) for row in (await conn.execute(query)).all()]
+        return rows[::-1] if since is None else rows
+
+    async def snapshots_since(
+        self, event_id: str, since: float | None, limit: int
+    ) -> list[tuple[float, Availability]]:
+        query = (
+            select(snapshots.c.observed_at, snapshots.c.status, snapshots.c.resale_status)
+            .where(snapshots.c.event_id == event_id)
+            .order_by(snapshots.c.observed_at.desc(), snapshots.c.id.desc())
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(snapshots.c.observed_at >= since)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            (at, Availability(STATUS_BY_NAME[s], RESALE_BY_NAME[r])) for at, s, r in reversed(rows)
+        ]
+
+    async def changes_of_events(self, event_ids: Sequence[str], since: float) -> list[Change]:
+        """Every change of `event_ids` after `since`, oldest first: the dashboard's timelines."""
+        if not event_ids:
+            return []
+        query = (
+            select(changes)
+            .where(changes.c.event_id.in_(list(event_ids)), changes.c.observed_at > since)
+            .order_by(changes.c.observed_at, changes.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [change_from_row(row) for row in (await conn.execute(query)).all()]
+
+    async def outbox_stats(self) -> OutboxStats:
+        query = select(func.count(), func.min(deliveries.c.created_at)).where(
+            deliveries.c.state == "pending"
+        )
+        async with self.engine.connect() as conn:
+            pending, oldest = (await conn.execute(query)).one()
+        return OutboxStats(int(pending), oldest)
+
+    async def watched_count(self) -> int:
+        query = select(func.count()).select_from(events).where(events.c.batch_id.is_not(None))
+        async with self.engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from monitor.server.readiness import readiness
+from monitor.upstream import Health
+
+START = 1_800_000_000.0
+OK, DEG, QUOTA, KEY = (
+    Health.OK,
+    Health.DEGRADED,
+    Health.QUOTA_EXHAUSTED,
+    Health.INVALID_API_KEY,
+)
+
+
+@pytest.mark.parametrize(
+    ("since_start", "since_success", "health", "database_ok", "watching", "expected"),
+    [
+        pytest.param(5, None, OK, True, True, [], id="start-up grace"),
+        pytest.param(29, None, OK, True, True, [], id="grace lasts at least 30s"),
+        pytest.param(31, None, OK, True, True, ["scheduler_stalled"], id="no poll after grace"),
+        pytest.param(600, 20, OK, True, True, [], id="recent poll"),
+        pytest.param(600, 31, OK, True, True, ["scheduler_stalled"], id="over 3x interval"),
+        pytest.param(600, 31, OK, True, False, [], id="nothing watched, nothing to poll"),
+        pytest.param(600, 20, OK, False, True, ["database_unavailable"], id="database down"),
+        pytest.param(600, 500, DEG, True, True, ["upstream_degraded"], id="degraded"),
+        pytest.param(600, 500, QUOTA, True, True, ["quota_exhausted"], id="quota"),
+        pytest.param(600, 500, KEY, True, True, ["invalid_api_key"], id="key refused"),
+        pytest.param(
+            600, 500, KEY, False, True, ["database_unavailable", "invalid_api_key"], id="both"
+        ),
+    ],
+)
+def test_readiness(  # noqa: PLR0917 - one argument per table column
+    since_start: float,
+    since_success: float | None,
+    health: Health,
+    database_ok: bool,
+    watching: bool,
+    expected: list[str],
+) -> None:
+    now = START + since_start
+    assert (
+        readiness(
+            now=now,
+            started_at=START,
+            last_success_at=None if since_success is None else now - since_success,
+            shortest_interval=10.0,
+            health=health,
+            database_ok=database_ok,
+            watching=watching,
+        )
+        == expected
+    )

@@ -1,0 +1,242 @@
+"""The daemon's HTTP server, in a running Monitor polling the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.app import Monitor
+from monitor.errors import ConfigError
+from monitor.metrics import Metrics
+from monitor.models import ResaleStatus, Status
+from monitor.server.api import ChangesPage, EventDetail, EventsPage, Readiness
+from monitor.server.app import build_app
+from monitor.server.context import Context
+from monitor.simulator import Simulator, serve
+from monitor.store.engine import create_engine
+from monitor.store.reads import Reads
+from monitor.store.repository import Repository
+from monitor.upstream import Upstream
+from tests.conftest import API_KEY, ConfigFactory
+
+TOKEN = "dashboard-token-5f4e3d2c"
+A, F = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT
+RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running(
+    make_config: ConfigFactory, simulator: Simulator, **sections: Any
+) -> AsyncIterator[tuple[Monitor, aiohttp.ClientSession]]:
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "batch_size": 2, "requests_per_second": 100},
+            polling={"interval": "200ms"},
+            events=[{"id": "E1", "name": "Eras Tour"}, {"id": "E2"}, {"id": "E3"}],
+            **sections,
+        )
+        async with Monitor(config) as monitor, aiohttp.ClientSession(monitor.url) as http:
+            yield monitor, http
+
+
+async def json_of(http: aiohttp.ClientSession, path: str, status: int = 200) -> Any:
+    async with http.get(path) as response:
+        assert response.status == status, await response.text()
+        assert response.content_type == "application/json"
+        return await response.json()
+
+
+async def test_the_api_lists_pages_filters_and_details_events(
+    make_config: ConfigFactory,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    for event_id in ("E1", "E2", "E3"):
+        simulator.set(event_id, A, RN)
+    async with running(make_config, simulator) as (monitor, http):
+
+        async def all_polled() -> bool:
+            page = await json_of(http, "/api/events")
+            return all(e["status"] for e in page["events"])
+
+        await eventually(all_polled)
+        simulator.set("E1", F)
+
+        async def changed() -> bool:
+            return bool((await json_of(http, "/api/changes"))["changes"])
+
+        await eventually(changed)
+
+        first = EventsPage.model_validate(await json_of(http, "/api/events?limit=2"))
+        assert [e.id for e in first.events] == ["E1", "E2"]
+        assert (first.total, first.next) == (3, "E2")
+        rest = EventsPage.model_validate(await json_of(http, "/api/events?limit=2&after=E2"))
+        assert ([e.id for e in rest.events], rest.next) == (["E3"], None)
+        few = EventsPage.model_validate(await json_of(http, "/api/events?status=FEW_TICKETS_LEFT"))
+        assert [(e.id, e.name, e.status) for e in few.events] == [
+            ("E1", "Eras Tour", "FEW_TICKETS_LEFT")
+        ]
+        assert few.events[0].last_changed_at is not None
+
+        detail = EventDetail.model_validate(await json_of(http, "/api/events/E1"))
+        assert [c.status for c in detail.changes] == ["FEW_TICKETS_LEFT"]
+        assert [s.status for s in detail.snapshots] == ["TICKETS_AVAILABLE", "FEW_TICKETS_LEFT"]
+        later = EventDetail.model_validate(
+            await json_of(http, f"/api/events/E1?since={detail.changes[0].observed_at}")
+        )
+        assert later.changes == []
+
+        changes = ChangesPage.model_validate(await json_of(http, "/api/changes?since=0"))
+        assert [(c.event_id, c.previous_status, c.status) for c in changes.changes] == [
+            ("E1", "TICKETS_AVAILABLE", "FEW_TICKETS_LEFT")
+        ]
+        assert await json_of(http, "/api/events/NOPE", 404) == {
+            "error": "no event 'NOPE' has been watched"
+        }
+        assert await json_of(http, "/api/events?limit=many", 400) == {
+            "error": "limit: expected a whole number from 1 to 5000, got 'many'"
+        }
+        problem = await json_of(http, "/api/changes?since=yesterday", 400)
+        assert problem["error"].startswith("since: expected an ISO 8601 date-time")
+        assert (await json_of(http, "/api/nothing-here", 404)) == {"error": "Not Found"}
+
+        document = await json_of(http, "/api/openapi.json")
+        assert document["openapi"] == "3.1.0"
+        assert {"/api/events", "/api/events/{event_id}", "/api/changes"} <= set(document["paths"])
+        assert {"EventsPage", "EventDetail", "ChangesPage"} <= set(
+            document["components"]["schemas"]
+        )
+        assert monitor.url is not None
+
+
+async def test_health_readiness_and_metrics(make_config: ConfigFactory) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    async with running(make_config, simulator) as (_, http):
+        assert await json_of(http, "/healthz") == {"status": "alive"}
+
+        async def ready() -> bool:
+            async with http.get("/readyz") as response:
+                return response.status == 200
+
+        await eventually(ready)
+        assert Readiness.model_validate(await json_of(http, "/readyz")).reasons == []
+        simulator.set("E1", F)
+
+        async def scraped() -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+            async with http.get("/metrics") as response:
+                assert response.status == 200
+                text = await response.text()
+            samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    labels = tuple(sorted(sample.labels.items()))
+                    samples.setdefault(sample.name, {})[labels] = sample.value
+            return samples
+
+        async def change_delivered() -> bool:
+            figures = await scraped()
+            delivered = (("notifier", "console"), ("outcome", "delivered"))
+            return figures.get("inventory_monitor_deliveries_total", {}).get(delivered, 0) >= 1
+
+        await eventually(change_delivered)
+        figures = await scraped()
+        assert figures["inventory_monitor_polls_total"][(("outcome", "ok"),)] >= 2
+        assert figures["inventory_monitor_observations_total"][(("outcome", "unchanged"),)] >= 1
+        assert figures["inventory_monitor_upstream_request_seconds_count"][()] >= 2
+        assert (
+            figures["inventory_monitor_changes_total"][
+                (("field", "status"), ("state", "FEW_TICKETS_LEFT"))
+            ]
+            == 1
+        )
+        assert figures["inventory_monitor_last_successful_poll_timestamp_seconds"][()] > 0
+        assert figures["inventory_monitor_watched_events"][()] == 3
+        assert figures["inventory_monitor_outbox_pending"][()] == 0
+        assert figures["inventory_monitor_upstream_health"][(("health", "ok"),)] == 1
+        assert figures["inventory_monitor_quota_remaining"][()] == -1
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [({"api_key": "another-key"}, "invalid_api_key"), ({"quota": 0}, "quota_exhausted")],
+)
+async def test_readiness_names_what_is_wrong_upstream(
+    make_config: ConfigFactory, limits: dict[str, Any], reason: str
+) -> None:
+    simulator = Simulator(api_key=limits.get("api_key", API_KEY), quota=limits.get("quota"))
+    async with running(make_config, simulator) as (_, http):
+
+        async def refused() -> bool:
+            async with http.get("/readyz") as response:
+                return response.status == 503 and reason in (await response.json())["reasons"]
+
+        await eventually(refused)
+        answer = Readiness.model_validate(await json_of(http, "/readyz", 503))
+        assert (answer.status, answer.reasons) == ("not_ready", [reason])
+
+
+async def test_readiness_says_when_the_database_is_unavailable(
+    make_config: ConfigFactory,
+) -> None:
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    clock = time.time
+    context = Context(
+        make_config(),
+        Repository(engine),
+        Reads(engine),
+        Upstream(clock=clock),
+        Metrics(),
+        clock,
+        started_at=clock(),
+    )
+    async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
+        answer = await json_of(http, str(server.make_url("/readyz")), 503)
+    await engine.dispose()
+    assert answer["reasons"] == ["database_unavailable"]
+
+
+async def test_a_token_guards_everything_but_liveness(make_config: ConfigFactory) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    async with running(make_config, simulator, server={"port": 0, "token": TOKEN}) as (_, http):
+        assert (await json_of(http, "/healthz"))["status"] == "alive"
+        for path in ("/readyz", "/metrics", "/api/events", "/api/openapi.json", "/"):
+            async with http.get(path) as response:
+                assert response.status == 401, path
+        async with http.get("/api/events", headers={"Authorization": "Bearer wrong"}) as answer:
+            assert answer.status == 401
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with http.get("/api/events", headers=headers) as response:
+            assert response.status == 200
+        async with http.get(f"/?token={TOKEN}", allow_redirects=False) as response:
+            assert response.status == 303
+            assert response.headers["Location"] == "/"
+            cookie = response.cookies["monitor_token"]
+            assert cookie["httponly"]
+        async with http.get("/", cookies={"monitor_token": TOKEN}) as response:
+            assert response.status == 200
+
+
+def test_a_server_reachable_from_other_machines_needs_a_token(
+    make_config: ConfigFactory,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_config(server={"host": "0.0.0.0"})  # noqa: S104
+    assert "server.host: '0.0.0.0' is reachable from other machines: set server.token" in str(
+        caught.value
+    )
+    assert make_config(server={"host": "0.0.0.0", "token": TOKEN}).server.token  # noqa: S104
