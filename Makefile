@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench all clean
+.PHONY: install demo test lint format bench screenshot all clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -18,19 +18,22 @@ demo: install
 	$(BIN)/inventory-monitor demo
 
 lint: install
-	$(BIN)/ruff check monitor tests bench migrations
-	$(BIN)/ruff format --check monitor tests bench migrations
+	$(BIN)/ruff check monitor tests bench migrations docs
+	$(BIN)/ruff format --check monitor tests bench migrations docs
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest
 
 format: install
-	$(BIN)/ruff check --fix monitor tests bench migrations
-	$(BIN)/ruff format monitor tests bench migrations
+	$(BIN)/ruff check --fix monitor tests bench migrations docs
+	$(BIN)/ruff format monitor tests bench migrations docs
 
 bench: install
 	$(BIN)/python -m bench
+
+screenshot: install
+	$(BIN)/python docs/screenshot.py
 
 all: format test
 

@@ -1,0 +1,78 @@
+"""The dashboard in a real headless browser, next to a running daemon and the simulator."""
+
+from __future__ import annotations
+
+from monitor.app import Monitor
+from monitor.models import Availability, Change, ResaleStatus, Status
+from monitor.server.dashboard import Segment, ago, timeline
+from monitor.simulator import Simulator, serve
+from monitor.store.repository import EventRow
+from tests.browser import chromium
+from tests.conftest import API_KEY, ConfigFactory
+
+A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
+RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+
+
+async def test_a_status_change_appears_on_the_page_without_a_reload(
+    make_config: ConfigFactory,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    for event_id in ("E1", "E2"):
+        simulator.set(event_id, N, RN)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "requests_per_second": 100},
+            polling={"interval": "200ms"},
+            server={"port": 0, "refresh": "300ms"},
+            events=[{"id": "E1", "name": "Eras Tour — Night 1"}, {"id": "E2"}],
+        )
+        async with Monitor(config) as monitor, chromium() as browser:
+            assert monitor.url is not None
+            page = await browser.new_page()
+            await page.goto(monitor.url)
+            row = page.locator('tr[data-event-id="E1"]')
+            await row.locator(".status", has_text="TICKETS_NOT_AVAILABLE").wait_for(timeout=5000)
+            assert "Eras Tour — Night 1" in await row.inner_text()
+            await page.evaluate("window.sameDocument = true")
+
+            simulator.set("E1", A)
+            await row.locator(".status", has_text="TICKETS_AVAILABLE").wait_for(timeout=5000)
+            await page.locator("#changes", has_text="Eras Tour — Night 1").wait_for(timeout=5000)
+            assert await page.evaluate("window.sameDocument") is True, "the page was reloaded"
+            assert "Upstream OK" in await page.locator("#upstream").inner_text()
+
+            await page.set_viewport_size({"width": 390, "height": 844})
+            overflow = await page.evaluate(
+                "document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, "the page scrolls sideways on a phone"
+
+
+def test_timeline_segments_follow_the_changes() -> None:
+    start, now = 0.0, 100.0
+    row = EventRow("E1", None, True, Availability(A, RN), 0.0, 99.0, 60.0, None)
+    changes = [
+        Change("c1", "E1", None, Availability(N, RN), Availability(F, RN), 20.0),
+        Change("c2", "E1", None, Availability(F, RN), Availability(A, RN), 60.0),
+    ]
+    assert timeline(row, changes, start, now) == [
+        Segment("TICKETS_NOT_AVAILABLE", 0.0, 20.0),
+        Segment("FEW_TICKETS_LEFT", 20.0, 40.0),
+        Segment("TICKETS_AVAILABLE", 60.0, 40.0),
+    ]
+    first_seen_late = EventRow("E2", None, True, Availability(N, RN), 50.0, 99.0, None, None)
+    assert timeline(first_seen_late, [], start, now) == [
+        Segment("TICKETS_NOT_AVAILABLE", 50.0, 50.0)
+    ]
+
+
+def test_ago() -> None:
+    assert [ago(s) for s in (None, 2, 42, 125, 7300, 200000)] == [
+        "never",
+        "just now",
+        "42s ago",
+        "2m ago",
+        "2h ago",
+        "2d ago",
+    ]
