@@ -8,15 +8,19 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 
 import aiohttp
 
-from monitor.config import Config
+from monitor.config import Config, load_config
 from monitor.detect import Rules
 from monitor.dispatch import Dispatcher, Route
+from monitor.errors import ConfigError
+from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
 from monitor.notifiers import build_notifier
+from monitor.notifiers.base import Notifier
 from monitor.plan import QuotaPlan, plan_for, quota_warning, stretched
 from monitor.poller import Poller, RetryPolicy, Target, Watch, new_id
 from monitor.ratelimit import TokenBucket
@@ -35,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 # Docker waits 10s between SIGTERM and SIGKILL; leave room for closing connections.
 SHUTDOWN_GRACE = 6.0
+RETIRE_AFTER = 60.0
+"""Longest wait for sends through replaced notifiers before they are closed anyway."""
+RESTART_ONLY = ("database", "server", "logging")
+"""Sections a reload does not apply: they are set up once, at start."""
 
 
 # Requests go out a little under the allowed rate, so that network jitter never makes two
@@ -153,12 +161,26 @@ def client_for(
 class Monitor:
     """The running daemon: `async with Monitor(config): ...` polls and notifies until exit."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        config_path: Path | None = None,
+        watch_every: float = 2.0,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.metrics = Metrics()
         self.url: str | None = None
         """The HTTP server's base URL, once it listens."""
+        self.context: Context | None = None
+        self.config_path = config_path
+        """Where the config came from: SIGHUP, or a change of the file, reloads it."""
+        self._watch_every = watch_every
+        self._notifiers: list[Notifier] = []
+        self._watcher: FileWatcher | None = None
+        self._reloading = asyncio.Lock()
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Monitor:
@@ -186,7 +208,55 @@ class Monitor:
         await upgrade(engine)
         self.repository = Repository(engine)
         upstream_status = await self.repository.load_upstream()
-        plan = plan_for(config, upstream_status.quota.limit)
+        watches = await self._sync(config, upstream_status.quota.limit)
+
+        tm = config.ticketmaster
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
+        )
+        self.upstream = build_upstream(config, self.clock, upstream_status)
+        client = client_for(config, session, self.upstream, self.clock, self.metrics)
+
+        stack.push_async_callback(self._close_notifiers)
+        self.dispatcher = Dispatcher(
+            Outbox(engine), self._routes(config), self.clock, metrics=self.metrics
+        )
+        dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+        stack.push_async_callback(self._stop_dispatcher, dispatching)
+
+        self.poller = build_poller(
+            config,
+            repository=self.repository,
+            client=client,
+            watches=watches,
+            clock=self.clock,
+            upstream=self.upstream,
+            metrics=self.metrics,
+            on_changes=self.dispatcher.wake,
+        )
+        self.ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
+        self.ticker.start()
+        stack.push_async_callback(self.ticker.stop, SHUTDOWN_GRACE / 2)
+
+        if config.server.enabled:
+            self.context = Context(
+                config,
+                self.repository,
+                Reads(engine),
+                self.upstream,
+                self.metrics,
+                self.clock,
+                started_at=self.clock(),
+                polling=self.ticker.running,
+            )
+            self.url = await stack.enter_async_context(serve(self.context))
+        if self.config_path is not None:
+            self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
+            stack.enter_context(self._watcher.running())
+
+    async def _sync(self, config: Config, reported_quota: int | None) -> dict[str, Watch]:
+        """Plan the watchlist against the quota, warn when it does not fit, and store it."""
+        plan = plan_for(config, reported_quota)
         warning = quota_warning(config, plan)
         if warning and config.polling.fit_quota:
             logger.warning(
@@ -206,50 +276,66 @@ class Monitor:
             len(removed),
             len(config.notifiers),
         )
+        return watches
 
-        tm = config.ticketmaster
-        session = await stack.enter_async_context(
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
-        )
-        self.upstream = build_upstream(config, self.clock, upstream_status)
-        client = client_for(config, session, self.upstream, self.clock, self.metrics)
-
+    def _routes(self, config: Config) -> dict[str, Route]:
         routes = {}
         for name, notifier_config in config.notifiers.items():
             notifier = build_notifier(name, notifier_config)
-            stack.push_async_callback(notifier.aclose)
+            self._notifiers.append(notifier)
             routes[name] = Route.of(notifier, notifier_config)
-        self.dispatcher = Dispatcher(Outbox(engine), routes, self.clock, metrics=self.metrics)
-        dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
-        stack.push_async_callback(self._stop_dispatcher, dispatching)
+        return routes
 
-        self.poller = build_poller(
-            config,
-            repository=self.repository,
-            client=client,
-            watches=watches,
-            clock=self.clock,
-            upstream=self.upstream,
-            metrics=self.metrics,
-            on_changes=self.dispatcher.wake,
-        )
-        shortest = min((w.interval for w in watches.values()), default=config.polling.interval)
-        ticker = PollTicker(self.poller, tick_for(shortest))
-        ticker.start()
-        stack.push_async_callback(ticker.stop, SHUTDOWN_GRACE / 2)
-
-        if config.server.enabled:
-            self.context = Context(
-                config,
-                self.repository,
-                Reads(engine),
-                self.upstream,
-                self.metrics,
-                self.clock,
-                started_at=self.clock(),
-                polling=ticker.running,
+    async def reload(self) -> bool:
+        """Read the config file again and apply its watchlist and notifiers. An invalid file
+        is refused with the same messages as `check`, and the running config stays."""
+        if self.config_path is None:
+            return False
+        async with self._reloading:
+            refused: str | None = None
+            if self._watcher is not None:
+                self._watcher.remember()
+            try:
+                config = load_config(self.config_path)
+            except ConfigError as exc:
+                refused = str(exc)
+            if refused is not None:
+                logger.error(
+                    "the changed configuration is refused; the running one stays in force:\n%s",
+                    refused,
+                )
+                return False
+            redactor.add(config.secrets())
+            for section in RESTART_ONLY:
+                if getattr(config, section) != getattr(self.config, section):
+                    logger.warning("a change of `%s` takes effect at the next restart", section)
+            config = config.model_copy(
+                update={section: getattr(self.config, section) for section in RESTART_ONLY}
             )
-            self.url = await stack.enter_async_context(serve(self.context))
+            replaced, self._notifiers = self._notifiers, []
+            self.dispatcher.set_routes(self._routes(config))
+            self.poller.replace_watchlist(
+                await self._sync(config, self.upstream.status.quota.limit)
+            )
+            self.ticker.set_every(tick_for(config.shortest_interval()))
+            self.config = config
+            if self.context is not None:
+                self.context.config = config
+            retiring = asyncio.create_task(self._retire(replaced))
+            self._stack.push_async_callback(_finish, retiring)
+            logger.info("configuration reloaded from %s", self.config_path)
+            return True
+
+    async def _retire(self, notifiers: list[Notifier]) -> None:
+        """Close replaced notifiers once the sends that use them have finished."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.dispatcher.drain(), RETIRE_AFTER)
+        for notifier in notifiers:
+            await notifier.aclose()
+
+    async def _close_notifiers(self) -> None:
+        for notifier in self._notifiers:
+            await notifier.aclose()
 
     async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
         task.cancel()
@@ -260,3 +346,9 @@ class Monitor:
         except TimeoutError:
             logger.warning("deliveries still in flight at shutdown are sent again on restart")
         await self.dispatcher.aclose()
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

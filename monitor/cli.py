@@ -145,7 +145,7 @@ def _load(path: Path) -> Config:
 def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(config.logging.level, config.logging.format)
-    return _serve(lambda stop: _daemon(config, stop))
+    return _serve(lambda stop: _daemon(config, stop, args.config))
 
 
 def _serve(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
@@ -168,10 +168,19 @@ def _serve(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
     return asyncio.run(guarded())
 
 
-async def _daemon(config: Config, stop: asyncio.Event) -> None:
+async def _daemon(config: Config, stop: asyncio.Event, path: Path | None = None) -> None:
     from monitor.app import Monitor
 
-    async with Monitor(config):
+    async with Monitor(config, config_path=path) as monitor:
+        if path is not None:
+            reloading: set[asyncio.Task[bool]] = set()
+
+            def reload() -> None:
+                task = asyncio.create_task(monitor.reload())
+                reloading.add(task)
+                task.add_done_callback(reloading.discard)
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         logger.info("started; polling %s", config.ticketmaster.base_url)
         await stop.wait()
         logger.info("stopping")
@@ -277,7 +286,7 @@ def _demo(args: argparse.Namespace) -> int:
                 "Ctrl-C stops.",
                 flush=True,
             )
-            await _daemon(config, stop)
+            await _daemon(config, stop, args.config)
 
     return _serve(body)
 

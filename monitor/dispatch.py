@@ -77,6 +77,16 @@ class Dispatcher:
         self._outcomes: list[tuple[str, Attempt]] = []
         self._recording: asyncio.Task[None] | None = None
 
+    def set_routes(self, routes: Mapping[str, Route]) -> None:
+        """New notifier settings from the next claim on; sends already queued finish with
+        the old ones, and deliveries of a removed notifier stay pending in the outbox."""
+        for name, route in routes.items():
+            self._queued.setdefault(name, set())
+            old = self._routes.get(name)
+            if old is None or old.concurrency != route.concurrency:
+                self._gates[name] = asyncio.Semaphore(route.concurrency)
+        self._routes = dict(routes)
+
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next periodic check."""
         self._wake.set()

@@ -123,6 +123,12 @@ class Poller:
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
         """Batch ID to (version, member states) as this process last read or wrote them."""
 
+    def replace_watchlist(self, watchlist: Mapping[str, Watch]) -> None:
+        """A reloaded watchlist: the sync moved events between batches, so no cached state
+        is trusted any more."""
+        self.watchlist = dict(watchlist)
+        self._states.clear()
+
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()

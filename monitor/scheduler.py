@@ -43,6 +43,11 @@ class PollTicker:
         self._scheduler.start()
         self._start_cycle()
 
+    def set_every(self, every: float) -> None:
+        if every != self._every and self._scheduler.running:
+            self._scheduler.reschedule_job("poll", trigger="interval", seconds=every)
+        self._every = every
+
     def running(self) -> bool:
         return bool(self._scheduler.running)
 

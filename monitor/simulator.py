@@ -106,6 +106,8 @@ class Simulator:
         self.fault_rate = 0.0
         self.fault_pool: list[ScriptedFault] = [HTML_503]
         self.requests = 0
+        self.asked: set[str] = set()
+        """Every event ID any request has asked for."""
         self.answered = 0
         self.spike_arrests = 0
         self.quota_refusals = 0
@@ -239,6 +241,7 @@ class Simulator:
                 },
                 status=400,
             )
+        self.asked.update(ids)
         answer = []
         for event_id in ids:
             status, resale = self.current(event_id)
