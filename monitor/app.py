@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, load_config
 from monitor.detect import Rules
@@ -32,8 +33,10 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository, WatchEntry
+from monitor.store.retention import prune
 from monitor.ticketmaster import InventoryClient
 from monitor.upstream import Upstream, UpstreamStatus
+from monitor.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 6.0
 RETIRE_AFTER = 60.0
 """Longest wait for sends through replaced notifiers before they are closed anyway."""
+PRUNE_EVERY = 3600.0
+PRUNE_FIRST_AFTER = 60.0
 RESTART_ONLY = ("database", "server", "logging")
 """Sections a reload does not apply: they are set up once, at start."""
 
@@ -168,6 +173,7 @@ class Monitor:
         clock: Callable[[], float] = time.time,
         config_path: Path | None = None,
         watch_every: float = 2.0,
+        housekeeping_every: float = 5.0,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -178,6 +184,7 @@ class Monitor:
         self.config_path = config_path
         """Where the config came from: SIGHUP, or a change of the file, reloads it."""
         self._watch_every = watch_every
+        self._housekeeping_every = housekeeping_every
         self._notifiers: list[Notifier] = []
         self._watcher: FileWatcher | None = None
         self._reloading = asyncio.Lock()
@@ -250,9 +257,44 @@ class Monitor:
                 polling=self.ticker.running,
             )
             self.url = await stack.enter_async_context(serve(self.context))
+        self.watchdog = Watchdog(
+            config=lambda: self.config,
+            notifiers=self.dispatcher.notifiers,
+            upstream=self.upstream,
+            reads=Reads(engine),
+            clock=self.clock,
+        )
+        stack.push_async_callback(self.watchdog.aclose)
+        housekeeping = asyncio.create_task(self._housekeeping(engine), name="housekeeping")
+        stack.push_async_callback(_finish, housekeeping)
         if self.config_path is not None:
             self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
             stack.enter_context(self._watcher.running())
+
+    async def _housekeeping(self, engine: AsyncEngine) -> None:
+        """The watchdog's checks, and retention now and then."""
+        pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
+        while True:
+            await asyncio.sleep(self._housekeeping_every)
+            try:
+                await self.watchdog.check()
+                if self.clock() - pruned_at >= PRUNE_EVERY:
+                    pruned_at = self.clock()
+                    retention = self.config.retention
+                    pruned = await prune(
+                        engine,
+                        pruned_at,
+                        snapshots_after=retention.snapshots,
+                        changes_after=retention.changes,
+                    )
+                    if pruned.snapshots or pruned.changes:
+                        logger.info(
+                            "retention: pruned %d snapshots and %d changes",
+                            pruned.snapshots,
+                            pruned.changes,
+                        )
+            except Exception:
+                logger.exception("housekeeping failed; trying again shortly")
 
     async def _sync(self, config: Config, reported_quota: int | None) -> dict[str, Watch]:
         """Plan the watchlist against the quota, warn when it does not fit, and store it."""

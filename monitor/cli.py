@@ -77,7 +77,48 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --live, check every watched event (each request spends quota)",
     )
-    sim = command("simulate", _simulate, "serve a local Ticketmaster-compatible API", config=None)
+    _simulator_arguments(
+        command("simulate", _simulate, "serve a local Ticketmaster-compatible API", config=None)
+    )
+    command("demo", _demo, "run the simulator and the daemon together", config=DEMO_CONFIG)
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations to the newest schema")
+    upgrade.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path)
+    upgrade.set_defaults(handler=_db_upgrade)
+    command("status", _status, "print the current state of every watched event")
+    history = command("history", _history, "print the snapshots and changes of one event")
+    history.add_argument("event_id")
+
+    export = command("export", _export, "write the timeline of changes as CSV or JSON")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--event", metavar="ID", help="only this event's changes")
+    export.add_argument(
+        "--since", metavar="TIME", help="only changes from this ISO 8601 date-time (UTC) on"
+    )
+
+    deliveries = command("deliveries", _deliveries, "list recent deliveries and their outcome")
+    deliveries.add_argument("--dead", action="store_true", help="only dead deliveries")
+    deliveries.add_argument("--limit", type=int, default=50)
+    deliveries_commands = deliveries.add_subparsers(dest="deliveries_command", metavar="COMMAND")
+    retry = deliveries_commands.add_parser("retry", help="put dead deliveries back in the queue")
+    # SUPPRESS: a --config given before `retry` must not be reset by this parser's default.
+    retry.add_argument("--config", "-c", default=argparse.SUPPRESS, type=Path)
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all-dead", action="store_true")
+    retry.set_defaults(handler=_retry)
+
+    notify = commands.add_parser("notify", help="notifier tools")
+    notify_commands = notify.add_subparsers(dest="notify_command", required=True, metavar="COMMAND")
+    test = notify_commands.add_parser("test", help="send a test message through one notifier")
+    test.add_argument("name", help="the notifier's name in the config")
+    test.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path)
+    test.set_defaults(handler=_notify_test)
+    return parser
+
+
+def _simulator_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--api-key", default="sim-key", help="the key it accepts (default: sim-key)")
@@ -103,35 +144,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SHARE",
         help="answer this share of requests (0 to 1) with an HTML 503",
     )
-    command("demo", _demo, "run the simulator and the daemon together", config=DEMO_CONFIG)
-    db = commands.add_parser("db", help="database maintenance")
-    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    upgrade = db_commands.add_parser("upgrade", help="apply migrations to the newest schema")
-    upgrade.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path)
-    upgrade.set_defaults(handler=_db_upgrade)
-    command("status", _status, "print the current state of every watched event")
-    history = command("history", _history, "print the snapshots and changes of one event")
-    history.add_argument("event_id")
-
-    deliveries = command("deliveries", _deliveries, "list recent deliveries and their outcome")
-    deliveries.add_argument("--dead", action="store_true", help="only dead deliveries")
-    deliveries.add_argument("--limit", type=int, default=50)
-    deliveries_commands = deliveries.add_subparsers(dest="deliveries_command", metavar="COMMAND")
-    retry = deliveries_commands.add_parser("retry", help="put dead deliveries back in the queue")
-    # SUPPRESS: a --config given before `retry` must not be reset by this parser's default.
-    retry.add_argument("--config", "-c", default=argparse.SUPPRESS, type=Path)
-    which = retry.add_mutually_exclusive_group(required=True)
-    which.add_argument("ids", nargs="*", default=[], metavar="ID")
-    which.add_argument("--all-dead", action="store_true")
-    retry.set_defaults(handler=_retry)
-
-    notify = commands.add_parser("notify", help="notifier tools")
-    notify_commands = notify.add_subparsers(dest="notify_command", required=True, metavar="COMMAND")
-    test = notify_commands.add_parser("test", help="send a test message through one notifier")
-    test.add_argument("name", help="the notifier's name in the config")
-    test.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path)
-    test.set_defaults(handler=_notify_test)
-    return parser
 
 
 def _load(path: Path) -> Config:
@@ -320,6 +332,26 @@ def _history(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     return asyncio.run(print_history(config, args.event_id))
+
+
+def _export(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from monitor.report import export_changes
+
+    since = None
+    if args.since is not None:
+        try:
+            moment = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            print(
+                f"error: --since: expected an ISO 8601 date-time, got {args.since!r}",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    config = _load(args.config)
+    return asyncio.run(export_changes(config, args.format, args.event, since))
 
 
 def _deliveries(args: argparse.Namespace) -> int:

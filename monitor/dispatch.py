@@ -77,6 +77,9 @@ class Dispatcher:
         self._outcomes: list[tuple[str, Attempt]] = []
         self._recording: asyncio.Task[None] | None = None
 
+    def notifiers(self) -> dict[str, Notifier]:
+        return {name: route.notifier for name, route in self._routes.items()}
+
     def set_routes(self, routes: Mapping[str, Route]) -> None:
         """New notifier settings from the next claim on; sends already queued finish with
         the old ones, and deliveries of a removed notifier stay pending in the outbox."""

@@ -119,3 +119,15 @@ class Delivery:
     @property
     def changes(self) -> tuple[Change, ...]:
         return (self.change, *self.group)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message about the watcher itself (stalled, recovered, daily summary), not a change."""
+
+    id: str
+    kind: str
+    """stalled, recovered or summary."""
+    subject: str
+    body: str
+    at: float

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+
+import orjson
 
 from monitor.config import Config
 from monitor.errors import DeliveryError
@@ -184,4 +187,52 @@ async def send_test(config: Config, name: str) -> int:
     finally:
         await notifier.aclose()
     print(f"{name}: sent ({answer})")
+    return 0
+
+
+EXPORT_FIELDS = (
+    "observed_at",
+    "event_id",
+    "event_name",
+    "previous_status",
+    "status",
+    "previous_resale_status",
+    "resale_status",
+)
+
+
+async def export_changes(
+    config: Config, fmt: str, event_id: str | None, since: float | None
+) -> int:
+    """The timeline of changes on stdout, oldest first: CSV with a header, or a JSON array."""
+    from monitor.store.reads import Reads
+
+    async with _repository(config) as repository:
+        reads = Reads(repository.engine)
+        out = sys.stdout
+        writer = csv.writer(out, lineterminator="\n")
+        if fmt == "csv":
+            writer.writerow(EXPORT_FIELDS)
+        else:
+            out.write("[")
+        count = 0
+        async for change in reads.every_change(since, event_id):
+            previous = change.previous
+            values = (
+                iso(change.observed_at),
+                change.event_id,
+                change.event_name,
+                previous and previous.status.value,
+                change.current.status.value,
+                previous and previous.resale_status.value,
+                change.current.resale_status.value,
+            )
+            if fmt == "csv":
+                writer.writerow(values)
+            else:
+                record = orjson.dumps(dict(zip(EXPORT_FIELDS, values, strict=True))).decode()
+                out.write(("," if count else "") + "\n  " + record)
+            count += 1
+        if fmt == "json":
+            out.write("\n]\n" if count else "]\n")
     return 0

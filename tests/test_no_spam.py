@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config import RetryConfig
 from monitor.dispatch import Dispatcher, Route
-from monitor.models import Availability, Delivery, ResaleStatus, Status
+from monitor.models import Availability, Delivery, Notice, ResaleStatus, Status
 from monitor.rules import cooldown_decision
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
@@ -56,6 +56,9 @@ class Recorder:
     async def send(self, delivery: Delivery) -> str:
         self.sent.append(delivery)
         return "recorded"
+
+    async def send_notice(self, notice: Notice) -> str:
+        raise AssertionError(f"no notice expected here, got {notice}")
 
     async def aclose(self) -> None:
         return None

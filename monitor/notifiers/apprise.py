@@ -9,7 +9,7 @@ import apprise
 
 from monitor.config import AppriseNotifierConfig
 from monitor.errors import DeliveryError
-from monitor.models import Delivery
+from monitor.models import Delivery, Notice
 from monitor.templating import Renderer
 
 
@@ -26,12 +26,15 @@ class AppriseNotifier:
 
     async def send(self, delivery: Delivery) -> str:
         changes = delivery.changes
+        return await self._notify(self._renderer.subject(changes), self._renderer.body(changes))
+
+    async def send_notice(self, notice: Notice) -> str:
+        return await self._notify(notice.subject, notice.body)
+
+    async def _notify(self, title: str, body: str) -> str:
         try:
             delivered = await asyncio.wait_for(
-                self._apprise.async_notify(
-                    title=self._renderer.subject(changes), body=self._renderer.body(changes)
-                ),
-                self.config.timeout,
+                self._apprise.async_notify(title=title, body=body), self.config.timeout
             )
         except TimeoutError:
             raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None

@@ -13,7 +13,7 @@ import aiosmtplib
 
 from monitor.config import EmailNotifierConfig
 from monitor.errors import DeliveryError
-from monitor.models import Delivery
+from monitor.models import Delivery, Notice
 from monitor.redact import redact
 from monitor.templating import Renderer
 
@@ -40,10 +40,23 @@ class EmailNotifier:
         return message
 
     async def send(self, delivery: Delivery) -> str:
+        return await self._send(self.message(delivery))
+
+    async def send_notice(self, notice: Notice) -> str:
+        message = EmailMessage()
+        message["Subject"] = notice.subject
+        message["From"] = self.config.sender
+        message["To"] = ", ".join(self.config.to)
+        message["Date"] = formatdate(notice.at, usegmt=True)
+        message["Message-ID"] = make_msgid(idstring=notice.id, domain="inventory-monitor")
+        message.set_content(notice.body)
+        return await self._send(message)
+
+    async def _send(self, message: EmailMessage) -> str:
         config = self.config
         try:
             _, reply = await aiosmtplib.send(
-                self.message(delivery),
+                message,
                 hostname=config.host,
                 port=config.port,
                 username=config.username,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from monitor.config import LogNotifierConfig
-from monitor.models import Delivery
+from monitor.models import Delivery, Notice
 from monitor.templating import DEFAULT_LINE, Renderer
 
 logger = logging.getLogger("monitor.changes")
@@ -24,6 +24,11 @@ class LogNotifier:
             logger.info(
                 "%s", line, extra={"event_id": delivery.change.event_id, "notifier": self.name}
             )
+        return "logged"
+
+    async def send_notice(self, notice: Notice) -> str:
+        level = logging.INFO if notice.kind != "stalled" else logging.ERROR
+        logger.log(level, "%s\n%s", notice.subject, notice.body, extra={"notifier": self.name})
         return "logged"
 
     async def aclose(self) -> None:

@@ -19,7 +19,7 @@ import orjson
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.messages import change_document, iso
-from monitor.models import Delivery
+from monitor.models import Delivery, Notice
 from monitor.redact import redact
 from monitor.ticketmaster import USER_AGENT
 
@@ -65,18 +65,29 @@ class WebhookNotifier:
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, delivery: Delivery) -> str:
-        body = webhook_body(delivery)
-        timestamp = int(delivery.attempted_at)
+        return await self._post(webhook_body(delivery), delivery.id, int(delivery.attempted_at))
+
+    async def send_notice(self, notice: Notice) -> str:
+        body = orjson.dumps(
+            {
+                "type": f"monitor.{notice.kind}",
+                "timestamp": iso(notice.at),
+                "data": {"subject": notice.subject, "body": notice.body},
+            }
+        )
+        return await self._post(body, notice.id, int(notice.at))
+
+    async def _post(self, body: bytes, message_id: str, timestamp: int) -> str:
         headers = {
             **self.config.headers,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "webhook-id": delivery.id,
+            "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
         }
         if self.config.secret is not None:
             headers["webhook-signature"] = sign(
-                self.config.secret.get_secret_value(), delivery.id, timestamp, body
+                self.config.secret.get_secret_value(), message_id, timestamp, body
             )
         if self._session is None:
             self._session = aiohttp.ClientSession()

@@ -3,7 +3,7 @@ never more rows than a page shows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, func, or_, select, text
@@ -116,6 +116,19 @@ class Reads:
         )
         async with self.engine.connect() as conn:
             return [change_from_row(row) for row in (await conn.execute(query)).all()]
+
+    async def every_change(
+        self, since: float | None = None, event_id: str | None = None
+    ) -> AsyncIterator[Change]:
+        """Every change (from `since`, of `event_id`), oldest first, streamed."""
+        query = select(changes).order_by(changes.c.observed_at, changes.c.id)
+        if since is not None:
+            query = query.where(changes.c.observed_at >= since)
+        if event_id is not None:
+            query = query.where(changes.c.event_id == event_id)
+        async with self.engine.connect() as conn:
+            async for row in await conn.stream(query):
+                yield change_from_row(row)
 
     async def outbox_stats(self) -> OutboxStats:
         query = select(func.count(), func.min(deliveries.c.created_at)).where(

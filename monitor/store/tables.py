@@ -72,6 +72,7 @@ snapshots = Table(
     Column("resale_status", String(32), nullable=False),
     Column("observed_at", Float, nullable=False),
     Index("ix_snapshots_event_time", "event_id", "observed_at"),
+    Index("ix_snapshots_time", "observed_at"),
 )
 
 changes = Table(
