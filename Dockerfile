@@ -20,6 +20,10 @@ USER 10001:10001
 # The default database URL, sqlite+aiosqlite:///data/monitor.db, is relative to this directory.
 WORKDIR /
 VOLUME ["/config", "/data"]
+# The dashboard, API and metrics (server.port); /healthz answers while polling runs.
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["inventory-monitor", "health", "--config", "/config/monitor.yaml"]
 
 # Exec form: the daemon is PID 1 and receives Docker's SIGTERM itself.
 ENTRYPOINT ["inventory-monitor"]

@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("run", _run, "run the daemon until SIGTERM or SIGINT")
+    command("health", _health, "exit 0 when the running daemon answers /healthz (for Docker)")
     check = command("check", _check, "validate a configuration and summarise it")
     check.add_argument(
         "--live",
@@ -197,6 +198,25 @@ async def _daemon(config: Config, stop: asyncio.Event, path: Path | None = None)
         await stop.wait()
         logger.info("stopping")
     logger.info("stopped")
+
+
+def _health(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    server = load_config(args.config).server
+    if not server.enabled:
+        print("the HTTP server is disabled (server.enabled: false)", file=sys.stderr)
+        return EXIT_FAILURE
+    host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host  # noqa: S104
+    url = f"http://{host}:{server.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as answer:
+            healthy = answer.status == 200
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"{url}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK if healthy else EXIT_FAILURE
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app import Monitor
+from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
 from monitor.models import ResaleStatus, Status
@@ -26,6 +30,7 @@ from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.upstream import Upstream
 from tests.conftest import API_KEY, ConfigFactory
+from tests.e2e import run_cli
 
 TOKEN = "dashboard-token-5f4e3d2c"
 A, F = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT
@@ -240,3 +245,30 @@ def test_a_server_reachable_from_other_machines_needs_a_token(
         caught.value
     )
     assert make_config(server={"host": "0.0.0.0", "token": TOKEN}).server.token  # noqa: S104
+
+
+async def test_the_health_command_answers_for_dockers_healthcheck(
+    make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "monitor.yaml"
+    simulator = Simulator(api_key=API_KEY)
+    async with serve(simulator) as upstream:
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
+                    "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+                    "server": {"port": port},
+                    "events": [{"id": "E1"}],
+                }
+            )
+        )
+        async with Monitor(load_config(path)):
+            code, _, err = await run_cli("health", "--config", str(path))
+            assert code == 0, err
+    code, _, err = await run_cli("health", "--config", str(path))
+    assert code == 1
+    assert f"http://127.0.0.1:{port}/healthz" in err
