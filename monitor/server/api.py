@@ -174,7 +174,7 @@ async def list_events(request: web.Request) -> web.Response:
         raise bad_request(f"status: expected one of {known}, got {status_text!r}")
     page = await context.reads.events_page(
         after=request.query.get("after"),
-        limit=query_int(request, "limit", 500, MAX_PAGE),
+        limit=query_int(request, "limit", 200, MAX_PAGE),
         status=status,
         search=request.query.get("q"),
     )

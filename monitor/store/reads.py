@@ -3,6 +3,7 @@ never more rows than a page shows."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,10 @@ from monitor.store.repository import EVENT_ROWS, EventRow, change_from_row, even
 from monitor.store.tables import changes, deliveries, events, snapshots
 
 MAX_PAGE = 5000
+TOTAL_TTL = 2.0
+"""Seconds a page's total count is reused: counting 100,000 rows on every page costs more
+than the page itself."""
+MAX_CACHED_TOTALS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,7 @@ class OutboxStats:
 class Reads:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._totals: dict[tuple[Status | None, str | None], tuple[float, int]] = {}
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -62,10 +68,16 @@ class Reads:
         page = EVENT_ROWS.where(*conditions).order_by(events.c.event_id).limit(limit + 1)
         if after is not None:
             page = page.where(events.c.event_id > after)
-        count = select(func.count()).select_from(events).where(*conditions)
         async with self.engine.connect() as conn:
             rows = [event_from_row(row) for row in (await conn.execute(page)).all()]
-            total = int(await conn.scalar(count) or 0)
+            key = (status, search)
+            counted_at, total = self._totals.get(key, (-TOTAL_TTL, 0))
+            if time.monotonic() - counted_at >= TOTAL_TTL:
+                count = select(func.count()).select_from(events).where(*conditions)
+                total = int(await conn.scalar(count) or 0)
+                if len(self._totals) > MAX_CACHED_TOTALS:
+                    self._totals.clear()
+                self._totals[key] = (time.monotonic(), total)
         more = len(rows) > limit
         rows = rows[:limit]
         return EventPage(rows, total, rows[-1].event_id if more and rows else None)

@@ -61,6 +61,7 @@ events = Table(
     Column("last_changed_at", Float),
     Column("last_snapshot_at", Float),
     Index("ix_events_batch", "batch_id"),
+    Index("ix_events_status", "status", "event_id"),
 )
 
 snapshots = Table(
