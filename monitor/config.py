@@ -131,6 +131,11 @@ class AlertsConfig(_Model):
     daily_summary: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
     """UTC time of day ("08:00") for a summary message through `notify`."""
 
+    @field_validator("heartbeat_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("heartbeat_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

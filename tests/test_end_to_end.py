@@ -190,3 +190,35 @@ async def test_check_never_prints_the_database_password(tmp_path: Path) -> None:
     assert code == 0, err
     assert "db.example.com" in out
     assert "db-pass-4711" not in out + err
+
+
+async def test_json_logs_carry_event_ids_and_notifier_names_and_no_secret(
+    tmp_path: Path,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    async with serve(simulator) as upstream:
+        config = tmp_path / "monitor.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
+                    "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
+                    "server": {"port": 0},
+                    "polling": {"interval": "100ms"},
+                    "logging": {"format": "json"},
+                    "notifiers": {"console": {"type": "log"}},
+                    "events": [{"id": "E1"}],
+                }
+            )
+        )
+        async with daemon(config) as running:
+            await wait_for(lambda: simulator.requests >= 2, what="the baseline")
+            simulator.set("E1", F, RN)
+            await wait_for(lambda: "FEW_TICKETS_LEFT" in running.log, what="the change line")
+            assert await running.stop() == 0
+    entries = [json.loads(line) for line in running.log.splitlines() if line.strip()]
+    (change,) = [e for e in entries if e["logger"] == "monitor.changes"]
+    assert (change["event_id"], change["notifier"]) == ("E1", "console")
+    assert {"time", "level", "message"} <= set(change)
+    assert API_KEY not in running.log

@@ -16,7 +16,7 @@ import yaml
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import Monitor
+from monitor.app import Monitor, sync_watchlist, watchlist
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
@@ -25,7 +25,7 @@ from monitor.server.api import ChangesPage, EventDetail, EventsPage, Readiness
 from monitor.server.app import build_app
 from monitor.server.context import Context
 from monitor.simulator import Simulator, serve
-from monitor.store.engine import create_engine
+from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.upstream import Upstream
@@ -272,3 +272,33 @@ async def test_the_health_command_answers_for_dockers_healthcheck(
     code, _, err = await run_cli("health", "--config", str(path))
     assert code == 1
     assert f"http://127.0.0.1:{port}/healthz" in err
+
+
+async def test_the_dashboard_pages_and_filters_thousands_of_events(
+    make_config: ConfigFactory, tmp_path: Path
+) -> None:
+    config = make_config(events=[{"id": f"E{i:04d}", "name": f"Show {i}"} for i in range(5000)])
+    engine = create_engine(config.database.url)
+    await upgrade(engine)
+    repository = Repository(engine)
+    await sync_watchlist(repository, config, watchlist(config), time.time())
+    clock = time.time
+    context = Context(
+        config, repository, Reads(engine), Upstream(clock=clock), Metrics(), clock, clock()
+    )
+    async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
+        started = time.monotonic()
+        async with http.get(server.make_url("/?page=3")) as response:
+            html = await response.text()
+        elapsed = time.monotonic() - started
+        async with http.get(server.make_url("/?q=show 4999")) as response:
+            found = await response.text()
+    await engine.dispose()
+    assert response.status == 200
+    assert html.count("<tr data-event-id=") == 100
+    assert 'data-event-id="E0200"' in html
+    assert "Page 3 of 50" in html
+    assert "5,000 events watched" in html
+    assert elapsed < 1.0
+    assert found.count("<tr data-event-id=") == 1
+    assert 'data-event-id="E4999"' in found
