@@ -194,6 +194,7 @@ class Monitor:
         self._notifiers: list[Notifier] = []
         self._watcher: FileWatcher | None = None
         self._reloading = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Monitor:
@@ -370,18 +371,23 @@ class Monitor:
             if self.context is not None:
                 self.context.config = config
             retiring = asyncio.create_task(self._retire(replaced))
-            self._stack.push_async_callback(_finish, retiring)
+            self._retiring.add(retiring)
+            retiring.add_done_callback(self._retiring.discard)
             logger.info("configuration reloaded from %s", self.config_path)
             return True
 
     async def _retire(self, notifiers: list[Notifier]) -> None:
         """Close replaced notifiers once the sends that use them have finished."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.dispatcher.drain(), RETIRE_AFTER)
-        for notifier in notifiers:
-            await notifier.aclose()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.dispatcher.drain(), RETIRE_AFTER)
+        finally:
+            for notifier in notifiers:
+                await notifier.aclose()
 
     async def _close_notifiers(self) -> None:
+        for task in list(self._retiring):
+            await _finish(task)
         for notifier in self._notifiers:
             await notifier.aclose()
 

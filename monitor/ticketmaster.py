@@ -74,7 +74,7 @@ class InventoryClient:
             self._upstream.failed(exc)
             raise
         except BaseException:
-            self._upstream.failed(UpstreamError("the request was cancelled"))
+            self._upstream.abandoned()
             raise
         self._upstream.succeeded()
         return answers

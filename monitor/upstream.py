@@ -149,6 +149,12 @@ class Upstream:
             )
         )
 
+    def abandoned(self) -> None:
+        """An admitted request was cancelled (at shutdown): it tells nothing."""
+        self._in_flight = max(0, self._in_flight - 1)
+        if not self._in_flight:
+            self._idle.set()
+
     def succeeded(self) -> None:
         now = self._clock()
         self._answered(success=True)
