@@ -268,7 +268,7 @@ class Monitor:
             config=lambda: self.config,
             notifiers=self.dispatcher.notifiers,
             upstream=self.upstream,
-            reads=Reads(engine),
+            repository=self.repository,
             clock=self.clock,
         )
         stack.push_async_callback(self.watchdog.aclose)

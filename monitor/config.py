@@ -51,6 +51,14 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+BlankIsNone = BeforeValidator(_blank_is_none)
+"""`key: ${VAR:-}` leaves an optional setting off when VAR is unset."""
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
 
 
@@ -103,15 +111,10 @@ class ServerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     """0 picks a free port (the log says which)."""
-    token: SecretStr | None = None
+    token: Annotated[SecretStr | None, BlankIsNone] = None
     """Bearer token for everything but /healthz; required when `host` is not loopback."""
     refresh: Duration = 5.0
     """How often the dashboard fetches fresh figures."""
-
-    @field_validator("token", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
 
     @property
     def is_loopback(self) -> bool:
@@ -126,15 +129,10 @@ class AlertsConfig(_Model):
     """Notifiers that hear when the watcher itself stops working, and when it recovers."""
     stalled_after: Duration | None = None
     """No successful poll for this long is an alert; default 3x the shortest interval."""
-    heartbeat_url: str | None = None
+    heartbeat_url: Annotated[str | None, BlankIsNone] = None
     """Pinged after successful polls (at most once a minute): a dead man's switch."""
     daily_summary: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
     """UTC time of day ("08:00") for a summary message through `notify`."""
-
-    @field_validator("heartbeat_url", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
 
     @field_validator("heartbeat_url")
     @classmethod
@@ -225,19 +223,13 @@ class AppriseNotifierConfig(_NotifierConfig):
 class WebhookNotifierConfig(_NotifierConfig):
     type: Literal["webhook"]
     url: str
-    secret: SecretStr | None = None
+    secret: Annotated[SecretStr | None, BlankIsNone] = None
     headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
-
-    @field_validator("secret", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        # `secret: ${WEBHOOK_SECRET:-}` leaves signing off when the variable is unset.
-        return None if value == "" else value
 
     @field_validator("secret")
     @classmethod

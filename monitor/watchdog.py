@@ -27,6 +27,7 @@ from monitor.notifiers.base import Notifier
 from monitor.redact import redact
 from monitor.server.readiness import stall_limit
 from monitor.store.reads import Reads
+from monitor.store.repository import Repository
 from monitor.ticketmaster import USER_AGENT
 from monitor.upstream import Health, Upstream
 
@@ -44,13 +45,13 @@ class Watchdog:
         config: Callable[[], Config],
         notifiers: Callable[[], Mapping[str, Notifier]],
         upstream: Upstream,
-        reads: Reads,
+        repository: Repository,
         clock: Callable[[], float],
     ) -> None:
         self._config = config
         self._notifiers = notifiers
         self._upstream = upstream
-        self._reads = reads
+        self._repository = repository
         self._clock = clock
         self._started_at = clock()
         self.stalled = False
@@ -132,8 +133,8 @@ class Watchdog:
         if day == self._summary_day or now < _summary_time(day, at):
             return
         self._summary_day = day
-        watched = await self._reads.watched_count()
-        recent = await self._reads.changes_since(now - 86400, 10_000)
+        watched = await Reads(self._repository.engine).watched_count()
+        recent = await self._repository.changes_of(limit=10_000, since=now - 86400)
         status = self._upstream.status
         lines = [
             f"Watching {watched:,} events; {len(recent):,} changes in the last 24 hours.",

@@ -11,6 +11,7 @@ import pytest
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer
 from monitor.redact import RedactingFilter, Redactor, redactor
+from monitor.simulator import QUOTA_FAULT, spike_arrest_fault
 from monitor.ticketmaster import InventoryClient
 from monitor.upstream import Quota, Upstream
 from tests.mocking import mocked_http
@@ -159,17 +160,11 @@ async def test_failures_are_upstream_errors_without_the_key(
 
 
 async def test_quota_violation_waits_until_the_reset(client: InventoryClient) -> None:
-    body = {
-        "fault": {
-            "faultstring": "Rate limit quota violation. Quota limit exceeded.",
-            "detail": {"errorcode": "policies.ratelimit.QuotaViolation"},
-        }
-    }
     with mocked_http() as mocked:
         mocked.get(
             ENDPOINT,
             status=429,
-            payload=body,
+            payload=QUOTA_FAULT,
             headers={"Rate-Limit-Available": "0", "Rate-Limit-Reset": "9999999999000"},
         )
         with pytest.raises(RateLimited) as caught:
@@ -237,17 +232,11 @@ async def test_rate_limit_headers_feed_the_quota(headers: dict[str, str], expect
 
 
 async def test_spike_arrest_is_retryable_and_not_a_quota_problem(client: InventoryClient) -> None:
-    body = {
-        "fault": {
-            "faultstring": "Spike arrest violation. Allowed rate : 5ps",
-            "detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"},
-        }
-    }
     with mocked_http() as mocked:
         mocked.get(
             ENDPOINT,
             status=429,
-            payload=body,
+            payload=spike_arrest_fault(5),
             headers={"Rate-Limit-Available": "4000", "Retry-After": "2"},
         )
         with pytest.raises(RateLimited) as caught:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 import uuid
@@ -16,7 +17,15 @@ from sqlalchemy import select
 from monitor.models import ResaleStatus, Status
 from monitor.poller import RetryPolicy, Target, Watch
 from monitor.ratelimit import TokenBucket
-from monitor.simulator import HTML_503, RESET, TRUNCATED, ScriptedFault
+from monitor.simulator import (
+    HTML_503,
+    INVALID_KEY_FAULT,
+    QUOTA_FAULT,
+    RESET,
+    TRUNCATED,
+    ScriptedFault,
+    spike_arrest_fault,
+)
 from monitor.store.tables import batches, changes, events
 from monitor.upstream import Health
 from tests.conftest import API_KEY
@@ -86,12 +95,7 @@ async def test_a_failed_batch_backs_off_with_jitter_without_delaying_the_others(
 async def test_retry_after_is_a_floor_for_the_batch(rig: RigBuilder) -> None:
     r = await rig(ids=("E1",), batch_size=1)
     await r.cycle(advance=0)
-    spike = ScriptedFault(
-        429,
-        '{"fault": {"faultstring": "Spike arrest violation. Allowed rate : 5ps", '
-        '"detail": {"errorcode": "policies.ratelimit.SpikeArrestViolation"}}}',
-        headers={"Retry-After": "42"},
-    )
+    spike = ScriptedFault(429, json.dumps(spike_arrest_fault(5)), headers={"Retry-After": "42"})
     r.clock.advance(INTERVAL)
     r.simulator.inject(spike)
     await r.poller.run_cycle()
@@ -296,17 +300,14 @@ _FAILURES = {
     "not-an-array": ScriptedFault(200, '{"events": []}'),
     "nothing-answered": ScriptedFault(200, "[]"),
     "spike-arrest": ScriptedFault(
-        429,
-        '{"fault": {"faultstring": "Spike arrest violation. Allowed rate : 5ps"}}',
-        headers={"Retry-After": "1"},
+        429, json.dumps(spike_arrest_fault(5)), headers={"Retry-After": "1"}
     ),
     "quota": ScriptedFault(
         429,
-        '{"fault": {"faultstring": "Rate limit quota violation. Quota limit exceeded.", '
-        '"detail": {"errorcode": "policies.ratelimit.QuotaViolation"}}}',
+        json.dumps(QUOTA_FAULT),
         headers={"Rate-Limit-Available": "0", "Retry-After": "3600"},
     ),
-    "invalid-key": ScriptedFault(401, '{"fault": {"faultstring": "Invalid ApiKey"}}'),
+    "invalid-key": ScriptedFault(401, json.dumps(INVALID_KEY_FAULT)),
 }
 _STEPS = st.one_of(
     st.sampled_from([A, F, N]).map(lambda status: ("answer", status)),

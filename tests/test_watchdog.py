@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.config import Config
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
-from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.upstream import Health, Upstream
 from monitor.watchdog import Watchdog
@@ -50,7 +49,7 @@ def build(
         config=lambda: config,
         notifiers=lambda: {"pager": inbox},
         upstream=upstream,
-        reads=Reads(engine),
+        repository=Repository(engine),
         clock=clock,
     )
     return watchdog, upstream

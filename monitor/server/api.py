@@ -195,8 +195,8 @@ async def get_event(request: web.Request) -> web.Response:
     row = await context.repository.event_row(event_id)
     if row is None:
         return json_response({"error": f"no event {event_id!r} has been watched"}, 404)
-    snapshots = await context.reads.snapshots_since(event_id, since, limit)
-    history = await context.reads.changes_since(since, limit, event_id=event_id)
+    snapshots = await context.repository.snapshots_of(event_id, limit, since)
+    history = await context.repository.changes_of(event_id, limit, since)
     return json_response(
         {
             "event": event_out(row),
@@ -208,8 +208,8 @@ async def get_event(request: web.Request) -> web.Response:
 
 async def list_changes(request: web.Request) -> web.Response:
     context: Context = request.app[CONTEXT]
-    history = await context.reads.changes_since(
-        query_since(request, "since"), query_int(request, "limit", 100, MAX_PAGE)
+    history = await context.repository.changes_of(
+        None, query_int(request, "limit", 100, MAX_PAGE), query_since(request, "since")
     )
     return json_response({"changes": [change_out(change) for change in history]})
 

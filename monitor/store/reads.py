@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, Availability, Change, Status
+from monitor.models import Change, Status
 from monitor.store.repository import EVENT_ROWS, EventRow, change_from_row, event_from_row
-from monitor.store.tables import changes, deliveries, events, snapshots
+from monitor.store.tables import changes, deliveries, events
 
 MAX_PAGE = 5000
 TOTAL_TTL = 2.0
@@ -81,41 +81,6 @@ class Reads:
         more = len(rows) > limit
         rows = rows[:limit]
         return EventPage(rows, total, rows[-1].event_id if more and rows else None)
-
-    async def changes_since(
-        self, since: float | None, limit: int, event_id: str | None = None
-    ) -> list[Change]:
-        """The first `limit` changes from `since` on, or without it the latest `limit`; oldest
-        first either way."""
-        query = select(changes).limit(limit)
-        if event_id is not None:
-            query = query.where(changes.c.event_id == event_id)
-        if since is None:
-            query = query.order_by(changes.c.observed_at.desc(), changes.c.id.desc())
-        else:
-            query = query.where(changes.c.observed_at >= since).order_by(
-                changes.c.observed_at, changes.c.id
-            )
-        async with self.engine.connect() as conn:
-            rows = [change_from_row(row) for row in (await conn.execute(query)).all()]
-        return rows[::-1] if since is None else rows
-
-    async def snapshots_since(
-        self, event_id: str, since: float | None, limit: int
-    ) -> list[tuple[float, Availability]]:
-        query = (
-            select(snapshots.c.observed_at, snapshots.c.status, snapshots.c.resale_status)
-            .where(snapshots.c.event_id == event_id)
-            .order_by(snapshots.c.observed_at.desc(), snapshots.c.id.desc())
-            .limit(limit)
-        )
-        if since is not None:
-            query = query.where(snapshots.c.observed_at >= since)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            (at, Availability(STATUS_BY_NAME[s], RESALE_BY_NAME[r])) for at, s, r in reversed(rows)
-        ]
 
     async def changes_of_events(self, event_ids: Sequence[str], since: float) -> list[Change]:
         """Every change of `event_ids` after `since`, oldest first: the dashboard's timelines."""

@@ -406,28 +406,40 @@ class Repository:
         return None if row is None else event_from_row(row)
 
     async def snapshots_of(
-        self, event_id: str, limit: int = 1000
+        self, event_id: str, limit: int = 1000, since: float | None = None
     ) -> list[tuple[float, Availability]]:
+        """The latest `limit` snapshots (from `since` on), oldest first."""
         query = (
             select(snapshots.c.observed_at, snapshots.c.status, snapshots.c.resale_status)
             .where(snapshots.c.event_id == event_id)
             .order_by(snapshots.c.observed_at.desc(), snapshots.c.id.desc())
             .limit(limit)
         )
+        if since is not None:
+            query = query.where(snapshots.c.observed_at >= since)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
             (at, Availability(STATUS_BY_NAME[s], RESALE_BY_NAME[r])) for at, s, r in reversed(rows)
         ]
 
-    async def changes_of(self, event_id: str | None = None, limit: int = 1000) -> list[Change]:
-        query = select(changes).order_by(changes.c.observed_at.desc()).limit(limit)
+    async def changes_of(
+        self, event_id: str | None = None, limit: int = 1000, since: float | None = None
+    ) -> list[Change]:
+        """The first `limit` changes from `since` on, or without it the latest `limit`;
+        oldest first either way."""
+        query = select(changes).limit(limit)
         if event_id is not None:
             query = query.where(changes.c.event_id == event_id)
+        if since is None:
+            query = query.order_by(changes.c.observed_at.desc(), changes.c.id.desc())
+        else:
+            query = query.where(changes.c.observed_at >= since).order_by(
+                changes.c.observed_at, changes.c.id
+            )
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [change_from_row(row) for row in reversed(rows)]
-
+            rows = [change_from_row(row) for row in (await conn.execute(query)).all()]
+        return rows[::-1] if since is None else rows
 
 def _batches(rows: Iterable[Any], members: Iterable[Any]) -> dict[str, Batch]:
     """Batches from rows of the batches table, with their members from event rows."""
