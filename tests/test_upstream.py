@@ -162,7 +162,7 @@ async def test_an_invalid_key_is_reported_once_and_tried_every_five_minutes(
     r.simulator.api_key = API_KEY  # the key was granted access
     r.clock.advance(300)
     await r.cycle()
-    assert r.simulator.requests == 2 + 8
+    assert r.simulator.requests == 2 + 8, "one request tries the key, then the others go"
     assert health(r) is Health.OK
     assert "the API key is accepted again" in caplog.text
     assert await r.count(changes) == 0

@@ -345,14 +345,18 @@ class Repository:
                 )
 
     async def expedite(self, now: float, lease: float) -> None:
-        """Bring batches backing off after failures due now: the upstream works again.
+        """Bring batches pushed past their schedule (backing off, or held while the key was
+        refused) due now: the upstream works again.
 
         A batch leased by a poll in flight (due within `lease`) is left alone.
         """
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(batches)
-                .where(batches.c.failures > 0, batches.c.next_due_at > now + lease)
+                .where(
+                    batches.c.next_due_at > now + lease,
+                    batches.c.next_due_at > now + batches.c.interval_s,
+                )
                 .values(next_due_at=now)
             )
 
