@@ -33,6 +33,7 @@ from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.reads import Reads
+from monitor.store.replicas import Replicas
 from monitor.store.repository import Repository, WatchEntry
 from monitor.store.retention import prune
 from monitor.ticketmaster import InventoryClient
@@ -152,9 +153,11 @@ def build_upstream(
 def client_for(
     config: Config,
     session: aiohttp.ClientSession,
+    *,
     upstream: Upstream,
     clock: Callable[[], float],
     metrics: Metrics | None = None,
+    limiter: TokenBucket | None = None,
 ) -> InventoryClient:
     tm = config.ticketmaster
     return InventoryClient(
@@ -162,7 +165,7 @@ def client_for(
         tm.base_url,
         tm.api_key.get_secret_value(),
         tm.timeout,
-        limiter=TokenBucket(tm.requests_per_second * PACING),
+        limiter=limiter or TokenBucket(tm.requests_per_second * PACING),
         upstream=upstream,
         clock=clock,
         metrics=metrics,
@@ -229,7 +232,18 @@ class Monitor:
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
         )
         self.upstream = build_upstream(config, self.clock, upstream_status)
-        client = client_for(config, session, self.upstream, self.clock, self.metrics)
+        self.replicas = Replicas(engine, new_id())
+        stack.push_async_callback(self.replicas.leave)
+        self.limiter = TokenBucket(tm.requests_per_second * PACING)
+        await self._share_rate()
+        client = client_for(
+            config,
+            session,
+            upstream=self.upstream,
+            clock=self.clock,
+            metrics=self.metrics,
+            limiter=self.limiter,
+        )
 
         stack.push_async_callback(self._close_notifiers)
         self.dispatcher = Dispatcher(
@@ -278,12 +292,26 @@ class Monitor:
             self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
             stack.enter_context(self._watcher.running())
 
+    async def _share_rate(self) -> None:
+        """Replicas on one database share the API key: each takes its part of the rate."""
+        count = await self.replicas.beat(self.clock())
+        rate = self.config.ticketmaster.requests_per_second * PACING / count
+        if abs(rate - self.limiter.rate) > 1e-9:
+            if count > 1:
+                logger.info(
+                    "%d replicas share the API key: this one sends at most %.2f requests a second",
+                    count,
+                    rate,
+                )
+            self.limiter.set_rate(rate)
+
     async def _housekeeping(self, engine: AsyncEngine) -> None:
-        """The watchdog's checks, and retention now and then."""
+        """The watchdog's checks, the replicas' share of the rate, and retention."""
         pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
         while True:
             await asyncio.sleep(self._housekeeping_every)
             try:
+                await self._share_rate()
                 await self.watchdog.check()
                 if self.clock() - pruned_at >= PRUNE_EVERY:
                     pruned_at = self.clock()

@@ -55,7 +55,7 @@ async def check_live(config: Config, max_requests: int | None = DEFAULT_REQUESTS
     report = LiveReport(watched=len(config.events))
     upstream = Upstream(clock=time.time)
     async with aiohttp.ClientSession() as session:
-        client = client_for(config, session, upstream, time.time)
+        client = client_for(config, session, upstream=upstream, clock=time.time)
         started = time.monotonic()
         for ids in live_batches(config, max_requests) or [[KEY_PROBE_ID]]:
             report.requests += 1

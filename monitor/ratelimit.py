@@ -27,6 +27,17 @@ class TokenBucket:
         self._updated = clock()
         self._lock = asyncio.Lock()
 
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def set_rate(self, rate: float) -> None:
+        """A new rate from now on (another replica came or went)."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        self._rate = rate
+
     async def acquire(self) -> None:
         # One waiter at a time keeps the order fair and the arithmetic simple.
         async with self._lock:

@@ -16,7 +16,7 @@ import yaml
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import Monitor, sync_watchlist, watchlist
+from monitor.app import PACING, Monitor, sync_watchlist, watchlist
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
@@ -302,3 +302,26 @@ async def test_the_dashboard_pages_and_filters_thousands_of_events(
     assert elapsed < 1.0
     assert found.count("<tr data-event-id=") == 1
     assert 'data-event-id="E4999"' in found
+
+
+async def test_replicas_on_one_database_share_the_request_rate(
+    make_config: ConfigFactory,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    async with serve(simulator) as upstream:
+        config = make_config(ticketmaster={"base_url": upstream}, server={"enabled": False})
+        full = 5 * PACING
+        async with Monitor(config, housekeeping_every=0.05) as first:
+            assert first.limiter.rate == pytest.approx(full)
+            async with Monitor(config, housekeeping_every=0.05) as second:
+                assert second.limiter.rate == pytest.approx(full / 2)
+
+                async def halved() -> bool:
+                    return bool(first.limiter.rate == pytest.approx(full / 2))
+
+                await eventually(halved)
+
+            async def whole_again() -> bool:
+                return bool(first.limiter.rate == pytest.approx(full))
+
+            await eventually(whole_again)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, EventState, ResaleStatus, Status
 from monitor.store.outbox import Attempt, Outbox
+from monitor.store.replicas import Replicas
 from monitor.store.repository import PollWrite, Repository, WatchEntry
 from monitor.store.tables import batches, deliveries, events, metadata, snapshots
 
@@ -200,3 +201,14 @@ async def test_sources_and_regions_get_batches_of_their_own(repository: Reposito
     assert dict(rows) == wanted
     async with repository.engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(batches)) == 4
+
+
+async def test_replicas_count_each_other_and_leave(engine: AsyncEngine) -> None:
+    first, second = Replicas(engine, "r1"), Replicas(engine, "r2")
+    assert await first.beat(NOW) == 1
+    assert await second.beat(NOW + 5) == 2
+    assert await first.beat(NOW + 10) == 2
+    assert await first.beat(NOW + 40) == 1, "r2 has not been heard from for 35s"
+    await second.beat(NOW + 41)
+    await second.leave()
+    assert await first.beat(NOW + 42) == 1

@@ -445,6 +445,7 @@ class Repository:
             rows = [change_from_row(row) for row in (await conn.execute(query)).all()]
         return rows[::-1] if since is None else rows
 
+
 def _batches(rows: Iterable[Any], members: Iterable[Any]) -> dict[str, Batch]:
     """Batches from rows of the batches table, with their members from event rows."""
     by_batch: dict[str, set[str]] = {}

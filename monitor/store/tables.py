@@ -136,3 +136,11 @@ upstream = Table(
     Column("quota_available", Integer),
     Column("quota_reset_at", Float),
 )
+
+# Daemons sharing this database, each with the time it last said it was alive.
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("seen_at", Float, nullable=False),
+)
