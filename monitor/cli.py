@@ -314,8 +314,13 @@ def _demo(args: argparse.Namespace) -> int:
         async with serve(simulator, upstream.hostname or "127.0.0.1", upstream.port or 80):
             print(
                 f"demo: a simulated Ticketmaster API at {config.ticketmaster.base_url} changes "
-                f"one of {len(config.events)} events every 3s; each change is logged below. "
-                "Ctrl-C stops.",
+                f"one of {len(config.events)} events every 3s; each change is logged below"
+                + (
+                    f" and shown at http://{config.server.host}:{config.server.port}/"
+                    if config.server.enabled
+                    else ""
+                )
+                + ". Ctrl-C stops.",
                 flush=True,
             )
             await _daemon(config, stop, args.config)
