@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 QUOTA_SAVE_EVERY = 30.0
 """Seconds between saves of quota figures alone; a change of health is saved at once."""
+MIN_QUOTA_WAIT = 60.0
+"""A quota refusal holds requests at least this long, whatever clock skew says of the reset."""
 UNKNOWN_RESET_WAIT = 3600.0
 """How long a used-up quota holds requests when the API did not say when it resets."""
 
@@ -186,9 +188,8 @@ class Upstream:
         if isinstance(error, InvalidApiKey):
             self._key_refused(now, error)
         elif isinstance(error, RateLimited) and error.quota:
-            until = now + (
-                error.retry_after if error.retry_after is not None else UNKNOWN_RESET_WAIT
-            )
+            wait = UNKNOWN_RESET_WAIT if error.retry_after is None else error.retry_after
+            until = now + max(MIN_QUOTA_WAIT, wait)
             self._quota_used_up(until, str(error))
         else:
             self._failed_request(now, error)

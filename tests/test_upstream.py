@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from monitor.errors import Held, RateLimited
 from monitor.models import ResaleStatus, Status
 from monitor.poller import RetryPolicy, Target, Watch
 from monitor.ratelimit import TokenBucket
@@ -27,8 +28,8 @@ from monitor.simulator import (
     spike_arrest_fault,
 )
 from monitor.store.tables import batches, changes, events
-from monitor.upstream import Health
-from tests.conftest import API_KEY
+from monitor.upstream import Health, Upstream
+from tests.conftest import API_KEY, FakeClock
 from tests.rig import INTERVAL, Rig, RigBuilder
 
 A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
@@ -360,3 +361,16 @@ async def test_a_restart_keeps_the_quota_pause(rig: RigBuilder) -> None:
     for _ in range(10):
         await restarted.cycle()
     assert r.simulator.requests == 1, "the restarted daemon does not ask again before the reset"
+
+
+async def test_a_quota_refusal_holds_requests_for_a_minute_even_if_the_reset_has_passed() -> None:
+    clock = FakeClock()
+    upstream = Upstream(clock=clock)
+    await upstream.admit()
+    upstream.failed(RateLimited("quota", retry_after=0.0, quota=True))
+    assert upstream.held_until() == clock() + 60
+    clock.advance(59)
+    with pytest.raises(Held):
+        await upstream.admit()
+    clock.advance(1)
+    await upstream.admit()
