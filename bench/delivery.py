@@ -21,10 +21,10 @@ import aiohttp
 from sqlalchemy import select, update
 
 from bench.polling import API_KEY, free_port, start_simulator
-from monitor.app import build_poller, sync_watchlist, watchlist
 from monitor.config import load_config
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
+from monitor.parts import build_poller, sync_watchlist, watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository

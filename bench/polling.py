@@ -23,8 +23,8 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import update
 
-from monitor.app import build_poller, sync_watchlist, watchlist
 from monitor.config import load_config
+from monitor.parts import build_poller, sync_watchlist, watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 from monitor.store.tables import batches

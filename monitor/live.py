@@ -50,7 +50,7 @@ def live_batches(config: Config, max_requests: int | None) -> list[list[str]]:
 
 
 async def check_live(config: Config, max_requests: int | None = DEFAULT_REQUESTS) -> LiveReport:
-    from monitor.app import client_for
+    from monitor.parts import client_for
 
     report = LiveReport(watched=len(config.events))
     upstream = Upstream(clock=time.time)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.app import watchlist
 from monitor.config import Config
 from monitor.durations import format_duration
 from monitor.models import Status
+from monitor.parts import watchlist
 from monitor.plan import (
     SAFETY_MARGIN,
     Demand,

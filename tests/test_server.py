@@ -16,11 +16,12 @@ import yaml
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.app import PACING, Monitor, sync_watchlist, watchlist
+from monitor.app import Monitor
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
 from monitor.models import ResaleStatus, Status
+from monitor.parts import PACING, sync_watchlist, watchlist
 from monitor.server.api import ChangesPage, EventDetail, EventsPage, Readiness
 from monitor.server.app import build_app
 from monitor.server.context import Context

@@ -83,7 +83,7 @@ def iso_ms(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _when(at: float | None) -> str | None:
+def when(at: float | None) -> str | None:
     return None if at is None else iso_ms(at)
 
 
@@ -94,10 +94,10 @@ def event_out(row: EventRow) -> dict[str, Any]:
         "name": row.name,
         "status": current and current.status.value,
         "resale_status": current and current.resale_status.value,
-        "first_seen_at": _when(row.first_seen_at),
-        "last_seen_at": _when(row.last_seen_at),
-        "last_changed_at": _when(row.last_changed_at),
-        "next_poll_at": _when(row.next_due_at),
+        "first_seen_at": when(row.first_seen_at),
+        "last_seen_at": when(row.last_seen_at),
+        "last_changed_at": when(row.last_changed_at),
+        "next_poll_at": when(row.next_due_at),
     }
 
 

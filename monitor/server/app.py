@@ -103,7 +103,7 @@ async def readyz(request: web.Request) -> web.Response:
         {
             "status": "not_ready" if reasons else "ready",
             "reasons": reasons,
-            "last_successful_poll_at": api._when(status.last_success_at),
+            "last_successful_poll_at": api.when(status.last_success_at),
         },
         503 if reasons else 200,
     )
