@@ -75,7 +75,8 @@ class Watchdog:
             await self._session.close()
 
     async def _check_stall(self, config: Config, now: float) -> None:
-        limit = config.alerts.stalled_after or stall_limit(config.shortest_interval())
+        shortest = await Reads(self._repository.engine).shortest_interval()
+        limit = config.alerts.stalled_after or stall_limit(shortest or config.shortest_interval())
         status = self._upstream.status
         last = status.last_success_at
         reference = max(last or 0.0, self._started_at)

@@ -141,6 +141,12 @@ async def test_health_readiness_and_metrics(make_config: ConfigFactory) -> None:
 
         await eventually(ready)
         assert Readiness.model_validate(await json_of(http, "/readyz")).reasons == []
+
+        async def baseline() -> bool:
+            event = (await json_of(http, "/api/events/E1"))["event"]
+            return bool(event["status"] == "TICKETS_AVAILABLE")
+
+        await eventually(baseline)
         simulator.set("E1", F)
 
         async def scraped() -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

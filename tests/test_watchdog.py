@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.config import Config
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
-from monitor.store.repository import Repository
+from monitor.poller import new_id
+from monitor.store.repository import Repository, WatchEntry
 from monitor.upstream import Health, Upstream
 from monitor.watchdog import Watchdog
 from tests.conftest import ConfigFactory, FakeClock, change_with_delivery
@@ -156,3 +157,21 @@ async def test_the_daily_summary_goes_out_once_a_day_at_its_time(
     succeeded_at(upstream, clock())
     await watchdog.check()
     assert [n.kind for n in inbox.notices] == ["summary", "summary"]
+
+
+async def test_the_stall_limit_follows_the_intervals_actually_polled(
+    make_config: ConfigFactory, engine: AsyncEngine
+) -> None:
+    """fit_quota and interval_by_status poll slower than the config's shortest interval."""
+    clock = FakeClock(START)
+    config = make_config(notifiers={"pager": {"type": "log"}}, alerts={"notify": ["pager"]})
+    await Repository(engine).sync_watchlist([WatchEntry("EV1", None, 600.0)], 100, START, new_id)
+    inbox = Inbox()
+    watchdog, upstream = build(config, engine, clock, inbox)
+    succeeded_at(upstream, START)
+    clock.advance(1000)
+    await watchdog.check()
+    assert not watchdog.stalled, "3 x 600s have not passed"
+    clock.advance(900)
+    await watchdog.check()
+    assert watchdog.stalled

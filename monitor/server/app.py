@@ -81,8 +81,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
+    shortest = None
     try:
-        await asyncio.wait_for(context.reads.ping(), DATABASE_TIMEOUT)
+        shortest = await asyncio.wait_for(context.reads.shortest_interval(), DATABASE_TIMEOUT)
     except Exception:  # whatever the driver raises, the database is not usable
         database_ok = False
     else:
@@ -92,7 +93,7 @@ async def readyz(request: web.Request) -> web.Response:
         now=context.clock(),
         started_at=context.started_at,
         last_success_at=status.last_success_at,
-        shortest_interval=context.config.shortest_interval(),
+        shortest_interval=shortest or context.config.shortest_interval(),
         health=status.health,
         database_ok=database_ok,
         watching=bool(context.config.events),

@@ -7,12 +7,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Change, Status
 from monitor.store.repository import EVENT_ROWS, EventRow, change_from_row, event_from_row
-from monitor.store.tables import changes, deliveries, events
+from monitor.store.tables import batches, changes, deliveries, events
 
 MAX_PAGE = 5000
 TOTAL_TTL = 2.0
@@ -40,10 +40,6 @@ class Reads:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._totals: dict[tuple[Status | None, str | None], tuple[float, int]] = {}
-
-    async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
 
     async def events_page(
         self,
@@ -114,6 +110,13 @@ class Reads:
         async with self.engine.connect() as conn:
             pending, oldest = (await conn.execute(query)).one()
         return OutboxStats(int(pending), oldest)
+
+    async def shortest_interval(self) -> float | None:
+        """The shortest interval any batch is polled at now (after `fit_quota` stretched
+        intervals and `interval_by_status` moved events); None before the first sync."""
+        async with self.engine.connect() as conn:
+            shortest = await conn.scalar(select(func.min(batches.c.interval_s)))
+        return None if shortest is None else float(shortest)
 
     async def watched_count(self) -> int:
         query = select(func.count()).select_from(events).where(events.c.batch_id.is_not(None))
