@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from monitor.messages import iso
+
 
 class MonitorError(Exception):
     """Root of every error the monitor raises deliberately."""
@@ -46,7 +48,9 @@ class Held(MonitorError):
 
     def __init__(self, until: float) -> None:
         self.until = until
-        super().__init__(f"requests are held until {until}")
+        super().__init__(
+            f"no requests before {iso(until)} (the quota is used up, or the key refused)"
+        )
 
 
 class DeliveryError(MonitorError):
