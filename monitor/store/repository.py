@@ -181,7 +181,8 @@ class Repository:
             plan = plan_batches(keys, current, batch_size, now, new_id)
             await _create_and_reschedule(conn, plan)
             added = [eid for eid in wanted if eid not in known]
-            if added:
+            # In chunks: the rows of a 100,000-event watchlist need not exist all at once.
+            for chunk in _chunks(added):
                 await conn.execute(
                     insert(events),
                     [
@@ -192,7 +193,7 @@ class Repository:
                             "unknown_streak": 0,
                             "read_in_last_poll": False,
                         }
-                        for eid in added
+                        for eid in chunk
                     ],
                 )
             await _move(conn, {eid: b for eid, b in plan.assign.items() if eid in known})
