@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,23 @@ def test_every_secret_is_known_to_the_redactor() -> None:
     masked = redact(line)
     for secret in ("tm-key-123", "smtp-pass-123", "discord-token-xyz", "hook-token-1", "whsec_"):
         assert secret not in masked
+
+
+def test_a_json_config_loads_like_yaml_and_its_mistakes_keep_their_lines() -> None:
+    document = {
+        "ticketmaster": {"api_key": "${TM_API_KEY}"},
+        "events": [{"id": "E1", "interval": "30s"}, {"id": "E2", "market": "gb"}],
+    }
+    text = json.dumps(document, indent=2)
+    config = parse_config(text, "monitor.json", {"TM_API_KEY": "abcdefgh"})
+    assert [(e.id, config.interval_of(e), e.region) for e in config.events] == [
+        ("E1", 30.0, None),
+        ("E2", 60.0, "GB"),
+    ]
+    broken = text.replace('"30s"', '"soon"')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(broken, "monitor.json", {"TM_API_KEY": "abcdefgh"})
+    (problem,) = caught.value.problems
+    assert problem.startswith("monitor.json:8: events[0].interval: invalid duration 'soon'")
+    with pytest.raises(ConfigError, match=r"monitor.json:\d+: invalid YAML"):
+        parse_config(text[:-3], "monitor.json", {})
