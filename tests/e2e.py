@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 ROOT = Path(__file__).parent.parent
@@ -87,6 +88,24 @@ class Daemon:
         if self._reader is not None:
             await self._reader
         return code
+
+
+def daemon_config(path: Path, upstream: str, events: list[dict[str, Any]], **sections: Any) -> Path:
+    """A daemon config next to its SQLite database, polling `upstream` every 100 ms, with a
+    `console` log notifier; `sections` replace whole sections."""
+    from tests.conftest import API_KEY
+
+    document: dict[str, Any] = {
+        "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
+        "database": {"url": f"sqlite+aiosqlite:///{path.parent / 'monitor.db'}"},
+        "server": {"port": 0},
+        "polling": {"interval": "100ms"},
+        "notifiers": {"console": {"type": "log"}},
+        "events": events,
+        **sections,
+    }
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+    return path
 
 
 def cli_command(*args: str) -> list[str]:

@@ -13,7 +13,7 @@ import yaml
 from monitor.models import ResaleStatus, Status
 from monitor.simulator import Simulator, serve
 from tests.conftest import API_KEY
-from tests.e2e import daemon, receiver, run_cli, wait_for
+from tests.e2e import daemon, daemon_config, receiver, run_cli, wait_for
 
 A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
 RA, RN = ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE
@@ -141,18 +141,11 @@ async def test_a_delivery_in_flight_survives_sigkill(tmp_path: Path) -> None:
     simulator = Simulator(api_key=API_KEY)
     simulator.set("E1", A, RN)
     async with serve(simulator) as upstream, receiver() as hook:
-        config = tmp_path / "monitor.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
-                    "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
-                    "server": {"port": 0},
-                    "polling": {"interval": "100ms"},
-                    "notifiers": {"ops": {"type": "webhook", "url": hook.url, "timeout": "500ms"}},
-                    "events": [{"id": "E1"}],
-                }
-            )
+        config = daemon_config(
+            tmp_path / "monitor.yaml",
+            upstream,
+            [{"id": "E1"}],
+            notifiers={"ops": {"type": "webhook", "url": hook.url, "timeout": "500ms"}},
         )
         hook.hang = asyncio.Event()
         async with daemon(config) as first:
@@ -198,19 +191,8 @@ async def test_json_logs_carry_event_ids_and_notifier_names_and_no_secret(
     simulator = Simulator(api_key=API_KEY)
     simulator.set("E1", A, RN)
     async with serve(simulator) as upstream:
-        config = tmp_path / "monitor.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
-                    "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"},
-                    "server": {"port": 0},
-                    "polling": {"interval": "100ms"},
-                    "logging": {"format": "json"},
-                    "notifiers": {"console": {"type": "log"}},
-                    "events": [{"id": "E1"}],
-                }
-            )
+        config = daemon_config(
+            tmp_path / "monitor.yaml", upstream, [{"id": "E1"}], logging={"format": "json"}
         )
         async with daemon(config) as running:
             await wait_for(lambda: simulator.requests >= 2, what="the baseline")

@@ -8,10 +8,8 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from monitor.app import Monitor
@@ -20,26 +18,10 @@ from monitor.models import ResaleStatus, Status
 from monitor.simulator import Simulator, serve
 from monitor.store.tables import batches, changes, deliveries, events
 from tests.conftest import API_KEY
-from tests.e2e import daemon, wait_for
+from tests.e2e import daemon, daemon_config, wait_for
 
 A, N = Status.TICKETS_AVAILABLE, Status.TICKETS_NOT_AVAILABLE
 RN = ResaleStatus.TICKETS_NOT_AVAILABLE
-
-
-def write(path: Path, upstream: str, watched: list[dict[str, Any]], **extra: Any) -> None:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
-                "database": {"url": f"sqlite+aiosqlite:///{path.parent / 'monitor.db'}"},
-                "server": {"port": 0},
-                "polling": {"interval": "200ms"},
-                "notifiers": {"console": {"type": "log"}},
-                "events": watched,
-                **extra,
-            }
-        )
-    )
 
 
 async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
@@ -57,10 +39,10 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
         simulator.set(event_id, A, RN)
     path = tmp_path / "monitor.yaml"
     async with serve(simulator) as upstream:
-        write(path, upstream, [{"id": "E1"}, {"id": "E2"}])
+        daemon_config(path, upstream, [{"id": "E1"}, {"id": "E2"}])
         async with Monitor(load_config(path), config_path=path, watch_every=0.05) as monitor:
             await eventually(lambda: {"E1", "E2"} <= simulator.asked)
-            write(path, upstream, [{"id": "E1", "interval": "300ms"}, {"id": "E3"}])
+            daemon_config(path, upstream, [{"id": "E1", "interval": "300ms"}, {"id": "E3"}])
             await eventually(lambda: "E3" in simulator.asked)
 
             async with monitor.repository.engine.connect() as connection:
@@ -73,7 +55,7 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
                         )
                     ).all()
                 )
-                assert rows == {"E1": 0.3, "E2": None, "E3": 0.2}
+                assert rows == {"E1": 0.3, "E2": None, "E3": 0.1}
                 assert (await connection.execute(select(changes))).all() == []
                 assert (await connection.execute(select(deliveries))).all() == []
             retired = await monitor.repository.event_row("E2")
@@ -96,10 +78,10 @@ async def test_sighup_reloads_the_daemon(tmp_path: Path) -> None:
     simulator = Simulator(api_key=API_KEY)
     path = tmp_path / "monitor.yaml"
     async with serve(simulator) as upstream:
-        write(path, upstream, [{"id": "E1"}])
+        daemon_config(path, upstream, [{"id": "E1"}])
         async with daemon(path) as running:
             await wait_for(lambda: "E1" in simulator.asked, what="the first poll")
-            write(path, upstream, [{"id": "E1"}, {"id": "E2"}])
+            daemon_config(path, upstream, [{"id": "E1"}, {"id": "E2"}])
             running.process.send_signal(signal.SIGHUP)
             await wait_for(lambda: "E2" in simulator.asked, within=1.5, what="the reload")
             assert "configuration reloaded from" in running.log
