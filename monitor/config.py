@@ -367,7 +367,8 @@ class Config(_Model):
             found.extend(notifier.secrets())
         if self.server.token is not None:
             found.append(self.server.token.get_secret_value())
-        if self.alerts.heartbeat_url and urlsplit(self.alerts.heartbeat_url).query:
+        if self.alerts.heartbeat_url:
+            # Ping URLs carry their secret in the path (https://hc-ping.com/<uuid>).
             found.append(self.alerts.heartbeat_url)
         return found
 

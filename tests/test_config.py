@@ -243,15 +243,29 @@ def test_every_secret_is_known_to_the_redactor() -> None:
         "url: https://hooks.example.com/tickets?token=hook-token-1\n"
         "    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     )
+    text += (
+        "server: {token: dashboard-token-77}\n"
+        "alerts: {heartbeat_url: 'https://hc-ping.com/0b7e-ping-uuid'}\n"
+    )
     config = parse_config(text, "monitor.yaml", {"TM_API_KEY": "tm-key-123"})
     redact = Redactor(config.secrets())
     line = (
         "tm-key-123 smtp-pass-123 discord://123/discord-token-xyz "
         "https://hooks.example.com/tickets?token=hook-token-1 "
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw dashboard-token-77 "
+        "https://hc-ping.com/0b7e-ping-uuid"
     )
     masked = redact(line)
-    for secret in ("tm-key-123", "smtp-pass-123", "discord-token-xyz", "hook-token-1", "whsec_"):
+    secrets = (
+        "tm-key-123",
+        "smtp-pass-123",
+        "discord-token-xyz",
+        "hook-token-1",
+        "whsec_",
+        "dashboard-token-77",
+        "0b7e-ping-uuid",
+    )
+    for secret in secrets:
         assert secret not in masked
 
 
