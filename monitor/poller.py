@@ -108,7 +108,7 @@ class Poller:
         self._lease = lease
         self._notify_baseline = notify_baseline
         self._clock = clock
-        self.upstream = upstream
+        self._upstream = upstream
         self._retry = retry
         self._rng = rng or random.Random()
         self._metrics = metrics or Metrics()
@@ -132,7 +132,7 @@ class Poller:
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()
-        if self.upstream.held_until() is not None:
+        if self._upstream.held_until() is not None:
             return stats
         writer = _GroupWriter(self._repository, self._on_changes)
         gate = asyncio.Semaphore(self._max_in_flight)
@@ -172,9 +172,9 @@ class Poller:
         if self._moves:
             moves, self._moves = self._moves, {}
             await self._repository.rehome(moves, self._batch_size, now, new_id)
-        if self.upstream.pop_recovered():
+        if self._upstream.pop_recovered():
             await self._repository.expedite(now, self._lease)
-        status = self.upstream.pending_save()
+        status = self._upstream.pending_save()
         if status is not None:
             await self._repository.save_upstream(status)
 
