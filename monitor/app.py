@@ -112,7 +112,7 @@ class Monitor:
         watches = await self._sync(config, upstream_status.quota.limit)
 
         tm = config.ticketmaster
-        session = await stack.enter_async_context(
+        self._session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
         )
         self.upstream = build_upstream(config, self.clock, upstream_status)
@@ -122,7 +122,7 @@ class Monitor:
         await self._share_rate()
         client = client_for(
             config,
-            session,
+            self._session,
             upstream=self.upstream,
             clock=self.clock,
             metrics=self.metrics,
@@ -273,6 +273,8 @@ class Monitor:
             config = config.model_copy(
                 update={section: getattr(self.config, section) for section in RESTART_ONLY}
             )
+            if config.ticketmaster != self.config.ticketmaster:
+                await self._use_upstream_settings(config)
             replaced, self._notifiers = self._notifiers, []
             self.dispatcher.set_routes(self._routes(config))
             self.poller.replace_watchlist(
@@ -287,6 +289,23 @@ class Monitor:
             retiring.add_done_callback(self._retiring.discard)
             logger.info("configuration reloaded from %s", self.config_path)
             return True
+
+    async def _use_upstream_settings(self, config: Config) -> None:
+        """A new key, address, timeout or batch size: requests from now on use them."""
+        tm = config.ticketmaster
+        client = client_for(
+            config,
+            self._session,
+            upstream=self.upstream,
+            clock=self.clock,
+            metrics=self.metrics,
+            limiter=self.limiter,
+        )
+        self.poller.use_client(client, batch_size=tm.batch_size, max_in_flight=tm.max_in_flight)
+        if tm.api_key != self.config.ticketmaster.api_key:
+            # A refused key may have been replaced: try the new one now, not in 5 minutes.
+            self.upstream.retry_now()
+            await self.repository.expedite(self.clock(), self.poller.lease)
 
     async def _retire(self, notifiers: list[Notifier]) -> None:
         """Close replaced notifiers once the sends that use them have finished."""

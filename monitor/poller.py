@@ -129,6 +129,16 @@ class Poller:
         self.watchlist = dict(watchlist)
         self._states.clear()
 
+    @property
+    def lease(self) -> float:
+        return self._lease
+
+    def use_client(self, client: InventoryClient, *, batch_size: int, max_in_flight: int) -> None:
+        """New upstream settings (a reloaded config): the next requests use them."""
+        self._client = client
+        self._batch_size = batch_size
+        self._max_in_flight = max_in_flight
+
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()

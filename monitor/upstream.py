@@ -131,6 +131,11 @@ class Upstream:
         else:
             self._update(paused_until=None)
 
+    def retry_now(self) -> None:
+        """The key was replaced: a refused key's pause ends, so the new one is tried at once."""
+        if self.status.health is Health.INVALID_API_KEY:
+            self._update(paused_until=self._clock())
+
     # -- outcomes ------------------------------------------------------------------------
 
     def observe_quota(

@@ -17,6 +17,7 @@ from monitor.config import load_config
 from monitor.models import ResaleStatus, Status
 from monitor.simulator import Simulator, serve
 from monitor.store.tables import batches, changes, deliveries, events
+from monitor.upstream import Health
 from tests.conftest import API_KEY
 from tests.e2e import daemon, daemon_config, wait_for
 
@@ -87,3 +88,21 @@ async def test_sighup_reloads_the_daemon(tmp_path: Path) -> None:
             assert "configuration reloaded from" in running.log
             assert await running.stop() == 0
         assert running.log.count("configuration reloaded from") == 1
+
+
+async def test_a_replaced_api_key_is_tried_at_once(tmp_path: Path) -> None:
+    simulator = Simulator(api_key="the-right-key")
+    path = tmp_path / "monitor.yaml"
+    async with serve(simulator) as upstream:
+        daemon_config(path, upstream, [{"id": "E1"}, {"id": "E2"}], ticketmaster={
+            "base_url": upstream, "api_key": "a-refused-key", "batch_size": 1
+        })  # fmt: skip
+        async with Monitor(load_config(path), config_path=path, watch_every=0.05) as monitor:
+            await eventually(lambda: monitor.upstream.status.health is Health.INVALID_API_KEY)
+            refused = simulator.requests
+            daemon_config(path, upstream, [{"id": "E1"}, {"id": "E2"}], ticketmaster={
+                "base_url": upstream, "api_key": "the-right-key", "batch_size": 1
+            })  # fmt: skip
+            await eventually(lambda: {"E1", "E2"} <= simulator.asked, within=3.0)
+            assert monitor.upstream.status.health is Health.OK
+            assert refused == 1
