@@ -15,6 +15,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.app import Monitor
 from monitor.config import load_config
@@ -52,7 +53,7 @@ async def running(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "batch_size": 2, "requests_per_second": 100},
-            polling={"interval": "200ms"},
+            polling={"interval": "200ms", **sections.pop("polling", {})},
             events=[{"id": "E1", "name": "Eras Tour"}, {"id": "E2"}, {"id": "E3"}],
             **sections,
         )
@@ -185,13 +186,21 @@ async def test_health_readiness_and_metrics(make_config: ConfigFactory) -> None:
 
 @pytest.mark.parametrize(
     ("limits", "reason"),
-    [({"api_key": "another-key"}, "invalid_api_key"), ({"quota": 0}, "quota_exhausted")],
+    [
+        ({"api_key": "another-key"}, "invalid_api_key"),
+        ({"quota": 0}, "quota_exhausted"),
+        ({"fault_rate": 1.0}, "upstream_degraded"),
+    ],
 )
 async def test_readiness_names_what_is_wrong_upstream(
     make_config: ConfigFactory, limits: dict[str, Any], reason: str
 ) -> None:
     simulator = Simulator(api_key=limits.get("api_key", API_KEY), quota=limits.get("quota"))
-    async with running(make_config, simulator) as (_, http):
+    simulator.fault_rate = limits.get("fault_rate", 0.0)
+    async with running(make_config, simulator, polling={"retry": {"initial": "50ms"}}) as (
+        _,
+        http,
+    ):
 
         async def refused() -> bool:
             async with http.get("/readyz") as response:
@@ -220,6 +229,28 @@ async def test_readiness_says_when_the_database_is_unavailable(
         answer = await json_of(http, str(server.make_url("/readyz")), 503)
     await engine.dispose()
     assert answer["reasons"] == ["database_unavailable"]
+
+
+async def test_a_stopped_scheduler_fails_liveness_and_readiness(
+    make_config: ConfigFactory, engine: AsyncEngine
+) -> None:
+    clock = time.time
+    context = Context(
+        make_config(),
+        Repository(engine),
+        Reads(engine),
+        Upstream(clock=clock),
+        Metrics(),
+        clock,
+        started_at=clock(),
+        polling=lambda: False,
+    )
+    async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
+        assert await json_of(http, str(server.make_url("/healthz")), 503) == {
+            "status": "not polling"
+        }
+        answer = await json_of(http, str(server.make_url("/readyz")), 503)
+    assert answer["reasons"] == ["scheduler_stalled"]
 
 
 async def test_a_token_guards_everything_but_liveness(make_config: ConfigFactory) -> None:
