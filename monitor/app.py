@@ -190,12 +190,13 @@ class Monitor:
             self.limiter.set_rate(rate)
 
     async def _housekeeping(self, engine: AsyncEngine) -> None:
-        """The watchdog's checks, the replicas' share of the rate, and retention."""
+        """The replicas' share of the rate and of pauses, the watchdog, and retention."""
         pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
         while True:
             await asyncio.sleep(self._housekeeping_every)
             try:
                 await self._share_rate()
+                self.upstream.adopt(await self.repository.load_upstream())
                 await self.watchdog.check()
                 if self.clock() - pruned_at >= PRUNE_EVERY:
                     pruned_at = self.clock()

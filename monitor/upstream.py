@@ -131,6 +131,34 @@ class Upstream:
         else:
             self._update(paused_until=None)
 
+    def adopt(self, stored: UpstreamStatus) -> None:
+        """What another replica saved: a pause it found (the quota used up, the key refused)
+        holds this replica's requests too, instead of costing it a refusal of its own."""
+        now = self._clock()
+        until = stored.paused_until
+        if (
+            until is None
+            or until <= now
+            or stored.health not in (Health.QUOTA_EXHAUSTED, Health.INVALID_API_KEY)
+            or until <= (self.status.paused_until or 0.0)
+        ):
+            return
+        if stored.health is not self.status.health:
+            logger.warning(
+                "another replica found %s; polling pauses until %s",
+                "the daily quota used up"
+                if stored.health is Health.QUOTA_EXHAUSTED
+                else "the API key refused",
+                iso(until),
+            )
+        self._update(
+            health=stored.health,
+            since=stored.since,
+            paused_until=until,
+            last_error=stored.last_error,
+            quota=stored.quota,
+        )
+
     def retry_now(self) -> None:
         """The key was replaced: a refused key's pause ends, so the new one is tried at once."""
         if self.status.health is Health.INVALID_API_KEY:

@@ -27,17 +27,19 @@ from monitor.simulator import (
     ScriptedFault,
     spike_arrest_fault,
 )
+from monitor.store.repository import Repository
 from monitor.store.tables import batches, changes, events
 from monitor.upstream import Health, Upstream
 from tests.conftest import API_KEY, FakeClock
-from tests.rig import INTERVAL, Rig, RigBuilder
+from tests.rig import INTERVAL, RigBuilder
 
 A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
 RN = ResaleStatus.TICKETS_NOT_AVAILABLE
 
 
-def health(r: Rig) -> Health:
-    return r.upstream.status.health
+def health(upstream: Upstream) -> Health:
+    """Read through a call, so the type checker does not narrow it between assertions."""
+    return upstream.status.health
 
 
 def loud(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -101,7 +103,7 @@ async def test_retry_after_is_a_floor_for_the_batch(rig: RigBuilder) -> None:
     r.simulator.inject(spike)
     await r.poller.run_cycle()
     assert (await r.due_times())["E1"] >= r.clock() + 42
-    assert health(r) is Health.OK, "one spike arrest is no outage"
+    assert health(r.upstream) is Health.OK, "one spike arrest is no outage"
 
 
 async def test_repeated_failures_mark_the_upstream_degraded_once_and_recovery_once(
@@ -114,11 +116,11 @@ async def test_repeated_failures_mark_the_upstream_degraded_once_and_recovery_on
     for _ in range(6):
         await r.cycle_when_due()
     assert r.simulator.requests == 7
-    assert health(r) is Health.DEGRADED
+    assert health(r.upstream) is Health.DEGRADED
     stored = await r.repository.load_upstream()
     assert stored.health is Health.DEGRADED
     await r.cycle_when_due()
-    assert health(r) is Health.OK
+    assert health(r.upstream) is Health.OK
     lines = loud(caplog)
     assert len(lines) == 2, lines
     assert lines[0].startswith("a poll failed: ")
@@ -136,10 +138,10 @@ async def test_batches_backing_off_come_due_again_when_the_upstream_recovers(
     r.simulator.inject(HTML_503, times=3)
     while r.simulator.requests < 6:
         await r.cycle_when_due()
-    assert health(r) is Health.DEGRADED
+    assert health(r.upstream) is Health.DEGRADED
     # Every batch now waits up to ten minutes; once a request succeeds, they do not.
     await r.cycle_when_due()
-    assert health(r) is Health.OK
+    assert health(r.upstream) is Health.OK
     assert all(at <= r.clock() + INTERVAL for at in (await r.due_times()).values())
 
 
@@ -152,7 +154,7 @@ async def test_an_invalid_key_is_reported_once_and_tried_every_five_minutes(
     for _ in range(10):
         await r.cycle()
     assert r.simulator.requests == 1, "one request learns the key is refused"
-    assert health(r) is Health.INVALID_API_KEY
+    assert health(r.upstream) is Health.INVALID_API_KEY
     (line,) = loud(caplog)
     assert "this API key has no access to the Inventory Status API" in line
     assert "tries the key again every 5m" in line
@@ -164,7 +166,7 @@ async def test_an_invalid_key_is_reported_once_and_tried_every_five_minutes(
     r.clock.advance(300)
     await r.cycle()
     assert r.simulator.requests == 2 + 8, "one request tries the key, then the others go"
-    assert health(r) is Health.OK
+    assert health(r.upstream) is Health.OK
     assert "the API key is accepted again" in caplog.text
     assert await r.count(changes) == 0
 
@@ -182,7 +184,7 @@ async def test_the_quota_is_spent_to_the_last_request_then_polling_waits_for_the
     for _ in range(30):
         await r.cycle()
     assert r.simulator.requests == 10
-    assert health(r) is Health.QUOTA_EXHAUSTED
+    assert health(r.upstream) is Health.QUOTA_EXHAUSTED
     assert (await r.repository.load_upstream()).paused_until == r.simulator.quota_reset_at
     assert caplog.text.count("daily quota is used up") == 1
     r.clock.now = r.simulator.quota_reset_at
@@ -374,3 +376,26 @@ async def test_a_quota_refusal_holds_requests_for_a_minute_even_if_the_reset_has
         await upstream.admit()
     clock.advance(1)
     await upstream.admit()
+
+
+async def test_a_replica_adopts_the_quota_pause_another_one_found(
+    repository: Repository, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    first, second = Upstream(clock=clock), Upstream(clock=clock)
+    await first.admit()
+    first.failed(RateLimited("quota", retry_after=3600.0, quota=True))
+    saved = first.pending_save()
+    assert saved is not None
+    await repository.save_upstream(saved)
+
+    second.adopt(await repository.load_upstream())
+    assert second.held_until() == clock() + 3600
+    assert health(second) is Health.QUOTA_EXHAUSTED
+    assert "another replica found the daily quota used up" in caplog.text
+    with pytest.raises(Held):
+        await second.admit()
+
+    clock.advance(3600)
+    second.adopt(await repository.load_upstream())
+    await second.admit()  # the pause is over for everyone
