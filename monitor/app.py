@@ -42,6 +42,7 @@ from monitor.store.reads import Reads
 from monitor.store.replicas import Replicas
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
+from monitor.ticketmaster import InventoryClient
 from monitor.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
@@ -120,14 +121,7 @@ class Monitor:
         stack.push_async_callback(self.replicas.leave)
         self.limiter = TokenBucket(tm.requests_per_second * PACING)
         await self._share_rate()
-        client = client_for(
-            config,
-            self._session,
-            upstream=self.upstream,
-            clock=self.clock,
-            metrics=self.metrics,
-            limiter=self.limiter,
-        )
+        client = self._client(config)
 
         stack.push_async_callback(self._close_notifiers)
         self.dispatcher = Dispatcher(
@@ -291,10 +285,8 @@ class Monitor:
             logger.info("configuration reloaded from %s", self.config_path)
             return True
 
-    async def _use_upstream_settings(self, config: Config) -> None:
-        """A new key, address, timeout or batch size: requests from now on use them."""
-        tm = config.ticketmaster
-        client = client_for(
+    def _client(self, config: Config) -> InventoryClient:
+        return client_for(
             config,
             self._session,
             upstream=self.upstream,
@@ -302,7 +294,13 @@ class Monitor:
             metrics=self.metrics,
             limiter=self.limiter,
         )
-        self.poller.use_client(client, batch_size=tm.batch_size, max_in_flight=tm.max_in_flight)
+
+    async def _use_upstream_settings(self, config: Config) -> None:
+        """A new key, address, timeout or batch size: requests from now on use them."""
+        tm = config.ticketmaster
+        self.poller.use_client(
+            self._client(config), batch_size=tm.batch_size, max_in_flight=tm.max_in_flight
+        )
         if tm.api_key != self.config.ticketmaster.api_key:
             # A refused key may have been replaced: try the new one now, not in 5 minutes.
             self.upstream.retry_now()

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.app import Monitor
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
 from monitor.models import ResaleStatus, Status
@@ -59,6 +59,23 @@ async def running(
         )
         async with Monitor(config) as monitor, aiohttp.ClientSession(monitor.url) as http:
             yield monitor, http
+
+
+def context_of(
+    config: Config, engine: AsyncEngine, polling: Callable[[], bool] = lambda: True
+) -> Context:
+    """What the server reads, without a daemon around it."""
+    clock = time.time
+    return Context(
+        config,
+        Repository(engine),
+        Reads(engine),
+        Upstream(clock=clock),
+        Metrics(),
+        clock,
+        started_at=clock(),
+        polling=polling,
+    )
 
 
 async def json_of(http: aiohttp.ClientSession, path: str, status: int = 200) -> Any:
@@ -215,16 +232,7 @@ async def test_readiness_says_when_the_database_is_unavailable(
     make_config: ConfigFactory,
 ) -> None:
     engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none")
-    clock = time.time
-    context = Context(
-        make_config(),
-        Repository(engine),
-        Reads(engine),
-        Upstream(clock=clock),
-        Metrics(),
-        clock,
-        started_at=clock(),
-    )
+    context = context_of(make_config(), engine)
     async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
         answer = await json_of(http, str(server.make_url("/readyz")), 503)
     await engine.dispose()
@@ -234,17 +242,7 @@ async def test_readiness_says_when_the_database_is_unavailable(
 async def test_a_stopped_scheduler_fails_liveness_and_readiness(
     make_config: ConfigFactory, engine: AsyncEngine
 ) -> None:
-    clock = time.time
-    context = Context(
-        make_config(),
-        Repository(engine),
-        Reads(engine),
-        Upstream(clock=clock),
-        Metrics(),
-        clock,
-        started_at=clock(),
-        polling=lambda: False,
-    )
+    context = context_of(make_config(), engine, polling=lambda: False)
     async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
         assert await json_of(http, str(server.make_url("/healthz")), 503) == {
             "status": "not polling"
@@ -320,10 +318,7 @@ async def test_the_dashboard_pages_and_filters_thousands_of_events(
     await upgrade(engine)
     repository = Repository(engine)
     await sync_watchlist(repository, config, watchlist(config), time.time())
-    clock = time.time
-    context = Context(
-        config, repository, Reads(engine), Upstream(clock=clock), Metrics(), clock, clock()
-    )
+    context = context_of(config, engine)
     async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
         started = time.monotonic()
         async with http.get(server.make_url("/?page=3")) as response:
