@@ -20,17 +20,15 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select, update
 
-from bench.polling import API_KEY, free_port, start_simulator
+from bench.polling import API_KEY, free_port, start_simulator, unpaced_poller
 from monitor.config import load_config
 from monitor.dispatch import Dispatcher, Route
 from monitor.notifiers import build_notifier
-from monitor.parts import build_poller, sync_watchlist, watchlist
+from monitor.parts import sync_watchlist, watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from monitor.store.tables import batches, changes, deliveries
-from monitor.ticketmaster import InventoryClient
-from monitor.upstream import Upstream
 
 _SINGLES = 100
 
@@ -77,19 +75,8 @@ async def bench(events: int) -> dict[str, float]:
         route = Route.of(notifier, config.notifiers["ops"])
         dispatcher = Dispatcher(Outbox(engine), {"ops": route}, time.time)
         async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as control:
-            # No token bucket: these figures are about the daemon's own cost, not the pacing.
-            upstream = Upstream(clock=time.time)
-            client = InventoryClient(
-                session, config.ticketmaster.base_url, API_KEY, 10.0, upstream=upstream
-            )
-            poller = build_poller(
-                config,
-                repository=repository,
-                client=client,
-                watches=watches,
-                clock=time.time,
-                upstream=upstream,
-                on_changes=dispatcher.wake,
+            poller = unpaced_poller(
+                config, session, repository, watches, time.time, on_changes=dispatcher.wake
             )
 
             async def cycle() -> None:
