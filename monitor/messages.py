@@ -14,7 +14,7 @@ def iso(timestamp: float) -> str:
 
 
 def change_document(change: Change) -> dict[str, Any]:
-    """The `data` object of the webhook contract, also used by the JSON API."""
+    """The `data` object of the webhook contract; the JSON API serves the same document."""
     previous = change.previous
     return {
         "change_id": change.id,

@@ -117,7 +117,7 @@ async def test_the_api_lists_pages_filters_and_details_events(
         assert few.events[0].last_changed_at is not None
 
         detail = EventDetail.model_validate(await json_of(http, "/api/events/E1"))
-        assert [c.status for c in detail.changes] == ["FEW_TICKETS_LEFT"]
+        assert [c.current.status for c in detail.changes] == ["FEW_TICKETS_LEFT"]
         assert [s.status for s in detail.snapshots] == ["TICKETS_AVAILABLE", "FEW_TICKETS_LEFT"]
         later = EventDetail.model_validate(
             await json_of(http, f"/api/events/E1?since={detail.changes[0].observed_at}")
@@ -125,9 +125,14 @@ async def test_the_api_lists_pages_filters_and_details_events(
         assert later.changes == []
 
         changes = ChangesPage.model_validate(await json_of(http, "/api/changes?since=0"))
-        assert [(c.event_id, c.previous_status, c.status) for c in changes.changes] == [
-            ("E1", "TICKETS_AVAILABLE", "FEW_TICKETS_LEFT")
-        ]
+        (change,) = changes.changes
+        assert change.previous is not None
+        assert (change.event_id, change.previous.status, change.current.status) == (
+            "E1",
+            "TICKETS_AVAILABLE",
+            "FEW_TICKETS_LEFT",
+        )
+        assert change.changed == ["status"]
         assert await json_of(http, "/api/events/NOPE", 404) == {
             "error": "no event 'NOPE' has been watched"
         }

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import monitor
+from monitor.messages import change_document
 from monitor.models import STATUS_BY_NAME, Availability, Change
 from monitor.server.context import CONTEXT, Context
 from monitor.store.reads import MAX_PAGE
@@ -45,14 +46,22 @@ class SnapshotOut(BaseModel):
     resale_status: str
 
 
-class ChangeOut(BaseModel):
-    id: str
-    event_id: str
-    event_name: str | None
-    previous_status: str | None
-    previous_resale_status: str | None
+class AvailabilityOut(BaseModel):
     status: str
     resale_status: str
+
+
+class ChangeOut(BaseModel):
+    """The same document as a webhook's `data`, with `observed_at` to the millisecond."""
+
+    change_id: str
+    event_id: str
+    event_name: str | None
+    previous: AvailabilityOut | None
+    """None for a first reading that was reported (`notify_baseline`)."""
+    current: AvailabilityOut
+    changed: list[str]
+    """status, resale_status, or both."""
     observed_at: str
 
 
@@ -102,17 +111,8 @@ def event_out(row: EventRow) -> dict[str, Any]:
 
 
 def change_out(change: Change) -> dict[str, Any]:
-    previous = change.previous
-    return {
-        "id": change.id,
-        "event_id": change.event_id,
-        "event_name": change.event_name,
-        "previous_status": previous and previous.status.value,
-        "previous_resale_status": previous and previous.resale_status.value,
-        "status": change.current.status.value,
-        "resale_status": change.current.resale_status.value,
-        "observed_at": iso_ms(change.observed_at),
-    }
+    # Milliseconds, so that a time passed back as `since` leaves this change out.
+    return {**change_document(change), "observed_at": iso_ms(change.observed_at)}
 
 
 def snapshot_out(at: float, availability: Availability) -> dict[str, Any]:
