@@ -52,6 +52,7 @@ class Watchdog:
         self._notifiers = notifiers
         self._upstream = upstream
         self._repository = repository
+        self._reads = Reads(repository.engine)
         self._clock = clock
         self._started_at = clock()
         self.stalled = False
@@ -75,7 +76,7 @@ class Watchdog:
             await self._session.close()
 
     async def _check_stall(self, config: Config, now: float) -> None:
-        shortest = await Reads(self._repository.engine).shortest_interval()
+        shortest = await self._reads.shortest_interval()
         limit = config.alerts.stalled_after or stall_limit(shortest or config.shortest_interval())
         status = self._upstream.status
         last = status.last_success_at
@@ -134,7 +135,7 @@ class Watchdog:
         if day == self._summary_day or now < _summary_time(day, at):
             return
         self._summary_day = day
-        watched = await Reads(self._repository.engine).watched_count()
+        watched = await self._reads.watched_count()
         recent = await self._repository.changes_of(limit=10_000, since=now - 86400)
         status = self._upstream.status
         lines = [
