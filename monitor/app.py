@@ -269,7 +269,7 @@ class Monitor:
                 update={section: getattr(self.config, section) for section in RESTART_ONLY}
             )
             if config.ticketmaster != self.config.ticketmaster:
-                await self._use_upstream_settings(config)
+                self._use_upstream_settings(config)
             replaced, self._notifiers = self._notifiers, []
             self.dispatcher.set_routes(self._routes(config))
             self.poller.replace_watchlist(
@@ -295,7 +295,7 @@ class Monitor:
             limiter=self.limiter,
         )
 
-    async def _use_upstream_settings(self, config: Config) -> None:
+    def _use_upstream_settings(self, config: Config) -> None:
         """A new key, address, timeout or batch size: requests from now on use them."""
         tm = config.ticketmaster
         self.poller.use_client(
@@ -304,7 +304,6 @@ class Monitor:
         if tm.api_key != self.config.ticketmaster.api_key:
             # A refused key may have been replaced: try the new one now, not in 5 minutes.
             self.upstream.retry_now()
-            await self.repository.expedite(self.clock(), self.poller.lease)
 
     async def _retire(self, notifiers: list[Notifier]) -> None:
         """Close replaced notifiers once the sends that use them have finished."""

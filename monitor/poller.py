@@ -129,10 +129,6 @@ class Poller:
         self.watchlist = dict(watchlist)
         self._states.clear()
 
-    @property
-    def lease(self) -> float:
-        return self._lease
-
     def use_client(self, client: InventoryClient, *, batch_size: int, max_in_flight: int) -> None:
         """New upstream settings (a reloaded config): the next requests use them."""
         self._client = client
@@ -223,8 +219,10 @@ class Poller:
         async with gate:
             try:
                 answers = await self._client.fetch(list(states))
-            except Held as held:
-                writer.submit(PollWrite(postponed=[_postponed(batch, max(next_due, held.until))]))
+            except Held:
+                # No cycle claims anything while requests are held, so the batch keeps its
+                # schedule: when the hold ends (or a replaced key lifts it), it is due.
+                writer.submit(PollWrite(postponed=[_postponed(batch, next_due)]))
                 return
             except UpstreamError as exc:
                 stats.requests += 1

@@ -346,8 +346,7 @@ class Repository:
                 )
 
     async def expedite(self, now: float, lease: float) -> None:
-        """Bring batches pushed past their schedule (backing off, or held while the key was
-        refused) due now: the upstream works again.
+        """Bring batches backing off past their schedule due now: the upstream works again.
 
         A batch leased by a poll in flight (due within `lease`) is left alone.
         """
