@@ -24,14 +24,14 @@ from sqlalchemy import bindparam, update
 from bench.polling import free_port
 from monitor.config import parse_config
 from monitor.metrics import Metrics
-from monitor.poller import new_id
+from monitor.polling.poller import new_id
 from monitor.server.app import serve
 from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository, WatchEntry
 from monitor.store.tables import events
-from monitor.upstream import Upstream
+from monitor.upstream.health import Upstream
 
 STATUSES = ("TICKETS_AVAILABLE", "FEW_TICKETS_LEFT", "TICKETS_NOT_AVAILABLE")
 

@@ -25,13 +25,13 @@ import aiohttp
 from sqlalchemy import update
 
 from monitor.config import Config, load_config
-from monitor.parts import build_poller, sync_watchlist, watchlist
-from monitor.poller import Poller, Watch
+from monitor.polling.poller import Poller, Watch
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 from monitor.store.tables import batches
-from monitor.ticketmaster import InventoryClient
-from monitor.upstream import Upstream
+from monitor.upstream.client import InventoryClient
+from monitor.upstream.health import Upstream
+from monitor.wiring import build_poller, sync_watchlist, watchlist
 
 API_KEY = "bench-key"
 INTERVAL = 60.0

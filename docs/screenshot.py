@@ -15,7 +15,7 @@ from playwright.async_api import async_playwright
 
 from monitor.app import Monitor
 from monitor.config import load_config
-from monitor.simulator import Simulator, serve
+from monitor.devtools.simulator import Simulator, serve
 
 ROOT = Path(__file__).parent.parent
 

@@ -15,25 +15,16 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, load_config
-from monitor.dispatch import Dispatcher, Route
 from monitor.errors import ConfigError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
-from monitor.notifiers import build_notifier
-from monitor.notifiers.base import Notifier
-from monitor.parts import (
-    PACING,
-    build_poller,
-    build_upstream,
-    client_for,
-    sync_watchlist,
-    watchlist,
-)
-from monitor.plan import plan_for, quota_warning
-from monitor.poller import Watch, new_id
-from monitor.ratelimit import TokenBucket
+from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.notifiers import build_notifier
+from monitor.notify.notifiers.base import Notifier
+from monitor.notify.watchdog import Watchdog
+from monitor.polling.poller import Watch, new_id
+from monitor.polling.ticker import PollTicker, tick_for
 from monitor.redact import redactor
-from monitor.scheduler import PollTicker, tick_for
 from monitor.server.app import serve
 from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
@@ -42,8 +33,17 @@ from monitor.store.reads import Reads
 from monitor.store.replicas import Replicas
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
-from monitor.ticketmaster import InventoryClient
-from monitor.watchdog import Watchdog
+from monitor.upstream.client import InventoryClient
+from monitor.upstream.quota import plan_for, quota_warning
+from monitor.upstream.ratelimit import TokenBucket
+from monitor.wiring import (
+    PACING,
+    build_poller,
+    build_upstream,
+    client_for,
+    sync_watchlist,
+    watchlist,
+)
 
 logger = logging.getLogger(__name__)
 

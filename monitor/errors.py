@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.messages import iso
+from monitor.times import iso
 
 
 class MonitorError(Exception):

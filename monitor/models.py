@@ -131,3 +131,29 @@ class Notice:
     subject: str
     body: str
     at: float
+
+
+class Health(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    INVALID_API_KEY = "invalid_api_key"
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    limit: int | None = None
+    available: int | None = None
+    reset_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamStatus:
+    """What the database keeps, `status` shows and a restarted daemon resumes from."""
+
+    health: Health = Health.OK
+    since: float | None = None
+    paused_until: float | None = None
+    last_error: str | None = None
+    last_success_at: float | None = None
+    quota: Quota = Quota()

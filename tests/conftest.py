@@ -13,7 +13,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, parse_config
-from monitor.simulator import Simulator, serve
+from monitor.devtools.simulator import Simulator, serve
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import PollWrite, Repository
 

@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.detect import Rules
-from monitor.poller import Poller, RetryPolicy, Target, Watch, new_id
-from monitor.ratelimit import TokenBucket
-from monitor.simulator import Simulator
+from monitor.devtools.simulator import Simulator
+from monitor.polling.detect import Rules
+from monitor.polling.poller import Poller, RetryPolicy, Target, Watch, new_id
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository, WatchEntry
 from monitor.store.tables import batches, events
-from monitor.ticketmaster import InventoryClient
-from monitor.upstream import Upstream
+from monitor.upstream.client import InventoryClient
+from monitor.upstream.health import Upstream
+from monitor.upstream.ratelimit import TokenBucket
 from tests.conftest import API_KEY, FakeClock
 
 INTERVAL = 10.0

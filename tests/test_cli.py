@@ -7,12 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from monitor.models import ResaleStatus, Status
-from monitor.simulator import Simulator, serve
+from monitor.devtools.simulator import Simulator, serve
+from monitor.models import Health, Quota, ResaleStatus, Status, UpstreamStatus
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.repository import Repository
-from monitor.upstream import Health, Quota, UpstreamStatus
 from tests.conftest import API_KEY, change_with_delivery
 from tests.e2e import receiver, run_cli
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, load_config, parse_config
-from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError
 from monitor.models import Status
 from monitor.redact import Redactor
+from monitor.times import format_duration, parse_duration
 
 GOOD = """\
 ticketmaster:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from monitor.app import Monitor
+from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Availability, Change, ResaleStatus, Status
 from monitor.server.dashboard import Segment, ago, timeline
-from monitor.simulator import Simulator, serve
 from monitor.store.repository import EventRow
 from tests.browser import chromium
 from tests.conftest import API_KEY, ConfigFactory

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.detect import Rules, detect, is_unchanged, reading_of
 from monitor.models import Answer, Availability, EventState, Reading, ResaleStatus, Status
+from monitor.polling.detect import Rules, detect, is_unchanged, reading_of
 
 A, F, N, U = (
     Status.TICKETS_AVAILABLE,

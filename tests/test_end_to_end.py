@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from monitor.devtools.simulator import Simulator, serve
 from monitor.models import ResaleStatus, Status
-from monitor.simulator import Simulator, serve
 from tests.conftest import API_KEY
 from tests.e2e import daemon, daemon_config, receiver, run_cli, wait_for
 

@@ -9,9 +9,9 @@ import random
 import pytest
 
 from monitor.config import RetryConfig
-from monitor.dispatch import Dispatcher, Route
 from monitor.models import Availability, Delivery, Notice, ResaleStatus, Status
-from monitor.rules import cooldown_decision
+from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.routing import cooldown_decision
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from tests.conftest import FakeClock, change_with_delivery

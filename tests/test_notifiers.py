@@ -16,11 +16,12 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from monitor.config import NOTIFIER_TYPES, parse_config
+from monitor.config import parse_config
+from monitor.config.notifiers import NOTIFIER_TYPES
 from monitor.errors import ConfigError, DeliveryError
 from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
-from monitor.notifiers import NOTIFIER_KINDS, build_notifier
-from monitor.templating import Renderer
+from monitor.notify.notifiers import NOTIFIER_KINDS, build_notifier
+from monitor.notify.rendering import Renderer
 from tests.e2e import receiver
 
 CHANGE = Change(

@@ -3,10 +3,9 @@ from __future__ import annotations
 import pytest
 
 from monitor.config import Config
-from monitor.durations import format_duration
 from monitor.models import Status
-from monitor.parts import watchlist
-from monitor.plan import (
+from monitor.times import format_duration
+from monitor.upstream.quota import (
     SAFETY_MARGIN,
     Demand,
     demands_of,
@@ -16,6 +15,7 @@ from monitor.plan import (
     requests_per_day,
     stretched,
 )
+from monitor.wiring import watchlist
 from tests.conftest import ConfigFactory
 
 

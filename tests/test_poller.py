@@ -5,10 +5,10 @@ import logging
 import pytest
 from sqlalchemy import text
 
+from monitor.config import Rule
+from monitor.devtools.simulator import ScriptedFault
 from monitor.models import Availability, ResaleStatus, Status
-from monitor.poller import Target
-from monitor.rules import Rule
-from monitor.simulator import ScriptedFault
+from monitor.polling.poller import Target
 from monitor.store.outbox import Outbox
 from monitor.store.tables import changes, deliveries, snapshots
 from tests.conftest import API_KEY

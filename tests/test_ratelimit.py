@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from monitor.ratelimit import TokenBucket
+from monitor.upstream.ratelimit import TokenBucket
 
 
 class VirtualTime:

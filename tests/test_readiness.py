@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.server.readiness import readiness
-from monitor.upstream import Health
+from monitor.models import Health
+from monitor.readiness import readiness
 
 START = 1_800_000_000.0
 OK, DEG, QUOTA, KEY = (

@@ -14,10 +14,9 @@ from sqlalchemy import select
 
 from monitor.app import Monitor
 from monitor.config import load_config
-from monitor.models import ResaleStatus, Status
-from monitor.simulator import Simulator, serve
+from monitor.devtools.simulator import Simulator, serve
+from monitor.models import Health, ResaleStatus, Status
 from monitor.store.tables import batches, changes, deliveries, events
-from monitor.upstream import Health
 from tests.conftest import API_KEY
 from tests.e2e import daemon, daemon_config, wait_for
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from monitor.config import parse_config
+from monitor.config import Rule, parse_config
 from monitor.models import Availability, ResaleStatus, Status
-from monitor.rules import Rule, allows, passes, routed
+from monitor.notify.routing import allows, passes, routed
 
 A, F, N, U = ("TICKETS_AVAILABLE", "FEW_TICKETS_LEFT", "TICKETS_NOT_AVAILABLE", "UNKNOWN")
 

@@ -5,8 +5,8 @@ from itertools import pairwise
 
 import pytest
 
-from monitor.schedule import Batch, BatchKey, BatchPlan, plan_batches, spread
-from monitor.scheduler import tick_for
+from monitor.polling.batching import Batch, BatchKey, BatchPlan, plan_batches, spread
+from monitor.polling.ticker import tick_for
 
 NOW = 1000.0
 

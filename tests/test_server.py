@@ -19,18 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.app import Monitor
 from monitor.config import Config, load_config
+from monitor.devtools.simulator import Simulator, serve
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
 from monitor.models import ResaleStatus, Status
-from monitor.parts import PACING, sync_watchlist, watchlist
 from monitor.server.api import ChangesPage, EventDetail, EventsPage, Readiness
 from monitor.server.app import build_app
 from monitor.server.context import Context
-from monitor.simulator import Simulator, serve
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
-from monitor.upstream import Upstream
+from monitor.upstream.health import Upstream
+from monitor.wiring import PACING, sync_watchlist, watchlist
 from tests.conftest import API_KEY, ConfigFactory
 from tests.e2e import run_cli
 

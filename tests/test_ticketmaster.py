@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from monitor.devtools.simulator import QUOTA_FAULT, spike_arrest_fault
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
-from monitor.models import Answer
+from monitor.models import Answer, Quota
 from monitor.redact import RedactingFilter, Redactor, redactor
-from monitor.simulator import QUOTA_FAULT, spike_arrest_fault
-from monitor.ticketmaster import InventoryClient
-from monitor.upstream import Quota, Upstream
+from monitor.upstream.client import InventoryClient
+from monitor.upstream.health import Upstream
 from tests.mocking import mocked_http
 
 KEY = "sk-live-0123456789abcdef"

@@ -14,11 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from monitor.errors import Held, RateLimited
-from monitor.models import ResaleStatus, Status
-from monitor.poller import RetryPolicy, Target, Watch
-from monitor.ratelimit import TokenBucket
-from monitor.simulator import (
+from monitor.devtools.simulator import (
     HTML_503,
     INVALID_KEY_FAULT,
     QUOTA_FAULT,
@@ -27,9 +23,13 @@ from monitor.simulator import (
     ScriptedFault,
     spike_arrest_fault,
 )
+from monitor.errors import Held, RateLimited
+from monitor.models import Health, ResaleStatus, Status
+from monitor.polling.poller import RetryPolicy, Target, Watch
 from monitor.store.repository import Repository
 from monitor.store.tables import batches, changes, events
-from monitor.upstream import Health, Upstream
+from monitor.upstream.health import Upstream
+from monitor.upstream.ratelimit import TokenBucket
 from tests.conftest import API_KEY, FakeClock
 from tests.rig import INTERVAL, RigBuilder
 

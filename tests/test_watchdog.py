@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config
 from monitor.errors import DeliveryError
-from monitor.models import Delivery, Notice
-from monitor.poller import new_id
+from monitor.models import Delivery, Health, Notice
+from monitor.notify.watchdog import Watchdog
+from monitor.polling.poller import new_id
 from monitor.store.repository import Repository, WatchEntry
-from monitor.upstream import Health, Upstream
-from monitor.watchdog import Watchdog
+from monitor.upstream.health import Upstream
 from tests.conftest import ConfigFactory, FakeClock, change_with_delivery
 from tests.e2e import receiver
 

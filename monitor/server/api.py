@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import monitor
-from monitor.messages import change_document
 from monitor.models import STATUS_BY_NAME, Availability, Change
+from monitor.notify.documents import change_document
 from monitor.server.context import CONTEXT, Context
 from monitor.store.reads import MAX_PAGE
 from monitor.store.repository import EventRow

@@ -17,10 +17,10 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.models import Health
+from monitor.readiness import readiness
 from monitor.server import api, dashboard
 from monitor.server.context import CONTEXT, Context
-from monitor.server.readiness import readiness
-from monitor.upstream import Health
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
-from monitor.upstream import Upstream
+from monitor.upstream.health import Upstream
 
 
 @dataclass(slots=True)

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from monitor.messages import iso
 from monitor.models import STATUS_BY_NAME, Change, Status
 from monitor.server.context import CONTEXT
 from monitor.store.repository import EventRow
+from monitor.times import iso
 
 PAGE_SIZE = 100
 TIMELINE_DAYS = 3

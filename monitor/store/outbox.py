@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import Availability, Change, Delivery
-from monitor.rules import cooldown_decision
+from monitor.notify.routing import cooldown_decision
 from monitor.store.repository import AVAILABILITY, changes_by_id
 from monitor.store.tables import changes, deliveries, delivery_attempts
 

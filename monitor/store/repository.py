@@ -20,9 +20,12 @@ from monitor.models import (
     Availability,
     Change,
     EventState,
+    Health,
+    Quota,
     Status,
+    UpstreamStatus,
 )
-from monitor.schedule import Batch, BatchKey, BatchPlan, plan_batches
+from monitor.polling.batching import Batch, BatchKey, BatchPlan, plan_batches
 from monitor.store.tables import (
     batches,
     changes,
@@ -31,7 +34,6 @@ from monitor.store.tables import (
     snapshots,
     upstream,
 )
-from monitor.upstream import Health, Quota, UpstreamStatus
 
 _UPSTREAM = "ticketmaster"
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.

@@ -12,7 +12,7 @@ import logging
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.poller import Poller
+from monitor.polling.poller import Poller
 
 logger = logging.getLogger(__name__)
 

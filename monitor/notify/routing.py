@@ -3,24 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from monitor.config.notifiers import FieldName, Rule
 from monitor.models import Availability
-
-FieldName = Literal["status", "resale_status"]
-
-
-class Rule(BaseModel):
-    """A change passes when one of `fields` changed, from a state in `from` (if given) to a
-    state in `to` (if given). Without `field`, both fields are considered."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    field: FieldName | None = None
-    from_: tuple[str, ...] | None = Field(None, alias="from")
-    to: tuple[str, ...] | None = None
 
 
 def passes(rule: Rule, previous: Availability | None, current: Availability) -> bool:

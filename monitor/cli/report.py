@@ -13,14 +13,21 @@ import orjson
 
 from monitor.config import Config
 from monitor.errors import DeliveryError
-from monitor.messages import iso
-from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
-from monitor.notifiers import build_notifier
+from monitor.models import (
+    Availability,
+    Change,
+    Delivery,
+    Health,
+    ResaleStatus,
+    Status,
+    UpstreamStatus,
+)
+from monitor.notify.notifiers import build_notifier
 from monitor.redact import redact, redactor
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
-from monitor.upstream import Health, UpstreamStatus
+from monitor.times import iso
 
 
 @asynccontextmanager

@@ -14,8 +14,8 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
 
-from monitor.messages import iso
 from monitor.models import Availability, Change
+from monitor.times import iso
 
 DEFAULT_SUBJECT = "{% if test %}[TEST] {% endif %}{{ title }}: {{ current.status_words }}"
 DEFAULT_LINE = (

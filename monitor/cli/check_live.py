@@ -11,8 +11,8 @@ import aiohttp
 
 from monitor.config import Config
 from monitor.errors import Held, InvalidApiKey, UpstreamError
-from monitor.models import Status
-from monitor.upstream import Quota, Upstream
+from monitor.models import Quota, Status
+from monitor.upstream.health import Upstream
 
 DEFAULT_REQUESTS = 10
 """Requests `check --live` spends by default: each one counts against the daily quota."""
@@ -50,7 +50,7 @@ def live_batches(config: Config, max_requests: int | None) -> list[list[str]]:
 
 
 async def check_live(config: Config, max_requests: int | None = DEFAULT_REQUESTS) -> LiveReport:
-    from monitor.parts import client_for
+    from monitor.wiring import client_for
 
     report = LiveReport(watched=len(config.events))
     upstream = Upstream(clock=time.time)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from monitor.notifiers.apprise import AppriseNotifier
-from monitor.notifiers.base import Notifier
-from monitor.notifiers.email import EmailNotifier
-from monitor.notifiers.log import LogNotifier
-from monitor.notifiers.webhook import WebhookNotifier
+from monitor.notify.notifiers.apprise import AppriseNotifier
+from monitor.notify.notifiers.base import Notifier
+from monitor.notify.notifiers.email import EmailNotifier
+from monitor.notify.notifiers.log import LogNotifier
+from monitor.notify.notifiers.webhook import WebhookNotifier
 
 NOTIFIER_KINDS: dict[str, Callable[[str, Any], Notifier]] = {
     LogNotifier.kind: LogNotifier,

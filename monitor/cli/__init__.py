@@ -15,8 +15,8 @@ from monitor import __version__
 from monitor.config import Config, config_warnings, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import setup_logging
-from monitor.messages import iso
 from monitor.redact import redact, redactor
+from monitor.times import iso
 
 logger = logging.getLogger("monitor")
 
@@ -220,8 +220,8 @@ def _health(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from monitor.durations import format_duration
-    from monitor.plan import plan_for, quota_warning
+    from monitor.times import format_duration
+    from monitor.upstream.quota import plan_for, quota_warning
 
     config = _load(args.config)
     tm = config.ticketmaster
@@ -249,7 +249,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _check_live(config: Config, *, every: bool) -> int:
-    from monitor.live import DEFAULT_REQUESTS, check_live
+    from monitor.cli.check_live import DEFAULT_REQUESTS, check_live
 
     report = asyncio.run(check_live(config, None if every else DEFAULT_REQUESTS))
     if report.key_refused:
@@ -275,7 +275,7 @@ def _check_live(config: Config, *, every: bool) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from monitor.simulator import Simulator, serve
+    from monitor.devtools.simulator import Simulator, serve
 
     setup_logging()
     simulator = Simulator(
@@ -297,7 +297,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from monitor.simulator import Simulator, serve
+    from monitor.devtools.simulator import Simulator, serve
 
     config = _load(args.config)
     setup_logging(config.logging.level, config.logging.format)
@@ -346,14 +346,14 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from monitor.report import print_status
+    from monitor.cli.report import print_status
 
     config = _load(args.config)
     return asyncio.run(print_status(config))
 
 
 def _history(args: argparse.Namespace) -> int:
-    from monitor.report import print_history
+    from monitor.cli.report import print_history
 
     config = _load(args.config)
     return asyncio.run(print_history(config, args.event_id))
@@ -362,7 +362,7 @@ def _history(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from monitor.report import export_changes
+    from monitor.cli.report import export_changes
 
     since = None
     if args.since is not None:
@@ -380,21 +380,21 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    from monitor.report import print_deliveries
+    from monitor.cli.report import print_deliveries
 
     config = _load(args.config)
     return asyncio.run(print_deliveries(config, dead_only=args.dead, limit=args.limit))
 
 
 def _retry(args: argparse.Namespace) -> int:
-    from monitor.report import requeue
+    from monitor.cli.report import requeue
 
     config = _load(args.config)
     return asyncio.run(requeue(config, args.ids, all_dead=args.all_dead))
 
 
 def _notify_test(args: argparse.Namespace) -> int:
-    from monitor.report import send_test
+    from monitor.cli.report import send_test
 
     config = _load(args.config)
     if args.name not in config.notifiers:

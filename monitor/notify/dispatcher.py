@@ -20,7 +20,7 @@ from monitor.config import NotifierConfig, RetryConfig
 from monitor.errors import DeliveryError
 from monitor.metrics import Metrics
 from monitor.models import Delivery
-from monitor.notifiers.base import Notifier
+from monitor.notify.notifiers.base import Notifier
 from monitor.redact import redact
 from monitor.store.outbox import Attempt, Outbox
 

@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from monitor.backoff import exponential_delay
-from monitor.detect import Rules, detect, is_unchanged, reading_of
+from monitor.config import Rule
 from monitor.errors import Held, RateLimited, UpstreamError
 from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, EventState, Reading, Status
-from monitor.rules import Rule, routed
-from monitor.schedule import BatchKey
+from monitor.notify.routing import routed
+from monitor.polling.batching import BatchKey
+from monitor.polling.detect import Rules, detect, is_unchanged, reading_of
 from monitor.store.repository import ClaimedBatch, PollWrite, Repository
-from monitor.ticketmaster import InventoryClient
-from monitor.upstream import Upstream
+from monitor.upstream.client import InventoryClient
+from monitor.upstream.health import Upstream
 
 logger = logging.getLogger(__name__)
 

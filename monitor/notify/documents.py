@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from monitor.models import Change
-
-
-def iso(timestamp: float) -> str:
-    """RFC 3339 UTC with a Z, to the second: `2026-11-27T10:00:00Z`."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from monitor.times import iso
 
 
 def change_document(change: Change) -> dict[str, Any]:

@@ -17,12 +17,10 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 
-from monitor.durations import format_duration
 from monitor.errors import Held, InvalidApiKey, RateLimited, UpstreamError
-from monitor.messages import iso
+from monitor.models import Health, Quota, UpstreamStatus
+from monitor.times import format_duration, iso
 
 logger = logging.getLogger(__name__)
 
@@ -32,32 +30,6 @@ MIN_QUOTA_WAIT = 60.0
 """A quota refusal holds requests at least this long, whatever clock skew says of the reset."""
 UNKNOWN_RESET_WAIT = 3600.0
 """How long a used-up quota holds requests when the API did not say when it resets."""
-
-
-class Health(StrEnum):
-    OK = "ok"
-    DEGRADED = "degraded"
-    QUOTA_EXHAUSTED = "quota_exhausted"
-    INVALID_API_KEY = "invalid_api_key"
-
-
-@dataclass(frozen=True, slots=True)
-class Quota:
-    limit: int | None = None
-    available: int | None = None
-    reset_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamStatus:
-    """What the database keeps, `status` shows and a restarted daemon resumes from."""
-
-    health: Health = Health.OK
-    since: float | None = None
-    paused_until: float | None = None
-    last_error: str | None = None
-    last_success_at: float | None = None
-    quota: Quota = Quota()
 
 
 class Upstream:

@@ -1,8 +1,10 @@
-"""Human durations such as `30s`, `5m`, `1h30m` or `1.5s`, as seconds."""
+"""Time as people write it: durations such as `30s`, `5m`, `1h30m` or `1.5s`, and RFC 3339
+times."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -32,3 +34,8 @@ def format_duration(seconds: float) -> str:
             parts.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(parts)
+
+
+def iso(timestamp: float) -> str:
+    """RFC 3339 UTC with a Z, to the second: `2026-11-27T10:00:00Z`."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.upstream import Health
+from monitor.models import Health
 
 STALL_FACTOR = 3.0
 """A poll older than this many shortest intervals means polling has stalled."""

@@ -16,18 +16,17 @@ import aiohttp
 import orjson
 from yarl import URL
 
-import monitor
+from monitor import USER_AGENT
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.metrics import Metrics
 from monitor.models import Answer
-from monitor.ratelimit import TokenBucket
 from monitor.redact import redact
-from monitor.upstream import Upstream
+from monitor.upstream.health import Upstream
+from monitor.upstream.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
 AVAILABILITY_PATH = "/inventory-status/v1/availability"
-USER_AGENT = f"inventory-monitor/{monitor.__version__}"
 
 
 class InventoryClient:

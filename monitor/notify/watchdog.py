@@ -18,18 +18,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import aiohttp
 
+from monitor import USER_AGENT
 from monitor.config import Config
-from monitor.durations import format_duration
 from monitor.errors import DeliveryError
-from monitor.messages import iso
-from monitor.models import Notice
-from monitor.notifiers.base import Notifier
+from monitor.models import Health, Notice
+from monitor.notify.notifiers.base import Notifier
+from monitor.readiness import stall_limit
 from monitor.redact import redact
-from monitor.server.readiness import stall_limit
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
-from monitor.ticketmaster import USER_AGENT
-from monitor.upstream import Health, Upstream
+from monitor.times import format_duration, iso
+from monitor.upstream.health import Upstream
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 
 from monitor.config import LogNotifierConfig
 from monitor.models import Delivery, Notice
-from monitor.templating import DEFAULT_LINE, Renderer
+from monitor.notify.rendering import DEFAULT_LINE, Renderer
 
 logger = logging.getLogger("monitor.changes")
 

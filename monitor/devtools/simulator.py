@@ -28,7 +28,7 @@ import orjson
 from aiohttp import web
 
 from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, ResaleStatus, Status
-from monitor.ticketmaster import AVAILABILITY_PATH
+from monitor.upstream.client import AVAILABILITY_PATH
 
 logger = logging.getLogger(__name__)
 

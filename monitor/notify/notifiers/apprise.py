@@ -10,7 +10,7 @@ import apprise
 from monitor.config import AppriseNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
-from monitor.templating import Renderer
+from monitor.notify.rendering import Renderer
 
 
 class AppriseNotifier:

@@ -16,12 +16,13 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 import orjson
 
+from monitor import USER_AGENT
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import DeliveryError
-from monitor.messages import change_document, iso
 from monitor.models import Delivery, Notice
+from monitor.notify.documents import change_document
 from monitor.redact import redact
-from monitor.ticketmaster import USER_AGENT
+from monitor.times import iso
 
 _RETRYABLE = {408, 425, 429}
 

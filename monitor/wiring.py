@@ -9,15 +9,15 @@ from types import MappingProxyType
 import aiohttp
 
 from monitor.config import Config
-from monitor.detect import Rules
 from monitor.metrics import Metrics
-from monitor.models import Status
-from monitor.plan import QuotaPlan, stretched
-from monitor.poller import Poller, RetryPolicy, Target, Watch, new_id
-from monitor.ratelimit import TokenBucket
+from monitor.models import Status, UpstreamStatus
+from monitor.polling.detect import Rules
+from monitor.polling.poller import Poller, RetryPolicy, Target, Watch, new_id
 from monitor.store.repository import Repository, WatchEntry
-from monitor.ticketmaster import InventoryClient
-from monitor.upstream import Upstream, UpstreamStatus
+from monitor.upstream.client import InventoryClient
+from monitor.upstream.health import Upstream
+from monitor.upstream.quota import QuotaPlan, stretched
+from monitor.upstream.ratelimit import TokenBucket
 
 # Requests go out a little under the allowed rate, so that network jitter never makes two
 # of them arrive closer together than Ticketmaster's spike arrest allows.

@@ -14,8 +14,8 @@ import aiosmtplib
 from monitor.config import EmailNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
+from monitor.notify.rendering import Renderer
 from monitor.redact import redact
-from monitor.templating import Renderer
 
 
 class EmailNotifier:

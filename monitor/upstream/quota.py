@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from monitor.config import Config
-from monitor.durations import format_duration
+from monitor.times import format_duration
 
 SECONDS_PER_DAY = 86400.0
 SAFETY_MARGIN = 0.9

@@ -1,0 +1,93 @@
+"""Field types shared by the configuration's models: durations, names, URLs, templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, TemplateSyntaxError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from monitor.times import parse_duration
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise PydanticCustomError("duration", str(exc)) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("duration", "expected a duration such as 30s, 5m or 1h")
+    raise PydanticCustomError(
+        "duration", f"invalid duration {value!r} (add a unit: {value}s, {value}m, ...)"
+    )
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+BlankIsNone = BeforeValidator(_blank_is_none)
+"""`key: ${VAR:-}` leaves an optional setting off when VAR is unset."""
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PydanticCustomError("url", f"expected an http(s) URL, got {value!r}")
+    return value
+
+
+def check_template(source: str) -> str:
+    """`source` if it compiles; raises ValueError with the line otherwise."""
+    try:
+        _SYNTAX.parse(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template line {exc.lineno}: {exc.message}") from None
+    return source
+
+
+# Only the syntax is checked here; rendering has environments of its own.
+_SYNTAX = Environment(autoescape=True)
+Template = Annotated[str, AfterValidator(check_template)]
+
+
+SOURCES = ("ticketmaster", "tmr", "ticketweb")
+REGIONS = (
+    "AT", "AU", "BE", "CA", "CH", "CZ", "DE", "DK", "ES", "FI",
+    "GB", "IE", "MX", "NL", "NO", "NZ", "PL", "SE", "US",
+)  # fmt: skip
+
+
+def one_of(choices: tuple[str, ...], normalise: str) -> Any:
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.lower() if normalise == "lower" else value.upper()
+        if text not in choices:
+            raise PydanticCustomError(
+                "choice", f"expected one of {', '.join(choices)}, got {value!r}"
+            )
+        return text
+
+    return BeforeValidator(check)
+
+
+Source = Annotated[str, one_of(SOURCES, "lower")]
+Region = Annotated[str, one_of(REGIONS, "upper")]
+
+
+def utc(value: datetime) -> datetime:
+    # A date-time without an offset is read as UTC, the way the API reports times.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

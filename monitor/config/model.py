@@ -1,0 +1,196 @@
+"""The configuration's sections and the watched events, as validated models."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, SecretStr, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from monitor.config.fields import (
+    BlankIsNone,
+    Duration,
+    Model,
+    Name,
+    Region,
+    Source,
+    check_http_url,
+    utc,
+)
+from monitor.config.notifiers import NotifierConfig, Rule, Rules
+from monitor.models import Status
+
+
+class TicketmasterConfig(Model):
+    base_url: str = "https://app.ticketmaster.com"
+    api_key: SecretStr
+    batch_size: int = Field(100, ge=1, le=1000)
+    timeout: Duration = 10.0
+    max_in_flight: int = Field(4, ge=1, le=64)
+    requests_per_second: float = Field(5.0, gt=0)
+    daily_quota: int = Field(5000, ge=1)
+    """Requests a day the key may make; the API's `Rate-Limit` header overrides it once seen."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_http_url(value).rstrip("/")
+
+
+class DatabaseConfig(Model):
+    url: str = "sqlite+aiosqlite:///data/monitor.db"
+
+
+class PollRetryConfig(Model):
+    initial: Duration = 2.0
+    """The longest wait before retrying a failed batch the first time; it doubles after that."""
+    max: Duration = 300.0
+
+
+class PollingConfig(Model):
+    interval: Duration = 60.0
+    interval_by_status: dict[Status, Duration] = Field(default_factory=dict)
+    unknown_after: int = Field(3, ge=1)
+    snapshot_every: Duration = 3600.0
+    notify_baseline: bool = False
+    fit_quota: bool = False
+    """Stretch intervals (less for higher `priority`) until the plan fits the daily quota."""
+    retry: PollRetryConfig = PollRetryConfig()
+    degraded_after: int = Field(3, ge=1)
+    """Failed requests in a row after which the upstream counts as degraded."""
+    invalid_key_retry: Duration = 300.0
+
+
+class ServerConfig(Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    """0 picks a free port (the log says which)."""
+    token: Annotated[SecretStr | None, BlankIsNone] = None
+    """Bearer token for everything but /healthz; required when `host` is not loopback."""
+    refresh: Duration = 5.0
+    """How often the dashboard fetches fresh figures."""
+
+    @property
+    def is_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
+
+
+class AlertsConfig(Model):
+    notify: tuple[Name, ...] = ()
+    """Notifiers that hear when the watcher itself stops working, and when it recovers."""
+    stalled_after: Duration | None = None
+    """No successful poll for this long is an alert; default 3x the shortest interval."""
+    heartbeat_url: Annotated[str | None, BlankIsNone] = None
+    """Pinged after successful polls (at most once a minute): a dead man's switch."""
+    daily_summary: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
+    """UTC time of day ("08:00") for a summary message through `notify`."""
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+
+class RetentionConfig(Model):
+    snapshots: Duration | None = 90 * 86400.0
+    """Snapshot rows older than this are pruned (None keeps them all)."""
+    changes: Duration | None = None
+    """Changes (and their delivered or dead deliveries) older than this are pruned."""
+
+
+class LoggingConfig(Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+# A slotted dataclass, not a model: a watchlist may hold 100,000 of them, and a model
+# instance carries a dict and a set of its own (about 1 KB each).
+@pydantic_dataclass(
+    frozen=True,
+    slots=True,
+    config=ConfigDict(extra="forbid", coerce_numbers_to_str=True, populate_by_name=True),
+)
+class EventConfig:
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+    name: str | None = None
+    interval: Duration | None = None
+    interval_by_status: dict[Status, Duration] | None = None
+    source: Source | None = None
+    region: Region | None = Field(default=None, validation_alias=AliasChoices("region", "market"))
+    priority: int = Field(default=1, ge=1, le=10)
+    """How much less this event's interval is stretched to fit the quota (10: least)."""
+    until: Annotated[datetime, AfterValidator(utc)] | None = None
+    """Stop polling after this date-time (e.g. when the show starts)."""
+    notify: tuple[Name, ...] | None = None
+    tags: tuple[str, ...] = ()
+    when: Rules = ()
+    cooldown: Duration | None = None
+
+
+class Config(Model):
+    ticketmaster: TicketmasterConfig
+    database: DatabaseConfig = DatabaseConfig()
+    polling: PollingConfig = PollingConfig()
+    logging: LoggingConfig = LoggingConfig()
+    server: ServerConfig = ServerConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    notifiers: dict[Name, NotifierConfig] = Field(default_factory=dict)
+    events: tuple[EventConfig, ...] = ()
+
+    def interval_of(self, event: EventConfig) -> float:
+        return event.interval or self.polling.interval
+
+    @staticmethod
+    def partition_of(event: EventConfig) -> str:
+        """Events of different ticketing sources or regions never share a request."""
+        if event.source is None and event.region is None:
+            return ""
+        return f"{event.source or ''}/{event.region or ''}"
+
+    def intervals_by_status_of(self, event: EventConfig) -> dict[Status, float]:
+        if event.interval_by_status is not None:
+            return event.interval_by_status
+        return self.polling.interval_by_status
+
+    def targets_of(self, event: EventConfig) -> tuple[str, ...]:
+        """The notifiers that hear about changes to `event` (before `when` rules)."""
+        if event.notify is not None:
+            return event.notify
+        return tuple(
+            name
+            for name, notifier in self.notifiers.items()
+            if notifier.tags is None or set(notifier.tags) & set(event.tags)
+        )
+
+    def rules_for(self, event: EventConfig, notifier: str) -> tuple[tuple[Rule, ...], ...]:
+        """Rule sets that must each let a change through: the event's, then the notifier's."""
+        return (event.when, self.notifiers[notifier].when)
+
+    def secrets(self) -> list[str]:
+        """Every configured value that must never reach a log line, an error or the database."""
+        found = [self.ticketmaster.api_key.get_secret_value()]
+        database_password = urlsplit(self.database.url).password
+        if database_password:
+            found.append(database_password)
+        for notifier in self.notifiers.values():
+            found.extend(notifier.secrets())
+        if self.server.token is not None:
+            found.append(self.server.token.get_secret_value())
+        if self.alerts.heartbeat_url:
+            # Ping URLs carry their secret in the path (https://hc-ping.com/<uuid>).
+            found.append(self.alerts.heartbeat_url)
+        return found
+
+    def shortest_interval(self) -> float:
+        intervals = [self.interval_of(e) for e in self.events]
+        for event in self.events:
+            intervals.extend(self.intervals_by_status_of(event).values())
+        return min(intervals, default=self.polling.interval)

@@ -1,0 +1,132 @@
+"""The notifiers' settings, one model per kind, and the `when:` rules that filter changes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
+
+from monitor.config.fields import BlankIsNone, Duration, Model, Template, check_http_url
+
+FieldName = Literal["status", "resale_status"]
+
+
+class Rule(BaseModel):
+    """A change passes when one of `fields` changed, from a state in `from` (if given) to a
+    state in `to` (if given). Without `field`, both fields are considered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    field: FieldName | None = None
+    from_: tuple[str, ...] | None = Field(None, alias="from")
+    to: tuple[str, ...] | None = None
+
+
+class RetryConfig(Model):
+    backoff: tuple[Duration, ...] = Field((5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0), min_length=1)
+    """The longest wait before attempt 2, 3, ...; the last step repeats."""
+    give_up_after: Duration = 86400.0
+
+
+def _as_rules(value: object) -> object:
+    return [value] if isinstance(value, dict) else value
+
+
+Rules = Annotated[tuple[Rule, ...], BeforeValidator(_as_rules)]
+"""`when:` takes one rule or a list of rules (any of which lets a change through)."""
+
+
+class _NotifierConfig(Model):
+    retry: RetryConfig = RetryConfig()
+    concurrency: int = Field(4, ge=1, le=100)
+    timeout: Duration = 15.0
+    when: Rules = ()
+    tags: tuple[str, ...] | None = None
+    """Hear only events carrying one of these tags (unless an event names this notifier)."""
+    cooldown: Duration | None = None
+    group_window: Duration | None = None
+
+    def secrets(self) -> list[str]:
+        return []
+
+
+class LogNotifierConfig(_NotifierConfig):
+    type: Literal["log"]
+    body: Template | None = None
+
+
+class EmailNotifierConfig(_NotifierConfig):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["email"]
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    verify: bool = True
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
+    timeout: Duration = 30.0
+    subject: Template | None = None
+    body: Template | None = None
+    html: Template | None = None
+
+    def secrets(self) -> list[str]:
+        return [] if self.password is None else [self.password.get_secret_value()]
+
+
+class AppriseNotifierConfig(_NotifierConfig):
+    type: Literal["apprise"]
+    urls: tuple[str, ...] = Field(min_length=1)
+    subject: Template | None = None
+    body: Template | None = None
+
+    def secrets(self) -> list[str]:
+        # Apprise URLs carry tokens in their paths (discord://id/TOKEN, tgram://BOT_TOKEN/...).
+        return list(self.urls)
+
+
+class WebhookNotifierConfig(_NotifierConfig):
+    type: Literal["webhook"]
+    url: str
+    secret: Annotated[SecretStr | None, BlankIsNone] = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        try:
+            key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            key = b""
+        if not text.startswith("whsec_") or len(key) < 16:
+            raise PydanticCustomError(
+                "secret", "expected 'whsec_' followed by at least 16 base64-encoded bytes"
+            )
+        return value
+
+    def secrets(self) -> list[str]:
+        found = [self.url] if urlsplit(self.url).query else []
+        if self.secret is not None:
+            found.append(self.secret.get_secret_value())
+        return found
+
+
+NOTIFIER_TYPES = ("log", "webhook", "email", "apprise")
+NotifierConfig = Annotated[
+    LogNotifierConfig | WebhookNotifierConfig | EmailNotifierConfig | AppriseNotifierConfig,
+    Field(discriminator="type"),
+]
