@@ -21,6 +21,7 @@ lint: install
 	$(BIN)/ruff check monitor tests bench migrations docs
 	$(BIN)/ruff format --check monitor tests bench migrations docs
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest

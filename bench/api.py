@@ -24,12 +24,13 @@ from sqlalchemy import bindparam, update
 from bench.polling import free_port
 from monitor.config import parse_config
 from monitor.metrics import Metrics
-from monitor.polling.poller import new_id
+from monitor.models import new_id
+from monitor.polling.watchlist import Watch
 from monitor.server.app import serve
 from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
-from monitor.store.repository import Repository, WatchEntry
+from monitor.store.repository import Repository
 from monitor.store.tables import events
 from monitor.upstream.health import Upstream
 
@@ -39,7 +40,7 @@ STATUSES = ("TICKETS_AVAILABLE", "FEW_TICKETS_LEFT", "TICKETS_NOT_AVAILABLE")
 async def fill(database: Path, count: int) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{database}")
     await upgrade(engine)
-    entries = [WatchEntry(f"A{i:07d}", f"Show {i}", 60.0) for i in range(count)]
+    entries = [Watch(f"A{i:07d}", f"Show {i}", 60.0) for i in range(count)]
     await Repository(engine).sync_watchlist(entries, 100, time.time(), new_id)
     rng = random.Random(1)
     async with engine.begin() as connection:
@@ -72,7 +73,6 @@ async def run_server(database: Path, port: int) -> None:
     engine = create_engine(config.database.url)
     context = Context(
         config,
-        Repository(engine),
         Reads(engine),
         Upstream(clock=time.time),
         Metrics(),

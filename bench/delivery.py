@@ -24,11 +24,12 @@ from bench.polling import API_KEY, free_port, start_simulator, unpaced_poller
 from monitor.config import load_config
 from monitor.notify.dispatcher import Dispatcher, Route
 from monitor.notify.notifiers import build_notifier
+from monitor.polling.watchlist import watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from monitor.store.tables import batches, changes, deliveries
-from monitor.wiring import sync_watchlist, watchlist
+from monitor.wiring import sync_watchlist
 
 _SINGLES = 100
 

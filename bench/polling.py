@@ -25,13 +25,14 @@ import aiohttp
 from sqlalchemy import update
 
 from monitor.config import Config, load_config
-from monitor.polling.poller import Poller, Watch
+from monitor.polling.poller import Poller
+from monitor.polling.watchlist import Watch, watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 from monitor.store.tables import batches
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
-from monitor.wiring import build_poller, sync_watchlist, watchlist
+from monitor.wiring import build_poller, sync_watchlist
 
 API_KEY = "bench-key"
 INTERVAL = 60.0

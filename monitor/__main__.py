@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from monitor.cli import main
+from monitor.cli.main import main
 
 raise SystemExit(main())

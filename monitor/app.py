@@ -18,12 +18,13 @@ from monitor.config import Config, load_config
 from monitor.errors import ConfigError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
+from monitor.models import new_id
 from monitor.notify.dispatcher import Dispatcher, Route
 from monitor.notify.notifiers import build_notifier
 from monitor.notify.notifiers.base import Notifier
 from monitor.notify.watchdog import Watchdog
-from monitor.polling.poller import Watch, new_id
 from monitor.polling.ticker import PollTicker, tick_for
+from monitor.polling.watchlist import Watch, watchlist
 from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
@@ -36,14 +37,7 @@ from monitor.store.retention import prune
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.quota import plan_for, quota_warning
 from monitor.upstream.ratelimit import TokenBucket
-from monitor.wiring import (
-    PACING,
-    build_poller,
-    build_upstream,
-    client_for,
-    sync_watchlist,
-    watchlist,
-)
+from monitor.wiring import PACING, build_poller, build_upstream, client_for, sync_watchlist
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +103,7 @@ class Monitor:
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
         self.repository = Repository(engine)
+        self.reads = Reads(engine)
         upstream_status = await self.repository.load_upstream()
         watches = await self._sync(config, upstream_status.quota.limit)
 
@@ -147,8 +142,7 @@ class Monitor:
         if config.server.enabled:
             self.context = Context(
                 config,
-                self.repository,
-                Reads(engine),
+                self.reads,
                 self.upstream,
                 self.metrics,
                 self.clock,
@@ -160,7 +154,7 @@ class Monitor:
             config=lambda: self.config,
             notifiers=self.dispatcher.notifiers,
             upstream=self.upstream,
-            repository=self.repository,
+            reads=self.reads,
             clock=self.clock,
         )
         stack.push_async_callback(self.watchdog.aclose)

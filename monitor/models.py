@@ -6,6 +6,7 @@ like frozen dataclasses, but several times cheaper to build.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -139,6 +140,18 @@ class Health(StrEnum):
     QUOTA_EXHAUSTED = "quota_exhausted"
     INVALID_API_KEY = "invalid_api_key"
 
+    @property
+    def words(self) -> str:
+        return _HEALTH_WORDS[self]
+
+
+_HEALTH_WORDS = {
+    Health.OK: "ok",
+    Health.DEGRADED: "the Inventory Status API keeps failing",
+    Health.QUOTA_EXHAUSTED: "the API key's daily quota is used up",
+    Health.INVALID_API_KEY: "the API key is refused",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Quota:
@@ -157,3 +170,8 @@ class UpstreamStatus:
     last_error: str | None = None
     last_success_at: float | None = None
     quota: Quota = Quota()
+
+
+def new_id() -> str:
+    """A fresh ID for a change, delivery, batch or replica."""
+    return uuid.uuid4().hex

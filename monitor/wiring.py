@@ -1,22 +1,21 @@
-"""The daemon's parts, built from the configuration: watchlist, poller, upstream tracker
-and API client. The daemon, the benchmarks and `check --live` build them the same way."""
+"""The daemon's parts, built from the configuration: poller, upstream tracker and API
+client. The daemon, the benchmarks and `check --live` build them the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 
 import aiohttp
 
 from monitor.config import Config
 from monitor.metrics import Metrics
-from monitor.models import Status, UpstreamStatus
+from monitor.models import UpstreamStatus, new_id
 from monitor.polling.detect import Rules
-from monitor.polling.poller import Poller, RetryPolicy, Target, Watch, new_id
-from monitor.store.repository import Repository, WatchEntry
+from monitor.polling.poller import Poller, RetryPolicy
+from monitor.polling.watchlist import Watch
+from monitor.store.repository import Repository
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
-from monitor.upstream.quota import QuotaPlan, stretched
 from monitor.upstream.ratelimit import TokenBucket
 
 # Requests go out a little under the allowed rate, so that network jitter never makes two
@@ -24,51 +23,12 @@ from monitor.upstream.ratelimit import TokenBucket
 PACING = 0.97
 
 
-# Shared by every event without intervals by status: 100,000 empty dicts add up.
-_NO_INTERVALS: Mapping[Status, float] = MappingProxyType({})
-
-
-def watchlist(config: Config, plan: QuotaPlan | None = None) -> dict[str, Watch]:
-    """The watched events; with a `plan`, their intervals stretched to fit its quota."""
-
-    def fitted(interval: float, priority: int) -> float:
-        return interval if plan is None else stretched(interval, plan.factor(priority))
-
-    return {
-        event.id: Watch(
-            event.id,
-            event.name,
-            fitted(config.interval_of(event), event.priority),
-            tuple(
-                Target(
-                    name,
-                    config.rules_for(event, name),
-                    hold=config.notifiers[name].group_window or 0.0,
-                    cooldown=max(event.cooldown or 0.0, config.notifiers[name].cooldown or 0.0),
-                )
-                for name in config.targets_of(event)
-            ),
-            partition=config.partition_of(event),
-            interval_by_status={
-                status: fitted(interval, event.priority)
-                for status, interval in config.intervals_by_status_of(event).items()
-            }
-            or _NO_INTERVALS,
-            until=None if event.until is None else event.until.timestamp(),
-        )
-        for event in config.events
-    }
-
-
 async def sync_watchlist(
     repository: Repository, config: Config, watches: dict[str, Watch], now: float
 ) -> tuple[list[str], list[str]]:
     """Bring the database's watchlist and batches in line with `watches`."""
     return await repository.sync_watchlist(
-        [
-            WatchEntry(w.event_id, w.name, w.interval, w.partition, w.interval_by_status)
-            for w in watches.values()
-        ],
+        watches.values(),
         config.ticketmaster.batch_size,
         now,
         new_id,

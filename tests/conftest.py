@@ -14,8 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, parse_config
 from monitor.devtools.simulator import Simulator, serve
+from monitor.models import Availability, Change, Status
 from monitor.store.engine import create_engine, upgrade
-from monitor.store.repository import PollWrite, Repository
+from monitor.store.records import NewDelivery, PollWrite
+from monitor.store.repository import Repository
+from tests.support import RN
 
 pytest_plugins = ["tests.rig"]
 
@@ -144,33 +147,13 @@ def change_with_delivery(
     event_id: str = "E1",
     previous: str | None = "TICKETS_NOT_AVAILABLE",
     status: str = "TICKETS_AVAILABLE",
-    due: float | None = None,
     cooldown: float = 0.0,
 ) -> PollWrite:
     """A stored change `c{number}` with one pending delivery `d{number}` to notifier "ops"."""
-    write = PollWrite()
-    write.changes.append(
-        {
-            "id": f"c{number}",
-            "event_id": event_id,
-            "event_name": None,
-            "previous_status": previous,
-            "previous_resale_status": None if previous is None else "TICKETS_NOT_AVAILABLE",
-            "status": status,
-            "resale_status": "TICKETS_NOT_AVAILABLE",
-            "observed_at": at,
-        }
+    previous_state = None if previous is None else Availability(Status(previous), RN)
+    change = Change(
+        f"c{number}", event_id, None, previous_state, Availability(Status(status), RN), at
     )
-    write.deliveries.append(
-        {
-            "id": f"d{number}",
-            "change_id": f"c{number}",
-            "notifier": "ops",
-            "state": "pending",
-            "attempts": 0,
-            "created_at": at,
-            "next_attempt_at": at if due is None else due,
-            "cooldown_s": cooldown,
-        }
-    )
+    write = PollWrite(changes=[change])
+    write.deliveries.append(NewDelivery(f"d{number}", change.id, "ops", at, cooldown))
     return write

@@ -12,10 +12,14 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.devtools.simulator import Simulator
+from monitor.models import new_id
+from monitor.notify.routing import Target
 from monitor.polling.detect import Rules
-from monitor.polling.poller import Poller, RetryPolicy, Target, Watch, new_id
+from monitor.polling.poller import Poller, RetryPolicy
+from monitor.polling.watchlist import Watch
 from monitor.store.engine import create_engine, upgrade
-from monitor.store.repository import Repository, WatchEntry
+from monitor.store.reads import Reads
+from monitor.store.repository import Repository
 from monitor.store.tables import batches, events
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
@@ -34,6 +38,10 @@ class Rig:
     simulator: Simulator
     clock: FakeClock
     upstream: Upstream
+
+    @property
+    def reads(self) -> Reads:
+        return Reads(self.engine)
 
     async def cycle(self, advance: float = INTERVAL) -> None:
         await self.poller.run_cycle()
@@ -89,10 +97,7 @@ async def rig(
             if watches is None:
                 watches = {i: Watch(i, f"Show {i}", INTERVAL, targets) for i in ids}
             await repository.sync_watchlist(
-                [
-                    WatchEntry(w.event_id, w.name, w.interval, w.partition, w.interval_by_status)
-                    for w in watches.values()
-                ],
+                watches.values(),
                 batch_size,
                 clock(),
                 new_id,

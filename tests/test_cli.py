@@ -146,6 +146,6 @@ async def test_status_says_when_polling_is_paused_for_the_quota(tmp_path: Path) 
     code, out, err = await run_cli("status", "--config", str(config))
     assert code == 0, err
     assert out.splitlines()[0] == (
-        "upstream: paused: the daily quota is used up; since 2027-01-15T08:00:00Z; "
+        "upstream: the API key's daily quota is used up; since 2027-01-15T08:00:00Z; "
         "next try 2027-01-15T09:00:00Z; quota left 0 of 5,000 (resets 2027-01-15T09:00:00Z)"
     )

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
-from monitor.models import Availability, Change, ResaleStatus, Status
+from monitor.models import Availability, Change
 from monitor.server.dashboard import Segment, ago, timeline
-from monitor.store.repository import EventRow
+from monitor.store.rows import EventRow
 from tests.browser import chromium
 from tests.conftest import API_KEY, ConfigFactory
-
-A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
-RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+from tests.support import RN, A, F, N
 
 
 async def test_a_status_change_appears_on_the_page_without_a_reload(

@@ -6,18 +6,8 @@ from hypothesis import strategies as st
 
 from monitor.models import Answer, Availability, EventState, Reading, ResaleStatus, Status
 from monitor.polling.detect import Rules, detect, is_unchanged, reading_of
+from tests.support import RA, RN, RU, A, F, N, U
 
-A, F, N, U = (
-    Status.TICKETS_AVAILABLE,
-    Status.FEW_TICKETS_LEFT,
-    Status.TICKETS_NOT_AVAILABLE,
-    Status.UNKNOWN,
-)
-RA, RN, RU = (
-    ResaleStatus.TICKETS_AVAILABLE,
-    ResaleStatus.TICKETS_NOT_AVAILABLE,
-    ResaleStatus.UNKNOWN,
-)
 NOW = 10_000.0
 RULES = Rules(unknown_after=3, snapshot_every=3600.0)
 

@@ -11,12 +11,9 @@ from pathlib import Path
 import yaml
 
 from monitor.devtools.simulator import Simulator, serve
-from monitor.models import ResaleStatus, Status
 from tests.conftest import API_KEY
 from tests.e2e import daemon, daemon_config, receiver, run_cli, wait_for
-
-A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
-RA, RN = ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE
+from tests.support import RA, RN, A, F
 
 
 def write_config(path: Path, upstream: str, hook: str, database: Path) -> Path:

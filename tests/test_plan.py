@@ -4,6 +4,7 @@ import pytest
 
 from monitor.config import Config
 from monitor.models import Status
+from monitor.polling.watchlist import watchlist
 from monitor.times import format_duration
 from monitor.upstream.quota import (
     SAFETY_MARGIN,
@@ -15,7 +16,6 @@ from monitor.upstream.quota import (
     requests_per_day,
     stretched,
 )
-from monitor.wiring import watchlist
 from tests.conftest import ConfigFactory
 
 

@@ -7,20 +7,13 @@ from sqlalchemy import text
 
 from monitor.config import Rule
 from monitor.devtools.simulator import ScriptedFault
-from monitor.models import Availability, ResaleStatus, Status
-from monitor.polling.poller import Target
+from monitor.models import Availability
+from monitor.notify.routing import Target
 from monitor.store.outbox import Outbox
 from monitor.store.tables import changes, deliveries, snapshots
 from tests.conftest import API_KEY
 from tests.rig import INTERVAL, RigBuilder
-
-A, F, N, U = (
-    Status.TICKETS_AVAILABLE,
-    Status.FEW_TICKETS_LEFT,
-    Status.TICKETS_NOT_AVAILABLE,
-    Status.UNKNOWN,
-)
-RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+from tests.support import RN, A, F, N, U
 
 
 async def test_baseline_is_silent_and_a_flip_is_one_change_with_its_deliveries(
@@ -32,11 +25,11 @@ async def test_baseline_is_silent_and_a_flip_is_one_change_with_its_deliveries(
     await r.cycle()
     assert await r.count(changes) == 0
     assert await r.count(snapshots) == 3
-    assert {row.current for row in await r.repository.event_rows()} == {Availability(A, RN)}
+    assert {row.current for row in await r.reads.event_rows()} == {Availability(A, RN)}
 
     r.simulator.set("E2", F)
     await r.cycle()
-    (change,) = await r.repository.changes_of()
+    (change,) = await r.reads.changes_of()
     assert (change.event_id, change.event_name, change.previous, change.current) == (
         "E2",
         "Show E2",
@@ -62,7 +55,7 @@ async def test_a_restart_compares_with_the_stored_state(rig: RigBuilder) -> None
     assert await second.count(changes) == 0, "a restart must not look like new events"
     second.simulator.set("E1", A, RN)
     await second.cycle()
-    (change,) = await second.repository.changes_of("E1")
+    (change,) = await second.reads.changes_of("E1")
     assert change.previous == Availability(N, RN)
 
 
@@ -81,12 +74,12 @@ async def test_a_failed_poll_is_never_a_change(
 ) -> None:
     r = await rig(batch_size=10)
     await r.cycle()
-    before = {row.event_id: row for row in await r.repository.event_rows()}
+    before = {row.event_id: row for row in await r.reads.event_rows()}
     r.simulator.inject(fault, times=2)
     caplog.set_level(logging.INFO)
     await r.cycle()
     await r.cycle()
-    after = {row.event_id: row for row in await r.repository.event_rows()}
+    after = {row.event_id: row for row in await r.reads.event_rows()}
     assert await r.count(changes) == 0
     assert all(after[i].current == before[i].current for i in before)
     assert all(after[i].last_seen_at == before[i].last_seen_at for i in before)
@@ -104,18 +97,18 @@ async def test_events_left_out_of_the_answer_are_not_polled_not_unknown(
     r = await rig(batch_size=10)
     r.simulator.set("E1", A, RN)
     await r.cycle()
-    before = {row.event_id: row.current for row in await r.repository.event_rows()}
+    before = {row.event_id: row.current for row in await r.reads.event_rows()}
     body = (
         '[{"eventId": "E1", "status": "FEW_TICKETS_LEFT", "resaleStatus": "TICKETS_NOT_AVAILABLE"}]'
     )
     r.simulator.inject(ScriptedFault(200, body), times=5)
     for _ in range(5):
         await r.cycle()
-    rows = {row.event_id: row for row in await r.repository.event_rows()}
+    rows = {row.event_id: row for row in await r.reads.event_rows()}
     assert rows["E1"].current == Availability(F, RN)
     assert [rows[i].current for i in ("E2", "E3")] == [before["E2"], before["E3"]]
     assert None not in before.values()
-    assert [c.event_id for c in await r.repository.changes_of()] == ["E1"]
+    assert [c.event_id for c in await r.reads.changes_of()] == ["E1"]
     assert "the answer left out 2 requested events (E2, E3)" in caplog.text
 
 
@@ -130,7 +123,7 @@ async def test_unknown_must_persist_before_it_is_a_change(rig: RigBuilder) -> No
     r.simulator.set("E1", U)
     for _ in range(3):
         await r.cycle()
-    (change,) = await r.repository.changes_of()
+    (change,) = await r.reads.changes_of()
     assert change.current.status is U
 
 
@@ -139,7 +132,7 @@ async def test_due_times_are_kept_in_the_database(rig: RigBuilder) -> None:
     start = r.clock()
     await r.poller.run_cycle()
     assert r.simulator.requests == 2
-    rows = await r.repository.event_rows()
+    rows = await r.reads.event_rows()
     assert {row.next_due_at for row in rows} == {start + INTERVAL}
     assert {row.last_seen_at for row in rows} == {start}
     await r.poller.run_cycle()
@@ -175,7 +168,7 @@ async def test_replicas_sharing_a_database_never_miss_each_others_changes(
     await second.cycle()
     first.simulator.set("E1", A, RN)
     await first.cycle()  # its cached state is outdated: the batch version says so
-    changes_seen = [(c.previous, c.current) for c in await first.repository.changes_of("E1")]
+    changes_seen = [(c.previous, c.current) for c in await first.reads.changes_of("E1")]
     assert changes_seen == [
         (Availability(A, RN), Availability(F, RN)),
         (Availability(F, RN), Availability(A, RN)),
@@ -194,7 +187,7 @@ async def test_an_undocumented_status_is_no_reading_and_logged_once(
     await r.cycle()
     assert await r.count(changes) == 0
     assert caplog.text.count("undocumented status value 'PRESALE'") == 1
-    (row,) = await r.repository.event_rows()
+    (row,) = await r.reads.event_rows()
     assert row.current == Availability(A, RN)
 
 
@@ -209,22 +202,3 @@ async def test_deliveries_follow_the_routing_rules(rig: RigBuilder) -> None:
     await r.cycle()
     rows = await Outbox(r.engine).list_deliveries()
     assert sorted(row.notifier for row in rows) == ["fans", "ops", "ops"]
-
-
-async def test_changes_in_an_open_group_window_share_its_closing_time(rig: RigBuilder) -> None:
-    r = await rig(ids=("E1", "E2"), batch_size=1, targets=(Target("ops", hold=30.0),))
-    r.simulator.set("E1", N, RN)
-    r.simulator.set("E2", N, RN)
-    await r.cycle()
-    opened = r.clock()
-    r.simulator.set("E1", A, RN)
-    await r.cycle()
-    r.simulator.set("E2", A, RN)
-    await r.cycle()
-    rows = await Outbox(r.engine).list_deliveries()
-    assert {row.next_attempt_at for row in rows} == {opened + 30.0}
-    r.clock.advance(30)
-    r.simulator.set("E1", F, RN)
-    await r.cycle()
-    newest = max(await Outbox(r.engine).list_deliveries(), key=lambda row: row.created_at)
-    assert newest.next_attempt_at == r.clock() - INTERVAL + 30.0, "a new window opens"

@@ -15,13 +15,11 @@ from sqlalchemy import select
 from monitor.app import Monitor
 from monitor.config import load_config
 from monitor.devtools.simulator import Simulator, serve
-from monitor.models import Health, ResaleStatus, Status
+from monitor.models import Health
 from monitor.store.tables import batches, changes, deliveries, events
 from tests.conftest import API_KEY
 from tests.e2e import daemon, daemon_config, wait_for
-
-A, N = Status.TICKETS_AVAILABLE, Status.TICKETS_NOT_AVAILABLE
-RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+from tests.support import RN, A
 
 
 async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
@@ -58,7 +56,7 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
                 assert rows == {"E1": 0.3, "E2": None, "E3": 0.1}
                 assert (await connection.execute(select(changes))).all() == []
                 assert (await connection.execute(select(deliveries))).all() == []
-            retired = await monitor.repository.event_row("E2")
+            retired = await monitor.reads.event_row("E2")
             assert retired is not None
             assert not retired.watched
             assert retired.current is not None, "its history stays"

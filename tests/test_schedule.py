@@ -5,8 +5,9 @@ from itertools import pairwise
 
 import pytest
 
-from monitor.polling.batching import Batch, BatchKey, BatchPlan, plan_batches, spread
 from monitor.polling.ticker import tick_for
+from monitor.store.batching import Batch, BatchPlan, plan_batches, spread
+from monitor.store.records import BatchKey
 
 NOW = 1000.0
 

@@ -22,7 +22,7 @@ from monitor.config import Config, load_config
 from monitor.devtools.simulator import Simulator, serve
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
-from monitor.models import ResaleStatus, Status
+from monitor.polling.watchlist import watchlist
 from monitor.server.api import ChangesPage, EventDetail, EventsPage, Readiness
 from monitor.server.app import build_app
 from monitor.server.context import Context
@@ -30,13 +30,12 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.upstream.health import Upstream
-from monitor.wiring import PACING, sync_watchlist, watchlist
+from monitor.wiring import PACING, sync_watchlist
 from tests.conftest import API_KEY, ConfigFactory
 from tests.e2e import run_cli
+from tests.support import RN, A, F
 
 TOKEN = "dashboard-token-5f4e3d2c"
-A, F = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT
-RN = ResaleStatus.TICKETS_NOT_AVAILABLE
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
@@ -68,7 +67,6 @@ def context_of(
     clock = time.time
     return Context(
         config,
-        Repository(engine),
         Reads(engine),
         Upstream(clock=clock),
         Metrics(),

@@ -8,11 +8,22 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, EventState, ResaleStatus, Status
+from monitor.models import Availability, Change, EventState, ResaleStatus, Status
+from monitor.polling.watchlist import Watch
 from monitor.store.outbox import Attempt, Outbox
+from monitor.store.reads import Reads
+from monitor.store.records import (
+    BatchPolled,
+    EventUnread,
+    EventUpdate,
+    NewDelivery,
+    NewSnapshot,
+    PollWrite,
+)
 from monitor.store.replicas import Replicas
-from monitor.store.repository import PollWrite, Repository, WatchEntry
+from monitor.store.repository import Repository
 from monitor.store.tables import batches, deliveries, events, metadata, snapshots
+from tests.support import RU, F
 
 NOW = 1_800_000_000.0
 AVAILABLE = Availability(Status.TICKETS_AVAILABLE, ResaleStatus.UNKNOWN)
@@ -23,7 +34,7 @@ async def watch(
 ) -> tuple[list[str], list[str]]:
     numbers = itertools.count()
     return await repository.sync_watchlist(
-        [WatchEntry(i, f"Show {i}", interval) for i in ids],
+        [Watch(i, f"Show {i}", interval) for i in ids],
         batch_size,
         NOW,
         lambda: f"batch{next(numbers)}-{ids[0] if ids else ''}",
@@ -48,14 +59,14 @@ async def test_watchlist_sync_adds_renames_and_retires_without_losing_history(
 ) -> None:
     assert await watch(repository, "A", "B") == (["A", "B"], [])
     assert await watch(repository, "B", "C") == (["C"], ["A"])
-    assert {r.event_id for r in await repository.event_rows()} == {"B", "C"}
-    retired = await repository.event_row("A")
+    assert {r.event_id for r in await Reads(repository.engine).event_rows()} == {"B", "C"}
+    retired = await Reads(repository.engine).event_row("A")
     assert retired is not None
     assert not retired.watched
     assert retired.next_due_at is None
     assert await watch(repository, "A", "B", "C") == ([], [])
-    await repository.sync_watchlist([WatchEntry("A", "Renamed", 60.0)], 100, NOW, lambda: "x")
-    row = await repository.event_row("A")
+    await repository.sync_watchlist([Watch("A", "Renamed", 60.0)], 100, NOW, lambda: "x")
+    row = await Reads(repository.engine).event_row("A")
     assert row is not None
     assert row.name == "Renamed"
 
@@ -98,63 +109,19 @@ async def test_concurrent_claims_never_share_a_batch(
 async def test_a_poll_write_is_stored_whole(repository: Repository, engine: AsyncEngine) -> None:
     await watch(repository, "A", "B", "C")
     (batch,) = await repository.claim_due(NOW + 60, limit=10, lease_until=NOW + 90)
-    write = PollWrite()
-    write.updated.append(
-        {
-            "b_event_id": "A",
-            "b_status": "TICKETS_AVAILABLE",
-            "b_resale_status": "UNKNOWN",
-            "b_unknown_streak": 0,
-            "b_seen_at": NOW + 1,
-            "b_changed_at": NOW + 1,
-            "b_snapshot_at": NOW + 1,
-        }
-    )
-    write.unread.append({"b_event_id": "C", "b_seen_at": None})
-    write.snapshots.append(
-        {
-            "event_id": "A",
-            "status": "TICKETS_AVAILABLE",
-            "resale_status": "UNKNOWN",
-            "observed_at": NOW + 1,
-        }
-    )
-    write.changes.append(
-        {
-            "id": "c1",
-            "event_id": "A",
-            "event_name": "Show A",
-            "previous_status": "FEW_TICKETS_LEFT",
-            "previous_resale_status": "UNKNOWN",
-            "status": "TICKETS_AVAILABLE",
-            "resale_status": "UNKNOWN",
-            "observed_at": NOW + 1,
-        }
-    )
-    write.deliveries.append(
-        {
-            "id": "d1",
-            "change_id": "c1",
-            "notifier": "ops",
-            "state": "pending",
-            "attempts": 0,
-            "created_at": NOW + 1,
-            "next_attempt_at": NOW + 1,
-            "cooldown_s": 0.0,
-        }
-    )
-    write.polled.append(
-        {
-            "b_id": batch.id,
-            "b_polled_at": NOW + 2,
-            "b_due": NOW + 62,
-            "b_version": batch.version + 1,
-        }
+    change = Change("c1", "A", "Show A", Availability(F, RU), AVAILABLE, NOW + 1)
+    write = PollWrite(
+        updated=[EventUpdate("A", AVAILABLE, 0, NOW + 1, NOW + 1, NOW + 1)],
+        unread=[EventUnread("C", None)],
+        snapshots=[NewSnapshot("A", AVAILABLE, NOW + 1)],
+        changes=[change],
+        deliveries=[NewDelivery("d1", "c1", "ops", NOW + 1, 0.0)],
+        polled=[BatchPolled(batch.id, NOW + 2, NOW + 62, batch.version + 1)],
     )
     await repository.save_poll(write)
 
     outbox = Outbox(engine)
-    rows = {row.event_id: row for row in await repository.event_rows()}
+    rows = {row.event_id: row for row in await Reads(repository.engine).event_rows()}
     assert rows["A"].current == AVAILABLE
     assert (rows["A"].first_seen_at, rows["A"].last_changed_at) == (NOW + 1, NOW + 1)
     assert rows["A"].last_seen_at == NOW + 2, "read in the batch's last poll"
@@ -165,16 +132,16 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     assert claimed.version == batch.version + 1
     assert claimed.last_polled_at == NOW + 2
 
-    (change,) = await repository.changes_of("A")
+    (change,) = await Reads(repository.engine).changes_of("A")
     assert change.previous == Availability(Status.FEW_TICKETS_LEFT, ResaleStatus.UNKNOWN)
     assert change.changed == ("status",)
-    assert [s for _, s in await repository.snapshots_of("A")] == [AVAILABLE]
+    assert [s for _, s in await Reads(repository.engine).snapshots_of("A")] == [AVAILABLE]
 
-    (delivery,) = await outbox.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
+    ((delivery, _),) = await outbox.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
     assert await outbox.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
     await outbox.record_attempts([Attempt("d1", NOW + 3, "failed", 503, "HTTP 503", NOW + 10)])
-    (retry,) = await outbox.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
+    ((retry, _),) = await outbox.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
     assert (retry.id, retry.attempt) == ("d1", 2)
     await outbox.record_attempts([Attempt("d1", NOW + 11, "delivered", 200)])
     (row,) = await outbox.list_deliveries()
@@ -190,7 +157,9 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
 
 async def test_sources_and_regions_get_batches_of_their_own(repository: Repository) -> None:
     partitions = ["ticketmaster/US", "ticketmaster/GB", "tmr/US", ""]
-    entries = [WatchEntry(f"E{i}", None, 60.0, partitions[i % len(partitions)]) for i in range(40)]
+    entries = [
+        Watch(f"E{i}", None, 60.0, partition=partitions[i % len(partitions)]) for i in range(40)
+    ]
     numbers = itertools.count()
     await repository.sync_watchlist(entries, 100, NOW, lambda: f"b{next(numbers)}")
     async with repository.engine.connect() as connection:

@@ -25,16 +25,16 @@ from monitor.devtools.simulator import (
 )
 from monitor.errors import Held, RateLimited
 from monitor.models import Health, ResaleStatus, Status
-from monitor.polling.poller import RetryPolicy, Target, Watch
+from monitor.notify.routing import Target
+from monitor.polling.poller import RetryPolicy
+from monitor.polling.watchlist import Watch
 from monitor.store.repository import Repository
 from monitor.store.tables import batches, changes, events
 from monitor.upstream.health import Upstream
 from monitor.upstream.ratelimit import TokenBucket
 from tests.conftest import API_KEY, FakeClock
 from tests.rig import INTERVAL, RigBuilder
-
-A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
-RN = ResaleStatus.TICKETS_NOT_AVAILABLE
+from tests.support import RN, A, F, N
 
 
 def health(upstream: Upstream) -> Health:
@@ -65,7 +65,7 @@ async def test_every_failure_is_a_failed_poll_not_a_change(
     # Twice: aiohttp itself retries a request once when a kept-alive connection was reset.
     r.simulator.inject(fault, times=2)
     await r.cycle()
-    rows = await r.repository.event_rows()
+    rows = await r.reads.event_rows()
     assert all(row.current is not None for row in rows)
     assert await r.count(changes) == 0
     assert r.upstream.failure_streak == 1
@@ -345,8 +345,8 @@ async def test_no_failure_sequence_makes_a_change_or_an_unknown(
         assert r.simulator.requests > requests, "every step is one poll"
         r.simulator.clear_faults()
     expected = [b for a, b in itertools.pairwise(answered) if a is not b]
-    stored = [c.current.status for c in await r.repository.changes_of(event_id)]
-    row = await r.repository.event_row(event_id)
+    stored = [c.current.status for c in await r.reads.changes_of(event_id)]
+    row = await r.reads.event_row(event_id)
     assert row is not None
     assert stored == expected
     assert row.current is None or row.current.status is not Status.UNKNOWN

@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config
 from monitor.errors import DeliveryError
-from monitor.models import Delivery, Health, Notice
+from monitor.models import Delivery, Health, Notice, new_id
 from monitor.notify.watchdog import Watchdog
-from monitor.polling.poller import new_id
-from monitor.store.repository import Repository, WatchEntry
+from monitor.polling.watchlist import Watch
+from monitor.store.reads import Reads
+from monitor.store.repository import Repository
 from monitor.upstream.health import Upstream
 from tests.conftest import ConfigFactory, FakeClock, change_with_delivery
 from tests.e2e import receiver
@@ -50,7 +51,7 @@ def build(
         config=lambda: config,
         notifiers=lambda: {"pager": inbox},
         upstream=upstream,
-        repository=Repository(engine),
+        reads=Reads(engine),
         clock=clock,
     )
     return watchdog, upstream
@@ -165,7 +166,7 @@ async def test_the_stall_limit_follows_the_intervals_actually_polled(
     """fit_quota and interval_by_status poll slower than the config's shortest interval."""
     clock = FakeClock(START)
     config = make_config(notifiers={"pager": {"type": "log"}}, alerts={"notify": ["pager"]})
-    await Repository(engine).sync_watchlist([WatchEntry("EV1", None, 600.0)], 100, START, new_id)
+    await Repository(engine).sync_watchlist([Watch("EV1", None, 600.0)], 100, START, new_id)
     inbox = Inbox()
     watchdog, upstream = build(config, engine, clock, inbox)
     succeeded_at(upstream, START)

@@ -20,9 +20,12 @@ from monitor.config import NotifierConfig, RetryConfig
 from monitor.errors import DeliveryError
 from monitor.metrics import Metrics
 from monitor.models import Delivery
+from monitor.notify.cooldown import LastSent, cooldown
+from monitor.notify.decisions import SEND, DeferUntil, Send
+from monitor.notify.grouping import group_decision
 from monitor.notify.notifiers.base import Notifier
 from monitor.redact import redact
-from monitor.store.outbox import Attempt, Outbox
+from monitor.store.outbox import Attempt, Claimed, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +41,9 @@ class Route:
     retry: RetryConfig
     concurrency: int
     timeout: float
-    grouped: bool = False
-    """Due deliveries go out together, as one message (the notifier has a group_window)."""
+    group_window: float = 0.0
+    """Deliveries piling up within this many seconds go out as one message (see
+    `notify.grouping`); 0 sends each at once."""
 
     @classmethod
     def of(cls, notifier: Notifier, config: NotifierConfig) -> Route:
@@ -48,7 +52,7 @@ class Route:
             config.retry,
             config.concurrency,
             timeout=config.timeout,
-            grouped=bool(config.group_window),
+            group_window=config.group_window or 0.0,
         )
 
 
@@ -112,32 +116,71 @@ class Dispatcher:
         for name, route in self._routes.items():
             queued = self._queued[name]
             room = route.concurrency * _QUEUE_DEPTH - len(queued)
-            if room <= 0:
+            if room <= 0 or not await self._window_closed(name, route, now):
                 continue
-            limit = _GROUP_LIMIT if route.grouped else room
             ahead = len(queued)
 
             def lease_until(count: int, route: Route = route, ahead: int = ahead) -> float:
                 # Long enough for the queue ahead of the last one taken, then its own send.
-                waits = 1 if route.grouped else (ahead + count) / route.concurrency
+                waits = 1 if route.group_window else (ahead + count) / route.concurrency
                 return now + (waits + 2) * route.timeout + 1.0
 
-            claimed = [
-                d
-                for d in await self._outbox.claim_deliveries(name, now, limit, lease_until)
-                if d.id not in queued
-            ]
-            messages = [claimed] if route.grouped and claimed else [[d] for d in claimed]
-            for members in messages:
-                first, *rest = members
-                message = replace(first, group=tuple(d.change for d in rest))
-                ids = [d.id for d in members]
-                queued.update(ids)
-                task = asyncio.create_task(self._deliver(route, message, ids))
-                self._sends.add(task)
-                task.add_done_callback(self._sends.discard)
-            started += len(claimed)
+            limit = _GROUP_LIMIT if route.group_window else room
+            claimed = await self._outbox.claim_deliveries(name, now, limit, lease_until)
+            due = [d for d in await self._cooled(name, claimed, now) if d.id not in queued]
+            for members in [due] if route.group_window and due else [[d] for d in due]:
+                self._start(route, members)
+            started += len(due)
         return started
+
+    async def _window_closed(self, name: str, route: Route, now: float) -> bool:
+        if not route.group_window:
+            return True
+        oldest_new, oldest_retry = await self._outbox.waiting(name)
+        decision = group_decision(oldest_new, oldest_retry, route.group_window, now)
+        return isinstance(decision, Send)
+
+    async def _cooled(self, name: str, claimed: list[Claimed], now: float) -> list[Delivery]:
+        """The claimed deliveries that the cooldown stage lets go now; it holds back or
+        supersedes the others."""
+        if all(claim.cooldown <= 0 for claim in claimed):
+            return [claim.delivery for claim in claimed]
+        events = {claim.delivery.change.event_id for claim in claimed if claim.cooldown > 0}
+        history = await self._outbox.cooldown_history(name, events)
+        due: list[Delivery] = []
+        deferred: dict[str, float] = {}
+        dropped: list[str] = []
+        for delivery, window in claimed:
+            change = delivery.change
+            last = history.last_sent.get(change.event_id)
+            decision = (
+                cooldown(
+                    change.current,
+                    window,
+                    None if last is None else LastSent(*last),
+                    history.newest_pending[change.event_id] != delivery.id,
+                    now,
+                )
+                if window > 0
+                else SEND
+            )
+            if isinstance(decision, Send):
+                due.append(delivery)
+            elif isinstance(decision, DeferUntil):
+                deferred[delivery.id] = decision.at
+            else:
+                dropped.append(delivery.id)
+        await self._outbox.settle(deferred, dropped, now)
+        return due
+
+    def _start(self, route: Route, members: list[Delivery]) -> None:
+        first, *rest = members
+        message = replace(first, group=tuple(d.change for d in rest))
+        ids = [d.id for d in members]
+        self._queued[first.notifier].update(ids)
+        task = asyncio.create_task(self._deliver(route, message, ids))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
     async def drain(self) -> None:
         """Wait until every send in flight has finished and been recorded."""

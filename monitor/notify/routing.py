@@ -1,11 +1,25 @@
-"""Who hears what: filters on a change, pure and tested with tables."""
+"""Routing, the first stage of notification policy: which notifiers hear of a change.
+
+Pure and tested with tables. An event's targets are its notifiers, each with the rule sets
+(the event's `when`, the notifier's `when`) that must all let a change through.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from monitor.config.notifiers import FieldName, Rule
 from monitor.models import Availability
+
+
+class Target(NamedTuple):
+    """A notifier that may hear of an event, and how."""
+
+    notifier: str
+    rule_sets: tuple[tuple[Rule, ...], ...] = ()
+    cooldown: float = 0.0
+    """Seconds after a message about the event before the next one (see `notify.cooldown`)."""
 
 
 def passes(rule: Rule, previous: Availability | None, current: Availability) -> bool:
@@ -35,25 +49,8 @@ def routed(
     return all(allows(rules, previous, current) for rules in rule_sets)
 
 
-def cooldown_decision(
-    current: Availability,
-    cooldown: float,
-    last_sent: tuple[float, Availability] | None,
-    superseded_by_newer: bool,
-    now: float,
-) -> float | bool:
-    """What to do with a due delivery under a cooldown: True to send it, False to drop it as
-    superseded, or the time to send it at instead.
-
-    Within the cooldown after the last message about the same event, a delivery waits; when
-    the cooldown ends only the latest change goes out, and only if its state still differs
-    from what was last sent.
-    """
-    if superseded_by_newer:
-        return False
-    if last_sent is None:
-        return True
-    sent_at, sent_state = last_sent
-    if now < sent_at + cooldown:
-        return sent_at + cooldown
-    return current != sent_state
+def route(
+    targets: Sequence[Target], previous: Availability | None, current: Availability
+) -> list[Target]:
+    """The targets that hear of a change from `previous` to `current`."""
+    return [target for target in targets if routed(target.rule_sets, previous, current)]

@@ -26,7 +26,6 @@ from monitor.notify.notifiers.base import Notifier
 from monitor.readiness import stall_limit
 from monitor.redact import redact
 from monitor.store.reads import Reads
-from monitor.store.repository import Repository
 from monitor.times import format_duration, iso
 from monitor.upstream.health import Upstream
 
@@ -44,14 +43,13 @@ class Watchdog:
         config: Callable[[], Config],
         notifiers: Callable[[], Mapping[str, Notifier]],
         upstream: Upstream,
-        repository: Repository,
+        reads: Reads,
         clock: Callable[[], float],
     ) -> None:
         self._config = config
         self._notifiers = notifiers
         self._upstream = upstream
-        self._repository = repository
-        self._reads = Reads(repository.engine)
+        self._reads = reads
         self._clock = clock
         self._started_at = clock()
         self.stalled = False
@@ -83,12 +81,7 @@ class Watchdog:
         if not self.stalled and now - reference > limit:
             self.stalled = True
             since = "never since the start" if last is None else f"last at {iso(last)}"
-            problem = {
-                Health.OK: "polls are not running",
-                Health.DEGRADED: "the Inventory Status API keeps failing",
-                Health.QUOTA_EXHAUSTED: "the API key's daily quota is used up",
-                Health.INVALID_API_KEY: "the API key is refused",
-            }[status.health]
+            problem = "polls are not running" if status.health is Health.OK else status.health.words
             lines = [
                 f"No poll has succeeded for over {format_duration(limit)} ({since}): {problem}.",
                 "Until polls succeed again, ticket changes go unnoticed.",
@@ -135,7 +128,7 @@ class Watchdog:
             return
         self._summary_day = day
         watched = await self._reads.watched_count()
-        recent = await self._repository.changes_of(limit=10_000, since=now - 86400)
+        recent = await self._reads.changes_of(limit=10_000, since=now - 86400)
         status = self._upstream.status
         lines = [
             f"Watching {watched:,} events; {len(recent):,} changes in the last 24 hours.",

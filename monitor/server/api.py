@@ -17,7 +17,7 @@ from monitor.models import STATUS_BY_NAME, Availability, Change
 from monitor.notify.documents import change_document
 from monitor.server.context import CONTEXT, Context
 from monitor.store.reads import MAX_PAGE
-from monitor.store.repository import EventRow
+from monitor.store.rows import EventRow
 
 
 class EventOut(BaseModel):
@@ -192,11 +192,11 @@ async def get_event(request: web.Request) -> web.Response:
     event_id = request.match_info["event_id"]
     since = query_since(request, "since")
     limit = query_int(request, "limit", 1000, MAX_PAGE)
-    row = await context.repository.event_row(event_id)
+    row = await context.reads.event_row(event_id)
     if row is None:
         return json_response({"error": f"no event {event_id!r} has been watched"}, 404)
-    snapshots = await context.repository.snapshots_of(event_id, limit, since)
-    history = await context.repository.changes_of(event_id, limit, since)
+    snapshots = await context.reads.snapshots_of(event_id, limit, since)
+    history = await context.reads.changes_of(event_id, limit, since)
     return json_response(
         {
             "event": event_out(row),
@@ -208,7 +208,7 @@ async def get_event(request: web.Request) -> web.Response:
 
 async def list_changes(request: web.Request) -> web.Response:
     context: Context = request.app[CONTEXT]
-    history = await context.repository.changes_of(
+    history = await context.reads.changes_of(
         None, query_int(request, "limit", 100, MAX_PAGE), query_since(request, "since")
     )
     return json_response({"changes": [change_out(change) for change in history]})

@@ -10,7 +10,6 @@ from aiohttp import web
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.store.reads import Reads
-from monitor.store.repository import Repository
 from monitor.upstream.health import Upstream
 
 
@@ -18,7 +17,6 @@ from monitor.upstream.health import Upstream
 class Context:
     config: Config
     """The configuration in force; a reload replaces it."""
-    repository: Repository
     reads: Reads
     upstream: Upstream
     metrics: Metrics

@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.models import STATUS_BY_NAME, Change, Status
 from monitor.server.context import CONTEXT
-from monitor.store.repository import EventRow
+from monitor.store.rows import EventRow
 from monitor.times import iso
 
 PAGE_SIZE = 100
@@ -87,7 +87,7 @@ async def page(request: web.Request) -> web.Response:
     by_event: dict[str, list[Change]] = {}
     for change in await context.reads.changes_of_events([r.event_id for r in rows], start):
         by_event.setdefault(change.event_id, []).append(change)
-    recent = await context.repository.changes_of(limit=RECENT_CHANGES)
+    recent = await context.reads.changes_of(limit=RECENT_CHANGES)
     upstream = context.upstream.status
     pages = max(1, -(-events_page.total // PAGE_SIZE))
 

@@ -1,21 +1,21 @@
-"""The delivery outbox: claims with leases, cooldown decisions, and recorded attempts.
+"""The delivery outbox: claims with leases, what policy stages need to know, what they
+decided, and recorded attempts.
 
 Deliveries are written by the poller together with their changes (see `Repository.save_poll`);
-everything after that happens here.
+the dispatcher decides what becomes of them (`notify`), and the outbox applies it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, Change, Delivery
-from monitor.notify.routing import cooldown_decision
-from monitor.store.repository import AVAILABILITY, changes_by_id
+from monitor.models import Availability, Delivery
+from monitor.store.rows import AVAILABILITY, changes_by_id
 from monitor.store.tables import changes, deliveries, delivery_attempts
 
 
@@ -30,6 +30,20 @@ class Attempt:
     status_code: int | None = None
     error: str | None = None
     next_attempt_at: float | None = None
+
+
+class Claimed(NamedTuple):
+    delivery: Delivery
+    cooldown: float
+    """The delivery's cooldown in seconds (0: none); the dispatcher applies it."""
+
+
+class CooldownHistory(NamedTuple):
+    """Per event: when its last delivered message went out and what it said, and the ID of
+    its newest pending delivery."""
+
+    last_sent: dict[str, tuple[float, Availability]]
+    newest_pending: dict[str, str]
 
 
 _STATE_AFTER = {"delivered": "delivered", "failed": "pending", "dead": "dead"}
@@ -72,14 +86,11 @@ class Outbox:
         now: float,
         limit: int,
         lease_until: float | Callable[[int], float],
-    ) -> list[Delivery]:
+    ) -> list[Claimed]:
         """Take up to `limit` pending deliveries for `notifier` that are due at `now`.
 
         `lease_until` may depend on how many were taken: a long queue needs a long lease, a
         single delivery a short one, so a crash delays its retry no more than necessary.
-
-        Deliveries under a cooldown are decided here, in the same transaction: held back
-        until the cooldown ends, or superseded by a later change (see `cooldown_decision`).
         """
         due = (
             select(deliveries.c.id)
@@ -117,15 +128,82 @@ class Outbox:
                     .values(next_attempt_at=lease_until(len(claimed)))
                 )
             found = await changes_by_id(conn, [row.change_id for row in claimed])
-            cooled = [row for row in claimed if row.cooldown_s > 0]
-            held: set[str] = set()
-            if cooled:
-                held = await _apply_cooldowns(conn, notifier, cooled, found, now)
         return [
-            Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now)
+            Claimed(
+                Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now),
+                row.cooldown_s,
+            )
             for row in claimed
-            if row.id not in held
         ]
+
+    async def waiting(self, notifier: str) -> tuple[float | None, float | None]:
+        """When the oldest pending delivery never attempted became due, and when the earliest
+        retry is due: what a group window is derived from."""
+        first_try = deliveries.c.attempts == 0
+        query = select(
+            func.min(case((first_try, deliveries.c.next_attempt_at))),
+            func.min(case((~first_try, deliveries.c.next_attempt_at))),
+        ).where(deliveries.c.state == "pending", deliveries.c.notifier == notifier)
+        async with self.engine.connect() as conn:
+            oldest_new, oldest_retry = (await conn.execute(query)).one()
+        return oldest_new, oldest_retry
+
+    async def cooldown_history(self, notifier: str, event_ids: set[str]) -> CooldownHistory:
+        history = await self._history(notifier, event_ids)
+        last_sent: dict[str, tuple[float, Availability]] = {}
+        newest_pending: dict[str, tuple[float, str]] = {}
+        for event_id, delivery_id, state, created_at, finished_at, status, resale in history:
+            if state == "delivered":
+                if event_id not in last_sent or finished_at > last_sent[event_id][0]:
+                    last_sent[event_id] = (finished_at, AVAILABILITY[status, resale])
+            elif event_id not in newest_pending or created_at > newest_pending[event_id][0]:
+                newest_pending[event_id] = (created_at, delivery_id)
+        return CooldownHistory(
+            last_sent, {event_id: pending[1] for event_id, pending in newest_pending.items()}
+        )
+
+    async def _history(self, notifier: str, event_ids: set[str]) -> Sequence[Any]:
+        query = (
+            select(
+                changes.c.event_id,
+                deliveries.c.id,
+                deliveries.c.state,
+                deliveries.c.created_at,
+                deliveries.c.finished_at,
+                changes.c.status,
+                changes.c.resale_status,
+            )
+            .join(changes, changes.c.id == deliveries.c.change_id)
+            .where(
+                deliveries.c.notifier == notifier,
+                deliveries.c.state.in_(("pending", "delivered")),
+                changes.c.event_id.in_(event_ids),
+            )
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).all()
+
+    async def settle(
+        self, deferred: Mapping[str, float], dropped: Sequence[str], now: float
+    ) -> None:
+        """Apply what the policy decided about claimed deliveries: some wait until a later
+        time, others are superseded and never sent."""
+        if not deferred and not dropped:
+            return
+        async with self.engine.begin() as conn:
+            if deferred:
+                await conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == bindparam("b_id"))
+                    .values(next_attempt_at=bindparam("b_at")),
+                    [{"b_id": i, "b_at": at} for i, at in deferred.items()],
+                )
+            if dropped:
+                await conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(list(dropped)))
+                    .values(state="superseded", finished_at=now)
+                )
 
     async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         """Log attempts, all in one transaction, and move each delivery on accordingly."""
@@ -200,62 +278,3 @@ class Outbox:
             )
             for r in rows
         ]
-
-
-async def _apply_cooldowns(
-    conn: AsyncConnection, notifier: str, rows: list[Any], found: dict[str, Change], now: float
-) -> set[str]:
-    """Hold back or supersede claimed deliveries under a cooldown; returns their IDs."""
-    event_ids = {found[row.change_id].event_id for row in rows}
-    history = await conn.execute(
-        select(
-            changes.c.event_id,
-            deliveries.c.id,
-            deliveries.c.state,
-            deliveries.c.created_at,
-            deliveries.c.finished_at,
-            changes.c.status,
-            changes.c.resale_status,
-        )
-        .join(changes, changes.c.id == deliveries.c.change_id)
-        .where(
-            deliveries.c.notifier == notifier,
-            deliveries.c.state.in_(("pending", "delivered")),
-            changes.c.event_id.in_(event_ids),
-        )
-    )
-    last_sent: dict[str, tuple[float, Availability]] = {}
-    newest_pending: dict[str, tuple[float, str]] = {}
-    for event_id, delivery_id, state, created_at, finished_at, status, resale in history:
-        if state == "delivered":
-            if event_id not in last_sent or finished_at > last_sent[event_id][0]:
-                last_sent[event_id] = (finished_at, AVAILABILITY[status, resale])
-        elif event_id not in newest_pending or created_at > newest_pending[event_id][0]:
-            newest_pending[event_id] = (created_at, delivery_id)
-    held: set[str] = set()
-    superseded: list[str] = []
-    for row in rows:
-        change = found[row.change_id]
-        decision = cooldown_decision(
-            change.current,
-            row.cooldown_s,
-            last_sent.get(change.event_id),
-            newest_pending[change.event_id][1] != row.id,
-            now,
-        )
-        if decision is True:
-            continue
-        held.add(row.id)
-        if decision is False:
-            superseded.append(row.id)
-        else:
-            await conn.execute(
-                update(deliveries).where(deliveries.c.id == row.id).values(next_attempt_at=decision)
-            )
-    if superseded:
-        await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(superseded))
-            .values(state="superseded", finished_at=now)
-        )
-    return held

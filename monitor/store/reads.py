@@ -1,5 +1,5 @@
-"""Read-side queries for the HTTP API, the dashboard and the metrics: paged, indexed, and
-never more rows than a page shows."""
+"""Read-side queries for the CLI, the HTTP API, the dashboard and the metrics: paged, indexed,
+and never more rows than a page shows."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Change, Status
-from monitor.store.repository import EVENT_ROWS, EventRow, change_from_row, event_from_row
-from monitor.store.tables import batches, changes, deliveries, events
+from monitor.models import Availability, Change, Status
+from monitor.store.rows import AVAILABILITY, EVENT_ROWS, EventRow, change_from_row, event_from_row
+from monitor.store.tables import batches, changes, deliveries, events, snapshots
 
 MAX_PAGE = 5000
 TOTAL_TTL = 2.0
@@ -40,6 +40,53 @@ class Reads:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._totals: dict[tuple[Status | None, str | None], tuple[float, int]] = {}
+
+    async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
+        query = EVENT_ROWS.order_by(events.c.name, events.c.event_id)
+        if watched_only:
+            query = query.where(events.c.batch_id.is_not(None))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [event_from_row(row) for row in rows]
+
+    async def event_row(self, event_id: str) -> EventRow | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(EVENT_ROWS.where(events.c.event_id == event_id))).first()
+        return None if row is None else event_from_row(row)
+
+    async def snapshots_of(
+        self, event_id: str, limit: int = 1000, since: float | None = None
+    ) -> list[tuple[float, Availability]]:
+        """The latest `limit` snapshots (from `since` on), oldest first."""
+        query = (
+            select(snapshots.c.observed_at, snapshots.c.status, snapshots.c.resale_status)
+            .where(snapshots.c.event_id == event_id)
+            .order_by(snapshots.c.observed_at.desc(), snapshots.c.id.desc())
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(snapshots.c.observed_at >= since)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(at, AVAILABILITY[s, r]) for at, s, r in reversed(rows)]
+
+    async def changes_of(
+        self, event_id: str | None = None, limit: int = 1000, since: float | None = None
+    ) -> list[Change]:
+        """The first `limit` changes from `since` on, or without it the latest `limit`;
+        oldest first either way."""
+        query = select(changes).limit(limit)
+        if event_id is not None:
+            query = query.where(changes.c.event_id == event_id)
+        if since is None:
+            query = query.order_by(changes.c.observed_at.desc(), changes.c.id.desc())
+        else:
+            query = query.where(changes.c.observed_at >= since).order_by(
+                changes.c.observed_at, changes.c.id
+            )
+        async with self.engine.connect() as conn:
+            rows = [change_from_row(row) for row in (await conn.execute(query)).all()]
+        return rows[::-1] if since is None else rows
 
     async def events_page(
         self,

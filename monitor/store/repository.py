@@ -1,6 +1,7 @@
-"""The watchlist, polling and history in the database, as set-based SQLAlchemy Core statements.
+"""The watchlist and polling in the database, as set-based SQLAlchemy Core statements.
 
-Writes on the hot path are one transaction per polled batch; claims use
+The poller hands over typed records (`store.records`); only here do they become bind
+parameters. Writes on the hot path are one transaction per polled batch; claims use
 `FOR UPDATE SKIP LOCKED` on PostgreSQL so replicas sharing a database never poll or
 deliver the same thing twice at once (SQLite serialises writers with BEGIN IMMEDIATE).
 """
@@ -8,140 +9,44 @@ deliver the same thing twice at once (SQLite serialises writers with BEGIN IMMED
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import (
-    RESALE_BY_NAME,
     STATUS_BY_NAME,
-    Availability,
-    Change,
     EventState,
     Health,
     Quota,
     Status,
     UpstreamStatus,
 )
-from monitor.polling.batching import Batch, BatchKey, BatchPlan, plan_batches
-from monitor.store.tables import (
-    batches,
-    changes,
-    deliveries,
-    events,
-    snapshots,
-    upstream,
+from monitor.store.batching import Batch, BatchPlan, plan_batches
+from monitor.store.binds import (
+    POLLED,
+    POSTPONED,
+    UNREAD_EVENT,
+    UPDATE_EVENT,
+    change,
+    delivery,
+    polled,
+    postponed,
+    snapshot,
+    unread,
+    updated,
 )
+from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watched
+from monitor.store.rows import AVAILABILITY
+from monitor.store.tables import batches, changes, deliveries, events, snapshots, upstream
 
 _UPSTREAM = "ticketmaster"
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
 _CHUNK = 5000
 
 
-@dataclass(frozen=True, slots=True)
-class WatchEntry:
-    event_id: str
-    name: str | None
-    interval: float
-    partition: str = ""
-    interval_by_status: Mapping[Status, float] = field(default_factory=dict)
-
-    def key_for(self, status: str | None) -> BatchKey:
-        """The batch this event belongs in while its stored status is `status`."""
-        interval = self.interval
-        if status is not None:
-            interval = self.interval_by_status.get(STATUS_BY_NAME[status], interval)
-        return BatchKey(interval, self.partition)
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedBatch:
-    id: str
-    interval: float
-    last_polled_at: float | None
-    version: int
-    failures: int = 0
-
-
-@dataclass(slots=True)
-class PollWrite:
-    """Everything some polled batches change, written in one transaction.
-
-    An event read unchanged appears nowhere: its batch's `polled` row stands for it.
-    """
-
-    updated: list[dict[str, Any]] = field(default_factory=list)
-    unread: list[dict[str, Any]] = field(default_factory=list)
-    """Events a successful answer left out: they keep their state and last-seen time."""
-    snapshots: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-    polled: list[dict[str, Any]] = field(default_factory=list)
-    """Batches answered: b_id, b_polled_at, b_due (the next due time) and b_version."""
-    postponed: list[dict[str, Any]] = field(default_factory=list)
-    """Batches not answered: b_id, b_due and b_failures (failed polls in a row)."""
-
-    def merge(self, other: PollWrite) -> None:
-        self.updated.extend(other.updated)
-        self.unread.extend(other.unread)
-        self.snapshots.extend(other.snapshots)
-        self.changes.extend(other.changes)
-        self.deliveries.extend(other.deliveries)
-        self.polled.extend(other.polled)
-        self.postponed.extend(other.postponed)
-
-
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    event_id: str
-    name: str | None
-    watched: bool
-    current: Availability | None
-    first_seen_at: float | None
-    last_seen_at: float | None
-    last_changed_at: float | None
-    next_due_at: float | None
-
-
-_UPDATE_EVENT = (
-    update(events)
-    .where(events.c.event_id == bindparam("b_event_id"))
-    .values(
-        status=bindparam("b_status"),
-        resale_status=bindparam("b_resale_status"),
-        unknown_streak=bindparam("b_unknown_streak"),
-        first_seen_at=func.coalesce(events.c.first_seen_at, bindparam("b_seen_at")),
-        last_seen_at=bindparam("b_seen_at"),
-        last_changed_at=func.coalesce(bindparam("b_changed_at"), events.c.last_changed_at),
-        last_snapshot_at=func.coalesce(bindparam("b_snapshot_at"), events.c.last_snapshot_at),
-        read_in_last_poll=True,
-    )
-)
-
-_UNREAD_EVENT = (
-    update(events)
-    .where(events.c.event_id == bindparam("b_event_id"))
-    .values(
-        last_seen_at=func.coalesce(bindparam("b_seen_at"), events.c.last_seen_at),
-        read_in_last_poll=False,
-    )
-)
-
-
-# Every possible stored pair, built once: claims turn thousands of rows into states.
-AVAILABILITY = {
-    (status.value, resale.value): Availability(status, resale)
-    for status in STATUS_BY_NAME.values()
-    for resale in RESALE_BY_NAME.values()
-}
-
-
-def _availability(status: str | None, resale: str | None) -> Availability | None:
-    if status is None or resale is None:
-        return None
-    return AVAILABILITY[status, resale]
+def _status(stored: str | None) -> Status | None:
+    return None if stored is None else STATUS_BY_NAME[stored]
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -157,17 +62,17 @@ class Repository:
 
     async def sync_watchlist(
         self,
-        entries: Sequence[WatchEntry],
+        watches: Iterable[Watched],
         batch_size: int,
         now: float,
         new_id: Callable[[], str],
     ) -> tuple[list[str], list[str]]:
-        """Make the watched set equal `entries`; returns the IDs added and those dropped.
+        """Make the watched set equal `watches`; returns the IDs added and those dropped.
 
         Events are grouped into batches (see `plan_batches`); dropped events keep their rows
         and history, and resume where they stood if they come back.
         """
-        wanted = {entry.event_id: entry for entry in entries}
+        wanted = {watch.event_id: watch for watch in watches}
         async with self.engine.begin() as conn:
             known = {
                 row.event_id: row
@@ -177,8 +82,8 @@ class Repository:
             }
             current = _batches(await conn.execute(select(batches)), known.values())
             keys = {
-                eid: entry.key_for(known[eid].status if eid in known else None)
-                for eid, entry in wanted.items()
+                eid: watch.key_for(_status(known[eid].status) if eid in known else None)
+                for eid, watch in wanted.items()
             }
             plan = plan_batches(keys, current, batch_size, now, new_id)
             await _create_and_reschedule(conn, plan)
@@ -318,34 +223,19 @@ class Repository:
     async def save_poll(self, write: PollWrite) -> None:
         async with self.engine.begin() as conn:
             if write.updated:
-                await conn.execute(_UPDATE_EVENT, write.updated)
+                await conn.execute(UPDATE_EVENT, [updated(u) for u in write.updated])
             if write.unread:
-                await conn.execute(_UNREAD_EVENT, write.unread)
+                await conn.execute(UNREAD_EVENT, [unread(u) for u in write.unread])
             if write.snapshots:
-                await conn.execute(insert(snapshots), write.snapshots)
+                await conn.execute(insert(snapshots), [snapshot(s) for s in write.snapshots])
             if write.changes:
-                await conn.execute(insert(changes), write.changes)
+                await conn.execute(insert(changes), [change(c) for c in write.changes])
             if write.deliveries:
-                await conn.execute(insert(deliveries), write.deliveries)
+                await conn.execute(insert(deliveries), [delivery(d) for d in write.deliveries])
             if write.polled:
-                await conn.execute(
-                    update(batches)
-                    .where(batches.c.id == bindparam("b_id"))
-                    .values(
-                        last_polled_at=bindparam("b_polled_at"),
-                        next_due_at=bindparam("b_due"),
-                        version=bindparam("b_version"),
-                        failures=0,
-                    ),
-                    write.polled,
-                )
+                await conn.execute(POLLED, [polled(b) for b in write.polled])
             if write.postponed:
-                await conn.execute(
-                    update(batches)
-                    .where(batches.c.id == bindparam("b_id"))
-                    .values(next_due_at=bindparam("b_due"), failures=bindparam("b_failures")),
-                    write.postponed,
-                )
+                await conn.execute(POSTPONED, [postponed(b) for b in write.postponed])
 
     async def expedite(self, now: float, lease: float) -> None:
         """Bring batches backing off past their schedule due now: the upstream works again.
@@ -395,57 +285,6 @@ class Repository:
             last_success_at=row.last_success_at,
             quota=Quota(row.quota_limit, row.quota_available, row.quota_reset_at),
         )
-
-    # -- reading -------------------------------------------------------------------------
-
-    async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
-        query = EVENT_ROWS.order_by(events.c.name, events.c.event_id)
-        if watched_only:
-            query = query.where(events.c.batch_id.is_not(None))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [event_from_row(row) for row in rows]
-
-    async def event_row(self, event_id: str) -> EventRow | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(EVENT_ROWS.where(events.c.event_id == event_id))).first()
-        return None if row is None else event_from_row(row)
-
-    async def snapshots_of(
-        self, event_id: str, limit: int = 1000, since: float | None = None
-    ) -> list[tuple[float, Availability]]:
-        """The latest `limit` snapshots (from `since` on), oldest first."""
-        query = (
-            select(snapshots.c.observed_at, snapshots.c.status, snapshots.c.resale_status)
-            .where(snapshots.c.event_id == event_id)
-            .order_by(snapshots.c.observed_at.desc(), snapshots.c.id.desc())
-            .limit(limit)
-        )
-        if since is not None:
-            query = query.where(snapshots.c.observed_at >= since)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            (at, Availability(STATUS_BY_NAME[s], RESALE_BY_NAME[r])) for at, s, r in reversed(rows)
-        ]
-
-    async def changes_of(
-        self, event_id: str | None = None, limit: int = 1000, since: float | None = None
-    ) -> list[Change]:
-        """The first `limit` changes from `since` on, or without it the latest `limit`;
-        oldest first either way."""
-        query = select(changes).limit(limit)
-        if event_id is not None:
-            query = query.where(changes.c.event_id == event_id)
-        if since is None:
-            query = query.order_by(changes.c.observed_at.desc(), changes.c.id.desc())
-        else:
-            query = query.where(changes.c.observed_at >= since).order_by(
-                changes.c.observed_at, changes.c.id
-            )
-        async with self.engine.connect() as conn:
-            rows = [change_from_row(row) for row in (await conn.execute(query)).all()]
-        return rows[::-1] if since is None else rows
 
 
 def _batches(rows: Iterable[Any], members: Iterable[Any]) -> dict[str, Batch]:
@@ -499,38 +338,3 @@ async def _move(conn: AsyncConnection, assign: Mapping[str, str]) -> None:
             .values(batch_id=bindparam("b_batch"), read_in_last_poll=False),
             [{"b_event_id": eid, "b_batch": bid} for eid, bid in assign.items()],
         )
-
-
-async def changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:
-    rows = (await conn.execute(select(changes).where(changes.c.id.in_(set(ids))))).all()
-    return {row.id: change_from_row(row) for row in rows}
-
-
-EVENT_ROWS = select(events, batches.c.next_due_at, batches.c.last_polled_at).select_from(
-    events.outerjoin(batches, events.c.batch_id == batches.c.id)
-)
-
-
-def event_from_row(row: Any) -> EventRow:
-    read_with_batch = row.read_in_last_poll and row.last_polled_at is not None
-    return EventRow(
-        event_id=row.event_id,
-        name=row.name,
-        watched=row.batch_id is not None,
-        current=_availability(row.status, row.resale_status),
-        first_seen_at=row.first_seen_at,
-        last_seen_at=row.last_polled_at if read_with_batch else row.last_seen_at,
-        last_changed_at=row.last_changed_at,
-        next_due_at=row.next_due_at,
-    )
-
-
-def change_from_row(row: Any) -> Change:
-    return Change(
-        id=row.id,
-        event_id=row.event_id,
-        event_name=row.event_name,
-        previous=_availability(row.previous_status, row.previous_resale_status),
-        current=Availability(STATUS_BY_NAME[row.status], RESALE_BY_NAME[row.resale_status]),
-        observed_at=row.observed_at,
-    )

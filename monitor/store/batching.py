@@ -12,14 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-
-class BatchKey(NamedTuple):
-    """What the events of one batch share."""
-
-    interval: float
-    partition: str = ""
+from monitor.store.records import BatchKey
 
 
 @dataclass(frozen=True, slots=True)

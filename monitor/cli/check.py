@@ -1,0 +1,82 @@
+"""`check`: is a configuration valid, what does it ask of the quota, and (with --live) does
+the API key work."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from monitor.cli.common import EXIT_FAILURE, EXIT_OK, Commands, command, load
+from monitor.config import Config
+from monitor.redact import redact
+from monitor.times import iso
+
+
+def register(commands: Commands) -> None:
+    check = command(commands, "check", _check, "validate a configuration and summarise it")
+    check.add_argument(
+        "--live",
+        action="store_true",
+        help="also make real requests with the key: does it work, which IDs are unknown",
+    )
+    check.add_argument(
+        "--all",
+        action="store_true",
+        help="with --live, check every watched event (each request spends quota)",
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    from monitor.times import format_duration
+    from monitor.upstream.quota import plan_for, quota_warning
+
+    config = load(args.config)
+    tm = config.ticketmaster
+    intervals = sorted({config.interval_of(e) for e in config.events})
+    plan = plan_for(config)
+    print(f"{args.config}: valid")
+    print(f"  upstream:  {tm.base_url} (batches of {tm.batch_size})")
+    print(f"  database:  {redact(config.database.url)}")
+    print(f"  events:    {len(config.events)}")
+    print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")
+    print(
+        f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
+        f"({plan.requests_per_day / plan.quota:.0%}), at most {tm.requests_per_second:g} a second"
+    )
+    for name, notifier in config.notifiers.items():
+        listeners = sum(1 for e in config.events if name in config.targets_of(e))
+        print(f"  notifier:  {name} ({notifier.type}), {listeners} events")
+    warning = quota_warning(config, plan)
+    if warning:
+        fitting = "fit_quota stretches them" if config.polling.fit_quota else "warning"
+        print(f"{fitting}: {warning}", file=sys.stderr)
+    if args.live:
+        return _check_live(config, every=args.all)
+    return EXIT_OK
+
+
+def _check_live(config: Config, *, every: bool) -> int:
+    from monitor.cli.check_live import DEFAULT_REQUESTS, check_live
+
+    report = asyncio.run(check_live(config, None if every else DEFAULT_REQUESTS))
+    if report.key_refused:
+        print(f"live: the API key is refused: {report.error}")
+        return EXIT_FAILURE
+    if report.error:
+        print(f"live: the API did not answer properly: {report.error}")
+        return EXIT_FAILURE
+    print(f"live: the API key works ({report.requests} requests, {report.latency_ms:.0f} ms each)")
+    quota = report.quota
+    if quota.available is not None:
+        resets = f", resets {iso(quota.reset_at)}" if quota.reset_at else ""
+        limit = f"{quota.limit:,}" if quota.limit else "?"
+        print(f"  quota left: {quota.available:,} of {limit}{resets}")
+    if report.watched:
+        rest = "" if report.checked >= report.watched else " (--all checks every one)"
+        print(f"  checked:    {report.checked} of {report.watched} watched events{rest}")
+    for event_id in report.unknown:
+        print(f"  {event_id}: answered UNKNOWN, probably an invalid event ID")
+    for event_id in report.missing:
+        print(f"  {event_id}: left out of the answer")
+    return EXIT_OK

@@ -1,0 +1,184 @@
+"""What the database says: `status` of every watched event, one event's `history`, and an
+`export` of the timeline of changes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+from datetime import UTC, datetime
+
+import orjson
+
+from monitor.cli.common import EXIT_CONFIG, Commands, command, database, load, table, when
+from monitor.config import Config
+from monitor.models import Change, Health, UpstreamStatus
+from monitor.redact import redact
+from monitor.store.reads import Reads
+from monitor.store.repository import Repository
+from monitor.times import iso
+
+
+def register(commands: Commands) -> None:
+    command(commands, "status", _status, "print the current state of every watched event")
+    history = command(commands, "history", _history, "print the snapshots and changes of one event")
+    history.add_argument("event_id")
+    export = command(commands, "export", _export, "write the timeline of changes as CSV or JSON")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.add_argument("--event", metavar="ID", help="only this event's changes")
+    export.add_argument(
+        "--since", metavar="TIME", help="only changes from this ISO 8601 date-time (UTC) on"
+    )
+
+
+def _status(args: argparse.Namespace) -> int:
+    return asyncio.run(print_status(load(args.config)))
+
+
+def _history(args: argparse.Namespace) -> int:
+    return asyncio.run(print_history(load(args.config), args.event_id))
+
+
+def _export(args: argparse.Namespace) -> int:
+    since = None
+    if args.since is not None:
+        try:
+            moment = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            print(
+                f"error: --since: expected an ISO 8601 date-time, got {args.since!r}",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    config = load(args.config)
+    return asyncio.run(export_changes(config, args.format, args.event, since))
+
+
+def _transitions(change: Change) -> tuple[str, str]:
+    before = change.previous
+    return (
+        f"{before.status if before else '-'} → {change.current.status}",
+        f"{before.resale_status if before else '-'} → {change.current.resale_status}",
+    )
+
+
+def _upstream_line(status: UpstreamStatus) -> str:
+    parts = [f"upstream: {status.health.words}"]
+    if status.health is not Health.OK and status.since is not None:
+        parts.append(f"since {iso(status.since)}")
+    if status.paused_until is not None and status.health is not Health.OK:
+        parts.append(f"next try {iso(status.paused_until)}")
+    if status.last_success_at is not None:
+        parts.append(f"last success {iso(status.last_success_at)}")
+    quota = status.quota
+    if quota.available is not None:
+        of = f" of {quota.limit:,}" if quota.limit else ""
+        resets = f" (resets {iso(quota.reset_at)})" if quota.reset_at else ""
+        parts.append(f"quota left {quota.available:,}{of}{resets}")
+    line = "; ".join(parts)
+    if status.health is not Health.OK and status.last_error:
+        line += f"\n  last error: {redact(status.last_error)}"
+    return line
+
+
+async def print_status(config: Config) -> int:
+    async with database(config) as engine:
+        rows = await Reads(engine).event_rows()
+        upstream = await Repository(engine).load_upstream()
+    print(_upstream_line(upstream))
+    if not rows:
+        print("no events have been polled yet")
+        return 0
+    table(
+        ("EVENT", "NAME", "STATUS", "RESALE", "LAST CHANGE", "LAST SEEN"),
+        [
+            (
+                row.event_id,
+                row.name or "-",
+                row.current.status if row.current else "(no reading yet)",
+                row.current.resale_status if row.current else "-",
+                when(row.last_changed_at),
+                when(row.last_seen_at),
+            )
+            for row in rows
+        ],
+    )
+    return 0
+
+
+async def print_history(config: Config, event_id: str) -> int:
+    async with database(config) as engine:
+        reads = Reads(engine)
+        row = await reads.event_row(event_id)
+        if row is None:
+            print(f"event {event_id} is not in the database", file=sys.stderr)
+            return 1
+        snapshots = await reads.snapshots_of(event_id)
+        changes = await reads.changes_of(event_id)
+    print(f"{row.name or event_id} ({event_id}){'' if row.watched else ' — no longer watched'}")
+    print(f"first seen {when(row.first_seen_at)}, last seen {when(row.last_seen_at)}")
+    print("\nchanges:")
+    if changes:
+        table(
+            ("TIME", "STATUS", "RESALE"),
+            [(iso(c.observed_at), *_transitions(c)) for c in changes],
+        )
+    else:
+        print("  none")
+    print("\nsnapshots:")
+    if snapshots:
+        table(
+            ("TIME", "STATUS", "RESALE"),
+            [(iso(at), a.status, a.resale_status) for at, a in snapshots],
+        )
+    else:
+        print("  none")
+    return 0
+
+
+EXPORT_FIELDS = (
+    "observed_at",
+    "event_id",
+    "event_name",
+    "previous_status",
+    "status",
+    "previous_resale_status",
+    "resale_status",
+)
+
+
+async def export_changes(
+    config: Config, fmt: str, event_id: str | None, since: float | None
+) -> int:
+    """The timeline of changes on stdout, oldest first: CSV with a header, or a JSON array."""
+    async with database(config) as engine:
+        reads = Reads(engine)
+        out = sys.stdout
+        writer = csv.writer(out, lineterminator="\n")
+        if fmt == "csv":
+            writer.writerow(EXPORT_FIELDS)
+        else:
+            out.write("[")
+        count = 0
+        async for change in reads.every_change(since, event_id):
+            previous = change.previous
+            values = (
+                iso(change.observed_at),
+                change.event_id,
+                change.event_name,
+                previous and previous.status.value,
+                change.current.status.value,
+                previous and previous.resale_status.value,
+                change.current.resale_status.value,
+            )
+            if fmt == "csv":
+                writer.writerow(values)
+            else:
+                record = orjson.dumps(dict(zip(EXPORT_FIELDS, values, strict=True))).decode()
+                out.write(("," if count else "") + "\n  " + record)
+            count += 1
+        if fmt == "json":
+            out.write("\n]\n" if count else "]\n")
+    return 0

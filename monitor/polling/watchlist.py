@@ -1,0 +1,65 @@
+"""The watchlist as the poller sees it: one `Watch` per event, built from the configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from monitor.config import Config, EventConfig
+from monitor.models import Status
+from monitor.notify.routing import Target
+from monitor.store.records import BatchKey
+from monitor.upstream.quota import QuotaPlan, stretched
+
+# Shared by every event without intervals by status: 100,000 empty dicts add up.
+NO_INTERVALS: Mapping[Status, float] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One watched event: how often it is polled, with which others, and who hears of it."""
+
+    event_id: str
+    name: str | None
+    interval: float
+    targets: tuple[Target, ...] = ()
+    partition: str = ""
+    interval_by_status: Mapping[Status, float] = field(default_factory=lambda: NO_INTERVALS)
+    until: float | None = None
+    """No polls after this time (epoch seconds)."""
+
+    def key_for(self, status: Status | None) -> BatchKey:
+        """The batch this event belongs in while `status` is its accepted status."""
+        interval = self.interval
+        if status is not None:
+            interval = self.interval_by_status.get(status, interval)
+        return BatchKey(interval, self.partition)
+
+
+def watchlist(config: Config, plan: QuotaPlan | None = None) -> dict[str, Watch]:
+    """The watched events; with a `plan`, their intervals stretched to fit its quota."""
+    return {event.id: _watch(config, event, plan) for event in config.events}
+
+
+def _watch(config: Config, event: EventConfig, plan: QuotaPlan | None) -> Watch:
+    def fitted(interval: float) -> float:
+        return interval if plan is None else stretched(interval, plan.factor(event.priority))
+
+    by_status = config.intervals_by_status_of(event)
+    return Watch(
+        event.id,
+        event.name,
+        fitted(config.interval_of(event)),
+        tuple(
+            Target(
+                name,
+                config.rules_for(event, name),
+                cooldown=max(event.cooldown or 0.0, config.notifiers[name].cooldown or 0.0),
+            )
+            for name in config.targets_of(event)
+        ),
+        partition=config.partition_of(event),
+        interval_by_status={s: fitted(i) for s, i in by_status.items()} or NO_INTERVALS,
+        until=None if event.until is None else event.until.timestamp(),
+    )

@@ -1,0 +1,59 @@
+"""Batch results to the store in few transactions, without delaying a single change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from monitor.store.records import PollWrite
+from monitor.store.repository import Repository
+
+
+class GroupWriter:
+    """Writes batch results in few transactions without delaying a single change.
+
+    A result with changes is written at once, with whatever else is waiting. Results with
+    nothing new (just "this batch was polled") wait up to `linger` to share a transaction
+    with the next ones; the end of a cycle flushes them.
+    """
+
+    def __init__(
+        self, repository: Repository, on_changes: Callable[[], None], linger: float = 0.5
+    ) -> None:
+        self._repository = repository
+        self._on_changes = on_changes
+        self._linger = linger
+        self._pending: PollWrite | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._urgent = asyncio.Event()
+
+    def submit(self, write: PollWrite) -> None:
+        if self._pending is None:
+            self._pending = write
+        else:
+            self._pending.merge(write)
+        if write.changes:
+            self._urgent.set()
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._drain())
+
+    async def flush(self) -> None:
+        self._linger = 0.0
+        self._urgent.set()
+        while self._writing is not None and not self._writing.done():
+            await self._writing
+        if self._writing is not None:
+            self._writing.result()  # re-raise a failed write
+
+    async def _drain(self) -> None:
+        while self._pending is not None:
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self._linger)
+            if self._linger:
+                self._urgent.clear()
+            write, self._pending = self._pending, None
+            await self._repository.save_poll(write)
+            if write.changes:
+                self._on_changes()

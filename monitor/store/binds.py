@@ -1,0 +1,124 @@
+"""The typed records of `store.records` as bind parameters and the statements that take them."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, func, update
+
+from monitor.models import Change
+from monitor.store.records import (
+    BatchPolled,
+    BatchPostponed,
+    EventUnread,
+    EventUpdate,
+    NewDelivery,
+    NewSnapshot,
+)
+from monitor.store.tables import batches, events
+
+UPDATE_EVENT = (
+    update(events)
+    .where(events.c.event_id == bindparam("b_event_id"))
+    .values(
+        status=bindparam("b_status"),
+        resale_status=bindparam("b_resale_status"),
+        unknown_streak=bindparam("b_unknown_streak"),
+        first_seen_at=func.coalesce(events.c.first_seen_at, bindparam("b_seen_at")),
+        last_seen_at=bindparam("b_seen_at"),
+        last_changed_at=func.coalesce(bindparam("b_changed_at"), events.c.last_changed_at),
+        last_snapshot_at=func.coalesce(bindparam("b_snapshot_at"), events.c.last_snapshot_at),
+        read_in_last_poll=True,
+    )
+)
+
+UNREAD_EVENT = (
+    update(events)
+    .where(events.c.event_id == bindparam("b_event_id"))
+    .values(
+        last_seen_at=func.coalesce(bindparam("b_seen_at"), events.c.last_seen_at),
+        read_in_last_poll=False,
+    )
+)
+
+
+POLLED = (
+    update(batches)
+    .where(batches.c.id == bindparam("b_id"))
+    .values(
+        last_polled_at=bindparam("b_polled_at"),
+        next_due_at=bindparam("b_due"),
+        version=bindparam("b_version"),
+        failures=0,
+    )
+)
+
+POSTPONED = (
+    update(batches)
+    .where(batches.c.id == bindparam("b_id"))
+    .values(next_due_at=bindparam("b_due"), failures=bindparam("b_failures"))
+)
+
+
+def updated(u: EventUpdate) -> dict[str, object]:
+    current = u.current
+    return {
+        "b_event_id": u.event_id,
+        "b_status": current and current.status.value,
+        "b_resale_status": current and current.resale_status.value,
+        "b_unknown_streak": u.unknown_streak,
+        "b_seen_at": u.seen_at,
+        "b_changed_at": u.changed_at,
+        "b_snapshot_at": u.snapshot_at,
+    }
+
+
+def unread(u: EventUnread) -> dict[str, object]:
+    return {"b_event_id": u.event_id, "b_seen_at": u.seen_at}
+
+
+def snapshot(s: NewSnapshot) -> dict[str, object]:
+    return {
+        "event_id": s.event_id,
+        "status": s.availability.status.value,
+        "resale_status": s.availability.resale_status.value,
+        "observed_at": s.observed_at,
+    }
+
+
+def change(c: Change) -> dict[str, object]:
+    previous = c.previous
+    return {
+        "id": c.id,
+        "event_id": c.event_id,
+        "event_name": c.event_name,
+        "previous_status": previous and previous.status.value,
+        "previous_resale_status": previous and previous.resale_status.value,
+        "status": c.current.status.value,
+        "resale_status": c.current.resale_status.value,
+        "observed_at": c.observed_at,
+    }
+
+
+def delivery(d: NewDelivery) -> dict[str, object]:
+    return {
+        "id": d.id,
+        "change_id": d.change_id,
+        "notifier": d.notifier,
+        "state": "pending",
+        "attempts": 0,
+        "created_at": d.created_at,
+        "next_attempt_at": d.created_at,
+        "cooldown_s": d.cooldown,
+    }
+
+
+def polled(b: BatchPolled) -> dict[str, object]:
+    return {
+        "b_id": b.batch_id,
+        "b_polled_at": b.polled_at,
+        "b_due": b.next_due,
+        "b_version": b.version,
+    }
+
+
+def postponed(b: BatchPostponed) -> dict[str, object]:
+    return {"b_id": b.batch_id, "b_due": b.next_due, "b_failures": b.failures}

@@ -1,0 +1,114 @@
+"""Typed records that cross the seam between the poller and the store.
+
+The poller says what happened in these terms; only the store turns them into bind
+parameters. The ones built per observed event are NamedTuples: immutable, and several
+times cheaper to build than dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from monitor.models import Availability, Change, Status
+
+
+class BatchKey(NamedTuple):
+    """What the events of one batch share."""
+
+    interval: float
+    partition: str = ""
+
+
+class Watched(Protocol):
+    """What the store needs of a watched event to keep it in the right batch."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    def key_for(self, status: Status | None) -> BatchKey: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedBatch:
+    id: str
+    interval: float
+    last_polled_at: float | None
+    version: int
+    failures: int = 0
+
+
+class EventUpdate(NamedTuple):
+    """A read event whose row changes: a new state, streak or snapshot time."""
+
+    event_id: str
+    current: Availability | None
+    unknown_streak: int
+    seen_at: float
+    changed_at: float | None
+    snapshot_at: float | None
+
+
+class EventUnread(NamedTuple):
+    """An event a successful answer left out: it keeps its state and last-seen time."""
+
+    event_id: str
+    seen_at: float | None
+    """When its batch was last read, if it was read then."""
+
+
+class NewSnapshot(NamedTuple):
+    event_id: str
+    availability: Availability
+    observed_at: float
+
+
+class NewDelivery(NamedTuple):
+    id: str
+    change_id: str
+    notifier: str
+    created_at: float
+    cooldown: float
+
+
+class BatchPolled(NamedTuple):
+    batch_id: str
+    polled_at: float
+    next_due: float
+    version: int
+
+
+class BatchPostponed(NamedTuple):
+    """A batch not answered: due again at `next_due`, after `failures` failed polls in a row."""
+
+    batch_id: str
+    next_due: float
+    failures: int
+
+
+@dataclass(slots=True)
+class PollWrite:
+    """Everything some polled batches change, written in one transaction.
+
+    An event read unchanged appears nowhere: its batch's `polled` record stands for it.
+    """
+
+    updated: list[EventUpdate] = field(default_factory=list)
+    unread: list[EventUnread] = field(default_factory=list)
+    snapshots: list[NewSnapshot] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    deliveries: list[NewDelivery] = field(default_factory=list)
+    polled: list[BatchPolled] = field(default_factory=list)
+    postponed: list[BatchPostponed] = field(default_factory=list)
+
+    def merge(self, other: PollWrite) -> None:
+        self.updated.extend(other.updated)
+        self.unread.extend(other.unread)
+        self.snapshots.extend(other.snapshots)
+        self.changes.extend(other.changes)
+        self.deliveries.extend(other.deliveries)
+        self.polled.extend(other.polled)
+        self.postponed.extend(other.postponed)

@@ -1,0 +1,45 @@
+"""Helpers shared by the tests: status aliases, waiting for something real, free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from monitor.models import ResaleStatus, Status
+
+A, F, N, U = (
+    Status.TICKETS_AVAILABLE,
+    Status.FEW_TICKETS_LEFT,
+    Status.TICKETS_NOT_AVAILABLE,
+    Status.UNKNOWN,
+)
+RA, RN, RU = (
+    ResaleStatus.TICKETS_AVAILABLE,
+    ResaleStatus.TICKETS_NOT_AVAILABLE,
+    ResaleStatus.UNKNOWN,
+)
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], within: float = 5.0, what: str = ""
+) -> None:
+    """Wait for something another task or process does, in small real steps, bounded."""
+    deadline = time.monotonic() + within
+    while True:
+        met = condition()
+        if inspect.isawaitable(met):
+            met = await met
+        if met:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await asyncio.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
