@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 
 import aiohttp
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
@@ -158,8 +157,13 @@ class Monitor:
             clock=self.clock,
         )
         stack.push_async_callback(self.watchdog.aclose)
-        housekeeping = asyncio.create_task(self._housekeeping(engine), name="housekeeping")
-        stack.push_async_callback(_finish, housekeeping)
+        self._engine = engine
+        self._pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
+        every = self._housekeeping_every
+        self._periodic("replicas", every, self._share_rate)
+        self._periodic("upstream", every, self._adopt_upstream)
+        self._periodic("watchdog", every, self.watchdog.check)
+        self._periodic("retention", every, self._prune_when_due)
         if self.config_path is not None:
             self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
             stack.enter_context(self._watcher.running())
@@ -177,32 +181,39 @@ class Monitor:
                 )
             self.limiter.set_rate(rate)
 
-    async def _housekeeping(self, engine: AsyncEngine) -> None:
-        """The replicas' share of the rate and of pauses, the watchdog, and retention."""
-        pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
-        while True:
-            await asyncio.sleep(self._housekeeping_every)
-            try:
-                await self._share_rate()
-                self.upstream.adopt(await self.repository.load_upstream())
-                await self.watchdog.check()
-                if self.clock() - pruned_at >= PRUNE_EVERY:
-                    pruned_at = self.clock()
-                    retention = self.config.retention
-                    pruned = await prune(
-                        engine,
-                        pruned_at,
-                        snapshots_after=retention.snapshots,
-                        changes_after=retention.changes,
-                    )
-                    if pruned.snapshots or pruned.changes:
-                        logger.info(
-                            "retention: pruned %d snapshots and %d changes",
-                            pruned.snapshots,
-                            pruned.changes,
-                        )
-            except Exception:
-                logger.exception("housekeeping failed; trying again shortly")
+    def _periodic(self, name: str, every: float, job: Callable[[], Awaitable[None]]) -> None:
+        """Run `job` every `every` seconds until shutdown; a failure is logged and retried."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    await job()
+                except Exception:
+                    logger.exception("%s: housekeeping failed; trying again shortly", name)
+
+        task = asyncio.create_task(loop(), name=name)
+        self._stack.push_async_callback(_finish, task)
+
+    async def _adopt_upstream(self) -> None:
+        """A pause that another replica found holds this one too."""
+        self.upstream.adopt(await self.repository.load_upstream())
+
+    async def _prune_when_due(self) -> None:
+        if self.clock() - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = self.clock()
+        retention = self.config.retention
+        pruned = await prune(
+            self._engine,
+            self._pruned_at,
+            snapshots_after=retention.snapshots,
+            changes_after=retention.changes,
+        )
+        if pruned.snapshots or pruned.changes:
+            logger.info(
+                "retention: pruned %d snapshots and %d changes", pruned.snapshots, pruned.changes
+            )
 
     async def _sync(self, config: Config, reported_quota: int | None) -> dict[str, Watch]:
         """Plan the watchlist against the quota, warn when it does not fit, and store it."""

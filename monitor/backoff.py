@@ -1,9 +1,12 @@
-"""Retry timing: a schedule of ceilings with full jitter, and when to give up."""
+"""Retry timing: a schedule of ceilings with full jitter, a server's Retry-After, and when to
+give up."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
+from email.utils import parsedate_to_datetime
 
 
 def retry_delay(
@@ -45,3 +48,18 @@ def _jittered(ceiling: float, retry_after: float | None, rng: random.Random | No
 def gives_up(created_at: float, now: float, next_attempt_at: float, give_up_after: float) -> bool:
     """Whether the next attempt would fall after the give-up deadline."""
     return next_attempt_at - created_at > give_up_after or now - created_at > give_up_after
+
+
+def retry_after_seconds(header: str | None, now: float) -> float | None:
+    """A Retry-After header as seconds from `now`: it holds either a number of seconds or an
+    HTTP date. None when absent or unreadable."""
+    if header is None:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(header).timestamp() - now
+        except (TypeError, ValueError, IndexError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -122,13 +122,38 @@ class Delivery:
         return (self.change, *self.group)
 
 
+class DeliveryState(StrEnum):
+    """Where a delivery stands in the outbox."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    """Given up on: a permanent failure, or retried past `give_up_after`."""
+    SUPERSEDED = "superseded"
+    """Never sent: a cooldown found a newer change, or nothing new to say."""
+
+
+class Outcome(StrEnum):
+    """What one attempt at a delivery came to."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    """Retried at the attempt's `next_attempt_at`."""
+    DEAD = "dead"
+
+
+class NoticeKind(StrEnum):
+    STALLED = "stalled"
+    RECOVERED = "recovered"
+    SUMMARY = "summary"
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     """A message about the watcher itself (stalled, recovered, daily summary), not a change."""
 
     id: str
-    kind: str
-    """stalled, recovered or summary."""
+    kind: NoticeKind
     subject: str
     body: str
     at: float

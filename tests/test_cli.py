@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from monitor.devtools.simulator import Simulator, serve
-from monitor.models import Health, Quota, ResaleStatus, Status, UpstreamStatus
+from monitor.models import Health, Outcome, Quota, ResaleStatus, Status, UpstreamStatus
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.repository import Repository
@@ -66,7 +66,7 @@ async def test_dead_deliveries_are_listed_and_replayed(tmp_path: Path) -> None:
         write = change_with_delivery(1, at=1.0, previous=None)
         await repository.save_poll(write)
         outbox = Outbox(engine)
-        await outbox.record_attempts([Attempt("d1", 2.0, "dead", 410, "HTTP 410 (gone)")])
+        await outbox.record_attempts([Attempt("d1", 2.0, Outcome.DEAD, 410, "HTTP 410 (gone)")])
 
         code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
         assert code == 0

@@ -11,6 +11,7 @@ import yaml
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.models import Outcome
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.repository import Repository
@@ -59,7 +60,7 @@ async def test_old_changes_go_with_their_deliveries_but_never_while_one_is_pendi
     await repository.save_poll(change_with_delivery(1, at=NOW - 400 * DAY))
     await repository.save_poll(change_with_delivery(2, at=NOW - 400 * DAY))
     await repository.save_poll(change_with_delivery(3, at=NOW - DAY))
-    await Outbox(engine).record_attempts([Attempt("d1", NOW - 400 * DAY, "delivered")])
+    await Outbox(engine).record_attempts([Attempt("d1", NOW - 400 * DAY, Outcome.DELIVERED)])
     pruned = await prune(engine, NOW, snapshots_after=None, changes_after=365 * DAY)
     assert pruned.changes == 1
     async with engine.connect() as connection:

@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, Change, EventState, ResaleStatus, Status
+from monitor.models import Availability, Change, EventState, Outcome, ResaleStatus, Status
 from monitor.polling.watchlist import Watch
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.reads import Reads
@@ -140,10 +140,12 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     ((delivery, _),) = await outbox.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
     assert await outbox.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
-    await outbox.record_attempts([Attempt("d1", NOW + 3, "failed", 503, "HTTP 503", NOW + 10)])
+    await outbox.record_attempts(
+        [Attempt("d1", NOW + 3, Outcome.FAILED, 503, "HTTP 503", NOW + 10)]
+    )
     ((retry, _),) = await outbox.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
     assert (retry.id, retry.attempt) == ("d1", 2)
-    await outbox.record_attempts([Attempt("d1", NOW + 11, "delivered", 200)])
+    await outbox.record_attempts([Attempt("d1", NOW + 11, Outcome.DELIVERED, 200)])
     (row,) = await outbox.list_deliveries()
     assert (row.state, row.attempts, row.finished_at) == ("delivered", 2, NOW + 11)
 

@@ -19,7 +19,7 @@ from monitor.backoff import gives_up, retry_delay
 from monitor.config import NotifierConfig, RetryConfig
 from monitor.errors import DeliveryError
 from monitor.metrics import Metrics
-from monitor.models import Delivery
+from monitor.models import Delivery, Outcome
 from monitor.notify.cooldown import LastSent, cooldown
 from monitor.notify.decisions import SEND, DeferUntil, Send
 from monitor.notify.grouping import group_decision
@@ -218,7 +218,9 @@ class Dispatcher:
                     "delivered %s to %s: %s", delivery.id, delivery.notifier, answer, extra=log
                 )
                 now = self._clock()
-                self._record(delivery.notifier, [Attempt(i, now, "delivered") for i in members])
+                self._record(
+                    delivery.notifier, [Attempt(i, now, Outcome.DELIVERED) for i in members]
+                )
                 return
         self._record(delivery.notifier, self._failed(route, delivery, members, error, log))
 
@@ -246,7 +248,7 @@ class Dispatcher:
                 next_at - now,
                 extra=log,
             )
-            outcome = "failed"
+            outcome = Outcome.FAILED
         else:
             why = "gave up after retrying" if error.retryable else "permanent failure"
             logger.error(
@@ -257,7 +259,7 @@ class Dispatcher:
                 message,
                 extra=log,
             )
-            outcome = "dead"
+            outcome = Outcome.DEAD
         return [Attempt(i, now, outcome, error.status, message, next_at) for i in members]
 
     def _record(self, notifier: str, attempts: list[Attempt]) -> None:

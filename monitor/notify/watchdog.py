@@ -21,7 +21,7 @@ import aiohttp
 from monitor import USER_AGENT
 from monitor.config import Config
 from monitor.errors import DeliveryError
-from monitor.models import Health, Notice
+from monitor.models import Health, Notice, NoticeKind
 from monitor.notify.notifiers.base import Notifier
 from monitor.readiness import stall_limit
 from monitor.redact import redact
@@ -89,13 +89,13 @@ class Watchdog:
             if status.last_error:
                 lines.append(f"Last error: {redact(status.last_error)}")
             logger.error("the watcher is not working: %s", problem)
-            await self._send(config, "stalled", "inventory-monitor is not working", lines)
+            await self._send(config, NoticeKind.STALLED, "inventory-monitor is not working", lines)
         elif self.stalled and last is not None and now - last <= limit:
             self.stalled = False
             logger.info("the watcher works again")
             await self._send(
                 config,
-                "recovered",
+                NoticeKind.RECOVERED,
                 "inventory-monitor works again",
                 [f"Polls succeed again (last at {iso(last)})."],
             )
@@ -142,7 +142,7 @@ class Watchdog:
             f"{c.previous.status if c.previous else '-'} → {c.current.status}"
             for c in recent[-20:]
         )
-        await self._send(config, "summary", "inventory-monitor daily summary", lines)
+        await self._send(config, NoticeKind.SUMMARY, "inventory-monitor daily summary", lines)
 
     def _today_if_past_summary(self, now: float) -> date | None:
         """A summary time already past at start-up waits for tomorrow."""
@@ -150,7 +150,7 @@ class Watchdog:
         day = datetime.fromtimestamp(now, UTC).date()
         return day if at is not None and now >= _summary_time(day, at) else None
 
-    async def _send(self, config: Config, kind: str, subject: str, lines: list[str]) -> None:
+    async def _send(self, config: Config, kind: NoticeKind, subject: str, lines: list[str]) -> None:
         notice = Notice(uuid.uuid4().hex, kind, subject, "\n".join(lines), self._clock())
         for name in config.alerts.notify:
             await self._deliver(name, notice, 1)

@@ -56,32 +56,61 @@ def plan_batches(
     not over `batch_size`; the others fill batches with room, then new ones.
     """
     plan = BatchPlan()
-    kept: dict[str, list[str]] = {}
-    placed: set[str] = set()
-    for batch in batches.values():
-        members = sorted(e for e in batch.members if wanted.get(e) == batch.key)
-        kept[batch.id] = members[:batch_size]
-        placed.update(kept[batch.id])
-
+    kept = {
+        batch.id: sorted(e for e in batch.members if wanted.get(e) == batch.key)[:batch_size]
+        for batch in batches.values()
+    }
+    placed = {event_id for members in kept.values() for event_id in members}
     homeless: dict[BatchKey, list[str]] = {}
     for event_id, key in wanted.items():
         if event_id not in placed:
             homeless.setdefault(key, []).append(event_id)
-
     for key, unplaced in homeless.items():
-        rest = unplaced
         with_room = [b for b in batches.values() if b.key == key and len(kept[b.id]) < batch_size]
-        for batch in with_room:
-            room = batch_size - len(kept[batch.id])
-            taken, rest = rest[:room], rest[room:]
-            kept[batch.id].extend(taken)
-            plan.assign.update(dict.fromkeys(taken, batch.id))
-        fresh = [rest[i : i + batch_size] for i in range(0, len(rest), batch_size)]
-        for due_at, members in zip(spread(len(fresh), key.interval, now), fresh, strict=True):
-            batch_id = new_id()
-            plan.created[batch_id] = (key, due_at)
-            plan.assign.update(dict.fromkeys(members, batch_id))
+        rest = _fill(plan, unplaced, with_room, kept, batch_size)
+        _create(plan, key, rest, batch_size=batch_size, now=now, new_id=new_id)
+    _drop_and_reschedule(plan, batches, kept, now)
+    return plan
 
+
+def _fill(
+    plan: BatchPlan,
+    unplaced: list[str],
+    with_room: list[Batch],
+    kept: dict[str, list[str]],
+    batch_size: int,
+) -> list[str]:
+    """Put events into existing batches with room; returns those left over."""
+    rest = unplaced
+    for batch in with_room:
+        room = batch_size - len(kept[batch.id])
+        taken, rest = rest[:room], rest[room:]
+        kept[batch.id].extend(taken)
+        plan.assign.update(dict.fromkeys(taken, batch.id))
+    return rest
+
+
+def _create(
+    plan: BatchPlan,
+    key: BatchKey,
+    events: list[str],
+    *,
+    batch_size: int,
+    now: float,
+    new_id: Callable[[], str],
+) -> None:
+    """New batches for `events`, due spread over their interval."""
+    fresh = [events[i : i + batch_size] for i in range(0, len(events), batch_size)]
+    for due_at, members in zip(spread(len(fresh), key.interval, now), fresh, strict=True):
+        batch_id = new_id()
+        plan.created[batch_id] = (key, due_at)
+        plan.assign.update(dict.fromkeys(members, batch_id))
+
+
+def _drop_and_reschedule(
+    plan: BatchPlan, batches: Mapping[str, Batch], kept: dict[str, list[str]], now: float
+) -> None:
+    """Batches left empty go; overdue ones come due again, spread over their interval."""
     overdue: dict[BatchKey, list[Batch]] = {}
     for batch in batches.values():
         if not kept[batch.id]:
@@ -92,4 +121,3 @@ def plan_batches(
         late.sort(key=lambda b: b.next_due_at)
         for batch, due_at in zip(late, spread(len(late), key.interval, now), strict=True):
             plan.rescheduled[batch.id] = due_at
-    return plan

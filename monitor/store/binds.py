@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, update
 
-from monitor.models import Change
+from monitor.models import Change, DeliveryState
 from monitor.store.records import (
     BatchPolled,
     BatchPostponed,
@@ -103,7 +103,7 @@ def delivery(d: NewDelivery) -> dict[str, object]:
         "id": d.id,
         "change_id": d.change_id,
         "notifier": d.notifier,
-        "state": "pending",
+        "state": DeliveryState.PENDING,
         "attempts": 0,
         "created_at": d.created_at,
         "next_attempt_at": d.created_at,

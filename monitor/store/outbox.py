@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, Delivery
+from monitor.models import Availability, Delivery, DeliveryState, Outcome
 from monitor.store.rows import AVAILABILITY, changes_by_id
 from monitor.store.tables import changes, deliveries, delivery_attempts
 
@@ -26,7 +26,7 @@ class Attempt:
 
     delivery_id: str
     attempted_at: float
-    outcome: str
+    outcome: Outcome
     status_code: int | None = None
     error: str | None = None
     next_attempt_at: float | None = None
@@ -46,7 +46,11 @@ class CooldownHistory(NamedTuple):
     newest_pending: dict[str, str]
 
 
-_STATE_AFTER = {"delivered": "delivered", "failed": "pending", "dead": "dead"}
+_STATE_AFTER = {
+    Outcome.DELIVERED: DeliveryState.DELIVERED,
+    Outcome.FAILED: DeliveryState.PENDING,
+    Outcome.DEAD: DeliveryState.DEAD,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,7 @@ class Outbox:
         due = (
             select(deliveries.c.id)
             .where(
-                deliveries.c.state == "pending",
+                deliveries.c.state == DeliveryState.PENDING,
                 deliveries.c.notifier == notifier,
                 deliveries.c.next_attempt_at <= now,
             )
@@ -143,7 +147,7 @@ class Outbox:
         query = select(
             func.min(case((first_try, deliveries.c.next_attempt_at))),
             func.min(case((~first_try, deliveries.c.next_attempt_at))),
-        ).where(deliveries.c.state == "pending", deliveries.c.notifier == notifier)
+        ).where(deliveries.c.state == DeliveryState.PENDING, deliveries.c.notifier == notifier)
         async with self.engine.connect() as conn:
             oldest_new, oldest_retry = (await conn.execute(query)).one()
         return oldest_new, oldest_retry
@@ -153,7 +157,7 @@ class Outbox:
         last_sent: dict[str, tuple[float, Availability]] = {}
         newest_pending: dict[str, tuple[float, str]] = {}
         for event_id, delivery_id, state, created_at, finished_at, status, resale in history:
-            if state == "delivered":
+            if state == DeliveryState.DELIVERED:
                 if event_id not in last_sent or finished_at > last_sent[event_id][0]:
                     last_sent[event_id] = (finished_at, AVAILABILITY[status, resale])
             elif event_id not in newest_pending or created_at > newest_pending[event_id][0]:
@@ -176,7 +180,7 @@ class Outbox:
             .join(changes, changes.c.id == deliveries.c.change_id)
             .where(
                 deliveries.c.notifier == notifier,
-                deliveries.c.state.in_(("pending", "delivered")),
+                deliveries.c.state.in_((DeliveryState.PENDING, DeliveryState.DELIVERED)),
                 changes.c.event_id.in_(event_ids),
             )
         )
@@ -202,7 +206,7 @@ class Outbox:
                 await conn.execute(
                     update(deliveries)
                     .where(deliveries.c.id.in_(list(dropped)))
-                    .values(state="superseded", finished_at=now)
+                    .values(state=DeliveryState.SUPERSEDED, finished_at=now)
                 )
 
     async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
@@ -217,8 +221,8 @@ class Outbox:
                         "b_id": a.delivery_id,
                         "b_state": _STATE_AFTER[a.outcome],
                         "b_error": a.error,
-                        "b_next": a.next_attempt_at if a.outcome == "failed" else None,
-                        "b_finished": None if a.outcome == "failed" else a.attempted_at,
+                        "b_next": a.next_attempt_at if a.outcome is Outcome.FAILED else None,
+                        "b_finished": None if a.outcome is Outcome.FAILED else a.attempted_at,
                     }
                     for a in attempts
                 ],
@@ -241,12 +245,12 @@ class Outbox:
         self, now: float, *, ids: Sequence[str] = (), all_dead: bool = False
     ) -> int:
         """Put dead deliveries back in the queue, due now; returns how many."""
-        query = update(deliveries).where(deliveries.c.state == "dead")
+        query = update(deliveries).where(deliveries.c.state == DeliveryState.DEAD)
         if not all_dead:
             query = query.where(deliveries.c.id.in_(ids))
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                query.values(state="pending", next_attempt_at=now, finished_at=None)
+                query.values(state=DeliveryState.PENDING, next_attempt_at=now, finished_at=None)
             )
         return int(result.rowcount)
 
@@ -260,7 +264,7 @@ class Outbox:
             .limit(limit)
         )
         if dead_only:
-            query = query.where(deliveries.c.state == "dead")
+            query = query.where(deliveries.c.state == DeliveryState.DEAD)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, Change, Status
+from monitor.models import Availability, Change, DeliveryState, Status
 from monitor.store.rows import AVAILABILITY, EVENT_ROWS, EventRow, change_from_row, event_from_row
 from monitor.store.tables import batches, changes, deliveries, events, snapshots
 
@@ -152,7 +152,7 @@ class Reads:
 
     async def outbox_stats(self) -> OutboxStats:
         query = select(func.count(), func.min(deliveries.c.created_at)).where(
-            deliveries.c.state == "pending"
+            deliveries.c.state == DeliveryState.PENDING
         )
         async with self.engine.connect() as conn:
             pending, oldest = (await conn.execute(query)).one()

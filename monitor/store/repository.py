@@ -88,43 +88,13 @@ class Repository:
             plan = plan_batches(keys, current, batch_size, now, new_id)
             await _create_and_reschedule(conn, plan)
             added = [eid for eid in wanted if eid not in known]
-            # In chunks: the rows of a 100,000-event watchlist need not exist all at once.
-            for chunk in _chunks(added):
-                await conn.execute(
-                    insert(events),
-                    [
-                        {
-                            "event_id": eid,
-                            "name": wanted[eid].name,
-                            "batch_id": plan.assign[eid],
-                            "unknown_streak": 0,
-                            "read_in_last_poll": False,
-                        }
-                        for eid in chunk
-                    ],
-                )
+            await _insert(conn, [wanted[eid] for eid in added], plan.assign)
             await _move(conn, {eid: b for eid, b in plan.assign.items() if eid in known})
-            renamed = [
-                {"b_event_id": eid, "b_name": wanted[eid].name}
-                for eid in wanted
-                if eid in known and known[eid].name != wanted[eid].name
-            ]
-            if renamed:
-                await conn.execute(
-                    update(events)
-                    .where(events.c.event_id == bindparam("b_event_id"))
-                    .values(name=bindparam("b_name")),
-                    renamed,
-                )
+            await _rename(conn, [w for eid, w in wanted.items() if eid in known], known)
             removed = [
                 eid for eid, row in known.items() if row.batch_id is not None and eid not in wanted
             ]
-            for chunk in _chunks(removed):
-                await conn.execute(
-                    update(events)
-                    .where(events.c.event_id.in_(chunk))
-                    .values(batch_id=None, read_in_last_poll=False)
-                )
+            await _unwatch(conn, removed)
             if plan.dropped:
                 await conn.execute(delete(batches).where(batches.c.id.in_(plan.dropped)))
             # Memberships may have moved: no cached state of any batch is trusted after this.
@@ -326,6 +296,53 @@ async def _create_and_reschedule(conn: AsyncConnection, plan: BatchPlan) -> None
             .where(batches.c.id == bindparam("b_id"))
             .values(next_due_at=bindparam("b_due")),
             [{"b_id": bid, "b_due": due} for bid, due in plan.rescheduled.items()],
+        )
+
+
+async def _insert(
+    conn: AsyncConnection, added: Sequence[Watched], assign: Mapping[str, str]
+) -> None:
+    # In chunks: the rows of a 100,000-event watchlist need not exist all at once.
+    for start in range(0, len(added), _CHUNK):
+        await conn.execute(
+            insert(events),
+            [
+                {
+                    "event_id": watch.event_id,
+                    "name": watch.name,
+                    "batch_id": assign[watch.event_id],
+                    "unknown_streak": 0,
+                    "read_in_last_poll": False,
+                }
+                for watch in added[start : start + _CHUNK]
+            ],
+        )
+
+
+async def _rename(
+    conn: AsyncConnection, watches: Sequence[Watched], known: Mapping[str, Any]
+) -> None:
+    renamed = [
+        {"b_event_id": w.event_id, "b_name": w.name}
+        for w in watches
+        if known[w.event_id].name != w.name
+    ]
+    if renamed:
+        await conn.execute(
+            update(events)
+            .where(events.c.event_id == bindparam("b_event_id"))
+            .values(name=bindparam("b_name")),
+            renamed,
+        )
+
+
+async def _unwatch(conn: AsyncConnection, removed: Sequence[str]) -> None:
+    """Events no longer watched keep their rows and history, outside any batch."""
+    for chunk in _chunks(removed):
+        await conn.execute(
+            update(events)
+            .where(events.c.event_id.in_(chunk))
+            .values(batch_id=None, read_in_last_poll=False)
         )
 
 

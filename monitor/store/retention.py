@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.models import DeliveryState
 from monitor.store.tables import changes, deliveries, delivery_attempts, snapshots
 
 BATCH = 1000
@@ -48,7 +49,7 @@ async def prune(
             await asyncio.sleep(0)  # let the poller's transactions through between batches
     if changes_after is not None:
         pending = exists().where(
-            deliveries.c.change_id == changes.c.id, deliveries.c.state == "pending"
+            deliveries.c.change_id == changes.c.id, deliveries.c.state == DeliveryState.PENDING
         )
         old = (
             select(changes.c.id)

@@ -17,6 +17,7 @@ import orjson
 from yarl import URL
 
 from monitor import USER_AGENT
+from monitor.backoff import retry_after_seconds
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.metrics import Metrics
 from monitor.models import Answer
@@ -182,12 +183,9 @@ def _fault(body: bytes) -> tuple[str | None, str | None]:
 
 def _retry_after(headers: Any, quota: bool, now: float) -> float | None:
     """Seconds to wait, from Retry-After, or for a quota refusal from Rate-Limit-Reset."""
-    retry_after = headers.get("Retry-After")
+    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
     if retry_after is not None:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            pass
+        return retry_after
     reset = _integer(headers.get("Rate-Limit-Reset"))
     if quota and reset is not None:
         return max(0.0, reset / 1000 - now)

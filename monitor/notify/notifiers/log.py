@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from monitor.config import LogNotifierConfig
-from monitor.models import Delivery, Notice
+from monitor.models import Delivery, Notice, NoticeKind
 from monitor.notify.rendering import DEFAULT_LINE, Renderer
 
 logger = logging.getLogger("monitor.changes")
@@ -27,7 +27,7 @@ class LogNotifier:
         return "logged"
 
     async def send_notice(self, notice: Notice) -> str:
-        level = logging.INFO if notice.kind != "stalled" else logging.ERROR
+        level = logging.INFO if notice.kind is not NoticeKind.STALLED else logging.ERROR
         logger.log(level, "%s\n%s", notice.subject, notice.body, extra={"notifier": self.name})
         return "logged"
 

@@ -11,12 +11,12 @@ import base64
 import hashlib
 import hmac
 import time
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import orjson
 
 from monitor import USER_AGENT
+from monitor.backoff import retry_after_seconds
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
@@ -101,7 +101,7 @@ class WebhookNotifier:
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout),
             ) as response:
                 status = response.status
-                retry_after = _seconds(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"), time.time())
         except TimeoutError:
             raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
         except aiohttp.ClientError as exc:
@@ -119,17 +119,3 @@ class WebhookNotifier:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-def _seconds(retry_after: str | None) -> float | None:
-    """Retry-After as seconds from now; it may be a number of seconds or an HTTP date."""
-    if retry_after is None:
-        return None
-    try:
-        return max(0.0, float(retry_after))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
