@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -60,15 +59,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield found
     finally:
         await runner.cleanup()
-
-
-async def wait_for(condition: Callable[[], bool], within: float = 10.0, what: str = "") -> None:
-    """Wait for something a separate process does, in small real steps, bounded."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass

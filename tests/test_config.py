@@ -217,12 +217,15 @@ def test_bad_durations(text: str) -> None:
 
 def test_the_example_and_demo_configs_are_valid() -> None:
     root = Path(__file__).parent.parent
-    parse_config((root / "config/demo.yaml").read_text(), "demo.yaml", {})
-    parse_config(
+    demo = parse_config((root / "config/demo.yaml").read_text(), "demo.yaml", {})
+    example = parse_config(
         (root / "config/monitor.example.yaml").read_text(),
         "monitor.example.yaml",
         {"TM_API_KEY": "abcdefgh", "WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUA=="},
     )
+    for config in (demo, example):
+        assert config.events, "something to watch"
+        assert config.notifiers, "someone to tell"
 
 
 def test_every_secret_is_known_to_the_redactor() -> None:

@@ -12,8 +12,8 @@ import yaml
 
 from monitor.devtools.simulator import Simulator, serve
 from tests.conftest import API_KEY
-from tests.e2e import daemon, daemon_config, receiver, run_cli, wait_for
-from tests.support import RA, RN, A, F
+from tests.e2e import daemon, daemon_config, receiver, run_cli
+from tests.support import RA, RN, A, F, eventually
 
 
 def write_config(path: Path, upstream: str, hook: str, database: Path) -> Path:
@@ -50,13 +50,13 @@ async def test_exactly_one_webhook_per_change_with_the_contract_body(tmp_path: P
     async with serve(simulator) as upstream, receiver() as hook:
         config = write_config(tmp_path / "monitor.yaml", upstream, hook.url, database)
         async with daemon(config) as running:
-            await wait_for(lambda: simulator.requests >= 4, what="the first polls")
+            await eventually(lambda: simulator.requests >= 4, what="the first polls")
             flips = [("E1", F, RN), ("E2", A, RA), ("E1", A, RN)]
             for count, (event_id, status, resale) in enumerate(flips, start=1):
                 simulator.set(event_id, status, resale)
-                await wait_for(hook.received(count), what=f"webhook {count}")
+                await eventually(hook.received(count), what=f"webhook {count}")
             polled = simulator.requests
-            await wait_for(lambda: simulator.requests >= polled + 6, what="more polls")
+            await eventually(lambda: simulator.requests >= polled + 6, what="more polls")
             assert await running.stop() == 0
 
     assert len(hook.requests) == 3, "one webhook per change, none for the baseline"
@@ -146,14 +146,14 @@ async def test_a_delivery_in_flight_survives_sigkill(tmp_path: Path) -> None:
         )
         hook.hang = asyncio.Event()
         async with daemon(config) as first:
-            await wait_for(lambda: simulator.requests >= 2, what="the baseline")
+            await eventually(lambda: simulator.requests >= 2, what="the baseline")
             simulator.set("E1", F, RN)
-            await wait_for(hook.received(1), what="the delivery in flight")
+            await eventually(hook.received(1), what="the delivery in flight")
             assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
         hook.hang.set()
         hook.hang = None
         async with daemon(config) as second:
-            await wait_for(hook.received(2), within=10, what="the delivery after the restart")
+            await eventually(hook.received(2), within=10, what="the delivery after the restart")
             assert await second.stop() == 0
     (first_headers, first_body), (second_headers, second_body) = hook.requests
     assert first_headers["webhook-id"] == second_headers["webhook-id"]
@@ -192,9 +192,9 @@ async def test_json_logs_carry_event_ids_and_notifier_names_and_no_secret(
             tmp_path / "monitor.yaml", upstream, [{"id": "E1"}], logging={"format": "json"}
         )
         async with daemon(config) as running:
-            await wait_for(lambda: simulator.requests >= 2, what="the baseline")
+            await eventually(lambda: simulator.requests >= 2, what="the baseline")
             simulator.set("E1", F, RN)
-            await wait_for(lambda: "FEW_TICKETS_LEFT" in running.log, what="the change line")
+            await eventually(lambda: "FEW_TICKETS_LEFT" in running.log, what="the change line")
             assert await running.stop() == 0
     entries = [json.loads(line) for line in running.log.splitlines() if line.strip()]
     (change,) = [e for e in entries if e["logger"] == "monitor.changes"]

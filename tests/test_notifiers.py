@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import json
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
 from monitor.notify.notifiers import NOTIFIER_KINDS, build_notifier
 from monitor.notify.rendering import Renderer
 from tests.e2e import receiver
+from tests.support import free_port
 
 CHANGE = Change(
     id="c1",
@@ -67,12 +67,6 @@ class Inbox:
             email.message_from_bytes(envelope.content, _class=EmailMessage, policy=default)
         )
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +147,12 @@ async def test_an_untrusted_certificate_is_refused_unless_verify_is_off(
 ) -> None:
     inbox, port = starttls_smtp
     notifier = build_notifier("n", notifier_config("email", **email_settings(port)))
-    with pytest.raises(DeliveryError):
+    with pytest.raises(DeliveryError, match=r"(?i)certificate.verify.failed"):
         await notifier.send(DELIVERY)
     assert inbox.messages == []
+    trusting = build_notifier("n", notifier_config("email", **email_settings(port, verify=False)))
+    await trusting.send(DELIVERY)
+    assert len(inbox.messages) == 1, "with verify off the same server is accepted"
 
 
 async def test_plain_smtp_when_asked_for_and_a_custom_subject(

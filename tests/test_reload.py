@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,15 +15,8 @@ from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Health
 from monitor.store.tables import batches, changes, deliveries, events
 from tests.conftest import API_KEY
-from tests.e2e import daemon, daemon_config, wait_for
-from tests.support import RN, A
-
-
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+from tests.e2e import daemon, daemon_config
+from tests.support import RN, A, eventually
 
 
 async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
@@ -78,10 +68,10 @@ async def test_sighup_reloads_the_daemon(tmp_path: Path) -> None:
     async with serve(simulator) as upstream:
         daemon_config(path, upstream, [{"id": "E1"}])
         async with daemon(path) as running:
-            await wait_for(lambda: "E1" in simulator.asked, what="the first poll")
+            await eventually(lambda: "E1" in simulator.asked, what="the first poll")
             daemon_config(path, upstream, [{"id": "E1"}, {"id": "E2"}])
             running.process.send_signal(signal.SIGHUP)
-            await wait_for(lambda: "E2" in simulator.asked, within=1.5, what="the reload")
+            await eventually(lambda: "E2" in simulator.asked, within=1.5, what="the reload")
             assert "configuration reloaded from" in running.log
             assert await running.stop() == 0
         assert running.log.count("configuration reloaded from") == 1

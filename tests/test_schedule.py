@@ -4,6 +4,8 @@ import itertools
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.polling.ticker import tick_for
 from monitor.store.batching import Batch, BatchPlan, plan_batches, spread
@@ -99,9 +101,49 @@ def test_overdue_batches_are_spread_again_after_downtime() -> None:
 def test_a_smaller_batch_size_splits_big_batches() -> None:
     existing = {"big": Batch("big", BatchKey(60.0), NOW + 1, frozenset(ids("E", 5)))}
     result = plan(dict.fromkeys(ids("E", 5), 60.0), existing, size=2)
-    moved = set(result.assign)
-    assert len(moved) == 3
-    assert len(result.created) == 2
+    assert len(result.assign) == 3, "two stay, three move"
+    assert set(result.created) == set(result.assign.values())
+    assert sorted(sizes(existing, result).values()) == [1, 2, 2]
+
+
+def sizes(existing: dict[str, Batch], result: BatchPlan) -> dict[str, int]:
+    """How many members every batch has once the plan is applied."""
+    membership = {e: b.id for b in existing.values() for e in b.members} | result.assign
+    counts: dict[str, int] = {}
+    for batch_id in membership.values():
+        counts[batch_id] = counts.get(batch_id, 0) + 1
+    return counts
+
+
+@given(
+    st.dictionaries(
+        st.text("ABCDEFGH", min_size=1, max_size=3),
+        st.tuples(st.sampled_from([30.0, 60.0]), st.sampled_from(["", "tmr/US"])),
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=7),
+    st.integers(min_value=1, max_value=7),
+)
+def test_no_plan_puts_more_than_batch_size_events_or_two_keys_in_a_batch(
+    wanted: dict[str, tuple[float, str]], before: int, after: int
+) -> None:
+    keys = {e: BatchKey(*k) for e, k in wanted.items()}
+    first = plan(keys, size=before)
+    existing = {
+        batch_id: Batch(
+            batch_id, key, due, frozenset(e for e, b in first.assign.items() if b == batch_id)
+        )
+        for batch_id, (key, due) in first.created.items()
+    }
+    second = plan_batches(keys, existing, after, NOW, iter(f"n{i}" for i in range(999)).__next__)
+    counts = sizes(existing, second)
+    dropped = second.dropped
+    assert all(count <= after for batch_id, count in counts.items() if batch_id not in dropped)
+    membership = {e: b.id for b in existing.values() for e in b.members} | second.assign
+    key_of = {b.id: b.key for b in existing.values()} | {
+        b: key for b, (key, _) in second.created.items()
+    }
+    assert all(key_of[batch_id] == keys[e] for e, batch_id in membership.items())
 
 
 def test_spread() -> None:
