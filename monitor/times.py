@@ -6,19 +6,32 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+_UNITS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 7 * 86400.0,
+    "y": 365 * 86400.0,
+}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+")
+_LONGEST = 100 * _UNITS["y"]
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in `text`; raises ValueError for anything but a positive duration with units."""
+    """Seconds in `text`; raises ValueError for anything but a positive duration with units,
+    at most a hundred years."""
     compact = text.strip().replace(" ", "")
-    if not _WHOLE.fullmatch(compact):
-        raise ValueError(f"invalid duration {text!r} (write it like 30s, 5m, 1h or 1.5s)")
+    if len(compact) > 64 or not _WHOLE.fullmatch(compact):
+        shown = text if len(text) <= 40 else f"{text[:40]}..."
+        raise ValueError(f"invalid duration {shown!r} (write it like 30s, 5m, 1h or 1.5s)")
     seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(compact))
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r} (it must be longer than zero)")
+    if seconds > _LONGEST:
+        raise ValueError(f"invalid duration {text!r} (at most 100y)")
     return seconds
 
 

@@ -96,4 +96,6 @@ def client_for(
         upstream=upstream,
         clock=clock,
         metrics=metrics,
+        max_answer_bytes=tm.max_answer_bytes,
+        max_retry_after=config.polling.retry.max,
     )

@@ -202,6 +202,8 @@ def test_bad_polling_rules_name_the_event_and_key(line: str, expected: str) -> N
         ("250ms", 0.25),
         ("1h30m", 5400),
         (" 2d ", 172800),
+        ("2w", 14 * 86400),
+        ("2y", 2 * 365 * 86400),
     ],
 )
 def test_durations(text: str, seconds: float) -> None:
@@ -209,7 +211,10 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "10", "ten seconds", "-5s", "5 parsecs", "0m", "s"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "10", "ten seconds", "-5s", "5 parsecs", "0m", "s", "9" * 400 + "s", "101y", "1e9s"],
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)

@@ -58,7 +58,9 @@ async def test_questionable_items_are_sorted_out_never_a_crash(
         {"status": "TICKETS_AVAILABLE"},  # no eventId
         "garbage",  # not an object
         item("D"),
-        item("D", "FEW_TICKETS_LEFT"),  # duplicate: the first wins
+        item("D", "FEW_TICKETS_LEFT"),  # twice, and conflicting: neither is a reading
+        item("E"),
+        item("E"),  # twice, the same: still not a reading
     ]
     with mocked_http() as mocked:
         mocked.get(ENDPOINT, payload=answer)
@@ -67,9 +69,10 @@ async def test_questionable_items_are_sorted_out_never_a_crash(
         Answer("A", "PRESALE", "TICKETS_NOT_AVAILABLE"),
         Answer("B", ["odd"], {"x": 1}),
         Answer("C", None, None),
-        Answer("D", "TICKETS_AVAILABLE", "TICKETS_NOT_AVAILABLE"),
     ]
     assert "ignored 2 answer items without a valid eventId and 1 for events" in caplog.text
+    assert "the answer holds D, E more than once; such events count as not polled" in caplog.text
+    assert caplog.text.count("conflicting values for D") == 1
 
 
 @pytest.mark.parametrize(
@@ -219,12 +222,28 @@ def _explode() -> None:
             Quota(),
             id="garbled headers are ignored",
         ),
+        pytest.param(
+            {"Rate-Limit": "-5000", "Rate-Limit-Available": "-1", "Rate-Limit-Reset": "-3"},
+            Quota(),
+            id="negative headers are ignored",
+        ),
+        pytest.param(
+            {"Rate-Limit": "9" * 400, "Rate-Limit-Available": "1e3", "Rate-Limit-Reset": "٣"},
+            Quota(),
+            id="beyond 64 bits, exponents and other digits are ignored",
+        ),
+        pytest.param(
+            {"Rate-Limit": "5000", "Rate-Limit-Reset": "99999999999999999"},
+            Quota(5000, None, 1_800_000_000.0 + 25 * 3600),
+            id="a reset at most 25 hours ahead",
+        ),
     ],
 )
 async def test_rate_limit_headers_feed_the_quota(headers: dict[str, str], expected: Quota) -> None:
-    upstream = Upstream(clock=lambda: 1_800_000_000.0)
+    clock = lambda: 1_800_000_000.0  # noqa: E731
+    upstream = Upstream(clock=clock)
     async with aiohttp.ClientSession() as session:
-        client = InventoryClient(session, BASE, KEY, timeout=2.0, upstream=upstream)
+        client = InventoryClient(session, BASE, KEY, timeout=2.0, upstream=upstream, clock=clock)
         with mocked_http() as mocked:
             mocked.get(ENDPOINT, payload=[item("A")], headers=headers)
             await client.fetch(["A"])
@@ -245,3 +264,79 @@ async def test_spike_arrest_is_retryable_and_not_a_quota_problem(client: Invento
     assert caught.value.retryable
     assert caught.value.retry_after == 2.0
     assert "Spike arrest violation" in str(caught.value)
+
+
+async def test_an_answer_without_any_requested_event_is_a_failed_poll(
+    client: InventoryClient,
+) -> None:
+    with mocked_http() as mocked:
+        mocked.get(ENDPOINT, payload=[item("STRANGER")])
+        with pytest.raises(UpstreamError, match="without any of the 2 events asked for"):
+            await client.fetch(["A", "B"])
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_a_failed_poll_and_never_followed(
+    client: InventoryClient, status: int
+) -> None:
+    with mocked_http() as mocked:
+        mocked.get(
+            ENDPOINT,
+            status=status,
+            headers={"Location": f"https://elsewhere.example/steal?apikey={KEY}"},
+        )
+        with pytest.raises(UpstreamError) as caught:
+            await client.fetch(["A"])
+        assert len(mocked.requests) == 1, "the redirect target is never asked"
+    message = str(caught.value)
+    assert f"answered HTTP {status}" in message
+    assert "https://elsewhere.example/steal; redirects are not followed" in message
+    assert KEY not in message
+
+
+async def test_a_body_over_the_limit_is_a_failed_poll_read_no_further() -> None:
+    async with aiohttp.ClientSession() as session:
+        client = InventoryClient(session, BASE, KEY, timeout=2.0, max_answer_bytes=1000)
+        with mocked_http() as mocked:
+            mocked.get(ENDPOINT, body=b"[" + b" " * 5000 + b"]")
+            with pytest.raises(UpstreamError, match="a body over 1,000 bytes"):
+                await client.fetch(["A"])
+            mocked.get(ENDPOINT, payload=[item("A")])
+            assert await client.fetch(["A"]) == [
+                Answer("A", "TICKETS_AVAILABLE", "TICKETS_NOT_AVAILABLE")
+            ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param({"Retry-After": "100000000"}, 300.0, id="clamped to the retry maximum"),
+        pytest.param({"Retry-After": "12"}, 12.0, id="seconds"),
+        pytest.param({"Retry-After": "nan"}, None, id="not a number"),
+        pytest.param({"Retry-After": "-5"}, 0.0, id="negative is now"),
+    ],
+)
+async def test_retry_after_is_bounded(headers: dict[str, str], expected: float | None) -> None:
+    async with aiohttp.ClientSession() as session:
+        client = InventoryClient(session, BASE, KEY, timeout=2.0, max_retry_after=300.0)
+        with mocked_http() as mocked:
+            mocked.get(ENDPOINT, status=429, payload=spike_arrest_fault(5), headers=headers)
+            with pytest.raises(RateLimited) as caught:
+                await client.fetch(["A"])
+    assert caught.value.retry_after == expected
+
+
+async def test_a_quota_reset_is_at_most_25_hours_ahead() -> None:
+    now = 1_800_000_000.0
+    async with aiohttp.ClientSession() as session:
+        client = InventoryClient(session, BASE, KEY, timeout=2.0, clock=lambda: now)
+        with mocked_http() as mocked:
+            mocked.get(
+                ENDPOINT,
+                status=429,
+                payload=QUOTA_FAULT,
+                headers={"Rate-Limit-Available": "0", "Rate-Limit-Reset": "9" * 18},
+            )
+            with pytest.raises(RateLimited) as caught:
+                await client.fetch(["A"])
+    assert caught.value.retry_after == 25 * 3600

@@ -31,8 +31,10 @@ class TicketmasterConfig(Model):
     timeout: Duration = 10.0
     max_in_flight: int = Field(4, ge=1, le=64)
     requests_per_second: float = Field(5.0, gt=0)
-    daily_quota: int = Field(5000, ge=1)
+    daily_quota: int = Field(5000, ge=1, le=2**63 - 1)
     """Requests a day the key may make; the API's `Rate-Limit` header overrides it once seen."""
+    max_answer_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=2**31)
+    """A larger answer is a failed poll, read no further."""
 
     @field_validator("base_url")
     @classmethod

@@ -8,6 +8,7 @@ deliver the same thing twice at once (SQLite serialises writers with BEGIN IMMED
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,17 @@ from monitor.store.tables import batches, changes, deliveries, events, snapshots
 _UPSTREAM = "ticketmaster"
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
 _CHUNK = 5000
+
+
+def _quota(limit: int | None, available: int | None, reset_at: float | None) -> Quota:
+    """The saved quota figures, less any a garbled answer may have left: counts below zero
+    and times that are not finite mean nothing."""
+
+    def count(value: int | None) -> int | None:
+        return value if value is not None and value >= 0 else None
+
+    finite = reset_at is not None and math.isfinite(reset_at)
+    return Quota(count(limit), count(available), reset_at if finite else None)
 
 
 def _status(stored: str | None) -> Status | None:
@@ -253,7 +265,7 @@ class Repository:
             paused_until=row.paused_until,
             last_error=row.last_error,
             last_success_at=row.last_success_at,
-            quota=Quota(row.quota_limit, row.quota_available, row.quota_reset_at),
+            quota=_quota(row.quota_limit, row.quota_available, row.quota_reset_at),
         )
 
 

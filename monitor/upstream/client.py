@@ -28,6 +28,12 @@ from monitor.upstream.ratelimit import TokenBucket
 logger = logging.getLogger(__name__)
 
 AVAILABILITY_PATH = "/inventory-status/v1/availability"
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""Larger answers are failed polls: 1,000 IDs answer in about 100 KB."""
+MAX_RESET_AHEAD = 25 * 3600.0
+"""A quota resets daily: a reset further ahead than this is a garbled header."""
+_INT64_MAX = 2**63 - 1
+_CHUNK = 64 * 1024
 
 
 class InventoryClient:
@@ -42,8 +48,14 @@ class InventoryClient:
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        max_retry_after: float = 300.0,
     ) -> None:
         self._session = session
+        self._max_answer_bytes = max_answer_bytes
+        self._max_retry_after = max_retry_after
+        self._warned: set[str] = set()
+        """Odd headers and answers already reported, by what was odd about them."""
         self._metrics = metrics
         self._limiter = limiter
         self._upstream = upstream
@@ -83,11 +95,15 @@ class InventoryClient:
         url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
         started = time.monotonic()
         try:
+            # Never follow a redirect: its target is not the API, and it may carry the key.
             async with self._session.get(
-                url, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
+                url,
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT},
+                allow_redirects=False,
             ) as response:
-                body = await response.read()
                 status, headers = response.status, response.headers
+                body = await self._read(response)
         except TimeoutError:
             self._observe_latency(started)
             raise UpstreamError(
@@ -104,10 +120,27 @@ class InventoryClient:
             "%d events requested, HTTP %d in %.0f ms", len(event_ids), status, seconds * 1000
         )
         if self._upstream is not None:
-            self._upstream.observe_quota(*_quota_headers(headers))
+            self._upstream.observe_quota(*self._quota_headers(headers))
         if status != 200:
             raise self._http_error(status, headers, body)
         return self._parse(body, event_ids)
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, read in chunks and never more than `max_answer_bytes` of it."""
+        limit = self._max_answer_bytes
+        too_large = UpstreamError(
+            f"{self.endpoint} answered with a body over {limit:,} bytes; it is not read"
+        )
+        if (response.content_length or 0) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _observe_latency(self, started: float) -> float:
         seconds = time.monotonic() - started
@@ -119,6 +152,10 @@ class InventoryClient:
         fault, code = _fault(body)
         what = f"{self.endpoint} answered HTTP {status}"
         detail = f": {fault}" if fault else ""
+        if 300 <= status < 400:
+            return UpstreamError(
+                f"{what} (a redirect to {_location(headers)}; redirects are not followed)"
+            )
         if status == 401:
             return InvalidApiKey(
                 f"{what}{detail} (is the API key valid for the Inventory Status API?)"
@@ -129,7 +166,7 @@ class InventoryClient:
                 self._metrics.rate_limited.labels("quota" if quota else "spike_arrest").inc()
             return RateLimited(
                 f"{what}{detail}",
-                retry_after=_retry_after(headers, quota, self._clock()),
+                retry_after=self._retry_after(headers, quota),
                 quota=quota,
             )
         return UpstreamError(
@@ -147,19 +184,44 @@ class InventoryClient:
             raise UpstreamError(
                 f"{self.endpoint} answered with JSON that is not an array{_snippet(body)}"
             )
-        requested = set(event_ids)
-        unanswered = set(requested)
-        answers: list[Answer] = []
+        found, doubled = self._match(items, set(event_ids))
+        if doubled:
+            # Which of two answers is right cannot be known: neither is a reading.
+            self._warn_once(
+                "doubled",
+                "%s: the answer holds %s more than once; such events count as not polled "
+                "(reported once)",
+                self.endpoint,
+                ", ".join(sorted(doubled)[:5]),
+            )
+        if event_ids and not found:
+            raise UpstreamError(
+                f"{self.endpoint} answered without any of the {len(event_ids)} events asked for"
+            )
+        return [answer for event_id, answer in found.items() if event_id not in doubled]
+
+    def _match(self, items: list[Any], requested: set[str]) -> tuple[dict[str, Answer], set[str]]:
+        """The first answer for each requested event, and the events answered twice."""
+        found: dict[str, Answer] = {}
+        doubled: set[str] = set()
         malformed = strangers = 0
         for item in items:
             event_id = item.get("eventId") if isinstance(item, dict) else None
             if not isinstance(event_id, str):
                 malformed += 1
-            elif event_id in unanswered:
-                unanswered.discard(event_id)
-                answers.append(Answer(event_id, item.get("status"), item.get("resaleStatus")))
             elif event_id not in requested:
                 strangers += 1
+            elif event_id in found:
+                doubled.add(event_id)
+                if found[event_id] != _answer(event_id, item):
+                    self._warn_once(
+                        "conflict",
+                        "%s: the answer holds conflicting values for %s (reported once)",
+                        self.endpoint,
+                        event_id,
+                    )
+            else:
+                found[event_id] = _answer(event_id, item)
         if malformed or strangers:
             logger.warning(
                 "%s: ignored %d answer items without a valid eventId and %d for events "
@@ -168,7 +230,71 @@ class InventoryClient:
                 malformed,
                 strangers,
             )
-        return answers
+        return found, doubled
+
+    def _warn_once(self, what: str, message: str, *args: object) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            logger.warning(message, *args)
+
+    def _retry_after(self, headers: Any, quota: bool) -> float | None:
+        """Seconds to wait, from Retry-After, or for a quota refusal from Rate-Limit-Reset;
+        never beyond what the settings allow (a retry's `max`, a day for the quota)."""
+        now = self._clock()
+        retry_after = retry_after_seconds(headers.get("Retry-After"), now)
+        if retry_after is not None:
+            return min(retry_after, self._max_retry_after)
+        reset = self._header(headers, "Rate-Limit-Reset")
+        if quota and reset is not None:
+            return min(max(0.0, reset / 1000 - now), MAX_RESET_AHEAD)
+        return None
+
+    def _quota_headers(self, headers: Any) -> tuple[int | None, int | None, float | None]:
+        """Rate-Limit (the quota), Rate-Limit-Available and Rate-Limit-Reset (epoch ms), as
+        (limit, available, reset time in epoch seconds); None for what is absent or odd."""
+        reset = self._header(headers, "Rate-Limit-Reset")
+        reset_at = None if reset is None else min(reset / 1000, self._clock() + MAX_RESET_AHEAD)
+        return (
+            self._header(headers, "Rate-Limit"),
+            self._header(headers, "Rate-Limit-Available"),
+            reset_at,
+        )
+
+    def _header(self, headers: Any, name: str) -> int | None:
+        """A rate header as a count: a whole number from 0 to 2^63-1, else ignored."""
+        text = headers.get(name)
+        if text is None:
+            return None
+        value = _count(text)
+        if value is None:
+            self._warn_once(
+                name,
+                "%s: ignored the header %s: %r is not a count (reported once)",
+                self.endpoint,
+                name,
+                text[:40],
+            )
+        return value
+
+
+def _answer(event_id: str, item: dict[str, Any]) -> Answer:
+    return Answer(event_id, item.get("status"), item.get("resaleStatus"))
+
+
+def _count(text: str) -> int | None:
+    stripped = text.strip()
+    if not stripped.isascii() or not stripped.isdigit() or len(stripped) > 19:
+        return None
+    value = int(stripped)
+    return value if value <= _INT64_MAX else None
+
+
+def _location(headers: Any) -> str:
+    location = headers.get("Location")
+    if not location:
+        return "nowhere"
+    parts = URL(location)
+    return str(parts.with_query(None).with_fragment(None)) if parts.is_absolute() else "a path"
 
 
 def _fault(body: bytes) -> tuple[str | None, str | None]:
@@ -179,35 +305,6 @@ def _fault(body: bytes) -> tuple[str | None, str | None]:
         return str(fault.get("faultstring")), str(fault.get("detail", {}).get("errorcode"))
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None, None
-
-
-def _retry_after(headers: Any, quota: bool, now: float) -> float | None:
-    """Seconds to wait, from Retry-After, or for a quota refusal from Rate-Limit-Reset."""
-    retry_after = retry_after_seconds(headers.get("Retry-After"), now)
-    if retry_after is not None:
-        return retry_after
-    reset = _integer(headers.get("Rate-Limit-Reset"))
-    if quota and reset is not None:
-        return max(0.0, reset / 1000 - now)
-    return None
-
-
-def _quota_headers(headers: Any) -> tuple[int | None, int | None, float | None]:
-    """Rate-Limit (the quota), Rate-Limit-Available and Rate-Limit-Reset (epoch ms), as
-    (limit, available, reset time in epoch seconds); None for what is absent or garbled."""
-    reset = _integer(headers.get("Rate-Limit-Reset"))
-    return (
-        _integer(headers.get("Rate-Limit")),
-        _integer(headers.get("Rate-Limit-Available")),
-        None if reset is None else reset / 1000,
-    )
-
-
-def _integer(text: str | None) -> int | None:
-    try:
-        return None if text is None else int(text)
-    except ValueError:
-        return None
 
 
 def _snippet(body: bytes) -> str:

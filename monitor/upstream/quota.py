@@ -24,6 +24,8 @@ from monitor.times import format_duration
 SECONDS_PER_DAY = 86400.0
 SAFETY_MARGIN = 0.9
 """A fitted plan uses at most this share of the quota, leaving room for retries."""
+_MAX_DOUBLINGS = 200
+_MAX_HALVINGS = 50
 
 
 class Demand(NamedTuple):
@@ -71,15 +73,20 @@ class QuotaPlan:
 
 
 def plan_quota(demands: Sequence[Demand], batch_size: int, quota: int) -> QuotaPlan:
+    """Every loop here is bounded, whatever the figures: a garbled quota must never hang the
+    daemon, a reload or `check`."""
+    quota = max(1, quota)
     needed = requests_per_day(demands, batch_size)
     budget = quota * SAFETY_MARGIN
     if needed <= budget:
         return QuotaPlan(needed, quota, 1.0)
     # Invariant: `high` fits the budget. Priority 10 stretches ten times less than 1.
     low, high = 1.0, needed / budget * 10
-    while requests_per_day(demands, batch_size, high) > budget:
+    for _ in range(_MAX_DOUBLINGS):
+        if requests_per_day(demands, batch_size, high) <= budget:
+            break
         high *= 2
-    for _ in range(50):
+    for _ in range(_MAX_HALVINGS):
         middle = (low + high) / 2
         if requests_per_day(demands, batch_size, middle) <= budget:
             high = middle

@@ -1,0 +1,99 @@
+"""Figures an answer or a saved row may carry, however hostile, never hang the daemon: every
+planner loop is bounded, and odd rate headers never reach the plan."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import aiohttp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
+
+from monitor.app import Monitor
+from monitor.models import Quota
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.tables import upstream
+from monitor.upstream.client import InventoryClient
+from monitor.upstream.health import Upstream
+from monitor.upstream.quota import Demand, plan_quota
+from tests.conftest import ConfigFactory
+
+NOW = 1_800_000_000.0
+
+demands = st.lists(
+    st.builds(
+        Demand,
+        st.floats(min_value=0.001, max_value=100 * 365 * 86400.0),
+        st.sampled_from(["", "tmr/US"]),
+        st.integers(min_value=1, max_value=10),
+    ),
+    max_size=30,
+)
+
+
+@settings(deadline=2000, max_examples=200)
+@given(demands, st.integers(min_value=1, max_value=1000), st.integers(-(2**70), 2**70))
+def test_the_quota_planner_always_finishes_with_a_usable_plan(
+    wanted: list[Demand], batch_size: int, quota: int
+) -> None:
+    plan = plan_quota(wanted, batch_size, quota)
+    assert plan.quota >= 1
+    assert plan.scale >= 1.0
+
+
+header = st.one_of(
+    st.none(),
+    st.text(max_size=30),
+    st.integers(-(2**80), 2**80).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+@settings(max_examples=300)
+@given(header, header, header)
+def test_rate_headers_of_any_shape_leave_a_quota_that_plans(
+    limit: str | None, available: str | None, reset: str | None
+) -> None:
+    headers = {
+        name: value
+        for name, value in (
+            ("Rate-Limit", limit),
+            ("Rate-Limit-Available", available),
+            ("Rate-Limit-Reset", reset),
+        )
+        if value is not None
+    }
+    client = InventoryClient(
+        cast(aiohttp.ClientSession, None), "http://127.0.0.1:9", "key", 1.0, clock=lambda: NOW
+    )
+    tracker = Upstream(clock=lambda: NOW)
+    tracker.observe_quota(*client._quota_headers(headers))
+    quota = tracker.status.quota
+    for count in (quota.limit, quota.available):
+        assert count is None or 0 <= count < 2**63
+    assert quota.reset_at is None or quota.reset_at <= NOW + 25 * 3600
+    plan_quota([Demand(1.0, "")] * 50, 1, quota.limit or 5000)
+
+
+async def test_a_saved_negative_quota_hangs_neither_start_up_nor_reload(
+    make_config: ConfigFactory,
+) -> None:
+    config = make_config(events=[{"id": f"E{i}", "interval": "1s"} for i in range(500)])
+    engine = create_engine(config.database.url)
+    await upgrade(engine)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(upstream).values(quota_limit=-5, quota_available=-1, quota_reset_at=-1e308)
+        )
+    await engine.dispose()
+
+    async def start_and_reload() -> Quota:
+        async with Monitor(config) as monitor:
+            await monitor._sync(config, monitor.upstream.status.quota.limit)
+            return monitor.upstream.status.quota
+
+    quota = await asyncio.wait_for(start_and_reload(), 10)
+    assert quota.limit is None, "a negative saved quota means nothing"
+    assert quota.available is None
