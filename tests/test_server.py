@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.app import Monitor
@@ -27,6 +29,7 @@ from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
+from monitor.store.tables import events
 from monitor.upstream.health import Upstream
 from monitor.wiring import PACING, sync_watchlist
 from tests.conftest import API_KEY, ConfigFactory
@@ -347,3 +350,25 @@ async def test_replicas_on_one_database_share_the_request_rate(
                 return bool(first.limiter.rate == pytest.approx(full))
 
             await eventually(whole_again)
+
+
+async def test_reads_and_readiness_never_wait_for_a_writer(make_config: ConfigFactory) -> None:
+    """On SQLite a writer holds the write lock; WAL readers (a deferred BEGIN) run beside it.
+    Were reads to take the write lock, each would queue for the 30 s busy timeout."""
+    config = make_config()
+    engine = create_engine(config.database.url)
+    await upgrade(engine)
+    await sync_watchlist(Repository(engine), config, watchlist(config), time.time())
+    context = context_of(config, engine)
+    async with engine.begin() as writer:
+        await writer.execute(update(events).values(name="held"))
+        async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
+            reads = asyncio.gather(
+                json_of(http, str(server.make_url("/api/events"))),
+                json_of(http, str(server.make_url("/readyz"))),
+                Repository(engine).load_upstream(),
+            )
+            page, ready, _ = await asyncio.wait_for(reads, 5.0)
+    await engine.dispose()
+    assert [e["id"] for e in page["events"]] == ["EV1"]
+    assert ready["reasons"] == []

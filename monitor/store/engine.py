@@ -24,6 +24,14 @@ _BUSY_TIMEOUT_MS = 30_000
 _WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
+_READ_ONLY = "monitor_read_only"
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` for read-only work: its transactions never wait for a writer on SQLite."""
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE writes."""
     try:
@@ -54,9 +62,13 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # Take the write lock up front: a deferred transaction that later writes can fail with
-        # SQLITE_BUSY without waiting, and every transaction here may write.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock up front: a deferred one that later
+        # writes can fail with SQLITE_BUSY without waiting. A reading one stays deferred, so
+        # in WAL mode it runs beside a writer instead of queueing behind it.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, Delivery, DeliveryState, Outcome
+from monitor.store.engine import reader
 from monitor.store.rows import AVAILABILITY, changes_by_id
 from monitor.store.tables import changes, deliveries, delivery_attempts
 
@@ -83,6 +84,7 @@ _RECORD_ATTEMPT = (
 class Outbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reader = reader(engine)
 
     async def claim_deliveries(
         self,
@@ -148,7 +150,7 @@ class Outbox:
             func.min(case((first_try, deliveries.c.next_attempt_at))),
             func.min(case((~first_try, deliveries.c.next_attempt_at))),
         ).where(deliveries.c.state == DeliveryState.PENDING, deliveries.c.notifier == notifier)
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             oldest_new, oldest_retry = (await conn.execute(query)).one()
         return oldest_new, oldest_retry
 
@@ -184,7 +186,7 @@ class Outbox:
                 changes.c.event_id.in_(event_ids),
             )
         )
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return (await conn.execute(query)).all()
 
     async def settle(
@@ -265,7 +267,7 @@ class Outbox:
         )
         if dead_only:
             query = query.where(deliveries.c.state == DeliveryState.DEAD)
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
             DeliveryRow(

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, Change, DeliveryState, Status
+from monitor.store.engine import reader
 from monitor.store.rows import AVAILABILITY, EVENT_ROWS, EventRow, change_from_row, event_from_row
 from monitor.store.tables import batches, changes, deliveries, events, snapshots
 
@@ -39,18 +40,19 @@ class OutboxStats:
 class Reads:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reader = reader(engine)
         self._totals: dict[tuple[Status | None, str | None], tuple[float, int]] = {}
 
     async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
         query = EVENT_ROWS.order_by(events.c.name, events.c.event_id)
         if watched_only:
             query = query.where(events.c.batch_id.is_not(None))
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [event_from_row(row) for row in rows]
 
     async def event_row(self, event_id: str) -> EventRow | None:
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(EVENT_ROWS.where(events.c.event_id == event_id))).first()
         return None if row is None else event_from_row(row)
 
@@ -66,7 +68,7 @@ class Reads:
         )
         if since is not None:
             query = query.where(snapshots.c.observed_at >= since)
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(at, AVAILABILITY[s, r]) for at, s, r in reversed(rows)]
 
@@ -84,7 +86,7 @@ class Reads:
             query = query.where(changes.c.observed_at >= since).order_by(
                 changes.c.observed_at, changes.c.id
             )
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = [change_from_row(row) for row in (await conn.execute(query)).all()]
         return rows[::-1] if since is None else rows
 
@@ -111,7 +113,7 @@ class Reads:
         page = EVENT_ROWS.where(*conditions).order_by(events.c.event_id).limit(limit + 1)
         if after is not None:
             page = page.where(events.c.event_id > after)
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = [event_from_row(row) for row in (await conn.execute(page)).all()]
             key = (status, search)
             counted_at, total = self._totals.get(key, (-TOTAL_TTL, 0))
@@ -134,7 +136,7 @@ class Reads:
             .where(changes.c.event_id.in_(list(event_ids)), changes.c.observed_at > since)
             .order_by(changes.c.observed_at, changes.c.id)
         )
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return [change_from_row(row) for row in (await conn.execute(query)).all()]
 
     async def every_change(
@@ -146,7 +148,7 @@ class Reads:
             query = query.where(changes.c.observed_at >= since)
         if event_id is not None:
             query = query.where(changes.c.event_id == event_id)
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             async for row in await conn.stream(query):
                 yield change_from_row(row)
 
@@ -154,18 +156,18 @@ class Reads:
         query = select(func.count(), func.min(deliveries.c.created_at)).where(
             deliveries.c.state == DeliveryState.PENDING
         )
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             pending, oldest = (await conn.execute(query)).one()
         return OutboxStats(int(pending), oldest)
 
     async def shortest_interval(self) -> float | None:
         """The shortest interval any batch is polled at now (after `fit_quota` stretched
         intervals and `interval_by_status` moved events); None before the first sync."""
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             shortest = await conn.scalar(select(func.min(batches.c.interval_s)))
         return None if shortest is None else float(shortest)
 
     async def watched_count(self) -> int:
         query = select(func.count()).select_from(events).where(events.c.batch_id.is_not(None))
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return int(await conn.scalar(query) or 0)

@@ -37,6 +37,7 @@ from monitor.store.binds import (
     unread,
     updated,
 )
+from monitor.store.engine import reader
 from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watched
 from monitor.store.rows import AVAILABILITY
 from monitor.store.tables import batches, changes, deliveries, events, snapshots, upstream
@@ -69,6 +70,7 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reader = reader(engine)
 
     # -- watchlist -----------------------------------------------------------------------
 
@@ -194,7 +196,7 @@ class Repository:
             events.c.last_snapshot_at,
             events.c.read_in_last_poll,
         ).where(events.c.batch_id.in_(batch_ids))
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         states: dict[str, dict[str, EventState]] = {batch_id: {} for batch_id in batch_ids}
         for batch_id, event_id, status, resale, streak, snapshot_at, read in rows:
@@ -255,7 +257,7 @@ class Repository:
             )
 
     async def load_upstream(self) -> UpstreamStatus:
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(select(upstream).where(upstream.c.name == _UPSTREAM))).first()
         if row is None:
             return UpstreamStatus()
