@@ -14,8 +14,14 @@ class ConfigError(MonitorError):
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
-        self.problems = [f"{source}:{problem}" for problem in problems]
+        # One line each: a person reads one line that names the problem and where it is.
+        self.problems = [f"{source}:{_one_line(problem)}" for problem in problems]
         super().__init__("\n".join(self.problems))
+
+
+def _one_line(text: str) -> str:
+    first, *rest = text.splitlines() or [""]
+    return " ".join([first.rstrip(), *(part.strip() for part in rest)])
 
 
 class UpstreamError(MonitorError):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from monitor.errors import ConfigError
 from monitor.models import Status
 from monitor.redact import Redactor
 from monitor.times import format_duration, parse_duration
+from tests.conftest import ConfigFactory
 
 GOOD = """\
 ticketmaster:
@@ -30,6 +32,9 @@ events:
     notify: [ops]
   - id: 17AOv8G6G5rI0S0
 """
+
+
+MAIL = {"type": "email", "host": "127.0.0.1", "from": "a@example.com", "to": ["b@example.com"]}
 
 
 def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -132,11 +137,31 @@ def test_a_missing_variable_without_default_is_named_with_its_key() -> None:
 
 def test_defaults_and_escapes_in_interpolation() -> None:
     text = GOOD.replace("batch_size: 50", "batch_size: ${BATCH:-25}").replace(
-        "name: Eras Tour — Night 1", "name: Costs $$5 (${NOPE:-free}, ${TM_API_KEY:-unused})"
+        "name: Eras Tour — Night 1", "name: Costs $$5 ($${NOT_A_VARIABLE})"
     )
     config = parse_config(text, "monitor.yaml", {"TM_API_KEY": "abcdefgh"})
     assert config.ticketmaster.batch_size == 25
-    assert config.events[0].name == "Costs $5 (free, abcdefgh)"
+    assert config.events[0].name == "Costs $5 (${NOT_A_VARIABLE})"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("name: Eras Tour — Night 1", "name: Show ${TM_API_KEY}", "events[0].name"),
+        ("    notify: [ops]", '    tags: ["${TM_API_KEY}"]', "events[0].tags[0]"),
+        ("  - id: 17AOv8G6G5rI0S0", "  - id: ${TM_API_KEY}", "events[1].id"),
+        ("    type: log", "    type: log\n    body: ${TM_API_KEY}", "notifiers.console.body"),
+    ],
+)
+def test_variables_are_refused_in_text_that_is_shown_or_stored(
+    old: str, new: str, where: str
+) -> None:
+    assert old in GOOD
+    (problem,) = problems(GOOD.replace(old, new, 1))
+    assert f"{where}: ${{TM_API_KEY}}: environment variables are replaced only in settings" in (
+        problem
+    )
+    assert "k" * 8 not in problem
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -295,3 +320,44 @@ def test_a_json_config_loads_like_yaml_and_its_mistakes_keep_their_lines() -> No
     assert problem.startswith("monitor.json:8: events[0].interval: invalid duration 'soon'")
     with pytest.raises(ConfigError, match=r"monitor.json:\d+: invalid YAML"):
         parse_config(text[:-3], "monitor.json", {})
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        pytest.param(
+            {"ticketmaster": {"api_key": "abc"}},
+            "ticketmaster.api_key: a secret needs at least 4 characters",
+            id="short api key",
+        ),
+        pytest.param(
+            {"database": {"url": "postgresql+asyncpg://me:pw@127.0.0.1/db"}},
+            "database.url: a secret needs at least 4 characters",
+            id="short database password",
+        ),
+        pytest.param(
+            {"server": {"host": "0.0.0.0", "token": "short-token"}},  # noqa: S104
+            "server.token: a token guarding a server reachable from other machines needs at "
+            "least 16 characters",
+            id="short token on a reachable host",
+        ),
+        pytest.param(
+            {"notifiers": {"mail": {**MAIL, "security": "none", "password": "hunter22"}}},
+            "notifiers.mail.password: with security: none the password would cross the network",
+            id="plain-text password",
+        ),
+    ],
+)
+def test_secrets_that_cannot_be_kept_are_refused(
+    make_config: ConfigFactory, sections: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_config(**sections)
+    (problem,) = caught.value.problems
+    assert expected in problem
+
+
+def test_plain_text_auth_when_asked_for(make_config: ConfigFactory) -> None:
+    mail = {**MAIL, "security": "none", "password": "hunter22", "allow_plaintext_auth": True}
+    config = make_config(notifiers={"mail": mail})
+    assert "hunter22" in config.secrets()

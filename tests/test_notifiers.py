@@ -149,9 +149,11 @@ async def test_an_untrusted_certificate_is_refused_unless_verify_is_off(
     notifier = build_notifier("n", notifier_config("email", **email_settings(port)))
     with pytest.raises(DeliveryError, match=r"(?i)certificate.verify.failed"):
         await notifier.send(DELIVERY)
+    await notifier.aclose()
     assert inbox.messages == []
     trusting = build_notifier("n", notifier_config("email", **email_settings(port, verify=False)))
     await trusting.send(DELIVERY)
+    await trusting.aclose()
     assert len(inbox.messages) == 1, "with verify off the same server is accepted"
 
 

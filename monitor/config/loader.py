@@ -13,6 +13,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from monitor.config.checks import Problem, cross_checks
 from monitor.config.model import Config
 from monitor.config.notifiers import NOTIFIER_TYPES
 from monitor.errors import ConfigError
@@ -26,9 +27,14 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     source = str(path)
     env = os.environ if environ is None else environ
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(source, [f" cannot read the file: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(source, [f"{line}: the file is not UTF-8 text"]) from None
     return parse_config(text, source, env)
 
 
@@ -44,24 +50,9 @@ def _load_tree(text: str) -> Any:
 
 
 def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
-    try:
-        raw = _load_tree(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"{mark.line + 1}:" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [f"{line} invalid YAML: {problem}"]) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(source, [" expected a mapping of sections at the top of the file"])
-
-    missing: list[tuple[tuple[str | int, ...], str]] = []
-    data = _interpolate(raw, (), environ, missing)
-    problems: list[tuple[tuple[str | int, ...], str]] = [
-        (loc, f"environment variable ${{{name}}} is not set (and has no default)")
-        for loc, name in missing
-    ]
+    raw = _tree(text, source)
+    problems: list[Problem] = []
+    data = _interpolate(raw, (), environ, problems)
     config: Config | None = None
     if not problems:
         try:
@@ -69,12 +60,66 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         except ValidationError as exc:
             problems = [(_clean_loc(err["loc"]), _message(err)) for err in exc.errors()]
         else:
-            problems = _cross_checks(config)
+            problems = cross_checks(config)
     if problems or config is None:
-        # Only now pay for a node tree: it gives each problem its line.
-        root = yaml.compose(text, Loader=_Loader)
-        raise ConfigError(source, [_problem(root, loc, message) for loc, message in problems])
+        raise ConfigError(source, [_problem(_nodes(text), loc, msg) for loc, msg in problems])
     return config
+
+
+MAX_NODES = 10_000_000
+"""Values in a document once its aliases are expanded: a watchlist of 100,000 events holds
+about two million; an alias bomb holds billions."""
+
+
+def _tree(text: str, source: str) -> dict[str, Any]:
+    """The document as a mapping of sections, or a ConfigError saying why it is not one."""
+    try:
+        raw = _load_tree(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [f"{line} invalid YAML: {problem}"]) from None
+    except ValueError as exc:  # integers beyond Python's 4,300-digit limit, among others
+        raise ConfigError(source, [f" unreadable value: {str(exc).split(';')[0]}"]) from None
+    except RecursionError:
+        raise ConfigError(source, [" the document is nested too deeply"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(source, [" expected a mapping of sections at the top of the file"])
+    if _expanded_size(raw, {}) > MAX_NODES:
+        raise ConfigError(
+            source, [f" the document expands to over {MAX_NODES:,} values (an alias bomb?)"]
+        )
+    return raw
+
+
+def _expanded_size(node: Any, seen: dict[int, int]) -> int:
+    """How many values `node` stands for with every alias expanded; shared nodes are counted
+    once per use but visited once, so this costs what the document costs to load."""
+    if not isinstance(node, dict | list):
+        return 1
+    known = seen.get(id(node))
+    if known is not None:
+        return known
+    children = node.values() if isinstance(node, dict) else node
+    size = 1
+    for child in children:
+        size += _expanded_size(child, seen)
+        if size > MAX_NODES:
+            break
+    seen[id(node)] = size
+    return size
+
+
+def _nodes(text: str) -> yaml.Node | None:
+    """The document's node tree, for line numbers; None when PyYAML cannot build one (a JSON
+    document with a key PyYAML finds too long, say)."""
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
 
 
 def config_warnings(config: Config) -> list[str]:
@@ -92,75 +137,65 @@ def _interpolate(
     node: Any,
     loc: tuple[str | int, ...],
     environ: Mapping[str, str],
-    missing: list[tuple[tuple[str | int, ...], str]],
+    problems: list[Problem],
 ) -> Any:
     """Replace `${VAR}` in every string of the freshly loaded tree, in place.
 
     In place, because a watchlist of 100,000 events would otherwise exist twice at once.
+    Text that is shown or stored (an event's name, its tags, message templates) takes no
+    variables: a secret there would reach every notification and the database.
     """
     if isinstance(node, dict):
         for key, value in node.items():
-            node[key] = _interpolate(value, (*loc, key), environ, missing)
+            node[key] = _interpolate(value, (*loc, key), environ, problems)
         return node
     if isinstance(node, list):
         for index, value in enumerate(node):
-            node[index] = _interpolate(value, (*loc, index), environ, missing)
+            node[index] = _interpolate(value, (*loc, index), environ, problems)
         return node
     if not isinstance(node, str) or "$" not in node:
         return node
-
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, default = match.group(1), match.group(2)
-        value = environ.get(name)
-        if value is None or (value == "" and default is not None):
-            if default is None:
-                missing.append((loc, name))
-                return ""
-            return default
-        return value
-
-    return _VAR.sub(substitute, node)
+    shown = _is_shown_text(loc)
+    return _VAR.sub(lambda match: _substitute(match, loc, shown, environ, problems), node)
 
 
-def _cross_checks(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    server = config.server
-    if server.enabled and server.token is None and not server.is_loopback:
+def _substitute(
+    match: re.Match[str],
+    loc: tuple[str | int, ...],
+    shown: bool,
+    environ: Mapping[str, str],
+    problems: list[Problem],
+) -> str:
+    if match.group(0) == "$$":
+        return "$"
+    name, default = match.group(1), match.group(2)
+    if shown:
         problems.append(
             (
-                ("server", "host"),
-                f"{server.host!r} is reachable from other machines: set server.token "
-                "(e.g. ${MONITOR_TOKEN}) or bind to 127.0.0.1",
+                loc,
+                f"${{{name}}}: environment variables are replaced only in settings, never "
+                "in text that is shown or stored (write $${...} for a literal)",
             )
         )
-    for position, name in enumerate(config.alerts.notify):
-        if name not in config.notifiers:
-            known = ", ".join(sorted(config.notifiers)) or "none are configured"
+        return ""
+    value = environ.get(name)
+    if value is None or (value == "" and default is not None):
+        if default is None:
             problems.append(
-                (("alerts", "notify", position), f"no notifier is named {name!r} (known: {known})")
+                (loc, f"environment variable ${{{name}}} is not set (and has no default)")
             )
-    first_seen: dict[str, int] = {}
-    for index, event in enumerate(config.events):
-        if event.id in first_seen:
-            problems.append(
-                (
-                    ("events", index, "id"),
-                    f"duplicate event ID {event.id!r} (already at events[{first_seen[event.id]}])",
-                )
-            )
-        first_seen.setdefault(event.id, index)
-        for position, name in enumerate(event.notify or ()):
-            if name not in config.notifiers:
-                known = ", ".join(sorted(config.notifiers)) or "none are configured"
-                problems.append(
-                    (
-                        ("events", index, "notify", position),
-                        f"no notifier is named {name!r} (known: {known})",
-                    )
-                )
-    return problems
+            return ""
+        return default
+    return value
+
+
+def _is_shown_text(loc: tuple[str | int, ...]) -> bool:
+    match loc:
+        case ("events", int(), "id" | "name") | ("events", int(), "tags", int()):
+            return True
+        case ("notifiers", str(), "subject" | "body" | "html"):
+            return True
+    return False
 
 
 def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:

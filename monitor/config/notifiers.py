@@ -66,9 +66,11 @@ class EmailNotifierConfig(_NotifierConfig):
     host: str
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
+    allow_plaintext_auth: bool = False
+    """Send the password even with `security: none` (a relay on the same machine)."""
     verify: bool = True
-    username: str | None = None
-    password: SecretStr | None = None
+    username: Annotated[str | None, BlankIsNone] = None
+    password: Annotated[SecretStr | None, BlankIsNone] = None
     sender: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
     to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
     timeout: Duration = 30.0
