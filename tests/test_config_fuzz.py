@@ -7,6 +7,7 @@ import contextlib
 import io
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,12 +69,12 @@ def assert_clean(code: int, err: str, path: Path) -> None:
     )
 )
 def test_a_mutated_config_is_valid_or_refused_in_lines(
-    tmp_path_factory: object, mutations: list[tuple[int, int, bytes]]
+    tmp_path_factory: pytest.TempPathFactory, mutations: list[tuple[int, int, bytes]]
 ) -> None:
     data = EXAMPLE
     for at, cut, insert in mutations:
         data = data[:at] + insert + data[at + cut :]
-    path = Path(str(tmp_path_factory.mktemp("fuzz"))) / "monitor.yaml"
+    path = tmp_path_factory.mktemp("fuzz") / "monitor.yaml"
     path.write_bytes(data)
     assert_clean(*check(path), path)
 
