@@ -12,9 +12,10 @@ from pathlib import Path
 from types import TracebackType
 
 import aiohttp
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
 from monitor.models import new_id
@@ -27,7 +28,7 @@ from monitor.polling.watchlist import Watch, watchlist
 from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
-from monitor.store.engine import create_engine, upgrade
+from monitor.store.engine import create_engine, database_reason, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.reads import Reads
 from monitor.store.replicas import Replicas
@@ -81,8 +82,11 @@ class Monitor:
     async def __aenter__(self) -> Monitor:
         try:
             await self._start()
-        except BaseException:
+        except BaseException as exc:
             await self._stack.aclose()
+            if isinstance(exc, SQLAlchemyError):
+                # The CLI's contract at start-up: one line, exit 1, no traceback.
+                raise StoreError(f"the database cannot be used: {database_reason(exc)}") from None
             raise
         return self
 
@@ -257,7 +261,7 @@ class Monitor:
             if self._watcher is not None:
                 self._watcher.remember()
             try:
-                config = load_config(self.config_path)
+                config = await asyncio.to_thread(load_config, self.config_path)
             except ConfigError as exc:
                 refused = str(exc)
             if refused is not None:

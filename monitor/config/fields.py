@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -47,6 +48,34 @@ def check_http_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PydanticCustomError("url", f"expected an http(s) URL, got {value!r}")
     return value
+
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_ALIASES = {"postgres": "postgresql"}
+
+
+def check_database_url(value: str) -> str:
+    """A URL the daemon can open: SQLite through aiosqlite, PostgreSQL through asyncpg."""
+    scheme, sep, rest = value.partition("://")
+    dialect = scheme.partition("+")[0]
+    dialect = _ALIASES.get(dialect, dialect)
+    wanted = _DRIVERS.get(dialect)
+    if not sep or wanted is None:
+        raise PydanticCustomError(
+            "database_url",
+            "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
+        )
+    if scheme != wanted:
+        raise PydanticCustomError(
+            "database_url",
+            f"the daemon needs an async driver: write {wanted}://{_masked(rest)}",
+        )
+    return value
+
+
+def _masked(location: str) -> str:
+    """`user:password@host/db` with the password masked: config errors are shown."""
+    return re.sub(r"^([^:/@]*):[^@/]*@", r"\1:***@", location)
 
 
 def check_template(source: str) -> str:

@@ -17,6 +17,7 @@ from monitor.config.fields import (
     Name,
     Region,
     Source,
+    check_database_url,
     check_http_url,
     utc,
 )
@@ -44,6 +45,11 @@ class TicketmasterConfig(Model):
 
 class DatabaseConfig(Model):
     url: str = "sqlite+aiosqlite:///data/monitor.db"
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return check_database_url(value)
 
 
 class PollRetryConfig(Model):

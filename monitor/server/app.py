@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
 from monitor.server import api, dashboard
@@ -159,7 +160,13 @@ async def serve(context: Context) -> AsyncIterator[str]:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     try:
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise MonitorError(
+                f"the HTTP server cannot listen on {settings.host}:{settings.port}: "
+                f"{exc.strerror or exc} (see server.host and server.port)"
+            ) from None
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}"
         logger.info("serving the dashboard and API on %s", url)

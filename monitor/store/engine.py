@@ -39,7 +39,10 @@ def create_engine(url: str) -> AsyncEngine:
     except ArgumentError:
         raise StoreError(f"database.url is not a database URL: {redact(url)!r}") from None
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(parsed, pool_pre_ping=True)
+        try:
+            return create_async_engine(parsed, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"database.url cannot be opened: {redact(str(exc))}") from None
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -103,5 +106,14 @@ async def upgrade(engine: AsyncEngine) -> None:
     try:
         async with engine.begin() as connection:
             await connection.run_sync(run)
-    except (SQLAlchemyError, OSError) as exc:
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate the database: {database_reason(exc)}") from None
+    except OSError as exc:
         raise StoreError(f"cannot migrate the database: {redact(str(exc))}") from None
+
+
+def database_reason(error: SQLAlchemyError) -> str:
+    """What the database driver said, in one line, without the statement or its parameters."""
+    cause = getattr(error, "orig", None) or error
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return redact(first)
