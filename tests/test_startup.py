@@ -22,7 +22,7 @@ def busy_port() -> Iterator[int]:
 
 def sections(tmp_path: Path, case: str, busy_port: int) -> dict[str, object]:
     database = f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
-    return {
+    cases: dict[str, dict[str, object]] = {
         "sqlite without its driver": {"database": {"url": f"sqlite:///{tmp_path / 'm.db'}"}},
         "postgres without its driver": {"database": {"url": "postgresql://me@127.0.0.1/test"}},
         "unknown dialect": {"database": {"url": "oracle://me@127.0.0.1/test"}},
@@ -37,7 +37,8 @@ def sections(tmp_path: Path, case: str, busy_port: int) -> dict[str, object]:
         "read-only database": {
             "database": {"url": f"sqlite+aiosqlite:///file:{tmp_path / 'ro.db'}?mode=ro&uri=true"}
         },
-    }[case]
+    }
+    return cases[case]
 
 
 EXPECTED = {
