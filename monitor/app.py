@@ -13,12 +13,12 @@ from types import TracebackType
 
 import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
-from monitor.models import new_id
 from monitor.notify.dispatcher import Dispatcher, Route
 from monitor.notify.notifiers import build_notifier
 from monitor.notify.notifiers.base import Notifier
@@ -29,14 +29,15 @@ from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
 from monitor.store.engine import create_engine, database_reason, upgrade
+from monitor.store.limiter import SharedLimiter
 from monitor.store.outbox import Outbox
 from monitor.store.reads import Reads
-from monitor.store.replicas import Replicas
+from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.quota import plan_for, quota_warning
-from monitor.upstream.ratelimit import TokenBucket
+from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.wiring import PACING, build_poller, build_upstream, client_for, sync_watchlist
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ class Monitor:
         engine = create_engine(config.database.url)
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
-        self.repository = Repository(engine)
+        self.replicas = Replicas(engine, replica_id(self.config_path))
+        self.repository = Repository(engine, replica=self.replicas.id)
         self.reads = Reads(engine)
         upstream_status = await self.repository.load_upstream()
         watches = await self._sync(config, upstream_status.quota.limit)
@@ -115,10 +117,10 @@ class Monitor:
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
         )
         self.upstream = build_upstream(config, self.clock, upstream_status)
-        self.replicas = Replicas(engine, new_id())
-        stack.push_async_callback(self.replicas.leave)
-        self.limiter = TokenBucket(tm.requests_per_second * PACING)
+        stack.push_async_callback(self._leave)
+        self.limiter = await self._limiter(engine)
         await self._share_rate()
+        await self.replicas.reclaim(self.clock())
         client = self._client(config)
 
         stack.push_async_callback(self._close_notifiers)
@@ -164,7 +166,7 @@ class Monitor:
         self._engine = engine
         self._pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
         every = self._housekeeping_every
-        self._periodic("replicas", every, self._share_rate)
+        self._periodic("replicas", min(every, HEARTBEAT), self._share_rate)
         self._periodic("upstream", every, self._adopt_upstream)
         self._periodic("watchdog", every, self.watchdog.check)
         self._periodic("retention", every, self._prune_when_due)
@@ -172,12 +174,28 @@ class Monitor:
             self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
             stack.enter_context(self._watcher.running())
 
+    async def _limiter(self, engine: AsyncEngine) -> Limiter:
+        """On PostgreSQL, where replicas share a database, one limiter paces them all;
+        SQLite serves one process, which paces itself in memory."""
+        rate = self.config.ticketmaster.requests_per_second * PACING
+        if engine.dialect.name != "postgresql":
+            return TokenBucket(rate)
+        shared = SharedLimiter(engine, rate)
+        await shared.ensure()
+        return shared
+
+    async def _leave(self) -> None:
+        await self.replicas.leave(self.clock())
+
     async def _share_rate(self) -> None:
-        """Replicas on one database share the API key: each takes its part of the rate."""
+        """Say this replica is alive, release the claims of those gone silent, and keep to
+        the API key's rate: through the shared limiter, or as this replica's part of it."""
         count = await self.replicas.beat(self.clock())
-        rate = self.config.ticketmaster.requests_per_second * PACING / count
+        rate = self.config.ticketmaster.requests_per_second * PACING
+        if not isinstance(self.limiter, SharedLimiter):
+            rate /= count
         if abs(rate - self.limiter.rate) > 1e-9:
-            if count > 1:
+            if count > 1 and not isinstance(self.limiter, SharedLimiter):
                 logger.info(
                     "%d replicas share the API key: this one sends at most %.2f requests a second",
                     count,

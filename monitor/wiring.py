@@ -16,7 +16,7 @@ from monitor.polling.watchlist import Watch
 from monitor.store.repository import Repository
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
-from monitor.upstream.ratelimit import TokenBucket
+from monitor.upstream.ratelimit import Limiter, TokenBucket
 
 # Requests go out a little under the allowed rate, so that network jitter never makes two
 # of them arrive closer together than Ticketmaster's spike arrest allows.
@@ -84,7 +84,7 @@ def client_for(
     upstream: Upstream,
     clock: Callable[[], float],
     metrics: Metrics | None = None,
-    limiter: TokenBucket | None = None,
+    limiter: Limiter | None = None,
 ) -> InventoryClient:
     tm = config.ticketmaster
     return InventoryClient(

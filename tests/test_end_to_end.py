@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import yaml
@@ -201,3 +202,38 @@ async def test_json_logs_carry_event_ids_and_notifier_names_and_no_secret(
     assert (change["event_id"], change["notifier"]) == ("E1", "console")
     assert {"time", "level", "message"} <= set(change)
     assert API_KEY not in running.log
+
+
+async def test_a_daemon_killed_and_restarted_polls_every_event_again_at_once(
+    tmp_path: Path,
+) -> None:
+    """A kill -9 leaves the batches in flight claimed; the restarted daemon knows them as its
+    own and polls them again at once, not when their leases (50 s here) end."""
+    simulator = Simulator(api_key=API_KEY, latency=1.0)  # a request is always in flight
+    async with serve(simulator) as upstream:
+        config = daemon_config(
+            tmp_path / "monitor.yaml",
+            upstream,
+            [{"id": f"E{i}"} for i in range(4)],
+            ticketmaster={"base_url": upstream, "api_key": API_KEY, "batch_size": 1},
+            polling={"interval": "1s"},
+        )
+        async with daemon(config) as first:
+            await eventually(lambda: len(simulator.polled_at) == 4, what="every event polled")
+            await eventually(
+                lambda: simulator.requests > simulator.answered, what="a request in flight"
+            )
+            assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+        killed = time.time()
+        async with daemon(config) as second:
+            await eventually(
+                lambda: min(simulator.polled_at.values()) > killed,
+                within=1 + 10,
+                what="every event polled after the restart",
+            )
+            back = time.time() - killed
+            assert await second.stop() == 0
+    assert back < 1 + 10, "within its interval plus 10 s"
+    assert "this daemon claimed before it restarted are polled again now" in (
+        second.stderr.decode()
+    )

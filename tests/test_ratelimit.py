@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 
+import pytest
+
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.limiter import SharedLimiter
 from monitor.upstream.ratelimit import TokenBucket
 
 
@@ -41,3 +47,25 @@ async def test_idle_time_refills_up_to_the_burst_only() -> None:
     assert time.now == 100.0, "a burst of 3 goes at once"
     await bucket.acquire()
     assert time.now == 100.5
+
+
+@pytest.mark.postgres
+async def test_replicas_sharing_a_postgres_limiter_get_slots_one_interval_apart(
+    postgres_url: str,
+) -> None:
+    """Three replicas (three engines on one database) reserve slots at once: the cluster's
+    slots are one emission interval apart, as if one process paced them all."""
+    engines = [create_engine(postgres_url) for _ in range(3)]
+    await upgrade(engines[0])
+    limiters = [SharedLimiter(engine, rate=5.0) for engine in engines]
+    await limiters[0].ensure()
+    await limiters[1].ensure()
+    started = time.monotonic()
+    waits = await asyncio.gather(*(limiters[i % 3].reserve() for i in range(15)))
+    elapsed = time.monotonic() - started
+    for engine in engines:
+        await engine.dispose()
+    slots = sorted(waits)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
+    assert all(gap >= 0.2 - elapsed - 0.01 for gap in gaps), gaps
+    assert slots[-1] == pytest.approx(14 * 0.2, abs=elapsed + 0.05)

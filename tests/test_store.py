@@ -177,9 +177,39 @@ async def test_sources_and_regions_get_batches_of_their_own(repository: Reposito
 async def test_replicas_count_each_other_and_leave(engine: AsyncEngine) -> None:
     first, second = Replicas(engine, "r1"), Replicas(engine, "r2")
     assert await first.beat(NOW) == 1
-    assert await second.beat(NOW + 5) == 2
-    assert await first.beat(NOW + 10) == 2
-    assert await first.beat(NOW + 40) == 1, "r2 has not been heard from for 35s"
-    await second.beat(NOW + 41)
-    await second.leave()
-    assert await first.beat(NOW + 42) == 1
+    assert await second.beat(NOW + 1) == 2
+    assert await first.beat(NOW + 2) == 2
+    assert await first.beat(NOW + 8) == 1, "r2 has missed three beats"
+    await second.beat(NOW + 9)
+    await second.leave(NOW + 9)
+    assert await first.beat(NOW + 10) == 1
+
+
+async def test_the_batches_of_a_silent_replica_are_released_within_three_beats(
+    engine: AsyncEngine,
+) -> None:
+    await watch(Repository(engine), *(f"E{i}" for i in range(6)), batch_size=2)
+    first, second = Replicas(engine, "r1"), Replicas(engine, "r2")
+    await first.beat(NOW + 60)
+    await second.beat(NOW + 60)
+    lease = NOW + 90
+    taken = await Repository(engine, replica="r2").claim_due(NOW + 60, 2, lease)
+    assert len(taken) == 2
+    ours = Repository(engine, replica="r1")
+    assert len(await ours.claim_due(NOW + 60, 10, lease)) == 1, "the rest, not r2's"
+    await ours.save_poll(PollWrite())
+    await first.beat(NOW + 62)
+    assert await ours.claim_due(NOW + 63, 10, lease) == [], "r2 may just be slow"
+    await first.beat(NOW + 67)  # seven seconds of silence from r2
+    released = await ours.claim_due(NOW + 67, 10, lease)
+    assert sorted(b.id for b in released) == sorted(b.id for b in taken)
+
+
+async def test_a_replica_that_stops_hands_back_its_claims(engine: AsyncEngine) -> None:
+    await watch(Repository(engine), "A", "B")
+    replica = Replicas(engine, "r1")
+    await replica.beat(NOW)
+    (batch,) = await Repository(engine, replica="r1").claim_due(NOW + 60, 10, NOW + 90)
+    await replica.leave(NOW + 61)
+    (again,) = await Repository(engine, replica="r2").claim_due(NOW + 61, 10, NOW + 90)
+    assert again.id == batch.id

@@ -108,6 +108,10 @@ class Simulator:
         self.requests = 0
         self.asked: set[str] = set()
         """Every event ID any request has asked for."""
+        self.polled_at: dict[str, float] = {}
+        """When each event was last answered."""
+        self.longest_gap = 0.0
+        """The longest time between two answers for one event, since the last reset."""
         self.answered = 0
         self.spike_arrests = 0
         self.quota_refusals = 0
@@ -201,6 +205,8 @@ class Simulator:
         app.router.add_post("/_sim/faults", self._fault)
         app.router.add_put("/_sim/limits", self._limits)
         app.router.add_get("/_sim/stats", self._stats)
+        app.router.add_get("/_sim/gaps", self._gaps)
+        app.router.add_post("/_sim/gaps", self._gaps)
         if self.change_every:
             app.cleanup_ctx.append(self._random_walk)
         return app
@@ -242,6 +248,7 @@ class Simulator:
                 status=400,
             )
         self.asked.update(ids)
+        self._track(ids)
         answer = []
         for event_id in ids:
             status, resale = self.current(event_id)
@@ -250,6 +257,26 @@ class Simulator:
         response = _json(answer)
         response.headers.update(self.quota_headers())
         return response
+
+    def _track(self, ids: list[str]) -> None:
+        now = self.clock()
+        polled_at = self.polled_at
+        for event_id in ids:
+            previous = polled_at.get(event_id)
+            if previous is not None and now - previous > self.longest_gap:
+                self.longest_gap = now - previous
+            polled_at[event_id] = now
+
+    async def _gaps(self, request: web.Request) -> web.Response:
+        """GET: the longest gap between two polls of one event, and the stalest event now;
+        POST: start measuring afresh."""
+        if request.method == "POST":
+            self.longest_gap = 0.0
+        now = self.clock()
+        oldest = min(self.polled_at.values(), default=now)
+        return _json(
+            {"longest": self.longest_gap, "stalest": now - oldest, "polled": len(self.polled_at)}
+        )
 
     async def _list(self, _request: web.Request) -> web.Response:
         return _json(

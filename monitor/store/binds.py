@@ -48,13 +48,14 @@ POLLED = (
         next_due_at=bindparam("b_due"),
         version=bindparam("b_version"),
         failures=0,
+        claimed_by=None,
     )
 )
 
 POSTPONED = (
     update(batches)
     .where(batches.c.id == bindparam("b_id"))
-    .values(next_due_at=bindparam("b_due"), failures=bindparam("b_failures"))
+    .values(next_due_at=bindparam("b_due"), failures=bindparam("b_failures"), claimed_by=None)
 )
 
 

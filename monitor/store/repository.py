@@ -68,8 +68,10 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 class Repository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, replica: str | None = None) -> None:
         self.engine = engine
+        self.replica = replica
+        """Who claims batches through this repository (see `store.replicas`)."""
         self._reader = reader(engine)
 
     # -- watchlist -----------------------------------------------------------------------
@@ -172,7 +174,7 @@ class Repository:
         claim = (
             update(batches)
             .where(batches.c.id.in_(due.scalar_subquery()))
-            .values(next_due_at=lease_until)
+            .values(next_due_at=lease_until, claimed_by=self.replica)
             .returning(
                 batches.c.id,
                 batches.c.interval_s,

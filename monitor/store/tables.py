@@ -42,6 +42,8 @@ batches = Table(
     Column("partition", String(64), nullable=False, server_default=""),
     # Failed polls in a row, for backoff; zero after a success.
     Column("failures", Integer, nullable=False, server_default="0"),
+    # The replica polling the batch now; claims of a replica gone silent are released.
+    Column("claimed_by", String(32)),
     Index("ix_batches_due", "next_due_at"),
 )
 
@@ -132,8 +134,8 @@ upstream = Table(
     Column("paused_until", Float),
     Column("last_error", Text),
     Column("last_success_at", Float),
-    Column("quota_limit", Integer),
-    Column("quota_available", Integer),
+    Column("quota_limit", BigInteger),
+    Column("quota_available", BigInteger),
     Column("quota_reset_at", Float),
 )
 
@@ -143,4 +145,12 @@ replicas = Table(
     metadata,
     Column("id", String(32), primary_key=True),
     Column("seen_at", Float, nullable=False),
+)
+
+# The cluster's request pacing (GCRA): the theoretical arrival time of the next request.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("tat", Float, nullable=False),
 )

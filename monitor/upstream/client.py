@@ -23,7 +23,7 @@ from monitor.metrics import Metrics
 from monitor.models import Answer
 from monitor.redact import redact
 from monitor.upstream.health import Upstream
-from monitor.upstream.ratelimit import TokenBucket
+from monitor.upstream.ratelimit import Limiter
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class InventoryClient:
         api_key: str,
         timeout: float,
         *,
-        limiter: TokenBucket | None = None,
+        limiter: Limiter | None = None,
         upstream: Upstream | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
@@ -75,12 +75,14 @@ class InventoryClient:
         Raises UpstreamError (or a subclass) when the request as a whole failed, and Held
         when no request may go out now.
         """
-        if self._limiter is not None:
-            await self._limiter.acquire()
         if self._upstream is None:
+            await self._paced()
             return await self._request(event_ids)
+        # Admitted first, paced second: requests held until the upstream answers again then
+        # leave one slot apart, never together.
         await self._upstream.admit()
         try:
+            await self._paced()
             answers = await self._request(event_ids)
         except UpstreamError as exc:
             self._upstream.failed(exc)
@@ -90,6 +92,10 @@ class InventoryClient:
             raise
         self._upstream.succeeded()
         return answers
+
+    async def _paced(self) -> None:
+        if self._limiter is not None:
+            await self._limiter.acquire()
 
     async def _request(self, event_ids: Sequence[str]) -> list[Answer]:
         url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)

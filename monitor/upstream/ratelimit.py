@@ -1,10 +1,23 @@
-"""A token bucket, so the daemon never provokes Ticketmaster's spike arrest itself."""
+"""Request pacing, so the daemon never provokes Ticketmaster's spike arrest itself: a token
+bucket in memory for a single process (replicas on PostgreSQL share `store.limiter`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    """Paces requests: `acquire` returns when one may go out."""
+
+    @property
+    def rate(self) -> float: ...
+
+    def set_rate(self, rate: float) -> None: ...
+
+    async def acquire(self) -> None: ...
 
 
 class TokenBucket:
