@@ -71,17 +71,30 @@ def main() -> None:
 
     print()
     print(
-        "Rate limit: the daemon against a simulator allowing 5 requests/s; 5,000 events "
-        f"asking for 10/s, {args.rate_minutes:g} minutes"
+        "Rate limit: daemons against a simulator allowing 5 requests/s; 5,000 events "
+        f"asking for 10/s, {args.rate_minutes:g} minutes (1: SQLite; 3: replicas on PostgreSQL)"
     )
-    rate_header = ("requests", "spike-arrest 429s", "share of the allowed rate used")
+    rate_header = ("replicas", "requests", "spike-arrest 429s", "share of the allowed rate used")
     print(" | ".join(rate_header))
     print(" | ".join("-" * len(h) for h in rate_header))
-    figures = run("bench.ratelimit", "--minutes", str(args.rate_minutes))
-    print(
-        f"{figures['requests']:,} | {figures['spike_arrests']} | {figures['rate_used']:.1%}",
-        flush=True,
-    )
+    for replicas in (1, 3):
+        figures = run(
+            "bench.ratelimit", "--minutes", str(args.rate_minutes), "--replicas", str(replicas)
+        )
+        print(
+            f"{replicas} | {figures['requests']:,} | {figures['spike_arrests']} | "
+            f"{figures['rate_used']:.1%}",
+            flush=True,
+        )
+
+    print()
+    print("Failover: how much later than its interval (10 s) the worst-served event was polled")
+    failover_header = ("after a kill -9 of", "late by s (target: at most 10)")
+    print(" | ".join(failover_header))
+    print(" | ".join("-" * len(h) for h in failover_header))
+    for mode, what in (("single", "the only daemon, restarted"), ("replicas", "1 of 3 replicas")):
+        figures = run("bench.failover", "--mode", mode)
+        print(f"{what} | {figures['late_s']:.1f}", flush=True)
 
 
 if __name__ == "__main__":

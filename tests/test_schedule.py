@@ -98,6 +98,15 @@ def test_overdue_batches_are_spread_again_after_downtime() -> None:
     assert result.rescheduled == {"b0": NOW, "b1": NOW + 20, "b2": NOW + 40}
 
 
+def test_batches_overdue_by_less_than_an_interval_stay_due_after_a_restart() -> None:
+    existing = {
+        f"b{i}": Batch(f"b{i}", BatchKey(60.0), NOW - 50 + i, frozenset({f"E{i}"}))
+        for i in range(3)
+    }
+    result = plan({f"E{i}": 60.0 for i in range(3)}, existing)
+    assert result.rescheduled == {}, "polled now, the most overdue first"
+
+
 def test_a_smaller_batch_size_splits_big_batches() -> None:
     existing = {"big": Batch("big", BatchKey(60.0), NOW + 1, frozenset(ids("E", 5)))}
     result = plan(dict.fromkeys(ids("E", 5), 60.0), existing, size=2)

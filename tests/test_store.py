@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, func, select, update
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, Change, EventState, Outcome, ResaleStatus, Status
 from monitor.polling.watchlist import Watch
+from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.reads import Reads
 from monitor.store.records import (
@@ -213,3 +215,18 @@ async def test_a_replica_that_stops_hands_back_its_claims(engine: AsyncEngine) -
     await replica.leave(NOW + 61)
     (again,) = await Repository(engine, replica="r2").claim_due(NOW + 61, 10, NOW + 90)
     assert again.id == batch.id
+
+
+@pytest.mark.postgres
+async def test_replicas_starting_together_migrate_one_at_a_time(postgres_url: str) -> None:
+    engines = [create_engine(postgres_url) for _ in range(4)]
+    async with engines[0].begin() as connection:
+        await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+        await connection.exec_driver_sql("CREATE SCHEMA public")
+    try:
+        await asyncio.gather(*(upgrade(engine) for engine in engines))
+        async with engines[1].connect() as connection:
+            assert await connection.scalar(select(func.count()).select_from(batches)) == 0
+    finally:
+        for engine in engines:
+            await engine.dispose()

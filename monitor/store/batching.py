@@ -4,8 +4,9 @@ Events are grouped once, when the watchlist is synced, into batches of at most
 `batch_size` events that share an interval and a partition (ticketing source and region,
 which Ticketmaster asks never to mix in one request). A batch is the unit of polling: it is due as
 a whole, claimed as a whole and fetched in one request, so the database writes one row per
-batch per poll, not one per event. New and overdue batches are spread over their interval,
-so a start never fires every event at once while requests stay full.
+batch per poll, not one per event. New batches, and batches left overdue by a long downtime,
+are spread over their interval, so a start never fires every event at once while requests
+stay full; after a short restart the overdue batches go first.
 """
 
 from __future__ import annotations
@@ -110,12 +111,14 @@ def _create(
 def _drop_and_reschedule(
     plan: BatchPlan, batches: Mapping[str, Batch], kept: dict[str, list[str]], now: float
 ) -> None:
-    """Batches left empty go; overdue ones come due again, spread over their interval."""
+    """Batches left empty go. Batches overdue by more than their interval (long downtime) come
+    due again spread over it; those overdue by less (a restart) stay due, most overdue first,
+    so no event waits an interval longer than planned."""
     overdue: dict[BatchKey, list[Batch]] = {}
     for batch in batches.values():
         if not kept[batch.id]:
             plan.dropped.add(batch.id)
-        elif batch.next_due_at < now:
+        elif batch.next_due_at < now - batch.key.interval:
             overdue.setdefault(batch.key, []).append(batch)
     for key, late in overdue.items():
         late.sort(key=lambda b: b.next_due_at)

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_MS = 30_000
 _WAL_SIZE_LIMIT = 16 * 1024 * 1024
+_MIGRATION_LOCK = 0x1D7E_4A11
 
 
 _READ_ONLY = "monitor_read_only"
@@ -95,6 +96,9 @@ async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision; safe to run on every start."""
 
     def run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together take turns: the first migrates, the rest find it done.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         before = MigrationContext.configure(connection).get_current_revision()
         config = alembic_config()
         config.attributes["connection"] = connection
