@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench screenshot all clean
+.PHONY: install demo test lint format bench fuzz-api screenshot all clean
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -18,8 +18,8 @@ demo: install
 	$(BIN)/inventory-monitor demo
 
 lint: install
-	$(BIN)/ruff check monitor tests bench migrations docs
-	$(BIN)/ruff format --check monitor tests bench migrations docs
+	$(BIN)/ruff check monitor tests bench migrations docs .ci
+	$(BIN)/ruff format --check monitor tests bench migrations docs .ci
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -27,11 +27,14 @@ test: lint
 	$(BIN)/pytest
 
 format: install
-	$(BIN)/ruff check --fix monitor tests bench migrations docs
-	$(BIN)/ruff format monitor tests bench migrations docs
+	$(BIN)/ruff check --fix monitor tests bench migrations docs .ci
+	$(BIN)/ruff format monitor tests bench migrations docs .ci
 
 bench: install
 	$(BIN)/python -m bench
+
+fuzz-api: install
+	PYTHONPATH=. $(BIN)/python .ci/fuzz_api.py
 
 screenshot: install
 	$(BIN)/python docs/screenshot.py

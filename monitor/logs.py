@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from monitor.redact import RedactingFilter
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -31,12 +33,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class MalformedRequestFilter(logging.Filter):
+    """Drops aiohttp's traceback for a request that is not HTTP: the client got its 400,
+    and nothing is wrong with the daemon."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     logging.config.dictConfig(
         {
             "version": 1,
             "disable_existing_loggers": False,
-            "filters": {"redact": {"()": RedactingFilter}},
+            "filters": {
+                "redact": {"()": RedactingFilter},
+                "malformed": {"()": MalformedRequestFilter},
+            },
             "formatters": {
                 "text": {"format": _TEXT_FORMAT},
                 "json": {"()": JsonFormatter},
@@ -54,6 +68,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
                 # APScheduler reports every job run at INFO; only its problems matter here.
                 "apscheduler": {"level": "WARNING"},
                 "aiohttp.access": {"level": "WARNING"},
+                "aiohttp.server": {"filters": ["malformed"]},
                 # Alembic narrates every step; the store logs the one line that matters.
                 "alembic": {"level": "WARNING"},
             },

@@ -263,10 +263,17 @@ async def test_a_token_guards_everything_but_liveness(make_config: ConfigFactory
         async with http.get(f"/?token={TOKEN}", allow_redirects=False) as response:
             assert response.status == 303
             assert response.headers["Location"] == "/"
-            cookie = response.cookies["monitor_token"]
+            cookie = response.cookies["monitor_session"]
             assert cookie["httponly"]
-        async with http.get("/", cookies={"monitor_token": TOKEN}) as response:
+            assert cookie["samesite"] == "Strict"
+            assert TOKEN not in cookie.value, "the cookie never holds the token"
+        async with http.get("/", cookies={"monitor_session": cookie.value}) as response:
             assert response.status == 200
+        async with http.get("/", cookies={"monitor_session": TOKEN}) as response:
+            assert response.status == 401, "the token itself is no session"
+        latin1 = {"Authorization": "Bearer caf\xe9", "Cookie": "monitor_session=caf\xe9"}
+        async with http.get("/api/events", headers=latin1) as response:
+            assert response.status == 401
 
 
 def test_a_server_reachable_from_other_machines_needs_a_token(

@@ -133,14 +133,22 @@ def bad_request(message: str) -> web.HTTPBadRequest:
     )
 
 
-def query_int(request: web.Request, name: str, default: int, maximum: int) -> int:
+def query_text(request: web.Request, name: str, *, empty_is_absent: bool = True) -> str | None:
+    """A text parameter; empty counts as absent where the schema allows it. Text no
+    database can hold (a NUL) is a 400, not a 500 from the driver."""
     text = request.query.get(name)
+    if text is None or (not text and empty_is_absent):
+        return None
+    if "\x00" in text:
+        raise bad_request(f"{name}: must not contain a NUL character")
+    return text
+
+
+def query_int(request: web.Request, name: str, default: int, maximum: int) -> int:
+    text = query_text(request, name, empty_is_absent=False)
     if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
+    value = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else 0
     if not 1 <= value <= maximum:
         raise bad_request(f"{name}: expected a whole number from 1 to {maximum}, got {text!r}")
     return value
@@ -149,34 +157,40 @@ def query_int(request: web.Request, name: str, default: int, maximum: int) -> in
 def query_since(request: web.Request, name: str = "since") -> float | None:
     """The first moment after an ISO 8601 date-time (UTC without an offset) or Unix time,
     to the millisecond: passing back a time the API gave leaves out what it stamped."""
-    text = request.query.get(name)
+    text = query_text(request, name, empty_is_absent=False)
     if text is None:
         return None
+    problem = bad_request(f"{name}: expected an ISO 8601 date-time or Unix seconds, got {text!r}")
     try:
         moment = float(text)
     except ValueError:
         try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise bad_request(
-                f"{name}: expected an ISO 8601 date-time or Unix seconds, got {text!r}"
-            ) from None
-        moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+            parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+            moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, OverflowError):
+            raise problem from None
+    if not _EARLIEST <= moment <= _LATEST:
+        raise problem
     return (math.floor(round(moment * 1000, 3)) + 1) / 1000
+
+
+_EARLIEST, _LATEST = -62135596800.0, 253402300799.0
+"""0001-01-01 and 9999-12-31T23:59:59Z: the times a date-time can name."""
+NO_NUL = "^[^\\x00]*$"
 
 
 async def list_events(request: web.Request) -> web.Response:
     context: Context = request.app[CONTEXT]
-    status_text = request.query.get("status")
+    status_text = query_text(request, "status")
     status = None if status_text is None else STATUS_BY_NAME.get(status_text)
     if status_text is not None and status is None:
         known = ", ".join(STATUS_BY_NAME)
         raise bad_request(f"status: expected one of {known}, got {status_text!r}")
     page = await context.reads.events_page(
-        after=request.query.get("after"),
+        after=query_text(request, "after"),
         limit=query_int(request, "limit", 200, MAX_PAGE),
         status=status,
-        search=request.query.get("q"),
+        search=query_text(request, "q"),
     )
     return json_response(
         {
@@ -190,6 +204,8 @@ async def list_events(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     context: Context = request.app[CONTEXT]
     event_id = request.match_info["event_id"]
+    if "\x00" in event_id:
+        raise bad_request("event_id: must not contain a NUL character")
     since = query_since(request, "since")
     limit = query_int(request, "limit", 1000, MAX_PAGE)
     row = await context.reads.event_row(event_id)
@@ -236,9 +252,16 @@ def openapi_document() -> dict[str, Any]:
     since = _parameter(
         "since",
         "Only what happened after this ISO 8601 date-time or Unix time.",
-        {"type": "string"},
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "number", "minimum": _EARLIEST, "maximum": _LATEST},
+            ]
+        },
     )
     bad = _answer("Problem", "A query parameter is invalid; `error` names it.")
+    unauthorized = {"401": _answer("Problem", "A token is configured and none was given.")}
+    limit = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
     return {
         "openapi": "3.1.0",
         "info": {"title": "inventory-monitor", "version": monitor.__version__},
@@ -252,18 +275,24 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Watched events with their current status, in event ID order",
                     "parameters": [
+                        _parameter("limit", "Events per page.", limit),
                         _parameter(
-                            "limit", "Events per page.", {"type": "integer", "maximum": MAX_PAGE}
+                            "after",
+                            "The `next` cursor of the previous page.",
+                            {"type": "string", "pattern": NO_NUL},
                         ),
                         _parameter(
-                            "after", "The `next` cursor of the previous page.", {"type": "string"}
+                            "status",
+                            "Only events with this status.",
+                            {"type": "string", "enum": ["", *STATUS_BY_NAME]},
                         ),
-                        _parameter("status", "Only events with this status.", {"type": "string"}),
                         _parameter(
-                            "q", "Only events whose ID or name contains this.", {"type": "string"}
+                            "q",
+                            "Only events whose ID or name contains this.",
+                            {"type": "string", "pattern": NO_NUL},
                         ),
                     ],
-                    "responses": {"200": _answer("EventsPage"), "400": bad},
+                    "responses": {"200": _answer("EventsPage"), "400": bad, **unauthorized},
                 }
             },
             "/api/events/{event_id}": {
@@ -274,15 +303,16 @@ def openapi_document() -> dict[str, Any]:
                             "name": "event_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "string"},
+                            "schema": {"type": "string", "pattern": NO_NUL},
                         },
                         since,
-                        _parameter("limit", "Snapshots and changes at most.", {"type": "integer"}),
+                        _parameter("limit", "Snapshots and changes at most.", limit),
                     ],
                     "responses": {
                         "200": _answer("EventDetail"),
                         "400": bad,
                         "404": _answer("Problem", "The event has never been watched."),
+                        **unauthorized,
                     },
                 }
             },
@@ -291,16 +321,19 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Changes after `since` (oldest first), or the latest ones",
                     "parameters": [
                         since,
-                        _parameter("limit", "Changes at most.", {"type": "integer"}),
+                        _parameter("limit", "Changes at most.", limit),
                     ],
-                    "responses": {"200": _answer("ChangesPage"), "400": bad},
+                    "responses": {"200": _answer("ChangesPage"), "400": bad, **unauthorized},
                 }
             },
             "/healthz": {
                 "get": {
                     "summary": "Liveness",
                     "security": [],
-                    "responses": {"200": {"description": "Alive"}},
+                    "responses": {
+                        "200": {"description": "Alive"},
+                        "503": {"description": "The poll scheduler is not running"},
+                    },
                 }
             },
             "/readyz": {
@@ -309,13 +342,14 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _answer("Readiness", "Ready"),
                         "503": _answer("Readiness", "Not ready; `reasons` says why"),
+                        **unauthorized,
                     },
                 }
             },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "Text format"}},
+                    "responses": {"200": {"description": "Text format"}, **unauthorized},
                 }
             },
         },

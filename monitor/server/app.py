@@ -1,16 +1,18 @@
 """The daemon's HTTP server: health, readiness, metrics, the JSON API and the dashboard.
 
 Everything but /healthz sits behind the bearer token when one is configured. A browser
-signs in once with `/?token=...`, which sets an HttpOnly cookie and drops the token from
-the address bar.
+signs in once with `/?token=...`, which sets an HttpOnly cookie holding a session value
+derived from the token (never the token itself) and drops the token from the address bar.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
@@ -21,13 +23,20 @@ from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
 from monitor.server import api, dashboard
-from monitor.server.context import CONTEXT, Context
+from monitor.server.context import CONTEXT, NONCE, Context
 
 logger = logging.getLogger(__name__)
 
-TOKEN_COOKIE = "monitor_token"  # noqa: S105 - the cookie's name, not a secret
+SESSION_COOKIE = "monitor_session"
 DATABASE_TIMEOUT = 2.0
+IDLE_TIMEOUT = 15.0
+"""Seconds a connection may sit idle or half-way through sending a request."""
 _OPEN_PATHS = frozenset({"/healthz"})
+_HTML_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -40,7 +49,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or not request.path.startswith("/api/"):
             raise
-        return api.json_response({"error": exc.reason}, exc.status)
+        response = api.json_response({"error": exc.reason}, exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:
@@ -57,12 +69,20 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     offered = request.query.get("token")
     if offered is not None and request.path == "/" and _same(offered, secret):
         response = web.HTTPSeeOther("/")
-        response.set_cookie(TOKEN_COOKIE, secret, httponly=True, samesite="Strict")
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_value(secret),
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+        )
         raise response
     header = request.headers.get("Authorization", "")
-    presented = header[7:] if header.lower().startswith("bearer ") else None
-    presented = presented or request.cookies.get(TOKEN_COOKIE)
-    if presented is not None and _same(presented, secret):
+    bearer = header[7:] if header.lower().startswith("bearer ") else None
+    if bearer is not None and _same(bearer, secret):
+        return await handler(request)
+    cookie = _cookie(request)
+    if cookie is not None and _same(cookie, session_value(secret)):
         return await handler(request)
     return api.json_response(
         {"error": "a bearer token is required (Authorization: Bearer ...; browsers: /?token=...)"},
@@ -70,8 +90,43 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     )
 
 
+def session_value(secret: str) -> str:
+    """What the browser's cookie holds: derived from the token, so a new token ends every
+    session, yet the token itself is never stored in a browser."""
+    return hmac.new(secret.encode(), b"inventory-monitor session", hashlib.sha256).hexdigest()
+
+
+def _cookie(request: web.Request) -> str | None:
+    try:
+        return request.cookies.get(SESSION_COOKIE)
+    except (ValueError, UnicodeError):  # a cookie header that does not parse carries none
+        return None
+
+
+async def _html_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Pages may run only their own script and style, and never inside another site's frame."""
+    if response.content_type != "text/html":
+        return
+    nonce = request.get(NONCE, "")
+    response.headers.update(_HTML_HEADERS)
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "style-src-attr 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+@web.middleware
+async def _nonce(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[NONCE] = secrets.token_urlsafe(16)
+    return await handler(request)
+
+
 def _same(offered: str, secret: str) -> bool:
-    return hmac.compare_digest(offered.encode(), secret.encode())
+    # Header bytes that are not UTF-8 arrive as surrogates: they match no secret.
+    return hmac.compare_digest(
+        offered.encode("utf-8", "surrogateescape"), secret.encode("utf-8", "surrogateescape")
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -139,8 +194,9 @@ _OPENAPI = orjson.dumps(api.openapi_document())
 
 
 def build_app(context: Context) -> web.Application:
-    app = web.Application(middlewares=[_errors, _auth])
+    app = web.Application(middlewares=[_errors, _nonce, _auth])
     app[CONTEXT] = context
+    app.on_response_prepare.append(_html_headers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -153,10 +209,15 @@ def build_app(context: Context) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serve(context: Context) -> AsyncIterator[str]:
+async def serve(context: Context, idle_timeout: float = IDLE_TIMEOUT) -> AsyncIterator[str]:
     """Serve on the configured host and port; yields the base URL."""
     settings = context.config.server
-    runner = web.AppRunner(build_app(context), access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        build_app(context),
+        access_log=None,
+        shutdown_timeout=1.0,
+        keepalive_timeout=idle_timeout,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     try:

@@ -27,3 +27,5 @@ class Context:
 
 
 CONTEXT = web.AppKey("context", Context)
+NONCE = web.RequestKey("nonce", str)
+"""The page's one-time value that its script and style carry (Content-Security-Policy)."""

@@ -11,10 +11,12 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.models import STATUS_BY_NAME, Change, Status
-from monitor.server.context import CONTEXT
+from monitor.server.context import CONTEXT, NONCE
 from monitor.store.rows import EventRow
 from monitor.times import iso
 
+MAX_PAGES = 1000
+"""Pages are offsets: beyond this many, filter instead."""
 PAGE_SIZE = 100
 TIMELINE_DAYS = 3
 RECENT_CHANGES = 15
@@ -73,10 +75,9 @@ async def page(request: web.Request) -> web.Response:
     query = request.query
     status = STATUS_BY_NAME.get(query.get("status", ""))
     search = query.get("q", "").strip() or None
-    try:
-        number = max(1, int(query.get("page", "1")))
-    except ValueError:
-        number = 1
+    text = query.get("page", "1")
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else 1
+    number = min(max(1, number), MAX_PAGES)
     now = context.clock()
     # Keyset pages need the previous page's last ID; offsets stay cheap at dashboard sizes.
     events_page = await context.reads.events_page(
@@ -124,6 +125,7 @@ async def page(request: web.Request) -> web.Response:
         "refresh_ms": int(context.config.server.refresh * 1000),
         "days": TIMELINE_DAYS,
         "iso": iso,
+        "nonce": request.get(NONCE, ""),
     }
     template = "live.html" if query.get("fragment") == "1" else "dashboard.html"
     html = _environment.get_template(template).render(values)

@@ -1,0 +1,73 @@
+"""Schemathesis against the real daemon's HTTP API, as its OpenAPI document describes it.
+
+Starts the simulator and a daemon (on a fresh PostgreSQL database, where a NUL in a query
+once became a 500), runs every schemathesis check for about a minute with the bearer token,
+and exits with schemathesis's code. `make fuzz-api` runs it; so does CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.cluster import postgres_database, simulator, start_daemon, stop, write_config
+from bench.polling import API_KEY, free_port
+
+TOKEN = "schemathesis-token-0123456789"  # noqa: S105 - a throw-away daemon's token
+SECONDS = os.environ.get("FUZZ_SECONDS", "60")
+SEED = os.environ.get("FUZZ_SEED", "1")
+
+
+def wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - a local URL we built
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+async def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="monitor-fuzz-"))
+    async with postgres_database() as database:
+        with simulator() as upstream:
+            port = free_port()
+            config = write_config(
+                workdir / "fuzz.json",
+                {
+                    "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
+                    "database": {"url": database},
+                    "server": {"port": port, "token": TOKEN},
+                    "polling": {"interval": "2s"},
+                    "logging": {"level": "WARNING"},
+                    "notifiers": {"console": {"type": "log"}},
+                    "events": [{"id": "E1", "name": "Show one"}, {"id": "E2"}, {"id": "E3"}],
+                },
+            )
+            daemon = start_daemon(config)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_until_up(f"{base}/healthz")
+                command = [
+                    *(sys.executable, "-m", "schemathesis.cli", "run", f"{base}/api/openapi.json"),
+                    *("--checks", "all", "--workers", "2", "--max-time", SECONDS),
+                    *("--seed", SEED, "-H", f"Authorization: Bearer {TOKEN}"),
+                ]
+                schemathesis = await asyncio.create_subprocess_exec(*command)
+                return await schemathesis.wait()
+            finally:
+                stop(daemon)
+
+
+if __name__ == "__main__":
+    print(json.dumps({"fuzz_seconds": SECONDS, "seed": SEED}))
+    sys.exit(asyncio.run(main()))

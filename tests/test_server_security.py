@@ -1,0 +1,111 @@
+"""The HTTP server against hostile or careless clients: headers on pages, half-sent
+requests, wrong methods."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import pytest
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.devtools.simulator import Simulator
+from monitor.logs import MalformedRequestFilter
+from monitor.server import app as server_app
+from monitor.server.app import build_app
+from tests.conftest import API_KEY, ConfigFactory
+from tests.test_server import context_of, running
+
+
+async def test_pages_carry_security_headers_and_allow_only_their_own_script(
+    make_config: ConfigFactory,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    async with running(make_config, simulator) as (_, http), http.get("/") as response:
+        html = await response.text()
+        headers = response.headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    policy = headers["Content-Security-Policy"]
+    nonce = policy.split("'nonce-", 1)[1].split("'", 1)[0]
+    assert len(nonce) >= 16
+    assert html.count(f'nonce="{nonce}"') == 2, "the page's one style and one script"
+    assert "frame-ancestors 'none'" in policy
+
+
+async def test_a_half_sent_request_is_timed_out(
+    make_config: ConfigFactory, engine: AsyncEngine
+) -> None:
+    context = context_of(make_config(), engine)
+    async with server_app.serve(context, idle_timeout=0.3) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5.0) == b"", "the server hung up"
+        writer.close()
+
+
+async def test_a_wrong_method_under_the_api_names_the_allowed_one(
+    make_config: ConfigFactory, engine: AsyncEngine
+) -> None:
+    context = context_of(make_config(), engine)
+    async with (
+        TestServer(build_app(context)) as server,
+        aiohttp.ClientSession() as http,
+        http.post(server.make_url("/api/events")) as response,
+    ):
+        assert response.status == 405
+        assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/changes?since=1e400",
+        "/api/changes?since=nan",
+        "/api/changes?since=-Infinity",
+        "/api/changes?since=",
+        "/api/changes?limit=99999999999999999999999",
+        "/api/events?q=%00",
+        "/api/events?after=a%00b",
+        "/api/events/E%00X",
+        "/api/events/EV1?since=99999-01-01T00:00:00Z",
+    ],
+)
+async def test_odd_parameters_are_a_400_never_a_500(
+    make_config: ConfigFactory, engine: AsyncEngine, path: str
+) -> None:
+    context = context_of(make_config(), engine)
+    async with (
+        TestServer(build_app(context)) as server,
+        aiohttp.ClientSession() as http,
+        http.get(server.make_url(path)) as response,
+    ):
+        assert response.status == 400, await response.text()
+        assert "error" in await response.json()
+
+
+async def test_a_page_number_beyond_reason_shows_the_last_pages(
+    make_config: ConfigFactory, engine: AsyncEngine
+) -> None:
+    context = context_of(make_config(), engine)
+    async with (
+        TestServer(build_app(context)) as server,
+        aiohttp.ClientSession() as http,
+        http.get(server.make_url("/?page=99999999999999999999999")) as response,
+    ):
+        assert response.status == 200
+
+
+def test_aiohttp_tracebacks_for_requests_that_are_not_http_are_dropped() -> None:
+    error = BadHttpMessage("Invalid header value char")
+    malformed = logging.LogRecord(
+        "aiohttp.server", logging.ERROR, "", 0, "Error", (), (BadHttpMessage, error, None)
+    )
+    failed = logging.LogRecord("aiohttp.server", logging.ERROR, "", 0, "Error", (), None)
+    assert not MalformedRequestFilter().filter(malformed)
+    assert MalformedRequestFilter().filter(failed)
