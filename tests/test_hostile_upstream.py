@@ -7,12 +7,14 @@ import asyncio
 from typing import cast
 
 import aiohttp
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
 from monitor.app import Monitor
-from monitor.models import Quota
+from monitor.errors import Held
+from monitor.models import Health, Quota
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.tables import upstream
 from monitor.upstream.client import InventoryClient
@@ -97,3 +99,32 @@ async def test_a_saved_negative_quota_hangs_neither_start_up_nor_reload(
     quota = await asyncio.wait_for(start_and_reload(), 10)
     assert quota.limit is None, "a negative saved quota means nothing"
     assert quota.available is None
+
+
+class SpentQuota:
+    """A shared limiter whose cluster has spent the day's quota."""
+
+    rate = 5.0
+
+    def set_rate(self, rate: float) -> None:
+        self.rate = rate
+
+    async def acquire(self) -> None:
+        raise Held(NOW + 3600)
+
+    async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
+        raise AssertionError("no request went out, so no answer came back")
+
+
+async def test_a_quota_the_replicas_spent_holds_this_replica_too() -> None:
+    tracker = Upstream(clock=lambda: NOW)
+    async with aiohttp.ClientSession() as session:
+        client = InventoryClient(
+            session, "http://127.0.0.1:9", "key", 1.0, upstream=tracker, limiter=SpentQuota()
+        )
+        with pytest.raises(Held):
+            await client.fetch(["E1"])
+    assert tracker.held_until() == NOW + 3600
+    assert tracker.status.health is Health.QUOTA_EXHAUSTED
+    with pytest.raises(Held):
+        await tracker.admit()

@@ -5,7 +5,9 @@ import itertools
 import time
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.errors import Held
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.limiter import SharedLimiter
 from monitor.upstream.ratelimit import TokenBucket
@@ -69,3 +71,39 @@ async def test_replicas_sharing_a_postgres_limiter_get_slots_one_interval_apart(
     gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
     assert all(gap >= 0.2 - elapsed - 0.01 for gap in gaps), gaps
     assert slots[-1] == pytest.approx(14 * 0.2, abs=elapsed + 0.05)
+
+
+@pytest.mark.postgres
+async def test_replicas_spend_one_shared_quota_and_are_held_together(postgres_url: str) -> None:
+    engines = [create_engine(postgres_url) for _ in range(2)]
+    try:
+        await spend_one_quota(engines)
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def spend_one_quota(engines: list[AsyncEngine]) -> None:
+    await upgrade(engines[0])
+    one, other = (SharedLimiter(engine, rate=1000.0, name="quota-test") for engine in engines)
+    await one.ensure()
+    soon = time.time() + 600
+    await one.observe_quota(available=3, reset_at=soon)
+    await other.observe_quota(available=9, reset_at=soon)  # a late answer gives nothing back
+    await one.reserve()
+    await other.reserve()
+    await one.reserve()
+    with pytest.raises(Held) as caught:
+        await other.reserve()
+    assert caught.value.until == pytest.approx(soon, abs=2)
+    with pytest.raises(Held):
+        await one.reserve()
+
+    await one.observe_quota(available=0, reset_at=time.time() - 1)
+    await other.reserve()  # the reset has passed: the quota is unknown again, not spent
+
+    await one.observe_quota(available=0, reset_at=None)
+    await one.observe_quota(available=0, reset_at=None)
+    with pytest.raises(Held) as unknown:
+        await one.reserve()
+    assert unknown.value.until == pytest.approx(time.time() + 3600, abs=5), "an hour, then again"

@@ -1,5 +1,6 @@
-"""Replicas share one rate and fail over fast: batches name the replica that claimed them, a
-row holds the cluster's next request slot, and quota figures take 64 bits.
+"""Replicas share one rate and one quota, and fail over fast: batches name the replica that
+claimed them, a row holds the cluster's next request slot and what is left of the daily
+quota, and quota figures take 64 bits.
 
 Revision ID: 0005
 Revises: 0004
@@ -27,6 +28,8 @@ def upgrade() -> None:
         "rate_limits",
         sa.Column("name", sa.String(32), primary_key=True),
         sa.Column("tat", sa.Float, nullable=False),
+        sa.Column("quota_available", sa.BigInteger),
+        sa.Column("quota_reset_at", sa.Float),
     )
 
 

@@ -1,23 +1,32 @@
-"""One request rate for every replica sharing a PostgreSQL database: GCRA over one row.
+"""One request rate and one daily quota for every replica sharing a PostgreSQL database:
+GCRA over one row.
 
 The row holds the theoretical arrival time (TAT) of the next request. Each request moves it
 on by one emission interval, `1 / rate`, in one `UPDATE ... RETURNING`, and waits until its
 slot, so however many replicas share the key, requests leave the cluster spaced by that
 interval. Time is the database server's, so the replicas' clocks need not agree.
+
+The same statement spends one unit of the quota the answers' `Rate-Limit-Available`
+headers reported, so the replicas together never send the request past the last one; when
+none is left, every replica is held until the reset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import Float, case, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from monitor.errors import Held
 from monitor.store.tables import rate_limits
 
-_DB_NOW = func.extract("epoch", func.clock_timestamp())
+_DB_NOW = cast(func.extract("epoch", func.clock_timestamp()), Float)
+UNKNOWN_RESET_WAIT = 3600.0
+"""How long a used-up quota holds when no answer said when it resets."""
 
 
 class SharedLimiter:
@@ -30,8 +39,10 @@ class SharedLimiter:
         name: str = "ticketmaster",
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
+        self._clock = clock
         self._name = name
         self._sleep = sleep
         self.rate = rate
@@ -54,16 +65,73 @@ class SharedLimiter:
             await self._sleep(wait)
 
     async def reserve(self) -> float:
-        """Take the next slot; returns the seconds until it."""
+        """Take the next slot and a unit of the quota; returns the seconds until the slot.
+        Raises Held while the cluster has no quota left."""
         interval = 1.0 / self.rate
         now = select(_DB_NOW).scalar_subquery()
-        slot = func.greatest(rate_limits.c.tat, now)
+        column = rate_limits.c
+        passed = column.quota_reset_at <= now  # NULL, so false, while no reset is known
+        known = column.quota_available.is_not(None)
         reserve = (
             update(rate_limits)
-            .where(rate_limits.c.name == self._name)
-            .values(tat=slot + literal(interval))
-            .returning(rate_limits.c.tat - literal(interval) - _DB_NOW)
+            .where(
+                column.name == self._name,
+                or_(~known, column.quota_available > 0, passed),
+            )
+            .values(
+                tat=func.greatest(column.tat, now) + literal(interval),
+                quota_available=case(
+                    (passed, None),
+                    (known, column.quota_available - 1),
+                    else_=column.quota_available,
+                ),
+                quota_reset_at=case((passed, None), else_=column.quota_reset_at),
+            )
+            .returning(column.tat - literal(interval) - _DB_NOW)
         )
         async with self._engine.begin() as conn:
-            wait = await conn.scalar(reserve)
-        return max(0.0, float(wait or 0.0))
+            wait = (await conn.execute(reserve)).scalar_one_or_none()
+            if wait is None:
+                raise Held(await self._hold(conn))
+        return max(0.0, float(wait))
+
+    async def _hold(self, conn: AsyncConnection) -> float:
+        """Until when the used-up quota holds, on this replica's clock; a reset nobody
+        reported is taken to be an hour away, so the hold always ends."""
+        row = (
+            await conn.execute(
+                select(rate_limits.c.quota_reset_at, _DB_NOW).where(
+                    rate_limits.c.name == self._name
+                )
+            )
+        ).one()
+        reset_at, db_now = row
+        if reset_at is None:
+            reset_at = db_now + UNKNOWN_RESET_WAIT
+            await conn.execute(
+                update(rate_limits)
+                .where(rate_limits.c.name == self._name)
+                .values(quota_reset_at=reset_at)
+            )
+        return float(self._clock() + (reset_at - db_now))
+
+    async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
+        """What an answer's headers said is left: the count only ever falls until a reset,
+        so an answer that arrives late cannot give back what others have spent since."""
+        if available is None:
+            return
+        column = rate_limits.c
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(rate_limits)
+                .where(column.name == self._name)
+                .values(
+                    quota_available=case(
+                        (column.quota_available.is_(None), literal(available)),
+                        else_=func.least(column.quota_available, literal(available)),
+                    ),
+                    quota_reset_at=(
+                        column.quota_reset_at if reset_at is None else literal(reset_at)
+                    ),
+                )
+            )

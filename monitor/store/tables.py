@@ -147,10 +147,13 @@ replicas = Table(
     Column("seen_at", Float, nullable=False),
 )
 
-# The cluster's request pacing (GCRA): the theoretical arrival time of the next request.
+# The cluster's request pacing (GCRA): the theoretical arrival time of the next request,
+# and the requests left of the daily quota until it resets, as the replicas spend them.
 rate_limits = Table(
     "rate_limits",
     metadata,
     Column("name", String(32), primary_key=True),
     Column("tat", Float, nullable=False),
+    Column("quota_available", BigInteger),
+    Column("quota_reset_at", Float),
 )

@@ -18,7 +18,7 @@ from yarl import URL
 
 from monitor import USER_AGENT
 from monitor.backoff import retry_after_seconds
-from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
+from monitor.errors import Held, InvalidApiKey, RateLimited, UpstreamError
 from monitor.metrics import Metrics
 from monitor.models import Answer
 from monitor.redact import redact
@@ -87,6 +87,10 @@ class InventoryClient:
         except UpstreamError as exc:
             self._upstream.failed(exc)
             raise
+        except Held as held:  # the replicas sharing the key have spent its quota
+            self._upstream.abandoned()
+            self._upstream.hold(held.until)
+            raise
         except BaseException:
             self._upstream.abandoned()
             raise
@@ -125,8 +129,11 @@ class InventoryClient:
         logger.debug(
             "%d events requested, HTTP %d in %.0f ms", len(event_ids), status, seconds * 1000
         )
+        limit, available, reset_at = self._quota_headers(headers)
         if self._upstream is not None:
-            self._upstream.observe_quota(*self._quota_headers(headers))
+            self._upstream.observe_quota(limit, available, reset_at)
+        if self._limiter is not None:
+            await self._limiter.observe_quota(available, reset_at)
         if status != 200:
             raise self._http_error(status, headers, body)
         return self._parse(body, event_ids)

@@ -242,6 +242,10 @@ class Upstream:
             self._set_health(Health.INVALID_API_KEY, now)
         self._update(paused_until=retry_at, last_error=str(error))
 
+    def hold(self, until: float) -> None:
+        """The replicas sharing this key have spent its daily quota: hold until `until`."""
+        self._quota_used_up(until, "the replicas sharing this API key have spent it")
+
     def _quota_used_up(self, until: float, reason: str) -> None:
         if self.status.health is not Health.QUOTA_EXHAUSTED:
             logger.error(

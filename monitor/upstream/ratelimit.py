@@ -19,6 +19,9 @@ class Limiter(Protocol):
 
     async def acquire(self) -> None: ...
 
+    async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
+        """What an answer said is left of the daily quota (a shared limiter shares it)."""
+
 
 class TokenBucket:
     """`rate` requests a second on average, at most `burst` at once; callers over the budget
@@ -61,3 +64,6 @@ class TokenBucket:
                 await self._sleep((1 - self._tokens) / self._rate)
                 self._tokens, self._updated = 1.0, self._clock()
             self._tokens -= 1
+
+    async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
+        """One process tracks its quota in `upstream.health`; nothing to share."""
