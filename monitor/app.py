@@ -38,7 +38,14 @@ from monitor.store.retention import prune
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.quota import plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
-from monitor.wiring import PACING, build_poller, build_upstream, client_for, sync_watchlist
+from monitor.wiring import (
+    PACING,
+    build_poller,
+    build_upstream,
+    client_for,
+    lease_for,
+    sync_watchlist,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +113,7 @@ class Monitor:
         engine = create_engine(config.database.url)
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
-        self.replicas = Replicas(engine, replica_id(self.config_path))
+        self.replicas = Replicas(engine, replica_id(self.config_path), lease_for(config))
         self.repository = Repository(engine, replica=self.replicas.id)
         self.reads = Reads(engine)
         upstream_status = await self.repository.load_upstream()

@@ -54,8 +54,7 @@ def build_poller(
         rules=Rules(config.polling.unknown_after, config.polling.snapshot_every),
         batch_size=tm.batch_size,
         max_in_flight=tm.max_in_flight,
-        # Long enough for a request with its timeout; after it, a crashed poll is retried.
-        lease=2 * tm.timeout + 30.0,
+        lease=lease_for(config),
         notify_baseline=polling.notify_baseline,
         clock=clock,
         upstream=upstream,
@@ -63,6 +62,12 @@ def build_poller(
         metrics=metrics,
         on_changes=on_changes,
     )
+
+
+def lease_for(config: Config) -> float:
+    """How long a claimed batch is held: long enough for a request with its timeout. A live
+    replica renews it; a replica gone silent loses it sooner (see `store.replicas`)."""
+    return 2 * config.ticketmaster.timeout + 30.0
 
 
 def build_upstream(

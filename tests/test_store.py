@@ -230,3 +230,19 @@ async def test_replicas_starting_together_migrate_one_at_a_time(postgres_url: st
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_a_live_replica_renews_the_claims_of_its_requests_in_flight(
+    engine: AsyncEngine,
+) -> None:
+    await watch(Repository(engine), "A")
+    replica = Replicas(engine, "r1", lease=30.0)
+    await replica.beat(NOW + 60)
+    (batch,) = await Repository(engine, replica="r1").claim_due(NOW + 60, 10, NOW + 90)
+    await replica.beat(NOW + 80)
+    assert await Repository(engine, replica="r2").claim_due(NOW + 95, 10, NOW + 200) == [], (
+        "still in flight at r1, which is alive: its claim was renewed to NOW + 110"
+    )
+    assert [b.id for b in await Repository(engine).claim_due(NOW + 111, 10, NOW + 200)] == [
+        batch.id
+    ]

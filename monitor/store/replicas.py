@@ -37,9 +37,11 @@ def replica_id(config_path: Path | None) -> str:
 
 
 class Replicas:
-    def __init__(self, engine: AsyncEngine, replica_id: str) -> None:
+    def __init__(self, engine: AsyncEngine, replica_id: str, lease: float = 60.0) -> None:
         self._engine = engine
         self.id = replica_id
+        self._lease = lease
+        """How long a claim lasts; a live replica renews its claims on every beat."""
 
     async def reclaim(self, now: float) -> int:
         """Release what this daemon claimed before a restart (kill -9 included), at once
@@ -71,6 +73,15 @@ class Replicas:
             )
             if not seen.rowcount:
                 await conn.execute(insert(replicas).values(id=self.id, seen_at=now))
+            # Requests in flight keep their batches for as long as this replica lives.
+            await conn.execute(
+                update(batches)
+                .where(
+                    batches.c.claimed_by == self.id,
+                    batches.c.next_due_at < now + self._lease / 2,
+                )
+                .values(next_due_at=now + self._lease)
+            )
             released = await conn.execute(
                 update(batches)
                 .where(batches.c.claimed_by.is_not(None), batches.c.claimed_by.not_in(alive))
