@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from monitor.config import Rule
-from monitor.devtools.simulator import ScriptedFault
+from monitor.devtools.faults import ScriptedFault
 from monitor.models import Availability
 from monitor.notify.routing import Target
 from monitor.store.outbox import Outbox

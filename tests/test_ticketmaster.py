@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from monitor.devtools.simulator import QUOTA_FAULT, spike_arrest_fault
+from monitor.devtools.faults import QUOTA_FAULT, spike_arrest_fault
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer, Quota
 from monitor.redact import RedactingFilter, Redactor, redactor

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from monitor.devtools.simulator import (
+from monitor.devtools.faults import (
     HTML_503,
     INVALID_KEY_FAULT,
     QUOTA_FAULT,

@@ -21,12 +21,19 @@ import time
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from monitor.devtools.faults import (
+    HTML_503,
+    INVALID_KEY_FAULT,
+    QUOTA_FAULT,
+    ScriptedFault,
+    respond_with,
+    spike_arrest_fault,
+)
 from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, ResaleStatus, Status
 from monitor.upstream.client import AVAILABILITY_PATH
 
@@ -35,47 +42,6 @@ logger = logging.getLogger(__name__)
 MAX_EVENTS_PER_REQUEST = 1000
 _WALK = (Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE)
 _RESALE = (ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE)
-
-INVALID_KEY_FAULT = {
-    "fault": {"faultstring": "Invalid ApiKey", "detail": {"errorcode": "oauth.v2.InvalidApiKey"}}
-}
-
-
-def _fault_body(text: str, code: str) -> dict[str, Any]:
-    return {"fault": {"faultstring": text, "detail": {"errorcode": code}}}
-
-
-QUOTA_FAULT = _fault_body(
-    "Rate limit quota violation. Quota limit exceeded.", "policies.ratelimit.QuotaViolation"
-)
-
-
-def spike_arrest_fault(rate: float) -> dict[str, Any]:
-    return _fault_body(
-        f"Spike arrest violation. Allowed rate : {rate:g}ps",
-        "policies.ratelimit.SpikeArrestViolation",
-    )
-
-
-FaultKind = Literal["http", "reset", "truncate", "hang"]
-
-
-@dataclass(slots=True)
-class ScriptedFault:
-    """One bad answer: an HTTP answer as given, a connection reset, a body cut short, or
-    an answer that comes only after `delay` seconds."""
-
-    status: int = 500
-    body: str = ""
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-    kind: FaultKind = "http"
-    delay: float = 0.0
-
-
-RESET = ScriptedFault(kind="reset")
-TRUNCATED = ScriptedFault(kind="truncate")
-HTML_503 = ScriptedFault(503, "<html><body>Service Unavailable</body></html>", "text/html")
 
 
 class Simulator:
@@ -235,7 +201,7 @@ class Simulator:
             return limited
         fault = self._next_fault()
         if fault is not None:
-            return await _faulty(request, fault, self.quota_headers())
+            return await respond_with(request, fault, self.quota_headers())
         ids = [i for i in request.query.get("events", "").split(",") if i]
         if not ids or len(ids) > MAX_EVENTS_PER_REQUEST:
             return _json(
@@ -369,31 +335,6 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
     return data
-
-
-async def _faulty(
-    request: web.Request, fault: ScriptedFault, headers: dict[str, str]
-) -> web.StreamResponse:
-    if fault.delay:
-        await asyncio.sleep(fault.delay)
-    if fault.kind == "reset":
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response()
-    if fault.kind == "truncate":
-        response = web.StreamResponse(headers={"Content-Type": "application/json", **headers})
-        response.content_length = 4096
-        await response.prepare(request)
-        await response.write(b'[{"eventId": "')
-        if request.transport is not None:
-            request.transport.abort()
-        return response
-    return web.Response(
-        status=fault.status,
-        text=fault.body,
-        content_type=fault.content_type,
-        headers={**headers, **fault.headers},
-    )
 
 
 def _json(data: object, status: int = 200) -> web.Response:
