@@ -30,9 +30,13 @@ FORGET_AFTER = 86400.0
 
 def replica_id(config_path: Path | None) -> str:
     """A fresh ID that starts with what stays the same across restarts of one daemon: its
-    host and its config file. A restarted daemon knows its former claims by that prefix."""
-    place = f"{socket.gethostname()}:{config_path.resolve() if config_path else ''}"
-    instance = hashlib.sha256(place.encode()).hexdigest()[:8]
+    host and its config file. A restarted daemon knows its former claims by that prefix; a
+    daemon without a config file has no former self."""
+    if config_path is None:
+        instance = uuid.uuid4().hex[:8]
+    else:
+        place = f"{socket.gethostname()}:{config_path.resolve()}"
+        instance = hashlib.sha256(place.encode()).hexdigest()[:8]
     return f"{instance}-{uuid.uuid4().hex[:23]}"
 
 
