@@ -57,6 +57,16 @@ def main() -> None:
 
     print()
     print(
+        "MQTT: changes through the outbox to the local Mosquitto at QoS 1, counted by a subscriber"
+    )
+    mqtt_header = ("changes", "all received s (target: at most 10)")
+    print(" | ".join(mqtt_header))
+    print(" | ".join("-" * len(h) for h in mqtt_header))
+    figures = run("bench.mqtt")
+    print(f"{figures['messages']:,} | {figures['seconds']:.2f}", flush=True)
+
+    print()
+    print(
         "API: GET /api/events (first page, by cursor, by status) with the server in its own process"
     )
     api_header = ("watched events", "requests", "p50 ms", "p99 ms")

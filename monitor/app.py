@@ -19,9 +19,10 @@ from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
-from monitor.notify.dispatcher import Dispatcher, Route
-from monitor.notify.notifiers import build_notifier
-from monitor.notify.notifiers.base import Notifier
+from monitor.models import EventStatus
+from monitor.notify.dispatcher import Dispatcher
+from monitor.notify.notifiers.base import Notifier, StatePublisher
+from monitor.notify.roster import Roster
 from monitor.notify.watchdog import Watchdog
 from monitor.polling.ticker import PollTicker, tick_for
 from monitor.polling.watchlist import Watch, watchlist
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 6.0
 RETIRE_AFTER = 60.0
 """Longest wait for sends through replaced notifiers before they are closed anyway."""
+ANNOUNCE_EVERY = 3
+"""Housekeeping rounds between announcements of the watchlist's states."""
 PRUNE_EVERY = 3600.0
 PRUNE_FIRST_AFTER = 60.0
 RESTART_ONLY = ("database", "server", "logging")
@@ -81,7 +84,7 @@ class Monitor:
         """Where the config came from: SIGHUP, or a change of the file, reloads it."""
         self._watch_every = watch_every
         self._housekeeping_every = housekeeping_every
-        self._notifiers: list[Notifier] = []
+        self._roster = Roster()
         self._watcher: FileWatcher | None = None
         self._reloading = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -117,7 +120,7 @@ class Monitor:
         self.repository = Repository(engine, replica=self.replicas.id)
         self.reads = Reads(engine)
         upstream_status = await self.repository.load_upstream()
-        watches = await self._sync(config, upstream_status.quota.limit)
+        watches, _ = await self._sync(config, upstream_status.quota.limit)
 
         tm = config.ticketmaster
         self._session = await stack.enter_async_context(
@@ -132,10 +135,11 @@ class Monitor:
 
         stack.push_async_callback(self._close_notifiers)
         self.dispatcher = Dispatcher(
-            Outbox(engine), self._routes(config), self.clock, metrics=self.metrics
+            Outbox(engine), self._roster.routes(config)[0], self.clock, metrics=self.metrics
         )
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         stack.push_async_callback(self._stop_dispatcher, dispatching)
+        await self._announce([])
 
         self.poller = build_poller(
             config,
@@ -177,6 +181,8 @@ class Monitor:
         self._periodic("upstream", every, self._adopt_upstream)
         self._periodic("watchdog", every, self.watchdog.check)
         self._periodic("retention", every, self._prune_when_due)
+        # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
+        self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
         if self.config_path is not None:
             self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
             stack.enter_context(self._watcher.running())
@@ -244,8 +250,11 @@ class Monitor:
                 "retention: pruned %d snapshots and %d changes", pruned.snapshots, pruned.changes
             )
 
-    async def _sync(self, config: Config, reported_quota: int | None) -> dict[str, Watch]:
-        """Plan the watchlist against the quota, warn when it does not fit, and store it."""
+    async def _sync(
+        self, config: Config, reported_quota: int | None
+    ) -> tuple[dict[str, Watch], list[str]]:
+        """Plan the watchlist against the quota, warn when it does not fit, and store it;
+        returns the watches and the IDs no longer watched."""
         plan = plan_for(config, reported_quota)
         warning = quota_warning(config, plan)
         if warning and config.polling.fit_quota:
@@ -266,15 +275,29 @@ class Monitor:
             len(removed),
             len(config.notifiers),
         )
-        return watches
+        return watches, removed
 
-    def _routes(self, config: Config) -> dict[str, Route]:
-        routes = {}
-        for name, notifier_config in config.notifiers.items():
-            notifier = build_notifier(name, notifier_config)
-            self._notifiers.append(notifier)
-            routes[name] = Route.of(notifier, notifier_config)
-        return routes
+    async def _announce_states(self) -> None:
+        await self._announce([])
+
+    async def _announce(self, removed: list[str]) -> None:
+        """Notifiers that keep state where subscribers see it (MQTT) hear the watchlist as
+        it stands, and which events left it."""
+        publishers = [
+            notifier
+            for notifier in self.dispatcher.notifiers().values()
+            if isinstance(notifier, StatePublisher)
+        ]
+        if not publishers:
+            return
+        states = [
+            EventStatus(row.event_id, row.name, row.current, row.last_changed_at)
+            for row in await self.reads.event_rows()
+        ]
+        for publisher in publishers:
+            await publisher.publish_states(states)
+            if removed:
+                await publisher.forget(removed)
 
     async def reload(self) -> bool:
         """Read the config file again and apply its watchlist and notifiers. An invalid file
@@ -304,11 +327,11 @@ class Monitor:
             )
             if config.ticketmaster != self.config.ticketmaster:
                 self._use_upstream_settings(config)
-            replaced, self._notifiers = self._notifiers, []
-            self.dispatcher.set_routes(self._routes(config))
-            self.poller.replace_watchlist(
-                await self._sync(config, self.upstream.status.quota.limit)
-            )
+            routes, replaced = self._roster.routes(config)
+            self.dispatcher.set_routes(routes)
+            watches, removed = await self._sync(config, self.upstream.status.quota.limit)
+            self.poller.replace_watchlist(watches)
+            await self._announce(removed)
             self.ticker.set_every(tick_for(config.shortest_interval()))
             self.config = config
             if self.context is not None:
@@ -351,8 +374,7 @@ class Monitor:
     async def _close_notifiers(self) -> None:
         for task in list(self._retiring):
             await _finish(task)
-        for notifier in self._notifiers:
-            await notifier.aclose()
+        await self._roster.aclose()
 
     async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
         task.cancel()

@@ -77,6 +77,15 @@ class EventState(NamedTuple):
     """False when its batch's last poll did not read it: its row then needs a write."""
 
 
+class EventStatus(NamedTuple):
+    """A watched event as notifiers that keep state (MQTT) announce it."""
+
+    event_id: str
+    name: str | None
+    current: Availability | None
+    changed_at: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """An accepted difference between the stored and the observed availability."""

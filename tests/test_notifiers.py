@@ -45,6 +45,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "webhook": {"url": "http://127.0.0.1:9/hook"},
     "email": {"host": "127.0.0.1", "from": "a@example.com", "to": ["b@example.com"]},
     "apprise": {"urls": ["json://127.0.0.1:9/x"]},
+    "mqtt": {"url": "mqtt://127.0.0.1:9"},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from monitor.config.model import Config
-from monitor.config.notifiers import EmailNotifierConfig
+from monitor.config.notifiers import EmailNotifierConfig, MqttNotifierConfig
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -91,6 +91,8 @@ def _secrets(config: Config) -> list[Problem]:
     ]
     problems: list[Problem] = []
     for name, notifier in config.notifiers.items():
+        if isinstance(notifier, MqttNotifierConfig):
+            named.append((("notifiers", name, "url"), urlsplit(notifier.url).password))
         if isinstance(notifier, EmailNotifierConfig) and notifier.password is not None:
             named.append((("notifiers", name, "password"), notifier.password.get_secret_value()))
             if notifier.security == "none" and not notifier.allow_plaintext_auth:

@@ -127,8 +127,47 @@ class WebhookNotifierConfig(_NotifierConfig):
         return found
 
 
-NOTIFIER_TYPES = ("log", "webhook", "email", "apprise")
+class MqttNotifierConfig(_NotifierConfig):
+    """Publishes changes, retained states and (optionally) Home Assistant discovery."""
+
+    type: Literal["mqtt"]
+    url: str
+    """mqtt://[user:password@]host[:port], or mqtts:// for TLS."""
+    verify: bool = True
+    topic_prefix: Annotated[str, Field(pattern=r"^[^#+\x00]+$", max_length=128)] = (
+        "inventory-monitor"
+    )
+    qos: Literal[0, 1, 2] = 1
+    homeassistant: bool = False
+    discovery_prefix: Annotated[str, Field(pattern=r"^[^#+\x00]+$", max_length=128)] = (
+        "homeassistant"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise PydanticCustomError(
+                "url", "expected mqtt://[user:password@]host[:port] (or mqtts:// for TLS)"
+            )
+        try:
+            parts.port  # noqa: B018 - a port that is not a number raises here
+        except ValueError:
+            raise PydanticCustomError("url", "the port must be a number") from None
+        return value
+
+    def secrets(self) -> list[str]:
+        password = urlsplit(self.url).password
+        return [self.url, password] if password else []
+
+
+NOTIFIER_TYPES = ("log", "webhook", "email", "apprise", "mqtt")
 NotifierConfig = Annotated[
-    LogNotifierConfig | WebhookNotifierConfig | EmailNotifierConfig | AppriseNotifierConfig,
+    LogNotifierConfig
+    | WebhookNotifierConfig
+    | EmailNotifierConfig
+    | AppriseNotifierConfig
+    | MqttNotifierConfig,
     Field(discriminator="type"),
 ]

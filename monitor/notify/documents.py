@@ -1,4 +1,5 @@
-"""How a change is written in machine formats."""
+"""How a change is written in machine formats: the webhook contract, which the JSON API
+and MQTT share."""
 
 from __future__ import annotations
 
@@ -24,4 +25,13 @@ def change_document(change: Change) -> dict[str, Any]:
         },
         "changed": list(change.changed),
         "observed_at": iso(change.observed_at),
+    }
+
+
+def change_message(change: Change) -> dict[str, Any]:
+    """One change as a message of its own: the webhook's body, and MQTT's."""
+    return {
+        "type": "inventory.changed",
+        "timestamp": iso(change.observed_at),
+        "data": change_document(change),
     }

@@ -13,6 +13,7 @@ from monitor.config import (
     AppriseNotifierConfig,
     EmailNotifierConfig,
     LogNotifierConfig,
+    MqttNotifierConfig,
     NotifierConfig,
     WebhookNotifierConfig,
 )
@@ -20,6 +21,7 @@ from monitor.notify.notifiers.apprise import AppriseNotifier
 from monitor.notify.notifiers.base import Notifier
 from monitor.notify.notifiers.email import EmailNotifier
 from monitor.notify.notifiers.log import LogNotifier
+from monitor.notify.notifiers.mqtt import MqttNotifier
 from monitor.notify.notifiers.webhook import WebhookNotifier
 
 Factory = Callable[[str, NotifierConfig], Notifier]
@@ -29,6 +31,7 @@ _Settings = TypeVar(
     WebhookNotifierConfig,
     EmailNotifierConfig,
     AppriseNotifierConfig,
+    MqttNotifierConfig,
 )
 
 
@@ -48,6 +51,7 @@ NOTIFIER_KINDS: dict[str, Factory] = {
     WebhookNotifier.kind: _factory(WebhookNotifier, WebhookNotifierConfig),
     EmailNotifier.kind: _factory(EmailNotifier, EmailNotifierConfig),
     AppriseNotifier.kind: _factory(AppriseNotifier, AppriseNotifierConfig),
+    MqttNotifier.kind: _factory(MqttNotifier, MqttNotifierConfig),
 }
 
 

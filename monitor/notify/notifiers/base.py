@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
-from monitor.models import Delivery, Notice
+from monitor.models import Delivery, EventStatus, Notice
 
 
 class Notifier(Protocol):
@@ -23,3 +24,14 @@ class Notifier(Protocol):
     async def send_notice(self, notice: Notice) -> str: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class StatePublisher(Protocol):
+    """A notifier that also keeps every watched event's state where subscribers see it."""
+
+    async def publish_states(self, events: Sequence[EventStatus]) -> None:
+        """The watched events as they stand (at start-up, after a reload)."""
+
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        """Events no longer watched: whatever was published about them is cleared."""

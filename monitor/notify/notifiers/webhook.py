@@ -20,7 +20,7 @@ from monitor.backoff import retry_after_seconds
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
-from monitor.notify.documents import change_document
+from monitor.notify.documents import change_document, change_message
 from monitor.redact import redact
 from monitor.times import iso
 
@@ -41,13 +41,7 @@ def webhook_body(delivery: Delivery) -> bytes:
                 "data": [change_document(c) for c in delivery.changes],
             }
         )
-    return orjson.dumps(
-        {
-            "type": "inventory.changed",
-            "timestamp": iso(change.observed_at),
-            "data": change_document(change),
-        }
-    )
+    return orjson.dumps(change_message(change))
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

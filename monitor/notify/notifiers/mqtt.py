@@ -1,0 +1,332 @@
+"""The `mqtt` notifier: every change as a message, every watched event's state retained, and
+optionally Home Assistant discovery, so each show appears as entities.
+
+Topics, under `topic_prefix`:
+- `events/{id}/changes`: each change, the webhook's JSON body, at `qos`, not retained;
+- `events/{id}/state`: `{"status", "resale_status", "changed_at", "name"}`, retained;
+- `status`: `online`, retained, and `offline` as the broker's last will;
+- `test`: what `notify test` publishes.
+
+Changes come through the outbox like every notifier's (retried, marked dead, replayable).
+Retained states and discovery configs are published again on every new connection, so a
+broker that lost them (restarted without persistence) has them back at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import orjson
+
+from monitor.config import MqttNotifierConfig
+from monitor.errors import DeliveryError
+from monitor.models import Change, Delivery, EventStatus, Notice, Status
+from monitor.notify.documents import change_message
+from monitor.notify.rendering import event_url, is_test
+from monitor.redact import redact
+from monitor.times import iso
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_AFTER = (1.0, 2.0, 5.0, 15.0, 30.0)
+"""Seconds between attempts to reach the broker again; the last step repeats."""
+_AVAILABLE = (Status.TICKETS_AVAILABLE.value, Status.FEW_TICKETS_LEFT.value)
+
+
+class MqttNotifier:
+    kind = "mqtt"
+
+    def __init__(self, name: str, config: MqttNotifierConfig) -> None:
+        self.name = name
+        self.config = config
+        parts = urlsplit(config.url)
+        self._tls = parts.scheme == "mqtts"
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port or (8883 if self._tls else 1883)
+        self._username = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        prefix = config.topic_prefix.rstrip("/")
+        self._status_topic = f"{prefix}/status"
+        self._prefix = prefix
+        self._client: aiomqtt.Client | None = None
+        self._connecting = asyncio.Lock()
+        self._states: dict[str, EventStatus] = {}
+        self._keeper: asyncio.Task[None] | None = None
+        self._failing = False
+        self._speaks_for_daemon = False
+        """Set by `publish_states`: only the daemon's notifier says `online` and `offline`,
+        never the one `notify test` builds."""
+
+    # -- the Notifier protocol -------------------------------------------------------------
+
+    async def send(self, delivery: Delivery) -> str:
+        try:
+            client = await self._connected()
+            for change in delivery.changes:
+                if is_test(change):
+                    await self._publish(client, f"{self._prefix}/test", change_message(change))
+                    continue
+                await self._publish(
+                    client, self._topic(change.event_id, "changes"), change_message(change)
+                )
+                status = status_of(change)
+                self._states[change.event_id] = status
+                await self._announce(client, status)
+        except aiomqtt.MqttError as exc:
+            await self._drop()
+            raise DeliveryError(self._reason(exc)) from None
+        return f"published at QoS {self.config.qos} to {self._host}:{self._port}"
+
+    async def send_notice(self, notice: Notice) -> str:
+        message = {
+            "type": f"monitor.{notice.kind}",
+            "timestamp": iso(notice.at),
+            "data": {"subject": notice.subject, "body": notice.body},
+        }
+        try:
+            client = await self._connected()
+            await self._publish(client, f"{self._prefix}/notices", message)
+        except aiomqtt.MqttError as exc:
+            await self._drop()
+            raise DeliveryError(self._reason(exc)) from None
+        return f"published to {self._host}:{self._port}"
+
+    async def aclose(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        client, self._client = self._client, None
+        if client is not None and self._speaks_for_daemon:
+            # A clean goodbye skips the last will, so say `offline` ourselves.
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(self._status_topic, "offline", qos=1, retain=True)
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.__aexit__(None, None, None)
+
+    # -- the StatePublisher protocol -------------------------------------------------------
+
+    async def publish_states(self, events: Sequence[EventStatus]) -> None:
+        """Announce every watched event; until the broker answers, keep trying in the
+        background (the daemon does not wait for it). Later calls announce what is new."""
+        self._speaks_for_daemon = True
+        states = {
+            event.event_id: _newer(self._states.get(event.event_id), event) for event in events
+        }
+        fresh = [event for key, event in states.items() if self._states.get(key) != event]
+        self._states = states
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_connected(), name=f"mqtt-{self.name}")
+        elif self._client is not None:
+            try:
+                for status in fresh:
+                    await self._announce(self._client, status)
+            except aiomqtt.MqttError as exc:
+                logger.warning("notifier %s: %s", self.name, self._reason(exc))
+                await self._drop()
+
+    async def forget(self, event_ids: Sequence[str]) -> None:
+        """Clear what was retained about events no longer watched: their state, and the
+        discovery configs, so Home Assistant drops their entities."""
+        for event_id in event_ids:
+            self._states.pop(event_id, None)
+        try:
+            client = await self._connected()
+            for event_id in event_ids:
+                await client.publish(self._topic(event_id, "state"), b"", qos=1, retain=True)
+                for topic, _ in self._discovery(EventStatus(event_id, None, None, None)):
+                    await client.publish(topic, b"", qos=1, retain=True)
+        except aiomqtt.MqttError as exc:
+            logger.warning(
+                "notifier %s: could not clear %d removed events: %s",
+                self.name,
+                len(event_ids),
+                self._reason(exc),
+            )
+            await self._drop()
+
+    # -- the connection --------------------------------------------------------------------
+
+    async def _connected(self) -> aiomqtt.Client:
+        async with self._connecting:
+            if self._client is not None:
+                return self._client
+            client = aiomqtt.Client(
+                self._host,
+                self._port,
+                username=self._username,
+                password=self._password,
+                identifier=f"inventory-monitor-{self.name}-{uuid.uuid4().hex[:8]}",
+                will=(
+                    aiomqtt.Will(self._status_topic, "offline", qos=1, retain=True)
+                    if self._speaks_for_daemon
+                    else None
+                ),
+                tls_context=self._tls_context(),
+                timeout=self.config.timeout,
+            )
+            await client.__aenter__()
+            try:
+                if self._speaks_for_daemon:
+                    await client.publish(self._status_topic, "online", qos=1, retain=True)
+                for status in list(self._states.values()):
+                    await self._announce(client, status)
+            except aiomqtt.MqttError:
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.__aexit__(None, None, None)
+                raise
+            self._client = client
+            if self._failing:
+                logger.info("notifier %s: the broker answers again", self.name)
+            self._failing = False
+            return client
+
+    async def _keep_connected(self) -> None:
+        """Stay connected: a lost broker is tried again with backoff, and on its return it
+        hears `online` and every state at once."""
+        attempt = 0
+        while True:
+            try:
+                client = await self._connected()
+                attempt = 0
+                async for _ in client.messages:  # no subscriptions: this waits for a loss
+                    pass
+            except aiomqtt.MqttError as exc:
+                if not self._failing:
+                    logger.warning(
+                        "notifier %s: %s; trying again in the background",
+                        self.name,
+                        self._reason(exc),
+                    )
+                self._failing = True
+                await self._drop()
+            await asyncio.sleep(RECONNECT_AFTER[min(attempt, len(RECONNECT_AFTER) - 1)])
+            attempt += 1
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError, RuntimeError):
+                await client.__aexit__(None, None, None)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self._tls:
+            return None
+        context = ssl.create_default_context()
+        if not self.config.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _reason(self, error: aiomqtt.MqttError) -> str:
+        return redact(f"MQTT broker {self._host}:{self._port}: {error}")
+
+    # -- what is published -----------------------------------------------------------------
+
+    def _topic(self, event_id: str, leaf: str) -> str:
+        return f"{self._prefix}/events/{event_id}/{leaf}"
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, message: object) -> None:
+        await client.publish(topic, orjson.dumps(message), qos=self.config.qos)
+
+    async def _announce(self, client: aiomqtt.Client, status: EventStatus) -> None:
+        """The event's retained state, and its discovery configs when asked for."""
+        await client.publish(
+            self._topic(status.event_id, "state"),
+            orjson.dumps(_state(status)),
+            qos=self.config.qos,
+            retain=True,
+        )
+        if self.config.homeassistant:
+            for topic, config in self._discovery(status):
+                await client.publish(topic, orjson.dumps(config), qos=1, retain=True)
+
+    def _discovery(self, status: EventStatus) -> list[tuple[str, dict[str, Any]]]:
+        """Home Assistant MQTT discovery: two sensors and a binary sensor per event, grouped
+        under one device."""
+        object_id = status.event_id.replace(".", "_")
+        node = f"inventory_monitor_{object_id}"
+        base = f"{self.config.discovery_prefix.rstrip('/')}"
+        common = {
+            "state_topic": self._topic(status.event_id, "state"),
+            "availability_topic": self._status_topic,
+            "device": {
+                "identifiers": [node],
+                "name": status.name or status.event_id,
+                "manufacturer": "inventory-monitor",
+                "configuration_url": event_url(status.event_id),
+            },
+        }
+        entities = [
+            (
+                "sensor",
+                "status",
+                {
+                    "name": "Tickets",
+                    "value_template": "{{ value_json.status }}",
+                    "icon": "mdi:ticket",
+                },
+            ),
+            (
+                "sensor",
+                "resale_status",
+                {
+                    "name": "Resale",
+                    "value_template": "{{ value_json.resale_status }}",
+                    "icon": "mdi:ticket-account",
+                },
+            ),
+            (
+                "binary_sensor",
+                "tickets_available",
+                {
+                    "name": "Tickets available",
+                    "value_template": (
+                        f"{{{{ 'ON' if value_json.status in {list(_AVAILABLE)!r} else 'OFF' }}}}"
+                    ),
+                    "payload_on": "ON",
+                    "payload_off": "OFF",
+                    "icon": "mdi:ticket-confirmation",
+                },
+            ),
+        ]
+        return [
+            (
+                f"{base}/{component}/{node}/{key}/config",
+                {**common, **entity, "unique_id": f"{node}_{key}"},
+            )
+            for component, key, entity in entities
+        ]
+
+
+def _state(status: EventStatus) -> dict[str, Any]:
+    current = status.current
+    return {
+        "status": None if current is None else current.status.value,
+        "resale_status": None if current is None else current.resale_status.value,
+        "changed_at": None if status.changed_at is None else iso(status.changed_at),
+        "name": status.name,
+        "url": event_url(status.event_id),
+    }
+
+
+def _newer(known: EventStatus | None, read: EventStatus) -> EventStatus:
+    """What was read from the database, unless a change sent since is newer than it."""
+    if known is None or known.changed_at is None:
+        return read
+    if read.changed_at is not None and read.changed_at >= known.changed_at:
+        return read
+    return known._replace(name=read.name)
+
+
+def status_of(change: Change) -> EventStatus:
+    return EventStatus(change.event_id, change.event_name, change.current, change.observed_at)

@@ -1,0 +1,286 @@
+"""The `mqtt` notifier against the real Mosquitto broker: retained states, Home Assistant
+discovery, changes through the outbox, restarts, and a broker that goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import orjson
+import pytest
+
+from monitor.app import Monitor
+from monitor.config import parse_config
+from monitor.devtools.simulator import Simulator, serve
+from monitor.models import Availability, EventStatus
+from monitor.notify.notifiers import build_notifier
+from monitor.notify.notifiers.mqtt import MqttNotifier
+from tests.conftest import API_KEY, ConfigFactory
+from tests.e2e import daemon_config, run_cli
+from tests.support import RN, A, F, N, eventually, free_port
+
+BROKER = ("127.0.0.1", 1883)
+
+
+def broker_reachable(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(autouse=True)
+def mosquitto() -> None:
+    if broker_reachable(*BROKER):
+        return
+    reason = f"no MQTT broker at {BROKER[0]}:{BROKER[1]} (start mosquitto)"
+    if os.environ.get("MONITOR_REQUIRE_MQTT") == "1":
+        pytest.fail(reason + " (MONITOR_REQUIRE_MQTT=1 makes it required)")
+    pytest.skip(reason)
+
+
+@dataclass
+class Subscriber:
+    """Everything published under some topics, in order, as a subscriber saw it."""
+
+    messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+
+    def payloads(self, topic: str) -> list[bytes]:
+        return [payload for seen, payload, _ in self.messages if seen == topic]
+
+    def last(self, topic: str) -> Any:
+        found = self.payloads(topic)
+        return orjson.loads(found[-1]) if found and found[-1] else None
+
+    def under(self, prefix: str) -> dict[str, bytes]:
+        return {topic: payload for topic, payload, _ in self.messages if topic.startswith(prefix)}
+
+
+@contextlib.asynccontextmanager
+async def subscribed(*filters: str, port: int = BROKER[1]) -> AsyncIterator[Subscriber]:
+    subscriber = Subscriber()
+    async with aiomqtt.Client(BROKER[0], port) as client:
+        for topic_filter in filters:
+            await client.subscribe(topic_filter, qos=1)
+
+        async def listen() -> None:
+            async for message in client.messages:
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                subscriber.messages.append((str(message.topic), payload, message.retain))
+
+        listening = asyncio.create_task(listen())
+        try:
+            yield subscriber
+        finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+
+
+def names() -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return f"im-test-{tag}", f"ha-test-{tag}"
+
+
+def mqtt_settings(prefix: str, discovery: str, port: int = BROKER[1]) -> dict[str, Any]:
+    return {
+        "type": "mqtt",
+        "url": f"mqtt://{BROKER[0]}:{port}",
+        "topic_prefix": prefix,
+        "homeassistant": True,
+        "discovery_prefix": discovery,
+        "retry": {"backoff": ["200ms"]},
+    }
+
+
+async def test_subscribers_see_states_discovery_and_each_change_once(
+    make_config: ConfigFactory,
+) -> None:
+    prefix, discovery = names()
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    simulator.set("E2", N, RN)
+    async with serve(simulator) as upstream, subscribed(f"{prefix}/#", f"{discovery}/#") as seen:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "api_key": API_KEY},
+            polling={"interval": "200ms"},
+            notifiers={"home": mqtt_settings(prefix, discovery)},
+            events=[{"id": "E1", "name": "Show one"}, {"id": "E2"}],
+        )
+        state = f"{prefix}/events/E1/state"
+        async with Monitor(config, housekeeping_every=0.1):
+            await eventually(
+                lambda: (seen.last(state) or {}).get("status") == "TICKETS_AVAILABLE",
+                what="the baseline as the retained state",
+            )
+            assert seen.payloads(f"{prefix}/status")[-1] == b"online"
+            configs = seen.under(f"{discovery}/")
+            assert len(configs) == 6, "two sensors and a binary sensor per event"
+            binary = orjson.loads(
+                configs[f"{discovery}/binary_sensor/inventory_monitor_E1/tickets_available/config"]
+            )
+            assert binary["state_topic"] == state
+            assert binary["availability_topic"] == f"{prefix}/status"
+            assert binary["unique_id"] == "inventory_monitor_E1_tickets_available"
+            assert binary["device"]["name"] == "Show one"
+            assert binary["device"]["configuration_url"].endswith("/event/E1")
+
+            simulator.set("E1", F, RN)
+            changes = f"{prefix}/events/E1/changes"
+            await eventually(lambda: len(seen.payloads(changes)) == 1, what="the change")
+            await eventually(lambda: seen.last(state)["status"] == "FEW_TICKETS_LEFT")
+        message = orjson.loads(seen.payloads(changes)[0])
+        assert message["type"] == "inventory.changed"
+        assert message["data"]["current"]["status"] == "FEW_TICKETS_LEFT"
+        assert seen.payloads(f"{prefix}/status")[-1] == b"offline", "said at a clean stop"
+
+        async with Monitor(config, housekeeping_every=0.1):
+            await eventually(lambda: seen.payloads(f"{prefix}/status")[-1] == b"online")
+            await asyncio.sleep(0.5)  # polls go on: nothing new to say
+        assert len(seen.payloads(changes)) == 1, "a restart publishes no change again"
+
+
+class PrivateBroker:
+    """A Mosquitto of the test's own, which it may stop and start again."""
+
+    def __init__(self, binary: str, config: Path, port: int) -> None:
+        self.binary, self.config, self.port = binary, config, port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-c", str(self.config)], stderr=subprocess.DEVNULL
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(5)
+            self.process = None
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        pytest.skip("mosquitto is not installed")
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker = PrivateBroker(binary, config, port)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+async def test_a_broker_that_goes_away_loses_nothing(
+    make_config: ConfigFactory,
+    private_broker: PrivateBroker,
+) -> None:
+    port = private_broker.port
+    await eventually(lambda: broker_reachable(BROKER[0], port), what="the private broker")
+    prefix, discovery = names()
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "api_key": API_KEY},
+            polling={"interval": "200ms"},
+            notifiers={"home": mqtt_settings(prefix, discovery, port)},
+            events=[{"id": "E1"}],
+        )
+        async with Monitor(config, housekeeping_every=0.1) as monitor:
+            await eventually(lambda: simulator.requests >= 2, what="the baseline")
+            private_broker.stop()
+            simulator.set("E1", F, RN)
+            await eventually(
+                lambda: simulator.requests >= 6, what="the change, found while the broker is away"
+            )
+            private_broker.start()
+            await eventually(lambda: broker_reachable(BROKER[0], port), what="the broker back")
+            async with subscribed(f"{prefix}/#", port=port) as seen:
+                await eventually(
+                    lambda: len(seen.payloads(f"{prefix}/events/E1/changes")) == 1,
+                    within=10,
+                    what="the change, retried through the outbox",
+                )
+                await eventually(
+                    lambda: b"online" in seen.payloads(f"{prefix}/status"),
+                    what="a fresh online",
+                )
+            assert monitor.metrics.deliveries.labels("home", "failed")._value.get() >= 1
+
+
+async def test_a_removed_watch_leaves_nothing_retained() -> None:
+    prefix, discovery = names()
+    settings = parse_config(
+        orjson.dumps(
+            {
+                "ticketmaster": {"api_key": API_KEY},
+                "notifiers": {"home": mqtt_settings(prefix, discovery)},
+            }
+        ).decode(),
+        "test.json",
+        {},
+    ).notifiers["home"]
+    notifier = build_notifier("home", settings)
+    assert isinstance(notifier, MqttNotifier)
+    shown = Availability(A, RN)
+    await notifier.publish_states(
+        [EventStatus("E1", "One", shown, 1.0), EventStatus("E2", "Two", shown, 1.0)]
+    )
+    async with subscribed(f"{prefix}/#", f"{discovery}/#") as seen:
+        await eventually(lambda: len(seen.under(f"{discovery}/")) == 6)
+    await notifier.forget(["E2"])
+    await notifier.aclose()
+    async with subscribed(f"{prefix}/#", f"{discovery}/#") as retained:
+        await eventually(lambda: f"{prefix}/events/E1/state" in retained.under(prefix))
+        await asyncio.sleep(0.2)
+    topics = set(retained.under(""))
+    assert f"{prefix}/events/E2/state" not in topics
+    assert not [topic for topic in topics if "inventory_monitor_E2" in topic]
+    assert len([topic for topic in topics if "inventory_monitor_E1" in topic]) == 3
+
+
+async def test_notify_test_publishes_a_marked_message_and_names_a_refusal(tmp_path: Path) -> None:
+    prefix, discovery = names()
+    path = daemon_config(
+        tmp_path / "monitor.yaml",
+        "http://127.0.0.1:9",
+        [],
+        notifiers={
+            "home": mqtt_settings(prefix, discovery),
+            "away": mqtt_settings(prefix, discovery, free_port()),
+        },
+    )
+    async with subscribed(f"{prefix}/#") as seen:
+        code, out, err = await run_cli("notify", "test", "home", "--config", str(path))
+        assert code == 0, err
+        await eventually(lambda: bool(seen.payloads(f"{prefix}/test")))
+    assert "home: sent (published at QoS 1" in out
+    assert orjson.loads(seen.payloads(f"{prefix}/test")[0])["type"] == "inventory.changed"
+    assert not seen.payloads(f"{prefix}/status"), "a test says nothing of the daemon's health"
+    code, out, _ = await run_cli("notify", "test", "away", "--config", str(path))
+    assert code == 1
+    assert "away: failed: MQTT broker 127.0.0.1:" in out
+    assert "refused" in out.lower()
+
+
+def test_mqtt_settings_are_checked(make_config: ConfigFactory) -> None:
+    with pytest.raises(Exception, match=r"notifiers\.home\.url: expected mqtt://"):
+        make_config(notifiers={"home": {"type": "mqtt", "url": "http://127.0.0.1"}})
+    with pytest.raises(Exception, match=r"notifiers\.home\.qos"):
+        make_config(notifiers={"home": {"type": "mqtt", "url": "mqtt://h", "qos": 3}})
+    config = make_config(
+        notifiers={"home": {"type": "mqtt", "url": "mqtt://me:s3cret-pw@broker.lan:1884"}}
+    )
+    assert "s3cret-pw" in config.secrets()
