@@ -161,6 +161,20 @@ class PrivateBroker:
             [self.binary, "-c", str(self.config)], stderr=subprocess.DEVNULL
         )
 
+    def require_password(self, user: str, password: str) -> None:
+        """Start again, taking only `user` with `password`."""
+        self.stop()
+        passwords = self.config.parent / "passwords"
+        subprocess.run(
+            ["/usr/bin/mosquitto_passwd", "-b", "-c", str(passwords), user, password], check=True
+        )
+        # Run as root, Mosquitto becomes its own user, who may not read a test's files.
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous false\nuser root\n"
+            f"password_file {passwords}\npersistence false\n"
+        )
+        self.start()
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -284,3 +298,46 @@ def test_mqtt_settings_are_checked(make_config: ConfigFactory) -> None:
         notifiers={"home": {"type": "mqtt", "url": "mqtt://me:s3cret-pw@broker.lan:1884"}}
     )
     assert "s3cret-pw" in config.secrets()
+
+
+async def test_a_broker_out_of_reach_or_refusing_us_holds_up_no_other_notifier(
+    make_config: ConfigFactory, private_broker: PrivateBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One broker refuses the login, the other is not there at all: the daemon starts, the
+    log notifier hears the change, and the MQTT deliveries wait in the outbox."""
+    private_broker.require_password("monitor", "right-password")
+    await eventually(
+        lambda: broker_reachable(BROKER[0], private_broker.port), what="the broker, guarded"
+    )
+    prefix, discovery = names()
+    refused = mqtt_settings(prefix, discovery, private_broker.port)
+    refused["url"] = f"mqtt://monitor:wrong-password@127.0.0.1:{private_broker.port}"
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "api_key": API_KEY},
+            polling={"interval": "200ms"},
+            notifiers={
+                "refused": refused,
+                "absent": mqtt_settings(prefix, discovery, free_port()),
+                "console": {"type": "log"},
+            },
+            events=[{"id": "E1"}],
+        )
+        async with Monitor(config, housekeeping_every=0.1) as monitor:
+            await eventually(lambda: simulator.requests >= 2, what="the baseline")
+            simulator.set("E1", F, RN)
+            delivered = monitor.metrics.deliveries.labels("console", "delivered")
+            await eventually(lambda: delivered._value.get() == 1, what="the log notifier")
+            failed = monitor.metrics.deliveries.labels("refused", "failed")
+            await eventually(lambda: failed._value.get() >= 1, what="a refused delivery")
+    assert "wrong-password" not in caplog.text
+    refusals = [
+        record.getMessage()
+        for record in caplog.records
+        if record.getMessage().startswith("notifier refused:")
+        and "background" in record.getMessage()
+    ]
+    assert len(refusals) == 1, "the broker's refusal is logged once per streak"
+    assert "not authori" in refusals[0].lower()
