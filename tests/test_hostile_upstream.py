@@ -4,6 +4,7 @@ planner loop is bounded, and odd rate headers never reach the plan."""
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import cast
 
 import aiohttp
@@ -16,6 +17,7 @@ from monitor.app import Monitor
 from monitor.errors import Held
 from monitor.models import Health, Quota
 from monitor.store.engine import create_engine, upgrade
+from monitor.store.repository import saved_quota
 from monitor.store.tables import upstream
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
@@ -128,3 +130,21 @@ async def test_a_quota_the_replicas_spent_holds_this_replica_too() -> None:
     assert tracker.status.health is Health.QUOTA_EXHAUSTED
     with pytest.raises(Held):
         await tracker.admit()
+
+
+@settings(max_examples=200, deadline=2000)
+@given(
+    st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+    st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+)
+def test_any_saved_quota_row_plans(
+    limit: int | None, available: int | None, reset_at: float | None
+) -> None:
+    """What a start-up or a reload reads back from the `upstream` row always plans."""
+    quota = saved_quota(limit, available, reset_at)
+    for count in (quota.limit, quota.available):
+        assert count is None or count >= 0
+    assert quota.reset_at is None or math.isfinite(quota.reset_at)
+    plan = plan_quota([Demand(30.0, "")] * 100, 10, quota.limit or 5000)
+    assert plan.scale >= 1.0

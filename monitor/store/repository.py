@@ -47,7 +47,7 @@ _UPSTREAM = "ticketmaster"
 _CHUNK = 5000
 
 
-def _quota(limit: int | None, available: int | None, reset_at: float | None) -> Quota:
+def saved_quota(limit: int | None, available: int | None, reset_at: float | None) -> Quota:
     """The saved quota figures, less any a garbled answer may have left: counts below zero
     and times that are not finite mean nothing."""
 
@@ -269,7 +269,7 @@ class Repository:
             paused_until=row.paused_until,
             last_error=row.last_error,
             last_success_at=row.last_success_at,
-            quota=_quota(row.quota_limit, row.quota_available, row.quota_reset_at),
+            quota=saved_quota(row.quota_limit, row.quota_available, row.quota_reset_at),
         )
 
 
