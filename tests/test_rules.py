@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from monitor.config import Rule, parse_config
+from monitor.errors import ConfigError
 from monitor.models import Availability, ResaleStatus, Status
 from monitor.notify.routing import allows, passes, routed
+from tests.conftest import ConfigFactory
+from tests.e2e import run_cli
 
 A, F, N, U = ("TICKETS_AVAILABLE", "FEW_TICKETS_LEFT", "TICKETS_NOT_AVAILABLE", "UNKNOWN")
 
@@ -81,3 +85,69 @@ def test_tags_and_when_from_the_config() -> None:
     assert routed(config.rules_for(e1, "fans"), av(N), av(A))
     assert not routed(config.rules_for(e1, "fans"), av(A), av(N))
     assert not routed(config.rules_for(e2, "everyone"), av(A), av(N)), "E2 hears only resale"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        pytest.param(
+            {"field": "status", "to": ["tickets_available"]},
+            "to: unknown status 'tickets_available' (did you mean 'TICKETS_AVAILABLE'?)",
+            id="lower case",
+        ),
+        pytest.param(
+            {"to": ["AVAILABLE"]},
+            "to: unknown status 'AVAILABLE' (did you mean 'TICKETS_AVAILABLE'?)",
+            id="near miss",
+        ),
+        pytest.param(
+            {"field": "status", "from": ["SOLD_OUT"]},
+            "from: unknown status 'SOLD_OUT'; valid: TICKETS_AVAILABLE, FEW_TICKETS_LEFT",
+            id="no near value",
+        ),
+        pytest.param(
+            {"field": "resale_status", "to": "FEW_TICKETS_LEFT"},
+            "to: unknown resale status 'FEW_TICKETS_LEFT' (resale has no such state)",
+            id="a primary state for resale",
+        ),
+        pytest.param(
+            {"field": "stauts", "to": "TICKETS_AVAILABLE"},
+            "field: input should be 'status' or 'resale_status'",
+            id="misspelt field",
+        ),
+    ],
+)
+def test_a_rule_naming_an_unknown_state_is_refused_with_the_valid_ones(
+    make_config: ConfigFactory, rule: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_config(notifiers={"fans": {"type": "log", "when": rule}})
+    (problem,) = caught.value.problems
+    assert f"notifiers.fans.when[0].{expected}" in problem, problem
+
+
+def test_a_single_state_stands_for_a_list(make_config: ConfigFactory) -> None:
+    config = make_config(notifiers={"fans": {"type": "log", "when": {"to": "TICKETS_AVAILABLE"}}})
+    (rule,) = config.notifiers["fans"].when
+    assert rule.to == ("TICKETS_AVAILABLE",)
+
+
+async def test_check_strict_refuses_a_notifier_that_can_never_hear_anything(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "ticketmaster: {api_key: abcdefgh}\n"
+        "notifiers:\n"
+        "  fans:\n"
+        "    type: log\n"
+        "    when: {field: status, from: TICKETS_AVAILABLE, to: TICKETS_AVAILABLE}\n"
+        "  vip: {type: log, tags: [vip]}\n"
+        "events: [{id: E1}]\n"
+    )
+    code, _, err = await run_cli("check", "--strict", "--config", str(path))
+    assert code == 2, err
+    assert "notifiers.fans.when: no rule can match" in err
+    assert "notifiers.vip: no watched event reaches this notifier (tags ['vip']" in err
+    code, _, err = await run_cli("check", "--config", str(path))
+    assert code == 0, "without --strict they are warnings"

@@ -7,8 +7,8 @@ import argparse
 import asyncio
 import sys
 
-from monitor.cli.common import EXIT_FAILURE, EXIT_OK, Commands, command, load
-from monitor.config import Config
+from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, Commands, command, load
+from monitor.config import Config, config_warnings
 from monitor.redact import redact
 from monitor.times import iso
 
@@ -19,6 +19,11 @@ def register(commands: Commands) -> None:
         "--live",
         action="store_true",
         help="also make real requests with the key: does it work, which IDs are unknown",
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 on warnings too (a notifier that can never hear anything, say)",
     )
     check.add_argument(
         "--all",
@@ -51,6 +56,10 @@ def _check(args: argparse.Namespace) -> int:
     if warning:
         fitting = "fit_quota stretches them" if config.polling.fit_quota else "warning"
         print(f"{fitting}: {warning}", file=sys.stderr)
+    warned = bool(config_warnings(config)) or bool(warning and not config.polling.fit_quota)
+    if args.strict and warned:
+        print(f"{args.config}: the warnings above fail --strict", file=sys.stderr)
+        return EXIT_CONFIG
     if args.live:
         return _check_live(config, every=args.all)
     return EXIT_OK

@@ -123,10 +123,27 @@ def _nodes(text: str) -> yaml.Node | None:
 
 
 def config_warnings(config: Config) -> list[str]:
-    """Settings that work but are probably not what the user wants."""
+    """Settings that work but are probably not what the user wants: above all, a notifier
+    that can never hear anything (`check --strict` refuses them)."""
     warnings = []
     if config.events and not config.notifiers:
         warnings.append("no notifiers are configured: changes are stored but nobody is told")
+    for name, notifier in config.notifiers.items():
+        where = f"notifiers.{name}"
+        if notifier.when and all(rule.never_matches for rule in notifier.when):
+            warnings.append(
+                f"{where}.when: no rule can match (from and to name the same state), so "
+                "this notifier hears nothing"
+            )
+        if config.events and not any(name in config.targets_of(e) for e in config.events):
+            tags = f" (tags {list(notifier.tags)} are on no event)" if notifier.tags else ""
+            warnings.append(f"{where}: no watched event reaches this notifier{tags}")
+    for index, event in enumerate(config.events):
+        if event.when and all(rule.never_matches for rule in event.when):
+            warnings.append(
+                f"events[{index}].when: no rule can match (from and to name the same state), "
+                "so nobody hears of this event"
+            )
     return warnings
 
 

@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from monitor.config.fields import BlankIsNone, Duration, Model, Template, check_http_url
+from monitor.models import ResaleStatus, Status
 
 FieldName = Literal["status", "resale_status"]
+
+
+_VALUES: dict[FieldName | None, tuple[str, ...]] = {
+    "status": tuple(s.value for s in Status),
+    "resale_status": tuple(s.value for s in ResaleStatus),
+    None: tuple(s.value for s in Status),
+}
+
+
+def _one_or_many(value: object) -> object:
+    """`to: TICKETS_AVAILABLE` means `to: [TICKETS_AVAILABLE]`."""
+    return (value,) if isinstance(value, str) else value
 
 
 class Rule(BaseModel):
@@ -22,8 +44,42 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     field: FieldName | None = None
-    from_: tuple[str, ...] | None = Field(None, alias="from")
-    to: tuple[str, ...] | None = None
+    from_: Annotated[tuple[str, ...] | None, BeforeValidator(_one_or_many)] = Field(
+        None, alias="from"
+    )
+    to: Annotated[tuple[str, ...] | None, BeforeValidator(_one_or_many)] = None
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _known_values(
+        cls, values: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
+        """A misspelt value would make the rule match nothing, silently: refuse it."""
+        field = info.data.get("field")
+        valid = _VALUES[field]
+        for value in values or ():
+            if value not in valid:
+                raise PydanticCustomError("rule_value", _unknown_value(value, field, valid))
+        return values
+
+    @property
+    def never_matches(self) -> bool:
+        """`from` and `to` the same single state: no change goes from a state to itself."""
+        return (
+            self.from_ is not None
+            and self.to is not None
+            and len(self.from_) == 1
+            and self.from_ == self.to
+        )
+
+
+def _unknown_value(value: str, field: FieldName | None, valid: tuple[str, ...]) -> str:
+    what = {"status": "status", "resale_status": "resale status", None: "status"}[field]
+    close = difflib.get_close_matches(value.upper().replace(" ", "_"), valid, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    if field == "resale_status" and value in _VALUES["status"]:
+        hint = " (resale has no such state)"
+    return f"unknown {what} {value!r}{hint}; valid: {', '.join(valid)}"
 
 
 class RetryConfig(Model):

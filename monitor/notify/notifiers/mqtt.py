@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 RECONNECT_AFTER = (1.0, 2.0, 5.0, 15.0, 30.0)
 """Seconds between attempts to reach the broker again; the last step repeats."""
+GOODBYE = 2.0
+"""Seconds a stopping daemon gives the broker to hear it leave."""
 _AVAILABLE = (Status.TICKETS_AVAILABLE.value, Status.FEW_TICKETS_LEFT.value)
 
 
@@ -105,13 +107,16 @@ class MqttNotifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
         client, self._client = self._client, None
-        if client is not None and self._speaks_for_daemon:
-            # A clean goodbye skips the last will, so say `offline` ourselves.
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(self._status_topic, "offline", qos=1, retain=True)
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.__aexit__(None, None, None)
+        if client is None:
+            return
+        # A broker that went away must not hold up a shutdown: the goodbye gets two seconds.
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            if self._speaks_for_daemon:
+                # A clean goodbye skips the last will, so say `offline` ourselves.
+                await asyncio.wait_for(
+                    client.publish(self._status_topic, "offline", qos=1, retain=True), GOODBYE
+                )
+            await asyncio.wait_for(client.__aexit__(None, None, None), GOODBYE)
 
     # -- the StatePublisher protocol -------------------------------------------------------
 
@@ -215,8 +220,8 @@ class MqttNotifier:
     async def _drop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError, RuntimeError):
-                await client.__aexit__(None, None, None)
+            with contextlib.suppress(aiomqtt.MqttError, RuntimeError, TimeoutError):
+                await asyncio.wait_for(client.__aexit__(None, None, None), GOODBYE)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not self._tls:
