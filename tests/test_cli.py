@@ -44,7 +44,11 @@ async def test_notify_test_sends_a_marked_message_and_prints_the_reply(tmp_path:
         )
         assert (code, out.strip(), err) == (0, "ops: sent (HTTP 204)", "")
         ((headers, body),) = hook.requests
-    assert "test message" in json.loads(body)["data"]["event_name"]
+    message = json.loads(body)
+    assert message["type"] == "inventory.test", "no receiver takes it for a change"
+    assert message["data"]["test"] is True
+    assert "test message" in message["data"]["event_name"]
+    assert message["data"]["current"]["status"] == "TICKETS_AVAILABLE", "a realistic sample"
     assert headers["webhook-signature"].startswith("v1,")
 
 

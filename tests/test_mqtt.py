@@ -281,7 +281,7 @@ async def test_notify_test_publishes_a_marked_message_and_names_a_refusal(tmp_pa
         assert code == 0, err
         await eventually(lambda: bool(seen.payloads(f"{prefix}/test")))
     assert "home: sent (published at QoS 1" in out
-    assert orjson.loads(seen.payloads(f"{prefix}/test")[0])["type"] == "inventory.changed"
+    assert orjson.loads(seen.payloads(f"{prefix}/test")[0])["type"] == "inventory.test"
     assert not seen.payloads(f"{prefix}/status"), "a test says nothing of the daemon's health"
     code, out, _ = await run_cli("notify", "test", "away", "--config", str(path))
     assert code == 1

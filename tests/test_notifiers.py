@@ -189,6 +189,8 @@ async def test_apprise_failure_is_a_retryable_delivery_error() -> None:
 
 def test_templates_mark_test_messages_and_bad_templates_are_config_errors() -> None:
     test_change = Change("test_1", "E", None, CHANGE.previous, CHANGE.current, 0.0)
-    assert Renderer().subject([test_change]) == "[TEST] E: tickets available"
+    assert Renderer().subject([test_change]) == "[test] E: tickets available"
+    custom = Renderer(subject="{{ event_id }} is back")
+    assert custom.subject([test_change]) == "[test] E is back", "whatever the template"
     with pytest.raises(ConfigError, match=r"notifiers\.n\.subject: template line 1"):
         notifier_config("apprise", urls=["json://x"], subject="{% if %}")

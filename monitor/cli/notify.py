@@ -39,10 +39,11 @@ async def send_test(config: Config, name: str) -> int:
     """Send a clearly marked test message through one notifier, outside the outbox."""
     redactor.add(config.secrets())
     now = time.time()
+    # A realistic sample, so that a receiver can test its parsing; `test` marks it.
     change = Change(
         id=f"test_{uuid.uuid4().hex}",
-        event_id="TEST",
-        event_name="inventory-monitor test message — not a real change",
+        event_id="vvG1zZ9pCY3Sp3",
+        event_name="Sample show (a test message from inventory-monitor, not a real change)",
         previous=Availability(Status.TICKETS_NOT_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
         current=Availability(Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
         observed_at=now,

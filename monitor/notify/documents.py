@@ -29,9 +29,21 @@ def change_document(change: Change) -> dict[str, Any]:
 
 
 def change_message(change: Change) -> dict[str, Any]:
-    """One change as a message of its own: the webhook's body, and MQTT's."""
+    """One change as a message of its own: the webhook's body, and MQTT's. A test message
+    says so twice, in its `type` and in `data.test`, so no receiver acts on it."""
+    if is_test(change):
+        return {
+            "type": "inventory.test",
+            "timestamp": iso(change.observed_at),
+            "data": {**change_document(change), "test": True},
+        }
     return {
         "type": "inventory.changed",
         "timestamp": iso(change.observed_at),
         "data": change_document(change),
     }
+
+
+def is_test(change: Change) -> bool:
+    """Messages sent by `notify test` carry change ids that start with `test_`."""
+    return change.id.startswith("test_")

@@ -15,14 +15,17 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
 
 from monitor.models import Availability, Change
+from monitor.notify.documents import is_test
 from monitor.times import iso
 
-DEFAULT_SUBJECT = "{% if test %}[TEST] {% endif %}{{ title }}: {{ current.status_words }}"
+DEFAULT_SUBJECT = "{{ title }}: {{ current.status_words }}"
+TEST_MARK = "[test]"
+"""Every subject and line of a test message starts with it, whatever the template."""
 DEFAULT_LINE = (
     "{% for c in changes %}{% with %}{% set title = c.title %}{% set event_name = c.event_name %}"
     "{% set event_id = c.event_id %}{% set previous = c.previous %}{% set current = c.current %}"
     "{% set changed = c.changed %}{% if not loop.first %}\n{% endif %}"
-    "{% if test %}[TEST] {% endif %}{{ title }}{% if event_name %} ({{ event_id }}){% endif %}: "
+    "{% if test %}[test] {% endif %}{{ title }}{% if event_name %} ({{ event_id }}){% endif %}: "
     "{% if previous %}"
     "{% if 'status' in changed %}status {{ previous.status }} → {{ current.status }}{% endif %}"
     "{% if changed|length > 1 %}; {% endif %}"
@@ -125,15 +128,13 @@ class Renderer:
         self._html = _html.from_string(html or DEFAULT_HTML)
 
     def subject(self, changes: Sequence[Change]) -> str:
-        return self._subject.render(context(changes)).strip()
+        subject = self._subject.render(context(changes)).strip()
+        if is_test(changes[0]) and not subject.startswith(TEST_MARK):
+            subject = f"{TEST_MARK} {subject}"
+        return subject
 
     def body(self, changes: Sequence[Change]) -> str:
         return self._body.render(context(changes))
 
     def html(self, changes: Sequence[Change]) -> str:
         return self._html.render(context(changes))
-
-
-def is_test(change: Change) -> bool:
-    """Messages sent by `notify test` carry change ids that start with `test_`."""
-    return change.id.startswith("test_")

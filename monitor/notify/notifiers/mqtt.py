@@ -29,8 +29,8 @@ import orjson
 from monitor.config import MqttNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Change, Delivery, EventStatus, Notice, Status
-from monitor.notify.documents import change_message
-from monitor.notify.rendering import event_url, is_test
+from monitor.notify.documents import change_message, is_test
+from monitor.notify.rendering import event_url
 from monitor.redact import redact
 from monitor.times import iso
 
