@@ -180,11 +180,40 @@ async def test_apprise_reaches_a_real_http_service() -> None:
     assert "TICKETS_NOT_AVAILABLE → TICKETS_AVAILABLE" in sent["message"]
 
 
-async def test_apprise_failure_is_a_retryable_delivery_error() -> None:
+async def test_apprise_failure_is_a_retryable_delivery_error_in_the_services_words() -> None:
     notifier = build_notifier("n", notifier_config("apprise", urls=["json://127.0.0.1:9/x"]))
     with pytest.raises(DeliveryError) as caught:
         await notifier.send(DELIVERY)
     assert caught.value.retryable
+    message = str(caught.value)
+    assert message.startswith("apprise could not notify every one of 1 URLs: ")
+    assert "Connection refused" in message or "connection" in message.lower(), message
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param(
+            "notaservice://foo", "no Apprise service is called 'notaservice'", id="unknown"
+        ),
+        pytest.param(
+            "xmpp://me:pw@host/you",
+            "Apprise's XMPP service needs slixmpp",
+            id="missing plugin library",
+        ),
+        pytest.param("ntfys://", "the ntfy URL names no target", id="no topic"),
+        pytest.param(
+            "discord://123",
+            "Apprise cannot use this discord:// URL: An invalid Discord Webhook Token",
+            id="missing parts",
+        ),
+    ],
+)
+def test_apprise_urls_are_checked_by_apprise(url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        notifier_config("apprise", urls=["json://127.0.0.1:9/x", url])
+    (problem,) = caught.value.problems
+    assert f"notifiers.n.urls: URL 2: {expected}" in problem, problem
 
 
 def test_templates_mark_test_messages_and_bad_templates_are_config_errors() -> None:

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitor.config.apprise_urls import apprise_problem
 from monitor.config.fields import BlankIsNone, Duration, Model, Template, check_http_url
 from monitor.models import ResaleStatus, Status
 
@@ -143,6 +144,18 @@ class AppriseNotifierConfig(_NotifierConfig):
     urls: tuple[str, ...] = Field(min_length=1)
     subject: Template | None = None
     body: Template | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _usable(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        problems = [
+            f"URL {index + 1}: {problem}"
+            for index, url in enumerate(urls)
+            if (problem := apprise_problem(url)) is not None
+        ]
+        if problems:
+            raise PydanticCustomError("apprise_url", "; ".join(problems))
+        return urls
 
     def secrets(self) -> list[str]:
         # Apprise URLs carry tokens in their paths (discord://id/TOKEN, tgram://BOT_TOKEN/...).

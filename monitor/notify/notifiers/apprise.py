@@ -4,6 +4,7 @@ Apprise URLs. It rides the same outbox and retries as every other notifier."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import apprise
 
@@ -11,6 +12,7 @@ from monitor.config import AppriseNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
 from monitor.notify.rendering import Renderer
+from monitor.redact import redact
 
 
 class AppriseNotifier:
@@ -32,16 +34,19 @@ class AppriseNotifier:
         return await self._notify(notice.subject, notice.body)
 
     async def _notify(self, title: str, body: str) -> str:
-        try:
-            delivered = await asyncio.wait_for(
-                self._apprise.async_notify(title=title, body=body), self.config.timeout
-            )
-        except TimeoutError:
-            raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
+        # Apprise answers only yes or no; its log says which service failed, and why.
+        with apprise.LogCapture(level=logging.WARNING) as said:  # type: ignore[no-untyped-call]
+            try:
+                delivered = await asyncio.wait_for(
+                    self._apprise.async_notify(title=title, body=body), self.config.timeout
+                )
+            except TimeoutError:
+                raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
         if not delivered:
-            # Apprise reports only success or failure; its log names the service that failed.
+            reasons = [line.split(" - ", 2)[-1] for line in said.getvalue().splitlines()]
+            why = "; ".join(dict.fromkeys(reasons)) or "no reason given"
             raise DeliveryError(
-                f"apprise could not notify every one of {len(self.config.urls)} URLs"
+                redact(f"apprise could not notify every one of {len(self.config.urls)} URLs: {why}")
             )
         return f"notified {len(self.config.urls)} URLs"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import socket
 import time
 
 import aiohttp
@@ -23,6 +25,8 @@ from monitor.models import Delivery, Notice
 from monitor.notify.documents import change_document, change_message
 from monitor.redact import redact
 from monitor.times import iso
+
+logger = logging.getLogger(__name__)
 
 _RETRYABLE = {408, 425, 429}
 
@@ -99,7 +103,7 @@ class WebhookNotifier:
         except TimeoutError:
             raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
         except aiohttp.ClientError as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {redact(str(exc))}") from None
+            raise DeliveryError(redact(_in_words(exc))) from None
         if 200 <= status < 300:
             return f"HTTP {status}"
         retryable = status in _RETRYABLE or status >= 500
@@ -113,3 +117,19 @@ class WebhookNotifier:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _in_words(error: aiohttp.ClientError) -> str:
+    """What went wrong, as a person says it; aiohttp's class name only in the debug log."""
+    logger.debug("webhook request failed with %s: %s", type(error).__name__, error)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        where = f"{error.host}:{error.port}"
+        cause = error.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused by {where}"
+        if isinstance(cause, socket.gaierror):
+            return f"no such host: {error.host}"
+        return f"could not connect to {where}: {cause.strerror or cause}"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the receiver closed the connection without an answer"
+    return f"the request failed: {error}"
