@@ -115,4 +115,7 @@ async def test_export_writes_the_timeline_as_csv_and_json(tmp_path: Path) -> Non
     ]
     code, out, err = await run_cli("export", "--since", "last week", "--config", str(config))
     assert (code, out) == (2, "")
-    assert err.strip() == "error: --since: expected an ISO 8601 date-time, got 'last week'"
+    assert err.strip() == (
+        "error: --since: expected a duration such as 1h or 7d, or an ISO 8601 date-time, "
+        "got 'last week'"
+    )

@@ -14,7 +14,13 @@ from monitor.times import iso
 
 
 def register(commands: Commands) -> None:
-    check = command(commands, "check", _check, "validate a configuration and summarise it")
+    check = command(
+        commands,
+        "check",
+        _check,
+        "validate a configuration and summarise it",
+        examples=("check --config config/monitor.yaml", "check --strict --live"),
+    )
     check.add_argument(
         "--live",
         action="store_true",

@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -87,10 +87,19 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def command(
-    commands: Commands, name: str, handler: Handler, help_: str, config: str | None = DEFAULT_CONFIG
+    commands: Commands,
+    name: str,
+    handler: Handler,
+    help_: str,
+    *,
+    config: str | None = DEFAULT_CONFIG,
+    examples: Sequence[str] = (),
 ) -> argparse.ArgumentParser:
-    """A subcommand calling `handler`, with a --config option unless `config` is None."""
-    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_, description=help_)
+    """A subcommand calling `handler`, with a --config option unless `config` is None, and
+    its `examples` at the end of its --help."""
+    sub: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_, description=help_, **with_examples(examples)
+    )
     if config is not None:
         sub.add_argument(
             "--config",
@@ -101,3 +110,14 @@ def command(
         )
     sub.set_defaults(handler=handler)
     return sub
+
+
+def with_examples(examples: Sequence[str]) -> dict[str, Any]:
+    """The parser settings that end a command's --help with one or two examples."""
+    if not examples:
+        return {}
+    lines = "\n".join(f"  inventory-monitor {example}" for example in examples)
+    return {
+        "epilog": f"examples:\n{lines}",
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }

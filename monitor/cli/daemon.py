@@ -22,12 +22,23 @@ from monitor.cli.common import (
 from monitor.config import Config, load_config
 from monitor.logs import setup_logging
 from monitor.redact import redact
+from monitor.times import parse_duration
 
 
 def register(commands: Commands) -> None:
-    command(commands, "run", _run, "run the daemon until SIGTERM or SIGINT")
     command(
-        commands, "health", _health, "exit 0 when the running daemon answers /healthz (for Docker)"
+        commands,
+        "run",
+        _run,
+        "run the daemon until SIGTERM or SIGINT",
+        examples=("run --config config/monitor.yaml",),
+    )
+    command(
+        commands,
+        "health",
+        _health,
+        "exit 0 when the running daemon answers /healthz (for Docker)",
+        examples=("health --config /config/monitor.yaml",),
     )
     _simulator_arguments(
         command(
@@ -36,14 +47,39 @@ def register(commands: Commands) -> None:
             _simulate,
             "serve a local Ticketmaster-compatible API",
             config=None,
+            examples=("simulate --port 8765 --change-every 5s",),
         )
     )
     command(
-        commands, "demo", _demo, "run the simulator and the daemon together", config=DEMO_CONFIG
+        commands,
+        "demo",
+        _demo,
+        "run the simulator and the daemon together",
+        config=DEMO_CONFIG,
+        examples=("demo",),
     )
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
-    command(db_commands, "upgrade", _db_upgrade, "apply migrations to the newest schema")
+    command(
+        db_commands,
+        "upgrade",
+        _db_upgrade,
+        "apply migrations to the newest schema",
+        examples=("db upgrade --config config/monitor.yaml",),
+    )
+
+
+def _duration(text: str) -> float:
+    """A duration (`5s`, `1m`), or plain seconds as before."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a duration such as 5s, got {text!r}"
+            ) from None
 
 
 def _simulator_arguments(sim: argparse.ArgumentParser) -> None:
@@ -53,10 +89,10 @@ def _simulator_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--seed", type=int, default=0, help="seed of the random status walk")
     sim.add_argument(
         "--change-every",
-        type=float,
+        type=_duration,
         default=None,
-        metavar="SECONDS",
-        help="change one random event's status this often",
+        metavar="DURATION",
+        help="change one random event's status this often (e.g. 5s)",
     )
     sim.add_argument(
         "--rate", type=float, default=None, help="answer a spike arrest 429 above this many/s"

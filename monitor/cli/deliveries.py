@@ -8,7 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from monitor.cli.common import Commands, command, database, load, table
+from monitor.cli.common import Commands, command, database, load, table, with_examples
 from monitor.config import Config
 from monitor.redact import redact
 from monitor.store.outbox import Outbox
@@ -17,12 +17,20 @@ from monitor.times import iso
 
 def register(commands: Commands) -> None:
     deliveries = command(
-        commands, "deliveries", _deliveries, "list recent deliveries and their outcome"
+        commands,
+        "deliveries",
+        _deliveries,
+        "list recent deliveries and their outcome",
+        examples=("deliveries --dead", "deliveries retry --all-dead"),
     )
     deliveries.add_argument("--dead", action="store_true", help="only dead deliveries")
     deliveries.add_argument("--limit", type=int, default=50)
     deliveries_commands = deliveries.add_subparsers(dest="deliveries_command", metavar="COMMAND")
-    retry = deliveries_commands.add_parser("retry", help="put dead deliveries back in the queue")
+    retry = deliveries_commands.add_parser(
+        "retry",
+        help="put dead deliveries back in the queue",
+        **with_examples(["deliveries retry 4f3c2a...", "deliveries retry --all-dead"]),
+    )
     # SUPPRESS: a --config given before `retry` must not be reset by this parser's default.
     retry.add_argument("--config", "-c", default=argparse.SUPPRESS, type=Path)
     which = retry.add_mutually_exclusive_group(required=True)

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import csv
 import sys
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -17,18 +18,39 @@ from monitor.models import Change, Health, UpstreamStatus
 from monitor.redact import redact
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
-from monitor.times import iso
+from monitor.store.rows import EventRow
+from monitor.times import iso, parse_duration
 
 
 def register(commands: Commands) -> None:
-    command(commands, "status", _status, "print the current state of every watched event")
-    history = command(commands, "history", _history, "print the snapshots and changes of one event")
-    history.add_argument("event_id")
-    export = command(commands, "export", _export, "write the timeline of changes as CSV or JSON")
+    command(
+        commands,
+        "status",
+        _status,
+        "print the current state of every watched event",
+        examples=("status --config config/monitor.yaml",),
+    )
+    history = command(
+        commands,
+        "history",
+        _history,
+        "print the snapshots and changes of one event",
+        examples=("history vvG1zZ9pCY3Sp3", "history 'Eras Tour'"),
+    )
+    history.add_argument("event", help="the event's ID, or its name (or part of it)")
+    export = command(
+        commands,
+        "export",
+        _export,
+        "write the timeline of changes as CSV or JSON",
+        examples=("export --since 7d --format json", "export --event vvG1zZ9pCY3Sp3 | head"),
+    )
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("--event", metavar="ID", help="only this event's changes")
     export.add_argument(
-        "--since", metavar="TIME", help="only changes from this ISO 8601 date-time (UTC) on"
+        "--since",
+        metavar="WHEN",
+        help="only changes since then: a duration ago (1h, 7d) or an ISO 8601 date-time (UTC)",
     )
 
 
@@ -37,23 +59,54 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    return asyncio.run(print_history(load(args.config), args.event_id))
+    return asyncio.run(print_history(load(args.config), args.event))
 
 
 def _export(args: argparse.Namespace) -> int:
     since = None
     if args.since is not None:
-        try:
-            moment = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-        except ValueError:
+        since = moment(args.since, time.time())
+        if since is None:
             print(
-                f"error: --since: expected an ISO 8601 date-time, got {args.since!r}",
+                f"error: --since: expected a duration such as 1h or 7d, or an ISO 8601 "
+                f"date-time, got {args.since!r}",
                 file=sys.stderr,
             )
             return EXIT_CONFIG
-        since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
     config = load(args.config)
     return asyncio.run(export_changes(config, args.format, args.event, since))
+
+
+def moment(text: str, now: float) -> float | None:
+    """`1h` means an hour ago; anything else is an ISO 8601 date-time (UTC without an
+    offset). None when it is neither."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+async def _by_name(reads: Reads, wanted: str) -> EventRow | None:
+    """The one event whose name is `wanted` (or, failing that, contains it); otherwise say
+    why not: nothing matches, or which events do."""
+    rows = [row for row in await reads.event_rows(watched_only=False) if row.name]
+    key = wanted.casefold()
+    exact = [row for row in rows if (row.name or "").casefold() == key]
+    matches = exact or [row for row in rows if key in (row.name or "").casefold()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        print(f"no event with the ID or name {wanted!r} is in the database", file=sys.stderr)
+        return None
+    print(f"{len(matches)} events match {wanted!r}; name one by its ID:", file=sys.stderr)
+    for row in matches[:20]:
+        print(f"  {row.event_id}  {row.name}", file=sys.stderr)
+    return None
 
 
 def _transitions(change: Change) -> tuple[str, str]:
@@ -65,7 +118,10 @@ def _transitions(change: Change) -> tuple[str, str]:
 
 
 def _upstream_line(status: UpstreamStatus) -> str:
-    parts = [f"upstream: {status.health.words}"]
+    words = status.health.words
+    if status.health is Health.OK and status.last_success_at is None:
+        words = "no poll yet"
+    parts = [f"upstream: {words}"]
     if status.health is not Health.OK and status.since is not None:
         parts.append(f"since {iso(status.since)}")
     if status.paused_until is not None and status.health is not Health.OK:
@@ -108,13 +164,13 @@ async def print_status(config: Config) -> int:
     return 0
 
 
-async def print_history(config: Config, event_id: str) -> int:
+async def print_history(config: Config, wanted: str) -> int:
     async with database(config) as engine:
         reads = Reads(engine)
-        row = await reads.event_row(event_id)
+        row = await reads.event_row(wanted) or await _by_name(reads, wanted)
         if row is None:
-            print(f"event {event_id} is not in the database", file=sys.stderr)
             return 1
+        event_id = row.event_id
         snapshots = await reads.snapshots_of(event_id)
         changes = await reads.changes_of(event_id)
     print(f"{row.name or event_id} ({event_id}){'' if row.watched else ' — no longer watched'}")

@@ -9,7 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
-from monitor.cli.common import DEFAULT_CONFIG, EXIT_CONFIG, Commands, load
+from monitor.cli.common import DEFAULT_CONFIG, EXIT_CONFIG, Commands, load, with_examples
 from monitor.config import Config
 from monitor.errors import DeliveryError
 from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
@@ -20,7 +20,11 @@ from monitor.redact import redact, redactor
 def register(commands: Commands) -> None:
     notify = commands.add_parser("notify", help="notifier tools")
     notify_commands = notify.add_subparsers(dest="notify_command", required=True, metavar="COMMAND")
-    test = notify_commands.add_parser("test", help="send a test message through one notifier")
+    test = notify_commands.add_parser(
+        "test",
+        help="send a test message through one notifier",
+        **with_examples(["notify test ops --config config/monitor.yaml"]),
+    )
     test.add_argument("name", help="the notifier's name in the config")
     test.add_argument("--config", "-c", default=DEFAULT_CONFIG, type=Path)
     test.set_defaults(handler=_notify_test)

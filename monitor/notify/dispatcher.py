@@ -211,11 +211,21 @@ class Dispatcher:
                 error = exc
             except Exception as exc:
                 # A notifier bug must not lose the delivery: record it, retry like any failure.
-                logger.exception("notifier %s crashed while sending", delivery.notifier, extra=log)
+                logger.exception(
+                    "notifier %s crashed while sending about %s",
+                    delivery.notifier,
+                    _about(delivery),
+                    extra=log,
+                )
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
             else:
                 logger.debug(
-                    "delivered %s to %s: %s", delivery.id, delivery.notifier, answer, extra=log
+                    "delivered %s about %s to %s: %s",
+                    delivery.id,
+                    _about(delivery),
+                    delivery.notifier,
+                    answer,
+                    extra=log,
                 )
                 now = self._clock()
                 self._record(
@@ -240,8 +250,9 @@ class Dispatcher:
         created_at = delivery.change.observed_at
         if error.retryable and not gives_up(created_at, now, next_at, route.retry.give_up_after):
             logger.warning(
-                "delivery %s to %s failed (attempt %d): %s; next try in %.0fs",
+                "delivery %s about %s to %s failed (attempt %d): %s; next try in %.0fs",
                 delivery.id,
+                _about(delivery),
                 delivery.notifier,
                 delivery.attempt,
                 message,
@@ -252,8 +263,9 @@ class Dispatcher:
         else:
             why = "gave up after retrying" if error.retryable else "permanent failure"
             logger.error(
-                "delivery %s to %s is dead (%s): %s",
+                "delivery %s about %s to %s is dead (%s): %s",
                 delivery.id,
+                _about(delivery),
                 delivery.notifier,
                 why,
                 message,
@@ -280,3 +292,11 @@ class Dispatcher:
             for notifier, attempt in batch:
                 self._queued[notifier].discard(attempt.delivery_id)
             self.wake()
+
+
+def _about(delivery: Delivery) -> str:
+    """The event a delivery is about, as a person knows it: its name, then its ID."""
+    change = delivery.change
+    more = f" and {len(delivery.group)} more" if delivery.group else ""
+    name = f"{change.event_name} ({change.event_id})" if change.event_name else change.event_id
+    return f"{name}{more}"
