@@ -1,17 +1,23 @@
 # inventory-monitor: the daemon, with its config and SQLite database on volumes.
-FROM python:3.12-slim
+# The same Python as `make` expects (3.11); dependencies come from the hashed lock file.
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-
-WORKDIR /app
-COPY pyproject.toml README.md ./
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /venv
+COPY requirements.lock ./
+RUN /venv/bin/pip install --require-hashes -r requirements.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY monitor ./monitor
 COPY migrations ./migrations
-RUN pip install . \
-    && groupadd --system --gid 10001 monitor \
+RUN /venv/bin/pip install --no-deps .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/venv/bin:$PATH
+COPY --from=build /venv /venv
+RUN groupadd --system --gid 10001 monitor \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home monitor \
     && mkdir -p /config /data \
     && chown monitor:monitor /data

@@ -3,16 +3,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench fuzz-api screenshot all clean
+.PHONY: install lock demo test test-newest lint format bench fuzz-api screenshot all clean
 
-$(INSTALLED): pyproject.toml
+# Exact versions with hashes (requirements-dev.lock, made by `make lock`), then the project.
+$(INSTALLED): pyproject.toml requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "inventory-monitor needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 install: $(INSTALLED)
+
+# Refresh the lock files from the ranges in pyproject.toml (uv comes from the dev lock).
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+		--no-header --quiet -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --no-header --quiet -o requirements-dev.lock
+
+# The suite against the newest versions pyproject.toml allows, in a venv of its own.
+test-newest:
+	rm -rf .venv-newest
+	$(PYTHON) -m venv .venv-newest
+	.venv-newest/bin/python -m pip install --quiet --upgrade -e '.[dev]'
+	.venv-newest/bin/pytest -q
 
 demo: install
 	$(BIN)/inventory-monitor demo
@@ -22,6 +38,7 @@ lint: install
 	$(BIN)/ruff format --check monitor tests bench migrations docs .ci
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 
 test: lint
 	$(BIN)/pytest
@@ -42,4 +59,4 @@ screenshot: install
 all: format test
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data
+	rm -rf $(VENV) .venv-newest .mypy_cache .ruff_cache .pytest_cache data
