@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +30,13 @@ class EventPage:
     """Watched events matching the filter, on every page."""
     next_after: str | None
     """The cursor for the next page: pass it as `after`."""
+
+
+class DeliveryFate(NamedTuple):
+    change_id: str
+    notifier: str
+    state: str
+    finished_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +179,18 @@ class Reads:
         query = select(func.count()).select_from(events).where(events.c.batch_id.is_not(None))
         async with self._reader.connect() as conn:
             return int(await conn.scalar(query) or 0)
+
+    async def deliveries_of(self, change_ids: Sequence[str]) -> list[DeliveryFate]:
+        """What became of the deliveries of `change_ids`: their notifier, state and end."""
+        found: list[DeliveryFate] = []
+        ids = list(change_ids)
+        async with self._reader.connect() as conn:
+            for start in range(0, len(ids), 5000):
+                query = select(
+                    deliveries.c.change_id,
+                    deliveries.c.notifier,
+                    deliveries.c.state,
+                    deliveries.c.finished_at,
+                ).where(deliveries.c.change_id.in_(ids[start : start + 5000]))
+                found.extend(DeliveryFate(*row) for row in (await conn.execute(query)).all())
+        return found
