@@ -151,3 +151,7 @@ async def test_check_strict_refuses_a_notifier_that_can_never_hear_anything(
     assert "notifiers.vip: no watched event reaches this notifier (tags ['vip']" in err
     code, _, err = await run_cli("check", "--config", str(path))
     assert code == 0, "without --strict they are warnings"
+    path.write_text(path.read_text().replace("to: TICKETS_AVAILABLE", "to: tickets_available"))
+    code, _, err = await run_cli("check", "--config", str(path))
+    assert code == 2, "a typo in a rule is a mistake, strict or not"
+    assert "did you mean 'TICKETS_AVAILABLE'?" in err
