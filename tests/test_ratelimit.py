@@ -5,12 +5,18 @@ import itertools
 import time
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.app import Monitor
+from monitor.devtools.simulator import Simulator, serve
 from monitor.errors import Held
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.limiter import SharedLimiter
+from monitor.store.tables import rate_limits
 from monitor.upstream.ratelimit import TokenBucket
+from tests.conftest import API_KEY, ConfigFactory
+from tests.support import eventually
 
 
 class VirtualTime:
@@ -107,3 +113,31 @@ async def spend_one_quota(engines: list[AsyncEngine]) -> None:
     with pytest.raises(Held) as unknown:
         await one.reserve()
     assert unknown.value.until == pytest.approx(time.time() + 3600, abs=5), "an hour, then again"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", [pytest.param("postgres")], indirect=True)
+async def test_a_daemon_on_postgres_paces_through_the_shared_limiter(
+    database_url: str, make_config: ConfigFactory
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "api_key": API_KEY, "batch_size": 1},
+            database={"url": database_url},
+            server={"enabled": False},
+            polling={"interval": "300ms"},
+            events=[{"id": f"E{i}"} for i in range(3)],
+        )
+        async with Monitor(config) as monitor:
+            assert isinstance(monitor.limiter, SharedLimiter)
+            await eventually(lambda: simulator.answered >= 3, what="polls through the limiter")
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                query = select(rate_limits.c.name, rate_limits.c.tat)
+                (name, tat), *_ = (await connection.execute(query)).all()
+        finally:
+            await engine.dispose()
+    assert name == "ticketmaster"
+    assert tat > time.time() - 60, "every request took its slot in the shared row"
