@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from monitor.app import Monitor
-from monitor.config import parse_config
+from monitor.config import load_config, parse_config
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Availability, EventStatus
 from monitor.notify.notifiers import build_notifier
@@ -341,3 +341,39 @@ async def test_a_broker_out_of_reach_or_refusing_us_holds_up_no_other_notifier(
     ]
     assert len(refusals) == 1, "the broker's refusal is logged once per streak"
     assert "not authori" in refusals[0].lower()
+
+
+async def test_a_watch_removed_by_a_reload_is_cleared_from_the_broker(tmp_path: Path) -> None:
+    prefix, discovery = names()
+    simulator = Simulator(api_key=API_KEY)
+    async with serve(simulator) as upstream:
+        path = tmp_path / "monitor.yaml"
+
+        def write(events: list[str]) -> None:
+            daemon_config(
+                path,
+                upstream,
+                [{"id": event} for event in events],
+                notifiers={"home": mqtt_settings(prefix, discovery)},
+            )
+
+        write(["E1", "E2"])
+        state = f"{prefix}/events/E2/state"
+        async with (
+            Monitor(load_config(path), config_path=path, watch_every=3600) as monitor,
+            subscribed(f"{prefix}/#", f"{discovery}/#") as seen,
+        ):
+            await eventually(lambda: bool(seen.payloads(state)), what="E2 announced")
+            write(["E1"])
+            assert await monitor.reload()
+            await eventually(lambda: seen.payloads(state)[-1] == b"", what="E2 cleared")
+            await eventually(
+                lambda: any(
+                    topic.endswith("inventory_monitor_E2/status/config") and not payload
+                    for topic, payload, _ in seen.messages
+                ),
+                what="E2's entities dropped",
+            )
+    async with subscribed(f"{prefix}/#") as retained:
+        await eventually(lambda: f"{prefix}/events/E1/state" in retained.under(prefix))
+    assert f"{prefix}/events/E2/state" not in retained.under(prefix)
