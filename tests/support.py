@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
-from monitor.models import ResaleStatus, Status
+from monitor.models import Delivery, Notice, ResaleStatus, Status
 
 A, F, N, U = (
     Status.TICKETS_AVAILABLE,
@@ -43,3 +43,23 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class Recorder:
+    """A notifier that keeps what it is sent."""
+
+    kind = "recorder"
+
+    def __init__(self, name: str = "ops") -> None:
+        self.name = name
+        self.sent: list[Delivery] = []
+
+    async def send(self, delivery: Delivery) -> str:
+        self.sent.append(delivery)
+        return "recorded"
+
+    async def send_notice(self, notice: Notice) -> str:
+        raise AssertionError(f"no notice expected here, got {notice}")
+
+    async def aclose(self) -> None:
+        return None

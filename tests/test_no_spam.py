@@ -10,7 +10,7 @@ import pytest
 
 from monitor.config import RetryConfig
 from monitor.errors import DeliveryError
-from monitor.models import Availability, Delivery, Notice, Status
+from monitor.models import Availability, Delivery, Status
 from monitor.notify.cooldown import NOTHING_NEW, SUPERSEDED, LastSent, cooldown
 from monitor.notify.decisions import SEND, Decision, DeferUntil
 from monitor.notify.dispatcher import Dispatcher, Route
@@ -18,7 +18,7 @@ from monitor.notify.grouping import NOTHING_DUE, group_decision
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from tests.conftest import FakeClock, change_with_delivery
-from tests.support import RN, A, F, N
+from tests.support import RN, A, F, N, Recorder
 
 
 def av(status: Status) -> Availability:
@@ -76,24 +76,6 @@ def test_group_stage(
     oldest_new: float | None, oldest_retry: float | None, now: float, expected: Decision
 ) -> None:
     assert group_decision(oldest_new, oldest_retry, 30.0, now) == expected
-
-
-class Recorder:
-    kind = "recorder"
-
-    def __init__(self) -> None:
-        self.name = "ops"
-        self.sent: list[Delivery] = []
-
-    async def send(self, delivery: Delivery) -> str:
-        self.sent.append(delivery)
-        return "recorded"
-
-    async def send_notice(self, notice: Notice) -> str:
-        raise AssertionError(f"no notice expected here, got {notice}")
-
-    async def aclose(self) -> None:
-        return None
 
 
 class Scenario:

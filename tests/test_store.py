@@ -139,14 +139,16 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     assert change.changed == ("status",)
     assert [s for _, s in await Reads(repository.engine).snapshots_of("A")] == [AVAILABLE]
 
-    ((delivery, _),) = await outbox.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
+    ((delivery, _, _),) = await outbox.claim_deliveries(
+        "ops", NOW + 2, limit=5, lease_until=NOW + 40
+    )
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
     assert await outbox.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
     await outbox.record_attempts(
         [Attempt("d1", NOW + 3, Outcome.FAILED, 503, "HTTP 503", NOW + 10)]
     )
-    ((retry, _),) = await outbox.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
-    assert (retry.id, retry.attempt) == ("d1", 2)
+    (retried,) = await outbox.claim_deliveries("ops", NOW + 10, limit=5, lease_until=NOW + 40)
+    assert (retried.delivery.id, retried.delivery.attempt) == ("d1", 2)
     await outbox.record_attempts([Attempt("d1", NOW + 11, Outcome.DELIVERED, 200)])
     (row,) = await outbox.list_deliveries()
     assert (row.state, row.attempts, row.finished_at) == ("delivered", 2, NOW + 11)

@@ -13,6 +13,7 @@ from monitor.cli.common import EXIT_CONFIG, Commands, command, database, load, t
 from monitor.cli.history import moment
 from monitor.config import Config
 from monitor.models import Change, DeliveryState
+from monitor.notify.quiet import QuietHours
 from monitor.notify.replay import Fate, Planned, replay
 from monitor.polling.watchlist import watchlist
 from monitor.store.reads import DeliveryFate, Reads
@@ -54,6 +55,11 @@ async def print_replay(config: Config, path: Path, since: float, event_id: str |
         lambda event: watches[event].targets if event in watches else (),
         list(config.notifiers),
         {name: n.group_window or 0.0 for name, n in config.notifiers.items()},
+        {
+            name: hours
+            for name, n in config.notifiers.items()
+            if (hours := QuietHours.of(n.quiet_hours)) is not None
+        },
     )
     print(f"{len(changes)} changes since {when(since)} under {path}")
     if not planned:

@@ -7,6 +7,7 @@ import binascii
 import difflib
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -24,6 +25,8 @@ from monitor.config.fields import BlankIsNone, Duration, Model, Template, check_
 from monitor.models import ResaleStatus, Status
 
 FieldName = Literal["status", "resale_status"]
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+"""A time of day, `23:00`."""
 
 
 _VALUES: dict[FieldName | None, tuple[str, ...]] = {
@@ -49,6 +52,8 @@ class Rule(BaseModel):
         None, alias="from"
     )
     to: Annotated[tuple[str, ...] | None, BeforeValidator(_one_or_many)] = None
+    urgent: bool = False
+    """A change this rule passes goes out even in the notifier's quiet hours."""
 
     @field_validator("from_", "to")
     @classmethod
@@ -97,6 +102,27 @@ Rules = Annotated[tuple[Rule, ...], BeforeValidator(_as_rules)]
 """`when:` takes one rule or a list of rules (any of which lets a change through)."""
 
 
+class QuietHoursConfig(Model):
+    """`{from: "23:00", to: "07:00", timezone: Europe/London}`: deliveries wait till `to`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: ClockTime = Field(alias="from")
+    to: ClockTime
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "timezone", f"unknown time zone {value!r} (write it like Europe/London)"
+            ) from None
+        return value
+
+
 class _NotifierConfig(Model):
     retry: RetryConfig = RetryConfig()
     concurrency: int = Field(4, ge=1, le=100)
@@ -106,6 +132,7 @@ class _NotifierConfig(Model):
     """Hear only events carrying one of these tags (unless an event names this notifier)."""
     cooldown: Duration | None = None
     group_window: Duration | None = None
+    quiet_hours: QuietHoursConfig | None = None
 
     def secrets(self) -> list[str]:
         return []

@@ -21,11 +21,12 @@ from monitor.errors import DeliveryError
 from monitor.metrics import Metrics
 from monitor.models import Delivery, Outcome
 from monitor.notify.cooldown import LastSent, cooldown
-from monitor.notify.decisions import SEND, DeferUntil, Send
+from monitor.notify.decisions import SEND, Decision, DeferUntil, Send
 from monitor.notify.grouping import group_decision
 from monitor.notify.notifiers.base import Notifier
+from monitor.notify.quiet import QuietHours, quiet
 from monitor.redact import redact
-from monitor.store.outbox import Attempt, Claimed, Outbox
+from monitor.store.outbox import Attempt, Claimed, CooldownHistory, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Route:
     group_window: float = 0.0
     """Deliveries piling up within this many seconds go out as one message (see
     `notify.grouping`); 0 sends each at once."""
+    quiet_hours: QuietHours | None = None
+    """Deliveries in this window wait for its end, then go out together (`notify.quiet`)."""
 
     @classmethod
     def of(cls, notifier: Notifier, config: NotifierConfig) -> Route:
@@ -53,7 +56,13 @@ class Route:
             config.concurrency,
             timeout=config.timeout,
             group_window=config.group_window or 0.0,
+            quiet_hours=QuietHours.of(config.quiet_hours),
         )
+
+    @property
+    def grouped(self) -> bool:
+        """Whether what is claimed together goes out as one message."""
+        return bool(self.group_window) or self.quiet_hours is not None
 
 
 class Dispatcher:
@@ -122,13 +131,13 @@ class Dispatcher:
 
             def lease_until(count: int, route: Route = route, ahead: int = ahead) -> float:
                 # Long enough for the queue ahead of the last one taken, then its own send.
-                waits = 1 if route.group_window else (ahead + count) / route.concurrency
+                waits = 1 if route.grouped else (ahead + count) / route.concurrency
                 return now + (waits + 2) * route.timeout + 1.0
 
-            limit = _GROUP_LIMIT if route.group_window else room
+            limit = _GROUP_LIMIT if route.grouped else room
             claimed = await self._outbox.claim_deliveries(name, now, limit, lease_until)
-            due = [d for d in await self._cooled(name, claimed, now) if d.id not in queued]
-            for members in [due] if route.group_window and due else [[d] for d in due]:
+            due = [d for d in await self._staged(name, route, claimed, now) if d.id not in queued]
+            for members in [due] if route.grouped and due else [[d] for d in due]:
                 self._start(route, members)
             started += len(due)
         return started
@@ -140,38 +149,48 @@ class Dispatcher:
         decision = group_decision(oldest_new, oldest_retry, route.group_window, now)
         return isinstance(decision, Send)
 
-    async def _cooled(self, name: str, claimed: list[Claimed], now: float) -> list[Delivery]:
-        """The claimed deliveries that the cooldown stage lets go now; it holds back or
-        supersedes the others."""
-        if all(claim.cooldown <= 0 for claim in claimed):
+    async def _staged(
+        self, name: str, route: Route, claimed: list[Claimed], now: float
+    ) -> list[Delivery]:
+        """The claimed deliveries that quiet hours and the cooldown let go now; the stages
+        hold back or supersede the others."""
+        managed = [c for c in claimed if c.cooldown > 0 or route.quiet_hours is not None]
+        if not managed:
             return [claim.delivery for claim in claimed]
-        events = {claim.delivery.change.event_id for claim in claimed if claim.cooldown > 0}
+        events = {claim.delivery.change.event_id for claim in managed}
         history = await self._outbox.cooldown_history(name, events)
         due: list[Delivery] = []
         deferred: dict[str, float] = {}
         dropped: list[str] = []
-        for delivery, window in claimed:
-            change = delivery.change
-            last = history.last_sent.get(change.event_id)
-            decision = (
-                cooldown(
-                    change.current,
-                    window,
-                    None if last is None else LastSent(*last),
-                    history.newest_pending[change.event_id] != delivery.id,
-                    now,
-                )
-                if window > 0
-                else SEND
-            )
+        for claim in claimed:
+            decision = self._decide(route, claim, history, now)
             if isinstance(decision, Send):
-                due.append(delivery)
+                due.append(claim.delivery)
             elif isinstance(decision, DeferUntil):
-                deferred[delivery.id] = decision.at
+                deferred[claim.delivery.id] = decision.at
             else:
-                dropped.append(delivery.id)
+                dropped.append(claim.delivery.id)
         await self._outbox.settle(deferred, dropped, now)
         return due
+
+    @staticmethod
+    def _decide(route: Route, claim: Claimed, history: CooldownHistory, now: float) -> Decision:
+        """Quiet hours first; then, for a notifier with quiet hours or a cooldown, only the
+        latest state of an event, and only if it is not what was last sent."""
+        decision = quiet(now, route.quiet_hours, claim.urgent)
+        if not isinstance(decision, Send):
+            return decision
+        if claim.cooldown <= 0 and route.quiet_hours is None:
+            return SEND
+        change = claim.delivery.change
+        last = history.last_sent.get(change.event_id)
+        return cooldown(
+            change.current,
+            claim.cooldown,
+            None if last is None else LastSent(*last),
+            history.newest_pending.get(change.event_id, claim.delivery.id) != claim.delivery.id,
+            now,
+        )
 
     def _start(self, route: Route, members: list[Delivery]) -> None:
         first, *rest = members

@@ -18,7 +18,8 @@ from typing import NamedTuple
 from monitor.models import Change
 from monitor.notify.cooldown import LastSent, cooldown
 from monitor.notify.decisions import DeferUntil, Send
-from monitor.notify.routing import Target, route
+from monitor.notify.quiet import QuietHours, quiet
+from monitor.notify.routing import Target, route, urgent
 
 
 class Fate(StrEnum):
@@ -50,6 +51,7 @@ def replay(
     targets_of: Callable[[str], Sequence[Target]],
     notifiers: Sequence[str],
     group_windows: Mapping[str, float],
+    quiet_hours: Mapping[str, QuietHours] | None = None,
 ) -> list[Planned]:
     """Every (change, notifier) pair's fate, in the order of the changes."""
     ordered = sorted(changes, key=lambda change: (change.observed_at, change.id))
@@ -62,15 +64,19 @@ def replay(
                 routed.append((change, targets[0]))
             else:
                 planned.append(Planned(change, name, Fate.NOT_ROUTED))
-        sends = _cooled(routed)
-        planned.extend(_grouped(sends, group_windows.get(name, 0.0), name))
+        hours = (quiet_hours or {}).get(name)
+        sends = _staged(routed, hours)
+        window = group_windows.get(name, 0.0)
+        planned.extend(_grouped(sends, window, name))
     position = {change.id: index for index, change in enumerate(ordered)}
     planned.sort(key=lambda p: (position[p.change.id], p.notifier))
     return planned
 
 
-def _cooled(routed: list[tuple[Change, Target]]) -> list[tuple[Change, float | None]]:
-    """When each change would pass the cooldown stage (None: superseded)."""
+def _staged(
+    routed: list[tuple[Change, Target]], hours: QuietHours | None
+) -> list[tuple[Change, float | None]]:
+    """When each change would pass quiet hours and the cooldown (None: superseded)."""
     queue = [_Ready(c.observed_at, index, c, t) for index, (c, t) in enumerate(routed)]
     heapq.heapify(queue)
     last_sent: dict[str, LastSent] = {}
@@ -81,14 +87,16 @@ def _cooled(routed: list[tuple[Change, Target]]) -> list[tuple[Change, float | N
         change = item.change
         event = change.event_id
         newest = _note_arrivals(routed, item.at, newest)
-        decision = cooldown(
-            change.current,
-            item.target.cooldown,
-            last_sent.get(event),
-            newest.get(event, item.order) != item.order,
-            item.at,
-        )
-        if item.target.cooldown <= 0 or isinstance(decision, Send):
+        decision = quiet(item.at, hours, urgent(item.target, change.previous, change.current))
+        if isinstance(decision, Send) and (item.target.cooldown > 0 or hours is not None):
+            decision = cooldown(
+                change.current,
+                item.target.cooldown,
+                last_sent.get(event),
+                newest.get(event, item.order) != item.order,
+                item.at,
+            )
+        if isinstance(decision, Send):
             decided[change.id] = item.at
             last_sent[event] = LastSent(item.at, change.current)
         elif isinstance(decision, DeferUntil):
@@ -111,7 +119,8 @@ def _note_arrivals(
 def _grouped(
     sends: list[tuple[Change, float | None]], window: float, notifier: str
 ) -> list[Planned]:
-    """When each message goes out: at once, or when its group window closes."""
+    """When each message goes out: at once, or when its group window closes. Deliveries
+    that quiet hours release together share their time, and so their message."""
     planned: list[Planned] = []
     closes: float | None = None
     for change, ready in sorted(sends, key=lambda s: (s[1] is None, s[1] or 0.0)):

@@ -54,3 +54,12 @@ def route(
 ) -> list[Target]:
     """The targets that hear of a change from `previous` to `current`."""
     return [target for target in targets if routed(target.rule_sets, previous, current)]
+
+
+def urgent(target: Target, previous: Availability | None, current: Availability) -> bool:
+    """Whether a rule marked `urgent` lets the change through: it then ignores quiet hours."""
+    return any(
+        rule.urgent and passes(rule, previous, current)
+        for rules in target.rule_sets
+        for rule in rules
+    )

@@ -20,7 +20,7 @@ from monitor.backoff import exponential_delay
 from monitor.errors import Held, RateLimited, UpstreamError
 from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, Change, EventState, Status, new_id
-from monitor.notify.routing import route
+from monitor.notify.routing import route, urgent
 from monitor.polling.detect import Rules, Verdict, detect, is_unchanged, reading_of
 from monitor.polling.notes import Notes
 from monitor.polling.watchlist import Watch
@@ -351,7 +351,14 @@ class Poller:
             self._metrics.changes.labels("resale_status", current.resale_status.value).inc()
         write.changes.append(change)
         write.deliveries.extend(
-            NewDelivery(new_id(), change.id, target.notifier, now, target.cooldown)
+            NewDelivery(
+                new_id(),
+                change.id,
+                target.notifier,
+                now,
+                target.cooldown,
+                urgent(target, previous, current),
+            )
             for target in route(watch.targets, previous, current)
         )
 

@@ -109,6 +109,7 @@ def delivery(d: NewDelivery) -> dict[str, object]:
         "created_at": d.created_at,
         "next_attempt_at": d.created_at,
         "cooldown_s": d.cooldown,
+        "urgent": d.urgent,
     }
 
 

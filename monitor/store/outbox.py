@@ -37,6 +37,8 @@ class Claimed(NamedTuple):
     delivery: Delivery
     cooldown: float
     """The delivery's cooldown in seconds (0: none); the dispatcher applies it."""
+    urgent: bool = False
+    """It ignores quiet hours."""
 
 
 class CooldownHistory(NamedTuple):
@@ -120,6 +122,7 @@ class Outbox:
                 deliveries.c.attempts,
                 deliveries.c.cooldown_s,
                 deliveries.c.created_at,
+                deliveries.c.urgent,
             )
         )
         async with self.engine.begin() as conn:
@@ -138,6 +141,7 @@ class Outbox:
             Claimed(
                 Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now),
                 row.cooldown_s,
+                row.urgent,
             )
             for row in claimed
         ]

@@ -72,6 +72,8 @@ class NewDelivery(NamedTuple):
     notifier: str
     created_at: float
     cooldown: float
+    urgent: bool = False
+    """Passed by a rule marked urgent: it ignores the notifier's quiet hours."""
 
 
 class BatchPolled(NamedTuple):

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -106,6 +107,7 @@ deliveries = Table(
     Column("next_attempt_at", Float, nullable=False),
     # No second message about the same event to this notifier within this many seconds.
     Column("cooldown_s", Float, nullable=False),
+    Column("urgent", Boolean, nullable=False, server_default=false()),
     Column("finished_at", Float),
     Column("last_error", Text),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
