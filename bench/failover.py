@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -62,48 +63,43 @@ async def measure(base: str, kill: asyncio.Future[None], settle: float) -> float
     return max(0.0, float(max(gaps["longest"], gaps["stalest"])) - INTERVAL)
 
 
+async def kill_the_first(
+    base: str, daemons: list[subprocess.Popen[bytes]], restart: Path | None = None
+) -> float:
+    """kill -9 the first daemon once polls run steadily (starting it again from `restart`,
+    if given), and measure how late the worst-served event was polled."""
+    kill: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    measuring = asyncio.create_task(measure(base, kill, INTERVAL + 15))
+    try:
+        await kill
+        daemons[0].kill()
+        daemons[0].wait()
+        if restart is not None:
+            daemons.append(start_daemon(restart))
+        return await measuring
+    finally:
+        for daemon in daemons:
+            with contextlib.suppress(Exception):
+                stop(daemon)
+
+
 async def single(workdir: Path) -> float:
     with simulator("--latency", "0.5") as base:
         config = write_config(
             workdir / "single.json",
             document(base, f"sqlite+aiosqlite:///{workdir / 'single.db'}"),
         )
-        daemons = [start_daemon(config)]
-        kill: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        measuring = asyncio.create_task(measure(base, kill, INTERVAL + 15))
-        try:
-            await kill
-            daemons[0].kill()
-            daemons[0].wait()
-            daemons.append(start_daemon(config))
-            return await measuring
-        finally:
-            for daemon in daemons:
-                stop(daemon)
+        return await kill_the_first(base, [start_daemon(config)], restart=config)
 
 
 async def replicas(workdir: Path) -> float:
     async with postgres_database() as database:
-        return await _replicas(workdir, database)
-
-
-async def _replicas(workdir: Path, database: str) -> float:
-    with simulator("--latency", "0.5") as base:
-        daemons = []
-        for index in range(3):
-            config = write_config(workdir / f"replica{index}.json", document(base, database))
-            daemons.append(start_daemon(config))
-        kill: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        measuring = asyncio.create_task(measure(base, kill, INTERVAL + 15))
-        try:
-            await kill
-            daemons[0].kill()
-            daemons[0].wait()
-            return await measuring
-        finally:
-            for daemon in daemons:
-                with contextlib.suppress(Exception):
-                    stop(daemon)
+        with simulator("--latency", "0.5") as base:
+            daemons = [
+                start_daemon(write_config(workdir / f"replica{i}.json", document(base, database)))
+                for i in range(3)
+            ]
+            return await kill_the_first(base, daemons)
 
 
 def main() -> None:

@@ -205,10 +205,11 @@ class Monitor:
         the API key's rate: through the shared limiter, or as this replica's part of it."""
         count = await self.replicas.beat(self.clock())
         rate = self.config.ticketmaster.requests_per_second * PACING
-        if not isinstance(self.limiter, SharedLimiter):
-            rate /= count
+        if isinstance(self.limiter, SharedLimiter):
+            count = 1  # the shared limiter paces the cluster as a whole
+        rate /= count
         if abs(rate - self.limiter.rate) > 1e-9:
-            if count > 1 and not isinstance(self.limiter, SharedLimiter):
+            if count > 1:
                 logger.info(
                     "%d replicas share the API key: this one sends at most %.2f requests a second",
                     count,

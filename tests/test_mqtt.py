@@ -138,6 +138,8 @@ async def test_subscribers_see_states_discovery_and_each_change_once(
             changes = f"{prefix}/events/E1/changes"
             await eventually(lambda: len(seen.payloads(changes)) == 1, what="the change")
             await eventually(lambda: seen.last(state)["status"] == "FEW_TICKETS_LEFT")
+            published = [topic for topic, _, _ in seen.messages if topic.startswith(discovery)]
+            assert len(published) == 6, "discovery configs once, not again with every change"
         message = orjson.loads(seen.payloads(changes)[0])
         assert message["type"] == "inventory.changed"
         assert message["data"]["current"]["status"] == "FEW_TICKETS_LEFT"

@@ -181,11 +181,13 @@ async def test_apprise_reaches_a_real_http_service() -> None:
 
 
 async def test_apprise_failure_is_a_retryable_delivery_error_in_the_services_words() -> None:
-    notifier = build_notifier("n", notifier_config("apprise", urls=["json://127.0.0.1:9/x"]))
+    url = "json://me:apprise-pw-77@127.0.0.1:9/x"
+    notifier = build_notifier("n", notifier_config("apprise", urls=[url]))
     with pytest.raises(DeliveryError) as caught:
         await notifier.send(DELIVERY)
     assert caught.value.retryable
     message = str(caught.value)
+    assert "apprise-pw-77" not in message, "the service's words, never its URL"
     assert message.startswith("apprise could not notify every one of 1 URLs: ")
     assert "Connection refused" in message or "connection" in message.lower(), message
 

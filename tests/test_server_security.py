@@ -4,7 +4,9 @@ requests, wrong methods."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 
 import aiohttp
 import pytest
@@ -14,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.devtools.simulator import Simulator
 from monitor.logs import MalformedRequestFilter
+from monitor.polling.watchlist import watchlist
 from monitor.server import app as server_app
 from monitor.server.app import build_app
+from monitor.store.repository import Repository
+from monitor.wiring import sync_watchlist
 from tests.conftest import API_KEY, ConfigFactory
 from tests.test_server import context_of, running
 
@@ -49,17 +54,25 @@ async def test_a_half_sent_request_is_timed_out(
         writer.close()
 
 
-async def test_a_wrong_method_under_the_api_names_the_allowed_one(
-    make_config: ConfigFactory, engine: AsyncEngine
-) -> None:
+async def ask(
+    make_config: ConfigFactory, engine: AsyncEngine, method: str, path: str
+) -> tuple[int, str, dict[str, str]]:
+    """One request to the server of a daemon that is not running: status, body, headers."""
     context = context_of(make_config(), engine)
     async with (
         TestServer(build_app(context)) as server,
         aiohttp.ClientSession() as http,
-        http.post(server.make_url("/api/events")) as response,
+        http.request(method, server.make_url(path)) as response,
     ):
-        assert response.status == 405
-        assert "GET" in response.headers["Allow"]
+        return response.status, await response.text(), dict(response.headers)
+
+
+async def test_a_wrong_method_under_the_api_names_the_allowed_one(
+    make_config: ConfigFactory, engine: AsyncEngine
+) -> None:
+    status, _, headers = await ask(make_config, engine, "POST", "/api/events")
+    assert status == 405
+    assert "GET" in headers["Allow"]
 
 
 @pytest.mark.parametrize(
@@ -79,26 +92,24 @@ async def test_a_wrong_method_under_the_api_names_the_allowed_one(
 async def test_odd_parameters_are_a_400_never_a_500(
     make_config: ConfigFactory, engine: AsyncEngine, path: str
 ) -> None:
-    context = context_of(make_config(), engine)
-    async with (
-        TestServer(build_app(context)) as server,
-        aiohttp.ClientSession() as http,
-        http.get(server.make_url(path)) as response,
-    ):
-        assert response.status == 400, await response.text()
-        assert "error" in await response.json()
+    status, body, _ = await ask(make_config, engine, "GET", path)
+    assert status == 400, body
+    assert "error" in json.loads(body)
 
 
-async def test_a_page_number_beyond_reason_shows_the_last_pages(
+async def test_a_page_number_beyond_reason_shows_the_last_page(
     make_config: ConfigFactory, engine: AsyncEngine
 ) -> None:
-    context = context_of(make_config(), engine)
-    async with (
-        TestServer(build_app(context)) as server,
-        aiohttp.ClientSession() as http,
-        http.get(server.make_url("/?page=99999999999999999999999")) as response,
-    ):
-        assert response.status == 200
+    config = make_config(events=[{"id": f"E{i:03d}"} for i in range(150)])
+    await sync_watchlist(Repository(engine), config, watchlist(config), time.time())
+    context = context_of(config, engine)
+    async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
+        for page in ("9999", "99999999999999999999999"):
+            async with http.get(server.make_url(f"/?page={page}")) as response:
+                body = await response.text()
+            assert response.status == 200, body
+            shown = "Page 2 of 2" if page == "9999" else "Page 1 of 2"
+            assert shown in body, page
 
 
 def test_aiohttp_tracebacks_for_requests_that_are_not_http_are_dropped() -> None:

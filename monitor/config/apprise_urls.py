@@ -7,6 +7,13 @@ import logging
 import re
 
 _URL = re.compile(r"\S+://\S*")
+
+
+def without_urls(text: str) -> str:
+    """Apprise's words with every URL it quotes taken out: its URLs hold the secrets."""
+    return _URL.sub("(the URL)", text)
+
+
 _TARGETS = ("targets", "topics", "channels", "rooms", "users", "emails", "devices", "chat_ids")
 
 
@@ -38,7 +45,7 @@ def apprise_problem(url: str) -> str | None:
         ]
         reason = said[0] if said else "it does not load"
         # Apprise's words may quote the URL, which holds secrets: name only its scheme.
-        return f"Apprise cannot use this {scheme}:// URL: {_URL.sub('(the URL)', reason)}"
+        return f"Apprise cannot use this {scheme}:// URL: {without_urls(reason)}"
     required = type(plugin).template_tokens.get("targets", {}).get("required")
     named = [getattr(plugin, attribute) for attribute in _TARGETS if hasattr(plugin, attribute)]
     if required and named and not any(named):

@@ -31,16 +31,12 @@ def change_document(change: Change) -> dict[str, Any]:
 def change_message(change: Change) -> dict[str, Any]:
     """One change as a message of its own: the webhook's body, and MQTT's. A test message
     says so twice, in its `type` and in `data.test`, so no receiver acts on it."""
-    if is_test(change):
-        return {
-            "type": "inventory.test",
-            "timestamp": iso(change.observed_at),
-            "data": {**change_document(change), "test": True},
-        }
+    test = is_test(change)
+    data = change_document(change)
     return {
-        "type": "inventory.changed",
+        "type": "inventory.test" if test else "inventory.changed",
         "timestamp": iso(change.observed_at),
-        "data": change_document(change),
+        "data": {**data, "test": True} if test else data,
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, TemplateSyntaxError
+from jinja2 import Environment, StrictUndefined
 
 from monitor.models import Availability, Change
 from monitor.notify.documents import is_test
@@ -101,15 +101,6 @@ def _one(change: Change) -> dict[str, Any]:
         "observed_at": iso(change.observed_at),
         "url": event_url(change.event_id),
     }
-
-
-def check_template(source: str) -> str:
-    """`source` if it compiles; raises ValueError with the line otherwise (config validation)."""
-    try:
-        _text.parse(source)
-    except TemplateSyntaxError as exc:
-        raise ValueError(f"template line {exc.lineno}: {exc.message}") from None
-    return source
 
 
 class Renderer:

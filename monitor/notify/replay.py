@@ -81,12 +81,17 @@ def _staged(
     heapq.heapify(queue)
     last_sent: dict[str, LastSent] = {}
     newest: dict[str, int] = {}
+    """For each event, the newest change observed so far: it supersedes older ones."""
+    arrived = 0
     decided: dict[str, float | None] = {}
     while queue:
         item = heapq.heappop(queue)
         change = item.change
         event = change.event_id
-        newest = _note_arrivals(routed, item.at, newest)
+        # The queue runs in time order and `routed` is in observation order: one pass.
+        while arrived < len(routed) and routed[arrived][0].observed_at <= item.at:
+            newest[routed[arrived][0].event_id] = arrived
+            arrived += 1
         decision = quiet(item.at, hours, urgent(item.target, change.previous, change.current))
         if isinstance(decision, Send) and (item.target.cooldown > 0 or hours is not None):
             decision = cooldown(
@@ -104,16 +109,6 @@ def _staged(
         else:
             decided[change.id] = None
     return [(change, decided.get(change.id)) for change, _ in routed]
-
-
-def _note_arrivals(
-    routed: list[tuple[Change, Target]], now: float, newest: dict[str, int]
-) -> dict[str, int]:
-    """For each event, the newest change observed by `now`: it supersedes older ones."""
-    for index, (change, _) in enumerate(routed):
-        if change.observed_at <= now and index > newest.get(change.event_id, -1):
-            newest[change.event_id] = index
-    return newest
 
 
 def _grouped(

@@ -83,14 +83,16 @@ async def page(request: web.Request) -> web.Response:
     events_page = await context.reads.events_page(
         limit=PAGE_SIZE * number, status=status, search=search
     )
-    rows = events_page.rows[PAGE_SIZE * (number - 1) :]
+    # A page past the end shows the last one; its rows are among those read.
+    pages = max(1, -(-events_page.total // PAGE_SIZE))
+    number = min(number, pages)
+    rows = events_page.rows[PAGE_SIZE * (number - 1) : PAGE_SIZE * number]
     start = now - TIMELINE_DAYS * 86400
     by_event: dict[str, list[Change]] = {}
     for change in await context.reads.changes_of_events([r.event_id for r in rows], start):
         by_event.setdefault(change.event_id, []).append(change)
     recent = await context.reads.changes_of(limit=RECENT_CHANGES)
     upstream = context.upstream.status
-    pages = max(1, -(-events_page.total // PAGE_SIZE))
 
     def link(**changes: Any) -> str:
         params = {"q": search or "", "status": status.value if status else "", "page": number}

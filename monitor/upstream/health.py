@@ -142,7 +142,6 @@ class Upstream:
         self, limit: int | None, available: int | None, reset_at: float | None
     ) -> None:
         """Figures from an answer's Rate-Limit headers (each None when absent)."""
-        limit, available = _count(limit), _count(available)
         quota = self.status.quota
         if limit is not None and limit != quota.limit and quota.limit is not None:
             logger.info("the API reports a daily quota of %d requests", limit)
@@ -264,7 +263,3 @@ class Upstream:
 
     def _update(self, **changes: object) -> None:
         self.status = dataclasses.replace(self.status, **changes)  # type: ignore[arg-type]
-
-
-def _count(value: int | None) -> int | None:
-    return value if value is not None and value >= 0 else None

@@ -9,6 +9,7 @@ import logging
 import apprise
 
 from monitor.config import AppriseNotifierConfig
+from monitor.config.apprise_urls import without_urls
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
 from monitor.notify.rendering import Renderer
@@ -43,7 +44,9 @@ class AppriseNotifier:
             except TimeoutError:
                 raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
         if not delivered:
-            reasons = [line.split(" - ", 2)[-1] for line in said.getvalue().splitlines()]
+            reasons = [
+                without_urls(line.split(" - ", 2)[-1]) for line in said.getvalue().splitlines()
+            ]
             why = "; ".join(dict.fromkeys(reasons)) or "no reason given"
             raise DeliveryError(
                 redact(f"apprise could not notify every one of {len(self.config.urls)} URLs: {why}")

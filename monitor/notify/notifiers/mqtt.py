@@ -62,6 +62,8 @@ class MqttNotifier:
         self._connecting = asyncio.Lock()
         self._states: dict[str, EventStatus] = {}
         self._keeper: asyncio.Task[None] | None = None
+        self._discovered: dict[str, str | None] = {}
+        """Events whose discovery configs this connection published, with the name used."""
         self._failing = False
         self._speaks_for_daemon = False
         """Set by `publish_states`: only the daemon's notifier says `online` and `offline`,
@@ -144,6 +146,7 @@ class MqttNotifier:
         discovery configs, so Home Assistant drops their entities."""
         for event_id in event_ids:
             self._states.pop(event_id, None)
+            self._discovered.pop(event_id, None)
         try:
             client = await self._connected()
             for event_id in event_ids:
@@ -180,6 +183,7 @@ class MqttNotifier:
                 timeout=self.config.timeout,
             )
             await client.__aenter__()
+            self._discovered.clear()  # a broker that restarted may have lost them
             try:
                 if self._speaks_for_daemon:
                     await client.publish(self._status_topic, "online", qos=1, retain=True)
@@ -251,9 +255,12 @@ class MqttNotifier:
             qos=self.config.qos,
             retain=True,
         )
-        if self.config.homeassistant:
+        # Discovery configs depend on the name alone: once per connection is enough, not
+        # three more messages with every change.
+        if self.config.homeassistant and self._discovered.get(status.event_id, ...) != status.name:
             for topic, config in self._discovery(status):
                 await client.publish(topic, orjson.dumps(config), qos=1, retain=True)
+            self._discovered[status.event_id] = status.name
 
     def _discovery(self, status: EventStatus) -> list[tuple[str, dict[str, Any]]]:
         """Home Assistant MQTT discovery: two sensors and a binary sensor per event, grouped
