@@ -36,6 +36,7 @@ from monitor.store.reads import Reads
 from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
+from monitor.tasks import finish
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.quota import plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
@@ -229,7 +230,7 @@ class Monitor:
                     logger.exception("%s: housekeeping failed; trying again shortly", name)
 
         task = asyncio.create_task(loop(), name=name)
-        self._stack.push_async_callback(_finish, task)
+        self._stack.push_async_callback(finish, task)
 
     async def _adopt_upstream(self) -> None:
         """A pause that another replica found holds this one too."""
@@ -374,21 +375,13 @@ class Monitor:
 
     async def _close_notifiers(self) -> None:
         for task in list(self._retiring):
-            await _finish(task)
+            await finish(task)
         await self._roster.aclose()
 
     async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await finish(task)
         try:
             await asyncio.wait_for(self.dispatcher.drain(), SHUTDOWN_GRACE / 3)
         except TimeoutError:
             logger.warning("deliveries still in flight at shutdown are sent again on restart")
         await self.dispatcher.aclose()
-
-
-async def _finish(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -143,7 +143,10 @@ async def test_subscribers_see_states_discovery_and_each_change_once(
         message = orjson.loads(seen.payloads(changes)[0])
         assert message["type"] == "inventory.changed"
         assert message["data"]["current"]["status"] == "FEW_TICKETS_LEFT"
-        assert seen.payloads(f"{prefix}/status")[-1] == b"offline", "said at a clean stop"
+        await eventually(
+            lambda: seen.payloads(f"{prefix}/status")[-1] == b"offline",
+            what="offline, said at a clean stop",
+        )
 
         async with Monitor(config, housekeeping_every=0.1):
             await eventually(lambda: seen.payloads(f"{prefix}/status")[-1] == b"online")

@@ -35,6 +35,7 @@ from monitor.devtools.faults import (
     spike_arrest_fault,
 )
 from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, ResaleStatus, Status
+from monitor.tasks import finish
 from monitor.upstream.client import AVAILABILITY_PATH
 
 logger = logging.getLogger(__name__)
@@ -186,9 +187,7 @@ class Simulator:
 
         task = asyncio.create_task(walk())
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await finish(task)
 
     async def _availability(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1

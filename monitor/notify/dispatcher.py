@@ -27,6 +27,7 @@ from monitor.notify.notifiers.base import Notifier
 from monitor.notify.quiet import QuietHours, quiet
 from monitor.redact import redact
 from monitor.store.outbox import Attempt, Claimed, CooldownHistory, Outbox
+from monitor.tasks import finish
 
 logger = logging.getLogger(__name__)
 
@@ -209,9 +210,9 @@ class Dispatcher:
                 await asyncio.gather(self._recording, return_exceptions=True)
 
     async def aclose(self) -> None:
-        for task in self._sends:
-            task.cancel()
-        await asyncio.gather(*self._sends, return_exceptions=True)
+        for task in list(self._sends):
+            with contextlib.suppress(Exception):
+                await finish(task)
         if self._recording is not None:
             await asyncio.gather(self._recording, return_exceptions=True)
 

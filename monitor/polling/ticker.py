@@ -7,12 +7,12 @@ finds the previous cycle still running does nothing, so cycles never overlap.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.polling.poller import Poller
+from monitor.tasks import finish
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,7 @@ class PollTicker:
             await asyncio.wait_for(asyncio.shield(cycle), grace)
         except TimeoutError:
             logger.warning("the running poll did not finish within %.0fs; abandoning it", grace)
-            cycle.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cycle
+            await finish(cycle)
 
     async def _tick(self) -> None:
         # Runs on the event loop (APScheduler awaits coroutine jobs there) and returns at once,

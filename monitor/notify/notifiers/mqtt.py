@@ -32,6 +32,7 @@ from monitor.models import Change, Delivery, EventStatus, Notice, Status
 from monitor.notify.documents import change_message, is_test
 from monitor.notify.rendering import event_url
 from monitor.redact import redact
+from monitor.tasks import finish
 from monitor.times import iso
 
 logger = logging.getLogger(__name__)
@@ -105,9 +106,7 @@ class MqttNotifier:
 
     async def aclose(self) -> None:
         if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+            await finish(self._keeper)
         client, self._client = self._client, None
         if client is None:
             return
