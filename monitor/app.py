@@ -29,6 +29,7 @@ from monitor.polling.watchlist import Watch, watchlist
 from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
+from monitor.store.batching import unit_size
 from monitor.store.engine import create_engine, database_reason, upgrade
 from monitor.store.limiter import SharedLimiter
 from monitor.store.outbox import Outbox
@@ -37,9 +38,10 @@ from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
 from monitor.tasks import finish
-from monitor.upstream.client import InventoryClient
+from monitor.upstream.client import AVAILABILITY_PATH, InventoryClient
 from monitor.upstream.quota import plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
+from monitor.upstream.sizing import RequestSize
 from monitor.wiring import (
     PACING,
     build_poller,
@@ -121,9 +123,12 @@ class Monitor:
         self.repository = Repository(engine, replica=self.replicas.id)
         self.reads = Reads(engine)
         upstream_status = await self.repository.load_upstream()
+        tm = config.ticketmaster
+        learnt = await self.repository.load_request_size(_endpoint(config))
+        self.request_size = RequestSize.of(tm.pinned_batch_size, tm.max_url_bytes, learnt)
+        self._saved_size = learnt
         watches, _ = await self._sync(config, upstream_status.quota.limit)
 
-        tm = config.ticketmaster
         self._session = await stack.enter_async_context(
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
         )
@@ -233,8 +238,17 @@ class Monitor:
         self._stack.push_async_callback(finish, task)
 
     async def _adopt_upstream(self) -> None:
-        """A pause that another replica found holds this one too."""
+        """A pause that another replica found holds this one too; a request size learnt
+        since the last look is kept, and with `fit_quota` the intervals follow it."""
         self.upstream.adopt(await self.repository.load_upstream())
+        size = self.request_size.size
+        if size != self._saved_size:
+            await self.repository.save_request_size(_endpoint(self.config), size, self.clock())
+            self._saved_size = size
+        if self.config.polling.fit_quota and size != self._planned_size:
+            async with self._reloading:
+                watches, _ = await self._sync(self.config, self.upstream.status.quota.limit)
+                self.poller.replace_watchlist(watches)
 
     async def _prune_when_due(self) -> None:
         if self.clock() - self._pruned_at < PRUNE_EVERY:
@@ -257,7 +271,8 @@ class Monitor:
     ) -> tuple[dict[str, Watch], list[str]]:
         """Plan the watchlist against the quota, warn when it does not fit, and store it;
         returns the watches and the IDs no longer watched."""
-        plan = plan_for(config, reported_quota)
+        plan = plan_for(config, reported_quota, self.request_size.size)
+        self._planned_size = self.request_size.size
         warning = quota_warning(config, plan)
         if warning and config.polling.fit_quota:
             logger.warning(
@@ -348,6 +363,7 @@ class Monitor:
         return client_for(
             config,
             self._session,
+            size=self.request_size,
             upstream=self.upstream,
             clock=self.clock,
             metrics=self.metrics,
@@ -357,8 +373,18 @@ class Monitor:
     def _use_upstream_settings(self, config: Config) -> None:
         """A new key, address, timeout or batch size: requests from now on use them."""
         tm = config.ticketmaster
+        if (tm.pinned_batch_size, tm.max_url_bytes, tm.base_url) != (
+            self.config.ticketmaster.pinned_batch_size,
+            self.config.ticketmaster.max_url_bytes,
+            self.config.ticketmaster.base_url,
+        ):
+            self.request_size = RequestSize.of(
+                tm.pinned_batch_size, tm.max_url_bytes, self.request_size.size
+            )
         self.poller.use_client(
-            self._client(config), batch_size=tm.batch_size, max_in_flight=tm.max_in_flight
+            self._client(config),
+            unit_size=unit_size(tm.pinned_batch_size),
+            max_in_flight=tm.max_in_flight,
         )
         if tm.api_key != self.config.ticketmaster.api_key:
             # A refused key may have been replaced: try the new one now, not in 5 minutes.
@@ -385,3 +411,8 @@ class Monitor:
         except TimeoutError:
             logger.warning("deliveries still in flight at shutdown are sent again on restart")
         await self.dispatcher.aclose()
+
+
+def _endpoint(config: Config) -> str:
+    """Where requests go, without the query: what a learnt request size is kept under."""
+    return config.ticketmaster.base_url + AVAILABILITY_PATH

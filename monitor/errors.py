@@ -49,6 +49,14 @@ class InvalidApiKey(UpstreamError):
         super().__init__(message, status=401, retryable=False)
 
 
+class RequestTooLarge(UpstreamError):
+    """The request's URL was too long for the API or a proxy before it (HTTP 414, or a 400
+    that says so): fewer IDs per request will pass. Not a failed poll."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, status=status)
+
+
 class Held(MonitorError):
     """No request may go out before `until`: the quota is used up or the key is refused."""
 

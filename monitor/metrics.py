@@ -44,6 +44,12 @@ class Metrics:
             "Requests left in the daily quota, as the API last reported (-1: unknown).",
             registry=registry,
         )
+        self.request_ids = Gauge(
+            f"{PREFIX}_request_ids",
+            "The most event IDs one request carries now, by endpoint (learnt unless pinned).",
+            ["endpoint"],
+            registry=registry,
+        )
         self.changes = Counter(
             f"{PREFIX}_changes",
             "Changes by field (status or resale_status) and new state.",

@@ -13,10 +13,12 @@ from monitor.models import UpstreamStatus, new_id
 from monitor.polling.detect import Rules
 from monitor.polling.poller import Poller, RetryPolicy
 from monitor.polling.watchlist import Watch
+from monitor.store.batching import unit_size
 from monitor.store.repository import Repository
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
 from monitor.upstream.ratelimit import Limiter, TokenBucket
+from monitor.upstream.sizing import RequestSize
 
 # Requests go out a little under the allowed rate, so that network jitter never makes two
 # of them arrive closer together than Ticketmaster's spike arrest allows.
@@ -29,7 +31,7 @@ async def sync_watchlist(
     """Bring the database's watchlist and batches in line with `watches`."""
     return await repository.sync_watchlist(
         watches.values(),
-        config.ticketmaster.batch_size,
+        unit_size(config.ticketmaster.pinned_batch_size),
         now,
         new_id,
     )
@@ -52,7 +54,7 @@ def build_poller(
         client,
         watches,
         rules=Rules(config.polling.unknown_after, config.polling.snapshot_every),
-        batch_size=tm.batch_size,
+        unit_size=unit_size(tm.pinned_batch_size),
         max_in_flight=tm.max_in_flight,
         lease=lease_for(config),
         notify_baseline=polling.notify_baseline,
@@ -90,7 +92,10 @@ def client_for(
     clock: Callable[[], float],
     metrics: Metrics | None = None,
     limiter: Limiter | None = None,
+    size: RequestSize | None = None,
 ) -> InventoryClient:
+    """A client for `config`'s upstream; `size` is the request size learnt so far, shared
+    by the clients that replace one another across reloads."""
     tm = config.ticketmaster
     return InventoryClient(
         session,
@@ -103,4 +108,5 @@ def client_for(
         metrics=metrics,
         max_answer_bytes=tm.max_answer_bytes,
         max_retry_after=config.polling.retry.max,
+        size=size or RequestSize.of(tm.pinned_batch_size, tm.max_url_bytes),
     )

@@ -24,6 +24,7 @@ from monitor.store.tables import batches, events
 from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
 from monitor.upstream.ratelimit import TokenBucket
+from monitor.upstream.sizing import RequestSize
 from tests.conftest import API_KEY, FakeClock
 
 INTERVAL = 10.0
@@ -114,13 +115,14 @@ async def rig(
                 limiter=limiter,
                 upstream=upstream,
                 clock=clock,
+                size=RequestSize.of(batch_size, max_url_bytes=8000),
             )
             poller = Poller(
                 repository,
                 client,
                 watches,
                 rules=Rules(unknown_after=3, snapshot_every=3600.0),
-                batch_size=batch_size,
+                unit_size=batch_size,
                 max_in_flight=max_in_flight,
                 lease=30.0,
                 notify_baseline=False,

@@ -68,12 +68,13 @@ def test_a_good_config_loads_with_defaults_and_interpolation() -> None:
         ),
         pytest.param(
             GOOD.replace("batch_size: 50", "batch_size: lots"),
-            "monitor.yaml:3: ticketmaster.batch_size: input should be a valid integer",
+            "monitor.yaml:3: ticketmaster.batch_size: give a number of IDs from 1 to 1000, or auto "
+            "(got 'lots')",
             id="wrong-type",
         ),
         pytest.param(
             GOOD.replace("batch_size: 50", "batch_size: 5000"),
-            "ticketmaster.batch_size: input should be less than or equal to 1000",
+            "ticketmaster.batch_size: give a number of IDs from 1 to 1000, or auto (got 5000)",
             id="batch-too-large",
         ),
         pytest.param(

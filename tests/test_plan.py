@@ -20,7 +20,7 @@ from tests.conftest import ConfigFactory
 
 
 @pytest.mark.parametrize(
-    ("demands", "batch_size", "expected"),
+    ("demands", "capacity", "expected"),
     [
         pytest.param([Demand(60.0, "")], 100, 1440, id="one event every minute"),
         pytest.param([Demand(60.0, "")] * 100, 100, 1440, id="a full batch costs one request"),
@@ -34,14 +34,32 @@ from tests.conftest import ConfigFactory
         pytest.param(
             [Demand(30.0, "")] * 10 + [Demand(300.0, "")] * 10,
             100,
+            2880,
+            id="the longer interval rides in the shorter one's room",
+        ),
+        pytest.param(
+            [Demand(30.0, "")] * 90 + [Demand(300.0, "")] * 30,
+            100,
             2880 + 288,
-            id="intervals never share a request",
+            id="what does not fit the room pays at its own interval",
+        ),
+        pytest.param(
+            [Demand(30.0, "")] * 90 + [Demand(60.0, "")] * 5 + [Demand(300.0, "")] * 10,
+            100,
+            2880 + 288,
+            id="room is filled from the next shortest interval on",
+        ),
+        pytest.param(
+            [Demand(30.0, "ticketmaster/US")] * 10 + [Demand(300.0, "ticketmaster/GB")] * 10,
+            100,
+            2880 + 288,
+            id="room never carries another region",
         ),
         pytest.param([Demand(1.0, "")] * 2000, 50, 40 * 86400, id="2,000 events, batch 50, 1s"),
     ],
 )
-def test_requests_per_day(demands: list[Demand], batch_size: int, expected: float) -> None:
-    assert requests_per_day(demands, batch_size) == pytest.approx(expected)
+def test_requests_per_day(demands: list[Demand], capacity: int, expected: float) -> None:
+    assert requests_per_day(demands, capacity) == pytest.approx(expected)
 
 
 def test_a_plan_within_the_quota_stretches_nothing() -> None:

@@ -16,6 +16,7 @@ from monitor.store.outbox import Attempt, Outbox
 from monitor.store.reads import Reads
 from monitor.store.records import (
     BatchPolled,
+    ClaimedBatch,
     EventUnread,
     EventUpdate,
     NewDelivery,
@@ -29,6 +30,10 @@ from tests.support import RU, F
 
 NOW = 1_800_000_000.0
 AVAILABLE = Availability(Status.TICKETS_AVAILABLE, ResaleStatus.UNKNOWN)
+
+
+def flat(requests: list[list[ClaimedBatch]]) -> list[ClaimedBatch]:
+    return [batch for request in requests for batch in request]
 
 
 async def watch(
@@ -82,7 +87,7 @@ async def test_claims_take_due_batches_once_until_the_lease_ends(
         await connection.execute(
             update(batches).where(batches.c.id == "batch2-A").values(next_due_at=NOW + 100)
         )
-    first = await repository.claim_due(NOW, limit=10, lease_until=NOW + 30)
+    first = flat(await repository.claim_due(NOW, limit=10, lease_until=NOW + 30, capacity=1))
     assert len(first) == 2
     states = await repository.load_states([b.id for b in first])
     assert sorted(eid for members in states.values() for eid in members) == ["A", "B"]
@@ -91,8 +96,13 @@ async def test_claims_take_due_batches_once_until_the_lease_ends(
         for members in states.values()
         for s in members.values()
     )
-    assert await repository.claim_due(NOW + 29, limit=10, lease_until=NOW + 60) == []
-    assert len(await repository.claim_due(NOW + 30, limit=1, lease_until=NOW + 60)) == 1
+    assert (
+        flat(await repository.claim_due(NOW + 29, limit=10, lease_until=NOW + 60, capacity=1)) == []
+    )
+    assert (
+        len(flat(await repository.claim_due(NOW + 30, limit=1, lease_until=NOW + 60, capacity=1)))
+        == 1
+    )
 
 
 async def test_concurrent_claims_never_share_a_batch(
@@ -101,16 +111,18 @@ async def test_concurrent_claims_never_share_a_batch(
     await watch(repository, *(f"E{i}" for i in range(200)), batch_size=2)
     await all_due(engine)
     claims = await asyncio.gather(
-        *(repository.claim_due(NOW, limit=15, lease_until=NOW + 30) for _ in range(10))
+        *(repository.claim_due(NOW, limit=15, lease_until=NOW + 30, capacity=1) for _ in range(10))
     )
-    claimed = [b.id for claim in claims for b in claim]
+    claimed = [b.id for claim in claims for b in flat(claim)]
     assert len(claimed) == 100
     assert len(set(claimed)) == 100
 
 
 async def test_a_poll_write_is_stored_whole(repository: Repository, engine: AsyncEngine) -> None:
     await watch(repository, "A", "B", "C")
-    (batch,) = await repository.claim_due(NOW + 60, limit=10, lease_until=NOW + 90)
+    (batch,) = flat(
+        await repository.claim_due(NOW + 60, limit=10, lease_until=NOW + 90, capacity=1)
+    )
     change = Change("c1", "A", "Show A", Availability(F, RU), AVAILABLE, NOW + 1)
     write = PollWrite(
         updated=[EventUpdate("A", AVAILABLE, 0, NOW + 1, NOW + 1, NOW + 1)],
@@ -130,7 +142,9 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     assert rows["B"].last_seen_at is None, "never read"
     assert rows["C"].last_seen_at is None, "left out of the answer"
     assert {row.next_due_at for row in rows.values()} == {NOW + 62}
-    (claimed,) = await repository.claim_due(NOW + 62, limit=10, lease_until=NOW + 90)
+    (claimed,) = flat(
+        await repository.claim_due(NOW + 62, limit=10, lease_until=NOW + 90, capacity=1)
+    )
     assert claimed.version == batch.version + 1
     assert claimed.last_polled_at == NOW + 2
 
@@ -197,15 +211,15 @@ async def test_the_batches_of_a_silent_replica_are_released_within_three_beats(
     await first.beat(NOW + 60)
     await second.beat(NOW + 60)
     lease = NOW + 90
-    taken = await Repository(engine, replica="r2").claim_due(NOW + 60, 2, lease)
+    taken = flat(await Repository(engine, replica="r2").claim_due(NOW + 60, 2, lease, 1))
     assert len(taken) == 2
     ours = Repository(engine, replica="r1")
-    assert len(await ours.claim_due(NOW + 60, 10, lease)) == 1, "the rest, not r2's"
+    assert len(flat(await ours.claim_due(NOW + 60, 10, lease, 1))) == 1, "the rest, not r2's"
     await ours.save_poll(PollWrite())
     await first.beat(NOW + 62)
-    assert await ours.claim_due(NOW + 63, 10, lease) == [], "r2 may just be slow"
+    assert flat(await ours.claim_due(NOW + 63, 10, lease, 1)) == [], "r2 may just be slow"
     await first.beat(NOW + 67)  # seven seconds of silence from r2
-    released = await ours.claim_due(NOW + 67, 10, lease)
+    released = flat(await ours.claim_due(NOW + 67, 10, lease, 1))
     assert sorted(b.id for b in released) == sorted(b.id for b in taken)
 
 
@@ -213,9 +227,9 @@ async def test_a_replica_that_stops_hands_back_its_claims(engine: AsyncEngine) -
     await watch(Repository(engine), "A", "B")
     replica = Replicas(engine, "r1")
     await replica.beat(NOW)
-    (batch,) = await Repository(engine, replica="r1").claim_due(NOW + 60, 10, NOW + 90)
+    (batch,) = flat(await Repository(engine, replica="r1").claim_due(NOW + 60, 10, NOW + 90, 1))
     await replica.leave(NOW + 61)
-    (again,) = await Repository(engine, replica="r2").claim_due(NOW + 61, 10, NOW + 90)
+    (again,) = flat(await Repository(engine, replica="r2").claim_due(NOW + 61, 10, NOW + 90, 1))
     assert again.id == batch.id
 
 
@@ -240,11 +254,11 @@ async def test_a_live_replica_renews_the_claims_of_its_requests_in_flight(
     await watch(Repository(engine), "A")
     replica = Replicas(engine, "r1", lease=30.0)
     await replica.beat(NOW + 60)
-    (batch,) = await Repository(engine, replica="r1").claim_due(NOW + 60, 10, NOW + 90)
+    (batch,) = flat(await Repository(engine, replica="r1").claim_due(NOW + 60, 10, NOW + 90, 1))
     await replica.beat(NOW + 80)
-    assert await Repository(engine, replica="r2").claim_due(NOW + 95, 10, NOW + 200) == [], (
-        "still in flight at r1, which is alive: its claim was renewed to NOW + 110"
-    )
-    assert [b.id for b in await Repository(engine).claim_due(NOW + 111, 10, NOW + 200)] == [
-        batch.id
-    ]
+    assert (
+        flat(await Repository(engine, replica="r2").claim_due(NOW + 95, 10, NOW + 200, 1)) == []
+    ), "still in flight at r1, which is alive: its claim was renewed to NOW + 110"
+    assert [
+        b.id for b in flat(await Repository(engine).claim_due(NOW + 111, 10, NOW + 200, 1))
+    ] == [batch.id]

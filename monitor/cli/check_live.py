@@ -13,6 +13,7 @@ from monitor.config import Config
 from monitor.errors import Held, InvalidApiKey, UpstreamError
 from monitor.models import Quota, Status
 from monitor.upstream.health import Upstream
+from monitor.upstream.sizing import START
 
 DEFAULT_REQUESTS = 10
 """Requests `check --live` spends by default: each one counts against the daily quota."""
@@ -40,7 +41,7 @@ def live_batches(config: Config, max_requests: int | None) -> list[list[str]]:
     by_partition: dict[str, list[str]] = {}
     for event in config.events:
         by_partition.setdefault(config.partition_of(event), []).append(event.id)
-    size = config.ticketmaster.batch_size
+    size = config.ticketmaster.pinned_batch_size or START
     batches = (
         ids[start : start + size]
         for ids in by_partition.values()

@@ -28,7 +28,10 @@ from monitor.models import Status
 class TicketmasterConfig(Model):
     base_url: str = "https://app.ticketmaster.com"
     api_key: SecretStr
-    batch_size: int = Field(100, ge=1, le=1000)
+    batch_size: int | Literal["auto"] = "auto"
+    """Event IDs per request: `auto` learns the most that pass (see `upstream.sizing`)."""
+    max_url_bytes: int = Field(8000, ge=512, le=1_000_000)
+    """No request URL grows longer than this, whatever the batch size."""
     timeout: Duration = 10.0
     max_in_flight: int = Field(4, ge=1, le=64)
     requests_per_second: float = Field(5.0, gt=0)
@@ -41,6 +44,21 @@ class TicketmasterConfig(Model):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return check_http_url(value).rstrip("/")
+
+    @field_validator("batch_size", mode="plain")
+    @classmethod
+    def _batch_size(cls, value: object) -> int | Literal["auto"]:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, str) and value.strip().isdecimal():
+            value = int(value)  # from an interpolated ${VARIABLE}
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+            raise ValueError(f"give a number of IDs from 1 to 1000, or auto (got {value!r})")
+        return value
+
+    @property
+    def pinned_batch_size(self) -> int | None:
+        return None if self.batch_size == "auto" else self.batch_size
 
 
 class DatabaseConfig(Model):

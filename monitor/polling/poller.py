@@ -67,7 +67,7 @@ class Poller:
         watchlist: Mapping[str, Watch],
         *,
         rules: Rules,
-        batch_size: int,
+        unit_size: int,
         max_in_flight: int,
         lease: float,
         notify_baseline: bool,
@@ -82,7 +82,7 @@ class Poller:
         self._client = client
         self.watchlist = dict(watchlist)
         self._rules = rules
-        self._batch_size = batch_size
+        self._unit_size = unit_size
         self._max_in_flight = max_in_flight
         self._lease = lease
         self._notify_baseline = notify_baseline
@@ -104,10 +104,10 @@ class Poller:
         self.watchlist = dict(watchlist)
         self._states.clear()
 
-    def use_client(self, client: InventoryClient, *, batch_size: int, max_in_flight: int) -> None:
+    def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
         """New upstream settings (a reloaded config): the next requests use them."""
         self._client = client
-        self._batch_size = batch_size
+        self._unit_size = unit_size
         self._max_in_flight = max_in_flight
 
     async def run_cycle(self) -> CycleStats:
@@ -122,14 +122,14 @@ class Poller:
         try:
             while True:
                 claimed_at = self._clock()
-                claimed = await self._repository.claim_due(
-                    claimed_at, chunk, claimed_at + self._lease
+                requests = await self._repository.claim_due(
+                    claimed_at, chunk, claimed_at + self._lease, self._client.size.size
                 )
-                await self._load_states(claimed)
+                await self._load_states([batch for request in requests for batch in request])
                 await asyncio.gather(
-                    *(self._poll(batch, claimed_at, gate, writer, stats) for batch in claimed)
+                    *(self._poll(request, claimed_at, gate, writer, stats) for request in requests)
                 )
-                if len(claimed) < chunk:
+                if len(requests) < chunk:
                     break
             await writer.flush()
             await self._after_cycle()
@@ -152,7 +152,7 @@ class Poller:
         now = self._clock()
         if self._moves:
             moves, self._moves = self._moves, {}
-            await self._repository.rehome(moves, self._batch_size, now, new_id)
+            await self._repository.rehome(moves, self._unit_size, now, new_id)
         if self._upstream.pop_recovered():
             await self._repository.expedite(now, self._lease)
         status = self._upstream.pending_save()
@@ -179,35 +179,66 @@ class Poller:
 
     async def _poll(
         self,
-        batch: ClaimedBatch,
+        request: list[ClaimedBatch],
         claimed_at: float,
         gate: asyncio.Semaphore,
         writer: GroupWriter,
         stats: CycleStats,
     ) -> None:
-        next_due = claimed_at + batch.interval
-        members = self._states[batch.id][1]
-        states = self._pollable(members, claimed_at)
-        if not states:
-            writer.submit(_unpolled(batch, next_due))
+        """One request for the batches of `request`, each then written as its own poll."""
+        pollable = {
+            batch.id: self._pollable(self._states[batch.id][1], claimed_at) for batch in request
+        }
+        for batch in request:
+            if not pollable[batch.id]:
+                writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
+        polled = [batch for batch in request if pollable[batch.id]]
+        if not polled:
             return
+        event_ids = [event_id for batch in polled for event_id in pollable[batch.id]]
         async with gate:
             try:
-                answers = await self._client.fetch(list(states))
+                answers = await self._client.fetch(event_ids)
             except Held:
-                # No cycle claims anything while requests are held, so the batch keeps its
-                # schedule: when the hold ends (or a replaced key lifts it), it is due.
-                writer.submit(_unpolled(batch, next_due))
+                # No cycle claims anything while requests are held, so the batches keep
+                # their schedule: when the hold ends (or a replaced key lifts it), they are due.
+                for batch in polled:
+                    writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
                 return
             except UpstreamError as exc:
                 stats.requests += 1
                 stats.failed_requests += 1
                 self._metrics.polls_failed.inc()
-                writer.submit(PollWrite(postponed=[self._retry_of(batch, exc)]))
+                for batch in polled:
+                    writer.submit(self._failed(batch, exc))
                 return
         stats.requests += 1
         self._metrics.polls_ok.inc()
         now = self._clock()
+        by_batch = _split(answers, polled, pollable)
+        for batch in polled:
+            self._record(
+                batch,
+                pollable[batch.id],
+                by_batch[batch.id],
+                now=now,
+                claimed_at=claimed_at,
+                writer=writer,
+                stats=stats,
+            )
+
+    def _record(
+        self,
+        batch: ClaimedBatch,
+        states: dict[str, EventState],
+        answers: list[Answer],
+        *,
+        now: float,
+        claimed_at: float,
+        writer: GroupWriter,
+        stats: CycleStats,
+    ) -> None:
+        """One batch's answers through change detection, written as its poll."""
         write, revised = self._evaluate(states, answers, now, batch)
         metrics = self._metrics
         metrics.updated.inc(len(write.updated))
@@ -215,11 +246,18 @@ class Poller:
         metrics.unchanged.inc(len(answers) - len(write.updated))
         version = batch.version + 1 if revised else batch.version
         if revised:
-            self._states[batch.id] = (version, {**members, **revised})
-        write.polled.append(BatchPolled(batch.id, now, next_due, version))
+            self._states[batch.id] = (version, {**self._states[batch.id][1], **revised})
+        write.polled.append(BatchPolled(batch.id, now, claimed_at + batch.interval, version))
         stats.observations += len(answers)
         stats.changes += len(write.changes)
         writer.submit(write)
+
+    def _failed(self, batch: ClaimedBatch, error: UpstreamError) -> PollWrite:
+        """A batch that rode along gets its own schedule back: it was not due, and whatever
+        failed was not its poll. A due batch backs off."""
+        if batch.riding_until is not None:
+            return _unpolled(batch, batch.riding_until)
+        return PollWrite(postponed=[self._retry_of(batch, error)])
 
     def _pollable(self, members: dict[str, EventState], now: float) -> dict[str, EventState]:
         """The members still watched and not past their `until`."""
@@ -361,6 +399,25 @@ class Poller:
             )
             for target in route(watch.targets, previous, current)
         )
+
+
+def _next_due(batch: ClaimedBatch, claimed_at: float) -> float:
+    """When a batch not polled this time is due again: its own time if it was to ride
+    along, else an interval on."""
+    return batch.riding_until if batch.riding_until is not None else claimed_at + batch.interval
+
+
+def _split(
+    answers: list[Answer], polled: list[ClaimedBatch], pollable: dict[str, dict[str, EventState]]
+) -> dict[str, list[Answer]]:
+    """One request's answers, by the batch each event belongs to."""
+    if len(polled) == 1:
+        return {polled[0].id: answers}
+    home = {event_id: batch.id for batch in polled for event_id in pollable[batch.id]}
+    by_batch: dict[str, list[Answer]] = {batch.id: [] for batch in polled}
+    for answer in answers:
+        by_batch[home[answer.event_id]].append(answer)
+    return by_batch
 
 
 def _unpolled(batch: ClaimedBatch, due: float) -> PollWrite:

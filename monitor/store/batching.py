@@ -1,20 +1,80 @@
-"""Batches: which events share a request, and when each batch is due.
+"""Batches: which events are polled together, and when each batch is due.
 
-Events are grouped once, when the watchlist is synced, into batches of at most
-`batch_size` events that share an interval and a partition (ticketing source and region,
-which Ticketmaster asks never to mix in one request). A batch is the unit of polling: it is due as
-a whole, claimed as a whole and fetched in one request, so the database writes one row per
-batch per poll, not one per event. New batches, and batches left overdue by a long downtime,
-are spread over their interval, so a start never fires every event at once while requests
-stay full; after a short restart the overdue batches go first.
+Events are grouped once, when the watchlist is synced, into batches of at most `UNIT`
+events that share an interval and a partition (ticketing source and region, which
+Ticketmaster asks never to mix in one request). A batch is the unit of scheduling: it is
+due as a whole and claimed as a whole, so the database writes one row per batch per poll,
+not one per event. New batches, and batches left overdue by a long downtime, are spread
+over their interval, so a start never fires every event at once; after a short restart the
+overdue batches go first.
+
+A request is made of batches (`assemble`): the due ones of a partition, then, while there
+is room, the batches of that partition due soonest. A request costs the same whatever it
+carries, so those ride along for free and count as polled: nobody is polled later than
+their interval, and most are polled sooner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from monitor.store.records import BatchKey
+
+UNIT = 100
+"""The most events in one batch: small enough that requests are filled with little waste,
+large enough that a poll writes few rows."""
+
+
+def unit_size(pinned_batch_size: int | None) -> int:
+    """Batches never hold more than a request may carry."""
+    return min(pinned_batch_size or UNIT, UNIT)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimable:
+    """A batch as a claim sees it."""
+
+    id: str
+    partition: str
+    size: int
+    next_due_at: float
+    failures: int = 0
+
+
+def assemble(
+    due: Sequence[Claimable], waiting: Sequence[Claimable], capacity: int, limit: int
+) -> list[list[Claimable]]:
+    """At most `limit` requests for the `due` batches, in the order given (most overdue
+    first), each of one partition and at most `capacity` events, filled up with the
+    `waiting` batches due soonest that fit. A batch with failed polls behind it goes
+    alone: whatever made it fail must not fail the others. Due batches left over stay due.
+    """
+    requests: list[list[Claimable]] = []
+    rooms: list[int] = []
+    open_by_partition: dict[str, list[int]] = {}
+
+    def place(batch: Claimable) -> bool:
+        for index in open_by_partition.get(batch.partition, ()):
+            if rooms[index] >= batch.size:
+                requests[index].append(batch)
+                rooms[index] -= batch.size
+                return True
+        return False
+
+    for batch in due:
+        if batch.failures == 0 and place(batch):
+            continue
+        if len(requests) == limit:
+            continue
+        requests.append([batch])
+        rooms.append(capacity - batch.size)
+        if batch.failures == 0:
+            open_by_partition.setdefault(batch.partition, []).append(len(requests) - 1)
+    for batch in waiting:
+        if batch.failures == 0:
+            place(batch)
+    return requests
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,9 @@ class ClaimedBatch:
     last_polled_at: float | None
     version: int
     failures: int = 0
+    riding_until: float | None = None
+    """For a batch taken along by a request with room before it was due: when it was due.
+    A failed request gives it that time back."""
 
 
 class EventUpdate(NamedTuple):

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import (
@@ -23,7 +23,7 @@ from monitor.models import (
     Status,
     UpstreamStatus,
 )
-from monitor.store.batching import Batch, BatchPlan, plan_batches
+from monitor.store.batching import UNIT, Batch, BatchPlan, Claimable, assemble, plan_batches
 from monitor.store.binds import (
     POLLED,
     POSTPONED,
@@ -40,9 +40,19 @@ from monitor.store.binds import (
 from monitor.store.engine import reader
 from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watched
 from monitor.store.rows import AVAILABILITY
-from monitor.store.tables import batches, changes, deliveries, events, snapshots, upstream
+from monitor.store.tables import (
+    batches,
+    changes,
+    deliveries,
+    events,
+    request_sizes,
+    snapshots,
+    upstream,
+)
 
 _UPSTREAM = "ticketmaster"
+_MEMBERS = select(func.count()).where(events.c.batch_id == batches.c.id).scalar_subquery()
+"""A batch's member count, for its `size`."""
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
 _CHUNK = 5000
 
@@ -114,7 +124,7 @@ class Repository:
             if plan.dropped:
                 await conn.execute(delete(batches).where(batches.c.id.in_(plan.dropped)))
             # Memberships may have moved: no cached state of any batch is trusted after this.
-            await conn.execute(update(batches).values(version=batches.c.version + 1))
+            await conn.execute(update(batches).values(version=batches.c.version + 1, size=_MEMBERS))
         return added, removed
 
     async def rehome(
@@ -153,39 +163,81 @@ class Repository:
                 await conn.execute(delete(batches).where(batches.c.id.in_(plan.dropped)))
             await conn.execute(
                 update(batches)
-                .where(batches.c.id.in_(list(current)))
-                .values(version=batches.c.version + 1)
+                .where(batches.c.id.in_([*current, *plan.created]))
+                .values(version=batches.c.version + 1, size=_MEMBERS)
             )
 
     # -- polling -------------------------------------------------------------------------
 
-    async def claim_due(self, now: float, limit: int, lease_until: float) -> list[ClaimedBatch]:
-        """Take up to `limit` due batches, pushing their due time to `lease_until`.
-
-        Should this process die mid-poll, the batches come due again when the lease ends.
+    async def claim_due(
+        self, now: float, limit: int, lease_until: float, capacity: int
+    ) -> list[list[ClaimedBatch]]:
+        """Take up to `limit` requests' worth of batches (see `assemble`): the due ones,
+        and others of their partitions that fit in the room left, pushing the due time of
+        each to `lease_until`. Should this process die mid-poll, they come due again when
+        the lease ends.
         """
-        due = (
-            select(batches.c.id)
-            .where(batches.c.next_due_at <= now)
-            .order_by(batches.c.next_due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        columns = (
+            batches.c.id,
+            batches.c.partition,
+            batches.c.size,
+            batches.c.next_due_at,
+            batches.c.failures,
+            batches.c.interval_s,
+            batches.c.last_polled_at,
+            batches.c.version,
         )
-        claim = (
-            update(batches)
-            .where(batches.c.id.in_(due.scalar_subquery()))
-            .values(next_due_at=lease_until, claimed_by=self.replica)
-            .returning(
-                batches.c.id,
-                batches.c.interval_s,
-                batches.c.last_polled_at,
-                batches.c.version,
-                batches.c.failures,
-            )
-        )
+        per_request = capacity // UNIT + 1
         async with self.engine.begin() as conn:
-            claimed = (await conn.execute(claim)).all()
-        return [ClaimedBatch(*row) for row in claimed]
+            due = (
+                await conn.execute(
+                    select(*columns)
+                    .where(batches.c.next_due_at <= now)
+                    .order_by(batches.c.next_due_at)
+                    .limit(limit * per_request)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            waiting = await self._riders(conn, columns, due, now, limit * per_request)
+            rows = {row.id: row for row in (*due, *waiting)}
+            requests = assemble(
+                [_claimable(row) for row in due],
+                [_claimable(row) for row in waiting],
+                capacity,
+                limit,
+            )
+            taken = [batch.id for request in requests for batch in request]
+            if taken:
+                await conn.execute(
+                    update(batches)
+                    .where(batches.c.id.in_(taken))
+                    .values(next_due_at=lease_until, claimed_by=self.replica)
+                )
+        return [[_claimed(rows[batch.id], now) for batch in request] for request in requests]
+
+    @staticmethod
+    async def _riders(
+        conn: AsyncConnection, columns: tuple[Any, ...], due: Sequence[Any], now: float, most: int
+    ) -> Sequence[Any]:
+        """Batches not due yet, in the partitions of `due`, soonest due first: those that
+        may ride along. Batches claimed by a poll in flight, or backing off, do not."""
+        partitions = {row.partition for row in due if row.failures == 0}
+        if not partitions:
+            return []
+        return (
+            await conn.execute(
+                select(*columns)
+                .where(
+                    batches.c.next_due_at > now,
+                    batches.c.partition.in_(partitions),
+                    batches.c.claimed_by.is_(None),
+                    batches.c.failures == 0,
+                )
+                .order_by(batches.c.next_due_at)
+                .limit(most)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
 
     async def load_states(self, batch_ids: Sequence[str]) -> dict[str, dict[str, EventState]]:
         """The states of the member events of `batch_ids`, by batch and event ID."""
@@ -240,6 +292,27 @@ class Repository:
 
     # -- upstream ------------------------------------------------------------------------
 
+    async def load_request_size(self, endpoint: str) -> int | None:
+        """The request size learnt for `endpoint`, if one was."""
+        async with self._reader.connect() as conn:
+            return (
+                await conn.execute(
+                    select(request_sizes.c.size).where(request_sizes.c.endpoint == endpoint)
+                )
+            ).scalar()
+
+    async def save_request_size(self, endpoint: str, size: int, now: float) -> None:
+        async with self.engine.begin() as conn:
+            saved = await conn.execute(
+                update(request_sizes)
+                .where(request_sizes.c.endpoint == endpoint)
+                .values(size=size, learnt_at=now)
+            )
+            if not saved.rowcount:
+                await conn.execute(
+                    insert(request_sizes).values(endpoint=endpoint, size=size, learnt_at=now)
+                )
+
     async def save_upstream(self, status: UpstreamStatus) -> None:
         quota = status.quota
         async with self.engine.begin() as conn:
@@ -271,6 +344,21 @@ class Repository:
             last_success_at=row.last_success_at,
             quota=saved_quota(row.quota_limit, row.quota_available, row.quota_reset_at),
         )
+
+
+def _claimable(row: Any) -> Claimable:
+    return Claimable(row.id, row.partition, row.size, row.next_due_at, row.failures)
+
+
+def _claimed(row: Any, now: float) -> ClaimedBatch:
+    return ClaimedBatch(
+        row.id,
+        row.interval_s,
+        row.last_polled_at,
+        row.version,
+        row.failures,
+        None if row.next_due_at <= now else row.next_due_at,
+    )
 
 
 def _batches(rows: Iterable[Any], members: Iterable[Any]) -> dict[str, Batch]:

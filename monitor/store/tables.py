@@ -45,7 +45,10 @@ batches = Table(
     Column("failures", Integer, nullable=False, server_default="0"),
     # The replica polling the batch now; claims of a replica gone silent are released.
     Column("claimed_by", String(32)),
+    # Member events: a request with room takes other batches along while they fit.
+    Column("size", Integer, nullable=False, server_default="0"),
     Index("ix_batches_due", "next_due_at"),
+    Index("ix_batches_partition_due", "partition", "next_due_at"),
 )
 
 events = Table(
@@ -139,6 +142,15 @@ upstream = Table(
     Column("quota_limit", BigInteger),
     Column("quota_available", BigInteger),
     Column("quota_reset_at", Float),
+)
+
+# The most event IDs a request to each endpoint carries, as learnt (see `upstream.sizing`).
+request_sizes = Table(
+    "request_sizes",
+    metadata,
+    Column("endpoint", String(200), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("learnt_at", Float, nullable=False),
 )
 
 # Daemons sharing this database, each with the time it last said it was alive.

@@ -1,4 +1,4 @@
-"""Client for Ticketmaster's Inventory Status API: one request per batch, answers validated.
+"""Client for Ticketmaster's Inventory Status API: requests as full as allowed, answers validated.
 
 Every failure becomes an UpstreamError whose message is safe to log: the API key rides in
 the query string, so no URL with a query and no aiohttp exception text leaves this module
@@ -18,12 +18,13 @@ from yarl import URL
 
 from monitor import USER_AGENT
 from monitor.backoff import retry_after_seconds
-from monitor.errors import Held, InvalidApiKey, RateLimited, UpstreamError
+from monitor.errors import Held, InvalidApiKey, RateLimited, RequestTooLarge, UpstreamError
 from monitor.metrics import Metrics
 from monitor.models import Answer
 from monitor.redact import redact
 from monitor.upstream.health import Upstream
 from monitor.upstream.ratelimit import Limiter
+from monitor.upstream.sizing import RequestSize
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,10 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024
 """Larger answers are failed polls: 1,000 IDs answer in about 100 KB."""
 MAX_RESET_AHEAD = 25 * 3600.0
 """A quota resets daily: a reset further ahead than this is a garbled header."""
+DEFAULT_MAX_URL_BYTES = 8000
 _INT64_MAX = 2**63 - 1
+_TOO_LARGE = ("too large", "too long", "toobig", "too big")
+"""What a 400's fault says when the request line was too long for the server."""
 _CHUNK = 64 * 1024
 
 
@@ -50,6 +54,7 @@ class InventoryClient:
         metrics: Metrics | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         max_retry_after: float = 300.0,
+        size: RequestSize | None = None,
     ) -> None:
         self._session = session
         self._max_answer_bytes = max_answer_bytes
@@ -63,6 +68,10 @@ class InventoryClient:
         self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.size = size or RequestSize.of(None, DEFAULT_MAX_URL_BYTES)
+        """How many IDs a request carries; shared by the clients of one endpoint."""
+        self._fixed_url_bytes = len(str(self._endpoint.with_query(events="", apikey=api_key)))
+        self._show_size()
 
     @property
     def endpoint(self) -> str:
@@ -72,9 +81,41 @@ class InventoryClient:
     async def fetch(self, event_ids: Sequence[str]) -> list[Answer]:
         """The answer's items for the requested events, in answer order, first one per ID.
 
-        Raises UpstreamError (or a subclass) when the request as a whole failed, and Held
+        The IDs go out in as few requests as the request size allows (see `sizing`); a
+        request refused as too large is sent again at once, split in halves.
+
+        Raises UpstreamError (or a subclass) when a request failed as a whole, and Held
         when no request may go out now.
         """
+        answers: list[Answer] = []
+        pending = list(event_ids)
+        while pending:
+            count = self.size.take(pending, self._fixed_url_bytes)
+            carried = pending[:count]
+            try:
+                answers += await self._fetch_one(carried)
+            except RequestTooLarge as exc:
+                if not self.size.refused(count):
+                    raise UpstreamError(str(exc), status=exc.status) from None
+                logger.warning(
+                    "%s refused a request of %d IDs as too large; requests now carry at most %d",
+                    self.endpoint,
+                    count,
+                    self.size.size,
+                )
+                self._show_size()
+                continue
+            if self.size.passed(count):
+                logger.info("%s: requests now carry up to %d IDs", self.endpoint, self.size.size)
+                self._show_size()
+            del pending[:count]
+        return answers
+
+    def _show_size(self) -> None:
+        if self._metrics is not None:
+            self._metrics.request_ids.labels(self.endpoint).set(self.size.size)
+
+    async def _fetch_one(self, event_ids: Sequence[str]) -> list[Answer]:
         if self._upstream is None:
             await self._paced()
             return await self._request(event_ids)
@@ -84,6 +125,9 @@ class InventoryClient:
         try:
             await self._paced()
             answers = await self._request(event_ids)
+        except RequestTooLarge:
+            self._upstream.abandoned()  # the API is not failing; the request was too long
+            raise
         except UpstreamError as exc:
             self._upstream.failed(exc)
             raise
@@ -169,6 +213,10 @@ class InventoryClient:
             return UpstreamError(
                 f"{what} (a redirect to {_location(headers)}; redirects are not followed)"
             )
+        if status == 414 or (
+            status == 400 and any(words in f"{fault} {code}".lower() for words in _TOO_LARGE)
+        ):
+            return RequestTooLarge(f"{what}{detail} (the URL is too long)", status=status)
         if status == 401:
             return InvalidApiKey(
                 f"{what}{detail} (is the API key valid for the Inventory Status API?)"

@@ -1,9 +1,11 @@
 """The quota planner: how many requests a day a watchlist needs, and intervals that fit.
 
-Batches are formed per interval and per ticketing source and region, so a group of `n`
-events polled every `interval` seconds costs `ceil(n / batch_size)` requests per interval.
-An event with `interval_by_status` is planned at its shortest interval: the plan must still
-hold on the day a whole tour goes on sale.
+Requests never mix ticketing sources or regions. Within one partition, the events of the
+shortest interval cost `ceil(n / capacity)` requests per interval, and the room those
+requests have left carries events of longer intervals for free (see `store.batching`); the
+next interval pays only for the events left over, and so on. An event with
+`interval_by_status` is planned at its shortest interval: the plan must still hold on the
+day a whole tour goes on sale.
 
 To fit a quota, every event's intervals are stretched by `max(1, k / priority)` for the
 smallest `k` that brings the plan under the quota less a safety margin: priority 1 events
@@ -20,10 +22,13 @@ from typing import NamedTuple
 
 from monitor.config import Config
 from monitor.times import format_duration
+from monitor.upstream.sizing import START
 
 SECONDS_PER_DAY = 86400.0
 SAFETY_MARGIN = 0.9
 """A fitted plan uses at most this share of the quota, leaving room for retries."""
+URL_OVERHEAD = 100
+"""Bytes of a request URL besides the base URL and the IDs: path, parameters, API key."""
 _MAX_DOUBLINGS = 200
 _MAX_HALVINGS = 50
 
@@ -42,15 +47,35 @@ def stretched(interval: float, factor: float) -> float:
     return interval if factor <= 1.0 else float(math.ceil(interval * factor))
 
 
-def requests_per_day(demands: Iterable[Demand], batch_size: int, scale: float = 1.0) -> float:
-    """Requests a day for `demands` with every interval stretched for scale `scale`."""
-    groups = Counter(
-        (stretched(d.interval, stretch_factor(scale, d.priority)), d.partition) for d in demands
-    )
-    return sum(
-        math.ceil(count / batch_size) * SECONDS_PER_DAY / interval
-        for (interval, _), count in groups.items()
-    )
+def requests_per_day(demands: Iterable[Demand], capacity: int, scale: float = 1.0) -> float:
+    """Requests a day for `demands` in requests of `capacity` IDs, every interval stretched
+    for scale `scale`."""
+    by_partition: dict[str, Counter[float]] = {}
+    for d in demands:
+        interval = stretched(d.interval, stretch_factor(scale, d.priority))
+        by_partition.setdefault(d.partition, Counter())[interval] += 1
+    total = 0.0
+    for counts in by_partition.values():
+        room = 0
+        for interval in sorted(counts):
+            riding = min(room, counts[interval])
+            paying = counts[interval] - riding
+            requests = math.ceil(paying / capacity)
+            room += requests * capacity - paying - riding
+            total += requests * SECONDS_PER_DAY / interval
+    return total
+
+
+def request_capacity(config: Config, learnt: int | None = None) -> int:
+    """How many IDs a request carries, for planning: the pinned or learnt size (or the
+    first guess), and no more than fit the URL with the watchlist's IDs."""
+    tm = config.ticketmaster
+    size = tm.pinned_batch_size or learnt or START
+    if not config.events:
+        return size
+    mean_id = sum(len(event.id) for event in config.events) / len(config.events)
+    fitting = int((tm.max_url_bytes - len(tm.base_url) - URL_OVERHEAD) // (mean_id + 1))
+    return max(1, min(size, fitting))
 
 
 def stretch_factor(scale: float, priority: int) -> float:
@@ -72,23 +97,23 @@ class QuotaPlan:
         return stretch_factor(self.scale, priority)
 
 
-def plan_quota(demands: Sequence[Demand], batch_size: int, quota: int) -> QuotaPlan:
+def plan_quota(demands: Sequence[Demand], capacity: int, quota: int) -> QuotaPlan:
     """Every loop here is bounded, whatever the figures: a garbled quota must never hang the
     daemon, a reload or `check`."""
     quota = max(1, quota)
-    needed = requests_per_day(demands, batch_size)
+    needed = requests_per_day(demands, capacity)
     budget = quota * SAFETY_MARGIN
     if needed <= budget:
         return QuotaPlan(needed, quota, 1.0)
     # Invariant: `high` fits the budget. Priority 10 stretches ten times less than 1.
     low, high = 1.0, needed / budget * 10
     for _ in range(_MAX_DOUBLINGS):
-        if requests_per_day(demands, batch_size, high) <= budget:
+        if requests_per_day(demands, capacity, high) <= budget:
             break
         high *= 2
     for _ in range(_MAX_HALVINGS):
         middle = (low + high) / 2
-        if requests_per_day(demands, batch_size, middle) <= budget:
+        if requests_per_day(demands, capacity, middle) <= budget:
             high = middle
         else:
             low = middle
@@ -108,11 +133,12 @@ def demands_of(config: Config) -> list[Demand]:
     ]
 
 
-def plan_for(config: Config, quota: int | None = None) -> QuotaPlan:
-    """The plan for `config`'s watchlist against `quota` (by default the configured one)."""
+def plan_for(config: Config, quota: int | None = None, learnt_size: int | None = None) -> QuotaPlan:
+    """The plan for `config`'s watchlist against `quota` (by default the configured one),
+    with requests as full as the request size (`learnt_size` unless pinned) allows."""
     return plan_quota(
         demands_of(config),
-        config.ticketmaster.batch_size,
+        request_capacity(config, learnt_size),
         quota or config.ticketmaster.daily_quota,
     )
 

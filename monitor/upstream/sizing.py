@@ -1,0 +1,71 @@
+"""How many event IDs one request carries.
+
+A request costs one unit of quota whatever it carries, so fuller requests mean more polls
+for the same quota. The API takes up to 1,000 IDs, but a proxy on the way may refuse a
+long URL first (HTTP 414) and nobody can say in advance where that limit lies. Unless a
+size is pinned, it is learnt: it starts at `START`, grows after `GROW_AFTER` full requests
+in a row went through, and halves at once when a request is refused as too large. The URL
+never grows past `max_url_bytes` either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+START = 200
+API_MAX = 1000
+"""The most IDs the Inventory Status API takes in one request."""
+GROW_AFTER = 10
+"""Full requests in a row that must pass before the size grows."""
+GROWTH = 1.5
+
+
+@dataclass(slots=True)
+class RequestSize:
+    """The request size for one endpoint: pinned by the configuration, or learnt."""
+
+    size: int
+    pinned: bool = False
+    max_url_bytes: int = 8000
+    passed_in_a_row: int = 0
+
+    @classmethod
+    def of(cls, setting: int | None, max_url_bytes: int, learnt: int | None = None) -> RequestSize:
+        """`setting` is the configured `batch_size` (None for `auto`); `learnt` what an
+        earlier run found out."""
+        if setting is not None:
+            return cls(setting, pinned=True, max_url_bytes=max_url_bytes)
+        size = START if learnt is None else max(1, min(API_MAX, learnt))
+        return cls(size, max_url_bytes=max_url_bytes)
+
+    def take(self, event_ids: Sequence[str], fixed_url_bytes: int) -> int:
+        """How many of `event_ids`, from the first, the next request carries: at most
+        `size`, and no more than keep its URL within `max_url_bytes` (at least one)."""
+        room = self.max_url_bytes - fixed_url_bytes
+        count = 0
+        for event_id in event_ids[: self.size]:
+            room -= len(event_id) + (1 if count else 0)  # a comma before all but the first
+            if room < 0:
+                break
+            count += 1
+        return max(1, count)
+
+    def passed(self, carried: int) -> bool:
+        """A request of `carried` IDs went through; True when the size grew."""
+        if self.pinned or carried < self.size or self.size >= API_MAX:
+            return False
+        self.passed_in_a_row += 1
+        if self.passed_in_a_row < GROW_AFTER:
+            return False
+        self.passed_in_a_row = 0
+        self.size = min(API_MAX, int(self.size * GROWTH))
+        return True
+
+    def refused(self, carried: int) -> bool:
+        """A request of `carried` IDs was too large; False when one ID was already too many."""
+        self.passed_in_a_row = 0
+        if carried <= 1:
+            return False
+        self.size = max(1, min(self.size, carried) // 2)
+        return True
