@@ -38,7 +38,7 @@ from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
 from monitor.tasks import finish
-from monitor.upstream.client import AVAILABILITY_PATH, InventoryClient
+from monitor.upstream.client import InventoryClient, availability_endpoint
 from monitor.upstream.quota import plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
@@ -414,5 +414,4 @@ class Monitor:
 
 
 def _endpoint(config: Config) -> str:
-    """Where requests go, without the query: what a learnt request size is kept under."""
-    return config.ticketmaster.base_url + AVAILABILITY_PATH
+    return availability_endpoint(config.ticketmaster.base_url)

@@ -12,6 +12,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.devtools.simulator import Simulator
+from monitor.metrics import Metrics
 from monitor.models import new_id
 from monitor.notify.routing import Target
 from monitor.polling.detect import Rules
@@ -39,6 +40,8 @@ class Rig:
     simulator: Simulator
     clock: FakeClock
     upstream: Upstream
+    simulator_url: str
+    metrics: Metrics
 
     @property
     def reads(self) -> Reads:
@@ -90,6 +93,7 @@ async def rig(
             request_timeout: float = 2.0,
             limiter: TokenBucket | None = None,
             retry: RetryPolicy = RETRY,
+            size: RequestSize | None = None,
         ) -> Rig:
             engine = create_engine(database_url)
             engines.append(engine)
@@ -107,6 +111,7 @@ async def rig(
             async with engine.begin() as connection:
                 await connection.execute(update(batches).values(next_due_at=clock()))
             upstream = Upstream(clock=clock, degraded_after=3, invalid_key_retry=300.0)
+            metrics = Metrics()
             client = InventoryClient(
                 session,
                 url,
@@ -115,7 +120,8 @@ async def rig(
                 limiter=limiter,
                 upstream=upstream,
                 clock=clock,
-                size=RequestSize.of(batch_size, max_url_bytes=8000),
+                size=size or RequestSize.of(batch_size, max_url_bytes=8000),
+                metrics=metrics,
             )
             poller = Poller(
                 repository,
@@ -130,8 +136,9 @@ async def rig(
                 upstream=upstream,
                 retry=retry,
                 rng=random.Random(7),
+                metrics=metrics,
             )
-            return Rig(poller, repository, engine, sim, clock, upstream)
+            return Rig(poller, repository, engine, sim, clock, upstream, url, metrics)
 
         yield build
     for engine in engines:

@@ -102,6 +102,13 @@ def _simulator_arguments(sim: argparse.ArgumentParser) -> None:
     )
     sim.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
     sim.add_argument(
+        "--max-url-bytes",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="answer 414 (URI Too Long) to longer request URLs, as a proxy would",
+    )
+    sim.add_argument(
         "--fault-rate",
         type=float,
         default=0.0,
@@ -165,6 +172,7 @@ def _simulate(args: argparse.Namespace) -> int:
         rate=args.rate,
         quota=args.quota,
         latency=args.latency,
+        max_url_bytes=args.max_url_bytes,
     )
     simulator.fault_rate = args.fault_rate
 

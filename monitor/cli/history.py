@@ -20,6 +20,8 @@ from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.store.rows import EventRow
 from monitor.times import iso, parse_duration
+from monitor.upstream.client import availability_endpoint
+from monitor.upstream.sizing import START
 
 
 def register(commands: Commands) -> None:
@@ -139,11 +141,24 @@ def _upstream_line(status: UpstreamStatus) -> str:
     return line
 
 
+def _request_size_line(pinned: int | None, learnt: int | None) -> str:
+    if pinned is not None:
+        return f"requests: up to {pinned:,} event IDs each (ticketmaster.batch_size)"
+    if learnt is None:
+        return f"requests: up to {START:,} event IDs each, to grow as requests pass"
+    return f"requests: up to {learnt:,} event IDs each (learnt)"
+
+
 async def print_status(config: Config) -> int:
     async with database(config) as engine:
         rows = await Reads(engine).event_rows()
-        upstream = await Repository(engine).load_upstream()
+        repository = Repository(engine)
+        upstream = await repository.load_upstream()
+        tm = config.ticketmaster
+        endpoint = availability_endpoint(tm.base_url)
+        learnt = await repository.load_request_size(endpoint)
     print(_upstream_line(upstream))
+    print(_request_size_line(tm.pinned_batch_size, learnt))
     if not rows:
         print("no events have been polled yet")
         return 0

@@ -57,6 +57,7 @@ class Simulator:
         quota: int | None = None,
         quota_period: float = 86400.0,
         latency: float = 0.0,
+        max_url_bytes: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api_key = api_key
@@ -70,6 +71,9 @@ class Simulator:
         self.quota_used = 0
         self.quota_reset_at = clock() + quota_period
         self.latency = latency
+        self.max_url_bytes = max_url_bytes
+        """Longer request URLs get a 414, as from a proxy before the API; None for no limit."""
+        self.too_long = 0
         self.fault_rate = 0.0
         self.fault_pool: list[ScriptedFault] = [HTML_503]
         self.requests = 0
@@ -191,6 +195,9 @@ class Simulator:
 
     async def _availability(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        if self.max_url_bytes is not None and len(str(request.url)) > self.max_url_bytes:
+            self.too_long += 1
+            return web.Response(status=414, text="414 Request-URI Too Long")
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.api_key is not None and request.query.get("apikey") != self.api_key:
@@ -306,6 +313,7 @@ class Simulator:
                 "answered": self.answered,
                 "spike_arrests": self.spike_arrests,
                 "quota_refusals": self.quota_refusals,
+                "too_long": self.too_long,
             }
         )
 

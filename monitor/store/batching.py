@@ -45,8 +45,8 @@ class Claimable:
 def assemble(
     due: Sequence[Claimable], waiting: Sequence[Claimable], capacity: int, limit: int
 ) -> list[list[Claimable]]:
-    """At most `limit` requests for the `due` batches, in the order given (most overdue
-    first), each of one partition and at most `capacity` events, filled up with the
+    """At most `limit` requests for the `due` batches, most overdue first, each of one
+    partition and at most `capacity` events, filled up with the
     `waiting` batches due soonest that fit. A batch with failed polls behind it goes
     alone: whatever made it fail must not fail the others. Due batches left over stay due.
     """
@@ -62,7 +62,7 @@ def assemble(
                 return True
         return False
 
-    for batch in due:
+    for batch in sorted(due, key=_due_time):
         if batch.failures == 0 and place(batch):
             continue
         if len(requests) == limit:
@@ -71,10 +71,14 @@ def assemble(
         rooms.append(capacity - batch.size)
         if batch.failures == 0:
             open_by_partition.setdefault(batch.partition, []).append(len(requests) - 1)
-    for batch in waiting:
+    for batch in sorted(waiting, key=_due_time):
         if batch.failures == 0:
             place(batch)
     return requests
+
+
+def _due_time(batch: Claimable) -> float:
+    return batch.next_due_at
 
 
 @dataclass(frozen=True, slots=True)

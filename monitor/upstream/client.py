@@ -65,7 +65,7 @@ class InventoryClient:
         self._limiter = limiter
         self._upstream = upstream
         self._clock = clock
-        self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
+        self._endpoint = URL(availability_endpoint(base_url))
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.size = size or RequestSize.of(None, DEFAULT_MAX_URL_BYTES)
@@ -336,6 +336,12 @@ class InventoryClient:
                 text[:40],
             )
         return value
+
+
+def availability_endpoint(base_url: str) -> str:
+    """Where availability requests go, without the query: what may be shown and logged,
+    and what a learnt request size is kept under."""
+    return base_url.rstrip("/") + AVAILABILITY_PATH
 
 
 def _answer(event_id: str, item: dict[str, Any]) -> Answer:

@@ -4,8 +4,10 @@ A request costs one unit of quota whatever it carries, so fuller requests mean m
 for the same quota. The API takes up to 1,000 IDs, but a proxy on the way may refuse a
 long URL first (HTTP 414) and nobody can say in advance where that limit lies. Unless a
 size is pinned, it is learnt: it starts at `START`, grows after `GROW_AFTER` full requests
-in a row went through, and halves at once when a request is refused as too large. The URL
-never grows past `max_url_bytes` either way.
+in a row went through, and halves at once when a request is refused as too large. Once a
+size was refused, growth only closes half the gap to it, so the size settles just under
+the limit instead of sawing up and down. The URL never grows past `max_url_bytes` either
+way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class RequestSize:
     pinned: bool = False
     max_url_bytes: int = 8000
     passed_in_a_row: int = 0
+    refused_at: int | None = None
+    """The smallest size refused as too large so far."""
 
     @classmethod
     def of(cls, setting: int | None, max_url_bytes: int, learnt: int | None = None) -> RequestSize:
@@ -59,7 +63,13 @@ class RequestSize:
         if self.passed_in_a_row < GROW_AFTER:
             return False
         self.passed_in_a_row = 0
-        self.size = min(API_MAX, int(self.size * GROWTH))
+        if self.refused_at is None:
+            grown = min(API_MAX, int(self.size * GROWTH))
+        else:
+            grown = (self.size + self.refused_at) // 2
+        if grown <= self.size:
+            return False
+        self.size = grown
         return True
 
     def refused(self, carried: int) -> bool:
@@ -67,5 +77,6 @@ class RequestSize:
         self.passed_in_a_row = 0
         if carried <= 1:
             return False
+        self.refused_at = min(self.refused_at or carried, carried)
         self.size = max(1, min(self.size, carried) // 2)
         return True

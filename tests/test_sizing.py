@@ -1,0 +1,158 @@
+"""The request size: learnt from what passes, halved on a refusal, kept across restarts."""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+import pytest
+from yarl import URL
+
+from monitor.app import Monitor
+from monitor.cli.history import print_status
+from monitor.devtools.faults import ScriptedFault
+from monitor.devtools.simulator import Simulator, serve
+from monitor.models import Health
+from monitor.polling.watchlist import Watch
+from monitor.store.engine import create_engine
+from monitor.store.repository import Repository
+from monitor.upstream.sizing import API_MAX, GROW_AFTER, START, RequestSize
+from tests.conftest import API_KEY, ConfigFactory
+from tests.rig import RigBuilder
+from tests.support import eventually
+
+
+def grown(size: RequestSize) -> int:
+    for _ in range(GROW_AFTER):
+        size.passed(size.size)
+    return size.size
+
+
+def test_a_learnt_size_starts_small_and_grows_after_full_requests_pass() -> None:
+    size = RequestSize.of(None, 8000)
+    assert size.size == START
+    for _ in range(GROW_AFTER - 1):
+        assert not size.passed(START)
+    assert not size.passed(START - 1), "a request that was not full proves nothing"
+    assert size.size == START
+    assert grown(size) == 300
+    assert [grown(size) for _ in range(4)] == [450, 675, API_MAX, API_MAX]
+
+
+def test_a_refusal_halves_the_size_and_growth_then_stops_short_of_it() -> None:
+    size = RequestSize.of(None, 8000)
+    assert size.refused(200)
+    assert size.size == 100
+    assert grown(size) == 150, "half way to the size refused"
+    assert grown(size) == 175
+    assert size.refused(175)
+    assert size.size == 87
+    sizes = [grown(size) for _ in range(8)]
+    assert sizes[-1] == 174, "settled just under the smallest size refused"
+
+
+def test_one_id_too_many_is_a_real_failure() -> None:
+    size = RequestSize.of(None, 8000)
+    assert not size.refused(1)
+
+
+def test_a_pinned_size_never_grows() -> None:
+    size = RequestSize.of(50, 8000)
+    assert grown(size) == 50
+
+
+def test_a_learnt_size_is_taken_up_again() -> None:
+    assert RequestSize.of(None, 8000, learnt=675).size == 675
+    assert RequestSize.of(None, 8000, learnt=5000).size == API_MAX
+    assert RequestSize.of(300, 8000, learnt=675).size == 300, "a number pins it"
+
+
+@pytest.mark.parametrize(
+    ("ids", "size", "max_url_bytes", "expected"),
+    [
+        pytest.param(["abcd"] * 10, 200, 1000, 10, id="all fit"),
+        pytest.param(["abcd"] * 10, 4, 1000, 4, id="no more than the size"),
+        pytest.param(["abcd"] * 10, 200, 100 + 4 + 5 * 2, 3, id="no longer URL than allowed"),
+        pytest.param(["abcdefgh"], 200, 100, 1, id="one at least"),
+    ],
+)
+def test_take(ids: list[str], size: int, max_url_bytes: int, expected: int) -> None:
+    assert RequestSize(size, max_url_bytes=max_url_bytes).take(ids, 100) == expected
+
+
+async def test_a_proxy_that_refuses_long_urls_halves_the_size_then_it_grows_again(
+    rig: RigBuilder,
+) -> None:
+    ids = [f"E{i:04d}" for i in range(600)]
+    watches = {i: Watch(i, None, 10.0) for i in ids}
+    size = RequestSize.of(None, 100_000)
+    r = await rig(watches=watches, batch_size=100, max_in_flight=1, size=size)
+    fixed = len(
+        str(
+            URL(f"{r.simulator_url}/inventory-status/v1/availability").with_query(
+                events="", apikey=API_KEY
+            )
+        )
+    )
+    r.simulator.max_url_bytes = fixed + 160 * 6  # 160 IDs of five characters, and commas
+    await r.poller.run_cycle()
+    assert r.simulator.too_long == 1, "200 IDs were refused once"
+    assert size.size == 100
+    assert len(r.simulator.polled_at) == 600, "every event read in the same cycle"
+    for _ in range(2):
+        r.clock.advance(10.0)
+        await r.poller.run_cycle()
+    assert size.size == 150, "ten full requests passed: half way back to 200"
+    assert r.simulator.too_long == 1
+    failed = r.metrics.registry.get_sample_value(
+        "inventory_monitor_polls_total", {"outcome": "failed"}
+    )
+    assert failed == 0, "a refused request is no failed poll"
+    assert r.upstream.status.health is Health.OK
+
+
+async def test_a_400_saying_the_request_is_too_large_halves_it_too(rig: RigBuilder) -> None:
+    ids = [f"E{i:04d}" for i in range(8)]
+    size = RequestSize.of(8, 8000)
+    r = await rig(watches={i: Watch(i, None, 10.0) for i in ids}, batch_size=8, size=size)
+    fault = {"fault": {"faultstring": "Request line too long", "detail": {"errorcode": "x"}}}
+    r.simulator.inject(ScriptedFault(400, orjson.dumps(fault).decode()))
+    await r.poller.run_cycle()
+    assert size.size == 4
+    assert len(r.simulator.polled_at) == 8
+    assert r.upstream.status.health is Health.OK
+
+
+async def test_the_learnt_size_is_kept_shown_and_taken_up_after_a_restart(
+    make_config: ConfigFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    async with serve(simulator) as upstream:
+        simulator.max_url_bytes = len(upstream) + 100 + 150 * 6  # about 150 IDs
+        config = make_config(
+            ticketmaster={"base_url": upstream, "api_key": API_KEY},
+            polling={"interval": "1s"},
+            events=[{"id": f"E{i:04d}"} for i in range(300)],
+        )
+        endpoint = f"{upstream}/inventory-status/v1/availability"
+        async with Monitor(config, housekeeping_every=0.05) as monitor:
+            await eventually(lambda: monitor.request_size.size == 100, what="a halved size")
+            assert monitor.url is not None
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"{monitor.url}/metrics") as response,
+            ):
+                text = await response.text()
+            assert f'inventory_monitor_request_ids{{endpoint="{endpoint}"}} 100.0' in text
+            saved = Repository(create_engine(config.database.url))
+            try:
+
+                async def kept() -> bool:
+                    return await saved.load_request_size(endpoint) == 100
+
+                await eventually(kept, what="the size kept in the database")
+            finally:
+                await saved.engine.dispose()
+        await print_status(config)
+        assert "requests: up to 100 event IDs each (learnt)" in capsys.readouterr().out
+        async with Monitor(config, housekeeping_every=0.05) as again:
+            assert again.request_size.size == 100, "not 200 again, to be refused again"
