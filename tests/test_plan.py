@@ -133,3 +133,23 @@ def test_fit_quota_stretches_the_watched_intervals(make_config: ConfigFactory) -
     assert vip.interval == stretched(60.0, plan.factor(10)) < low.interval
     assert requests_per_day(demands_of(config), 10, plan.scale) <= 1000 * SAFETY_MARGIN
     assert watchlist(config)["LOW"].interval == 60.0, "without a plan nothing stretches"
+
+
+@pytest.mark.parametrize(
+    ("interval", "factor", "expected"),
+    [
+        (30.0, 1.0, 30.0),
+        (30.0, 0.5, 30.0),
+        (30.0, 1.28, 38.4),
+        (60.0, 5.76, 346.0),
+        (1.0, 1.001, 1.01),
+        (0.05, 1.0666, 0.0534),
+    ],
+)
+def test_stretched_rounds_up_to_three_figures(
+    interval: float, factor: float, expected: float
+) -> None:
+    assert stretched(interval, factor) == expected
+    assert (
+        interval * factor <= stretched(interval, factor) <= interval * factor * 1.01 or factor <= 1
+    )

@@ -110,6 +110,14 @@ class Poller:
         self._unit_size = unit_size
         self._max_in_flight = max_in_flight
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
+    async def next_due(self) -> float | None:
+        """When the next batch is due, by the database."""
+        return await self._repository.next_due_at()
+
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()

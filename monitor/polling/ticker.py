@@ -1,20 +1,29 @@
-"""APScheduler wiring: the periodic poll tick, and nothing else.
+"""When poll cycles run: at the next due time, and on APScheduler's periodic tick.
 
-The database knows when each event is due; the tick only asks it often enough. A tick that
-finds the previous cycle still running does nothing, so cycles never overlap.
+The database knows when each batch is due. After each cycle the ticker asks it for the
+next due time and wakes then, so a batch is polled when it is due, not up to a tick later;
+the periodic tick catches what the wake cannot know of (a reload, another replica's
+claims, a hold that ended). A wake or tick that finds a cycle running does nothing, so
+cycles never overlap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.polling.poller import Poller
+from monitor.polling.poller import CycleStats
 from monitor.tasks import finish
 
 logger = logging.getLogger(__name__)
+
+
+MIN_WAKE = 0.002
+"""Seconds: the soonest a wake follows a cycle."""
 
 
 def tick_for(shortest_interval: float) -> float:
@@ -22,12 +31,24 @@ def tick_for(shortest_interval: float) -> float:
     return max(0.05, min(1.0, shortest_interval / 4))
 
 
+class Cycles(Protocol):
+    """What the ticker drives: the poller."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    async def run_cycle(self) -> CycleStats: ...
+
+    async def next_due(self) -> float | None: ...
+
+
 class PollTicker:
-    def __init__(self, poller: Poller, every: float) -> None:
+    def __init__(self, poller: Cycles, every: float) -> None:
         self._poller = poller
         self._every = every
         self._scheduler = AsyncIOScheduler()
         self._cycle: asyncio.Task[None] | None = None
+        self._wake: asyncio.TimerHandle | None = None
         self._failing = False
 
     def start(self) -> None:
@@ -55,6 +76,8 @@ class PollTicker:
         """No new cycles; let the running one finish within `grace`, then cancel it."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        if self._wake is not None:
+            self._wake.cancel()
         cycle = self._cycle
         if cycle is None or cycle.done():
             return
@@ -75,12 +98,27 @@ class PollTicker:
 
     async def _run_cycle(self) -> None:
         try:
-            await self._poller.run_cycle()
+            stats = await self._poller.run_cycle()
+            due = await self._poller.next_due()
         except Exception:
             if not self._failing:
                 logger.exception("a poll cycle failed; trying again on the next tick")
             self._failing = True
-        else:
-            if self._failing:
-                logger.info("poll cycles work again")
-            self._failing = False
+            return
+        if self._failing:
+            logger.info("poll cycles work again")
+        self._failing = False
+        self._wake_at(due, polled=stats.requests > 0)
+
+    def _wake_at(self, due: float | None, *, polled: bool) -> None:
+        """Run the next cycle when the next batch is due, if that is before the next tick.
+        What is due now but was not polled (requests are held) waits for the tick."""
+        if due is None or not self._scheduler.running:
+            return
+        delay = due - self._poller.clock()
+        if delay >= self._every or (delay <= 0 and not polled):
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        loop = asyncio.get_running_loop()
+        self._wake = loop.call_later(max(MIN_WAKE, delay), self._start_cycle)

@@ -239,6 +239,11 @@ class Repository:
             )
         ).all()
 
+    async def next_due_at(self) -> float | None:
+        async with self._reader.connect() as conn:
+            due: float | None = await conn.scalar(select(func.min(batches.c.next_due_at)))
+        return due
+
     async def load_states(self, batch_ids: Sequence[str]) -> dict[str, dict[str, EventState]]:
         """The states of the member events of `batch_ids`, by batch and event ID."""
         query = select(
