@@ -242,7 +242,7 @@ class Monitor:
         since the last look is kept, and with `fit_quota` the intervals follow it."""
         self.upstream.adopt(await self.repository.load_upstream())
         size = self.request_size.size
-        if size != self._saved_size:
+        if size != self._saved_size and not self.request_size.pinned:
             await self.repository.save_request_size(_endpoint(self.config), size, self.clock())
             self._saved_size = size
         if self.config.polling.fit_quota and size != self._planned_size:

@@ -351,7 +351,10 @@ def _json(data: object, status: int = 200) -> web.Response:
 @contextlib.asynccontextmanager
 async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Run `simulator` on host:port (0 picks a free port); yields its base URL."""
-    runner = web.AppRunner(simulator.app(), access_log=None)
+    # Request lines as long as 1,000 IDs make; `max_url_bytes` plays a stricter proxy.
+    runner = web.AppRunner(
+        simulator.app(), access_log=None, handler_args={"max_line_size": 64 * 1024}
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

@@ -8,6 +8,7 @@ unredacted.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,8 +36,10 @@ MAX_RESET_AHEAD = 25 * 3600.0
 """A quota resets daily: a reset further ahead than this is a garbled header."""
 DEFAULT_MAX_URL_BYTES = 8000
 _INT64_MAX = 2**63 - 1
-_TOO_LARGE = ("too large", "too long", "toobig", "too big")
-"""What a 400's fault says when the request line was too long for the server."""
+_TOO_LARGE = re.compile(r"too (large|long|big)|toobig|more than \d+ bytes", re.IGNORECASE)
+"""What a 400 says when the request line was too long for a server on the way: Apigee's
+`protocol.http.TooBigLine`, a proxy's "Request-URI too long", or aiohttp's "Got more
+than 8190 bytes"."""
 _CHUNK = 64 * 1024
 
 
@@ -213,9 +216,8 @@ class InventoryClient:
             return UpstreamError(
                 f"{what} (a redirect to {_location(headers)}; redirects are not followed)"
             )
-        if status == 414 or (
-            status == 400 and any(words in f"{fault} {code}".lower() for words in _TOO_LARGE)
-        ):
+        said = f"{fault} {code}" if fault else body[:500].decode("utf-8", "replace")
+        if status == 414 or (status == 400 and _TOO_LARGE.search(said)):
             return RequestTooLarge(f"{what}{detail} (the URL is too long)", status=status)
         if status == 401:
             return InvalidApiKey(

@@ -20,6 +20,9 @@ API_MAX = 1000
 """The most IDs the Inventory Status API takes in one request."""
 GROW_AFTER = 10
 """Full requests in a row that must pass before the size grows."""
+FULL = 0.8
+"""A request this full counts as full: requests are made of whole batches (up to 100 events
+each), so they seldom fill up to the last ID."""
 GROWTH = 1.5
 
 
@@ -57,7 +60,7 @@ class RequestSize:
 
     def passed(self, carried: int) -> bool:
         """A request of `carried` IDs went through; True when the size grew."""
-        if self.pinned or carried < self.size or self.size >= API_MAX:
+        if self.pinned or carried < self.size * FULL or self.size >= API_MAX:
             return False
         self.passed_in_a_row += 1
         if self.passed_in_a_row < GROW_AFTER:
