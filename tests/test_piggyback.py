@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from monitor.devtools.faults import ScriptedFault
 from monitor.polling.watchlist import Watch
 from monitor.store.batching import Claimable, assemble
+from monitor.store.records import ClaimedBatch
 from monitor.upstream.sizing import RequestSize
 from tests.rig import RigBuilder
 
@@ -132,9 +133,9 @@ def watchlists(draw: st.DrawFn) -> list[tuple[float, int, str]]:
 def play(
     batches: list[tuple[float, int, str]], capacity: int, offset: float, tick: float
 ) -> tuple[int, list[list[float]]]:
-    """The daemon's rule, played tick by tick for five minutes: claim what is due plus
-    riders, and each batch taken is due an interval after the claim. Returns the requests
-    made and when each batch was polled."""
+    """The daemon's rules, played tick by tick for five minutes: claim what is due plus
+    riders, and each batch taken is due again by `ClaimedBatch.next_due`. Returns the
+    requests made and when each batch was polled."""
     due_at = [offset * interval for interval, _, _ in batches]
     polled_at: list[list[float]] = [[] for _ in batches]
     requests = 0
@@ -153,7 +154,14 @@ def play(
             for batch in request:
                 index = int(batch.id)
                 polled_at[index].append(now)
-                due_at[index] = now + batches[index][0]
+                claimed = ClaimedBatch(
+                    batch.id,
+                    batches[index][0],
+                    None,
+                    0,
+                    due_at=batch.next_due_at if batch.next_due_at <= now else None,
+                )
+                due_at[index] = claimed.next_due(now)
     return requests, polled_at
 
 
@@ -204,3 +212,18 @@ async def test_a_rider_gets_its_own_time_back_when_the_request_fails(rig: RigBui
     assert due["S"] == start + 60.0, "not due, not failed: its schedule stands"
     assert start + 10.0 < due["F"] <= start + 10.0 + 2.0, "the due batch backs off"
     assert await r.reads.event_row("S") is not None
+
+
+@pytest.mark.parametrize(
+    ("due_at", "polled_at", "expected"),
+    [
+        pytest.param(100.0, 100.0, 110.0, id="on time"),
+        pytest.param(100.0, 100.3, 110.0, id="a little late: lateness does not add up"),
+        pytest.param(100.0, 104.0, 110.0, id="late by less than half an interval"),
+        pytest.param(100.0, 106.0, 116.0, id="late by more: afresh, no catching up"),
+        pytest.param(None, 97.0, 107.0, id="rode along: an interval after this poll"),
+    ],
+)
+def test_next_due(due_at: float | None, polled_at: float, expected: float) -> None:
+    batch = ClaimedBatch("b", 10.0, None, 0, due_at=due_at)
+    assert batch.next_due(polled_at) == pytest.approx(expected)

@@ -352,9 +352,7 @@ def _json(data: object, status: int = 200) -> web.Response:
 async def serve(simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Run `simulator` on host:port (0 picks a free port); yields its base URL."""
     # Request lines as long as 1,000 IDs make; `max_url_bytes` plays a stricter proxy.
-    runner = web.AppRunner(
-        simulator.app(), access_log=None, handler_args={"max_line_size": 64 * 1024}
-    )
+    runner = web.AppRunner(simulator.app(), access_log=None, max_line_size=64 * 1024)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

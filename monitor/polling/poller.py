@@ -255,7 +255,7 @@ class Poller:
         version = batch.version + 1 if revised else batch.version
         if revised:
             self._states[batch.id] = (version, {**self._states[batch.id][1], **revised})
-        write.polled.append(BatchPolled(batch.id, now, claimed_at + batch.interval, version))
+        write.polled.append(BatchPolled(batch.id, now, batch.next_due(claimed_at), version))
         stats.observations += len(answers)
         stats.changes += len(write.changes)
         writer.submit(write)

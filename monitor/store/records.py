@@ -42,6 +42,20 @@ class ClaimedBatch:
     riding_until: float | None = None
     """For a batch taken along by a request with room before it was due: when it was due.
     A failed request gives it that time back."""
+    due_at: float | None = None
+    """When a due batch was due: its next poll keeps to that schedule."""
+
+    def next_due(self, polled_at: float) -> float:
+        """When the batch is due after a poll at `polled_at`. A due batch keeps to its
+        schedule, so the time a claim takes does not add up poll after poll (that would
+        leave quota unspent); one late by half an interval or more (downtime, overload)
+        starts afresh rather than catch up in a burst. One that rode along is due an
+        interval after this poll."""
+        interval = self.interval
+        if self.due_at is None:
+            return polled_at + interval
+        on_schedule = self.due_at + interval
+        return on_schedule if on_schedule - polled_at >= interval / 2 else polled_at + interval
 
 
 class EventUpdate(NamedTuple):

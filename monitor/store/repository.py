@@ -362,7 +362,8 @@ def _claimed(row: Any, now: float) -> ClaimedBatch:
         row.last_polled_at,
         row.version,
         row.failures,
-        None if row.next_due_at <= now else row.next_due_at,
+        riding_until=None if row.next_due_at <= now else row.next_due_at,
+        due_at=row.next_due_at if row.next_due_at <= now else None,
     )
 
 
