@@ -219,8 +219,8 @@ async def test_a_rider_gets_its_own_time_back_when_the_request_fails(rig: RigBui
     [
         pytest.param(100.0, 100.0, 110.0, id="on time"),
         pytest.param(100.0, 100.3, 110.0, id="a little late: lateness does not add up"),
-        pytest.param(100.0, 104.0, 110.0, id="late by less than half an interval"),
-        pytest.param(100.0, 106.0, 116.0, id="late by more: afresh, no catching up"),
+        pytest.param(100.0, 109.9, 110.0, id="late by almost an interval: the next slot"),
+        pytest.param(100.0, 125.0, 130.0, id="late by slots: the next one, no catching up"),
         pytest.param(None, 97.0, 107.0, id="rode along: an interval after this poll"),
     ],
 )

@@ -7,6 +7,7 @@ times cheaper to build than dataclasses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -46,16 +47,20 @@ class ClaimedBatch:
     """When a due batch was due: its next poll keeps to that schedule."""
 
     def next_due(self, polled_at: float) -> float:
-        """When the batch is due after a poll at `polled_at`. A due batch keeps to its
-        schedule, so the time a claim takes does not add up poll after poll (that would
-        leave quota unspent); one late by half an interval or more (downtime, overload)
-        starts afresh rather than catch up in a burst. One that rode along is due an
-        interval after this poll."""
+        """When the batch is due after a poll at `polled_at`.
+
+        A due batch keeps to its schedule: it is next due at the first of its slots (its
+        due time plus whole intervals) after this poll. So the time a claim takes never
+        adds up poll after poll (that would leave quota unspent), a late batch never polls
+        more than once a slot (no catching up in a burst), batches keep the spread they
+        were given, and no gap between polls exceeds the interval. One that rode along is
+        due an interval after this poll.
+        """
         interval = self.interval
         if self.due_at is None:
             return polled_at + interval
-        on_schedule = self.due_at + interval
-        return on_schedule if on_schedule - polled_at >= interval / 2 else polled_at + interval
+        slots = math.floor((polled_at - self.due_at) / interval) + 1
+        return self.due_at + max(1, slots) * interval
 
 
 class EventUpdate(NamedTuple):
