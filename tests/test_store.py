@@ -6,12 +6,19 @@ import itertools
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, Change, EventState, Outcome, ResaleStatus, Status
 from monitor.polling.watchlist import Watch
-from monitor.store.engine import create_engine, upgrade
+from monitor.store.engine import (
+    HEAD_REVISION,
+    alembic_config,
+    create_engine,
+    current_revision,
+    upgrade,
+)
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.reads import Reads
 from monitor.store.records import (
@@ -59,6 +66,23 @@ async def test_migrations_and_table_objects_agree(engine: AsyncEngine) -> None:
 
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []
+
+
+def test_the_head_revision_known_to_the_code_is_the_newest_migration() -> None:
+    newest = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert newest == HEAD_REVISION, "bump store.engine.HEAD_REVISION with each migration"
+
+
+async def test_an_upgraded_database_is_not_handed_to_alembic(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_alembic() -> None:
+        raise AssertionError("Alembic was asked to migrate a database at the head revision")
+
+    monkeypatch.setattr("monitor.store.engine.alembic_config", no_alembic)
+    await upgrade(engine)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(current_revision) == HEAD_REVISION
 
 
 async def test_watchlist_sync_adds_renames_and_retires_without_losing_history(

@@ -93,6 +93,7 @@ class Poller:
         self._metrics = metrics or Metrics()
         self._on_changes = on_changes
         self._notes = Notes()
+        self._id_bytes = _id_bytes(self.watchlist)
         self._moves: dict[str, BatchKey] = {}
         """Events whose new status wants another interval, moved after the cycle."""
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
@@ -102,6 +103,7 @@ class Poller:
         """A reloaded watchlist: the sync moved events between batches, so no cached state
         is trusted any more."""
         self.watchlist = dict(watchlist)
+        self._id_bytes = _id_bytes(self.watchlist)
         self._states.clear()
 
     def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
@@ -113,6 +115,11 @@ class Poller:
     @property
     def clock(self) -> Callable[[], float]:
         return self._clock
+
+    @property
+    def request_size(self) -> int:
+        """The most IDs a request carries now, the URL's length allowing."""
+        return self._client.capacity(self._id_bytes)
 
     async def next_due(self) -> float | None:
         """When the next batch is due, by the database."""
@@ -131,7 +138,7 @@ class Poller:
             while True:
                 claimed_at = self._clock()
                 requests = await self._repository.claim_due(
-                    claimed_at, chunk, claimed_at + self._lease, self._client.size.size
+                    claimed_at, chunk, claimed_at + self._lease, self.request_size
                 )
                 await self._load_states([batch for request in requests for batch in request])
                 await asyncio.gather(
@@ -204,6 +211,7 @@ class Poller:
         if not polled:
             return
         event_ids = [event_id for batch in polled for event_id in pollable[batch.id]]
+        await writer.room()
         async with gate:
             try:
                 answers = await self._client.fetch(event_ids)
@@ -407,6 +415,11 @@ class Poller:
             )
             for target in route(watch.targets, previous, current)
         )
+
+
+def _id_bytes(watchlist: Mapping[str, Watch]) -> int:
+    """Bytes the longest watched ID takes in a request's URL, with its comma."""
+    return max(map(len, watchlist), default=0) + 1
 
 
 def _next_due(batch: ClaimedBatch, claimed_at: float) -> float:

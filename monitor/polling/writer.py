@@ -15,25 +15,43 @@ class GroupWriter:
 
     A result with changes is written at once, with whatever else is waiting. Results with
     nothing new (just "this batch was polled") wait up to `linger` to share a transaction
-    with the next ones; the end of a cycle flushes them.
+    with the next ones; the end of a cycle flushes them. No more than about `max_rows`
+    event rows wait at a time: past that they are written at once, and `room` holds up
+    new requests until they are, so a cycle over 100,000 baselines never holds them all.
     """
 
     def __init__(
-        self, repository: Repository, on_changes: Callable[[], None], linger: float = 0.5
+        self,
+        repository: Repository,
+        on_changes: Callable[[], None],
+        linger: float = 0.5,
+        max_rows: int = 5000,
     ) -> None:
         self._repository = repository
         self._on_changes = on_changes
         self._linger = linger
+        self._max_rows = max_rows
         self._pending: PollWrite | None = None
+        self._pending_rows = 0
         self._writing: asyncio.Task[None] | None = None
         self._urgent = asyncio.Event()
+        self._written = asyncio.Event()
+
+    async def room(self) -> None:
+        """Wait while too many rows wait to be written."""
+        while self._pending_rows >= self._max_rows:
+            if self._writing is None or self._writing.done():
+                return  # a failed write: the cycle's flush raises it
+            self._urgent.set()
+            await self._written.wait()
 
     def submit(self, write: PollWrite) -> None:
         if self._pending is None:
             self._pending = write
         else:
             self._pending.merge(write)
-        if write.changes:
+        self._pending_rows += len(write.updated) + len(write.unread) + len(write.snapshots)
+        if write.changes or self._pending_rows >= self._max_rows:
             self._urgent.set()
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._drain())
@@ -54,6 +72,11 @@ class GroupWriter:
             if self._linger:
                 self._urgent.clear()
             write, self._pending = self._pending, None
-            await self._repository.save_poll(write)
+            self._pending_rows = 0
+            try:
+                await self._repository.save_poll(write)
+            finally:
+                self._written.set()
+                self._written.clear()
             if write.changes:
                 self._on_changes()

@@ -114,6 +114,11 @@ class InventoryClient:
             del pending[:count]
         return answers
 
+    def capacity(self, id_bytes: int) -> int:
+        """The most IDs of up to `id_bytes - 1` characters one request carries now."""
+        room = self.size.max_url_bytes - self._fixed_url_bytes + 1  # no comma after the last
+        return max(1, min(self.size.size, room // id_bytes))
+
     def _show_size(self) -> None:
         if self._metrics is not None:
             self._metrics.request_ids.labels(self.endpoint).set(self.size.size)

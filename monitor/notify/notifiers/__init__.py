@@ -1,7 +1,9 @@
 """Notifiers: one module per kind, registered by the `type` a config names them with.
 
 May import `notify` (rendering, documents), `config` and the base modules; never the
-Ticketmaster client, the store or the poller.
+Ticketmaster client, the store or the poller. The kinds that need a library of their own
+(Apprise, aiosmtplib, aiomqtt) import it when one is built: a daemon that only posts
+webhooks never loads them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,8 @@ from monitor.config import (
     NotifierConfig,
     WebhookNotifierConfig,
 )
-from monitor.notify.notifiers.apprise import AppriseNotifier
 from monitor.notify.notifiers.base import Notifier
-from monitor.notify.notifiers.email import EmailNotifier
 from monitor.notify.notifiers.log import LogNotifier
-from monitor.notify.notifiers.mqtt import MqttNotifier
 from monitor.notify.notifiers.webhook import WebhookNotifier
 
 Factory = Callable[[str, NotifierConfig], Notifier]
@@ -46,12 +45,30 @@ def _factory(notifier: Callable[[str, _Settings], Notifier], settings: type[_Set
     return build
 
 
+def _email(name: str, config: EmailNotifierConfig) -> Notifier:
+    from monitor.notify.notifiers.email import EmailNotifier
+
+    return EmailNotifier(name, config)
+
+
+def _apprise(name: str, config: AppriseNotifierConfig) -> Notifier:
+    from monitor.notify.notifiers.apprise import AppriseNotifier
+
+    return AppriseNotifier(name, config)
+
+
+def _mqtt(name: str, config: MqttNotifierConfig) -> Notifier:
+    from monitor.notify.notifiers.mqtt import MqttNotifier
+
+    return MqttNotifier(name, config)
+
+
 NOTIFIER_KINDS: dict[str, Factory] = {
-    LogNotifier.kind: _factory(LogNotifier, LogNotifierConfig),
-    WebhookNotifier.kind: _factory(WebhookNotifier, WebhookNotifierConfig),
-    EmailNotifier.kind: _factory(EmailNotifier, EmailNotifierConfig),
-    AppriseNotifier.kind: _factory(AppriseNotifier, AppriseNotifierConfig),
-    MqttNotifier.kind: _factory(MqttNotifier, MqttNotifierConfig),
+    "log": _factory(LogNotifier, LogNotifierConfig),
+    "webhook": _factory(WebhookNotifier, WebhookNotifierConfig),
+    "email": _factory(_email, EmailNotifierConfig),
+    "apprise": _factory(_apprise, AppriseNotifierConfig),
+    "mqtt": _factory(_mqtt, MqttNotifierConfig),
 }
 
 
