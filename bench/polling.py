@@ -130,7 +130,8 @@ async def fetch_and_parse_floor(  # noqa: PLR0917 - a benchmark's knobs
 def _mark(what: str) -> None:
     if os.environ.get("MARK"):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(what, peak, file=sys.stderr)
+        now = int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+        print(what, f"peak {peak:.0f} now {now:.0f}", file=sys.stderr)
 
 
 def database_size(path: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -34,7 +35,13 @@ class Watch:
         interval = self.interval
         if status is not None:
             interval = self.interval_by_status.get(status, interval)
-        return BatchKey(interval, self.partition)
+        return _key(interval, self.partition)
+
+
+@functools.cache
+def _key(interval: float, partition: str) -> BatchKey:
+    """One key object per interval and partition, however many events share it."""
+    return BatchKey(interval, partition)
 
 
 def watchlist(config: Config, plan: QuotaPlan | None = None) -> dict[str, Watch]:
