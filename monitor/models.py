@@ -7,6 +7,7 @@ like frozen dataclasses, but several times cheaper to build.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -53,6 +54,10 @@ class Answer(NamedTuple):
     event_id: str
     status: object
     resale_status: object
+
+    @classmethod
+    def of(cls, event_id: str, item: Mapping[str, object]) -> Answer:
+        return cls(event_id, item.get("status"), item.get("resaleStatus"))
 
 
 class Reading(NamedTuple):

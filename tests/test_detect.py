@@ -251,7 +251,7 @@ def test_the_fast_path_agrees_with_detect(
     answer = Answer("E", status, resale)
     verdict = detect(before, reading_of(answer), NOW, RULES)
     unchanged = verdict.current == current and not verdict.changed and not verdict.dirty(before)
-    if is_unchanged(before, answer, NOW, RULES):
+    if is_unchanged(before, status, resale, NOW, RULES):
         assert unchanged
     elif (
         current is not None

@@ -12,13 +12,17 @@ from monitor.devtools.faults import QUOTA_FAULT, spike_arrest_fault
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer, Quota
 from monitor.redact import RedactingFilter, Redactor, redactor
-from monitor.upstream.client import InventoryClient
+from monitor.upstream.client import Found, InventoryClient
 from monitor.upstream.health import Upstream
 from tests.mocking import mocked_http
 
 KEY = "sk-live-0123456789abcdef"
 BASE = "https://tm.example.com"
 ENDPOINT = re.compile(r"^https://tm\.example\.com/inventory-status/v1/availability\?.*$")
+
+
+def answers_of(found: Found) -> list[Answer]:
+    return [Answer.of(event_id, item) for event_id, item in found.items()]
 
 
 @pytest.fixture
@@ -37,7 +41,7 @@ def item(
 async def test_good_answer_is_matched_by_event_id_not_position(client: InventoryClient) -> None:
     with mocked_http() as mocked:
         mocked.get(ENDPOINT, payload=[item("B", "FEW_TICKETS_LEFT"), item("A")])
-        readings = await client.fetch(["A", "B"])
+        readings = answers_of(await client.fetch(["A", "B"]))
         (_, url), *_ = mocked.requests
     assert readings == [
         Answer("B", "FEW_TICKETS_LEFT", "TICKETS_NOT_AVAILABLE"),
@@ -64,7 +68,7 @@ async def test_questionable_items_are_sorted_out_never_a_crash(
     ]
     with mocked_http() as mocked:
         mocked.get(ENDPOINT, payload=answer)
-        readings = await client.fetch(["A", "B", "C", "D", "E"])
+        readings = answers_of(await client.fetch(["A", "B", "C", "D", "E"]))
     assert readings == [
         Answer("A", "PRESALE", "TICKETS_NOT_AVAILABLE"),
         Answer("B", ["odd"], {"x": 1}),
@@ -302,7 +306,7 @@ async def test_a_body_over_the_limit_is_a_failed_poll_read_no_further() -> None:
             with pytest.raises(UpstreamError, match="a body over 1,000 bytes"):
                 await client.fetch(["A"])
             mocked.get(ENDPOINT, payload=[item("A")])
-            assert await client.fetch(["A"]) == [
+            assert answers_of(await client.fetch(["A"])) == [
                 Answer("A", "TICKETS_AVAILABLE", "TICKETS_NOT_AVAILABLE")
             ]
 

@@ -70,10 +70,13 @@ async def check_live(config: Config, max_requests: int | None = DEFAULT_REQUESTS
                 break
             if ids == [KEY_PROBE_ID]:
                 break
-            answered = {answer.event_id for answer in answers}
-            report.checked += len(answered)
-            report.missing.extend(i for i in ids if i not in answered)
-            report.unknown.extend(a.event_id for a in answers if a.status == Status.UNKNOWN)
+            report.checked += len(answers)
+            report.missing.extend(i for i in ids if i not in answers)
+            report.unknown.extend(
+                event_id
+                for event_id, item in answers.items()
+                if item.get("status") == Status.UNKNOWN
+            )
         report.latency_ms = (time.monotonic() - started) * 1000 / max(1, report.requests)
     report.quota = upstream.status.quota
     return report

@@ -42,8 +42,11 @@ class Verdict(NamedTuple):
         return self.snapshot or self.unknown_streak != state.unknown_streak
 
 
-def is_unchanged(state: EventState, answer: Answer, now: float, rules: Rules) -> bool:
-    """The fast path: the answer repeats the accepted state and the row needs no write.
+def is_unchanged(
+    state: EventState, status: object, resale_status: object, now: float, rules: Rules
+) -> bool:
+    """The fast path: an answer of `status` and `resale_status` (as the JSON held them)
+    repeats the accepted state, and the row needs no write.
 
     Exactly the case where `detect` returns the state as it is with a clean row; it lets
     the poller skip building a Reading for the vast majority of observations.
@@ -52,8 +55,8 @@ def is_unchanged(state: EventState, answer: Answer, now: float, rules: Rules) ->
     return (
         current is not None
         and state.unknown_streak == 0
-        and answer.status == current.status
-        and answer.resale_status == current.resale_status
+        and status == current.status
+        and resale_status == current.resale_status
         and state.last_snapshot_at is not None
         and now - state.last_snapshot_at < rules.snapshot_every
     )

@@ -37,7 +37,7 @@ from monitor.store.records import (
     PollWrite,
 )
 from monitor.store.repository import Repository
-from monitor.upstream.client import InventoryClient
+from monitor.upstream.client import Found, InventoryClient
 from monitor.upstream.health import Upstream
 
 logger = logging.getLogger(__name__)
@@ -244,12 +244,11 @@ class Poller:
         stats.requests += 1
         self._metrics.polls_ok.inc()
         now = self._clock()
-        by_batch = _split(answers, polled, pollable)
         for batch in polled:
             self._record(
                 batch,
                 pollable[batch.id],
-                by_batch[batch.id],
+                answers,
                 now=now,
                 claimed_at=claimed_at,
                 writer=writer,
@@ -260,24 +259,26 @@ class Poller:
         self,
         batch: ClaimedBatch,
         states: dict[str, EventState],
-        answers: list[Answer],
+        answers: Found,
         *,
         now: float,
         claimed_at: float,
         writer: GroupWriter,
         stats: CycleStats,
     ) -> None:
-        """One batch's answers through change detection, written as its poll."""
+        """One batch's part of a request's answers through change detection, written as
+        its poll."""
         write, revised = self._evaluate(states, answers, now, batch)
+        answered = len(states) - len(write.unread)
         metrics = self._metrics
         metrics.updated.inc(len(write.updated))
         metrics.missing.inc(len(write.unread))
-        metrics.unchanged.inc(len(answers) - len(write.updated))
+        metrics.unchanged.inc(answered - len(write.updated))
         version = batch.version + 1 if revised else batch.version
         if revised:
             self._states[batch.id] = (version, {**self._states[batch.id][1], **revised})
         write.polled.append(BatchPolled(batch.id, now, batch.next_due(claimed_at), version))
-        stats.observations += len(answers)
+        stats.observations += answered
         stats.changes += len(write.changes)
         writer.submit(write)
 
@@ -317,25 +318,31 @@ class Poller:
     def _evaluate(
         self,
         states: dict[str, EventState],
-        answers: list[Answer],
+        answers: Found,
         now: float,
         batch: ClaimedBatch,
     ) -> tuple[PollWrite, dict[str, EventState]]:
-        """Apply the rules to one batch's answers; `states` keeps the events left unread.
+        """Apply the rules to the answers for one batch's `states`.
 
         Returns the writes and the new states of the events whose rows they change. An
         event read unchanged needs no row write: its batch's poll time stands for it.
         """
         write = PollWrite()
         revised: dict[str, EventState] = {}
+        left_out: dict[str, EventState] = {}
         rules = self._rules
-        for answer in answers:
-            state = states.pop(answer.event_id)
-            if state.read_in_last_poll and is_unchanged(state, answer, now, rules):
-                continue
-            revised[answer.event_id] = self._apply(write, state, answer, now, batch)
-        if states:
-            self._left_out(write, revised, states, batch)
+        for event_id, state in states.items():
+            item = answers.get(event_id)
+            if item is None:
+                left_out[event_id] = state
+            elif not (
+                state.read_in_last_poll
+                and is_unchanged(state, item.get("status"), item.get("resaleStatus"), now, rules)
+            ):
+                answer = Answer.of(event_id, item)
+                revised[event_id] = self._apply(write, state, answer, now, batch)
+        if left_out:
+            self._left_out(write, revised, left_out, batch)
         return write, revised
 
     def _apply(
@@ -439,19 +446,6 @@ def _next_due(batch: ClaimedBatch, claimed_at: float) -> float:
     """When a batch not polled this time is due again: its own time if it was to ride
     along, else an interval on."""
     return batch.riding_until if batch.riding_until is not None else claimed_at + batch.interval
-
-
-def _split(
-    answers: list[Answer], polled: list[ClaimedBatch], pollable: dict[str, dict[str, EventState]]
-) -> dict[str, list[Answer]]:
-    """One request's answers, by the batch each event belongs to."""
-    if len(polled) == 1:
-        return {polled[0].id: answers}
-    home = {event_id: batch.id for batch in polled for event_id in pollable[batch.id]}
-    by_batch: dict[str, list[Answer]] = {batch.id: [] for batch in polled}
-    for answer in answers:
-        by_batch[home[answer.event_id]].append(answer)
-    return by_batch
 
 
 def _unpolled(batch: ClaimedBatch, due: float) -> PollWrite:

@@ -29,6 +29,12 @@ from monitor.upstream.sizing import RequestSize
 
 logger = logging.getLogger(__name__)
 
+Found = dict[str, dict[str, Any]]
+"""An answer: each requested event's item, by event ID, as the JSON held it (a mapping
+whose `status` and `resaleStatus` may hold anything). Items for events not asked for, and
+events answered twice, are left out. Not turned into `Answer`s here: most items only
+confirm what is known, and the poller's fast path reads them as they are."""
+
 AVAILABILITY_PATH = "/inventory-status/v1/availability"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 """Larger answers are failed polls: 1,000 IDs answer in about 100 KB."""
@@ -81,8 +87,8 @@ class InventoryClient:
         """The endpoint without query string: what messages may show."""
         return str(self._endpoint)
 
-    async def fetch(self, event_ids: Sequence[str]) -> list[Answer]:
-        """The answer's items for the requested events, in answer order, first one per ID.
+    async def fetch(self, event_ids: Sequence[str]) -> Found:
+        """The answer's item for each requested event it holds, by event ID (see `Found`).
 
         The IDs go out in as few requests as the request size allows (see `sizing`); a
         request refused as too large is sent again at once, split in halves.
@@ -90,13 +96,13 @@ class InventoryClient:
         Raises UpstreamError (or a subclass) when a request failed as a whole, and Held
         when no request may go out now.
         """
-        answers: list[Answer] = []
+        answers: Found = {}
         pending = list(event_ids)
         while pending:
             count = self.size.take(pending, self._fixed_url_bytes)
             carried = pending[:count]
             try:
-                answers += await self._fetch_one(carried)
+                answers.update(await self._fetch_one(carried))
             except RequestTooLarge as exc:
                 if not self.size.refused(count):
                     raise UpstreamError(str(exc), status=exc.status) from None
@@ -123,7 +129,7 @@ class InventoryClient:
         if self._metrics is not None:
             self._metrics.request_ids.labels(self.endpoint).set(self.size.size)
 
-    async def _fetch_one(self, event_ids: Sequence[str]) -> list[Answer]:
+    async def _fetch_one(self, event_ids: Sequence[str]) -> Found:
         if self._upstream is None:
             await self._paced()
             return await self._request(event_ids)
@@ -153,7 +159,7 @@ class InventoryClient:
         if self._limiter is not None:
             await self._limiter.acquire()
 
-    async def _request(self, event_ids: Sequence[str]) -> list[Answer]:
+    async def _request(self, event_ids: Sequence[str]) -> Found:
         url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
         started = time.monotonic()
         try:
@@ -241,7 +247,7 @@ class InventoryClient:
             f"{what}{detail or _snippet(body)}", status=status, retryable=status >= 500
         )
 
-    def _parse(self, body: bytes, event_ids: Sequence[str]) -> list[Answer]:
+    def _parse(self, body: bytes, event_ids: Sequence[str]) -> Found:
         try:
             items = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -266,11 +272,13 @@ class InventoryClient:
             raise UpstreamError(
                 f"{self.endpoint} answered without any of the {len(event_ids)} events asked for"
             )
-        return [answer for event_id, answer in found.items() if event_id not in doubled]
+        for event_id in doubled:
+            del found[event_id]
+        return found
 
-    def _match(self, items: list[Any], requested: set[str]) -> tuple[dict[str, Answer], set[str]]:
-        """The first answer for each requested event, and the events answered twice."""
-        found: dict[str, Answer] = {}
+    def _match(self, items: list[Any], requested: set[str]) -> tuple[Found, set[str]]:
+        """The first item for each requested event, and the events answered twice."""
+        found: Found = {}
         doubled: set[str] = set()
         malformed = strangers = 0
         for item in items:
@@ -281,7 +289,7 @@ class InventoryClient:
                 strangers += 1
             elif event_id in found:
                 doubled.add(event_id)
-                if found[event_id] != _answer(event_id, item):
+                if Answer.of(event_id, found[event_id]) != Answer.of(event_id, item):
                     self._warn_once(
                         "conflict",
                         "%s: the answer holds conflicting values for %s (reported once)",
@@ -289,7 +297,7 @@ class InventoryClient:
                         event_id,
                     )
             else:
-                found[event_id] = _answer(event_id, item)
+                found[event_id] = item
         if malformed or strangers:
             logger.warning(
                 "%s: ignored %d answer items without a valid eventId and %d for events "
@@ -349,10 +357,6 @@ def availability_endpoint(base_url: str) -> str:
     """Where availability requests go, without the query: what may be shown and logged,
     and what a learnt request size is kept under."""
     return base_url.rstrip("/") + AVAILABILITY_PATH
-
-
-def _answer(event_id: str, item: dict[str, Any]) -> Answer:
-    return Answer(event_id, item.get("status"), item.get("resaleStatus"))
 
 
 def _count(text: str) -> int | None:
