@@ -94,6 +94,7 @@ class Poller:
         self._on_changes = on_changes
         self._notes = Notes()
         self._id_bytes = _id_bytes(self.watchlist)
+        self._until_any = _until_any(self.watchlist)
         self._moves: dict[str, BatchKey] = {}
         """Events whose new status wants another interval, moved after the cycle."""
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
@@ -104,6 +105,7 @@ class Poller:
         is trusted any more."""
         self.watchlist = watchlist
         self._id_bytes = _id_bytes(self.watchlist)
+        self._until_any = _until_any(self.watchlist)
         self._states.clear()
 
     def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
@@ -290,7 +292,10 @@ class Poller:
         return PollWrite(postponed=[self._retry_of(batch, error)])
 
     def _pollable(self, members: dict[str, EventState], now: float) -> dict[str, EventState]:
-        """The members still watched and not past their `until`."""
+        """The members still watched and not past their `until` (the cached dict itself, in
+        the usual case that this is all of them)."""
+        if not self._until_any and members.keys() <= self.watchlist.keys():
+            return members
         states = {}
         for event_id, state in members.items():
             watch = self.watchlist.get(event_id)
@@ -435,6 +440,10 @@ class Poller:
             )
             for target in route(watch.targets, previous, current)
         )
+
+
+def _until_any(watchlist: Mapping[str, Watch]) -> bool:
+    return any(watch.until is not None for watch in watchlist.values())
 
 
 def _id_bytes(watchlist: Mapping[str, Watch]) -> int:
