@@ -25,23 +25,63 @@ def main() -> None:
     parser.add_argument("--rate-minutes", type=float, default=10.0)
     args = parser.parse_args()
 
-    print("Polling: simulator and poller in separate processes, SQLite, batches of 100")
+    print(
+        "Polling: simulator and poller in separate processes, SQLite, requests as full as "
+        "the URL allows; the floor is a bare aiohttp loop fetching and parsing the same requests"
+    )
     header = (
         "events",
+        "watchlist file",
+        "IDs a request",
         "CPU ms / 1,000 obs",
+        "floor ms",
+        "CPU / floor (target: at most 2)",
         "full cycle s",
-        "peak RSS MB",
+        "peak RSS MB (target: at most 150)",
         "DB KB / 1M unchanged obs",
     )
     print(" | ".join(header))
     print(" | ".join("-" * len(h) for h in header))
     for count in args.events:
-        figures = run("bench.polling", "--events", str(count))
+        for form in ("JSON", "YAML"):
+            if form == "YAML" and count < max(args.events):
+                continue
+            extra = ("--yaml",) if form == "YAML" else ()
+            figures = run("bench.polling", "--events", str(count), *extra)
+            print(
+                f"{count:,} | {form} | {figures['ids_per_request']} | "
+                f"{figures['cpu_ms_per_1000']:.2f} | {figures['floor_ms_per_1000']:.2f} | "
+                f"{figures['cpu_vs_floor']:.1f} | {figures['cycle_s']:.2f} | "
+                f"{figures['rss_mb']:.0f} | {figures['db_kb_per_million']:.0f}",
+                flush=True,
+            )
+
+    print()
+    print(
+        "Detection delay: 2,000 events changing at random (a tenth ten times as often), "
+        "5,000 requests a day with 2 minutes standing for a day, a real daemon fitting its "
+        "intervals to the quota"
+    )
+    detection_header = ("daemon", "p50 ms", "p95 ms", "max ms", "never seen", "requests")
+    print(" | ".join(detection_header))
+    print(" | ".join("-" * len(h) for h in detection_header))
+    figures = run("bench.detection")
+    for label, what in (("old", "fixed 100-ID requests"), ("new", "learnt size, riders")):
+        row = figures[label]
+        assert isinstance(row, dict)
         print(
-            f"{count:,} | {figures['cpu_ms_per_1000']:.2f} | {figures['cycle_s']:.2f} | "
-            f"{figures['rss_mb']:.0f} | {figures['db_kb_per_million']:.0f}",
+            f"{what} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {row['max_ms']:.1f} | "
+            f"{row['never_seen']:.2%} | {row['requests']:,}",
             flush=True,
         )
+    print(
+        f"bound (1,000 IDs a request, every request of the quota) | {figures['bound_p50_ms']:.1f}"
+    )
+    print(
+        f"new / bound: {figures['new_vs_bound']:.2f} (target: at most 1.3); "
+        f"old / new: {figures['old_vs_new']:.1f} (target: at least 3)",
+        flush=True,
+    )
 
     print()
     print("Delivery: a mass on-sale to a local webhook receiver (own process), concurrency 4")
