@@ -13,6 +13,7 @@ from monitor.upstream.quota import (
     plan_for,
     plan_quota,
     quota_warning,
+    request_capacity,
     requests_per_day,
     stretched,
 )
@@ -153,3 +154,24 @@ def test_stretched_rounds_up_to_three_figures(
     assert (
         interval * factor <= stretched(interval, factor) <= interval * factor * 1.01 or factor <= 1
     )
+
+
+def test_the_plan_counts_requests_as_full_as_the_size_and_the_url_allow(
+    make_config: ConfigFactory,
+) -> None:
+    events = [{"id": f"G5v{i:06d}ZpCY3S"} for i in range(2000)]  # 15 characters
+    auto = make_config(events=events)
+    assert request_capacity(auto) == 200, "a first guess until a size is learnt"
+    assert (
+        request_capacity(auto, learnt=1000) == (8000 - len(auto.ticketmaster.base_url) - 100) // 16
+    )
+    wide = make_config(events=events, ticketmaster={"max_url_bytes": 20_000})
+    assert request_capacity(wide, learnt=1000) == 1000
+    pinned = make_config(events=events, ticketmaster={"batch_size": 50})
+    assert request_capacity(pinned, learnt=1000) == 50
+    # 2,000 events every 10 s: 10 requests of 200 at first, 2 of 1,000 once learnt.
+    fast = make_config(
+        events=events, polling={"interval": "10s"}, ticketmaster={"max_url_bytes": 20_000}
+    )
+    assert plan_for(fast).requests_per_day == pytest.approx(10 * 8640)
+    assert plan_for(fast, learnt_size=1000).requests_per_day == pytest.approx(2 * 8640)
