@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from monitor.store.records import (
     PollWrite,
 )
 from monitor.store.repository import Repository
-from monitor.upstream.client import Found, InventoryClient
+from monitor.upstream.client import Found, InventoryClient, Reply
 from monitor.upstream.health import Upstream
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,15 @@ class Poller:
         self._until_any = _until_any(self.watchlist)
         self._moves: dict[str, BatchKey] = {}
         """Events whose new status wants another interval, moved after the cycle."""
+        self._replies: dict[str, tuple[tuple[tuple[str, int], ...], bytes]] = {}
+        """By a request's first batch: its batches' versions after the last answer to it,
+        and that answer's digest."""
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
+        self._all_watched: dict[str, bool] = {}
+        """By batch: every member of the cached states is still watched."""
+        self._quiet_until: dict[str, float] = {}
+        """By batch: until when an answer the same as the last would change nothing (no
+        member waits on an UNKNOWN streak, a missed read or a snapshot); -inf if never."""
         """Batch ID to (version, member states) as this process last read or wrote them."""
 
     def replace_watchlist(self, watchlist: Mapping[str, Watch]) -> None:
@@ -106,7 +115,7 @@ class Poller:
         self.watchlist = watchlist
         self._id_bytes = _id_bytes(self.watchlist)
         self._until_any = _until_any(self.watchlist)
-        self._states.clear()
+        self._forget()
 
     def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
         """New upstream settings (a reloaded config): the next requests use them."""
@@ -152,7 +161,7 @@ class Poller:
             await self._after_cycle()
         except BaseException:
             # A write may have failed after the cache took it in: trust only the database.
-            self._states.clear()
+            self._forget()
             self._moves.clear()
             raise
         if stats.requests:
@@ -192,7 +201,20 @@ class Poller:
         loaded = await self._repository.load_states(stale)
         versions = {batch.id: batch.version for batch in claimed}
         for batch_id in stale:
-            self._states[batch_id] = (versions[batch_id], self._own_ids(loaded[batch_id]))
+            self._remember(batch_id, versions[batch_id], self._own_ids(loaded[batch_id]))
+
+    def _forget(self) -> None:
+        """Trust nothing cached: states, what is known of them, and answers seen."""
+        self._states.clear()
+        self._all_watched.clear()
+        self._quiet_until.clear()
+        self._replies.clear()
+
+    def _remember(self, batch_id: str, version: int, states: dict[str, EventState]) -> None:
+        """Cache a batch's states, with what the fast paths ask of them on every poll."""
+        self._states[batch_id] = (version, states)
+        self._all_watched[batch_id] = states.keys() <= self.watchlist.keys()
+        self._quiet_until[batch_id] = _quiet_until(states, self._rules.snapshot_every)
 
     def _own_ids(self, states: dict[str, EventState]) -> dict[str, EventState]:
         """`states` keyed by the watchlist's own ID strings: the copies the database hands
@@ -217,7 +239,8 @@ class Poller:
     ) -> None:
         """One request for the batches of `request`, each then written as its own poll."""
         pollable = {
-            batch.id: self._pollable(self._states[batch.id][1], claimed_at) for batch in request
+            batch.id: self._pollable(batch.id, self._states[batch.id][1], claimed_at)
+            for batch in request
         }
         for batch in request:
             if not pollable[batch.id]:
@@ -226,10 +249,11 @@ class Poller:
         if not polled:
             return
         event_ids = [event_id for batch in polled for event_id in pollable[batch.id]]
+        same_as = self._same_as(polled, pollable, claimed_at)
         await writer.room()
         async with gate:
             try:
-                answers = await self._client.fetch(event_ids)
+                reply = await self._client.fetch_reply(event_ids, same_as)
             except Held:
                 # No cycle claims anything while requests are held, so the batches keep
                 # their schedule: when the hold ends (or a replaced key lifts it), they are due.
@@ -245,7 +269,22 @@ class Poller:
                 return
         stats.requests += 1
         self._metrics.polls_ok.inc()
+        self._answered(reply, polled, pollable, claimed_at, writer, stats)
+
+    def _answered(  # noqa: PLR0917 - the parts of one poll
+        self,
+        reply: Reply,
+        polled: list[ClaimedBatch],
+        pollable: dict[str, dict[str, EventState]],
+        claimed_at: float,
+        writer: GroupWriter,
+        stats: CycleStats,
+    ) -> None:
         now = self._clock()
+        answers = reply.found
+        if answers is None:
+            self._record_same(polled, pollable, now, claimed_at, writer, stats)
+            return
         for batch in polled:
             self._record(
                 batch,
@@ -256,6 +295,42 @@ class Poller:
                 writer=writer,
                 stats=stats,
             )
+        if reply.digest is not None:
+            self._replies[polled[0].id] = (_versions(polled, self._states), reply.digest)
+
+    def _same_as(
+        self, polled: list[ClaimedBatch], pollable: dict[str, dict[str, EventState]], now: float
+    ) -> bytes | None:
+        """The digest of the last answer to this very request, when an answer byte for byte
+        the same would change nothing: the batches' states are those it left behind (their
+        versions have not moved), and none of them waits on a rule that time moves on (an
+        UNKNOWN streak, an event left out, a snapshot due). Such an answer is then neither
+        parsed nor checked event by event."""
+        known = self._replies.get(polled[0].id)
+        if known is None or known[0] != _versions(polled, self._states):
+            return None
+        if any(now >= self._quiet_until[batch.id] for batch in polled):
+            return None
+        return known[1]
+
+    def _record_same(  # noqa: PLR0917 - the parts of one poll
+        self,
+        polled: list[ClaimedBatch],
+        pollable: dict[str, dict[str, EventState]],
+        now: float,
+        claimed_at: float,
+        writer: GroupWriter,
+        stats: CycleStats,
+    ) -> None:
+        """An answer the same as the last: every event read, none changed."""
+        write = PollWrite()
+        for batch in polled:
+            count = len(pollable[batch.id])
+            self._metrics.unchanged.inc(count)
+            stats.observations += count
+            due = batch.next_due(claimed_at)
+            write.polled.append(BatchPolled(batch.id, now, due, batch.version))
+        writer.submit(write)
 
     def _record(
         self,
@@ -278,7 +353,7 @@ class Poller:
         metrics.unchanged.inc(answered - len(write.updated))
         version = batch.version + 1 if revised else batch.version
         if revised:
-            self._states[batch.id] = (version, {**self._states[batch.id][1], **revised})
+            self._remember(batch.id, version, {**self._states[batch.id][1], **revised})
         write.polled.append(BatchPolled(batch.id, now, batch.next_due(claimed_at), version))
         stats.observations += answered
         stats.changes += len(write.changes)
@@ -291,10 +366,12 @@ class Poller:
             return _unpolled(batch, batch.riding_until)
         return PollWrite(postponed=[self._retry_of(batch, error)])
 
-    def _pollable(self, members: dict[str, EventState], now: float) -> dict[str, EventState]:
+    def _pollable(
+        self, batch_id: str, members: dict[str, EventState], now: float
+    ) -> dict[str, EventState]:
         """The members still watched and not past their `until` (the cached dict itself, in
         the usual case that this is all of them)."""
-        if not self._until_any and members.keys() <= self.watchlist.keys():
+        if not self._until_any and self._all_watched.get(batch_id, False):
             return members
         states = {}
         for event_id, state in members.items():
@@ -440,6 +517,28 @@ class Poller:
             )
             for target in route(watch.targets, previous, current)
         )
+
+
+def _versions(
+    polled: list[ClaimedBatch], states: dict[str, tuple[int, dict[str, EventState]]]
+) -> tuple[tuple[str, int], ...]:
+    """The request's batches with the versions of the states cached for them."""
+    return tuple((batch.id, states[batch.id][0]) for batch in polled)
+
+
+def _quiet_until(states: Mapping[str, EventState], snapshot_every: float) -> float:
+    oldest = math.inf
+    for state in states.values():
+        snapshot_at = state.last_snapshot_at
+        if (
+            not state.read_in_last_poll
+            or state.unknown_streak
+            or state.current is None
+            or snapshot_at is None
+        ):
+            return -math.inf
+        oldest = min(oldest, snapshot_at)
+    return oldest + snapshot_every
 
 
 def _until_any(watchlist: Mapping[str, Watch]) -> bool:

@@ -7,10 +7,12 @@ unredacted.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -47,6 +49,14 @@ _TOO_LARGE = re.compile(r"too (large|long|big)|toobig|more than \d+ bytes", re.I
 `protocol.http.TooBigLine`, a proxy's "Request-URI too long", or aiohttp's "Got more
 than 8190 bytes"."""
 _CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    found: Found | None
+    """None when the answer was byte for byte the one whose digest was given."""
+    digest: bytes | None
+    """The answer's digest, when it took a single request."""
 
 
 class InventoryClient:
@@ -96,13 +106,24 @@ class InventoryClient:
         Raises UpstreamError (or a subclass) when a request failed as a whole, and Held
         when no request may go out now.
         """
+        return (await self.fetch_reply(event_ids)).found or {}
+
+    async def fetch_reply(self, event_ids: Sequence[str], same_as: bytes | None = None) -> Reply:
+        """`fetch`, and the answer's digest when it took one request. When that digest is
+        `same_as`, the answer is byte for byte one seen before and is not parsed again."""
         answers: Found = {}
         pending = list(event_ids)
+        digest: bytes | None = None
+        whole = False
         while pending:
             count = self.size.take(pending, self._fixed_url_bytes)
             carried = pending[:count]
+            whole = count == len(event_ids)
             try:
-                answers.update(await self._fetch_one(carried))
+                found, digest = await self._fetch_one(carried, same_as if whole else None)
+                if found is None:
+                    return Reply(None, digest)
+                answers.update(found)
             except RequestTooLarge as exc:
                 if not self.size.refused(count):
                     raise UpstreamError(str(exc), status=exc.status) from None
@@ -118,7 +139,7 @@ class InventoryClient:
                 logger.info("%s: requests now carry up to %d IDs", self.endpoint, self.size.size)
                 self._show_size()
             del pending[:count]
-        return answers
+        return Reply(answers, digest if whole else None)
 
     def capacity(self, id_bytes: int) -> int:
         """The most IDs of up to `id_bytes - 1` characters one request carries now."""
@@ -129,16 +150,18 @@ class InventoryClient:
         if self._metrics is not None:
             self._metrics.request_ids.labels(self.endpoint).set(self.size.size)
 
-    async def _fetch_one(self, event_ids: Sequence[str]) -> Found:
+    async def _fetch_one(
+        self, event_ids: Sequence[str], same_as: bytes | None
+    ) -> tuple[Found | None, bytes]:
         if self._upstream is None:
             await self._paced()
-            return await self._request(event_ids)
+            return await self._request(event_ids, same_as)
         # Admitted first, paced second: requests held until the upstream answers again then
         # leave one slot apart, never together.
         await self._upstream.admit()
         try:
             await self._paced()
-            answers = await self._request(event_ids)
+            answers = await self._request(event_ids, same_as)
         except RequestTooLarge:
             self._upstream.abandoned()  # the API is not failing; the request was too long
             raise
@@ -159,7 +182,9 @@ class InventoryClient:
         if self._limiter is not None:
             await self._limiter.acquire()
 
-    async def _request(self, event_ids: Sequence[str]) -> Found:
+    async def _request(
+        self, event_ids: Sequence[str], same_as: bytes | None
+    ) -> tuple[Found | None, bytes]:
         url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
         started = time.monotonic()
         try:
@@ -194,7 +219,10 @@ class InventoryClient:
             await self._limiter.observe_quota(available, reset_at)
         if status != 200:
             raise self._http_error(status, headers, body)
-        return self._parse(body, event_ids)
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        if digest == same_as:
+            return None, digest
+        return self._parse(body, event_ids), digest
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         """The body, read in chunks and never more than `max_answer_bytes` of it."""
