@@ -21,8 +21,7 @@ def upgrade() -> None:
     with op.batch_alter_table("batches") as batches:
         batches.add_column(sa.Column("size", sa.Integer, nullable=False, server_default="0"))
     op.execute(
-        "UPDATE batches SET size = "
-        "(SELECT count(*) FROM events WHERE events.batch_id = batches.id)"
+        "UPDATE batches SET size = (SELECT count(*) FROM events WHERE events.batch_id = batches.id)"
     )
     op.create_index("ix_batches_partition_due", "batches", ["partition", "next_due_at"])
     op.create_table(
