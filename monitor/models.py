@@ -72,9 +72,10 @@ class Reading(NamedTuple):
 
 
 class EventState(NamedTuple):
-    """The accepted state of one event, as the database holds it."""
+    """The accepted state of one event, as the database holds it. It does not name the
+    event (whoever holds it knows which), so events in the same state share one object:
+    a cache of 100,000 states is then a few objects and a dict."""
 
-    event_id: str
     current: Availability | None
     unknown_streak: int
     last_snapshot_at: float | None

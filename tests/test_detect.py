@@ -15,7 +15,7 @@ RULES = Rules(unknown_after=3, snapshot_every=3600.0)
 def state(
     current: Availability | None, streak: int = 0, snapshot_at: float | None = NOW - 60
 ) -> EventState:
-    return EventState("E", current, streak, snapshot_at)
+    return EventState(current, streak, snapshot_at)
 
 
 # (state, reading status, reading resale) -> (current, streak, changed, baseline, snapshot)
@@ -190,7 +190,7 @@ def test_a_flapping_unknown_never_produces_a_change() -> None:
     for status in [U, A, U, U, A, U, A, U, U, A] * 3:
         verdict = detect(current, Reading("E", status, RN), NOW, RULES)
         assert not verdict.changed
-        current = EventState("E", verdict.current, verdict.unknown_streak, NOW)
+        current = EventState(verdict.current, verdict.unknown_streak, NOW)
     assert current.current == Availability(A, RN)
 
 
@@ -201,7 +201,7 @@ def test_unknown_is_accepted_after_exactly_unknown_after_readings(unknown_after:
     for poll in range(1, unknown_after + 1):
         verdict = detect(current, Reading("E", U, RN), NOW, rules)
         assert verdict.changed == (poll == unknown_after)
-        current = EventState("E", verdict.current, verdict.unknown_streak, NOW)
+        current = EventState(verdict.current, verdict.unknown_streak, NOW)
     assert current.current == Availability(U, RN)
 
 
@@ -247,7 +247,7 @@ def test_the_fast_path_agrees_with_detect(
     resale: object,
 ) -> None:
     """Whenever the poller skips detect, detect would have changed nothing and written nothing."""
-    before = EventState("E", current, streak, None if snapshot_age is None else NOW - snapshot_age)
+    before = EventState(current, streak, None if snapshot_age is None else NOW - snapshot_age)
     answer = Answer("E", status, resale)
     verdict = detect(before, reading_of(answer), NOW, RULES)
     unchanged = verdict.current == current and not verdict.changed and not verdict.dirty(before)

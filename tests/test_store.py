@@ -116,7 +116,7 @@ async def test_claims_take_due_batches_once_until_the_lease_ends(
     states = await repository.load_states([b.id for b in first])
     assert sorted(eid for members in states.values() for eid in members) == ["A", "B"]
     assert all(
-        s == EventState(s.event_id, None, 0, None, read_in_last_poll=False)
+        s == EventState(None, 0, None, read_in_last_poll=False)
         for members in states.values()
         for s in members.values()
     )

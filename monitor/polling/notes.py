@@ -43,13 +43,13 @@ class Notes:
                 extra={"event_id": answer.event_id},
             )
 
-    def probably_invalid(self, state: EventState) -> None:
-        if state.unknown_streak or state.event_id in self._events:
+    def probably_invalid(self, event_id: str, state: EventState) -> None:
+        if state.unknown_streak or event_id in self._events:
             return
-        self._events.add(state.event_id)
+        self._events.add(event_id)
         logger.warning(
             "event %s: the API answered UNKNOWN on its first poll; probably an invalid "
             "event ID (check it on ticketmaster.com)",
-            state.event_id,
-            extra={"event_id": state.event_id},
+            event_id,
+            extra={"event_id": event_id},
         )

@@ -226,7 +226,7 @@ class Poller:
             if watch is None:
                 own[event_id] = state
             else:
-                own[watch.event_id] = state._replace(event_id=watch.event_id)
+                own[watch.event_id] = state
         return own
 
     async def _poll(
@@ -412,6 +412,8 @@ class Poller:
         write = PollWrite()
         revised: dict[str, EventState] = {}
         left_out: dict[str, EventState] = {}
+        # One object for each state these answers leave behind: most events share a few.
+        shared: dict[EventState, EventState] = {}
         rules = self._rules
         for event_id, state in states.items():
             item = answers.get(event_id)
@@ -422,7 +424,8 @@ class Poller:
                 and is_unchanged(state, item.get("status"), item.get("resaleStatus"), now, rules)
             ):
                 answer = Answer.of(event_id, item)
-                revised[event_id] = self._apply(write, state, answer, now, batch)
+                new = self._apply(write, state, answer, now, batch)
+                revised[event_id] = shared.setdefault(new, new)
         if left_out:
             self._left_out(write, revised, left_out, batch)
         return write, revised
@@ -436,7 +439,7 @@ class Poller:
         if reading.status is None or reading.resale_status is None:
             self._notes.undocumented(answer, reading)
         elif reading.status is Status.UNKNOWN and state.current is None:
-            self._notes.probably_invalid(state)
+            self._notes.probably_invalid(answer.event_id, state)
         verdict = detect(state, reading, now, self._rules)
         current = verdict.current
         self._follow_interval(watch, verdict, batch)
@@ -457,11 +460,7 @@ class Poller:
             if verdict.changed or (verdict.baseline and self._notify_baseline):
                 self._record_change(write, watch, state.current, current, now)
         return EventState(
-            watch.event_id,  # the watchlist's string, not the answer's copy
-            current,
-            verdict.unknown_streak,
-            snapshot_at or state.last_snapshot_at,
-            True,
+            current, verdict.unknown_streak, snapshot_at or state.last_snapshot_at, True
         )
 
     def _follow_interval(self, watch: Watch, verdict: Verdict, batch: ClaimedBatch) -> None:
@@ -487,10 +486,10 @@ class Poller:
             sample,
         )
         # They were last seen when the batch was last read, if they were read then.
-        for state in states.values():
+        for event_id, state in states.items():
             seen_at = batch.last_polled_at if state.read_in_last_poll else None
-            write.unread.append(EventUnread(state.event_id, seen_at))
-            revised[state.event_id] = state._replace(read_in_last_poll=False)
+            write.unread.append(EventUnread(event_id, seen_at))
+            revised[event_id] = state._replace(read_in_last_poll=False)
 
     def _record_change(
         self,

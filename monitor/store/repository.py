@@ -258,9 +258,11 @@ class Repository:
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         states: dict[str, dict[str, EventState]] = {batch_id: {} for batch_id in batch_ids}
+        shared: dict[EventState, EventState] = {}
         for batch_id, event_id, status, resale, streak, snapshot_at, read in rows:
             current = None if status is None else AVAILABILITY[status, resale]
-            states[batch_id][event_id] = EventState(event_id, current, streak, snapshot_at, read)
+            state = EventState(current, streak, snapshot_at, read)
+            states[batch_id][event_id] = shared.setdefault(state, state)
         return states
 
     async def save_poll(self, write: PollWrite) -> None:
