@@ -42,11 +42,11 @@ def main() -> None:
     )
     print(" | ".join(header))
     print(" | ".join("-" * len(h) for h in header))
+    forms = {"JSON": (), "YAML": ("--yaml",), "JSON, first start": ("--first-start",)}
     for count in args.events:
-        for form in ("JSON", "YAML"):
-            if form == "YAML" and count < max(args.events):
+        for form, extra in forms.items():
+            if form != "JSON" and count < max(args.events):
                 continue
-            extra = ("--yaml",) if form == "YAML" else ()
             figures = run("bench.polling", "--events", str(count), *extra)
             print(
                 f"{count:,} | {form} | {figures['ids_per_request']} | "
