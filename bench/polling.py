@@ -129,13 +129,6 @@ async def fetch_and_parse_floor(  # noqa: PLR0917 - a benchmark's knobs
     return (time.process_time() - started) * 1000 / observed * 1000
 
 
-def _mark(what: str) -> None:
-    if os.environ.get("MARK"):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        now = int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
-        print(what, f"peak {peak:.0f} now {now:.0f}", file=sys.stderr)
-
-
 def database_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
@@ -168,16 +161,13 @@ async def bench(
         )
         assert await schema.wait() == 0
     config = load_config(config_file)
-    _mark("config")
     now = [1_800_000_000.0]
     engine = create_engine(config.database.url)
     try:
         await upgrade(engine)
         repository = Repository(engine)
         watches = watchlist(config)
-        _mark("watchlist")
         await sync_watchlist(repository, config, watches, now[0])
-        _mark("sync")
         # Measure whole cycles: every batch due at once instead of spread over the interval.
         async with engine.begin() as connection:
             await connection.execute(update(batches).values(next_due_at=now[0]))
@@ -186,7 +176,6 @@ async def bench(
         ) as session:
             poller = unpaced_poller(config, session, repository, watches, lambda: now[0])
             baseline = await poller.run_cycle()
-            _mark("baseline")
             assert baseline.observations == events, baseline
             now[0] += INTERVAL
             await poller.run_cycle()  # warm-up: the first settled claim sizes the claim index

@@ -15,6 +15,7 @@ from monitor.models import Health
 from monitor.polling.watchlist import Watch
 from monitor.store.engine import create_engine
 from monitor.store.repository import Repository
+from monitor.upstream.client import availability_endpoint
 from monitor.upstream.sizing import API_MAX, GROW_AFTER, START, RequestSize
 from tests.conftest import API_KEY, ConfigFactory
 from tests.rig import RigBuilder
@@ -184,3 +185,12 @@ async def test_the_learnt_size_is_kept_shown_and_taken_up_after_a_restart(
         assert "requests: up to 100 event IDs each (learnt)" in capsys.readouterr().out
         async with Monitor(config, housekeeping_every=0.05) as again:
             assert again.request_size.size == 100, "not 200 again, to be refused again"
+
+
+def test_a_password_in_the_base_url_is_a_secret_and_never_shown_or_stored(
+    make_config: ConfigFactory,
+) -> None:
+    config = make_config(ticketmaster={"base_url": "https://proxy:pw-in-url-99@tm.example.com/"})
+    assert "pw-in-url-99" in config.secrets()
+    endpoint = availability_endpoint(config.ticketmaster.base_url)
+    assert endpoint == "https://tm.example.com/inventory-status/v1/availability"

@@ -203,9 +203,10 @@ class Config(Model):
     def secrets(self) -> list[str]:
         """Every configured value that must never reach a log line, an error or the database."""
         found = [self.ticketmaster.api_key.get_secret_value()]
-        database_password = urlsplit(self.database.url).password
-        if database_password:
-            found.append(database_password)
+        for url in (self.ticketmaster.base_url, self.database.url):
+            password = urlsplit(url).password
+            if password:
+                found.append(password)
         for notifier in self.notifiers.values():
             found.extend(notifier.secrets())
         if self.server.token is not None:

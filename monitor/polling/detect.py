@@ -7,6 +7,7 @@ only then is UNKNOWN accepted, and reported like any other change.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from monitor.models import (
@@ -54,12 +55,25 @@ def is_unchanged(
     current = state.current
     return (
         current is not None
-        and state.unknown_streak == 0
         and status == current.status
         and resale_status == current.resale_status
-        and state.last_snapshot_at is not None
-        and now - state.last_snapshot_at < rules.snapshot_every
+        and now < settled_until(state, rules)
     )
+
+
+def settled_until(state: EventState, rules: Rules) -> float:
+    """Until when an answer repeating the accepted state changes nothing for this event:
+    the time its next snapshot is due, or -inf while it waits on something (no baseline, an
+    UNKNOWN streak, a missed read)."""
+    snapshot_at = state.last_snapshot_at
+    if (
+        state.current is None
+        or state.unknown_streak
+        or not state.read_in_last_poll
+        or snapshot_at is None
+    ):
+        return -math.inf
+    return snapshot_at + rules.snapshot_every
 
 
 def reading_of(answer: Answer) -> Reading:

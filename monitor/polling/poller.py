@@ -22,7 +22,14 @@ from monitor.errors import Held, RateLimited, UpstreamError
 from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, Change, EventState, Status, new_id
 from monitor.notify.routing import route, urgent
-from monitor.polling.detect import Rules, Verdict, detect, is_unchanged, reading_of
+from monitor.polling.detect import (
+    Rules,
+    Verdict,
+    detect,
+    is_unchanged,
+    reading_of,
+    settled_until,
+)
 from monitor.polling.notes import Notes
 from monitor.polling.watchlist import Watch
 from monitor.polling.writer import GroupWriter
@@ -214,7 +221,7 @@ class Poller:
         """Cache a batch's states, with what the fast paths ask of them on every poll."""
         self._states[batch_id] = (version, states)
         self._all_watched[batch_id] = states.keys() <= self.watchlist.keys()
-        self._quiet_until[batch_id] = _quiet_until(states, self._rules.snapshot_every)
+        self._quiet_until[batch_id] = _quiet_until(states, self._rules)
 
     def _own_ids(self, states: dict[str, EventState]) -> dict[str, EventState]:
         """`states` keyed by the watchlist's own ID strings: the copies the database hands
@@ -419,10 +426,7 @@ class Poller:
             item = answers.get(event_id)
             if item is None:
                 left_out[event_id] = state
-            elif not (
-                state.read_in_last_poll
-                and is_unchanged(state, item.get("status"), item.get("resaleStatus"), now, rules)
-            ):
+            elif not is_unchanged(state, item.get("status"), item.get("resaleStatus"), now, rules):
                 answer = Answer.of(event_id, item)
                 new = self._apply(write, state, answer, now, batch)
                 revised[event_id] = shared.setdefault(new, new)
@@ -525,19 +529,9 @@ def _versions(
     return tuple((batch.id, states[batch.id][0]) for batch in polled)
 
 
-def _quiet_until(states: Mapping[str, EventState], snapshot_every: float) -> float:
-    oldest = math.inf
-    for state in states.values():
-        snapshot_at = state.last_snapshot_at
-        if (
-            not state.read_in_last_poll
-            or state.unknown_streak
-            or state.current is None
-            or snapshot_at is None
-        ):
-            return -math.inf
-        oldest = min(oldest, snapshot_at)
-    return oldest + snapshot_every
+def _quiet_until(states: Mapping[str, EventState], rules: Rules) -> float:
+    """Until when an answer the same as the last changes nothing for any of `states`."""
+    return min((settled_until(state, rules) for state in states.values()), default=math.inf)
 
 
 def _until_any(watchlist: Mapping[str, Watch]) -> bool:

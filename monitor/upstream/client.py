@@ -84,7 +84,7 @@ class InventoryClient:
         self._limiter = limiter
         self._upstream = upstream
         self._clock = clock
-        self._endpoint = URL(availability_endpoint(base_url))
+        self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.size = size or RequestSize.of(None, DEFAULT_MAX_URL_BYTES)
@@ -94,8 +94,8 @@ class InventoryClient:
 
     @property
     def endpoint(self) -> str:
-        """The endpoint without query string: what messages may show."""
-        return str(self._endpoint)
+        """The endpoint without query string or password: what messages may show."""
+        return str(self._endpoint.with_user(None))
 
     async def fetch(self, event_ids: Sequence[str]) -> Found:
         """The answer's item for each requested event it holds, by event ID (see `Found`).
@@ -382,9 +382,10 @@ class InventoryClient:
 
 
 def availability_endpoint(base_url: str) -> str:
-    """Where availability requests go, without the query: what may be shown and logged,
-    and what a learnt request size is kept under."""
-    return base_url.rstrip("/") + AVAILABILITY_PATH
+    """Where availability requests go, without the query and without any user or password
+    in the address: what may be shown, logged and stored (a learnt request size is kept
+    under it)."""
+    return str(URL(base_url.rstrip("/") + AVAILABILITY_PATH).with_user(None))
 
 
 def _count(text: str) -> int | None:
