@@ -164,6 +164,9 @@ class Poller:
                 )
                 if len(requests) < chunk:
                     break
+            status = self._upstream.pending_save()
+            if status is not None:
+                writer.submit(PollWrite(upstream=status))  # in the cycle's last transaction
             await writer.flush()
             await self._after_cycle()
         except BaseException:
@@ -188,9 +191,6 @@ class Poller:
             await self._repository.rehome(moves, self._unit_size, now, new_id)
         if self._upstream.pop_recovered():
             await self._repository.expedite(now, self._lease)
-        status = self._upstream.pending_save()
-        if status is not None:
-            await self._repository.save_upstream(status)
 
     async def _load_states(self, claimed: list[ClaimedBatch]) -> None:
         """Read member states of the batches whose cached copy is missing or outdated.
@@ -331,12 +331,13 @@ class Poller:
     ) -> None:
         """An answer the same as the last: every event read, none changed."""
         write = PollWrite()
+        observed = 0
         for batch in polled:
-            count = len(pollable[batch.id])
-            self._metrics.unchanged.inc(count)
-            stats.observations += count
+            observed += len(pollable[batch.id])
             due = batch.next_due(claimed_at)
             write.polled.append(BatchPolled(batch.id, now, due, batch.version))
+        self._metrics.unchanged.inc(observed)
+        stats.observations += observed
         writer.submit(write)
 
     def _record(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, select, update
 
 from monitor.models import Change, DeliveryState
 from monitor.store.records import (
@@ -50,6 +50,48 @@ POLLED = (
         failures=0,
         claimed_by=None,
     )
+)
+
+_CLAIMED_COLUMNS = (
+    batches.c.id,
+    batches.c.partition,
+    batches.c.size,
+    batches.c.next_due_at,
+    batches.c.failures,
+    batches.c.interval_s,
+    batches.c.last_polled_at,
+    batches.c.version,
+)
+
+# The claim's statements are built once: a claim runs on every wake, and building them
+# (100 bound IDs each time) would cost more than running them.
+DUE = (
+    select(*_CLAIMED_COLUMNS)
+    .where(batches.c.next_due_at <= bindparam("b_now"))
+    .order_by(batches.c.next_due_at)
+    .limit(bindparam("b_most"))
+    .with_for_update(skip_locked=True)
+)
+
+RIDERS = (
+    select(*_CLAIMED_COLUMNS)
+    .where(
+        batches.c.next_due_at > bindparam("b_now"),
+        batches.c.partition.in_(bindparam("b_partitions", expanding=True)),
+        batches.c.claimed_by.is_(None),
+        batches.c.failures == 0,
+    )
+    .order_by(batches.c.next_due_at)
+    .limit(bindparam("b_most"))
+    .with_for_update(skip_locked=True)
+)
+"""Batches not due yet, in some partitions, soonest due first: those that may ride along.
+Batches claimed by a poll in flight, or backing off, do not."""
+
+CLAIM = (
+    update(batches)
+    .where(batches.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(next_due_at=bindparam("b_lease_until"), claimed_by=bindparam("b_replica"))
 )
 
 POSTPONED = (

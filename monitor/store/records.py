@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from monitor.models import Availability, Change, Status
+from monitor.models import Availability, Change, Status, UpstreamStatus
 
 
 class BatchKey(NamedTuple):
@@ -127,6 +127,8 @@ class PollWrite:
     deliveries: list[NewDelivery] = field(default_factory=list)
     polled: list[BatchPolled] = field(default_factory=list)
     postponed: list[BatchPostponed] = field(default_factory=list)
+    # The upstream's health and quota, when due to be saved: it rides with the polls.
+    upstream: UpstreamStatus | None = None
 
     def merge(self, other: PollWrite) -> None:
         self.updated.extend(other.updated)
@@ -136,3 +138,4 @@ class PollWrite:
         self.deliveries.extend(other.deliveries)
         self.polled.extend(other.polled)
         self.postponed.extend(other.postponed)
+        self.upstream = other.upstream or self.upstream

@@ -25,8 +25,11 @@ from monitor.models import (
 )
 from monitor.store.batching import UNIT, Batch, BatchPlan, Claimable, assemble, plan_batches
 from monitor.store.binds import (
+    CLAIM,
+    DUE,
     POLLED,
     POSTPONED,
+    RIDERS,
     UNREAD_EVENT,
     UPDATE_EVENT,
     change,
@@ -177,28 +180,15 @@ class Repository:
         each to `lease_until`. Should this process die mid-poll, they come due again when
         the lease ends.
         """
-        columns = (
-            batches.c.id,
-            batches.c.partition,
-            batches.c.size,
-            batches.c.next_due_at,
-            batches.c.failures,
-            batches.c.interval_s,
-            batches.c.last_polled_at,
-            batches.c.version,
-        )
         per_request = capacity // UNIT + 1
+        most = limit * per_request
         async with self.engine.begin() as conn:
-            due = (
-                await conn.execute(
-                    select(*columns)
-                    .where(batches.c.next_due_at <= now)
-                    .order_by(batches.c.next_due_at)
-                    .limit(limit * per_request)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            waiting = await self._riders(conn, columns, due, now, limit * per_request)
+            due = (await conn.execute(DUE, {"b_now": now, "b_most": most})).all()
+            partitions = {row.partition for row in due if row.failures == 0}
+            waiting: Sequence[Any] = ()
+            if partitions:
+                parameters = {"b_now": now, "b_partitions": list(partitions), "b_most": most}
+                waiting = (await conn.execute(RIDERS, parameters)).all()
             rows = {row.id: row for row in (*due, *waiting)}
             requests = assemble(
                 [_claimable(row) for row in due],
@@ -208,36 +198,9 @@ class Repository:
             )
             taken = [batch.id for request in requests for batch in request]
             if taken:
-                await conn.execute(
-                    update(batches)
-                    .where(batches.c.id.in_(taken))
-                    .values(next_due_at=lease_until, claimed_by=self.replica)
-                )
+                parameters = {"b_ids": taken, "b_lease_until": lease_until}
+                await conn.execute(CLAIM, {**parameters, "b_replica": self.replica})
         return [[_claimed(rows[batch.id], now) for batch in request] for request in requests]
-
-    @staticmethod
-    async def _riders(
-        conn: AsyncConnection, columns: tuple[Any, ...], due: Sequence[Any], now: float, most: int
-    ) -> Sequence[Any]:
-        """Batches not due yet, in the partitions of `due`, soonest due first: those that
-        may ride along. Batches claimed by a poll in flight, or backing off, do not."""
-        partitions = {row.partition for row in due if row.failures == 0}
-        if not partitions:
-            return []
-        return (
-            await conn.execute(
-                select(*columns)
-                .where(
-                    batches.c.next_due_at > now,
-                    batches.c.partition.in_(partitions),
-                    batches.c.claimed_by.is_(None),
-                    batches.c.failures == 0,
-                )
-                .order_by(batches.c.next_due_at)
-                .limit(most)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
 
     async def next_due_at(self) -> float | None:
         async with self._reader.connect() as conn:
@@ -281,6 +244,8 @@ class Repository:
                 await conn.execute(POLLED, [polled(b) for b in write.polled])
             if write.postponed:
                 await conn.execute(POSTPONED, [postponed(b) for b in write.postponed])
+            if write.upstream is not None:
+                await self._save_upstream(conn, write.upstream)
 
     async def expedite(self, now: float, lease: float) -> None:
         """Bring batches backing off past their schedule due now: the upstream works again.
@@ -321,22 +286,26 @@ class Repository:
                 )
 
     async def save_upstream(self, status: UpstreamStatus) -> None:
-        quota = status.quota
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(upstream)
-                .where(upstream.c.name == _UPSTREAM)
-                .values(
-                    health=status.health.value,
-                    since=status.since,
-                    paused_until=status.paused_until,
-                    last_error=status.last_error,
-                    last_success_at=status.last_success_at,
-                    quota_limit=quota.limit,
-                    quota_available=quota.available,
-                    quota_reset_at=quota.reset_at,
-                )
+            await self._save_upstream(conn, status)
+
+    @staticmethod
+    async def _save_upstream(conn: AsyncConnection, status: UpstreamStatus) -> None:
+        quota = status.quota
+        await conn.execute(
+            update(upstream)
+            .where(upstream.c.name == _UPSTREAM)
+            .values(
+                health=status.health.value,
+                since=status.since,
+                paused_until=status.paused_until,
+                last_error=status.last_error,
+                last_success_at=status.last_success_at,
+                quota_limit=quota.limit,
+                quota_available=quota.available,
+                quota_reset_at=quota.reset_at,
             )
+        )
 
     async def load_upstream(self) -> UpstreamStatus:
         async with self._reader.connect() as conn:

@@ -219,7 +219,7 @@ class InventoryClient:
             await self._limiter.observe_quota(available, reset_at)
         if status != 200:
             raise self._http_error(status, headers, body)
-        digest = hashlib.blake2b(body, digest_size=16).digest()
+        digest = hashlib.sha256(body).digest()  # SHA-NI: twice as fast as BLAKE2 here
         if digest == same_as:
             return None, digest
         return self._parse(body, event_ids), digest
@@ -227,10 +227,13 @@ class InventoryClient:
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         """The body, read in chunks and never more than `max_answer_bytes` of it."""
         limit = self._max_answer_bytes
+        length = response.content_length
+        if length is not None and length <= limit and "Content-Encoding" not in response.headers:
+            return await response.read()  # framed by its length: no more can arrive
         too_large = UpstreamError(
             f"{self.endpoint} answered with a body over {limit:,} bytes; it is not read"
         )
-        if (response.content_length or 0) > limit:
+        if (length or 0) > limit:
             raise too_large
         chunks: list[bytes] = []
         size = 0
