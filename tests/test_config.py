@@ -116,7 +116,7 @@ def test_a_good_config_loads_with_defaults_and_interpolation() -> None:
         ),
         pytest.param(
             GOOD.replace("  - id: 17AOv8G6G5rI0S0", "  - id: 'a,b'"),
-            "events[1].id: string should match pattern",
+            "events[1].id: 'a,b' is not an event ID: expected a universal ID",
             id="comma-in-event-id",
         ),
         pytest.param("events: []\n", "ticketmaster: required key is missing", id="missing-section"),

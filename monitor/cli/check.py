@@ -90,6 +90,8 @@ def _check_live(config: Config, *, every: bool) -> int:
     if report.watched:
         rest = "" if report.checked >= report.watched else " (--all checks every one)"
         print(f"  checked:    {report.checked} of {report.watched} watched events{rest}")
+    if report.unknown:
+        print("  (an event in the UK or Ireland needs `region: GB` or `IE`; `url:` sets it)")
     for event_id in report.unknown:
         print(f"  {event_id}: answered UNKNOWN, probably an invalid event ID")
     for event_id in report.missing:

@@ -13,6 +13,7 @@ from monitor.config import Config
 from monitor.errors import Held, InvalidApiKey, UpstreamError
 from monitor.models import Quota, Status
 from monitor.upstream.health import Upstream
+from monitor.upstream.ids import PLAIN, RequestKind, request_kind
 from monitor.upstream.sizing import START
 
 DEFAULT_REQUESTS = 10
@@ -36,15 +37,15 @@ class LiveReport:
     latency_ms: float = 0.0
 
 
-def live_batches(config: Config, max_requests: int | None) -> list[list[str]]:
+def live_batches(config: Config, max_requests: int | None) -> list[tuple[RequestKind, list[str]]]:
     """The watched IDs as the daemon would request them: per partition, in full batches."""
     by_partition: dict[str, list[str]] = {}
     for event in config.events:
         by_partition.setdefault(config.partition_of(event), []).append(event.id)
     size = config.ticketmaster.pinned_batch_size or START
     batches = (
-        ids[start : start + size]
-        for ids in by_partition.values()
+        (request_kind(partition), ids[start : start + size])
+        for partition, ids in by_partition.items()
         for start in range(0, len(ids), size)
     )
     return list(batches if max_requests is None else islice(batches, max_requests))
@@ -58,10 +59,10 @@ async def check_live(config: Config, max_requests: int | None = DEFAULT_REQUESTS
     async with aiohttp.ClientSession() as session:
         client = client_for(config, session, upstream=upstream, clock=time.time)
         started = time.monotonic()
-        for ids in live_batches(config, max_requests) or [[KEY_PROBE_ID]]:
+        for kind, ids in live_batches(config, max_requests) or [(PLAIN, [KEY_PROBE_ID])]:
             report.requests += 1
             try:
-                answers = await client.fetch(ids)
+                answers = await client.fetch(ids, kind)
             except InvalidApiKey as exc:
                 report.key_refused, report.error = True, str(exc)
                 break

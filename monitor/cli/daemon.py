@@ -194,6 +194,8 @@ def _demo(args: argparse.Namespace) -> int:
         api_key=config.ticketmaster.api_key.get_secret_value(),
         change_every=3.0,
         watched=[e.id for e in config.events],
+        # The simulated API holds its UK and Irish events to `region=UK`, as the real one.
+        markets={e.id: e.region for e in config.events if e.region is not None},
         rate=config.ticketmaster.requests_per_second,
         quota=config.ticketmaster.daily_quota,
     )

@@ -7,8 +7,17 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic_core import PydanticCustomError
 
 from monitor.config.fields import (
     BlankIsNone,
@@ -23,6 +32,7 @@ from monitor.config.fields import (
 )
 from monitor.config.notifiers import NotifierConfig, Rule, Rules
 from monitor.models import Status
+from monitor.upstream import ids
 
 
 class TicketmasterConfig(Model):
@@ -136,6 +146,14 @@ class LoggingConfig(Model):
     format: Literal["text", "json"] = "text"
 
 
+def _event_id(value: str) -> str:
+    try:
+        ids.id_kind(value)
+    except ids.BadEventId as exc:
+        raise PydanticCustomError("event_id", str(exc)) from None
+    return value
+
+
 # A slotted dataclass, not a model: a watchlist may hold 100,000 of them, and a model
 # instance carries a dict and a set of its own (about 1 KB each).
 @pydantic_dataclass(
@@ -144,7 +162,10 @@ class LoggingConfig(Model):
     config=ConfigDict(extra="forbid", coerce_numbers_to_str=True, populate_by_name=True),
 )
 class EventConfig:
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=64)]
+    id: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_event_id)]
+    """Universal or legacy; read from `url` when the entry gives a link instead."""
+    url: str | None = None
+    """The event's page, as pasted: its ID and market come from it."""
     name: str | None = None
     interval: Duration | None = None
     interval_by_status: dict[Status, Duration] | None = None
@@ -158,6 +179,33 @@ class EventConfig:
     tags: tuple[str, ...] = ()
     when: Rules = ()
     cooldown: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_url(cls, data: object) -> object:
+        """An entry may give the event's link instead of its ID: the ID and the market
+        come from the link."""
+        if not isinstance(data, dict) or data.get("url") is None:
+            if isinstance(data, dict) and data.get("id") is None:
+                raise PydanticCustomError("event", "give the event as `id:` or as `url:`")
+            return data
+        if data.get("id") is not None:
+            raise PydanticCustomError("event", "give either `id:` or `url:`, not both")
+        try:
+            link = ids.parse_event_url(str(data["url"]))
+        except ids.BadEventId as exc:
+            raise PydanticCustomError("event_url", f"url: {exc}") from None
+        region = data.get("region", data.get("market"))
+        if region is not None and str(region).upper() != link.region:
+            raise PydanticCustomError(
+                "event_url",
+                f"url: the link is on the {link.region} site, but region says {region}",
+            )
+        return {**data, "id": link.event_id, "region": link.region}
+
+    @property
+    def kind(self) -> ids.IdKind:
+        return ids.id_kind(self.id)
 
 
 class Config(Model):
@@ -176,10 +224,8 @@ class Config(Model):
 
     @staticmethod
     def partition_of(event: EventConfig) -> str:
-        """Events of different ticketing sources or regions never share a request."""
-        if event.source is None and event.region is None:
-            return ""
-        return f"{event.source or ''}/{event.region or ''}"
+        """Events of different ticketing sources, regions or ID kinds never share a request."""
+        return ids.partition(event.source, event.region, event.kind)
 
     def intervals_by_status_of(self, event: EventConfig) -> dict[Status, float]:
         if event.interval_by_status is not None:

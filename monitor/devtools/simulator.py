@@ -1,7 +1,10 @@
 """A Ticketmaster-compatible Inventory Status API for the demo, the tests and the benchmark.
 
-Same path, parameters, JSON shape, fault bodies and rate-limit headers as the real
-service. Every event ID is known: its first status comes from a hash of the seed and the
+Same paths, parameters, JSON shape, fault bodies and rate-limit headers as the real
+service. Legacy IDs (16 hex digits) answer only on the legacy endpoint and universal ones
+only on the main one; an event in a UK or Irish market answers only to `region=UK`, and
+one in France, Italy or Turkey never does (all of these answer UNKNOWN instead, as the
+real API does). Every event ID is known: its first status comes from a hash of the seed and the
 ID, so runs repeat. A seeded random walk changes statuses over time, and a small control
 API under `/_sim/` lets tests set statuses, limits, latency and faults.
 
@@ -19,7 +22,7 @@ import math
 import random
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -36,7 +39,8 @@ from monitor.devtools.faults import (
 )
 from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, ResaleStatus, Status
 from monitor.tasks import finish
-from monitor.upstream.client import AVAILABILITY_PATH
+from monitor.upstream.client import AVAILABILITY_PATH, LEGACY_PATH
+from monitor.upstream.ids import LEGACY_ID, UK_REGIONS, UNSUPPORTED_MARKETS
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class Simulator:
         quota_period: float = 86400.0,
         latency: float = 0.0,
         max_url_bytes: int | None = None,
+        markets: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api_key = api_key
@@ -77,6 +82,8 @@ class Simulator:
         self.fault_rate = 0.0
         self.fault_pool: list[ScriptedFault] = [HTML_503]
         self.requests = 0
+        self.kinds: Counter[tuple[bool, str | None]] = Counter()
+        """Answered requests by endpoint (legacy or not) and `region` parameter."""
         self.asked: set[str] = set()
         """Every event ID any request has asked for."""
         self.polled_at: dict[str, float] = {}
@@ -90,6 +97,9 @@ class Simulator:
         self._arrivals: deque[float] = deque()
         self._rng = random.Random(seed)
         self._events: dict[str, tuple[Status, ResaleStatus]] = {}
+        self.markets: dict[str, str] = dict(markets or {})
+        """Each event's market (country code) where it matters: GB and IE events answer only
+        to `region=UK`; FR, IT and TR events never answer."""
         self._faults: deque[ScriptedFault] = deque()
         for event_id in watched or ():
             self.current(event_id)
@@ -169,6 +179,7 @@ class Simulator:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(AVAILABILITY_PATH, self._availability)
+        app.router.add_get(LEGACY_PATH, self._availability)
         app.router.add_get("/_sim/events", self._list)
         app.router.add_put("/_sim/events/{event_id}", self._put)
         app.router.add_post("/_sim/all", self._all)
@@ -221,14 +232,29 @@ class Simulator:
             )
         self.asked.update(ids)
         self._track(ids)
+        legacy = request.path == LEGACY_PATH
+        region = request.query.get("region")
+        self.kinds[legacy, region] += 1
         answer = []
         for event_id in ids:
-            status, resale = self.current(event_id)
+            if self._answers(event_id, legacy=legacy, region=region):
+                status, resale = self.current(event_id)
+            else:
+                status, resale = Status.UNKNOWN, ResaleStatus.UNKNOWN
             answer.append({"eventId": event_id, "status": status, "resaleStatus": resale})
         self.answered += 1
         response = _json(answer)
         response.headers.update(self.quota_headers())
         return response
+
+    def _answers(self, event_id: str, *, legacy: bool, region: str | None) -> bool:
+        """Whether a request so made gets the event's status, not UNKNOWN."""
+        if (LEGACY_ID.fullmatch(event_id) is not None) != legacy:
+            return False
+        market = self.markets.get(event_id)
+        if market in UNSUPPORTED_MARKETS:
+            return False
+        return market not in UK_REGIONS or region == "UK"
 
     def _track(self, ids: list[str]) -> None:
         now = self.clock()
@@ -263,7 +289,10 @@ class Simulator:
         )
         if status is None or ("resaleStatus" in body and resale is None):
             raise web.HTTPBadRequest(text="status (and resaleStatus) must be documented values")
-        self.set(request.match_info["event_id"], status, resale)
+        event_id = request.match_info["event_id"]
+        if "market" in body:
+            self.markets[event_id] = str(body["market"]).upper()
+        self.set(event_id, status, resale)
         return _json({"ok": True})
 
     async def _all(self, request: web.Request) -> web.Response:

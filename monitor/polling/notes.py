@@ -49,7 +49,8 @@ class Notes:
         self._events.add(event_id)
         logger.warning(
             "event %s: the API answered UNKNOWN on its first poll; probably an invalid "
-            "event ID (check it on ticketmaster.com)",
+            "event ID, or an event in the UK or Ireland without `region: GB` or `IE` "
+            "(a pasted `url:` sets it)",
             event_id,
             extra={"event_id": event_id},
         )

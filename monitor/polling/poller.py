@@ -47,6 +47,7 @@ from monitor.store.records import (
 from monitor.store.repository import Repository
 from monitor.upstream.client import Found, InventoryClient, Reply
 from monitor.upstream.health import Upstream
+from monitor.upstream.ids import request_kind
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,8 @@ class Poller:
         await writer.room()
         async with gate:
             try:
-                reply = await self._client.fetch_reply(event_ids, same_as)
+                kind = request_kind(polled[0].partition)
+                reply = await self._client.fetch_reply(event_ids, same_as, kind=kind)
             except Held:
                 # No cycle claims anything while requests are held, so the batches keep
                 # their schedule: when the hold ends (or a replaced key lifts it), they are due.

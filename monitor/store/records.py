@@ -45,6 +45,8 @@ class ClaimedBatch:
     A failed request gives it that time back."""
     due_at: float | None = None
     """When a due batch was due: its next poll keeps to that schedule."""
+    partition: str = ""
+    """What its requests must carry besides the IDs (see `upstream.ids`)."""
 
     def next_due(self, polled_at: float) -> float:
         """When the batch is due after a poll at `polled_at`.

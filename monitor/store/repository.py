@@ -335,6 +335,7 @@ def _claimed(row: Any, now: float) -> ClaimedBatch:
         row.failures,
         riding_until=None if row.next_due_at <= now else row.next_due_at,
         due_at=row.next_due_at if row.next_due_at <= now else None,
+        partition=row.partition,
     )
 
 

@@ -26,6 +26,7 @@ from monitor.metrics import Metrics
 from monitor.models import Answer
 from monitor.redact import redact
 from monitor.upstream.health import Upstream
+from monitor.upstream.ids import PLAIN, RequestKind
 from monitor.upstream.ratelimit import Limiter
 from monitor.upstream.sizing import RequestSize
 
@@ -38,6 +39,8 @@ events answered twice, are left out. Not turned into `Answer`s here: most items 
 confirm what is known, and the poller's fast path reads them as they are."""
 
 AVAILABILITY_PATH = "/inventory-status/v1/availability"
+LEGACY_PATH = AVAILABILITY_PATH + "/legacy"
+"""The endpoint for legacy (16 hex digit) event IDs."""
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 """Larger answers are failed polls: 1,000 IDs answer in about 100 KB."""
 MAX_RESET_AHEAD = 25 * 3600.0
@@ -85,11 +88,14 @@ class InventoryClient:
         self._upstream = upstream
         self._clock = clock
         self._endpoint = URL(base_url.rstrip("/") + AVAILABILITY_PATH)
+        self._legacy_endpoint = URL(base_url.rstrip("/") + LEGACY_PATH)
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.size = size or RequestSize.of(None, DEFAULT_MAX_URL_BYTES)
         """How many IDs a request carries; shared by the clients of one endpoint."""
-        self._fixed_url_bytes = len(str(self._endpoint.with_query(events="", apikey=api_key)))
+        # The longest request line of all: legacy IDs of a UK event.
+        longest = self._legacy_endpoint.with_query(events="", apikey=api_key, region="UK")
+        self._fixed_url_bytes = len(str(longest))
         self._show_size()
 
     @property
@@ -97,7 +103,7 @@ class InventoryClient:
         """The endpoint without query string or password: what messages may show."""
         return str(self._endpoint.with_user(None))
 
-    async def fetch(self, event_ids: Sequence[str]) -> Found:
+    async def fetch(self, event_ids: Sequence[str], kind: RequestKind = PLAIN) -> Found:
         """The answer's item for each requested event it holds, by event ID (see `Found`).
 
         The IDs go out in as few requests as the request size allows (see `sizing`); a
@@ -106,11 +112,18 @@ class InventoryClient:
         Raises UpstreamError (or a subclass) when a request failed as a whole, and Held
         when no request may go out now.
         """
-        return (await self.fetch_reply(event_ids)).found or {}
+        return (await self.fetch_reply(event_ids, kind=kind)).found or {}
 
-    async def fetch_reply(self, event_ids: Sequence[str], same_as: bytes | None = None) -> Reply:
+    async def fetch_reply(
+        self,
+        event_ids: Sequence[str],
+        same_as: bytes | None = None,
+        *,
+        kind: RequestKind = PLAIN,
+    ) -> Reply:
         """`fetch`, and the answer's digest when it took one request. When that digest is
-        `same_as`, the answer is byte for byte one seen before and is not parsed again."""
+        `same_as`, the answer is byte for byte one seen before and is not parsed again.
+        `kind` says which endpoint takes the IDs and which region they are in."""
         answers: Found = {}
         pending = list(event_ids)
         digest: bytes | None = None
@@ -120,7 +133,7 @@ class InventoryClient:
             carried = pending[:count]
             whole = count == len(event_ids)
             try:
-                found, digest = await self._fetch_one(carried, same_as if whole else None)
+                found, digest = await self._fetch_one(carried, same_as if whole else None, kind)
                 if found is None:
                     return Reply(None, digest)
                 answers.update(found)
@@ -151,17 +164,17 @@ class InventoryClient:
             self._metrics.request_ids.labels(self.endpoint).set(self.size.size)
 
     async def _fetch_one(
-        self, event_ids: Sequence[str], same_as: bytes | None
+        self, event_ids: Sequence[str], same_as: bytes | None, kind: RequestKind
     ) -> tuple[Found | None, bytes]:
         if self._upstream is None:
             await self._paced()
-            return await self._request(event_ids, same_as)
+            return await self._request(event_ids, same_as, kind)
         # Admitted first, paced second: requests held until the upstream answers again then
         # leave one slot apart, never together.
         await self._upstream.admit()
         try:
             await self._paced()
-            answers = await self._request(event_ids, same_as)
+            answers = await self._request(event_ids, same_as, kind)
         except RequestTooLarge:
             self._upstream.abandoned()  # the API is not failing; the request was too long
             raise
@@ -183,9 +196,13 @@ class InventoryClient:
             await self._limiter.acquire()
 
     async def _request(
-        self, event_ids: Sequence[str], same_as: bytes | None
+        self, event_ids: Sequence[str], same_as: bytes | None, kind: RequestKind
     ) -> tuple[Found | None, bytes]:
-        url = self._endpoint.with_query(events=",".join(event_ids), apikey=self._api_key)
+        endpoint = self._legacy_endpoint if kind.legacy else self._endpoint
+        query = {"events": ",".join(event_ids), "apikey": self._api_key}
+        if kind.region is not None:
+            query["region"] = kind.region
+        url = endpoint.with_query(query)
         started = time.monotonic()
         try:
             # Never follow a redirect: its target is not the API, and it may carry the key.

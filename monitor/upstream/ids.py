@@ -1,0 +1,157 @@
+"""Event IDs, links and markets: what a request for an event must carry.
+
+Ticketmaster knows an event by two IDs. The *universal* one (`vvG1zZ9pCY3Sp3`) is the
+Discovery API's and goes to the main endpoint; the *legacy* one (16 hex digits, the one in
+a ticketmaster.com link) goes to `/legacy`. Events in the UK and Ireland answer only when
+the request says `region=UK`; French, Italian and Turkish ones always answer UNKNOWN.
+
+Requests never mix what the API asks to keep apart, so all of that is part of an event's
+*partition*: `source/region` for the market, with `/legacy` for legacy IDs ("" when the
+event needs nothing special, as most do).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+
+class IdKind(StrEnum):
+    UNIVERSAL = "universal"
+    LEGACY = "legacy"
+
+
+LEGACY_ID = re.compile(r"[0-9A-Fa-f]{16}")
+UNIVERSAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+UK_REGIONS = frozenset({"GB", "IE"})
+"""Markets whose events need `region=UK` on every request."""
+UNSUPPORTED_MARKETS = {"FR": "France", "IT": "Italy", "TR": "Turkey"}
+"""Markets whose events the Inventory Status API always answers UNKNOWN."""
+
+# Each market's site, by the end of its host name (longest first where one ends another).
+MARKET_HOSTS: dict[str, str] = {
+    "ticketmaster.com.au": "AU",
+    "ticketmaster.com.mx": "MX",
+    "ticketmaster.com.tr": "TR",
+    "ticketmaster.co.uk": "GB",
+    "ticketmaster.co.nz": "NZ",
+    "ticketmaster.com": "US",
+    "ticketmaster.ca": "CA",
+    "ticketmaster.ie": "IE",
+    "ticketmaster.de": "DE",
+    "ticketmaster.nl": "NL",
+    "ticketmaster.be": "BE",
+    "ticketmaster.at": "AT",
+    "ticketmaster.ch": "CH",
+    "ticketmaster.dk": "DK",
+    "ticketmaster.fi": "FI",
+    "ticketmaster.no": "NO",
+    "ticketmaster.se": "SE",
+    "ticketmaster.es": "ES",
+    "ticketmaster.pl": "PL",
+    "ticketmaster.cz": "CZ",
+    "ticketmaster.fr": "FR",
+    "ticketmaster.it": "IT",
+}
+_SITES = {market: host for host, market in MARKET_HOSTS.items()}
+_EVENT_PATH = re.compile(r"/event/([^/?#]+)/?$")
+
+
+class BadEventId(ValueError):
+    """An ID or link that names no event the API can be asked about; says why."""
+
+
+def id_kind(event_id: str) -> IdKind:
+    """Which endpoint takes `event_id`; BadEventId, with a hint, when neither does."""
+    if LEGACY_ID.fullmatch(event_id):
+        return IdKind.LEGACY
+    if UNIVERSAL_ID.fullmatch(event_id):
+        return IdKind.UNIVERSAL
+    if "://" in event_id or "ticketmaster." in event_id.lower():
+        raise BadEventId("this is a link, not an ID: give it as `url:` instead of `id:`")
+    raise BadEventId(
+        f"{event_id!r} is not an event ID: expected a universal ID (letters and digits, "
+        "such as vvG1zZ9pCY3Sp3) or a legacy one (16 hex digits, such as 0B005F8BC6A04A1B)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventLink:
+    """What a pasted event link says: the ID, which kind it is, and the market's region."""
+
+    event_id: str
+    kind: IdKind
+    region: str
+
+
+def parse_event_url(url: str) -> EventLink:
+    """The event a Ticketmaster link points at: any market's site, any slug, with or
+    without a query string. BadEventId says what is wrong with any other link."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise BadEventId(f"{url!r} is not a web link (expected https://www.ticketmaster...)")
+    region = next(
+        (m for suffix, m in MARKET_HOSTS.items() if host == suffix or host.endswith("." + suffix)),
+        None,
+    )
+    if region is None:
+        raise BadEventId(f"{host} is not a Ticketmaster site")
+    if region in UNSUPPORTED_MARKETS:
+        raise BadEventId(
+            f"events in {UNSUPPORTED_MARKETS[region]} cannot be watched: the Inventory Status "
+            "API answers UNKNOWN for every one of them"
+        )
+    found = _EVENT_PATH.search(parts.path)
+    if found is None:
+        raise BadEventId(
+            f"the link does not point at an event (expected …/event/<ID> in the path, "
+            f"got {parts.path or '/'})"
+        )
+    event_id = found.group(1)
+    return EventLink(event_id, id_kind(event_id), region)
+
+
+@functools.cache  # one string per partition, however many events share it
+def partition(source: str | None, region: str | None, kind: IdKind) -> str:
+    """The key of the requests an event may share (see the module's docstring)."""
+    legacy = kind is IdKind.LEGACY
+    if source is None and region is None and not legacy:
+        return ""
+    market = f"{source or ''}/{region or ''}"
+    return f"{market}/legacy" if legacy else market
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKind:
+    """What a request for one partition's events carries besides their IDs."""
+
+    legacy: bool = False
+    region: str | None = None
+    """The `region` query parameter: "UK" for GB and IE, else none."""
+
+
+PLAIN = RequestKind()
+"""Universal IDs, no region: what most requests are."""
+
+
+def request_kind(partition_key: str) -> RequestKind:
+    if not partition_key:
+        return PLAIN
+    parts = partition_key.split("/")
+    region = parts[1] if len(parts) > 1 else ""
+    return RequestKind(
+        legacy=len(parts) > 2 and parts[2] == "legacy",
+        region="UK" if region in UK_REGIONS else None,
+    )
+
+
+def event_link(event_id: str, region: str | None, url: str | None = None) -> str:
+    """Where a person sees the event: its own link when known, else its market's site."""
+    if url:
+        return url
+    host = _SITES.get(region or "US", "ticketmaster.com")
+    return f"https://www.{host}/event/{event_id}"
