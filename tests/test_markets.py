@@ -8,9 +8,7 @@ import pytest
 
 from monitor.config.loader import parse_config
 from monitor.errors import ConfigError
-from monitor.models import Availability, ResaleStatus, Status
-from monitor.polling.watchlist import Watch
-from monitor.upstream.ids import (
+from monitor.markets import (
     PLAIN,
     BadEventId,
     EventLink,
@@ -22,6 +20,8 @@ from monitor.upstream.ids import (
     partition,
     request_kind,
 )
+from monitor.models import Availability, ResaleStatus, Status
+from monitor.polling.watchlist import Watch
 from tests.rig import INTERVAL, RigBuilder
 
 LEGACY = "0B005F8BC6A04A1B"

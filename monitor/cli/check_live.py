@@ -11,9 +11,9 @@ import aiohttp
 
 from monitor.config import Config
 from monitor.errors import Held, InvalidApiKey, UpstreamError
+from monitor.markets import PLAIN, RequestKind, request_kind
 from monitor.models import Quota, Status
 from monitor.upstream.health import Upstream
-from monitor.upstream.ids import PLAIN, RequestKind, request_kind
 from monitor.upstream.sizing import START
 
 DEFAULT_REQUESTS = 10

@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_core import PydanticCustomError
 
+from monitor import markets
 from monitor.config.fields import (
     BlankIsNone,
     Duration,
@@ -32,7 +33,6 @@ from monitor.config.fields import (
 )
 from monitor.config.notifiers import NotifierConfig, Rule, Rules
 from monitor.models import Status
-from monitor.upstream import ids
 
 
 class TicketmasterConfig(Model):
@@ -148,8 +148,8 @@ class LoggingConfig(Model):
 
 def _event_id(value: str) -> str:
     try:
-        ids.id_kind(value)
-    except ids.BadEventId as exc:
+        markets.id_kind(value)
+    except markets.BadEventId as exc:
         raise PydanticCustomError("event_id", str(exc)) from None
     return value
 
@@ -192,8 +192,8 @@ class EventConfig:
         if data.get("id") is not None:
             raise PydanticCustomError("event", "give either `id:` or `url:`, not both")
         try:
-            link = ids.parse_event_url(str(data["url"]))
-        except ids.BadEventId as exc:
+            link = markets.parse_event_url(str(data["url"]))
+        except markets.BadEventId as exc:
             raise PydanticCustomError("event_url", f"url: {exc}") from None
         region = data.get("region", data.get("market"))
         if region is not None and str(region).upper() != link.region:
@@ -204,8 +204,8 @@ class EventConfig:
         return {**data, "id": link.event_id, "region": link.region}
 
     @property
-    def kind(self) -> ids.IdKind:
-        return ids.id_kind(self.id)
+    def kind(self) -> markets.IdKind:
+        return markets.id_kind(self.id)
 
 
 class Config(Model):
@@ -225,7 +225,7 @@ class Config(Model):
     @staticmethod
     def partition_of(event: EventConfig) -> str:
         """Events of different ticketing sources, regions or ID kinds never share a request."""
-        return ids.partition(event.source, event.region, event.kind)
+        return markets.partition(event.source, event.region, event.kind)
 
     def intervals_by_status_of(self, event: EventConfig) -> dict[Status, float]:
         if event.interval_by_status is not None:

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from monitor.devtools.catalog import Catalog
 from monitor.devtools.faults import (
     HTML_503,
     INVALID_KEY_FAULT,
@@ -37,10 +38,10 @@ from monitor.devtools.faults import (
     respond_with,
     spike_arrest_fault,
 )
+from monitor.markets import LEGACY_ID, UK_REGIONS, UNSUPPORTED_MARKETS
 from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, ResaleStatus, Status
 from monitor.tasks import finish
 from monitor.upstream.client import AVAILABILITY_PATH, LEGACY_PATH
-from monitor.upstream.ids import LEGACY_ID, UK_REGIONS, UNSUPPORTED_MARKETS
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class Simulator:
         self._arrivals: deque[float] = deque()
         self._rng = random.Random(seed)
         self._events: dict[str, tuple[Status, ResaleStatus]] = {}
+        self.catalog = Catalog()
+        """The events the Discovery API knows."""
         self.markets: dict[str, str] = dict(markets or {})
         """Each event's market (country code) where it matters: GB and IE events answer only
         to `region=UK`; FR, IT and TR events never answer."""
@@ -180,6 +183,9 @@ class Simulator:
         app = web.Application()
         app.router.add_get(AVAILABILITY_PATH, self._availability)
         app.router.add_get(LEGACY_PATH, self._availability)
+        app.router.add_get("/discovery/v2/events.json", self._discovery_search)
+        app.router.add_get("/discovery/v2/events/{event_id}.json", self._discovery_event)
+        app.router.add_put("/_sim/discovery/{event_id}", self._put_discovery)
         app.router.add_get("/_sim/events", self._list)
         app.router.add_put("/_sim/events/{event_id}", self._put)
         app.router.add_post("/_sim/all", self._all)
@@ -246,6 +252,39 @@ class Simulator:
         response = _json(answer)
         response.headers.update(self.quota_headers())
         return response
+
+    def _admit(self, request: web.Request) -> web.Response | None:
+        """What a request gets instead of an answer: the key refused, a limit, a fault."""
+        if self.api_key is not None and request.query.get("apikey") != self.api_key:
+            return _json(INVALID_KEY_FAULT, status=401)
+        return self._limit()
+
+    async def _discovery_search(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
+        status, body = self.catalog.search(request.query)
+        response = _json(body, status=status)
+        response.headers.update(self.quota_headers())
+        return response
+
+    async def _discovery_event(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
+        status, body = self.catalog.event(request.match_info["event_id"])
+        response = _json(body, status=status)
+        response.headers.update(self.quota_headers())
+        return response
+
+    async def _put_discovery(self, request: web.Request) -> web.Response:
+        """Add or replace an event document (Discovery's shape) in the catalog."""
+        doc = await _body(request)
+        doc["id"] = request.match_info["event_id"]
+        self.catalog.add(doc)
+        return _json({"ok": True})
 
     def _answers(self, event_id: str, *, legacy: bool, region: str | None) -> bool:
         """Whether a request so made gets the event's status, not UNKNOWN."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from monitor.backoff import exponential_delay
 from monitor.errors import Held, RateLimited, UpstreamError
+from monitor.markets import request_kind
 from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, Change, EventState, Status, new_id
 from monitor.notify.routing import route, urgent
@@ -47,7 +48,6 @@ from monitor.store.records import (
 from monitor.store.repository import Repository
 from monitor.upstream.client import Found, InventoryClient, Reply
 from monitor.upstream.health import Upstream
-from monitor.upstream.ids import request_kind
 
 logger = logging.getLogger(__name__)
 

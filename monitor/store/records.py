@@ -46,7 +46,7 @@ class ClaimedBatch:
     due_at: float | None = None
     """When a due batch was due: its next poll keeps to that schedule."""
     partition: str = ""
-    """What its requests must carry besides the IDs (see `upstream.ids`)."""
+    """What its requests must carry besides the IDs (see `markets`)."""
 
     def next_due(self, polled_at: float) -> float:
         """When the batch is due after a poll at `polled_at`.

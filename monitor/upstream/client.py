@@ -22,11 +22,11 @@ from yarl import URL
 from monitor import USER_AGENT
 from monitor.backoff import retry_after_seconds
 from monitor.errors import Held, InvalidApiKey, RateLimited, RequestTooLarge, UpstreamError
+from monitor.markets import PLAIN, RequestKind
 from monitor.metrics import Metrics
 from monitor.models import Answer
 from monitor.redact import redact
 from monitor.upstream.health import Upstream
-from monitor.upstream.ids import PLAIN, RequestKind
 from monitor.upstream.ratelimit import Limiter
 from monitor.upstream.sizing import RequestSize
 

@@ -1,0 +1,187 @@
+"""`find`: search the Discovery API for events to watch, and print them ready to paste."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp
+import orjson
+
+from monitor.cli.common import EXIT_CONFIG, EXIT_OK, Commands, command, load, table
+from monitor.config import Config
+from monitor.config.fields import REGIONS
+from monitor.discovery.client import MAX_DEPTH, DiscoveryClient, Results, Search
+from monitor.discovery.details import EventDetails
+from monitor.markets import UNSUPPORTED_MARKETS
+from monitor.upstream.ratelimit import TokenBucket
+from monitor.wiring import PACING
+
+DEFAULT_LIMIT = 100
+
+
+def register(commands: Commands) -> None:
+    find = command(
+        commands,
+        "find",
+        _find,
+        "search Ticketmaster for events and print them ready to paste under `events:`",
+        examples=(
+            "find --keyword Oasis --country GB",
+            "find --venue KovZ9177Arf --from 2027-01-01 --to 2027-03-31 --json",
+        ),
+    )
+    find.add_argument("--keyword", help="words in the event's or the artist's name")
+    find.add_argument("--attraction", metavar="ID", help="an artist's Discovery ID")
+    find.add_argument("--venue", metavar="ID", help="a venue's Discovery ID")
+    find.add_argument("--country", metavar="CC", help="a country code: US, GB, IE, CA, …")
+    find.add_argument("--city")
+    find.add_argument("--classification", help="a segment or genre: Music, Sports, …")
+    find.add_argument("--from", dest="after", metavar="DATE", help="starting on or after")
+    find.add_argument("--to", dest="before", metavar="DATE", help="starting on or before")
+    find.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT, help=f"most events (default {DEFAULT_LIMIT})"
+    )
+    find.add_argument("--json", action="store_true", help="print the events as JSON")
+
+
+def _find(args: argparse.Namespace) -> int:
+    try:
+        search = Search(
+            keyword=args.keyword,
+            attraction_id=args.attraction,
+            venue_id=args.venue,
+            country_code=args.country and args.country.upper(),
+            city=args.city,
+            classification=args.classification,
+            starts_after=_day(args.after, "--from", end=False),
+            starts_before=_day(args.before, "--to", end=True),
+        )
+    except ValueError as exc:
+        print(f"find: {exc}")
+        return EXIT_CONFIG
+    if not search.params():
+        print("find: say what to look for: --keyword, --attraction, --venue, --country, --city")
+        return EXIT_CONFIG
+    if not 0 < args.limit <= MAX_DEPTH:
+        print(f"find: --limit must be 1 to {MAX_DEPTH:,}")
+        return EXIT_CONFIG
+    results = asyncio.run(_search(load(args.config), search, args.limit))
+    if args.json:
+        print(
+            orjson.dumps(
+                [_document(e) for e in results.events], option=orjson.OPT_INDENT_2
+            ).decode()
+        )
+    else:
+        _print(results, args.limit)
+    return EXIT_OK
+
+
+async def _search(config: Config, search: Search, limit: int) -> Results:
+    tm = config.ticketmaster
+    async with aiohttp.ClientSession() as session:
+        client = DiscoveryClient(
+            session,
+            tm.base_url,
+            tm.api_key.get_secret_value(),
+            tm.timeout,
+            limiter=TokenBucket(tm.requests_per_second * PACING),
+        )
+        return await client.search(search, limit)
+
+
+def _print(results: Results, limit: int) -> None:
+    events = results.events
+    if not events:
+        print("no events found")
+        return
+    table(
+        ("ID", "DATE", "NAME", "VENUE", "CITY", "STATUS"),
+        [
+            (
+                e.id,
+                _when(e),
+                e.name or "-",
+                e.venue.name or "-",
+                e.venue.city or "-",
+                e.lifecycle or "-",
+            )
+            for e in events
+        ],
+    )
+    print()
+    print(f"{len(events):,} of {results.total:,} matching events shown")
+    if results.cut_by_depth:
+        print(
+            f"  Discovery pages no deeper than {MAX_DEPTH:,} results: narrow the search or "
+            "split the dates (--from, --to) to see the rest"
+        )
+    elif results.total > len(events) and len(events) >= limit:
+        print(f"  --limit {limit} stopped the search: raise it, or narrow the search")
+    if results.malformed:
+        print(f"  {results.malformed} answer items were left out: they were not events")
+    print()
+    print("# paste under `events:` in your configuration")
+    for event in events:
+        print(_entry(event))
+
+
+def _entry(event: EventDetails) -> str:
+    country = event.venue.country
+    where = ", ".join(p for p in (_when(event), event.venue.name, event.venue.city) if p)
+    if country in UNSUPPORTED_MARKETS:
+        return f"# {event.id}: not watchable, the API answers UNKNOWN for every event in {country}"
+    lines = [f"  - id: {event.id}    # {where}"]
+    if event.name:
+        lines.append(f"    name: {orjson.dumps(event.name).decode()}")
+    if country in REGIONS:
+        lines.append(f"    region: {country}")
+    return "\n".join(lines)
+
+
+def _when(event: EventDetails) -> str:
+    """The start in the venue's own time, as fans read it on a ticket."""
+    if event.starts_at is None:
+        return event.local_date or "TBA"
+    try:
+        zone = ZoneInfo(event.timezone) if event.timezone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return datetime.fromtimestamp(event.starts_at, zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _document(event: EventDetails) -> dict[str, object]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "starts_at": None
+        if event.starts_at is None
+        else datetime.fromtimestamp(event.starts_at, UTC).isoformat(),
+        "local_date": event.local_date,
+        "timezone": event.timezone,
+        "venue": {
+            "name": event.venue.name,
+            "city": event.venue.city,
+            "country": event.venue.country,
+        },
+        "url": event.url,
+        "lifecycle": event.lifecycle,
+    }
+
+
+def _day(text: str | None, option: str, *, end: bool) -> datetime | None:
+    """A date (the whole day) or a date-time; UTC unless it says otherwise."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option}: expected a date such as 2027-06-21, got {text!r}") from None
+    if len(text) <= len("2027-06-21"):
+        moment = datetime.combine(moment.date(), time.max if end else time.min)
+    if end and moment.time() == time.max:
+        moment -= timedelta(microseconds=time.max.microsecond)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""What Ticketmaster's Discovery API knows about events: names, dates, venues, sales."""
