@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, load_config
+from monitor.discovery.client import DiscoveryClient
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
@@ -24,12 +25,14 @@ from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.base import Notifier, StatePublisher
 from monitor.notify.roster import Roster
 from monitor.notify.watchdog import Watchdog
+from monitor.polling.details import DetailsRefresher
 from monitor.polling.ticker import PollTicker, tick_for
 from monitor.polling.watchlist import Watch, watchlist
 from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
 from monitor.store.batching import unit_size
+from monitor.store.details import Details
 from monitor.store.engine import create_engine, database_reason, upgrade
 from monitor.store.limiter import SharedLimiter
 from monitor.store.outbox import Outbox
@@ -187,11 +190,35 @@ class Monitor:
         self._periodic("upstream", every, self._adopt_upstream)
         self._periodic("watchdog", every, self.watchdog.check)
         self._periodic("retention", every, self._prune_when_due)
+        self.details = DetailsRefresher(
+            Details(engine),
+            self._discovery_client,
+            refresh=lambda: self.config.discovery.refresh,
+            clock=self.clock,
+        )
+        self._periodic("details", every, self._refresh_details)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
         self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
         if self.config_path is not None:
             self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
             stack.enter_context(self._watcher.running())
+
+    def _discovery_client(self) -> DiscoveryClient:
+        """A client on the key and pacing of the moment: Discovery draws on the same
+        quota and rate as polling."""
+        tm = self.config.ticketmaster
+        return DiscoveryClient(
+            self._session,
+            tm.base_url,
+            tm.api_key.get_secret_value(),
+            tm.timeout,
+            limiter=self.limiter,
+            max_answer_bytes=tm.max_answer_bytes,
+        )
+
+    async def _refresh_details(self) -> None:
+        if self.config.discovery.enabled:
+            await self.details.run()
 
     async def _limiter(self, engine: AsyncEngine) -> Limiter:
         """On PostgreSQL, where replicas share a database, one limiter paces them all;

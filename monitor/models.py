@@ -93,6 +93,27 @@ class EventStatus(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class Venue:
+    name: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventInfo:
+    """What people are shown about an event besides its availability: the configured
+    name (else Discovery's), date, venue, the link to its page and its lifecycle. Unknown
+    fields are None."""
+
+    name: str | None = None
+    starts_at: float | None = None
+    timezone: str | None = None
+    venue: Venue = Venue()
+    url: str | None = None
+    lifecycle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """An accepted difference between the stored and the observed availability."""
 
@@ -102,6 +123,8 @@ class Change:
     previous: Availability | None
     current: Availability
     observed_at: float
+    event: EventInfo | None = None
+    """The event's details when read back for delivery or display."""
 
     @property
     def changed(self) -> tuple[str, ...]:
@@ -116,7 +139,8 @@ class Change:
 
     @property
     def title(self) -> str:
-        return self.event_name or self.event_id
+        fetched = self.event.name if self.event is not None else None
+        return self.event_name or fetched or self.event_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
-"""Time as people write it: durations such as `30s`, `5m`, `1h30m` or `1.5s`, and RFC 3339
-times."""
+"""Time as people write it: durations such as `30s`, `5m`, `1h30m` or `1.5s`, RFC 3339
+times, and a show's start in its venue's own time."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _UNITS = {
     "ms": 0.001,
@@ -52,3 +53,14 @@ def format_duration(seconds: float) -> str:
 def iso(timestamp: float) -> str:
     """RFC 3339 UTC with a Z, to the second: `2026-11-27T10:00:00Z`."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_time(at: float | None, timezone: str | None, form: str = "%a %d %b %Y, %H:%M") -> str:
+    """A show's start as people read it: in the venue's own time."""
+    if at is None:
+        return ""
+    try:
+        zone = ZoneInfo(timezone) if timezone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return datetime.fromtimestamp(at, zone).strftime(form)

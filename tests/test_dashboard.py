@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
-from monitor.models import Availability, Change
+from monitor.models import Availability, Change, EventInfo
 from monitor.server.dashboard import Segment, ago, timeline
 from monitor.store.rows import EventRow
 from tests.browser import chromium
@@ -49,7 +49,7 @@ async def test_a_status_change_appears_on_the_page_without_a_reload(
 
 def test_timeline_segments_follow_the_changes() -> None:
     start, now = 0.0, 100.0
-    row = EventRow("E1", None, True, Availability(A, RN), 0.0, 99.0, 60.0, None)
+    row = EventRow("E1", None, True, Availability(A, RN), 0.0, 99.0, 60.0, None, EventInfo())
     changes = [
         Change("c1", "E1", None, Availability(N, RN), Availability(F, RN), 20.0),
         Change("c2", "E1", None, Availability(F, RN), Availability(A, RN), 60.0),
@@ -59,7 +59,9 @@ def test_timeline_segments_follow_the_changes() -> None:
         Segment("FEW_TICKETS_LEFT", 20.0, 40.0),
         Segment("TICKETS_AVAILABLE", 60.0, 40.0),
     ]
-    first_seen_late = EventRow("E2", None, True, Availability(N, RN), 50.0, 99.0, None, None)
+    first_seen_late = EventRow(
+        "E2", None, True, Availability(N, RN), 50.0, 99.0, None, None, EventInfo()
+    )
     assert timeline(first_seen_late, [], start, now) == [
         Segment("TICKETS_NOT_AVAILABLE", 50.0, 50.0)
     ]

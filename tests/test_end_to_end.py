@@ -75,8 +75,12 @@ async def test_exactly_one_webhook_per_change_with_the_contract_body(tmp_path: P
         "current",
         "changed",
         "observed_at",
+        "event",
     }
     assert first["data"]["event_name"] == "Eras Tour — Night 1"
+    event = first["data"]["event"]
+    assert (event["id"], event["name"]) == ("E1", "Eras Tour — Night 1")
+    assert set(event) == {"id", "name", "starts_at", "timezone", "venue", "url", "lifecycle"}
     assert first["data"]["previous"] == {
         "status": "TICKETS_AVAILABLE",
         "resale_status": "TICKETS_NOT_AVAILABLE",

@@ -21,9 +21,9 @@ from monitor.discovery.details import (
     PriceRange,
     Sale,
     ShapeError,
-    Venue,
     parse_event,
 )
+from monitor.models import Venue
 from tests.conftest import API_KEY
 from tests.e2e import run_cli
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 import orjson
@@ -16,6 +15,7 @@ from monitor.config.fields import REGIONS
 from monitor.discovery.client import MAX_DEPTH, DiscoveryClient, Results, Search
 from monitor.discovery.details import EventDetails
 from monitor.markets import UNSUPPORTED_MARKETS
+from monitor.times import local_time
 from monitor.upstream.ratelimit import TokenBucket
 from monitor.wiring import PACING
 
@@ -144,13 +144,9 @@ def _entry(event: EventDetails) -> str:
 
 def _when(event: EventDetails) -> str:
     """The start in the venue's own time, as fans read it on a ticket."""
-    if event.starts_at is None:
-        return event.local_date or "TBA"
-    try:
-        zone = ZoneInfo(event.timezone) if event.timezone else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = UTC
-    return datetime.fromtimestamp(event.starts_at, zone).strftime("%Y-%m-%d %H:%M")
+    return (
+        local_time(event.starts_at, event.timezone, "%Y-%m-%d %H:%M") or event.local_date or "TBA"
+    )
 
 
 def _document(event: EventDetails) -> dict[str, object]:

@@ -19,7 +19,7 @@ from monitor.redact import redact
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.store.rows import EventRow
-from monitor.times import iso, parse_duration
+from monitor.times import iso, local_time, parse_duration
 from monitor.upstream.client import availability_endpoint
 from monitor.upstream.sizing import START
 
@@ -163,11 +163,13 @@ async def print_status(config: Config) -> int:
         print("no events have been polled yet")
         return 0
     table(
-        ("EVENT", "NAME", "STATUS", "RESALE", "LAST CHANGE", "LAST SEEN"),
+        ("EVENT", "NAME", "STARTS", "VENUE", "STATUS", "RESALE", "LAST CHANGE", "LAST SEEN"),
         [
             (
                 row.event_id,
-                row.name or "-",
+                row.info.name or "-",
+                local_time(row.info.starts_at, row.info.timezone) or "-",
+                ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p) or "-",
                 row.current.status if row.current else "(no reading yet)",
                 row.current.resale_status if row.current else "-",
                 when(row.last_changed_at),
@@ -188,7 +190,11 @@ async def print_history(config: Config, wanted: str) -> int:
         event_id = row.event_id
         snapshots = await reads.snapshots_of(event_id)
         changes = await reads.changes_of(event_id)
-    print(f"{row.name or event_id} ({event_id}){'' if row.watched else ' — no longer watched'}")
+    info = row.info
+    print(f"{info.name or event_id} ({event_id}){'' if row.watched else ' — no longer watched'}")
+    venue = ", ".join(p for p in (info.venue.name, info.venue.city) if p)
+    facts = [local_time(info.starts_at, info.timezone), venue, info.lifecycle or "", info.url or ""]
+    print("  ".join(fact for fact in facts if fact))
     print(f"first seen {when(row.first_seen_at)}, last seen {when(row.last_seen_at)}")
     print("\nchanges:")
     if changes:

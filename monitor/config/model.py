@@ -134,6 +134,15 @@ class AlertsConfig(Model):
         return None if value is None else check_http_url(value)
 
 
+class DiscoveryConfig(Model):
+    """Event details (name, date, venue, lifecycle, sales) from the Discovery API."""
+
+    enabled: bool = True
+    """False for keys without Discovery access: no Discovery request is ever made."""
+    refresh: Duration = Field(default=86400.0, ge=600.0)
+    """How often each event's details are fetched again."""
+
+
 class RetentionConfig(Model):
     snapshots: Duration | None = 90 * 86400.0
     """Snapshot rows older than this are pruned (None keeps them all)."""
@@ -216,6 +225,7 @@ class Config(Model):
     server: ServerConfig = ServerConfig()
     alerts: AlertsConfig = AlertsConfig()
     retention: RetentionConfig = RetentionConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
     notifiers: dict[Name, NotifierConfig] = Field(default_factory=dict)
     events: tuple[EventConfig, ...] = ()
 

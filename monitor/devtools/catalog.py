@@ -123,9 +123,9 @@ def _matches(doc: dict[str, Any], query: Mapping[str, str]) -> bool:
     attractions = doc["_embedded"].get("attractions", [])
     start = doc["dates"]["start"].get("dateTime") or ""
     checks: dict[str, Callable[[str], bool]] = {
-        "keyword": lambda v: (
-            v.lower() in doc["name"].lower()
-            or any(v.lower() in a["name"].lower() for a in attractions)
+        "keyword": lambda v: all(
+            word in " ".join([doc["name"], *(a["name"] for a in attractions)]).lower()
+            for word in v.lower().split()
         ),
         "attractionId": lambda v: any(a["id"] == v for a in attractions),
         "venueId": lambda v: venue["id"] == v,

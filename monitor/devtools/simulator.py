@@ -253,15 +253,21 @@ class Simulator:
         response.headers.update(self.quota_headers())
         return response
 
-    def _admit(self, request: web.Request) -> web.Response | None:
+    async def _admit(self, request: web.Request) -> web.StreamResponse | None:
         """What a request gets instead of an answer: the key refused, a limit, a fault."""
         if self.api_key is not None and request.query.get("apikey") != self.api_key:
             return _json(INVALID_KEY_FAULT, status=401)
-        return self._limit()
+        limited = self._limit()
+        if limited is not None:
+            return limited
+        fault = self._next_fault()
+        if fault is not None:
+            return await respond_with(request, fault, self.quota_headers())
+        return None
 
     async def _discovery_search(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
-        refused = self._admit(request)
+        refused = await self._admit(request)
         if refused is not None:
             return refused
         status, body = self.catalog.search(request.query)
@@ -271,7 +277,7 @@ class Simulator:
 
     async def _discovery_event(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
-        refused = self._admit(request)
+        refused = await self._admit(request)
         if refused is not None:
             return refused
         status, body = self.catalog.event(request.match_info["event_id"])

@@ -8,25 +8,18 @@ known about it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from monitor.errors import UpstreamError
+from monitor.models import Venue
 
 LIFECYCLES = ("onsale", "offsale", "canceled", "postponed", "rescheduled")
 
 
 class ShapeError(UpstreamError):
     """A Discovery answer that is not the documented shape."""
-
-
-@dataclass(frozen=True, slots=True)
-class Venue:
-    name: str | None = None
-    city: str | None = None
-    country: str | None = None
-    """ISO country code, as Discovery gives it (GB, IE, US, …)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +48,7 @@ class EventDetails:
     local_date: str | None = None
     """The start date in the venue's time zone (YYYY-MM-DD), for events without a time."""
     timezone: str | None = None
-    venue: Venue = Venue()
+    venue: Venue = field(default_factory=Venue)
     lifecycle: str | None = None
     """`dates.status.code`: onsale, offsale, canceled, postponed or rescheduled."""
     sales: tuple[Sale, ...] = ()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.models import Change
+from monitor.markets import event_link
+from monitor.models import Change, EventInfo
 from monitor.times import iso
 
 
@@ -25,6 +26,29 @@ def change_document(change: Change) -> dict[str, Any]:
         },
         "changed": list(change.changed),
         "observed_at": iso(change.observed_at),
+        "event": event_document(change),
+    }
+
+
+def event_info(change: Change) -> EventInfo:
+    """The change's event details; for a change not read back with them, what it carries."""
+    if change.event is not None:
+        return change.event
+    return EventInfo(name=change.event_name, url=event_link(change.event_id, None))
+
+
+def event_document(change: Change) -> dict[str, Any]:
+    """The `event` object of the webhook contract: every field present, null when unknown."""
+    info = event_info(change)
+    venue = info.venue
+    return {
+        "id": change.event_id,
+        "name": info.name,
+        "starts_at": None if info.starts_at is None else iso(info.starts_at),
+        "timezone": info.timezone,
+        "venue": {"name": venue.name, "city": venue.city, "country": venue.country},
+        "url": info.url,
+        "lifecycle": info.lifecycle,
     }
 
 

@@ -2,8 +2,10 @@
 
 A template sees: `title` (the event's name, else its ID), `event_id`, `event_name`,
 `previous` and `current` (each with `status`, `resale_status`, and `status_words`),
-`changed` (field names), `observed_at` (RFC 3339), `url` (the event on ticketmaster.com)
-and `test` (true for `notify test`) — all of the first change — and `changes`, the list of
+`changed` (field names), `observed_at` (RFC 3339), `url` (the event's page on its market's
+site), `starts` (the start in the venue's time, "Sat 12 Jul 2027, 19:30"), `venue`
+("Wembley Stadium, London"), `lifecycle` (onsale, canceled, …; the last three empty when
+unknown) and `test` (true for `notify test`) — all of the first change — and `changes`, the list of
 every change the message carries (several with a `group_window`), each with those keys.
 """
 
@@ -15,8 +17,8 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 
 from monitor.models import Availability, Change
-from monitor.notify.documents import is_test
-from monitor.times import iso
+from monitor.notify.documents import event_info, is_test
+from monitor.times import iso, local_time
 
 DEFAULT_SUBJECT = "{{ title }}: {{ current.status_words }}"
 TEST_MARK = "[test]"
@@ -38,7 +40,9 @@ DEFAULT_TEXT = """\
 {% if test %}This is a test message from inventory-monitor; nothing has changed.
 
 {% endif %}{% for c in changes %}{{ c.title }} ({{ c.event_id }})
-
+{% if c.starts %}When:    {{ c.starts }}
+{% endif %}{% if c.venue %}Where:   {{ c.venue }}
+{% endif %}
 Status:  {{ c.previous.status if c.previous else '-' }} → {{ c.current.status }}
 Resale:  {{ c.previous.resale_status if c.previous else '-' }} → {{ c.current.resale_status }}
 Seen at: {{ c.observed_at }}
@@ -54,6 +58,8 @@ DEFAULT_HTML = """\
 {% for c in changes %}
 <h2>{{ c.title }}: {{ c.current.status_words }}</h2>
 <table cellpadding="4">
+{% if c.starts %}<tr><th align="left">When</th><td>{{ c.starts }}</td></tr>{% endif %}
+{% if c.venue %}<tr><th align="left">Where</th><td>{{ c.venue }}</td></tr>{% endif %}
 <tr><th align="left">Status</th>
 <td>{{ c.previous.status if c.previous else '-' }} →
 <strong>{{ c.current.status }}</strong></td></tr>
@@ -69,10 +75,6 @@ DEFAULT_HTML = """\
 
 _text = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)  # noqa: S701 - plain text, never HTML
 _html = Environment(undefined=StrictUndefined, autoescape=True)
-
-
-def event_url(event_id: str) -> str:
-    return f"https://www.ticketmaster.com/event/{event_id}"
 
 
 def _side(availability: Availability | None) -> dict[str, str] | None:
@@ -91,6 +93,7 @@ def context(changes: Sequence[Change]) -> dict[str, Any]:
 
 
 def _one(change: Change) -> dict[str, Any]:
+    info = event_info(change)
     return {
         "title": change.title,
         "event_id": change.event_id,
@@ -99,7 +102,10 @@ def _one(change: Change) -> dict[str, Any]:
         "current": _side(change.current),
         "changed": list(change.changed),
         "observed_at": iso(change.observed_at),
-        "url": event_url(change.event_id),
+        "url": info.url,
+        "starts": local_time(info.starts_at, info.timezone),
+        "venue": ", ".join(part for part in (info.venue.name, info.venue.city) if part),
+        "lifecycle": info.lifecycle or "",
     }
 
 

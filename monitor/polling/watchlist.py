@@ -29,6 +29,10 @@ class Watch:
     interval_by_status: Mapping[Status, float] = field(default_factory=lambda: NO_INTERVALS)
     until: float | None = None
     """No polls after this time (epoch seconds)."""
+    link: str | None = None
+    """The event's page, as the configuration gave it (`url:`)."""
+    market: str | None = None
+    """Where the event is sold (its `region`), for links to the right site."""
 
     def key_for(self, status: Status | None) -> BatchKey:
         """The batch this event belongs in while `status` is its accepted status."""
@@ -69,4 +73,6 @@ def _watch(config: Config, event: EventConfig, plan: QuotaPlan | None) -> Watch:
         partition=config.partition_of(event),
         interval_by_status={s: fitted(i) for s, i in by_status.items()} or NO_INTERVALS,
         until=None if event.until is None else event.until.timestamp(),
+        link=event.url,
+        market=event.region,
     )

@@ -20,9 +20,36 @@ from monitor.store.reads import MAX_PAGE
 from monitor.store.rows import EventRow
 
 
+class VenueOut(BaseModel):
+    name: str | None
+    city: str | None
+    country: str | None
+
+
+class EventInfoOut(BaseModel):
+    """What is known of the event, from the configuration and the Discovery API; null when
+    unknown."""
+
+    id: str
+    name: str | None
+    starts_at: str | None
+    timezone: str | None
+    venue: VenueOut
+    url: str | None
+    """The event's page, on its own market's site."""
+    lifecycle: str | None
+    """onsale, offsale, canceled, postponed or rescheduled."""
+
+
 class EventOut(BaseModel):
     id: str
     name: str | None
+    """The configured name, else Discovery's."""
+    starts_at: str | None
+    timezone: str | None
+    venue: VenueOut
+    url: str | None
+    lifecycle: str | None
     status: str | None
     """None until the first reading."""
     resale_status: str | None
@@ -63,6 +90,7 @@ class ChangeOut(BaseModel):
     changed: list[str]
     """status, resale_status, or both."""
     observed_at: str
+    event: EventInfoOut
 
 
 class EventDetail(BaseModel):
@@ -98,9 +126,16 @@ def when(at: float | None) -> str | None:
 
 def event_out(row: EventRow) -> dict[str, Any]:
     current = row.current
+    info = row.info
+    venue = info.venue
     return {
         "id": row.event_id,
-        "name": row.name,
+        "name": info.name,
+        "starts_at": when(info.starts_at),
+        "timezone": info.timezone,
+        "venue": {"name": venue.name, "city": venue.city, "country": venue.country},
+        "url": info.url,
+        "lifecycle": info.lifecycle,
         "status": current and current.status.value,
         "resale_status": current and current.resale_status.value,
         "first_seen_at": when(row.first_seen_at),

@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from monitor.models import STATUS_BY_NAME, Change, Status
 from monitor.server.context import CONTEXT, NONCE
 from monitor.store.rows import EventRow
-from monitor.times import iso
+from monitor.times import iso, local_time
 
 MAX_PAGES = 1000
 """Pages are offsets: beyond this many, filter instead."""
@@ -106,6 +106,8 @@ async def page(request: web.Request) -> web.Response:
                 "segments": timeline(row, by_event.get(row.event_id, []), start, now),
                 "changed": ago(None if row.last_changed_at is None else now - row.last_changed_at),
                 "seen": ago(None if row.last_seen_at is None else now - row.last_seen_at),
+                "starts": local_time(row.info.starts_at, row.info.timezone),
+                "venue": ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p),
             }
             for row in rows
         ],

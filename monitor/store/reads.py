@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, Change, DeliveryState, Status
 from monitor.store.engine import reader
-from monitor.store.rows import AVAILABILITY, EVENT_ROWS, EventRow, change_from_row, event_from_row
+from monitor.store.rows import (
+    AVAILABILITY,
+    CHANGES_WITH_INFO,
+    EVENT_ROWS,
+    EventRow,
+    change_from_row,
+    event_from_row,
+)
 from monitor.store.tables import batches, changes, deliveries, events, snapshots
 
 MAX_PAGE = 5000
@@ -85,7 +92,7 @@ class Reads:
     ) -> list[Change]:
         """The first `limit` changes from `since` on, or without it the latest `limit`;
         oldest first either way."""
-        query = select(changes).limit(limit)
+        query = CHANGES_WITH_INFO.limit(limit)
         if event_id is not None:
             query = query.where(changes.c.event_id == event_id)
         if since is None:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, false, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import (
@@ -47,6 +47,7 @@ from monitor.store.tables import (
     batches,
     changes,
     deliveries,
+    event_details,
     events,
     request_sizes,
     snapshots,
@@ -106,7 +107,14 @@ class Repository:
             known = {
                 row.event_id: row
                 for row in await conn.execute(
-                    select(events.c.event_id, events.c.name, events.c.batch_id, events.c.status)
+                    select(
+                        events.c.event_id,
+                        events.c.name,
+                        events.c.link,
+                        events.c.market,
+                        events.c.batch_id,
+                        events.c.status,
+                    )
                 )
             }
             current = _batches(await conn.execute(select(batches)), known.values())
@@ -119,7 +127,8 @@ class Repository:
             added = [eid for eid in wanted if eid not in known]
             await _insert(conn, [wanted[eid] for eid in added], plan.assign)
             await _move(conn, {eid: b for eid, b in plan.assign.items() if eid in known})
-            await _rename(conn, [w for eid, w in wanted.items() if eid in known], known)
+            await _relabel(conn, [w for eid, w in wanted.items() if eid in known], known)
+            await _details_wanted(conn, now)
             removed = [
                 eid for eid, row in known.items() if row.batch_id is not None and eid not in wanted
             ]
@@ -392,6 +401,8 @@ async def _insert(
                 {
                     "event_id": watch.event_id,
                     "name": watch.name,
+                    "link": watch.link,
+                    "market": watch.market,
                     "batch_id": assign[watch.event_id],
                     "unknown_streak": 0,
                     "read_in_last_poll": False,
@@ -401,21 +412,40 @@ async def _insert(
         )
 
 
-async def _rename(
+async def _relabel(
     conn: AsyncConnection, watches: Sequence[Watched], known: Mapping[str, Any]
 ) -> None:
-    renamed = [
-        {"b_event_id": w.event_id, "b_name": w.name}
+    """Names, links and markets as the configuration now gives them."""
+    changed = [
+        {"b_event_id": w.event_id, "b_name": w.name, "b_link": w.link, "b_market": w.market}
         for w in watches
-        if known[w.event_id].name != w.name
+        if (known[w.event_id].name, known[w.event_id].link, known[w.event_id].market)
+        != (w.name, w.link, w.market)
     ]
-    if renamed:
+    if changed:
         await conn.execute(
             update(events)
             .where(events.c.event_id == bindparam("b_event_id"))
-            .values(name=bindparam("b_name")),
-            renamed,
+            .values(
+                name=bindparam("b_name"), link=bindparam("b_link"), market=bindparam("b_market")
+            ),
+            changed,
         )
+
+
+async def _details_wanted(conn: AsyncConnection, now: float) -> None:
+    """Every watched event gets a details row, due now when new: the Discovery refresh
+    claims those rows."""
+    lacking = (
+        select(events.c.event_id, false(), literal(now), literal(0))
+        .select_from(events.outerjoin(event_details, event_details.c.event_id == events.c.event_id))
+        .where(events.c.batch_id.is_not(None), event_details.c.event_id.is_(None))
+    )
+    await conn.execute(
+        insert(event_details).from_select(
+            ["event_id", "found", "next_fetch_at", "failures"], lacking
+        )
+    )
 
 
 async def _unwatch(conn: AsyncConnection, removed: Sequence[str]) -> None:

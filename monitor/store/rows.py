@@ -8,8 +8,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, Availability, Change
-from monitor.store.tables import batches, changes, events
+from monitor.markets import event_link
+from monitor.models import (
+    RESALE_BY_NAME,
+    STATUS_BY_NAME,
+    Availability,
+    Change,
+    EventInfo,
+    Venue,
+)
+from monitor.store.tables import batches, changes, event_details, events
 
 # Every possible stored pair, built once: claims turn thousands of rows into states.
 AVAILABILITY = {
@@ -35,11 +43,43 @@ class EventRow:
     last_seen_at: float | None
     last_changed_at: float | None
     next_due_at: float | None
+    info: EventInfo
 
 
-EVENT_ROWS = select(events, batches.c.next_due_at, batches.c.last_polled_at).select_from(
-    events.outerjoin(batches, events.c.batch_id == batches.c.id)
+INFO_COLUMNS = (
+    events.c.link.label("info_link"),
+    events.c.market.label("info_market"),
+    event_details.c.name.label("info_name"),
+    event_details.c.url.label("info_url"),
+    event_details.c.starts_at.label("info_starts_at"),
+    event_details.c.timezone.label("info_timezone"),
+    event_details.c.venue_name.label("info_venue_name"),
+    event_details.c.venue_city.label("info_venue_city"),
+    event_details.c.venue_country.label("info_venue_country"),
+    event_details.c.lifecycle.label("info_lifecycle"),
 )
+"""What `info_from_row` reads: select them with `events` and `event_details` joined."""
+
+EVENT_ROWS = select(
+    events, batches.c.next_due_at, batches.c.last_polled_at, *INFO_COLUMNS
+).select_from(
+    events.outerjoin(batches, events.c.batch_id == batches.c.id).outerjoin(
+        event_details, event_details.c.event_id == events.c.event_id
+    )
+)
+
+
+def info_from_row(event_id: str, name: str | None, row: Any) -> EventInfo:
+    """An event's details from a row with `INFO_COLUMNS`: the configured name before
+    Discovery's, and the configured link before Discovery's, before the market's site."""
+    return EventInfo(
+        name=name or row.info_name,
+        starts_at=row.info_starts_at,
+        timezone=row.info_timezone,
+        venue=Venue(row.info_venue_name, row.info_venue_city, row.info_venue_country),
+        url=row.info_link or row.info_url or event_link(event_id, row.info_market),
+        lifecycle=row.info_lifecycle,
+    )
 
 
 def event_from_row(row: Any) -> EventRow:
@@ -53,10 +93,12 @@ def event_from_row(row: Any) -> EventRow:
         last_seen_at=row.last_polled_at if read_with_batch else row.last_seen_at,
         last_changed_at=row.last_changed_at,
         next_due_at=row.next_due_at,
+        info=info_from_row(row.event_id, row.name, row),
     )
 
 
 def change_from_row(row: Any) -> Change:
+    """A change; with its event's details when the row has `INFO_COLUMNS`."""
     return Change(
         id=row.id,
         event_id=row.event_id,
@@ -64,9 +106,21 @@ def change_from_row(row: Any) -> Change:
         previous=availability(row.previous_status, row.previous_resale_status),
         current=AVAILABILITY[row.status, row.resale_status],
         observed_at=row.observed_at,
+        event=info_from_row(row.event_id, row.event_name, row)
+        if "info_link" in row._fields
+        else None,
     )
 
 
+CHANGES_WITH_INFO = select(changes, *INFO_COLUMNS).select_from(
+    changes.outerjoin(events, events.c.event_id == changes.c.event_id).outerjoin(
+        event_details, event_details.c.event_id == changes.c.event_id
+    )
+)
+
+
 async def changes_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Change]:
-    rows = (await conn.execute(select(changes).where(changes.c.id.in_(set(ids))))).all()
+    """Changes with their events' details, as messages show them."""
+    query = CHANGES_WITH_INFO.where(changes.c.id.in_(set(ids)))
+    rows = (await conn.execute(query)).all()
     return {row.id: change_from_row(row) for row in rows}

@@ -66,8 +66,38 @@ events = Table(
     Column("last_seen_at", Float),
     Column("last_changed_at", Float),
     Column("last_snapshot_at", Float),
+    # The link the configuration gave (`url:`), and the market (region) it is sold in.
+    Column("link", Text),
+    Column("market", String(8)),
     Index("ix_events_batch", "batch_id"),
     Index("ix_events_status", "status", "event_id"),
+)
+
+# What the Discovery API said about an event when last asked; `found` is false when it
+# did not know the event (it is polled all the same). Sales are JSON: [{kind, name,
+# starts_at, ends_at}].
+event_details = Table(
+    "event_details",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("found", Boolean, nullable=False),
+    Column("name", Text),
+    Column("url", Text),
+    Column("starts_at", Float),
+    Column("local_date", String(10)),
+    Column("timezone", String(64)),
+    Column("venue_name", Text),
+    Column("venue_city", Text),
+    Column("venue_country", String(8)),
+    Column("lifecycle", String(16)),
+    Column("sales", Text),
+    Column("price_low", Float),
+    Column("price_high", Float),
+    Column("price_currency", String(8)),
+    Column("fetched_at", Float),
+    Column("next_fetch_at", Float, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Index("ix_event_details_due", "next_fetch_at"),
 )
 
 snapshots = Table(

@@ -28,9 +28,9 @@ import orjson
 
 from monitor.config import MqttNotifierConfig
 from monitor.errors import DeliveryError
+from monitor.markets import event_link
 from monitor.models import Change, Delivery, EventStatus, Notice, Status
 from monitor.notify.documents import change_message, is_test
-from monitor.notify.rendering import event_url
 from monitor.redact import redact
 from monitor.tasks import finish
 from monitor.times import iso
@@ -274,7 +274,7 @@ class MqttNotifier:
                 "identifiers": [node],
                 "name": status.name or status.event_id,
                 "manufacturer": "inventory-monitor",
-                "configuration_url": event_url(status.event_id),
+                "configuration_url": event_link(status.event_id, None),
             },
         }
         entities = [
@@ -326,7 +326,7 @@ def _state(status: EventStatus) -> dict[str, Any]:
         "resale_status": None if current is None else current.resale_status.value,
         "changed_at": None if status.changed_at is None else iso(status.changed_at),
         "name": status.name,
-        "url": event_url(status.event_id),
+        "url": event_link(status.event_id, None),
     }
 
 

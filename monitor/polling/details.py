@@ -1,0 +1,142 @@
+"""Event details kept fresh from the Discovery API, without ever holding up polling.
+
+Each run claims the events whose details are due (new ones at once, the others every
+`refresh`, spread by ±10% so they never come due together) and asks Discovery about up to
+200 universal IDs in one search. A legacy ID cannot be asked for: its event is found by
+searching the words of its configured link and matching the link's ID, a few a run.
+
+Discovery failing costs nothing but details: a failed run is retried later, and a key
+without Discovery access pauses the refresh for hours, with one warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from monitor.discovery.client import DiscoveryClient, DiscoveryRefused, Search
+from monitor.discovery.details import EventDetails
+from monitor.errors import UpstreamError
+from monitor.markets import IdKind, id_kind
+from monitor.store.details import Details, DetailsDue
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200
+"""Events asked about in one search: a page of Discovery's."""
+LEGACY_PER_RUN = 5
+"""Legacy IDs looked up per run: each costs a search of its own."""
+LEASE = 300.0
+RETRY = 600.0
+REFUSED_PAUSE = 6 * 3600.0
+_SLUG_NOISE = {"tickets", "ticket", "event", "events"}
+
+
+class DetailsRefresher:
+    def __init__(
+        self,
+        details: Details,
+        client: Callable[[], DiscoveryClient],
+        *,
+        refresh: Callable[[], float],
+        clock: Callable[[], float],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._details = details
+        self._client = client
+        self._refresh = refresh
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._paused_until = 0.0
+        self._failing = False
+
+    async def run(self) -> int:
+        """One round of fetches; returns how many events Discovery described."""
+        now = self._clock()
+        if now < self._paused_until:
+            return 0
+        due = await self._details.claim(now, BATCH, now + LEASE)
+        if not due:
+            return 0
+        universal = [d.event_id for d in due if id_kind(d.event_id) is IdKind.UNIVERSAL]
+        legacy = [d for d in due if id_kind(d.event_id) is IdKind.LEGACY]
+        later = legacy[LEGACY_PER_RUN:]
+        client = self._client()
+        try:
+            found = await self._universal(client, universal)
+            for item in legacy[:LEGACY_PER_RUN]:
+                details = await self._legacy(client, item)
+                if details is not None:
+                    found[item.event_id] = details
+        except DiscoveryRefused as exc:
+            self._paused_until = now + REFUSED_PAUSE
+            logger.warning(
+                "the Discovery API refused the key (%s): event details are not fetched for "
+                "%g hours; polling goes on (set discovery.enabled: false for keys without "
+                "Discovery access)",
+                exc,
+                REFUSED_PAUSE / 3600,
+            )
+            await self._details.failed([d.event_id for d in due], self._paused_until)
+            return 0
+        except UpstreamError as exc:
+            log = logger.debug if self._failing else logger.warning
+            log("event details could not be fetched (%s); trying again in %gs", exc, RETRY)
+            self._failing = True
+            await self._details.failed([d.event_id for d in due], now + RETRY)
+            return 0
+        self._failing = False
+        asked = [*universal, *(d.event_id for d in legacy[:LEGACY_PER_RUN])]
+        missing = [event_id for event_id in asked if event_id not in found]
+        refresh = self._refresh()
+        next_fetch = {event_id: now + refresh * self._rng.uniform(0.9, 1.1) for event_id in asked}
+        next_fetch.update({d.event_id: now for d in later})
+        await self._details.save(
+            list(found.values()), [*missing, *(d.event_id for d in later)], now, next_fetch
+        )
+        if missing:
+            logger.info(
+                "the Discovery API does not know %d watched events (%s); they are polled all "
+                "the same, shown by their IDs",
+                len(missing),
+                ", ".join(missing[:5]),
+            )
+        return len(found)
+
+    @staticmethod
+    async def _universal(client: DiscoveryClient, event_ids: list[str]) -> dict[str, EventDetails]:
+        if not event_ids:
+            return {}
+        results = await client.search(Search(ids=tuple(event_ids)), most=len(event_ids))
+        asked = set(event_ids)
+        return {e.id: e for e in results.events if e.id in asked}
+
+    @staticmethod
+    async def _legacy(client: DiscoveryClient, due: DetailsDue) -> EventDetails | None:
+        """The event whose Discovery link ends in this legacy ID, found by the words of
+        the configured link."""
+        keyword = slug_words(due.link)
+        if keyword is None:
+            return None
+        results = await client.search(Search(keyword=keyword), most=50)
+        suffix = f"/event/{due.event_id.lower()}"
+        for event in results.events:
+            if event.url and urlsplit(event.url).path.rstrip("/").lower().endswith(suffix):
+                return dataclasses.replace(event, id=due.event_id)
+        return None
+
+
+def slug_words(link: str | None) -> str | None:
+    """The words of a link's slug (`/oasis-live-25-tickets/event/…` → "oasis live 25")."""
+    if not link:
+        return None
+    parts = [p for p in urlsplit(link).path.split("/") if p]
+    if "event" not in parts or parts.index("event") == 0:
+        return None
+    slug = parts[parts.index("event") - 1]
+    words = [w for w in re.split(r"[-_+]+", slug) if w and w.lower() not in _SLUG_NOISE]
+    return " ".join(words) or None
