@@ -84,6 +84,25 @@ def main() -> None:
     )
 
     print()
+    print(
+        "Event details: 1,000 watched events (a tenth legacy IDs with links), a day of "
+        "refreshes against the simulator's Discovery API"
+    )
+    discovery_header = (
+        "Discovery requests a day",
+        "planned",
+        "share of 5,000 (target: at most 10%)",
+    )
+    print(" | ".join(discovery_header))
+    print(" | ".join("-" * len(h) for h in discovery_header))
+    figures = run("bench.discovery")
+    print(
+        f"{figures['requests_per_day']:,} | {figures['planned_per_day']:,} | "
+        f"{figures['share_of_quota']:.1%}",
+        flush=True,
+    )
+
+    print()
     print("Delivery: a mass on-sale to a local webhook receiver (own process), concurrency 4")
     delivery_header = ("changes at once", "all delivered s", "single change p50 ms", "p99 ms")
     print(" | ".join(delivery_header))

@@ -106,10 +106,12 @@ async def test_check_prints_the_quota_plan_and_the_intervals_that_fit(tmp_path: 
     config = live_config(tmp_path, "http://127.0.0.1:9", events=10)
     code, out, err = await run_cli("check", "--config", str(config))
     assert code == 0, err
-    # 5 batches of 2 every 30s: 14,400 requests a day against the default 5,000.
-    assert "quota:     14,400 requests a day of 5,000 (288%), at most 5 a second" in out
-    assert "warning: the watchlist needs 14,400 requests a day" in err
-    assert "intervals that fit: 30s -> 1m36s" in err
+    # 5 batches of 2 every 30s: 14,400 requests a day against the default 5,000, and the
+    # details of the 10 events in one Discovery search a day.
+    assert "quota:     14,401 requests a day of 5,000 (288%), at most 5 a second" in out
+    assert "of which 1.0 for event details (Discovery, every 1d)" in out
+    assert "warning: the watchlist needs 14,401 requests a day" in err
+    assert "intervals that fit: 30s -> 96.1s" in err
 
 
 async def test_check_live_reports_the_key_quota_and_unknown_ids(tmp_path: Path) -> None:

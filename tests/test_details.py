@@ -5,7 +5,6 @@ message; Discovery failing never costs a poll."""
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -77,7 +76,6 @@ def refresher(r: Rig, session: aiohttp.ClientSession, key: str = API_KEY) -> Det
         lambda: DiscoveryClient(session, r.simulator_url, key, timeout=5.0),
         refresh=lambda: DAY,
         clock=r.clock,
-        rng=random.Random(3),
     )
 
 

@@ -10,6 +10,7 @@ from monitor.upstream.quota import (
     SAFETY_MARGIN,
     Demand,
     demands_of,
+    discovery_per_day,
     plan_for,
     plan_quota,
     quota_warning,
@@ -94,6 +95,7 @@ def test_the_warning_names_the_intervals_that_fit(make_config: ConfigFactory) ->
     config: Config = make_config(
         ticketmaster={"daily_quota": 5000, "batch_size": 100},
         polling={"interval": "30s"},
+        discovery={"enabled": False},
         events=[{"id": f"E{i}"} for i in range(150)]
         + [{"id": "VIP", "priority": 10, "interval": "30s"}],
     )
@@ -113,6 +115,7 @@ def test_interval_by_status_is_planned_at_its_shortest_interval(
     config = make_config(
         polling={"interval": "5m", "interval_by_status": {"FEW_TICKETS_LEFT": "15s"}},
         events=[{"id": "E1"}],
+        discovery={"enabled": False},
     )
     assert plan_for(config).requests_per_day == pytest.approx(86400 / 15)
 
@@ -171,7 +174,39 @@ def test_the_plan_counts_requests_as_full_as_the_size_and_the_url_allow(
     assert request_capacity(pinned, learnt=1000) == 50
     # 2,000 events every 10 s: 10 requests of 200 at first, 2 of 1,000 once learnt.
     fast = make_config(
-        events=events, polling={"interval": "10s"}, ticketmaster={"max_url_bytes": 20_000}
+        events=events,
+        polling={"interval": "10s"},
+        ticketmaster={"max_url_bytes": 20_000},
+        discovery={"enabled": False},
     )
     assert plan_for(fast).requests_per_day == pytest.approx(10 * 8640)
     assert plan_for(fast, learnt_size=1000).requests_per_day == pytest.approx(2 * 8640)
+
+
+def test_event_details_draw_on_the_same_quota(make_config: ConfigFactory) -> None:
+    """A search per 200 universal IDs and one per linked legacy ID, every refresh: for
+    1,000 events refreshed daily, 5 requests of the 5,000 a day."""
+    legacy = "0B005F8BC6A04A1B"
+    events = [{"id": f"G5v{i:06d}ZpCY3S"} for i in range(1000)]
+    daily = make_config(events=events, polling={"interval": "1h"})
+    assert discovery_per_day(daily) == 5
+    assert plan_for(daily).requests_per_day == pytest.approx(5 * 24 + 5)
+    hourly = make_config(
+        events=[*events[:399], {"url": f"https://www.ticketmaster.com/x/event/{legacy}"}],
+        discovery={"refresh": "1h"},
+    )
+    assert discovery_per_day(hourly) == (2 + 1) * 24
+    assert discovery_per_day(make_config(events=events, discovery={"enabled": False})) == 0
+
+
+def test_fitting_leaves_room_for_event_details(make_config: ConfigFactory) -> None:
+    config = make_config(
+        ticketmaster={"daily_quota": 1000, "batch_size": 10},
+        polling={"interval": "1m", "fit_quota": True},
+        events=[{"id": f"E{i}"} for i in range(20)],
+        discovery={"refresh": "10m"},
+    )
+    plan = plan_for(config)
+    assert plan.discovery_per_day == 144
+    polls = requests_per_day(demands_of(config), 10, plan.scale)
+    assert polls + plan.discovery_per_day <= 1000 * SAFETY_MARGIN

@@ -55,6 +55,11 @@ def _check(args: argparse.Namespace) -> int:
         f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
         f"({plan.requests_per_day / plan.quota:.0%}), at most {tm.requests_per_second:g} a second"
     )
+    if plan.discovery_per_day:
+        print(
+            f"             of which {plan.discovery_per_day:,.1f} for event details "
+            f"(Discovery, every {format_duration(config.discovery.refresh)})"
+        )
     for name, notifier in config.notifiers.items():
         listeners = sum(1 for e in config.events if name in config.targets_of(e))
         print(f"  notifier:  {name} ({notifier.type}), {listeners} events")

@@ -1,8 +1,8 @@
 """Event details kept fresh from the Discovery API, without ever holding up polling.
 
 Each run claims the events whose details are due (new ones at once, the others every
-`refresh`, spread by ±10% so they never come due together) and asks Discovery about up to
-200 universal IDs in one search. A legacy ID cannot be asked for: its event is found by
+`refresh`), with those due within a tenth of `refresh` riding along, and asks Discovery
+about up to 200 universal IDs in one search. A legacy ID cannot be asked for: its event is found by
 searching the words of its configured link and matching the link's ID, a few a run.
 
 Discovery failing costs nothing but details: a failed run is retried later, and a key
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -32,6 +31,8 @@ LEGACY_PER_RUN = 5
 """Legacy IDs looked up per run: each costs a search of its own."""
 LEASE = 300.0
 RETRY = 600.0
+EARLY = 0.1
+"""Events due within this share of `refresh` ride along in a search that goes out anyway."""
 REFUSED_PAUSE = 6 * 3600.0
 _SLUG_NOISE = {"tickets", "ticket", "event", "events"}
 
@@ -44,13 +45,11 @@ class DetailsRefresher:
         *,
         refresh: Callable[[], float],
         clock: Callable[[], float],
-        rng: random.Random | None = None,
     ) -> None:
         self._details = details
         self._client = client
         self._refresh = refresh
         self._clock = clock
-        self._rng = rng or random.Random()
         self._paused_until = 0.0
         self._failing = False
 
@@ -59,7 +58,8 @@ class DetailsRefresher:
         now = self._clock()
         if now < self._paused_until:
             return 0
-        due = await self._details.claim(now, BATCH, now + LEASE)
+        refresh = self._refresh()
+        due = await self._details.claim(now, BATCH, now + LEASE, early=refresh * EARLY)
         if not due:
             return 0
         universal = [d.event_id for d in due if id_kind(d.event_id) is IdKind.UNIVERSAL]
@@ -92,8 +92,7 @@ class DetailsRefresher:
         self._failing = False
         asked = [*universal, *(d.event_id for d in legacy[:LEGACY_PER_RUN])]
         missing = [event_id for event_id in asked if event_id not in found]
-        refresh = self._refresh()
-        next_fetch = {event_id: now + refresh * self._rng.uniform(0.9, 1.1) for event_id in asked}
+        next_fetch = dict.fromkeys(asked, now + refresh)
         next_fetch.update({d.event_id: now for d in later})
         await self._details.save(
             list(found.values()), [*missing, *(d.event_id for d in later)], now, next_fetch

@@ -64,19 +64,32 @@ class Details:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def claim(self, now: float, limit: int, lease_until: float) -> list[DetailsDue]:
-        """Up to `limit` watched events whose details are due, soonest first, each due
-        again at `lease_until` unless saved before."""
-        due = (
+    async def claim(
+        self, now: float, limit: int, lease_until: float, early: float = 0.0
+    ) -> list[DetailsDue]:
+        """When any watched event's details are due: up to `limit` events, soonest due
+        first, taking along those due within `early` from now (one search serves many, so
+        refreshes stay together), each due again at `lease_until` unless saved before."""
+        watched = (
             select(event_details.c.event_id, events.c.link)
             .join(events, events.c.event_id == event_details.c.event_id)
-            .where(event_details.c.next_fetch_at <= now, events.c.batch_id.is_not(None))
-            .order_by(event_details.c.next_fetch_at)
-            .limit(limit)
-            .with_for_update(of=event_details, skip_locked=True)
+            .where(events.c.batch_id.is_not(None))
         )
         async with self.engine.begin() as conn:
-            rows = [DetailsDue(row.event_id, row.link) for row in await conn.execute(due)]
+            due = await conn.scalar(
+                watched.with_only_columns(event_details.c.event_id)
+                .where(event_details.c.next_fetch_at <= now)
+                .limit(1)
+            )
+            if due is None:
+                return []
+            taken = (
+                watched.where(event_details.c.next_fetch_at <= now + early)
+                .order_by(event_details.c.next_fetch_at)
+                .limit(limit)
+                .with_for_update(of=event_details, skip_locked=True)
+            )
+            rows = [DetailsDue(row.event_id, row.link) for row in await conn.execute(taken)]
             if rows:
                 await conn.execute(
                     update(event_details)

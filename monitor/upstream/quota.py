@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from monitor.config import Config
+from monitor.markets import IdKind
 from monitor.times import format_duration
 from monitor.upstream.sizing import START
 
@@ -88,12 +89,30 @@ def stretch_factor(scale: float, priority: int) -> float:
     return max(1.0, scale / priority)
 
 
+DETAILS_PER_REQUEST = 200
+"""Universal IDs whose details one Discovery search fetches (see `polling.details`)."""
+
+
+def discovery_per_day(config: Config) -> float:
+    """Discovery requests a day for the details of `config`'s events: a search per 200
+    universal IDs, one per legacy ID with a link (others cannot be looked up), every
+    `discovery.refresh`."""
+    if not config.discovery.enabled or not config.events:
+        return 0.0
+    legacy = [event for event in config.events if event.kind is IdKind.LEGACY]
+    searches = math.ceil((len(config.events) - len(legacy)) / DETAILS_PER_REQUEST)
+    searches += sum(1 for event in legacy if event.url)
+    return searches * SECONDS_PER_DAY / config.discovery.refresh
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaPlan:
     requests_per_day: float
+    """Polls and Discovery requests together."""
     quota: int
     scale: float
     """1.0 when the plan fits with its margin; otherwise the smallest scale that does."""
+    discovery_per_day: float = 0.0
 
     @property
     def fits(self) -> bool:
@@ -103,14 +122,17 @@ class QuotaPlan:
         return stretch_factor(self.scale, priority)
 
 
-def plan_quota(demands: Sequence[Demand], capacity: int, quota: int) -> QuotaPlan:
-    """Every loop here is bounded, whatever the figures: a garbled quota must never hang the
+def plan_quota(
+    demands: Sequence[Demand], capacity: int, quota: int, discovery: float = 0.0
+) -> QuotaPlan:
+    """Polling stretched to fit what `discovery`'s requests a day leave of the quota.
+    Every loop here is bounded, whatever the figures: a garbled quota must never hang the
     daemon, a reload or `check`."""
     quota = max(1, quota)
-    needed = requests_per_day(demands, capacity)
-    budget = quota * SAFETY_MARGIN
-    if needed <= budget:
-        return QuotaPlan(needed, quota, 1.0)
+    needed = requests_per_day(demands, capacity) + discovery
+    budget = max(quota * SAFETY_MARGIN - discovery, quota * (1 - SAFETY_MARGIN))
+    if needed - discovery <= budget:
+        return QuotaPlan(needed, quota, 1.0, discovery)
     # Invariant: `high` fits the budget. Priority 10 stretches ten times less than 1.
     low, high = 1.0, needed / budget * 10
     for _ in range(_MAX_DOUBLINGS):
@@ -125,7 +147,7 @@ def plan_quota(demands: Sequence[Demand], capacity: int, quota: int) -> QuotaPla
             low = middle
         if high - low < 1e-4:
             break
-    return QuotaPlan(needed, quota, high)
+    return QuotaPlan(needed, quota, high, discovery)
 
 
 def demands_of(config: Config) -> list[Demand]:
@@ -146,6 +168,7 @@ def plan_for(config: Config, quota: int | None = None, learnt_size: int | None =
         demands_of(config),
         request_capacity(config, learnt_size),
         quota or config.ticketmaster.daily_quota,
+        discovery_per_day(config),
     )
 
 
