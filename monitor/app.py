@@ -195,6 +195,8 @@ class Monitor:
             self._discovery_client,
             refresh=lambda: self.config.discovery.refresh,
             clock=self.clock,
+            watchlist=lambda: self.poller.watchlist,
+            on_changes=self.dispatcher.wake,
         )
         self._periodic("details", every, self._refresh_details)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.

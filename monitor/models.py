@@ -113,9 +113,28 @@ class EventInfo:
     lifecycle: str | None = None
 
 
+class ChangeKind(StrEnum):
+    INVENTORY = "inventory"
+    """The availability changed: the Inventory Status API's answer."""
+    LIFECYCLE = "lifecycle"
+    """The event was cancelled, postponed, rescheduled, … (Discovery's `dates.status`)."""
+    SALE_OPENED = "sale_opened"
+    """A public sale or a presale window started."""
+
+
+@dataclass(frozen=True, slots=True)
+class SaleOpening:
+    kind: str
+    """"public" or "presale"."""
+    name: str | None
+    starts_at: float
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
-    """An accepted difference between the stored and the observed availability."""
+    """An accepted difference between the stored and the observed availability, or
+    another kind of news about the event (see `ChangeKind`). A change of another kind
+    carries the event's availability when it happened as `previous` and `current`."""
 
     id: str
     event_id: str
@@ -125,9 +144,18 @@ class Change:
     observed_at: float
     event: EventInfo | None = None
     """The event's details when read back for delivery or display."""
+    kind: ChangeKind = ChangeKind.INVENTORY
+    lifecycle: tuple[str | None, str] | None = None
+    """For a lifecycle change: the code before (None when unknown) and after."""
+    sale: SaleOpening | None = None
+    """For a sale opening: which sale."""
 
     @property
     def changed(self) -> tuple[str, ...]:
+        if self.kind is ChangeKind.LIFECYCLE:
+            return ("lifecycle",)
+        if self.kind is ChangeKind.SALE_OPENED:
+            return ("sale",)
         if self.previous is None:
             return ("status", "resale_status")
         fields = []

@@ -76,6 +76,7 @@ def refresher(r: Rig, session: aiohttp.ClientSession, key: str = API_KEY) -> Det
         lambda: DiscoveryClient(session, r.simulator_url, key, timeout=5.0),
         refresh=lambda: DAY,
         clock=r.clock,
+        watchlist=lambda: r.poller.watchlist,
     )
 
 

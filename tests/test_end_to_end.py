@@ -76,6 +76,7 @@ async def test_exactly_one_webhook_per_change_with_the_contract_body(tmp_path: P
         "changed",
         "observed_at",
         "event",
+        "kind",
     }
     assert first["data"]["event_name"] == "Eras Tour — Night 1"
     event = first["data"]["event"]

@@ -58,8 +58,10 @@ def test_an_urgent_change_ignores_quiet_hours() -> None:
     on_sale = Rule.model_validate({"field": "status", "to": "TICKETS_AVAILABLE", "urgent": True})
     other = Rule.model_validate({"field": "status"})
     target = Target("fans", ((on_sale, other),))
-    assert urgent(target, Availability(N, RN), Availability(A, RN))
-    assert not urgent(target, Availability(A, RN), Availability(F, RN))
+    assert urgent(target, Change("c", "E1", None, Availability(N, RN), Availability(A, RN), 0.0))
+    assert not urgent(
+        target, Change("c", "E1", None, Availability(A, RN), Availability(F, RN), 0.0)
+    )
 
 
 async def test_the_night_goes_out_at_its_end_as_one_message_without_what_reverted(

@@ -7,7 +7,7 @@ import pytest
 
 from monitor.config import Rule, parse_config
 from monitor.errors import ConfigError
-from monitor.models import Availability, ResaleStatus, Status
+from monitor.models import Availability, Change, ChangeKind, ResaleStatus, SaleOpening, Status
 from monitor.notify.routing import allows, passes, routed
 from tests.conftest import ConfigFactory
 from tests.e2e import run_cli
@@ -21,6 +21,16 @@ def av(status: str, resale: str = N) -> Availability:
 
 def rule(**settings: object) -> Rule:
     return Rule.model_validate(settings)
+
+
+def ch(
+    previous: Availability | None, current: Availability, kind: ChangeKind = ChangeKind.INVENTORY
+) -> Change:
+    lifecycle = ("onsale", "canceled") if kind is ChangeKind.LIFECYCLE else None
+    sale = SaleOpening("public", None, 0.0) if kind is ChangeKind.SALE_OPENED else None
+    return Change(
+        "c1", "E1", None, previous, current, 0.0, kind=kind, lifecycle=lifecycle, sale=sale
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,15 +57,47 @@ def test_rule(
     current: Availability,
     expected: bool,
 ) -> None:
-    assert passes(rule(**settings), previous, current) is expected
+    assert passes(rule(**settings), ch(previous, current)) is expected
 
 
 def test_no_rules_let_everything_through_and_any_rule_of_a_set_suffices() -> None:
-    assert allows((), av(A), av(F))
+    assert allows((), ch(av(A), av(F)))
     either = (rule(to=[A]), rule(to=[F]))
-    assert allows(either, av(N), av(F))
-    assert not allows(either, av(A), av(N))
-    assert not routed(((), (rule(to=[A]),)), av(N), av(F)), "every set must pass"
+    assert allows(either, ch(av(N), av(F)))
+    assert not allows(either, ch(av(A), av(N)))
+    assert not routed(((), (rule(to=[A]),)), ch(av(N), av(F))), "every set must pass"
+
+
+LIFECYCLE, SALE = ChangeKind.LIFECYCLE, ChangeKind.SALE_OPENED
+
+
+@pytest.mark.parametrize(
+    ("settings", "kind", "expected"),
+    [
+        ({"kind": "lifecycle"}, LIFECYCLE, True),
+        ({"kind": ["lifecycle", "sale_opened"]}, SALE, True),
+        ({"kind": "lifecycle"}, SALE, False),
+        ({}, LIFECYCLE, False),
+        ({"to": [A]}, SALE, False),
+        ({"kind": "lifecycle"}, ChangeKind.INVENTORY, False),
+        ({"kind": ["inventory", "lifecycle"], "to": [A]}, ChangeKind.INVENTORY, True),
+    ],
+)
+def test_rules_select_kinds_of_change(
+    settings: dict[str, object], kind: ChangeKind, expected: bool
+) -> None:
+    """A rule names the kinds it lets through; without `kind` it is about availability."""
+    assert passes(rule(**settings), ch(av(N), av(A), kind)) is expected
+
+
+def test_no_rules_let_every_kind_through() -> None:
+    assert allows((), ch(av(A), av(A), LIFECYCLE))
+    assert allows((), ch(av(A), av(A), SALE))
+
+
+def test_a_kind_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(ValueError, match="lifecycle"):
+        rule(kind="cancelled")
 
 
 def test_tags_and_when_from_the_config() -> None:
@@ -82,9 +124,9 @@ def test_tags_and_when_from_the_config() -> None:
     assert config.targets_of(e1) == ("everyone", "tour", "fans")
     assert config.targets_of(e2) == ("everyone", "fans")
     assert config.targets_of(e3) == ("tour",)
-    assert routed(config.rules_for(e1, "fans"), av(N), av(A))
-    assert not routed(config.rules_for(e1, "fans"), av(A), av(N))
-    assert not routed(config.rules_for(e2, "everyone"), av(A), av(N)), "E2 hears only resale"
+    assert routed(config.rules_for(e1, "fans"), ch(av(N), av(A)))
+    assert not routed(config.rules_for(e1, "fans"), ch(av(A), av(N)))
+    assert not routed(config.rules_for(e2, "everyone"), ch(av(A), av(N))), "E2 hears only resale"
 
 
 @pytest.mark.parametrize(

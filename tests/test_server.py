@@ -23,7 +23,7 @@ from monitor.devtools.simulator import Simulator, serve
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
 from monitor.polling.watchlist import watchlist
-from monitor.server.api import ChangesPage, EventDetail, EventsPage, Readiness
+from monitor.server.api import AvailabilityOut, ChangesPage, EventDetail, EventsPage, Readiness
 from monitor.server.app import build_app
 from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
@@ -109,7 +109,9 @@ async def test_the_api_lists_pages_filters_and_details_events(
         assert few.events[0].last_changed_at is not None
 
         detail = EventDetail.model_validate(await json_of(http, "/api/events/E1"))
-        assert [c.current.status for c in detail.changes] == ["FEW_TICKETS_LEFT"]
+        assert [c.current for c in detail.changes] == [
+            AvailabilityOut(status="FEW_TICKETS_LEFT", resale_status="TICKETS_NOT_AVAILABLE")
+        ]
         assert [s.status for s in detail.snapshots] == ["TICKETS_AVAILABLE", "FEW_TICKETS_LEFT"]
         later = EventDetail.model_validate(
             await json_of(http, f"/api/events/E1?since={detail.changes[0].observed_at}")
@@ -118,8 +120,10 @@ async def test_the_api_lists_pages_filters_and_details_events(
 
         changes = ChangesPage.model_validate(await json_of(http, "/api/changes?since=0"))
         (change,) = changes.changes
-        assert change.previous is not None
-        assert (change.event_id, change.previous.status, change.current.status) == (
+        assert isinstance(change.previous, AvailabilityOut)
+        assert isinstance(change.current, AvailabilityOut)
+        assert (change.kind, change.event_id, change.previous.status, change.current.status) == (
+            "inventory",
             "E1",
             "TICKETS_AVAILABLE",
             "FEW_TICKETS_LEFT",

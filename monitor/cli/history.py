@@ -14,7 +14,8 @@ import orjson
 
 from monitor.cli.common import EXIT_CONFIG, Commands, command, database, load, table, when
 from monitor.config import Config
-from monitor.models import Change, Health, UpstreamStatus
+from monitor.models import Change, ChangeKind, Health, UpstreamStatus
+from monitor.notify.rendering import headline
 from monitor.redact import redact
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
@@ -112,6 +113,8 @@ async def _by_name(reads: Reads, wanted: str) -> EventRow | None:
 
 
 def _transitions(change: Change) -> tuple[str, str]:
+    if change.kind is not ChangeKind.INVENTORY:
+        return headline(change), "-"
     before = change.previous
     return (
         f"{before.status if before else '-'} → {change.current.status}",

@@ -22,7 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.config.apprise_urls import apprise_problem
 from monitor.config.fields import BlankIsNone, Duration, Model, Template, check_http_url
-from monitor.models import ResaleStatus, Status
+from monitor.models import ChangeKind, ResaleStatus, Status
 
 FieldName = Literal["status", "resale_status"]
 ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
@@ -42,11 +42,14 @@ def _one_or_many(value: object) -> object:
 
 
 class Rule(BaseModel):
-    """A change passes when one of `fields` changed, from a state in `from` (if given) to a
-    state in `to` (if given). Without `field`, both fields are considered."""
+    """A change passes when it is of a kind in `kind` (without it: an inventory change)
+    and, for an inventory change, one of `fields` changed, from a state in `from` (if
+    given) to a state in `to` (if given). Without `field`, both fields are considered."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    kind: Annotated[tuple[ChangeKind, ...] | None, BeforeValidator(_one_or_many)] = None
+    """inventory, lifecycle or sale_opened."""
     field: FieldName | None = None
     from_: Annotated[tuple[str, ...] | None, BeforeValidator(_one_or_many)] = Field(
         None, alias="from"

@@ -19,7 +19,7 @@ from monitor.backoff import gives_up, retry_delay
 from monitor.config import NotifierConfig, RetryConfig
 from monitor.errors import DeliveryError
 from monitor.metrics import Metrics
-from monitor.models import Delivery, Outcome
+from monitor.models import ChangeKind, Delivery, Outcome
 from monitor.notify.cooldown import LastSent, cooldown
 from monitor.notify.decisions import SEND, Decision, DeferUntil, Send
 from monitor.notify.grouping import group_decision
@@ -181,9 +181,11 @@ class Dispatcher:
         decision = quiet(now, route.quiet_hours, claim.urgent)
         if not isinstance(decision, Send):
             return decision
+        change = claim.delivery.change
         if claim.cooldown <= 0 and route.quiet_hours is None:
             return SEND
-        change = claim.delivery.change
+        if change.kind is not ChangeKind.INVENTORY:
+            return SEND  # news of a cancellation or a sale is never "the same state again"
         last = history.last_sent.get(change.event_id)
         return cooldown(
             change.current,

@@ -6,17 +6,41 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.markets import event_link
-from monitor.models import Change, EventInfo
+from monitor.models import Change, ChangeKind, EventInfo
 from monitor.times import iso
+
+MESSAGE_TYPES = {
+    ChangeKind.INVENTORY: "inventory.changed",
+    ChangeKind.LIFECYCLE: "event.lifecycle_changed",
+    ChangeKind.SALE_OPENED: "event.sale_opened",
+}
 
 
 def change_document(change: Change) -> dict[str, Any]:
-    """The `data` object of the webhook contract; the JSON API serves the same document."""
-    previous = change.previous
+    """The `data` object of the webhook contract; the JSON API serves the same document.
+    An availability change has `previous` and `current` availability; a lifecycle change
+    `previous` and `current` lifecycle codes; a sale opening `sale`."""
     return {
         "change_id": change.id,
         "event_id": change.event_id,
         "event_name": change.event_name,
+        "kind": change.kind.value,
+        **_what_changed(change),
+        "changed": list(change.changed),
+        "observed_at": iso(change.observed_at),
+        "event": event_document(change),
+    }
+
+
+def _what_changed(change: Change) -> dict[str, Any]:
+    if change.lifecycle is not None:
+        before, after = change.lifecycle
+        return {"previous": {"lifecycle": before}, "current": {"lifecycle": after}}
+    if change.sale is not None:
+        sale = change.sale
+        return {"sale": {"kind": sale.kind, "name": sale.name, "starts_at": iso(sale.starts_at)}}
+    previous = change.previous
+    return {
         "previous": None
         if previous is None
         else {"status": previous.status.value, "resale_status": previous.resale_status.value},
@@ -24,9 +48,6 @@ def change_document(change: Change) -> dict[str, Any]:
             "status": change.current.status.value,
             "resale_status": change.current.resale_status.value,
         },
-        "changed": list(change.changed),
-        "observed_at": iso(change.observed_at),
-        "event": event_document(change),
     }
 
 
@@ -58,7 +79,7 @@ def change_message(change: Change) -> dict[str, Any]:
     test = is_test(change)
     data = change_document(change)
     return {
-        "type": "inventory.test" if test else "inventory.changed",
+        "type": "inventory.test" if test else MESSAGE_TYPES[change.kind],
         "timestamp": iso(change.observed_at),
         "data": {**data, "test": True} if test else data,
     }

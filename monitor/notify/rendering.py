@@ -5,8 +5,12 @@ A template sees: `title` (the event's name, else its ID), `event_id`, `event_nam
 `changed` (field names), `observed_at` (RFC 3339), `url` (the event's page on its market's
 site), `starts` (the start in the venue's time, "Sat 12 Jul 2027, 19:30"), `venue`
 ("Wembley Stadium, London"), `lifecycle` (onsale, canceled, …; the last three empty when
-unknown) and `test` (true for `notify test`) — all of the first change — and `changes`, the list of
+unknown), `kind` (inventory, lifecycle or sale_opened), `headline` (what happened, in words,
+for every kind: "few tickets left", "canceled (was onsale)", "presale Fan presale opened")
+and `test` (true for `notify test`) — all of the first change — and `changes`, the list of
 every change the message carries (several with a `group_window`), each with those keys.
+For a change of another kind than inventory, `previous` and `current` are both the event's
+availability when it happened.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from monitor.models import Availability, Change
 from monitor.notify.documents import event_info, is_test
 from monitor.times import iso, local_time
 
-DEFAULT_SUBJECT = "{{ title }}: {{ current.status_words }}"
+DEFAULT_SUBJECT = "{{ title }}: {{ headline }}"
 TEST_MARK = "[test]"
 """Every subject and line of a test message starts with it, whatever the template."""
 DEFAULT_LINE = (
@@ -28,7 +32,7 @@ DEFAULT_LINE = (
     "{% set event_id = c.event_id %}{% set previous = c.previous %}{% set current = c.current %}"
     "{% set changed = c.changed %}{% if not loop.first %}\n{% endif %}"
     "{% if test %}[test] {% endif %}{{ title }}{% if event_name %} ({{ event_id }}){% endif %}: "
-    "{% if previous %}"
+    "{% if c.kind != 'inventory' %}{{ c.headline }}{% elif previous %}"
     "{% if 'status' in changed %}status {{ previous.status }} → {{ current.status }}{% endif %}"
     "{% if changed|length > 1 %}; {% endif %}"
     "{% if 'resale_status' in changed %}resale {{ previous.resale_status }} → "
@@ -43,9 +47,11 @@ DEFAULT_TEXT = """\
 {% if c.starts %}When:    {{ c.starts }}
 {% endif %}{% if c.venue %}Where:   {{ c.venue }}
 {% endif %}
+{% if c.kind == 'inventory' -%}
 Status:  {{ c.previous.status if c.previous else '-' }} → {{ c.current.status }}
 Resale:  {{ c.previous.resale_status if c.previous else '-' }} → {{ c.current.resale_status }}
-Seen at: {{ c.observed_at }}
+{% else %}News:    {{ c.headline }}
+{% endif %}Seen at: {{ c.observed_at }}
 
 {{ c.url }}
 {% if not loop.last %}
@@ -56,17 +62,17 @@ DEFAULT_HTML = """\
 <p><strong>This is a test message from inventory-monitor; nothing has changed.</strong></p>
 {% endif %}
 {% for c in changes %}
-<h2>{{ c.title }}: {{ c.current.status_words }}</h2>
+<h2>{{ c.title }}: {{ c.headline }}</h2>
 <table cellpadding="4">
 {% if c.starts %}<tr><th align="left">When</th><td>{{ c.starts }}</td></tr>{% endif %}
 {% if c.venue %}<tr><th align="left">Where</th><td>{{ c.venue }}</td></tr>{% endif %}
-<tr><th align="left">Status</th>
+{% if c.kind == 'inventory' %}<tr><th align="left">Status</th>
 <td>{{ c.previous.status if c.previous else '-' }} →
 <strong>{{ c.current.status }}</strong></td></tr>
 <tr><th align="left">Resale</th>
 <td>{{ c.previous.resale_status if c.previous else '-' }} →
 <strong>{{ c.current.resale_status }}</strong></td></tr>
-<tr><th align="left">Seen at</th><td>{{ c.observed_at }}</td></tr>
+{% endif %}<tr><th align="left">Seen at</th><td>{{ c.observed_at }}</td></tr>
 </table>
 <p><a href="{{ c.url }}">{{ c.title }} on Ticketmaster</a></p>
 {% endfor %}
@@ -106,7 +112,21 @@ def _one(change: Change) -> dict[str, Any]:
         "starts": local_time(info.starts_at, info.timezone),
         "venue": ", ".join(part for part in (info.venue.name, info.venue.city) if part),
         "lifecycle": info.lifecycle or "",
+        "kind": change.kind.value,
+        "headline": headline(change),
     }
+
+
+def headline(change: Change) -> str:
+    """What happened, in words."""
+    if change.lifecycle is not None:
+        before, after = change.lifecycle
+        return f"{after} (was {before})" if before else after
+    if change.sale is not None:
+        sale = change.sale
+        what = "public sale" if sale.kind == "public" else f"presale {sale.name or ''}".strip()
+        return f"{what} opened"
+    return change.current.status.words
 
 
 class Renderer:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from monitor.models import Change
+from monitor.models import Change, ChangeKind
 from monitor.notify.cooldown import LastSent, cooldown
 from monitor.notify.decisions import DeferUntil, Send
 from monitor.notify.quiet import QuietHours, quiet
@@ -60,7 +60,7 @@ def replay(
         routed: list[tuple[Change, Target]] = []
         for change in ordered:
             targets = [t for t in targets_of(change.event_id) if t.notifier == name]
-            if route(targets, change.previous, change.current):
+            if route(targets, change):
                 routed.append((change, targets[0]))
             else:
                 planned.append(Planned(change, name, Fate.NOT_ROUTED))
@@ -92,8 +92,9 @@ def _staged(
         while arrived < len(routed) and routed[arrived][0].observed_at <= item.at:
             newest[routed[arrived][0].event_id] = arrived
             arrived += 1
-        decision = quiet(item.at, hours, urgent(item.target, change.previous, change.current))
-        if isinstance(decision, Send) and (item.target.cooldown > 0 or hours is not None):
+        decision = quiet(item.at, hours, urgent(item.target, change))
+        managed = item.target.cooldown > 0 or hours is not None
+        if isinstance(decision, Send) and managed and change.kind is ChangeKind.INVENTORY:
             decision = cooldown(
                 change.current,
                 item.target.cooldown,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from monitor.config.notifiers import FieldName, Rule
-from monitor.models import Availability
+from monitor.models import Change, ChangeKind
 
 
 class Target(NamedTuple):
@@ -22,7 +22,12 @@ class Target(NamedTuple):
     """Seconds after a message about the event before the next one (see `notify.cooldown`)."""
 
 
-def passes(rule: Rule, previous: Availability | None, current: Availability) -> bool:
+def passes(rule: Rule, change: Change) -> bool:
+    if change.kind is not ChangeKind.INVENTORY:
+        return rule.kind is not None and change.kind in rule.kind
+    if rule.kind is not None and ChangeKind.INVENTORY not in rule.kind:
+        return False
+    previous, current = change.previous, change.current
     fields: Sequence[FieldName] = (rule.field,) if rule.field else ("status", "resale_status")
     for name in fields:
         before = None if previous is None else getattr(previous, name).value
@@ -37,29 +42,21 @@ def passes(rule: Rule, previous: Availability | None, current: Availability) -> 
     return False
 
 
-def allows(rules: Sequence[Rule], previous: Availability | None, current: Availability) -> bool:
+def allows(rules: Sequence[Rule], change: Change) -> bool:
     """No rules let every change through; otherwise any passing rule does."""
-    return not rules or any(passes(rule, previous, current) for rule in rules)
+    return not rules or any(passes(rule, change) for rule in rules)
 
 
-def routed(
-    rule_sets: Sequence[Sequence[Rule]], previous: Availability | None, current: Availability
-) -> bool:
+def routed(rule_sets: Sequence[Sequence[Rule]], change: Change) -> bool:
     """Whether every rule set (the event's, the notifier's) lets the change through."""
-    return all(allows(rules, previous, current) for rules in rule_sets)
+    return all(allows(rules, change) for rules in rule_sets)
 
 
-def route(
-    targets: Sequence[Target], previous: Availability | None, current: Availability
-) -> list[Target]:
-    """The targets that hear of a change from `previous` to `current`."""
-    return [target for target in targets if routed(target.rule_sets, previous, current)]
+def route(targets: Sequence[Target], change: Change) -> list[Target]:
+    """The targets that hear of `change`."""
+    return [target for target in targets if routed(target.rule_sets, change)]
 
 
-def urgent(target: Target, previous: Availability | None, current: Availability) -> bool:
+def urgent(target: Target, change: Change) -> bool:
     """Whether a rule marked `urgent` lets the change through: it then ignores quiet hours."""
-    return any(
-        rule.urgent and passes(rule, previous, current)
-        for rules in target.rule_sets
-        for rule in rules
-    )
+    return any(rule.urgent and passes(rule, change) for rules in target.rule_sets for rule in rules)

@@ -14,14 +14,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from monitor.discovery.client import DiscoveryClient, DiscoveryRefused, Search
 from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
 from monitor.markets import IdKind, id_kind
-from monitor.store.details import Details, DetailsDue
+from monitor.models import ChangeKind
+from monitor.polling.news import deliveries_of, lifecycle_change, news, sales_opened
+from monitor.polling.watchlist import Watch
+from monitor.store.details import Details, DetailsDue, SalesDue
+from monitor.store.records import PollWrite
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +49,24 @@ class DetailsRefresher:
         *,
         refresh: Callable[[], float],
         clock: Callable[[], float],
+        watchlist: Callable[[], Mapping[str, Watch]],
+        on_changes: Callable[[], None] = lambda: None,
     ) -> None:
         self._details = details
         self._client = client
         self._refresh = refresh
         self._clock = clock
+        self._watchlist = watchlist
+        self._on_changes = on_changes
         self._paused_until = 0.0
         self._failing = False
 
     async def run(self) -> int:
-        """One round of fetches; returns how many events Discovery described."""
+        """Announce the sales opening by now, then one round of fetches; returns how many
+        events Discovery described."""
         now = self._clock()
+        if await self._details.announce_sales(now, lambda due: self._sales_news(due, now)):
+            self._on_changes()
         if now < self._paused_until:
             return 0
         refresh = self._refresh()
@@ -94,9 +105,11 @@ class DetailsRefresher:
         missing = [event_id for event_id in asked if event_id not in found]
         next_fetch = dict.fromkeys(asked, now + refresh)
         next_fetch.update({d.event_id: now for d in later})
-        await self._details.save(
-            list(found.values()), [*missing, *(d.event_id for d in later)], now, next_fetch
-        )
+        news = self._lifecycle_news(due, found, now)
+        deferred = [d.event_id for d in later]
+        await self._details.save(list(found.values()), [*missing, *deferred], now, next_fetch, news)
+        if news.changes:
+            self._on_changes()
         if missing:
             logger.info(
                 "the Discovery API does not know %d watched events (%s); they are polled all "
@@ -105,6 +118,49 @@ class DetailsRefresher:
                 ", ".join(missing[:5]),
             )
         return len(found)
+
+    def _lifecycle_news(
+        self, due: list[DetailsDue], found: Mapping[str, EventDetails], now: float
+    ) -> PollWrite:
+        write = PollWrite()
+        watches = self._watchlist()
+        for item in due:
+            details, watch = found.get(item.event_id), watches.get(item.event_id)
+            if details is None or watch is None:
+                continue
+            moved = lifecycle_change(item.lifecycle, details.lifecycle)
+            if moved is not None:
+                change = news(
+                    ChangeKind.LIFECYCLE,
+                    item.event_id,
+                    watch.name,
+                    item.availability,
+                    now,
+                    lifecycle=moved,
+                )
+                write.changes.append(change)
+                write.deliveries.extend(deliveries_of(change, watch.targets, now))
+        return write
+
+    def _sales_news(self, due: Sequence[SalesDue], now: float) -> PollWrite:
+        write = PollWrite()
+        watches = self._watchlist()
+        for item in due:
+            watch = watches.get(item.event_id)
+            if watch is None:
+                continue
+            for sale in sales_opened(item.sales, item.seen_until, now):
+                change = news(
+                    ChangeKind.SALE_OPENED,
+                    item.event_id,
+                    watch.name,
+                    item.availability,
+                    now,
+                    sale=sale,
+                )
+                write.changes.append(change)
+                write.deliveries.extend(deliveries_of(change, watch.targets, now))
+        return write
 
     @staticmethod
     async def _universal(client: DiscoveryClient, event_ids: list[str]) -> dict[str, EventDetails]:

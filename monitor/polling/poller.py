@@ -22,7 +22,6 @@ from monitor.errors import Held, RateLimited, UpstreamError
 from monitor.markets import request_kind
 from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, Change, EventState, Status, new_id
-from monitor.notify.routing import route, urgent
 from monitor.polling.detect import (
     Rules,
     Verdict,
@@ -31,6 +30,7 @@ from monitor.polling.detect import (
     reading_of,
     settled_until,
 )
+from monitor.polling.news import deliveries_of
 from monitor.polling.notes import Notes
 from monitor.polling.watchlist import Watch
 from monitor.polling.writer import GroupWriter
@@ -41,7 +41,6 @@ from monitor.store.records import (
     ClaimedBatch,
     EventUnread,
     EventUpdate,
-    NewDelivery,
     NewSnapshot,
     PollWrite,
 )
@@ -512,17 +511,7 @@ class Poller:
         if previous is None or previous.resale_status is not current.resale_status:
             self._metrics.changes.labels("resale_status", current.resale_status.value).inc()
         write.changes.append(change)
-        write.deliveries.extend(
-            NewDelivery(
-                new_id(),
-                change.id,
-                target.notifier,
-                now,
-                target.cooldown,
-                urgent(target, previous, current),
-            )
-            for target in route(watch.targets, previous, current)
-        )
+        write.deliveries.extend(deliveries_of(change, watch.targets, now))
 
 
 def _versions(

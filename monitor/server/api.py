@@ -78,17 +78,34 @@ class AvailabilityOut(BaseModel):
     resale_status: str
 
 
+class LifecycleOut(BaseModel):
+    lifecycle: str | None
+    """onsale, offsale, canceled, postponed or rescheduled; None when unknown."""
+
+
+class SaleOut(BaseModel):
+    kind: Literal["public", "presale"]
+    name: str | None
+    starts_at: str
+
+
 class ChangeOut(BaseModel):
     """The same document as a webhook's `data`, with `observed_at` to the millisecond."""
 
     change_id: str
     event_id: str
     event_name: str | None
-    previous: AvailabilityOut | None
-    """None for a first reading that was reported (`notify_baseline`)."""
-    current: AvailabilityOut
+    kind: Literal["inventory", "lifecycle", "sale_opened"]
+    previous: AvailabilityOut | LifecycleOut | None = None
+    """Availability for an inventory change (None for a first reading that was reported,
+    `notify_baseline`); the lifecycle code before, for a lifecycle change; absent for a
+    sale opening."""
+    current: AvailabilityOut | LifecycleOut | None = None
+    """Availability, or the lifecycle code after; absent for a sale opening."""
+    sale: SaleOut | None = None
+    """The sale window that opened, for a sale opening."""
     changed: list[str]
-    """status, resale_status, or both."""
+    """status, resale_status or both; lifecycle; or sale."""
     observed_at: str
     event: EventInfoOut
 

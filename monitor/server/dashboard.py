@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from monitor.models import STATUS_BY_NAME, Change, Status
+from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Status
+from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, NONCE
 from monitor.store.rows import EventRow
 from monitor.times import iso, local_time
@@ -112,7 +113,12 @@ async def page(request: web.Request) -> web.Response:
             for row in rows
         ],
         "recent": [
-            {"change": change, "when": ago(now - change.observed_at), "at": iso(change.observed_at)}
+            {
+                "change": change,
+                "when": ago(now - change.observed_at),
+                "at": iso(change.observed_at),
+                "news": None if change.kind is ChangeKind.INVENTORY else headline(change),
+            }
             for change in reversed(recent)
         ],
         "total": events_page.total,

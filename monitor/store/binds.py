@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from sqlalchemy import bindparam, func, select, update
 
 from monitor.models import Change, DeliveryState
@@ -138,7 +139,21 @@ def change(c: Change) -> dict[str, object]:
         "status": c.current.status.value,
         "resale_status": c.current.resale_status.value,
         "observed_at": c.observed_at,
+        "kind": c.kind.value,
+        "detail": change_detail(c),
     }
+
+
+def change_detail(c: Change) -> str | None:
+    """What a change of another kind than inventory says, as JSON."""
+    if c.lifecycle is not None:
+        return orjson.dumps({"previous": c.lifecycle[0], "current": c.lifecycle[1]}).decode()
+    if c.sale is not None:
+        sale = c.sale
+        return orjson.dumps(
+            {"kind": sale.kind, "name": sale.name, "starts_at": sale.starts_at}
+        ).decode()
+    return None
 
 
 def delivery(d: NewDelivery) -> dict[str, object]:

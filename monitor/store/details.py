@@ -4,21 +4,41 @@ time out by a lease, so replicas sharing the database never fetch one event twic
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.discovery.details import EventDetails
-from monitor.store.tables import event_details, events
+from monitor.models import Availability, ResaleStatus, SaleOpening, Status
+from monitor.store.binds import change, delivery
+from monitor.store.records import PollWrite
+from monitor.store.rows import availability
+from monitor.store.tables import changes, deliveries, event_details, events
+
+UNKNOWN = Availability(Status.UNKNOWN, ResaleStatus.UNKNOWN)
+"""The availability of an event never read yet."""
 
 
 class DetailsDue(NamedTuple):
     event_id: str
     link: str | None
     """The configured link: the only way to find a legacy ID in Discovery."""
+    lifecycle: str | None = None
+    """What Discovery said last time, to tell news from it."""
+    availability: Availability = UNKNOWN
+    """The event's availability now: news of another kind carries it."""
+
+
+class SalesDue(NamedTuple):
+    """An event with a sale window opening by now."""
+
+    event_id: str
+    sales: tuple[SaleOpening, ...]
+    seen_until: float | None
+    availability: Availability
 
 
 _FOUND = (
@@ -41,6 +61,7 @@ _FOUND = (
         price_currency=bindparam("b_price_currency"),
         fetched_at=bindparam("b_now"),
         next_fetch_at=bindparam("b_next"),
+        next_sale_at=bindparam("b_next_sale"),
         failures=0,
     )
 )
@@ -71,7 +92,13 @@ class Details:
         first, taking along those due within `early` from now (one search serves many, so
         refreshes stay together), each due again at `lease_until` unless saved before."""
         watched = (
-            select(event_details.c.event_id, events.c.link)
+            select(
+                event_details.c.event_id,
+                events.c.link,
+                event_details.c.lifecycle,
+                events.c.status,
+                events.c.resale_status,
+            )
             .join(events, events.c.event_id == event_details.c.event_id)
             .where(events.c.batch_id.is_not(None))
         )
@@ -89,7 +116,10 @@ class Details:
                 .limit(limit)
                 .with_for_update(of=event_details, skip_locked=True)
             )
-            rows = [DetailsDue(row.event_id, row.link) for row in await conn.execute(taken)]
+            rows = [
+                DetailsDue(row.event_id, row.link, row.lifecycle, _availability(row))
+                for row in await conn.execute(taken)
+            ]
             if rows:
                 await conn.execute(
                     update(event_details)
@@ -104,15 +134,63 @@ class Details:
         missing: Sequence[str],
         now: float,
         next_fetch: Mapping[str, float],
+        news: PollWrite | None = None,
     ) -> None:
-        """What Discovery said, and when to ask again about each event."""
+        """What Discovery said, when to ask again about each event, and the changes it
+        brought with their deliveries, all at once."""
         async with self.engine.begin() as conn:
             if found:
                 await conn.execute(_FOUND, [_found(d, now, next_fetch[d.id]) for d in found])
+                # A first look sees sales as they stand; only later openings are news.
+                await conn.execute(
+                    update(event_details)
+                    .where(
+                        event_details.c.event_id.in_([d.id for d in found]),
+                        event_details.c.sales_seen_until.is_(None),
+                    )
+                    .values(sales_seen_until=now)
+                )
             if missing:
                 await conn.execute(
                     _MISSING, [{"b_id": i, "b_next": next_fetch[i]} for i in missing]
                 )
+            if news is not None:
+                await _news(conn, news)
+
+    async def announce_sales(
+        self, now: float, decide: Callable[[Sequence[SalesDue]], PollWrite]
+    ) -> int:
+        """The events with a sale window opening by `now`, through `decide`, whose changes
+        and deliveries are written with the news marked seen: each opening is announced
+        once, by one replica. Returns how many changes were written."""
+        due = (
+            select(
+                event_details.c.event_id,
+                event_details.c.sales,
+                event_details.c.sales_seen_until,
+                events.c.status,
+                events.c.resale_status,
+            )
+            .join(events, events.c.event_id == event_details.c.event_id)
+            .where(event_details.c.next_sale_at <= now, events.c.batch_id.is_not(None))
+            .with_for_update(of=event_details, skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            rows = [
+                SalesDue(row.event_id, _sales(row.sales), row.sales_seen_until, _availability(row))
+                for row in await conn.execute(due)
+            ]
+            if not rows:
+                return 0
+            write = decide(rows)
+            await _news(conn, write)
+            await conn.execute(
+                update(event_details)
+                .where(event_details.c.event_id == bindparam("b_id"))
+                .values(sales_seen_until=now, next_sale_at=bindparam("b_next")),
+                [{"b_id": row.event_id, "b_next": next_sale(row.sales, now)} for row in rows],
+            )
+        return len(write.changes)
 
     async def failed(self, event_ids: Sequence[str], retry_at: float) -> None:
         if event_ids:
@@ -120,8 +198,32 @@ class Details:
                 await conn.execute(_FAILED, [{"b_id": i, "b_next": retry_at} for i in event_ids])
 
 
+async def _news(conn: AsyncConnection, write: PollWrite) -> None:
+    if write.changes:
+        await conn.execute(insert(changes), [change(c) for c in write.changes])
+    if write.deliveries:
+        await conn.execute(insert(deliveries), [delivery(d) for d in write.deliveries])
+
+
+def _availability(row: Any) -> Availability:
+    return availability(row.status, row.resale_status) or UNKNOWN
+
+
+def _sales(text: str | None) -> tuple[SaleOpening, ...]:
+    return tuple(
+        SaleOpening(sale["kind"], sale.get("name"), sale["starts_at"])
+        for sale in (orjson.loads(text) if text else ())
+    )
+
+
+def next_sale(sales: Sequence[SaleOpening], after: float) -> float | None:
+    """When the next sale window opens after `after`."""
+    return min((sale.starts_at for sale in sales if sale.starts_at > after), default=None)
+
+
 def _found(details: EventDetails, now: float, next_fetch: float) -> dict[str, object]:
     price = details.price
+    openings = [SaleOpening(s.kind, s.name, s.starts_at) for s in details.sales if s.starts_at]
     return {
         "b_id": details.id,
         "b_name": details.name,
@@ -144,4 +246,5 @@ def _found(details: EventDetails, now: float, next_fetch: float) -> dict[str, ob
         "b_price_currency": price and price.currency,
         "b_now": now,
         "b_next": next_fetch,
+        "b_next_sale": next_sale(openings, now),
     }

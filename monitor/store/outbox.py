@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, Delivery, DeliveryState, Outcome
+from monitor.models import Availability, ChangeKind, Delivery, DeliveryState, Outcome
 from monitor.store.engine import reader
 from monitor.store.rows import AVAILABILITY, changes_by_id
 from monitor.store.tables import changes, deliveries, delivery_attempts
@@ -188,6 +188,7 @@ class Outbox:
                 deliveries.c.notifier == notifier,
                 deliveries.c.state.in_((DeliveryState.PENDING, DeliveryState.DELIVERED)),
                 changes.c.event_id.in_(event_ids),
+                changes.c.kind == ChangeKind.INVENTORY.value,
             )
         )
         async with self._reader.connect() as conn:

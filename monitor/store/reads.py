@@ -11,7 +11,7 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.models import Availability, Change, DeliveryState, Status
+from monitor.models import Availability, Change, ChangeKind, DeliveryState, Status
 from monitor.store.engine import reader
 from monitor.store.rows import (
     AVAILABILITY,
@@ -148,7 +148,11 @@ class Reads:
             return []
         query = (
             select(changes)
-            .where(changes.c.event_id.in_(list(event_ids)), changes.c.observed_at > since)
+            .where(
+                changes.c.event_id.in_(list(event_ids)),
+                changes.c.observed_at > since,
+                changes.c.kind == ChangeKind.INVENTORY.value,
+            )
             .order_by(changes.c.observed_at, changes.c.id)
         )
         async with self._reader.connect() as conn:
@@ -157,8 +161,12 @@ class Reads:
     async def every_change(
         self, since: float | None = None, event_id: str | None = None
     ) -> AsyncIterator[Change]:
-        """Every change (from `since`, of `event_id`), oldest first, streamed."""
-        query = select(changes).order_by(changes.c.observed_at, changes.c.id)
+        """Every availability change (from `since`, of `event_id`), oldest first, streamed."""
+        query = (
+            select(changes)
+            .where(changes.c.kind == ChangeKind.INVENTORY.value)
+            .order_by(changes.c.observed_at, changes.c.id)
+        )
         if since is not None:
             query = query.where(changes.c.observed_at >= since)
         if event_id is not None:

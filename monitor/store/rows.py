@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,7 +15,9 @@ from monitor.models import (
     STATUS_BY_NAME,
     Availability,
     Change,
+    ChangeKind,
     EventInfo,
+    SaleOpening,
     Venue,
 )
 from monitor.store.tables import batches, changes, event_details, events
@@ -99,6 +102,8 @@ def event_from_row(row: Any) -> EventRow:
 
 def change_from_row(row: Any) -> Change:
     """A change; with its event's details when the row has `INFO_COLUMNS`."""
+    kind = ChangeKind(row.kind)
+    detail = orjson.loads(row.detail) if row.detail else {}
     return Change(
         id=row.id,
         event_id=row.event_id,
@@ -108,6 +113,13 @@ def change_from_row(row: Any) -> Change:
         observed_at=row.observed_at,
         event=info_from_row(row.event_id, row.event_name, row)
         if "info_link" in row._fields
+        else None,
+        kind=kind,
+        lifecycle=(detail.get("previous"), detail["current"])
+        if kind is ChangeKind.LIFECYCLE
+        else None,
+        sale=SaleOpening(detail["kind"], detail.get("name"), detail["starts_at"])
+        if kind is ChangeKind.SALE_OPENED
         else None,
     )
 

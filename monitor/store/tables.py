@@ -97,7 +97,11 @@ event_details = Table(
     Column("fetched_at", Float),
     Column("next_fetch_at", Float, nullable=False),
     Column("failures", Integer, nullable=False, server_default="0"),
+    # Sale windows opening before this time have been announced; the next one opens then.
+    Column("sales_seen_until", Float),
+    Column("next_sale_at", Float),
     Index("ix_event_details_due", "next_fetch_at"),
+    Index("ix_event_details_sale", "next_sale_at"),
 )
 
 snapshots = Table(
@@ -123,6 +127,10 @@ changes = Table(
     Column("status", String(32), nullable=False),
     Column("resale_status", String(32), nullable=False),
     Column("observed_at", Float, nullable=False),
+    # inventory, lifecycle or sale_opened. A change of another kind than inventory holds
+    # the event's availability when it happened, and what happened as JSON in `detail`.
+    Column("kind", String(16), nullable=False, server_default="inventory"),
+    Column("detail", Text),
     Index("ix_changes_event_time", "event_id", "observed_at"),
     Index("ix_changes_time", "observed_at"),
 )

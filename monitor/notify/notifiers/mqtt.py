@@ -2,7 +2,8 @@
 optionally Home Assistant discovery, so each show appears as entities.
 
 Topics, under `topic_prefix`:
-- `events/{id}/changes`: each change, the webhook's JSON body, at `qos`, not retained;
+- `events/{id}/changes`: each change (of every kind), the webhook's JSON body, at `qos`,
+  not retained;
 - `events/{id}/state`: `{"status", "resale_status", "changed_at", "name"}`, retained;
 - `status`: `online`, retained, and `offline` as the broker's last will;
 - `test`: what `notify test` publishes.
@@ -29,7 +30,7 @@ import orjson
 from monitor.config import MqttNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.markets import event_link
-from monitor.models import Change, Delivery, EventStatus, Notice, Status
+from monitor.models import Change, ChangeKind, Delivery, EventStatus, Notice, Status
 from monitor.notify.documents import change_message, is_test
 from monitor.redact import redact
 from monitor.tasks import finish
@@ -82,6 +83,8 @@ class MqttNotifier:
                 await self._publish(
                     client, self._topic(change.event_id, "changes"), change_message(change)
                 )
+                if change.kind is not ChangeKind.INVENTORY:
+                    continue  # news, not a state: the retained state stays as it is
                 status = status_of(change)
                 self._states[change.event_id] = status
                 await self._announce(client, status)
