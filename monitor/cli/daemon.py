@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -185,6 +186,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from monitor.devtools.catalog import demo_events
     from monitor.devtools.simulator import Simulator, serve
 
     config = load(args.config)
@@ -199,6 +201,8 @@ def _demo(args: argparse.Namespace) -> int:
         rate=config.ticketmaster.requests_per_second,
         quota=config.ticketmaster.daily_quota,
     )
+    for doc in demo_events(config.events, datetime.now(UTC)):
+        simulator.catalog.add(doc)
 
     async def body(stop: asyncio.Event) -> None:
         async with serve(simulator, upstream.hostname or "127.0.0.1", upstream.port or 80):

@@ -3,9 +3,13 @@ with its filters, paged with its limits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from monitor.config import EventConfig
+from monitor.markets import IdKind
+from monitor.polling.details import slug_words
 
 MAX_SIZE = 200
 MAX_DEPTH = 1000
@@ -72,6 +76,44 @@ def discovery_event(
             {"type": "standard", "currency": price[2], "min": price[0], "max": price[1]}
         ]
     return doc
+
+
+_VENUES = {
+    "GB": ("Wembley Stadium", "London", "Europe/London"),
+    "IE": ("Croke Park", "Dublin", "Europe/Dublin"),
+    None: ("Madison Square Garden", "New York", "America/New_York"),
+}
+
+
+def demo_events(events: Sequence[EventConfig], now: datetime) -> list[dict[str, Any]]:
+    """What the demo's Discovery API knows of the watched events: a venue in each event's
+    market, a show every week, and for the first event a presale opening a minute in, so
+    the demo shows a sale opening too."""
+    docs = []
+    for index, event in enumerate(events):
+        venue, city, zone = _VENUES.get(event.region, _VENUES[None])
+        show = (now + timedelta(days=7 * (index + 1))).replace(hour=19, minute=30, second=0)
+        opens = now + timedelta(minutes=1)
+        legacy = event.kind is IdKind.LEGACY
+        # Discovery names an event as its link's words do: that is how a legacy ID is found.
+        linked = slug_words(event.url)
+        presales = (("Fan presale", opens, opens + timedelta(hours=1)),) if index == 0 else ()
+        docs.append(
+            discovery_event(
+                f"DEMO{index}" if legacy else event.id,
+                linked.title() if linked else event.name or event.id,
+                starts_at=show,
+                venue=venue,
+                city=city,
+                country=event.region or "US",
+                timezone=zone,
+                url=event.url.split("?")[0] if event.url else None,
+                public_sale=(opens + timedelta(hours=1), show),
+                presales=presales,
+                price=(45.0, 180.0, "GBP" if event.region in ("GB", "IE") else "USD"),
+            )
+        )
+    return docs
 
 
 class Catalog:
