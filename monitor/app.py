@@ -61,6 +61,7 @@ SHUTDOWN_GRACE = 6.0
 RETIRE_AFTER = 60.0
 """Longest wait for sends through replaced notifiers before they are closed anyway."""
 ANNOUNCE_EVERY = 3
+DAY = 86400.0
 """Housekeeping rounds between announcements of the watchlist's states."""
 PRUNE_EVERY = 3600.0
 PRUNE_FIRST_AFTER = 60.0
@@ -190,8 +191,9 @@ class Monitor:
         self._periodic("upstream", every, self._adopt_upstream)
         self._periodic("watchdog", every, self.watchdog.check)
         self._periodic("retention", every, self._prune_when_due)
+        self._details = Details(engine)
         self.details = DetailsRefresher(
-            Details(engine),
+            self._details,
             self._discovery_client,
             refresh=lambda: self.config.discovery.refresh,
             clock=self.clock,
@@ -199,6 +201,7 @@ class Monitor:
             on_changes=self.dispatcher.wake,
         )
         self._periodic("details", every, self._refresh_details)
+        self._periodic("bursts", every, self._burst)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
         self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
         if self.config_path is not None:
@@ -221,6 +224,16 @@ class Monitor:
     async def _refresh_details(self) -> None:
         if self.config.discovery.enabled:
             await self.details.run()
+
+    async def _burst(self) -> None:
+        """Events around a sale opening are polled at the burst interval (see `sales`)."""
+        burst = self.config.polling.sale_burst
+        bursting = (
+            await self._details.bursts(self.clock(), burst.before, burst.after)
+            if burst.enabled
+            else {}
+        )
+        await self.poller.burst(bursting, burst.interval)
 
     async def _limiter(self, engine: AsyncEngine) -> Limiter:
         """On PostgreSQL, where replicas share a database, one limiter paces them all;
@@ -300,7 +313,11 @@ class Monitor:
     ) -> tuple[dict[str, Watch], list[str]]:
         """Plan the watchlist against the quota, warn when it does not fit, and store it;
         returns the watches and the IDs no longer watched."""
-        plan = plan_for(config, reported_quota, self.request_size.size)
+        burst = config.polling.sale_burst
+        coming = await Details(self.repository.engine).coming_bursts(
+            self.clock(), DAY, burst.before, burst.after
+        )
+        plan = plan_for(config, reported_quota, self.request_size.size, bursts=len(coming))
         self._planned_size = self.request_size.size
         warning = quota_warning(config, plan)
         if warning and config.polling.fit_quota:

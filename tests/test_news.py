@@ -19,8 +19,9 @@ from monitor.notify.dispatcher import Dispatcher, Route
 from monitor.notify.notifiers.webhook import WebhookNotifier
 from monitor.notify.routing import Target
 from monitor.polling.details import DetailsRefresher
-from monitor.polling.news import lifecycle_change, sales_opened
+from monitor.polling.news import lifecycle_change
 from monitor.polling.watchlist import Watch
+from monitor.sales import sales_opened
 from monitor.store.details import Details
 from monitor.store.outbox import Outbox
 from tests.conftest import API_KEY

@@ -207,6 +207,6 @@ def test_fitting_leaves_room_for_event_details(make_config: ConfigFactory) -> No
         discovery={"refresh": "10m"},
     )
     plan = plan_for(config)
-    assert plan.discovery_per_day == 144
+    assert plan.reserved_per_day == 144
     polls = requests_per_day(demands_of(config), 10, plan.scale)
-    assert polls + plan.discovery_per_day <= 1000 * SAFETY_MARGIN
+    assert polls + plan.reserved_per_day <= 1000 * SAFETY_MARGIN

@@ -6,11 +6,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, Commands, command, load
 from monitor.config import Config, config_warnings
+from monitor.errors import MonitorError
 from monitor.redact import redact
+from monitor.store.details import ComingBurst
 from monitor.times import iso
+
+DAY = 86400.0
 
 
 def register(commands: Commands) -> None:
@@ -40,12 +49,18 @@ def register(commands: Commands) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from monitor.times import format_duration
-    from monitor.upstream.quota import plan_for, quota_warning
+    from monitor.upstream.quota import (
+        burst_requests,
+        discovery_per_day,
+        plan_for,
+        quota_warning,
+    )
 
     config = load(args.config)
     tm = config.ticketmaster
     intervals = sorted({config.interval_of(e) for e in config.events})
-    plan = plan_for(config)
+    bursts = coming_bursts(config, time.time())
+    plan = plan_for(config, bursts=len(bursts))
     print(f"{args.config}: valid")
     print(f"  upstream:  {tm.base_url} (batches of {tm.batch_size})")
     print(f"  database:  {redact(config.database.url)}")
@@ -55,10 +70,21 @@ def _check(args: argparse.Namespace) -> int:
         f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
         f"({plan.requests_per_day / plan.quota:.0%}), at most {tm.requests_per_second:g} a second"
     )
-    if plan.discovery_per_day:
+    details = discovery_per_day(config)
+    if details:
         print(
-            f"             of which {plan.discovery_per_day:,.1f} for event details "
+            f"             of which {details:,.1f} for event details "
             f"(Discovery, every {format_duration(config.discovery.refresh)})"
+        )
+    if bursts:
+        burst = config.polling.sale_burst
+        cost = burst_requests(len(bursts), burst.before, burst.after, burst.interval)
+        print(f"             of which at most {cost:,.0f} for {len(bursts)} bursts within a day")
+    for coming in bursts:
+        print(
+            f"  burst:     {coming.name or coming.event_id} every "
+            f"{format_duration(config.polling.sale_burst.interval)}, "
+            f"{iso(coming.starts_at)} to {iso(coming.ends_at)}"
         )
     for name, notifier in config.notifiers.items():
         listeners = sum(1 for e in config.events if name in config.targets_of(e))
@@ -74,6 +100,34 @@ def _check(args: argparse.Namespace) -> int:
     if args.live:
         return _check_live(config, every=args.all)
     return EXIT_OK
+
+
+def coming_bursts(config: Config, now: float) -> list[ComingBurst]:
+    """The bursts around sale openings within a day, as the database knows them; none
+    when there is no database yet, or it cannot be read (`check` works offline)."""
+    url = make_url(config.database.url)
+    if not config.polling.sale_burst.enabled or (
+        url.get_backend_name() == "sqlite" and not Path(url.database or ":memory:").is_file()
+    ):
+        return []
+    return asyncio.run(_read_bursts(config, now))
+
+
+async def _read_bursts(config: Config, now: float) -> list[ComingBurst]:
+    from monitor.store.details import Details
+    from monitor.store.engine import HEAD_REVISION, create_engine, current_revision
+
+    burst = config.polling.sale_burst
+    engine = create_engine(config.database.url)
+    try:
+        async with engine.connect() as conn:
+            if await conn.run_sync(current_revision) != HEAD_REVISION:
+                return []
+        return await Details(engine).coming_bursts(now, DAY, burst.before, burst.after)
+    except (SQLAlchemyError, OSError, MonitorError):
+        return []
+    finally:
+        await engine.dispose()
 
 
 def _check_live(config: Config, *, every: bool) -> int:

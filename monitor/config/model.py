@@ -86,6 +86,16 @@ class PollRetryConfig(Model):
     max: Duration = 300.0
 
 
+class SaleBurstConfig(Model):
+    """Around each sale window's opening, when tickets appear and vanish, an event is
+    polled every `interval`, from `before` the opening until `after` it."""
+
+    enabled: bool = True
+    before: Duration = Field(default=120.0, le=86400.0)
+    after: Duration = Field(default=1800.0, le=86400.0)
+    interval: Duration = Field(default=10.0, gt=0)
+
+
 class PollingConfig(Model):
     interval: Duration = 60.0
     interval_by_status: dict[Status, Duration] = Field(default_factory=dict)
@@ -98,6 +108,7 @@ class PollingConfig(Model):
     degraded_after: int = Field(3, ge=1)
     """Failed requests in a row after which the upstream counts as degraded."""
     invalid_key_retry: Duration = 300.0
+    sale_burst: SaleBurstConfig = SaleBurstConfig()
 
 
 class ServerConfig(Model):

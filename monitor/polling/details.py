@@ -22,8 +22,9 @@ from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
 from monitor.markets import IdKind, id_kind
 from monitor.models import ChangeKind
-from monitor.polling.news import deliveries_of, lifecycle_change, news, sales_opened
+from monitor.polling.news import deliveries_of, lifecycle_change, news
 from monitor.polling.watchlist import Watch
+from monitor.sales import sales_opened
 from monitor.store.details import Details, DetailsDue, SalesDue
 from monitor.store.records import PollWrite
 

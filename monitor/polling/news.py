@@ -1,8 +1,8 @@
 """News about an event besides its availability: its lifecycle changing and its sale
-windows opening, as changes routed to the notifiers that hear of them.
+windows opening (see `sales`), as changes routed to the notifiers that hear of them.
 
-The rules are pure and tested with tables; `deliveries_of` turns any change into its
-outbox rows.
+`lifecycle_change` is pure and tested with a table; `deliveries_of` turns any change into
+its outbox rows.
 """
 
 from __future__ import annotations
@@ -30,20 +30,6 @@ def lifecycle_change(before: str | None, after: str | None) -> tuple[str | None,
     if after is None or before is None or before == after:
         return None
     return before, after
-
-
-def sales_opened(
-    sales: Sequence[SaleOpening], seen_until: float | None, now: float
-) -> list[SaleOpening]:
-    """The sale windows that opened after `seen_until` and by `now`, oldest first. Nothing
-    before the first look (`seen_until` None): a sale that opened before the event was
-    watched is no news."""
-    if seen_until is None:
-        return []
-    return sorted(
-        (sale for sale in sales if seen_until < sale.starts_at <= now),
-        key=lambda sale: sale.starts_at,
-    )
 
 
 def news(

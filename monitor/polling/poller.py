@@ -45,6 +45,7 @@ from monitor.store.records import (
     PollWrite,
 )
 from monitor.store.repository import Repository
+from monitor.times import iso
 from monitor.upstream.client import Found, InventoryClient, Reply
 from monitor.upstream.health import Upstream
 
@@ -109,20 +110,45 @@ class Poller:
         """By a request's first batch: its batches' versions after the last answer to it,
         and that answer's digest."""
         self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
+        """Batch ID to (version, member states) as this process last read or wrote them."""
         self._all_watched: dict[str, bool] = {}
         """By batch: every member of the cached states is still watched."""
         self._quiet_until: dict[str, float] = {}
         """By batch: until when an answer the same as the last would change nothing (no
         member waits on an UNKNOWN streak, a missed read or a snapshot); -inf if never."""
-        """Batch ID to (version, member states) as this process last read or wrote them."""
+        self._bursting: dict[str, float] = {}
+        """Events polled at the burst interval around a sale opening, and until when."""
 
     def replace_watchlist(self, watchlist: Mapping[str, Watch]) -> None:
         """A reloaded watchlist: the sync moved events between batches, so no cached state
-        is trusted any more."""
+        is trusted any more, and bursts start again from their own batches."""
         self.watchlist = watchlist
         self._id_bytes = _id_bytes(self.watchlist)
         self._until_any = _until_any(self.watchlist)
+        self._bursting.clear()
         self._forget()
+
+    async def burst(self, bursting: Mapping[str, float], interval: float) -> None:
+        """Poll `bursting` events every `interval` until their bursts end, and the events
+        whose bursts have ended at their own intervals again; the moves happen after the
+        cycle, as for a change of interval by status."""
+        watchlist = self.watchlist
+        entering = [i for i in bursting if i not in self._bursting and i in watchlist]
+        leaving = [i for i in self._bursting if i not in bursting and i in watchlist]
+        for event_id in entering:
+            watch = watchlist[event_id]
+            self._moves[event_id] = BatchKey(interval, watch.partition)
+            logger.info(
+                "%s: polled every %gs until %s, around a sale opening",
+                watch.name or event_id,
+                interval,
+                iso(bursting[event_id]),
+            )
+        if leaving:
+            statuses = await self._repository.statuses(leaving)
+            for event_id in leaving:
+                self._moves[event_id] = watchlist[event_id].key_for(statuses.get(event_id))
+        self._bursting = {i: until for i, until in bursting.items() if i in watchlist}
 
     def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
         """New upstream settings (a reloaded config): the next requests use them."""
@@ -470,8 +496,11 @@ class Poller:
         )
 
     def _follow_interval(self, watch: Watch, verdict: Verdict, batch: ClaimedBatch) -> None:
-        """An event whose new status wants another interval moves batch after the cycle."""
+        """An event whose new status wants another interval moves batch after the cycle
+        (unless it is in a burst, which takes its own interval)."""
         if not watch.interval_by_status or not (verdict.changed or verdict.baseline):
+            return
+        if watch.event_id in self._bursting:
             return
         current = verdict.current
         key = watch.key_for(None if current is None else current.status)

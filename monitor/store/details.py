@@ -13,10 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.discovery.details import EventDetails
 from monitor.models import Availability, ResaleStatus, SaleOpening, Status
+from monitor.sales import LONGEST_AFTER, burst_until, next_burst_opening, next_sale
 from monitor.store.binds import change, delivery
 from monitor.store.records import PollWrite
 from monitor.store.rows import availability
 from monitor.store.tables import changes, deliveries, event_details, events
+
+
+class ComingBurst(NamedTuple):
+    event_id: str
+    name: str | None
+    starts_at: float
+    ends_at: float
+
 
 UNKNOWN = Availability(Status.UNKNOWN, ResaleStatus.UNKNOWN)
 """The availability of an event never read yet."""
@@ -62,6 +71,7 @@ _FOUND = (
         fetched_at=bindparam("b_now"),
         next_fetch_at=bindparam("b_next"),
         next_sale_at=bindparam("b_next_sale"),
+        burst_sale_at=bindparam("b_burst_sale"),
         failures=0,
     )
 )
@@ -157,6 +167,57 @@ class Details:
             if news is not None:
                 await _news(conn, news)
 
+    async def bursts(self, now: float, before: float, after: float) -> dict[str, float]:
+        """The watched events in a burst around a sale opening at `now`, with when each
+        burst ends; events whose bursts are over look to their next opening."""
+        near = (
+            select(event_details.c.event_id, event_details.c.sales, event_details.c.burst_sale_at)
+            .join(events, events.c.event_id == event_details.c.event_id)
+            .where(event_details.c.burst_sale_at <= now + before, events.c.batch_id.is_not(None))
+        )
+        bursting: dict[str, float] = {}
+        moved: list[dict[str, object]] = []
+        async with self.engine.begin() as conn:
+            for row in await conn.execute(near):
+                openings = [sale.starts_at for sale in _sales(row.sales)]
+                until = burst_until(openings, now, before, after)
+                if until is not None:
+                    bursting[row.event_id] = until
+                following = next_burst_opening(openings, now, after)
+                if following != row.burst_sale_at:
+                    moved.append({"b_id": row.event_id, "b_next": following})
+            if moved:
+                await conn.execute(
+                    update(event_details)
+                    .where(event_details.c.event_id == bindparam("b_id"))
+                    .values(burst_sale_at=bindparam("b_next")),
+                    moved,
+                )
+        return bursting
+
+    async def coming_bursts(
+        self, now: float, horizon: float, before: float, after: float
+    ) -> list[ComingBurst]:
+        """The bursts of watched events that start (or go on) within `horizon` of `now`,
+        soonest first."""
+        near = (
+            select(event_details.c.event_id, event_details.c.sales, events.c.name)
+            .join(events, events.c.event_id == event_details.c.event_id)
+            .where(
+                event_details.c.burst_sale_at <= now + horizon + before,
+                events.c.batch_id.is_not(None),
+            )
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(near)).all()
+        coming = [
+            ComingBurst(row.event_id, row.name, sale.starts_at - before, sale.starts_at + after)
+            for row in rows
+            for sale in _sales(row.sales)
+            if sale.starts_at + after > now and sale.starts_at - before <= now + horizon
+        ]
+        return sorted(coming, key=lambda burst: (burst.starts_at, burst.event_id))
+
     async def announce_sales(
         self, now: float, decide: Callable[[Sequence[SalesDue]], PollWrite]
     ) -> int:
@@ -216,11 +277,6 @@ def _sales(text: str | None) -> tuple[SaleOpening, ...]:
     )
 
 
-def next_sale(sales: Sequence[SaleOpening], after: float) -> float | None:
-    """When the next sale window opens after `after`."""
-    return min((sale.starts_at for sale in sales if sale.starts_at > after), default=None)
-
-
 def _found(details: EventDetails, now: float, next_fetch: float) -> dict[str, object]:
     price = details.price
     openings = [SaleOpening(s.kind, s.name, s.starts_at) for s in details.sales if s.starts_at]
@@ -247,4 +303,5 @@ def _found(details: EventDetails, now: float, next_fetch: float) -> dict[str, ob
         "b_now": now,
         "b_next": next_fetch,
         "b_next_sale": next_sale(openings, now),
+        "b_burst_sale": next_burst_opening([o.starts_at for o in openings], now, LONGEST_AFTER),
     }

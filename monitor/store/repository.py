@@ -216,6 +216,15 @@ class Repository:
             due: float | None = await conn.scalar(select(func.min(batches.c.next_due_at)))
         return due
 
+    async def statuses(self, event_ids: Sequence[str]) -> dict[str, Status | None]:
+        """Each event's accepted status (None before its first reading)."""
+        query = select(events.c.event_id, events.c.status).where(
+            events.c.event_id.in_(list(event_ids))
+        )
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {event_id: _status(status) for event_id, status in rows}
+
     async def load_states(self, batch_ids: Sequence[str]) -> dict[str, dict[str, EventState]]:
         """The states of the member events of `batch_ids`, by batch and event ID."""
         query = select(

@@ -100,8 +100,11 @@ event_details = Table(
     # Sale windows opening before this time have been announced; the next one opens then.
     Column("sales_seen_until", Float),
     Column("next_sale_at", Float),
+    # The first sale opening whose burst of polls may not have ended (see `polling.bursts`).
+    Column("burst_sale_at", Float),
     Index("ix_event_details_due", "next_fetch_at"),
     Index("ix_event_details_sale", "next_sale_at"),
+    Index("ix_event_details_burst", "burst_sale_at"),
 )
 
 snapshots = Table(

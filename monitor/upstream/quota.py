@@ -105,6 +105,11 @@ def discovery_per_day(config: Config) -> float:
     return searches * SECONDS_PER_DAY / config.discovery.refresh
 
 
+def burst_requests(bursts: int, before: float, after: float, interval: float) -> float:
+    """Requests `bursts` bursts of polls cost at most (riders share them)."""
+    return bursts * math.ceil((before + after) / interval)
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaPlan:
     requests_per_day: float
@@ -112,7 +117,8 @@ class QuotaPlan:
     quota: int
     scale: float
     """1.0 when the plan fits with its margin; otherwise the smallest scale that does."""
-    discovery_per_day: float = 0.0
+    reserved_per_day: float = 0.0
+    """Of `requests_per_day`: event details, and the bursts coming within a day."""
 
     @property
     def fits(self) -> bool:
@@ -123,16 +129,17 @@ class QuotaPlan:
 
 
 def plan_quota(
-    demands: Sequence[Demand], capacity: int, quota: int, discovery: float = 0.0
+    demands: Sequence[Demand], capacity: int, quota: int, reserved: float = 0.0
 ) -> QuotaPlan:
-    """Polling stretched to fit what `discovery`'s requests a day leave of the quota.
+    """Polling stretched to fit what the `reserved` requests a day (event details, bursts)
+    leave of the quota.
     Every loop here is bounded, whatever the figures: a garbled quota must never hang the
     daemon, a reload or `check`."""
     quota = max(1, quota)
-    needed = requests_per_day(demands, capacity) + discovery
-    budget = max(quota * SAFETY_MARGIN - discovery, quota * (1 - SAFETY_MARGIN))
-    if needed - discovery <= budget:
-        return QuotaPlan(needed, quota, 1.0, discovery)
+    needed = requests_per_day(demands, capacity) + reserved
+    budget = max(quota * SAFETY_MARGIN - reserved, quota * (1 - SAFETY_MARGIN))
+    if needed - reserved <= budget:
+        return QuotaPlan(needed, quota, 1.0, reserved)
     # Invariant: `high` fits the budget. Priority 10 stretches ten times less than 1.
     low, high = 1.0, needed / budget * 10
     for _ in range(_MAX_DOUBLINGS):
@@ -147,7 +154,7 @@ def plan_quota(
             low = middle
         if high - low < 1e-4:
             break
-    return QuotaPlan(needed, quota, high, discovery)
+    return QuotaPlan(needed, quota, high, reserved)
 
 
 def demands_of(config: Config) -> list[Demand]:
@@ -161,14 +168,24 @@ def demands_of(config: Config) -> list[Demand]:
     ]
 
 
-def plan_for(config: Config, quota: int | None = None, learnt_size: int | None = None) -> QuotaPlan:
+def plan_for(
+    config: Config,
+    quota: int | None = None,
+    learnt_size: int | None = None,
+    bursts: int = 0,
+) -> QuotaPlan:
     """The plan for `config`'s watchlist against `quota` (by default the configured one),
-    with requests as full as the request size (`learnt_size` unless pinned) allows."""
+    with requests as full as the request size (`learnt_size` unless pinned) allows, and
+    room for event details and for the `bursts` around sale openings within a day."""
+    burst = config.polling.sale_burst
+    reserved = discovery_per_day(config)
+    if burst.enabled:
+        reserved += burst_requests(bursts, burst.before, burst.after, burst.interval)
     return plan_quota(
         demands_of(config),
         request_capacity(config, learnt_size),
         quota or config.ticketmaster.daily_quota,
-        discovery_per_day(config),
+        reserved,
     )
 
 
