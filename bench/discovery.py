@@ -52,6 +52,7 @@ async def bench() -> dict[str, float]:
     simulator = Simulator(api_key=KEY, clock=lambda: now[0])
     start = datetime(2027, 6, 1, 19, 30, tzinfo=UTC)
     watches = _watches()
+    by_id = {watch.event_id: watch for watch in watches}
     for i, watch in enumerate(watches):
         url = watch.link.split("?")[0] if watch.link else None
         event_id = f"U{i:06d}" if watch.link else watch.event_id
@@ -70,6 +71,7 @@ async def bench() -> dict[str, float]:
                 lambda: DiscoveryClient(session, url, KEY, timeout=10.0),
                 refresh=lambda: DAY,
                 clock=lambda: now[0],
+                watchlist=lambda: by_id,
             )
             # The first day fetches everything once; the second is the steady state.
             end = now[0] + DAY

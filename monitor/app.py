@@ -26,6 +26,7 @@ from monitor.notify.notifiers.base import Notifier, StatePublisher
 from monitor.notify.roster import Roster
 from monitor.notify.watchdog import Watchdog
 from monitor.polling.details import DetailsRefresher
+from monitor.polling.discover import Discoverer, with_discovered
 from monitor.polling.ticker import PollTicker, tick_for
 from monitor.polling.watchlist import Watch, watchlist
 from monitor.redact import redactor
@@ -40,6 +41,7 @@ from monitor.store.reads import Reads
 from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
+from monitor.store.watches import Watches
 from monitor.tasks import finish
 from monitor.upstream.client import InventoryClient, availability_endpoint
 from monitor.upstream.quota import plan_for, quota_warning
@@ -131,6 +133,7 @@ class Monitor:
         learnt = await self.repository.load_request_size(_endpoint(config))
         self.request_size = RequestSize.of(tm.pinned_batch_size, tm.max_url_bytes, learnt)
         self._saved_size = learnt
+        self.watches = Watches(engine)
         watches, _ = await self._sync(config, upstream_status.quota.limit)
 
         self._session = await stack.enter_async_context(
@@ -185,6 +188,13 @@ class Monitor:
         )
         stack.push_async_callback(self.watchdog.aclose)
         self._engine = engine
+        self._housekeeping(engine)
+        if self.config_path is not None:
+            self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
+            stack.enter_context(self._watcher.running())
+
+    def _housekeeping(self, engine: AsyncEngine) -> None:
+        """The periodic jobs besides polling and delivery."""
         self._pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
         every = self._housekeeping_every
         self._periodic("replicas", min(every, HEARTBEAT), self._share_rate)
@@ -202,11 +212,17 @@ class Monitor:
         )
         self._periodic("details", every, self._refresh_details)
         self._periodic("bursts", every, self._burst)
+        self.discoverer = Discoverer(
+            self.watches,
+            self._discovery_client,
+            config=lambda: self.config,
+            clock=self.clock,
+            notify=self.watchdog.notify,
+        )
+        self._periodic("discover", every, self._discover)
+        self._periodic("watches", every, self._follow_watches)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
         self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
-        if self.config_path is not None:
-            self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
-            stack.enter_context(self._watcher.running())
 
     def _discovery_client(self) -> DiscoveryClient:
         """A client on the key and pacing of the moment: Discovery draws on the same
@@ -224,6 +240,23 @@ class Monitor:
     async def _refresh_details(self) -> None:
         if self.config.discovery.enabled:
             await self.details.run()
+
+    async def _discover(self) -> None:
+        if self.config.discovery.enabled and await self.discoverer.run():
+            await self._resync()
+
+    async def _follow_watches(self) -> None:
+        """Watches another replica added or forgot join this one's watchlist too."""
+        if await self.watches.version() != self._watches_version:
+            await self._resync()
+
+    async def _resync(self) -> None:
+        """The watchlist again, with the file's configuration as it stands and the watches
+        the database holds besides."""
+        async with self._reloading:
+            watches, removed = await self._sync(self.config, self.upstream.status.quota.limit)
+            self.poller.replace_watchlist(watches)
+            await self._announce(removed)
 
     async def _burst(self) -> None:
         """Events around a sale opening are polled at the burst interval (see `sales`)."""
@@ -311,8 +344,11 @@ class Monitor:
     async def _sync(
         self, config: Config, reported_quota: int | None
     ) -> tuple[dict[str, Watch], list[str]]:
-        """Plan the watchlist against the quota, warn when it does not fit, and store it;
-        returns the watches and the IDs no longer watched."""
+        """Plan the watchlist (the file's events, and those its searches found) against
+        the quota, warn when it does not fit, and store it; returns the watches and the IDs
+        no longer watched."""
+        self._watches_version = await self.watches.version()
+        config = with_discovered(config, await self.watches.discovered())
         burst = config.polling.sale_burst
         coming = await Details(self.repository.engine).coming_bursts(
             self.clock(), DAY, burst.before, burst.after

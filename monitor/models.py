@@ -213,11 +213,19 @@ class NoticeKind(StrEnum):
     STALLED = "stalled"
     RECOVERED = "recovered"
     SUMMARY = "summary"
+    FOUND = "found"
+    """A `discover:` search found new events to watch."""
+
+    @property
+    def message_type(self) -> str:
+        """The webhook's `type` for such a notice."""
+        return "discover.found" if self is NoticeKind.FOUND else f"monitor.{self.value}"
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A message about the watcher itself (stalled, recovered, daily summary), not a change."""
+    """A message about the watcher itself (stalled, recovered, daily summary) or its
+    searches (new events found), not a change."""
 
     id: str
     kind: NoticeKind

@@ -170,7 +170,7 @@ async def print_status(config: Config) -> int:
         [
             (
                 row.event_id,
-                row.info.name or "-",
+                (row.info.name or "-") + (f" (found by {row.found_by})" if row.found_by else ""),
                 local_time(row.info.starts_at, row.info.timezone) or "-",
                 ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p) or "-",
                 row.current.status if row.current else "(no reading yet)",

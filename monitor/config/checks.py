@@ -20,8 +20,24 @@ def cross_checks(config: Config) -> list[Problem]:
         *_server(config),
         *_names(config),
         *_events(config),
+        *_searches(config),
         *_secrets(config),
     ]
+
+
+def _searches(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, search in enumerate(config.discover):
+        if search.name in seen:
+            problems.append((("discover", index, "name"), f"duplicate search {search.name!r}"))
+        seen.add(search.name)
+        problems.extend(
+            (("discover", index, "watch", "notify", position), _unknown(config, name))
+            for position, name in enumerate(search.watch.notify or ())
+            if name not in config.notifiers
+        )
+    return problems
 
 
 def _server(config: Config) -> list[Problem]:

@@ -228,6 +228,60 @@ class EventConfig:
         return markets.id_kind(self.id)
 
 
+class DiscoverWatch(Model):
+    """The settings of the events a search adds, as under `events:`."""
+
+    interval: Duration | None = None
+    interval_by_status: dict[Status, Duration] | None = None
+    priority: int = Field(default=1, ge=1, le=10)
+    notify: tuple[Name, ...] | None = None
+    tags: tuple[str, ...] = ()
+    when: Rules = ()
+    cooldown: Duration | None = None
+
+
+class DiscoverConfig(Model):
+    """A search whose events are watched: an artist, a venue, a city, … Each run adds the
+    events it finds, each until it starts."""
+
+    name: Name
+    """A label, unique among the searches: events added by it are marked with it."""
+    keyword: str | None = None
+    attraction_id: str | None = None
+    venue_id: str | None = None
+    country_code: str | None = None
+    city: str | None = None
+    classification: str | None = None
+    dma_id: str | None = None
+    every: Duration = Field(default=6 * 3600.0, ge=600.0)
+    """How often the search is repeated."""
+    window: Duration = Field(default=365 * 86400.0, gt=0)
+    """Only events starting within this time from now."""
+    max_events: int = Field(default=200, ge=1, le=1000)
+    """The most events one search adds; Discovery pages no deeper than 1,000."""
+    watch: DiscoverWatch = DiscoverWatch()
+
+    @model_validator(mode="after")
+    def _says_what(self) -> DiscoverConfig:
+        if not any(
+            (
+                self.keyword,
+                self.attraction_id,
+                self.venue_id,
+                self.country_code,
+                self.city,
+                self.classification,
+                self.dma_id,
+            )
+        ):
+            raise PydanticCustomError(
+                "discover",
+                "say what to search for: keyword, attraction_id, venue_id, country_code, "
+                "city, classification or dma_id",
+            )
+        return self
+
+
 class Config(Model):
     ticketmaster: TicketmasterConfig
     database: DatabaseConfig = DatabaseConfig()
@@ -237,6 +291,7 @@ class Config(Model):
     alerts: AlertsConfig = AlertsConfig()
     retention: RetentionConfig = RetentionConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+    discover: tuple[DiscoverConfig, ...] = ()
     notifiers: dict[Name, NotifierConfig] = Field(default_factory=dict)
     events: tuple[EventConfig, ...] = ()
 

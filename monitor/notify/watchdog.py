@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import aiohttp
@@ -151,8 +151,14 @@ class Watchdog:
         return day if at is not None and now >= _summary_time(day, at) else None
 
     async def _send(self, config: Config, kind: NoticeKind, subject: str, lines: list[str]) -> None:
+        await self.notify(config.alerts.notify, kind, subject, lines)
+
+    async def notify(
+        self, names: Sequence[str], kind: NoticeKind, subject: str, lines: list[str]
+    ) -> None:
+        """A notice through the notifiers `names`, tried again a few times if it fails."""
         notice = Notice(uuid.uuid4().hex, kind, subject, "\n".join(lines), self._clock())
-        for name in config.alerts.notify:
+        for name in names:
             await self._deliver(name, notice, 1)
 
     async def _retry_unsent(self) -> None:

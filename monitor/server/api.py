@@ -50,6 +50,8 @@ class EventOut(BaseModel):
     venue: VenueOut
     url: str | None
     lifecycle: str | None
+    found_by: str | None
+    """The `discover:` search that added the event; None for the configuration's own."""
     status: str | None
     """None until the first reading."""
     resale_status: str | None
@@ -153,6 +155,7 @@ def event_out(row: EventRow) -> dict[str, Any]:
         "venue": {"name": venue.name, "city": venue.city, "country": venue.country},
         "url": info.url,
         "lifecycle": info.lifecycle,
+        "found_by": row.found_by,
         "status": current and current.status.value,
         "resale_status": current and current.resale_status.value,
         "first_seen_at": when(row.first_seen_at),

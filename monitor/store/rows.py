@@ -20,7 +20,7 @@ from monitor.models import (
     SaleOpening,
     Venue,
 )
-from monitor.store.tables import batches, changes, event_details, events
+from monitor.store.tables import batches, changes, event_details, events, watches
 
 # Every possible stored pair, built once: claims turn thousands of rows into states.
 AVAILABILITY = {
@@ -47,6 +47,8 @@ class EventRow:
     last_changed_at: float | None
     next_due_at: float | None
     info: EventInfo
+    found_by: str | None = None
+    """The `discover:` search that added the event; None for the configuration's own."""
 
 
 INFO_COLUMNS = (
@@ -64,11 +66,11 @@ INFO_COLUMNS = (
 """What `info_from_row` reads: select them with `events` and `event_details` joined."""
 
 EVENT_ROWS = select(
-    events, batches.c.next_due_at, batches.c.last_polled_at, *INFO_COLUMNS
+    events, batches.c.next_due_at, batches.c.last_polled_at, watches.c.search, *INFO_COLUMNS
 ).select_from(
-    events.outerjoin(batches, events.c.batch_id == batches.c.id).outerjoin(
-        event_details, event_details.c.event_id == events.c.event_id
-    )
+    events.outerjoin(batches, events.c.batch_id == batches.c.id)
+    .outerjoin(event_details, event_details.c.event_id == events.c.event_id)
+    .outerjoin(watches, watches.c.event_id == events.c.event_id)
 )
 
 
@@ -97,6 +99,7 @@ def event_from_row(row: Any) -> EventRow:
         last_changed_at=row.last_changed_at,
         next_due_at=row.next_due_at,
         info=info_from_row(row.event_id, row.name, row),
+        found_by=row.search,
     )
 
 

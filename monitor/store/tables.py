@@ -107,6 +107,30 @@ event_details = Table(
     Index("ix_event_details_burst", "burst_sale_at"),
 )
 
+# Watches besides the configuration file's: events a `discover:` search found (origin
+# "discover"), each with the settings it is watched with (JSON, as under `events:`), kept
+# until it starts.
+watches = Table(
+    "watches",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("origin", String(16), nullable=False),
+    Column("search", String(64)),
+    Column("settings", Text, nullable=False),
+    Column("added_at", Float, nullable=False),
+    Column("until", Float),
+)
+
+# When each `discover:` search runs next: replicas take turns, a restart keeps the pace.
+searches = Table(
+    "searches",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_run_at", Float, nullable=False),
+    Column("last_run_at", Float),
+    Column("last_matched", Integer),
+)
+
 snapshots = Table(
     "snapshots",
     metadata,

@@ -95,7 +95,7 @@ class MqttNotifier:
 
     async def send_notice(self, notice: Notice) -> str:
         message = {
-            "type": f"monitor.{notice.kind}",
+            "type": notice.kind.message_type,
             "timestamp": iso(notice.at),
             "data": {"subject": notice.subject, "body": notice.body},
         }

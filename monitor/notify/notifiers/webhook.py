@@ -69,7 +69,7 @@ class WebhookNotifier:
     async def send_notice(self, notice: Notice) -> str:
         body = orjson.dumps(
             {
-                "type": f"monitor.{notice.kind}",
+                "type": notice.kind.message_type,
                 "timestamp": iso(notice.at),
                 "data": {"subject": notice.subject, "body": notice.body},
             }

@@ -1,0 +1,204 @@
+"""Watches by artist, venue or search: each `discover:` search runs every `every`, and the
+events it finds join the watchlist, each until it starts.
+
+A found event is watched with the search's `watch` settings and notifies nobody until its
+first reading is known (as any new event); the search's notifiers hear once that new
+events were found. An event missing from a later run is not dropped (sold-out events
+vanish from Discovery's results); removing a search stops it adding events, and what it
+added stays until it starts. Searches are claimed in the database, so replicas take turns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from monitor.config import Config, EventConfig
+from monitor.config.fields import REGIONS
+from monitor.config.model import DiscoverConfig
+from monitor.discovery.client import MAX_DEPTH, DiscoveryClient, Search
+from monitor.discovery.details import EventDetails
+from monitor.errors import UpstreamError
+from monitor.markets import UNSUPPORTED_MARKETS
+from monitor.models import NoticeKind
+from monitor.store.watches import Discovered, Watches
+from monitor.times import iso, local_time
+
+logger = logging.getLogger(__name__)
+
+LEASE = 300.0
+RETRY = 600.0
+KEEP_AFTER_START = 3600.0
+"""A found event leaves the watchlist this long after it started; its history stays."""
+
+Notify = Callable[[Sequence[str], NoticeKind, str, list[str]], Awaitable[None]]
+_EVENT = TypeAdapter(EventConfig)
+
+
+class Discoverer:
+    def __init__(
+        self,
+        watches: Watches,
+        client: Callable[[], DiscoveryClient],
+        *,
+        config: Callable[[], Config],
+        clock: Callable[[], float],
+        notify: Notify,
+    ) -> None:
+        self._watches = watches
+        self._client = client
+        self._config = config
+        self._clock = clock
+        self._notify = notify
+
+    async def run(self) -> bool:
+        """Forget what has started, run the searches that are due; whether the watchlist
+        changed."""
+        now = self._clock()
+        changed = await self._watches.forget_started(now - KEEP_AFTER_START) > 0
+        config = self._config()
+        for search in config.discover:
+            if await self._watches.claim_search(search.name, now, now + LEASE):
+                changed |= await self._run(config, search, now)
+        return changed
+
+    async def _run(self, config: Config, search: DiscoverConfig, now: float) -> bool:
+        query = Search(
+            keyword=search.keyword,
+            attraction_id=search.attraction_id,
+            venue_id=search.venue_id,
+            country_code=search.country_code,
+            city=search.city,
+            classification=search.classification,
+            dma_id=search.dma_id,
+            starts_after=_moment(now),
+            starts_before=_moment(now + search.window),
+        )
+        try:
+            results = await self._client().search(query, search.max_events)
+        except UpstreamError as exc:
+            logger.warning(
+                "discover %s: the search failed (%s); trying again later", search.name, exc
+            )
+            await self._watches.searched(search.name, now, now + RETRY, 0)
+            return False
+        taken = len(results.events)
+        if results.total > taken:
+            why = (
+                f"Discovery pages no deeper than {MAX_DEPTH:,}"
+                if results.cut_by_depth
+                else f"max_events is {search.max_events}"
+            )
+            logger.warning(
+                "discover %s: %s events match; only the first %d are taken (%s): narrow the search "
+                "or shorten its window",
+                search.name,
+                f"{results.total:,}",
+                taken,
+                why,
+            )
+        configured = {event.id for event in config.events}
+        found = [
+            Discovered(event.id, search.name, settings_of(search, event), now, event.starts_at)
+            for event in results.events
+            if _watchable(event, now) and event.id not in configured
+        ]
+        added = await self._watches.add(found)
+        await self._watches.searched(search.name, now, now + search.every, results.total)
+        if added:
+            logger.info("discover %s: %d new events to watch", search.name, len(added))
+            await self._announce(config, search, [e for e in results.events if e.id in added])
+        return bool(added)
+
+    async def _announce(
+        self, config: Config, search: DiscoverConfig, events: list[EventDetails]
+    ) -> None:
+        label = search.keyword or search.name
+        subject = f"{len(events)} new {label} {'show' if len(events) == 1 else 'shows'} found"
+        lines = [
+            " — ".join(
+                part
+                for part in (
+                    event.name or event.id,
+                    local_time(event.starts_at, event.timezone, "%Y-%m-%d %H:%M"),
+                    ", ".join(p for p in (event.venue.name, event.venue.city) if p),
+                )
+                if part
+            )
+            + f" ({event.id})"
+            for event in events
+        ]
+        listeners = config.targets_of(
+            _EVENT.validate_python(
+                {"id": "X", "notify": search.watch.notify, "tags": search.watch.tags}
+            )
+        )
+        await self._notify(listeners, NoticeKind.FOUND, subject, lines)
+
+
+def _watchable(event: EventDetails, now: float) -> bool:
+    """Events the API answers for, not over, not called off."""
+    return (
+        event.venue.country not in UNSUPPORTED_MARKETS
+        and (event.starts_at is None or event.starts_at > now)
+        and event.lifecycle != "canceled"
+    )
+
+
+def settings_of(search: DiscoverConfig, event: EventDetails) -> dict[str, Any]:
+    """How a found event is watched, as an entry under `events:` would say it."""
+    watch = search.watch
+    settings: dict[str, Any] = {
+        "id": event.id,
+        "name": event.name,
+        "region": event.venue.country if event.venue.country in REGIONS else None,
+        "until": iso(event.starts_at) if event.starts_at is not None else None,
+        "interval": _duration(watch.interval),
+        "interval_by_status": {
+            status.value: _duration(seconds)
+            for status, seconds in (watch.interval_by_status or {}).items()
+        }
+        or None,
+        "priority": watch.priority,
+        "notify": list(watch.notify) if watch.notify is not None else None,
+        "tags": list(watch.tags),
+        "when": [
+            rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            for rule in watch.when
+        ],
+        "cooldown": _duration(watch.cooldown),
+    }
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def with_discovered(config: Config, discovered: Iterable[Discovered]) -> Config:
+    """`config` watching the events its searches found too; the file's own entries win."""
+    configured = {event.id for event in config.events}
+    extra = []
+    for item in discovered:
+        if item.event_id in configured:
+            continue
+        try:
+            extra.append(_EVENT.validate_python(item.settings))
+        except ValidationError as exc:
+            logger.warning(
+                "discover %s: %s cannot be watched with the settings stored for it (%s)",
+                item.search,
+                item.event_id,
+                exc.errors()[0]["msg"],
+            )
+    if not extra:
+        return config
+    return config.model_copy(update={"events": (*config.events, *extra)})
+
+
+def _duration(seconds: float | None) -> str | None:
+    return None if seconds is None else f"{seconds:g}s"
+
+
+def _moment(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)

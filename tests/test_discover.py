@@ -1,0 +1,206 @@
+"""Watches by artist, venue or search: `discover:` searches add the events they find, each
+watched until it starts, announced once, kept when the search goes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+
+from monitor.app import Monitor
+from monitor.config import Config, load_config, parse_config
+from monitor.devtools.catalog import discovery_event
+from monitor.devtools.simulator import Simulator, serve
+from monitor.discovery.client import DiscoveryClient
+from monitor.errors import ConfigError
+from monitor.models import NoticeKind
+from monitor.polling.discover import KEEP_AFTER_START, Discoverer, with_discovered
+from monitor.polling.watchlist import watchlist
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.watches import Watches
+from tests.conftest import API_KEY, FakeClock
+from tests.e2e import daemon_config
+from tests.support import RN, A, eventually
+
+NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def shows(simulator: Simulator) -> None:
+    catalog = simulator.catalog
+    for index, city in enumerate(("London", "Manchester", "Glasgow")):
+        catalog.add(
+            discovery_event(
+                f"OASIS{index}",
+                f"Oasis Live '25 — {city}",
+                starts_at=NOW + timedelta(days=10 * (index + 1)),
+                city=city,
+                attraction=("K8vZ917Oasis", "Oasis"),
+            )
+        )
+    catalog.add(
+        discovery_event(
+            "OASIS-OFF",
+            "Oasis (cancelled)",
+            starts_at=NOW + timedelta(days=5),
+            lifecycle="canceled",
+        )
+    )
+    catalog.add(discovery_event("BLUR1", "Blur", starts_at=NOW + timedelta(days=3)))
+    catalog.add(discovery_event("OASIS-LATE", "Oasis 2029", starts_at=NOW + timedelta(days=700)))
+
+
+CONFIG = {
+    "ticketmaster": {"api_key": API_KEY},
+    "notifiers": {"fans": {"type": "log"}, "ops": {"type": "log", "tags": ["ops"]}},
+    "events": [{"id": "OASIS2", "name": "My Glasgow night"}],
+    "discover": [
+        {
+            "name": "oasis-uk",
+            "keyword": "Oasis",
+            "country_code": "GB",
+            "every": "6h",
+            "window": "365d",
+            "watch": {"interval": "60s", "notify": ["fans"], "tags": ["oasis"]},
+        }
+    ],
+}
+
+
+def config_of(**changes: object) -> Config:
+    return parse_config(yaml.safe_dump({**CONFIG, **changes}), "monitor.yaml", {})
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({"name": "x"}, "discover[0]: say what to search for: keyword, attraction_id"),
+        ({"name": "x", "keyword": "Oasis", "every": "1m"}, "discover[0].every"),
+        (
+            {"name": "x", "keyword": "Oasis", "watch": {"notify": ["nobody"]}},
+            "discover[0].watch.notify[0]: no notifier is named 'nobody'",
+        ),
+        ({"name": "x", "keyword": "Oasis", "watch": {"colour": "red"}}, "unknown key"),
+    ],
+)
+def test_searches_that_cannot_run_are_refused(search: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        config_of(discover=[search])
+    assert message in str(refused.value)
+
+
+def test_search_names_are_unique() -> None:
+    search = {"name": "x", "keyword": "Oasis"}
+    with pytest.raises(ConfigError, match="duplicate search 'x'"):
+        config_of(discover=[search, search])
+
+
+Sent = list[tuple[tuple[str, ...], NoticeKind, str, list[str]]]
+
+
+@pytest.fixture
+async def discovering(
+    database_url: str,
+) -> AsyncIterator[tuple[Simulator, Watches, Discoverer, FakeClock, Sent, list[Config]]]:
+    clock = FakeClock(NOW.timestamp())
+    simulator = Simulator(api_key=API_KEY, clock=clock)
+    shows(simulator)
+    sent: Sent = []
+    config = [config_of()]
+
+    async def notify(
+        names: Sequence[str], kind: NoticeKind, subject: str, lines: list[str]
+    ) -> None:
+        sent.append((tuple(names), kind, subject, lines))
+
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    watches = Watches(engine)
+    async with serve(simulator) as url, aiohttp.ClientSession() as session:
+        discoverer = Discoverer(
+            watches,
+            lambda: DiscoveryClient(session, url, API_KEY, timeout=5.0),
+            config=lambda: config[0],
+            clock=clock,
+            notify=notify,
+        )
+        yield simulator, watches, discoverer, clock, sent, config
+    await engine.dispose()
+
+
+async def test_a_search_adds_what_it_finds_once_and_lets_it_expire(
+    discovering: tuple[Simulator, Watches, Discoverer, FakeClock, Sent, list[Config]],
+) -> None:
+    simulator, watches, discoverer, clock, sent, config = discovering
+    assert await discoverer.run()
+    stored = await watches.discovered()
+    # Not the configured one, not the cancelled one, not Blur, not beyond the window.
+    assert [item.event_id for item in stored] == ["OASIS0", "OASIS1"]
+    (names, kind, subject, lines) = sent[0]
+    assert (names, kind, subject) == (("fans",), NoticeKind.FOUND, "2 new Oasis shows found")
+    assert lines[0] == "Oasis Live '25 — London — 2027-03-11 12:00 — Arena, London (OASIS0)"
+
+    watched = with_discovered(config[0], stored)
+    assert [e.id for e in watched.events] == ["OASIS2", "OASIS0", "OASIS1"]
+    london = watchlist(watched)["OASIS0"]
+    assert (london.name, london.interval, london.market) == ("Oasis Live '25 — London", 60.0, "GB")
+    assert london.until == (NOW + timedelta(days=10)).timestamp(), "watched until it starts"
+    assert [t.notifier for t in london.targets] == ["fans"]
+
+    before = simulator.requests
+    assert not await discoverer.run(), "not due again for 6h"
+    assert simulator.requests == before
+    clock.advance(6 * 3600)
+    assert not await discoverer.run(), "nothing new: no change, no notice"
+    assert simulator.requests == before + 1
+    assert len(sent) == 1
+
+    config[0] = config_of(discover=[])  # the search is removed: what it added stays
+    assert [i.event_id for i in await watches.discovered()] == ["OASIS0", "OASIS1"]
+    clock.now = (NOW + timedelta(days=10)).timestamp() + KEEP_AFTER_START + 1
+    assert await discoverer.run(), "the London show has started: it leaves the watchlist"
+    assert [i.event_id for i in await watches.discovered()] == ["OASIS1"]
+
+
+async def test_a_search_matching_too_many_says_how_many_it_took(
+    discovering: tuple[Simulator, Watches, Discoverer, FakeClock, Sent, list[Config]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, watches, discoverer, _, _, config = discovering
+    search = dict(CONFIG["discover"][0])  # type: ignore[index]
+    config[0] = config_of(discover=[{**search, "max_events": 2}])
+    with caplog.at_level(logging.WARNING):
+        await discoverer.run()
+    assert "discover oasis-uk: 4 events match; only the first 2 are taken (max_events is 2)" in (
+        caplog.text
+    )
+    # The soonest two: the cancelled show, which is not watched, and the London one.
+    assert [item.event_id for item in await watches.discovered()] == ["OASIS0"]
+
+
+async def test_found_events_are_polled_by_the_running_daemon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    soon = datetime.now(UTC) + timedelta(days=30)
+    simulator.catalog.add(discovery_event("OASISX", "Oasis Live '25", starts_at=soon))
+    simulator.set("OASISX", A, RN)
+    path = tmp_path / "monitor.yaml"
+    caplog.set_level(logging.INFO)
+    async with serve(simulator) as upstream:
+        daemon_config(
+            path,
+            upstream,
+            [{"id": "E1"}],
+            discover=[{"name": "oasis", "keyword": "Oasis", "watch": {"interval": "100ms"}}],
+        )
+        async with Monitor(load_config(path), housekeeping_every=0.05) as monitor:
+            await eventually(lambda: "OASISX" in simulator.asked, what="the found event polled")
+            row = await monitor.reads.event_row("OASISX")
+            assert row is not None
+            assert row.found_by == "oasis"
+            assert "1 new Oasis show found" in caplog.text
