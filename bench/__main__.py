@@ -85,8 +85,8 @@ def main() -> None:
 
     print()
     print(
-        "Event details: 1,000 watched events (a tenth legacy IDs with links), a day of "
-        "refreshes against the simulator's Discovery API"
+        "Discovery: the details of 1,000 watched events (a tenth legacy IDs with links) and "
+        "a discover: search every 6h, a day of it against the simulator's Discovery API"
     )
     discovery_header = (
         "Discovery requests a day",

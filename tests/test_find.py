@@ -14,6 +14,7 @@ import yaml
 
 from monitor.config.loader import parse_config
 from monitor.devtools.catalog import discovery_event
+from monitor.devtools.faults import ScriptedFault
 from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient, DiscoveryRefused, Search
 from monitor.discovery.details import (
@@ -251,3 +252,22 @@ async def test_find_prints_a_table_and_entries_ready_to_paste(tmp_path: Path) ->
             2,
             "find: --from: expected a date such as 2027-06-21, got 'soon'",
         )
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("<html>maintenance</html>", "answered with a body that is not JSON"),
+        ("[1, 2]", "answered with JSON that is not an object"),
+        ('{"_embedded": {"events": {"id": "E1"}}}', "`_embedded.events` that is not a list"),
+    ],
+)
+async def test_an_answer_of_another_shape_is_a_clear_error(
+    discovery: tuple[Simulator, DiscoveryClient], body: str, says: str
+) -> None:
+    simulator, client = discovery
+    simulator.inject(ScriptedFault(status=200, body=body, content_type="application/json"))
+    with pytest.raises(ShapeError) as refused:
+        await client.search(Search(keyword="Oasis"), most=10)
+    assert says in str(refused.value)
+    assert API_KEY not in str(refused.value)

@@ -210,3 +210,12 @@ def test_fitting_leaves_room_for_event_details(make_config: ConfigFactory) -> No
     assert plan.reserved_per_day == 144
     polls = requests_per_day(demands_of(config), 10, plan.scale)
     assert polls + plan.reserved_per_day <= 1000 * SAFETY_MARGIN
+
+
+def test_searches_draw_on_the_quota_too(make_config: ConfigFactory) -> None:
+    search = {"name": "oasis", "keyword": "Oasis", "every": "6h"}
+    config = make_config(
+        events=[], discover=[search, {**search, "name": "big", "max_events": 1000}]
+    )
+    # 4 runs a day: a page for 200 events, five for 1,000.
+    assert discovery_per_day(config) == 4 * 1 + 4 * 5

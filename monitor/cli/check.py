@@ -51,6 +51,7 @@ def _check(args: argparse.Namespace) -> int:
     from monitor.times import format_duration
     from monitor.upstream.quota import (
         burst_requests,
+        discover_per_day,
         discovery_per_day,
         plan_for,
         quota_warning,
@@ -70,12 +71,15 @@ def _check(args: argparse.Namespace) -> int:
         f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
         f"({plan.requests_per_day / plan.quota:.0%}), at most {tm.requests_per_second:g} a second"
     )
-    details = discovery_per_day(config)
+    searching = discover_per_day(config)
+    details = discovery_per_day(config) - searching
     if details:
         print(
             f"             of which {details:,.1f} for event details "
             f"(Discovery, every {format_duration(config.discovery.refresh)})"
         )
+    if searching:
+        print(f"             of which {searching:,.1f} for {len(config.discover)} searches")
     if bursts:
         burst = config.polling.sale_burst
         cost = burst_requests(len(bursts), burst.before, burst.after, burst.interval)

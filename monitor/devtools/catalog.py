@@ -86,9 +86,9 @@ _VENUES = {
 
 
 def demo_events(events: Sequence[EventConfig], now: datetime) -> list[dict[str, Any]]:
-    """What the demo's Discovery API knows of the watched events: a venue in each event's
+    """What the demo's Discovery API knows: of the watched events, a venue in each event's
     market, a show every week, and for the first event a presale opening a minute in, so
-    the demo shows a sale opening too."""
+    the demo shows a sale opening too; and two shows for the demo's search to find."""
     docs = []
     for index, event in enumerate(events):
         venue, city, zone = _VENUES.get(event.region, _VENUES[None])
@@ -111,6 +111,18 @@ def demo_events(events: Sequence[EventConfig], now: datetime) -> list[dict[str, 
                 public_sale=(opens + timedelta(hours=1), show),
                 presales=presales,
                 price=(45.0, 180.0, "GBP" if event.region in ("GB", "IE") else "USD"),
+            )
+        )
+    # Shows nobody listed, for the demo's `discover:` search to find.
+    for index, city in enumerate(("Sheffield", "Manchester")):
+        docs.append(
+            discovery_event(
+                f"AM{index + 1}DEMO",
+                f"Arctic Monkeys — {city}",
+                starts_at=(now + timedelta(days=20 + 3 * index)).replace(hour=20, minute=0),
+                venue=f"{city} Arena",
+                city=city,
+                attraction=("K8vZ91713wV", "Arctic Monkeys"),
             )
         )
     return docs

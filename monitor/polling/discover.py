@@ -34,6 +34,7 @@ LEASE = 300.0
 RETRY = 600.0
 KEEP_AFTER_START = 3600.0
 """A found event leaves the watchlist this long after it started; its history stays."""
+FORGET_EVERY = 60.0
 
 Notify = Callable[[Sequence[str], NoticeKind, str, list[str]], Awaitable[None]]
 _EVENT = TypeAdapter(EventConfig)
@@ -54,12 +55,16 @@ class Discoverer:
         self._config = config
         self._clock = clock
         self._notify = notify
+        self._forget_at = 0.0
 
     async def run(self) -> bool:
         """Forget what has started, run the searches that are due; whether the watchlist
         changed."""
         now = self._clock()
-        changed = await self._watches.forget_started(now - KEEP_AFTER_START) > 0
+        changed = False
+        if now >= self._forget_at:
+            self._forget_at = now + FORGET_EVERY
+            changed = await self._watches.forget_started(now - KEEP_AFTER_START) > 0
         config = self._config()
         for search in config.discover:
             if await self._watches.claim_search(search.name, now, now + LEASE):

@@ -94,6 +94,10 @@ class Watches:
             return False  # another replica scheduled it first
 
     async def _claim_search(self, name: str, now: float, lease_until: float) -> bool:
+        async with self._reader.connect() as conn:
+            due = await conn.scalar(select(searches.c.next_run_at).where(searches.c.name == name))
+        if due is not None and due > now:
+            return False  # not due: no write, no lock
         async with self.engine.begin() as conn:
             due = await conn.scalar(
                 select(searches.c.next_run_at)

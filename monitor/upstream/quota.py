@@ -94,15 +94,26 @@ DETAILS_PER_REQUEST = 200
 
 
 def discovery_per_day(config: Config) -> float:
-    """Discovery requests a day for the details of `config`'s events: a search per 200
-    universal IDs, one per legacy ID with a link (others cannot be looked up), every
-    `discovery.refresh`."""
-    if not config.discovery.enabled or not config.events:
+    """Discovery requests a day: for the details of `config`'s events, a search per 200
+    universal IDs and one per legacy ID with a link (others cannot be looked up), every
+    `discovery.refresh`; and the `discover:` searches."""
+    if not config.discovery.enabled:
         return 0.0
     legacy = [event for event in config.events if event.kind is IdKind.LEGACY]
     searches = math.ceil((len(config.events) - len(legacy)) / DETAILS_PER_REQUEST)
     searches += sum(1 for event in legacy if event.url)
-    return searches * SECONDS_PER_DAY / config.discovery.refresh
+    return searches * SECONDS_PER_DAY / config.discovery.refresh + discover_per_day(config)
+
+
+def discover_per_day(config: Config) -> float:
+    """Discovery requests a day for `discover:` searches: a page of 200 results per 200
+    events a search may add, every `every`."""
+    if not config.discovery.enabled:
+        return 0.0
+    return sum(
+        math.ceil(search.max_events / DETAILS_PER_REQUEST) * SECONDS_PER_DAY / search.every
+        for search in config.discover
+    )
 
 
 def burst_requests(bursts: int, before: float, after: float, interval: float) -> float:
