@@ -169,3 +169,11 @@ async def test_check_shows_the_coming_bursts_and_plans_for_them(tmp_path: Path) 
     assert "quota:     1,633 requests a day of 5,000" in out
     assert "of which at most 192 for 1 bursts within a day" in out
     assert "burst:     Pulp every 10s, " in out
+
+
+async def test_a_burst_never_slows_an_event_down(rig: RigBuilder) -> None:
+    r = await rig(watches={"E1": Watch("E1", None, 5.0)}, batch_size=10)
+    await r.cycle()
+    await r.poller.burst({"E1": r.clock() + 600}, BURST)
+    await r.cycle()
+    assert await interval_of(r, "E1") == 5.0

@@ -204,3 +204,27 @@ async def test_found_events_are_polled_by_the_running_daemon(
             assert row is not None
             assert row.found_by == "oasis"
             assert "1 new Oasis show found" in caplog.text
+
+
+async def test_without_discovery_no_discovery_request_is_made(tmp_path: Path) -> None:
+    """For keys without Discovery access: no details, no searches, polling as ever."""
+    simulator = Simulator(api_key=API_KEY)
+    soon = datetime.now(UTC) + timedelta(days=30)
+    simulator.catalog.add(discovery_event("E1", "Oasis Live '25", starts_at=soon))
+    simulator.set("E1", A, RN)
+    path = tmp_path / "monitor.yaml"
+    async with serve(simulator) as upstream:
+        daemon_config(
+            path,
+            upstream,
+            [{"id": "E1"}],
+            discover=[{"name": "oasis", "keyword": "Oasis"}],
+            discovery={"enabled": False},
+        )
+        async with Monitor(load_config(path), housekeeping_every=0.02) as monitor:
+            await eventually(lambda: simulator.answered >= 10, what="polls")
+            row = await monitor.reads.event_row("E1")
+            assert row is not None
+            assert row.current is not None
+            assert row.info.name is None
+    assert simulator.discovery_requests == 0

@@ -100,6 +100,7 @@ class Simulator:
         self._events: dict[str, tuple[Status, ResaleStatus]] = {}
         self.catalog = Catalog()
         """The events the Discovery API knows."""
+        self.discovery_requests = 0
         self.markets: dict[str, str] = dict(markets or {})
         """Each event's market (country code) where it matters: GB and IE events answer only
         to `region=UK`; FR, IT and TR events never answer."""
@@ -267,6 +268,7 @@ class Simulator:
 
     async def _discovery_search(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self.discovery_requests += 1
         refused = await self._admit(request)
         if refused is not None:
             return refused
@@ -277,6 +279,7 @@ class Simulator:
 
     async def _discovery_event(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self.discovery_requests += 1
         refused = await self._admit(request)
         if refused is not None:
             return refused

@@ -137,11 +137,13 @@ class Poller:
         leaving = [i for i in self._bursting if i not in bursting and i in watchlist]
         for event_id in entering:
             watch = watchlist[event_id]
-            self._moves[event_id] = BatchKey(interval, watch.partition)
+            # A burst never slows an event down that is polled faster anyway.
+            fastest = min(interval, watch.interval, *watch.interval_by_status.values())
+            self._moves[event_id] = BatchKey(fastest, watch.partition)
             logger.info(
                 "%s: polled every %gs until %s, around a sale opening",
                 watch.name or event_id,
-                interval,
+                fastest,
                 iso(bursting[event_id]),
             )
         if leaving:
