@@ -310,12 +310,17 @@ class Config(Model):
 
     def targets_of(self, event: EventConfig) -> tuple[str, ...]:
         """The notifiers that hear about changes to `event` (before `when` rules)."""
-        if event.notify is not None:
-            return event.notify
+        return self.listeners(event.notify, event.tags)
+
+    def listeners(self, notify: tuple[str, ...] | None, tags: tuple[str, ...]) -> tuple[str, ...]:
+        """The notifiers named in `notify`; without it, those without tags and those that
+        share one of `tags`."""
+        if notify is not None:
+            return notify
         return tuple(
             name
             for name, notifier in self.notifiers.items()
-            if notifier.tags is None or set(notifier.tags) & set(event.tags)
+            if notifier.tags is None or set(notifier.tags) & set(tags)
         )
 
     def rules_for(self, event: EventConfig, notifier: str) -> tuple[tuple[Rule, ...], ...]:

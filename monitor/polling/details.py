@@ -106,10 +106,12 @@ class DetailsRefresher:
         missing = [event_id for event_id in asked if event_id not in found]
         next_fetch = dict.fromkeys(asked, now + refresh)
         next_fetch.update({d.event_id: now for d in later})
-        news = self._lifecycle_news(due, found, now)
+        lifecycle = self._lifecycle_news(due, found, now)
         deferred = [d.event_id for d in later]
-        await self._details.save(list(found.values()), [*missing, *deferred], now, next_fetch, news)
-        if news.changes:
+        await self._details.save(
+            list(found.values()), [*missing, *deferred], now, next_fetch, lifecycle
+        )
+        if lifecycle.changes:
             self._on_changes()
         if missing:
             logger.info(

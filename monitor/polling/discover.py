@@ -137,11 +137,7 @@ class Discoverer:
             + f" ({event.id})"
             for event in events
         ]
-        listeners = config.targets_of(
-            _EVENT.validate_python(
-                {"id": "X", "notify": search.watch.notify, "tags": search.watch.tags}
-            )
-        )
+        listeners = config.listeners(search.watch.notify, search.watch.tags)
         await self._notify(listeners, NoticeKind.FOUND, subject, lines)
 
 
