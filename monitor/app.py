@@ -26,7 +26,7 @@ from monitor.notify.notifiers.base import Notifier, StatePublisher
 from monitor.notify.roster import Roster
 from monitor.notify.watchdog import Watchdog
 from monitor.polling.details import DetailsRefresher
-from monitor.polling.discover import Discoverer, with_discovered
+from monitor.polling.discover import Discoverer
 from monitor.polling.ticker import PollTicker, tick_for
 from monitor.polling.watchlist import Watch, watchlist
 from monitor.redact import redactor
@@ -47,6 +47,7 @@ from monitor.upstream.client import InventoryClient, availability_endpoint
 from monitor.upstream.quota import plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
+from monitor.watching import with_watches
 from monitor.wiring import (
     PACING,
     build_poller,
@@ -344,11 +345,11 @@ class Monitor:
     async def _sync(
         self, config: Config, reported_quota: int | None
     ) -> tuple[dict[str, Watch], list[str]]:
-        """Plan the watchlist (the file's events, and those its searches found) against
-        the quota, warn when it does not fit, and store it; returns the watches and the IDs
-        no longer watched."""
+        """Plan the watchlist (the file's events but those paused, and those added through
+        the API or found by searches) against the quota, warn when it does not fit, and
+        store it; returns the watches and the IDs no longer watched."""
         self._watches_version = await self.watches.version()
-        config = with_discovered(config, await self.watches.discovered())
+        config = with_watches(config, await self.watches.stored())
         burst = config.polling.sale_burst
         coming = await Details(self.repository.engine).coming_bursts(
             self.clock(), DAY, burst.before, burst.after

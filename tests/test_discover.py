@@ -19,10 +19,11 @@ from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
 from monitor.errors import ConfigError
 from monitor.models import NoticeKind
-from monitor.polling.discover import KEEP_AFTER_START, Discoverer, with_discovered
+from monitor.polling.discover import KEEP_AFTER_START, Discoverer
 from monitor.polling.watchlist import watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.watches import Watches
+from monitor.watching import with_watches
 from tests.conftest import API_KEY, FakeClock
 from tests.e2e import daemon_config
 from tests.support import RN, A, eventually
@@ -144,7 +145,7 @@ async def test_a_search_adds_what_it_finds_once_and_lets_it_expire(
     assert (names, kind, subject) == (("fans",), NoticeKind.FOUND, "2 new Oasis shows found")
     assert lines[0] == "Oasis Live '25 — London — 2027-03-11 12:00 — Arena, London (OASIS0)"
 
-    watched = with_discovered(config[0], stored)
+    watched = with_watches(config[0], await watches.stored())
     assert [e.id for e in watched.events] == ["OASIS2", "OASIS0", "OASIS1"]
     london = watchlist(watched)["OASIS0"]
     assert (london.name, london.interval, london.market) == ("Oasis Live '25 — London", 60.0, "GB")

@@ -177,9 +177,7 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
     assert change.changed == ("status",)
     assert [s for _, s in await Reads(repository.engine).snapshots_of("A")] == [AVAILABLE]
 
-    ((delivery, _, _),) = await outbox.claim_deliveries(
-        "ops", NOW + 2, limit=5, lease_until=NOW + 40
-    )
+    ((delivery, *_),) = await outbox.claim_deliveries("ops", NOW + 2, limit=5, lease_until=NOW + 40)
     assert (delivery.id, delivery.attempt, delivery.change) == ("d1", 1, change)
     assert await outbox.claim_deliveries("ops", NOW + 3, limit=5, lease_until=NOW + 40) == []
     await outbox.record_attempts(

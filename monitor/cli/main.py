@@ -9,7 +9,17 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.cli import check, completion, daemon, deliveries, find, history, notify, replay
+from monitor.cli import (
+    check,
+    completion,
+    daemon,
+    deliveries,
+    find,
+    history,
+    notify,
+    replay,
+    watch,
+)
 from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from monitor.errors import ConfigError, MonitorError
 from monitor.redact import redact
@@ -43,6 +53,6 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (daemon, check, find, history, replay, deliveries, notify, completion):
+    for group in (daemon, check, find, watch, history, replay, deliveries, notify, completion):
         group.register(commands)
     return root

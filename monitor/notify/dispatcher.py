@@ -155,7 +155,7 @@ class Dispatcher:
     ) -> list[Delivery]:
         """The claimed deliveries that quiet hours and the cooldown let go now; the stages
         hold back or supersede the others."""
-        managed = [c for c in claimed if c.cooldown > 0 or route.quiet_hours is not None]
+        managed = [c for c in claimed if _managed(route, c)]
         if not managed:
             return [claim.delivery for claim in claimed]
         events = {claim.delivery.change.event_id for claim in managed}
@@ -178,11 +178,14 @@ class Dispatcher:
     def _decide(route: Route, claim: Claimed, history: CooldownHistory, now: float) -> Decision:
         """Quiet hours first; then, for a notifier with quiet hours or a cooldown, only the
         latest state of an event, and only if it is not what was last sent."""
+        snoozed = claim.snoozed_until
+        if snoozed is not None and now < snoozed:
+            return DeferUntil(snoozed)  # the event is snoozed: stored now, told later
         decision = quiet(now, route.quiet_hours, claim.urgent)
         if not isinstance(decision, Send):
             return decision
         change = claim.delivery.change
-        if claim.cooldown <= 0 and route.quiet_hours is None:
+        if not _managed(route, claim):
             return SEND
         if change.kind is not ChangeKind.INVENTORY:
             return SEND  # news of a cancellation or a sale is never "the same state again"
@@ -314,6 +317,14 @@ class Dispatcher:
             for notifier, attempt in batch:
                 self._queued[notifier].discard(attempt.delivery_id)
             self.wake()
+
+
+def _managed(route: Route, claim: Claimed) -> bool:
+    """Whether only the latest state of the event goes out, and only if it is new: with a
+    cooldown, with quiet hours, and for what a snooze held back."""
+    snoozed = claim.snoozed_until
+    held = snoozed is not None and claim.delivery.change.observed_at <= snoozed
+    return claim.cooldown > 0 or route.quiet_hours is not None or held
 
 
 def _about(delivery: Delivery) -> str:

@@ -11,11 +11,11 @@ added stays until it starts. Searches are claimed in the database, so replicas t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from monitor.config import Config, EventConfig
 from monitor.config.fields import REGIONS
@@ -174,27 +174,6 @@ def settings_of(search: DiscoverConfig, event: EventDetails) -> dict[str, Any]:
         "cooldown": _duration(watch.cooldown),
     }
     return {key: value for key, value in settings.items() if value is not None}
-
-
-def with_discovered(config: Config, discovered: Iterable[Discovered]) -> Config:
-    """`config` watching the events its searches found too; the file's own entries win."""
-    configured = {event.id for event in config.events}
-    extra = []
-    for item in discovered:
-        if item.event_id in configured:
-            continue
-        try:
-            extra.append(_EVENT.validate_python(item.settings))
-        except ValidationError as exc:
-            logger.warning(
-                "discover %s: %s cannot be watched with the settings stored for it (%s)",
-                item.search,
-                item.event_id,
-                exc.errors()[0]["msg"],
-            )
-    if not extra:
-        return config
-    return config.model_copy(update={"events": (*config.events, *extra)})
 
 
 def _duration(seconds: float | None) -> str | None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.models import Availability, ChangeKind, Delivery, DeliveryState, Outcome
 from monitor.store.engine import reader
 from monitor.store.rows import AVAILABILITY, changes_by_id
-from monitor.store.tables import changes, deliveries, delivery_attempts
+from monitor.store.tables import changes, deliveries, delivery_attempts, watches
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class Claimed(NamedTuple):
     """The delivery's cooldown in seconds (0: none); the dispatcher applies it."""
     urgent: bool = False
     """It ignores quiet hours."""
+    snoozed_until: float | None = None
+    """The event's snooze, if it has one (or had one: it decides what a snooze held)."""
 
 
 class CooldownHistory(NamedTuple):
@@ -137,11 +139,22 @@ class Outbox:
                     .values(next_attempt_at=lease_until(len(claimed)))
                 )
             found = await changes_by_id(conn, [row.change_id for row in claimed])
+            snoozes = dict(
+                (
+                    await conn.execute(
+                        select(watches.c.event_id, watches.c.snoozed_until).where(
+                            watches.c.event_id.in_({c.event_id for c in found.values()}),
+                            watches.c.snoozed_until.is_not(None),
+                        )
+                    )
+                ).all()
+            )
         return [
             Claimed(
                 Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now),
                 row.cooldown_s,
                 row.urgent,
+                snoozes.get(found[row.change_id].event_id),
             )
             for row in claimed
         ]

@@ -108,8 +108,9 @@ event_details = Table(
 )
 
 # Watches besides the configuration file's: events a `discover:` search found (origin
-# "discover"), each with the settings it is watched with (JSON, as under `events:`), kept
-# until it starts.
+# "discover") or the API or CLI added ("api"), each with the settings it is watched with
+# (JSON, as under `events:`); and a row for any watch, the file's own too ("config"),
+# while it is paused or snoozed. `changed_at` moves with every write, so replicas notice.
 watches = Table(
     "watches",
     metadata,
@@ -119,6 +120,22 @@ watches = Table(
     Column("settings", Text, nullable=False),
     Column("added_at", Float, nullable=False),
     Column("until", Float),
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("snoozed_until", Float),
+    Column("changed_at", Float),
+)
+
+# Every write to a watch through the API or the CLI: who, what, when.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("who", String(64), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("detail", Text),
+    Index("ix_audit_event", "event_id", "at"),
 )
 
 # When each `discover:` search runs next: replicas take turns, a restart keeps the pace.

@@ -1,18 +1,47 @@
-"""Watches besides the configuration file's: events `discover:` searches found, kept until
-they start, and the searches' schedule, shared by the replicas on one database."""
+"""Watches besides the configuration file's, and what is set on any watch.
+
+Events `discover:` searches found (origin "discover") and events added through the API or
+the CLI ("api") are kept here with the settings they are watched with; any watch, the
+file's own too ("config"), has a row while it is paused or snoozed. Every write through the
+API or the CLI is audited in the same transaction. `version` moves with every write, so
+every replica sharing the database notices within a tick. The searches' schedule is here
+too: replicas take turns running them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.engine import reader
-from monitor.store.tables import searches, watches
+from monitor.store.tables import audit, searches, watches
+
+
+class Origin(StrEnum):
+    CONFIG = "config"
+    """Declared in the configuration file: a reload re-applies it."""
+    API = "api"
+    """Added through the API or the CLI: kept across restarts and reloads."""
+    DISCOVER = "discover"
+    """Found by a `discover:` search: kept until it starts."""
+
+
+class StoredWatch(NamedTuple):
+    event_id: str
+    origin: Origin
+    search: str | None
+    settings: dict[str, Any]
+    """As an entry under `events:` says it (empty for a configuration watch's row)."""
+    added_at: float
+    until: float | None
+    paused: bool = False
+    snoozed_until: float | None = None
 
 
 class Discovered(NamedTuple):
@@ -25,31 +54,47 @@ class Discovered(NamedTuple):
     until: float | None
 
 
+class AuditEntry(NamedTuple):
+    at: float
+    who: str
+    action: str
+    event_id: str
+    detail: str | None
+
+
 class Watches:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._reader = reader(engine)
 
-    async def discovered(self) -> list[Discovered]:
-        query = select(watches).where(watches.c.origin == "discover").order_by(watches.c.event_id)
+    async def stored(self) -> list[StoredWatch]:
         async with self._reader.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(select(watches).order_by(watches.c.event_id))).all()
+        return [_stored(row) for row in rows]
+
+    async def get(self, event_id: str) -> StoredWatch | None:
+        async with self._reader.connect() as conn:
+            row = (
+                await conn.execute(select(watches).where(watches.c.event_id == event_id))
+            ).first()
+        return None if row is None else _stored(row)
+
+    async def discovered(self) -> list[Discovered]:
         return [
-            Discovered(
-                row.event_id, row.search, orjson.loads(row.settings), row.added_at, row.until
-            )
-            for row in rows
+            Discovered(w.event_id, w.search or "", w.settings, w.added_at, w.until)
+            for w in await self.stored()
+            if w.origin is Origin.DISCOVER
         ]
 
     async def version(self) -> tuple[int, float | None]:
-        """Changes whenever a watch is added or forgotten, by any replica."""
-        query = select(func.count(), func.max(watches.c.added_at))
+        """Changes whenever a watch is added, changed or forgotten, by any replica."""
+        query = select(func.count(), func.max(watches.c.changed_at))
         async with self._reader.connect() as conn:
             count, latest = (await conn.execute(query)).one()
         return int(count), latest
 
     async def add(self, found: Sequence[Discovered]) -> list[str]:
-        """Watch what is not watched yet; returns the IDs added."""
+        """Watch what searches found and is not watched yet; returns the IDs added."""
         if not found:
             return []
         async with self.engine.begin() as conn:
@@ -65,24 +110,71 @@ class Watches:
                 await conn.execute(
                     insert(watches),
                     [
-                        {
-                            "event_id": item.event_id,
-                            "origin": "discover",
-                            "search": item.search,
-                            "settings": orjson.dumps(item.settings).decode(),
-                            "added_at": item.added_at,
-                            "until": item.until,
-                        }
+                        _row(
+                            StoredWatch(
+                                item.event_id,
+                                Origin.DISCOVER,
+                                item.search,
+                                item.settings,
+                                item.added_at,
+                                item.until,
+                            ),
+                            item.added_at,
+                        )
                         for item in new
                     ],
                 )
         return [item.event_id for item in new]
 
+    async def put(self, watch: StoredWatch, now: float, who: str) -> bool:
+        """Add a watch added through the API or the CLI; False when one exists already."""
+        try:
+            async with self.engine.begin() as conn:
+                exists = await conn.scalar(
+                    select(watches.c.event_id).where(watches.c.event_id == watch.event_id)
+                )
+                if exists is not None:
+                    return False
+                await conn.execute(insert(watches).values(**_row(watch, now)))
+                await _audit(conn, _entry(now, who, "add", watch.event_id, watch.settings))
+        except IntegrityError:
+            return False  # added by another writer meanwhile
+        return True
+
+    async def change(
+        self, event_id: str, now: float, who: str, action: str, detail: object, **values: Any
+    ) -> None:
+        """Set `values` on the watch's row, made for a configuration watch if it has none."""
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(
+                update(watches)
+                .where(watches.c.event_id == event_id)
+                .values(changed_at=now, **values)
+            )
+            if not changed.rowcount:
+                row = _row(StoredWatch(event_id, Origin.CONFIG, None, {}, now, None), now)
+                await conn.execute(insert(watches).values(**{**row, **values}))
+            await _audit(conn, _entry(now, who, action, event_id, detail))
+
+    async def remove(self, event_id: str, now: float, who: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(watches).where(watches.c.event_id == event_id))
+            await _audit(conn, _entry(now, who, "remove", event_id, None))
+            # Other replicas notice a removal by the count.
+
+    async def audit_of(self, event_id: str) -> list[AuditEntry]:
+        query = select(audit).where(audit.c.event_id == event_id).order_by(audit.c.at, audit.c.id)
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditEntry(r.at, r.who, r.action, r.event_id, r.detail) for r in rows]
+
     async def forget_started(self, before: float) -> int:
-        """Stop watching what started before `before`; its history stays."""
+        """Stop watching what searches found and started before `before`; its history stays."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                delete(watches).where(watches.c.origin == "discover", watches.c.until < before)
+                delete(watches).where(
+                    watches.c.origin == Origin.DISCOVER.value, watches.c.until < before
+                )
             )
         return int(result.rowcount or 0)
 
@@ -124,3 +216,39 @@ class Watches:
                 .where(searches.c.name == name)
                 .values(next_run_at=next_run_at, last_run_at=now, last_matched=matched)
             )
+
+
+def _stored(row: Any) -> StoredWatch:
+    return StoredWatch(
+        row.event_id,
+        Origin(row.origin),
+        row.search,
+        orjson.loads(row.settings),
+        row.added_at,
+        row.until,
+        bool(row.paused),
+        row.snoozed_until,
+    )
+
+
+def _row(watch: StoredWatch, now: float) -> dict[str, Any]:
+    return {
+        "event_id": watch.event_id,
+        "origin": watch.origin.value,
+        "search": watch.search,
+        "settings": orjson.dumps(watch.settings).decode(),
+        "added_at": watch.added_at,
+        "until": watch.until,
+        "paused": watch.paused,
+        "snoozed_until": watch.snoozed_until,
+        "changed_at": now,
+    }
+
+
+async def _audit(conn: AsyncConnection, entry: AuditEntry) -> None:
+    await conn.execute(insert(audit).values(**entry._asdict()))
+
+
+def _entry(now: float, who: str, action: str, event_id: str, detail: object) -> AuditEntry:
+    text = None if detail is None else orjson.dumps(detail).decode()
+    return AuditEntry(now, who, action, event_id, text)

@@ -1,0 +1,235 @@
+"""Watches managed without editing YAML: the service behind the API and the CLI, the
+`watch` commands, pause and snooze, and a running daemon following them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+from monitor.app import Monitor
+from monitor.config import Config, load_config, parse_config
+from monitor.config.notifiers import WebhookNotifierConfig
+from monitor.devtools.simulator import Simulator, serve
+from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.notifiers.webhook import WebhookNotifier
+from monitor.notify.routing import Target
+from monitor.polling.watchlist import Watch
+from monitor.store.engine import create_engine, upgrade
+from monitor.store.outbox import Outbox
+from monitor.store.tables import changes
+from monitor.store.watches import Origin, Watches
+from monitor.watching import WatchError, Watching, with_watches
+from tests.conftest import API_KEY, FakeClock
+from tests.e2e import Receiver, daemon_config, receiver, run_cli
+from tests.rig import INTERVAL, RigBuilder
+from tests.support import RN, A, F, N, eventually
+
+LEGACY = "1F006248A0A61B2C"
+LINK = f"https://www.ticketmaster.ie/oasis/event/{LEGACY}?x=1"
+CONFIG = parse_config(
+    yaml.safe_dump(
+        {
+            "ticketmaster": {"api_key": API_KEY},
+            "notifiers": {"fans": {"type": "log"}},
+            "events": [{"id": "E1", "name": "Blur"}],
+        }
+    ),
+    "monitor.yaml",
+    {},
+)
+
+
+@pytest.fixture
+async def service(database_url: str) -> AsyncIterator[tuple[Watching, Watches, FakeClock]]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    clock = FakeClock()
+    watches = Watches(engine)
+    yield Watching(watches, lambda: CONFIG, clock), watches, clock
+    await engine.dispose()
+
+
+async def test_watches_of_every_origin(service: tuple[Watching, Watches, FakeClock]) -> None:
+    watching, watches, clock = service
+    added = await watching.add({"url": LINK, "name": "Oasis", "notify": ["fans"]}, "token")
+    assert (added.event_id, added.origin, added.name) == (LEGACY, Origin.API, "Oasis")
+    await watching.add({"id": "E2", "interval": "30s"}, "cli")
+    assert [(v.event_id, v.origin) for v in await watching.list()] == [
+        (LEGACY, Origin.API),
+        ("E1", Origin.CONFIG),
+        ("E2", Origin.API),
+    ]
+
+    effective = with_watches(CONFIG, await watches.stored())
+    assert [(e.id, e.region, e.interval) for e in effective.events] == [
+        ("E1", None, None),
+        (LEGACY, "IE", None),
+        ("E2", None, 30.0),
+    ]
+
+    await watching.pause("E1", "cli")
+    await watching.pause("E2", "cli")
+    assert [e.id for e in with_watches(CONFIG, await watches.stored()).events] == [LEGACY]
+    await watching.pause("E1", "cli", paused=False)
+    assert [e.id for e in with_watches(CONFIG, await watches.stored()).events] == ["E1", LEGACY]
+
+    changed = await watching.update(LEGACY, {"interval": "2m"}, "token")
+    assert changed.settings["interval"] == "2m"
+    assert changed.settings["url"] == LINK, "a link stays a link"
+
+    snoozed = await watching.snooze("E1", clock() + 3600, "token")
+    assert snoozed.snoozed_until == clock() + 3600
+    await watching.remove("E2", "token")
+    assert "E2" not in {v.event_id for v in await watching.list()}
+    audit = [(a.who, a.action) for a in await watches.audit_of("E1")]
+    assert audit == [("cli", "pause"), ("cli", "resume"), ("token", "snooze")]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field", "says"),
+    [
+        ({"id": "E1"}, 409, "id", "E1 is watched already"),
+        ({"id": "x y"}, 400, "id", "is not an event ID"),
+        ({"url": "https://www.ticketmaster.com/artist/1"}, 400, None, "does not point at an event"),
+        ({"id": "E3", "interval": "30"}, 400, "interval", "write it like 30s"),
+        ({"id": "E3", "notify": ["nobody"]}, 400, "notify", "no notifier is named 'nobody'"),
+        ({"id": "E3", "colour": "red"}, 400, "colour", "unknown field 'colour'"),
+        ({"name": "no id"}, 400, None, "give the event as `id:` or as `url:`"),
+    ],
+)
+async def test_bad_input_names_the_field_and_changes_nothing(
+    service: tuple[Watching, Watches, FakeClock],
+    body: dict[str, object],
+    status: int,
+    field: str | None,
+    says: str,
+) -> None:
+    watching, watches, _ = service
+    with pytest.raises(WatchError) as refused:
+        await watching.add(body, "token")
+    assert (refused.value.status, refused.value.field) == (status, field)
+    assert says in str(refused.value)
+    assert await watches.stored() == []
+
+
+async def test_config_watches_stay_declarative(
+    service: tuple[Watching, Watches, FakeClock],
+) -> None:
+    watching, _, _ = service
+    with pytest.raises(WatchError, match="remove it from the config file") as refused:
+        await watching.remove("E1", "token")
+    assert refused.value.status == 409
+    with pytest.raises(WatchError, match="change it there"):
+        await watching.update("E1", {"interval": "1m"}, "token")
+    with pytest.raises(WatchError) as missing:
+        await watching.pause("NOPE", "token")
+    assert missing.value.status == 404
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    async with receiver() as found:
+        yield found
+
+
+async def test_a_snoozed_watch_is_polled_and_tells_its_latest_state_once_it_ends(
+    rig: RigBuilder, hook: Receiver
+) -> None:
+    r = await rig(watches={"E1": Watch("E1", "Blur", INTERVAL, (Target("ops"),))})
+    config = WebhookNotifierConfig.model_validate({"type": "webhook", "url": hook.url})
+    notifier = WebhookNotifier("ops", config)
+    dispatcher = Dispatcher(
+        Outbox(r.engine),
+        {"ops": Route(notifier, config.retry, concurrency=2, timeout=10.0)},
+        r.clock,
+        rng=random.Random(7),
+    )
+
+    async def deliver() -> None:
+        await dispatcher.pump()
+        await dispatcher.drain()
+
+    try:
+        r.simulator.set("E1", N, RN)
+        await r.cycle()
+        await Watches(r.engine).change(
+            "E1", r.clock(), "cli", "snooze", None, snoozed_until=r.clock() + 3600
+        )
+        for status in (A, F, A):
+            r.simulator.set("E1", status, RN)
+            await r.cycle()
+            await deliver()
+        assert await r.count(changes) == 3, "polled and stored while snoozed"
+        assert hook.bodies() == [], "nobody told"
+        r.clock.advance(3600)
+        await deliver()
+        (told,) = hook.bodies()
+        assert told["data"]["current"]["status"] == A, "only the latest state, once"
+    finally:
+        await notifier.aclose()
+
+
+async def test_the_watch_commands_work_on_the_database(tmp_path: Path) -> None:
+    path = daemon_config(tmp_path / "monitor.yaml", "http://127.0.0.1:9", [{"id": "E1"}])
+    code, out, err = await run_cli("watch", "add", LINK, "--name", "Oasis", "-c", str(path))
+    assert (code, out.strip()) == (0, f"watching {LEGACY} (Oasis)"), err
+    code, out, err = await run_cli("watch", "pause", "E1", "-c", str(path))
+    assert (code, out.strip()) == (0, "E1 is paused"), err
+    code, out, err = await run_cli("watch", "snooze", LEGACY, "--for", "2h", "-c", str(path))
+    assert code == 0, err
+    code, out, _ = await run_cli("watch", "list", "--json", "-c", str(path))
+    listed = {w["id"]: w for w in orjson.loads(out)}
+    assert (listed["E1"]["origin"], listed["E1"]["paused"]) == ("config", True)
+    assert (listed[LEGACY]["origin"], listed[LEGACY]["settings"]["url"]) == ("api", LINK)
+    assert listed[LEGACY]["snoozed_until"] is not None
+
+
+async def test_watches_export_as_yaml_and_refusals_say_why(tmp_path: Path) -> None:
+    path = daemon_config(tmp_path / "monitor.yaml", "http://127.0.0.1:9", [{"id": "E1"}])
+    engine = create_engine(load_config(path).database.url)
+    try:
+        await upgrade(engine)
+        watching = Watching(Watches(engine), lambda: load_config(path), FakeClock())
+        await watching.add({"url": LINK, "name": "Oasis"}, "cli")
+        await watching.add({"id": "E2", "interval": "30s"}, "cli")
+    finally:
+        await engine.dispose()
+    code, out, _ = await run_cli("watch", "export", "-c", str(path))
+    assert yaml.safe_load(out)["events"] == [
+        {"url": LINK, "name": "Oasis"},
+        {"id": "E1"},
+        {"id": "E2", "interval": "30s"},
+    ]
+    code, _, err = await run_cli("watch", "rm", "E1", "-c", str(path))
+    assert code == 1
+    assert "remove it from the config file" in err
+    code, _, err = await run_cli("watch", "add", "E3", "--interval", "30", "-c", str(path))
+    assert code == 2
+    assert "watch add: interval: invalid duration" in err
+
+
+async def test_a_running_daemon_follows_watches_added_beside_it(tmp_path: Path) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    for event_id in ("E1", "E2"):
+        simulator.set(event_id, A, RN)
+    path = tmp_path / "monitor.yaml"
+    async with serve(simulator) as upstream:
+        daemon_config(path, upstream, [{"id": "E1"}])
+        config: Config = load_config(path)
+        async with Monitor(config, housekeeping_every=0.02) as monitor:
+            await eventually(lambda: "E1" in simulator.asked, what="the first polls")
+            beside = Watching(monitor.watches, lambda: config, monitor.clock)
+            await beside.add({"id": "E2", "interval": "100ms"}, "cli")
+            await eventually(lambda: "E2" in simulator.asked, what="the added watch polled")
+            await beside.pause("E1", "cli")
+
+            async def e1_unwatched() -> bool:
+                row = await monitor.reads.event_row("E1")
+                return row is not None and not row.watched
+
+            await eventually(e1_unwatched, what="the paused watch left the watchlist")
