@@ -9,7 +9,7 @@ from monitor.server.dashboard import Segment, ago, timeline
 from monitor.store.rows import EventRow
 from tests.browser import chromium
 from tests.conftest import API_KEY, ConfigFactory
-from tests.support import RN, A, F, N
+from tests.support import RN, A, F, N, eventually
 
 
 async def test_a_status_change_appears_on_the_page_without_a_reload(
@@ -30,12 +30,19 @@ async def test_a_status_change_appears_on_the_page_without_a_reload(
             page = await browser.new_page()
             await page.goto(monitor.url)
             row = page.locator('tr[data-event-id="E1"]')
-            await row.locator(".status", has_text="TICKETS_NOT_AVAILABLE").wait_for(timeout=5000)
+            await row.locator(".status", has_text="Sold out").wait_for(timeout=5000)
+            pill = row.locator(".status .pill")
+            assert await pill.get_attribute("title") == "TICKETS_NOT_AVAILABLE", "the code too"
             assert "Eras Tour — Night 1" in await row.inner_text()
             await page.evaluate("window.sameDocument = true")
 
             simulator.set("E1", A)
-            await row.locator(".status", has_text="TICKETS_AVAILABLE").wait_for(timeout=5000)
+            await row.locator(".status", has_text="On sale").wait_for(timeout=5000)
+
+            async def counted() -> bool:
+                return (await page.title()).startswith("(1 on sale) ")
+
+            await eventually(counted, what="the title counting what is on sale")
             await page.locator("#changes", has_text="Eras Tour — Night 1").wait_for(timeout=5000)
             assert await page.evaluate("window.sameDocument") is True, "the page was reloaded"
             assert "Upstream OK" in await page.locator("#upstream").inner_text()
@@ -64,6 +71,16 @@ def test_timeline_segments_follow_the_changes() -> None:
     )
     assert timeline(first_seen_late, [], start, now) == [
         Segment("TICKETS_NOT_AVAILABLE", 50.0, 50.0)
+    ]
+    # Watched from 10 on: the state before the first change is drawn from then, not from
+    # the start of the bar.
+    watched_late = EventRow(
+        "E3", None, True, Availability(A, RN), 10.0, 99.0, 60.0, None, EventInfo()
+    )
+    assert timeline(watched_late, changes, start, now) == [
+        Segment("TICKETS_NOT_AVAILABLE", 10.0, 10.0),
+        Segment("FEW_TICKETS_LEFT", 20.0, 40.0),
+        Segment("TICKETS_AVAILABLE", 60.0, 40.0),
     ]
 
 

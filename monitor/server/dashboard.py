@@ -22,6 +22,25 @@ PAGE_SIZE = 100
 TIMELINE_DAYS = 3
 RECENT_CHANGES = 15
 
+LABELS = {
+    "TICKETS_AVAILABLE": "On sale",
+    "FEW_TICKETS_LEFT": "Few left",
+    "TICKETS_NOT_AVAILABLE": "Sold out",
+    "UNKNOWN": "Unknown",
+}
+"""Words on the status pills; the code is in the tooltip."""
+RESALE_LABELS = {
+    "TICKETS_AVAILABLE": "Resale on sale",
+    "TICKETS_NOT_AVAILABLE": "No resale",
+    "UNKNOWN": "Unknown",
+}
+LEGEND = (
+    ("TICKETS_AVAILABLE", "tickets can be bought"),
+    ("FEW_TICKETS_LEFT", "few tickets left: it may sell out any minute"),
+    ("TICKETS_NOT_AVAILABLE", "none to buy now; releases can come back"),
+    ("UNKNOWN", "Ticketmaster does not say (yet)"),
+)
+
 _environment = Environment(
     loader=PackageLoader("monitor.server", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -39,18 +58,21 @@ class Segment:
 
 
 def timeline(row: EventRow, event_changes: list[Change], start: float, now: float) -> list[Segment]:
-    """The event's status over [start, now] as coloured segments, from its changes."""
+    """The event's status over [start, now] as coloured segments, from its changes. Only
+    what was observed is drawn: before the first reading the bar stays blank (not watched
+    yet)."""
     span = now - start
     if row.current is None or span <= 0:
         return []
+    watched_from = max(start, row.first_seen_at or start)
     points: list[tuple[float, str]] = []
     if event_changes:
         first = event_changes[0]
         before = first.previous.status.value if first.previous else "NONE"
-        points.append((start, before))
+        points.append((min(watched_from, first.observed_at), before))
         points.extend((change.observed_at, change.current.status.value) for change in event_changes)
     else:
-        points.append((max(start, row.first_seen_at or start), row.current.status.value))
+        points.append((watched_from, row.current.status.value))
     segments = []
     for index, (at, status) in enumerate(points):
         end = points[index + 1][0] if index + 1 < len(points) else now
@@ -94,6 +116,7 @@ async def page(request: web.Request) -> web.Response:
         by_event.setdefault(change.event_id, []).append(change)
     recent = await context.reads.changes_of(limit=RECENT_CHANGES)
     upstream = context.upstream.status
+    on_sale = (await context.reads.events_page(limit=1, status=Status.TICKETS_AVAILABLE)).total
 
     def link(**changes: Any) -> str:
         params = {"q": search or "", "status": status.value if status else "", "page": number}
@@ -122,6 +145,10 @@ async def page(request: web.Request) -> web.Response:
             for change in reversed(recent)
         ],
         "total": events_page.total,
+        "title": f"({on_sale:,} on sale) inventory-monitor" if on_sale else "inventory-monitor",
+        "labels": LABELS,
+        "resale_labels": RESALE_LABELS,
+        "legend": [(code, LABELS[code], meaning) for code, meaning in LEGEND],
         "page": number,
         "pages": pages,
         "link": link,
