@@ -8,13 +8,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.discovery.details import EventDetails
 from monitor.models import Availability, ResaleStatus, SaleOpening, Status
 from monitor.sales import LONGEST_AFTER, burst_until, next_burst_opening, next_sale
 from monitor.store.binds import change, delivery
+from monitor.store.engine import reader
 from monitor.store.records import PollWrite
 from monitor.store.rows import availability
 from monitor.store.tables import changes, deliveries, event_details, events
@@ -92,8 +93,16 @@ _FAILED = (
 
 
 class Details:
+    """Every job here runs every few seconds: each looks first with a read, and takes the
+    write lock only when there is something to do."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._reader = reader(engine)
+
+    async def _any(self, query: Select[Any]) -> bool:
+        async with self._reader.connect() as conn:
+            return await conn.scalar(query.limit(1)) is not None
 
     async def claim(
         self, now: float, limit: int, lease_until: float, early: float = 0.0
@@ -112,14 +121,13 @@ class Details:
             .join(events, events.c.event_id == event_details.c.event_id)
             .where(events.c.batch_id.is_not(None))
         )
-        async with self.engine.begin() as conn:
-            due = await conn.scalar(
-                watched.with_only_columns(event_details.c.event_id)
-                .where(event_details.c.next_fetch_at <= now)
-                .limit(1)
+        if not await self._any(
+            watched.with_only_columns(event_details.c.event_id).where(
+                event_details.c.next_fetch_at <= now
             )
-            if due is None:
-                return []
+        ):
+            return []
+        async with self.engine.begin() as conn:
             taken = (
                 watched.where(event_details.c.next_fetch_at <= now + early)
                 .order_by(event_details.c.next_fetch_at)
@@ -177,16 +185,18 @@ class Details:
         )
         bursting: dict[str, float] = {}
         moved: list[dict[str, object]] = []
-        async with self.engine.begin() as conn:
-            for row in await conn.execute(near):
-                openings = [sale.starts_at for sale in _sales(row.sales)]
-                until = burst_until(openings, now, before, after)
-                if until is not None:
-                    bursting[row.event_id] = until
-                following = next_burst_opening(openings, now, after)
-                if following != row.burst_sale_at:
-                    moved.append({"b_id": row.event_id, "b_next": following})
-            if moved:
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(near)).all()
+        for row in rows:
+            openings = [sale.starts_at for sale in _sales(row.sales)]
+            until = burst_until(openings, now, before, after)
+            if until is not None:
+                bursting[row.event_id] = until
+            following = next_burst_opening(openings, now, after)
+            if following != row.burst_sale_at:
+                moved.append({"b_id": row.event_id, "b_next": following})
+        if moved:
+            async with self.engine.begin() as conn:
                 await conn.execute(
                     update(event_details)
                     .where(event_details.c.event_id == bindparam("b_id"))
@@ -208,7 +218,7 @@ class Details:
                 events.c.batch_id.is_not(None),
             )
         )
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(near)).all()
         coming = [
             ComingBurst(row.event_id, row.name, sale.starts_at - before, sale.starts_at + after)
@@ -234,9 +244,11 @@ class Details:
             )
             .join(events, events.c.event_id == event_details.c.event_id)
             .where(event_details.c.next_sale_at <= now, events.c.batch_id.is_not(None))
-            .with_for_update(of=event_details, skip_locked=True)
         )
+        if not await self._any(due.with_only_columns(event_details.c.event_id)):
+            return 0
         async with self.engine.begin() as conn:
+            due = due.with_for_update(of=event_details, skip_locked=True)
             rows = [
                 SalesDue(row.event_id, _sales(row.sales), row.sales_seen_until, _availability(row))
                 for row in await conn.execute(due)
