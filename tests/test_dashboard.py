@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import aiohttp
+
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Availability, Change, EventInfo
@@ -93,3 +95,36 @@ def test_ago() -> None:
         "2h ago",
         "2d ago",
     ]
+
+
+async def test_each_event_has_a_page_of_its_own(make_config: ConfigFactory) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", N, RN)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "requests_per_second": 100},
+            polling={"interval": "100ms"},
+            server={"port": 0},
+            events=[{"id": "E1", "name": "Pulp <script>alert(1)</script>"}],
+        )
+        async with Monitor(config) as monitor, aiohttp.ClientSession() as http:
+            assert monitor.url is not None
+
+            async def changed() -> bool:
+                return bool(await monitor.reads.changes_of("E1"))
+
+            await eventually(lambda: "E1" in simulator.asked, what="the first poll")
+            simulator.set("E1", A, RN)
+            await eventually(changed, what="the change")
+            await monitor.dispatcher.drain()
+            async with http.get(f"{monitor.url}/events/E1") as page:
+                assert page.status == 200
+                html = await page.text()
+            assert "Pulp &lt;script&gt;" in html, "names are escaped"
+            assert "<script>alert" not in html
+            assert "Sold out → On sale" in html
+            assert "console: " in html, "the change's delivery and its outcome"
+            async with http.get(f"{monitor.url}/") as dashboard:
+                assert 'href="/events/E1"' in await dashboard.text()
+            async with http.get(f"{monitor.url}/events/NOPE") as missing:
+                assert missing.status == 404

@@ -205,6 +205,7 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/api/events/{event_id}", api.get_event)
     app.router.add_get("/api/changes", api.list_changes)
     app.router.add_get("/", dashboard.page)
+    app.router.add_get("/events/{event_id}", dashboard.event_page)
     return app
 
 

@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Status
 from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, NONCE
+from monitor.store.reads import DeliveryFate
 from monitor.store.rows import EventRow
 from monitor.times import iso, local_time
 
@@ -21,6 +22,7 @@ MAX_PAGES = 1000
 PAGE_SIZE = 100
 TIMELINE_DAYS = 3
 RECENT_CHANGES = 15
+EVENT_CHANGES = 1000
 
 LABELS = {
     "TICKETS_AVAILABLE": "On sale",
@@ -57,22 +59,31 @@ class Segment:
     """Percentages of the timeline."""
 
 
-def timeline(row: EventRow, event_changes: list[Change], start: float, now: float) -> list[Segment]:
-    """The event's status over [start, now] as coloured segments, from its changes. Only
-    what was observed is drawn: before the first reading the bar stays blank (not watched
-    yet)."""
+def timeline(
+    row: EventRow,
+    event_changes: list[Change],
+    start: float,
+    now: float,
+    field: str = "status",
+) -> list[Segment]:
+    """The event's `field` (status or resale_status) over [start, now] as coloured
+    segments, from its changes. Only what was observed is drawn: before the first reading
+    the bar stays blank (not watched yet)."""
     span = now - start
     if row.current is None or span <= 0:
         return []
     watched_from = max(start, row.first_seen_at or start)
+    changes = [change for change in event_changes if change.kind is ChangeKind.INVENTORY]
     points: list[tuple[float, str]] = []
-    if event_changes:
-        first = event_changes[0]
-        before = first.previous.status.value if first.previous else "NONE"
+    if changes:
+        first = changes[0]
+        before = getattr(first.previous, field).value if first.previous else "NONE"
         points.append((min(watched_from, first.observed_at), before))
-        points.extend((change.observed_at, change.current.status.value) for change in event_changes)
+        points.extend(
+            (change.observed_at, getattr(change.current, field).value) for change in changes
+        )
     else:
-        points.append((watched_from, row.current.status.value))
+        points.append((watched_from, getattr(row.current, field).value))
     segments = []
     for index, (at, status) in enumerate(points):
         end = points[index + 1][0] if index + 1 < len(points) else now
@@ -167,3 +178,60 @@ async def page(request: web.Request) -> web.Response:
     template = "live.html" if query.get("fragment") == "1" else "dashboard.html"
     html = _environment.get_template(template).render(values)
     return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+async def event_page(request: web.Request) -> web.Response:
+    """One event: what is known of it, its status and resale status since it was first
+    seen, and every change with the deliveries it caused."""
+    context = request.app[CONTEXT]
+    event_id = request.match_info["event_id"]
+    row = None if "\x00" in event_id else await context.reads.event_row(event_id)
+    if row is None:
+        raise web.HTTPNotFound(text=f"no event {event_id!r} has been watched")
+    now = context.clock()
+    start = row.first_seen_at or now
+    history = await context.reads.changes_of(event_id, limit=EVENT_CHANGES)
+    fates: dict[str, list[DeliveryFate]] = {}
+    for fate in await context.reads.deliveries_of([change.id for change in history]):
+        fates.setdefault(fate.change_id, []).append(fate)
+    info = row.info
+    values = {
+        "row": row,
+        "info": info,
+        "starts": local_time(info.starts_at, info.timezone),
+        "venue": ", ".join(p for p in (info.venue.name, info.venue.city) if p),
+        "first_seen": iso(start),
+        "status_bar": timeline(row, history, start, now),
+        "resale_bar": timeline(row, history, start, now, "resale_status"),
+        "changes": [
+            {
+                "change": change,
+                "what": _what(change),
+                "at": iso(change.observed_at),
+                "deliveries": fates.get(change.id, []),
+            }
+            for change in reversed(history)
+        ],
+        "labels": LABELS,
+        "resale_labels": RESALE_LABELS,
+        "nonce": request.get(NONCE, ""),
+    }
+    html = _environment.get_template("event.html").render(values)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+def _what(change: Change) -> str:
+    """A change in a fan's words."""
+    if change.kind is not ChangeKind.INVENTORY:
+        return headline(change)
+    before, after = change.previous, change.current
+    parts = []
+    if before is None or before.status is not after.status:
+        was = f"{LABELS[before.status.value]} → " if before else ""
+        parts.append(f"{was}{LABELS[after.status.value]}")
+    if before is not None and before.resale_status is not after.resale_status:
+        parts.append(
+            f"{RESALE_LABELS[before.resale_status.value]} → "
+            f"{RESALE_LABELS[after.resale_status.value]}"
+        )
+    return "; ".join(parts)
