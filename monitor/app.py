@@ -171,7 +171,7 @@ class Monitor:
 
         if config.server.enabled:
             self.context = Context(
-                config,
+                self.watched,
                 self.reads,
                 self.upstream,
                 self.metrics,
@@ -181,7 +181,7 @@ class Monitor:
             )
             self.url = await stack.enter_async_context(serve(self.context))
         self.watchdog = Watchdog(
-            config=lambda: self.config,
+            config=lambda: self.watched,
             notifiers=self.dispatcher.notifiers,
             upstream=self.upstream,
             reads=self.reads,
@@ -258,6 +258,8 @@ class Monitor:
             watches, removed = await self._sync(self.config, self.upstream.status.quota.limit)
             self.poller.replace_watchlist(watches)
             await self._announce(removed)
+            if self.context is not None:
+                self.context.config = self.watched
 
     async def _burst(self) -> None:
         """Events around a sale opening are polled at the burst interval (see `sales`)."""
@@ -350,6 +352,9 @@ class Monitor:
         store it; returns the watches and the IDs no longer watched."""
         self._watches_version = await self.watches.version()
         config = with_watches(config, await self.watches.stored())
+        # The configuration with every watch in force, the file's and the database's: what
+        # the watchdog and the HTTP server judge "watching anything" by.
+        self.watched = config
         burst = config.polling.sale_burst
         coming = await Details(self.repository.engine).coming_bursts(
             self.clock(), DAY, burst.before, burst.after
@@ -435,7 +440,7 @@ class Monitor:
             self.ticker.set_every(tick_for(config.shortest_interval()))
             self.config = config
             if self.context is not None:
-                self.context.config = config
+                self.context.config = self.watched
             retiring = asyncio.create_task(self._retire(replaced))
             self._retiring.add(retiring)
             retiring.add_done_callback(self._retiring.discard)

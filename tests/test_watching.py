@@ -233,3 +233,20 @@ async def test_a_running_daemon_follows_watches_added_beside_it(tmp_path: Path) 
                 return row is not None and not row.watched
 
             await eventually(e1_unwatched, what="the paused watch left the watchlist")
+
+
+async def test_watches_outside_the_file_count_as_watching(tmp_path: Path) -> None:
+    """With only API watches, the watchdog and readiness (which check for stalls only
+    while something is watched) see every watch in force, not the file's list alone."""
+    simulator = Simulator(api_key=API_KEY)
+    path = tmp_path / "monitor.yaml"
+    async with serve(simulator) as upstream:
+        daemon_config(path, upstream, [])
+        config = load_config(path)
+        async with Monitor(config, housekeeping_every=0.02) as monitor:
+            assert not monitor.watched.events
+            await Watching(monitor.watches, lambda: config, monitor.clock).add({"id": "E9"}, "cli")
+            await eventually(lambda: "E9" in simulator.asked, what="the added watch polled")
+            assert [event.id for event in monitor.watched.events] == ["E9"]
+            assert monitor.context is not None
+            assert [event.id for event in monitor.context.config.events] == ["E9"]
