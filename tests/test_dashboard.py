@@ -6,11 +6,12 @@ import aiohttp
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
-from monitor.models import Availability, Change, EventInfo
+from monitor.models import Availability, Change, EventInfo, Outcome
 from monitor.server.dashboard import Segment, ago, timeline
+from monitor.store.outbox import Attempt, Outbox
 from monitor.store.rows import EventRow
 from tests.browser import chromium
-from tests.conftest import API_KEY, ConfigFactory
+from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
 from tests.support import RN, A, F, N, eventually
 
 
@@ -128,3 +129,27 @@ async def test_each_event_has_a_page_of_its_own(make_config: ConfigFactory) -> N
                 assert 'href="/events/E1"' in await dashboard.text()
             async with http.get(f"{monitor.url}/events/NOPE") as missing:
                 assert missing.status == 404
+
+
+async def test_failing_deliveries_are_shown_with_how_to_retry(make_config: ConfigFactory) -> None:
+    config = make_config(server={"port": 0}, events=[{"id": "E1", "name": "Pulp"}])
+    async with Monitor(config) as monitor, aiohttp.ClientSession() as http:
+        assert monitor.url is not None
+        async with http.get(f"{monitor.url}/") as page:
+            assert "Every delivery is going through." in await page.text()
+        await monitor.repository.save_poll(change_with_delivery(1, at=1.0))
+        await monitor.repository.save_poll(change_with_delivery(2, at=2.0))
+        outbox = Outbox(monitor.repository.engine)
+        await outbox.record_attempts(
+            [
+                Attempt("d1", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)"),
+                Attempt("d2", 3.0, Outcome.FAILED, 503, "HTTP 503", 99.0),
+            ]
+        )
+        async with http.get(f"{monitor.url}/") as page:
+            html = await page.text()
+        assert "gave up</strong> after 1 attempts" in html
+        assert "HTTP 410 (gone)" in html
+        assert "inventory-monitor deliveries retry d1" in html
+        assert "failing, 1 attempts" in html
+        assert "HTTP 503" in html

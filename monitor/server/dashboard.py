@@ -23,6 +23,7 @@ PAGE_SIZE = 100
 TIMELINE_DAYS = 3
 RECENT_CHANGES = 15
 EVENT_CHANGES = 1000
+TROUBLED = 10
 
 LABELS = {
     "TICKETS_AVAILABLE": "On sale",
@@ -128,6 +129,7 @@ async def page(request: web.Request) -> web.Response:
     recent = await context.reads.changes_of(limit=RECENT_CHANGES)
     upstream = context.upstream.status
     on_sale = (await context.reads.events_page(limit=1, status=Status.TICKETS_AVAILABLE)).total
+    troubled = await context.reads.troubled_deliveries(TROUBLED)
 
     def link(**changes: Any) -> str:
         params = {"q": search or "", "status": status.value if status else "", "page": number}
@@ -156,6 +158,7 @@ async def page(request: web.Request) -> web.Response:
             for change in reversed(recent)
         ],
         "total": events_page.total,
+        "troubled": [{"delivery": item, "next": iso(item.next_attempt_at)} for item in troubled],
         "title": f"({on_sale:,} on sale) inventory-monitor" if on_sale else "inventory-monitor",
         "labels": LABELS,
         "resale_labels": RESALE_LABELS,

@@ -46,6 +46,19 @@ class DeliveryFate(NamedTuple):
     finished_at: float | None
 
 
+class Troubled(NamedTuple):
+    """A delivery that failed: dead, or pending a retry."""
+
+    id: str
+    event_id: str
+    event_name: str | None
+    notifier: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
     pending: int
@@ -182,6 +195,32 @@ class Reads:
         async with self._reader.connect() as conn:
             pending, oldest = (await conn.execute(query)).one()
         return OutboxStats(int(pending), oldest)
+
+    async def troubled_deliveries(self, limit: int) -> list[Troubled]:
+        """The latest deliveries that failed: dead ones, and pending ones being retried."""
+        query = (
+            select(
+                deliveries.c.id,
+                changes.c.event_id,
+                changes.c.event_name,
+                deliveries.c.notifier,
+                deliveries.c.state,
+                deliveries.c.attempts,
+                deliveries.c.next_attempt_at,
+                deliveries.c.last_error,
+            )
+            .join(changes, changes.c.id == deliveries.c.change_id)
+            .where(
+                or_(
+                    deliveries.c.state == DeliveryState.DEAD,
+                    (deliveries.c.state == DeliveryState.PENDING) & (deliveries.c.attempts > 0),
+                )
+            )
+            .order_by(deliveries.c.created_at.desc())
+            .limit(limit)
+        )
+        async with self._reader.connect() as conn:
+            return [Troubled(*row) for row in (await conn.execute(query)).all()]
 
     async def shortest_interval(self) -> float | None:
         """The shortest interval any batch is polled at now (after `fit_quota` stretched
