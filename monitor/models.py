@@ -144,11 +144,18 @@ class Change:
     observed_at: float
     event: EventInfo | None = None
     """The event's details when read back for delivery or display."""
-    kind: ChangeKind = ChangeKind.INVENTORY
     lifecycle: tuple[str | None, str] | None = None
     """For a lifecycle change: the code before (None when unknown) and after."""
     sale: SaleOpening | None = None
     """For a sale opening: which sale."""
+
+    @property
+    def kind(self) -> ChangeKind:
+        if self.lifecycle is not None:
+            return ChangeKind.LIFECYCLE
+        if self.sale is not None:
+            return ChangeKind.SALE_OPENED
+        return ChangeKind.INVENTORY
 
     @property
     def changed(self) -> tuple[str, ...]:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from monitor.config import Config, EventConfig
@@ -137,7 +136,7 @@ class Watching:
             who,
             "change",
             dict(body),
-            settings=_json(settings),
+            settings=settings,
             until=until,
         )
         return await self.get(event_id)
@@ -238,10 +237,6 @@ def _of_stored(watch: StoredWatch) -> WatchView:
         watch.paused,
         watch.snoozed_until,
     )
-
-
-def _json(settings: Mapping[str, Any]) -> str:
-    return orjson.dumps(dict(settings)).decode()
 
 
 def entry_of(event: EventConfig) -> dict[str, Any]:

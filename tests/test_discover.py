@@ -22,7 +22,7 @@ from monitor.models import NoticeKind
 from monitor.polling.discover import KEEP_AFTER_START, Discoverer
 from monitor.polling.watchlist import watchlist
 from monitor.store.engine import create_engine, upgrade
-from monitor.store.watches import Watches
+from monitor.store.watches import Origin, Watches
 from monitor.watching import with_watches
 from tests.conftest import API_KEY, FakeClock
 from tests.e2e import daemon_config
@@ -138,9 +138,10 @@ async def test_a_search_adds_what_it_finds_once_and_lets_it_expire(
 ) -> None:
     simulator, watches, discoverer, clock, sent, config = discovering
     assert await discoverer.run()
-    stored = await watches.discovered()
+    stored = await watches.stored()
     # Not the configured one, not the cancelled one, not Blur, not beyond the window.
     assert [item.event_id for item in stored] == ["OASIS0", "OASIS1"]
+    assert {(item.origin, item.search) for item in stored} == {(Origin.DISCOVER, "oasis-uk")}
     (names, kind, subject, lines) = sent[0]
     assert (names, kind, subject) == (("fans",), NoticeKind.FOUND, "2 new Oasis shows found")
     assert lines[0] == "Oasis Live '25 — London — 2027-03-11 12:00 — Arena, London (OASIS0)"
@@ -161,10 +162,10 @@ async def test_a_search_adds_what_it_finds_once_and_lets_it_expire(
     assert len(sent) == 1
 
     config[0] = config_of(discover=[])  # the search is removed: what it added stays
-    assert [i.event_id for i in await watches.discovered()] == ["OASIS0", "OASIS1"]
+    assert [i.event_id for i in await watches.stored()] == ["OASIS0", "OASIS1"]
     clock.now = (NOW + timedelta(days=10)).timestamp() + KEEP_AFTER_START + 1
     assert await discoverer.run(), "the London show has started: it leaves the watchlist"
-    assert [i.event_id for i in await watches.discovered()] == ["OASIS1"]
+    assert [i.event_id for i in await watches.stored()] == ["OASIS1"]
 
 
 async def test_a_search_matching_too_many_says_how_many_it_took(
@@ -180,7 +181,7 @@ async def test_a_search_matching_too_many_says_how_many_it_took(
         caplog.text
     )
     # The soonest two: the cancelled show, which is not watched, and the London one.
-    assert [item.event_id for item in await watches.discovered()] == ["OASIS0"]
+    assert [item.event_id for item in await watches.stored()] == ["OASIS0"]
 
 
 async def test_found_events_are_polled_by_the_running_daemon(

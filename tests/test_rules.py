@@ -28,9 +28,7 @@ def ch(
 ) -> Change:
     lifecycle = ("onsale", "canceled") if kind is ChangeKind.LIFECYCLE else None
     sale = SaleOpening("public", None, 0.0) if kind is ChangeKind.SALE_OPENED else None
-    return Change(
-        "c1", "E1", None, previous, current, 0.0, kind=kind, lifecycle=lifecycle, sale=sale
-    )
+    return Change("c1", "E1", None, previous, current, 0.0, lifecycle=lifecycle, sale=sale)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 import aiohttp
 import orjson
@@ -16,8 +16,6 @@ from monitor.discovery.client import MAX_DEPTH, DiscoveryClient, Results, Search
 from monitor.discovery.details import EventDetails
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.times import local_time
-from monitor.upstream.ratelimit import TokenBucket
-from monitor.wiring import PACING
 
 DEFAULT_LIMIT = 100
 
@@ -81,6 +79,10 @@ def _find(args: argparse.Namespace) -> int:
 
 
 async def _search(config: Config, search: Search, limit: int) -> Results:
+    # The daemon's wiring loads only when a search runs, not with every command.
+    from monitor.upstream.ratelimit import TokenBucket
+    from monitor.wiring import PACING
+
     tm = config.ticketmaster
     async with aiohttp.ClientSession() as session:
         client = DiscoveryClient(
@@ -177,7 +179,5 @@ def _day(text: str | None, option: str, *, end: bool) -> datetime | None:
     except ValueError:
         raise ValueError(f"{option}: expected a date such as 2027-06-21, got {text!r}") from None
     if len(text) <= len("2027-06-21"):
-        moment = datetime.combine(moment.date(), time.max if end else time.min)
-    if end and moment.time() == time.max:
-        moment -= timedelta(microseconds=time.max.microsecond)
+        moment = datetime.combine(moment.date(), time(23, 59, 59) if end else time.min)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

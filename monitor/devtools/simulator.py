@@ -218,14 +218,9 @@ class Simulator:
             return web.Response(status=414, text="414 Request-URI Too Long")
         if self.latency:
             await asyncio.sleep(self.latency)
-        if self.api_key is not None and request.query.get("apikey") != self.api_key:
-            return _json(INVALID_KEY_FAULT, status=401)
-        limited = self._limit()
-        if limited is not None:
-            return limited
-        fault = self._next_fault()
-        if fault is not None:
-            return await respond_with(request, fault, self.quota_headers())
+        refused = await self._admit(request)
+        if refused is not None:
+            return refused
         ids = [i for i in request.query.get("events", "").split(",") if i]
         if not ids or len(ids) > MAX_EVENTS_PER_REQUEST:
             return _json(
@@ -267,23 +262,22 @@ class Simulator:
         return None
 
     async def _discovery_search(self, request: web.Request) -> web.StreamResponse:
-        self.requests += 1
-        self.discovery_requests += 1
-        refused = await self._admit(request)
-        if refused is not None:
-            return refused
-        status, body = self.catalog.search(request.query)
-        response = _json(body, status=status)
-        response.headers.update(self.quota_headers())
-        return response
+        return await self._discovery(request, lambda: self.catalog.search(request.query))
 
     async def _discovery_event(self, request: web.Request) -> web.StreamResponse:
+        event_id = request.match_info["event_id"]
+        return await self._discovery(request, lambda: self.catalog.event(event_id))
+
+    async def _discovery(
+        self, request: web.Request, answer: Callable[[], tuple[int, dict[str, Any]]]
+    ) -> web.StreamResponse:
+        """A Discovery request: admitted and limited as any, answered from the catalog."""
         self.requests += 1
         self.discovery_requests += 1
         refused = await self._admit(request)
         if refused is not None:
             return refused
-        status, body = self.catalog.event(request.match_info["event_id"])
+        status, body = answer()
         response = _json(body, status=status)
         response.headers.update(self.quota_headers())
         return response

@@ -18,6 +18,7 @@ from monitor.backoff import retry_after_seconds
 from monitor.discovery.details import EventDetails, ShapeError, parse_event
 from monitor.errors import RateLimited, UpstreamError
 from monitor.redact import redact
+from monitor.upstream.client import fault_of
 from monitor.upstream.ratelimit import Limiter
 
 SEARCH_PATH = "/discovery/v2/events.json"
@@ -30,6 +31,18 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 class DiscoveryRefused(UpstreamError):
     """The key has no access to the Discovery API (401 or 403). Polling goes on without it."""
+
+
+FILTERS = (
+    "keyword",
+    "attraction_id",
+    "venue_id",
+    "country_code",
+    "city",
+    "classification",
+    "dma_id",
+)
+"""What a search filters on, as `Search` and a `discover:` entry both name them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +205,7 @@ async def _read(response: aiohttp.ClientResponse, most: int) -> bytes:
 
 
 def _http_error(path: str, status: int, headers: Any, body: bytes) -> UpstreamError:
-    fault = _fault(body)
+    fault, _ = fault_of(body)
     what = f"{path} answered HTTP {status}" + (f": {fault}" if fault else "")
     if status in (401, 403):
         return DiscoveryRefused(
@@ -205,14 +218,6 @@ def _http_error(path: str, status: int, headers: Any, body: bytes) -> UpstreamEr
         quota = headers.get("Rate-Limit-Available") == "0"
         return RateLimited(what, retry_after=retry_after, quota=quota)
     return UpstreamError(what, status=status, retryable=status >= 500)
-
-
-def _fault(body: bytes) -> str | None:
-    try:
-        fault = orjson.loads(body)["fault"]
-        return redact(str(fault["faultstring"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
 
 
 def _object(value: object) -> dict[str, Any]:

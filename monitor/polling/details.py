@@ -21,7 +21,6 @@ from monitor.discovery.client import DiscoveryClient, DiscoveryRefused, Search
 from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
 from monitor.markets import IdKind, id_kind
-from monitor.models import ChangeKind
 from monitor.polling.news import deliveries_of, lifecycle_change, news
 from monitor.polling.watchlist import Watch
 from monitor.sales import sales_opened
@@ -133,14 +132,7 @@ class DetailsRefresher:
                 continue
             moved = lifecycle_change(item.lifecycle, details.lifecycle)
             if moved is not None:
-                change = news(
-                    ChangeKind.LIFECYCLE,
-                    item.event_id,
-                    watch.name,
-                    item.availability,
-                    now,
-                    lifecycle=moved,
-                )
+                change = news(item.event_id, watch.name, item.availability, now, lifecycle=moved)
                 write.changes.append(change)
                 write.deliveries.extend(deliveries_of(change, watch.targets, now))
         return write
@@ -153,14 +145,7 @@ class DetailsRefresher:
             if watch is None:
                 continue
             for sale in sales_opened(item.sales, item.seen_until, now):
-                change = news(
-                    ChangeKind.SALE_OPENED,
-                    item.event_id,
-                    watch.name,
-                    item.availability,
-                    now,
-                    sale=sale,
-                )
+                change = news(item.event_id, watch.name, item.availability, now, sale=sale)
                 write.changes.append(change)
                 write.deliveries.extend(deliveries_of(change, watch.targets, now))
         return write

@@ -20,12 +20,12 @@ from pydantic import TypeAdapter
 from monitor.config import Config, EventConfig
 from monitor.config.fields import REGIONS
 from monitor.config.model import DiscoverConfig
-from monitor.discovery.client import MAX_DEPTH, DiscoveryClient, Search
+from monitor.discovery.client import FILTERS, MAX_DEPTH, DiscoveryClient, Search
 from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.models import NoticeKind
-from monitor.store.watches import Discovered, Watches
+from monitor.store.watches import Origin, StoredWatch, Watches
 from monitor.times import iso, local_time
 
 logger = logging.getLogger(__name__)
@@ -73,13 +73,7 @@ class Discoverer:
 
     async def _run(self, config: Config, search: DiscoverConfig, now: float) -> bool:
         query = Search(
-            keyword=search.keyword,
-            attraction_id=search.attraction_id,
-            venue_id=search.venue_id,
-            country_code=search.country_code,
-            city=search.city,
-            classification=search.classification,
-            dma_id=search.dma_id,
+            **search.model_dump(include=set(FILTERS)),
             starts_after=_moment(now),
             starts_before=_moment(now + search.window),
         )
@@ -108,7 +102,14 @@ class Discoverer:
             )
         configured = {event.id for event in config.events}
         found = [
-            Discovered(event.id, search.name, settings_of(search, event), now, event.starts_at)
+            StoredWatch(
+                event.id,
+                Origin.DISCOVER,
+                search.name,
+                settings_of(search, event),
+                now,
+                event.starts_at,
+            )
             for event in results.events
             if _watchable(event, now) and event.id not in configured
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.models import Availability, Change, ChangeKind, SaleOpening, new_id
+from monitor.models import Availability, Change, SaleOpening, new_id
 from monitor.notify.routing import Target, route, urgent
 from monitor.store.records import NewDelivery
 
@@ -33,7 +33,6 @@ def lifecycle_change(before: str | None, after: str | None) -> tuple[str | None,
 
 
 def news(
-    kind: ChangeKind,
     event_id: str,
     name: str | None,
     availability: Availability,
@@ -42,7 +41,8 @@ def news(
     lifecycle: tuple[str | None, str] | None = None,
     sale: SaleOpening | None = None,
 ) -> Change:
-    """A change of another kind than inventory, holding the event's availability now."""
+    """A change of another kind than inventory (a `lifecycle` move or a `sale` opening),
+    holding the event's availability now."""
     return Change(
         new_id(),
         event_id,
@@ -50,7 +50,6 @@ def news(
         availability,
         availability,
         now,
-        kind=kind,
         lifecycle=lifecycle,
         sale=sale,
     )

@@ -117,7 +117,6 @@ def change_from_row(row: Any) -> Change:
         event=info_from_row(row.event_id, row.event_name, row)
         if "info_link" in row._fields
         else None,
-        kind=kind,
         lifecycle=(detail.get("previous"), detail["current"])
         if kind is ChangeKind.LIFECYCLE
         else None,

@@ -44,16 +44,6 @@ class StoredWatch(NamedTuple):
     snoozed_until: float | None = None
 
 
-class Discovered(NamedTuple):
-    """An event a search found, with the settings it is watched with (as under `events:`)."""
-
-    event_id: str
-    search: str
-    settings: dict[str, Any]
-    added_at: float
-    until: float | None
-
-
 class AuditEntry(NamedTuple):
     at: float
     who: str
@@ -79,13 +69,6 @@ class Watches:
             ).first()
         return None if row is None else _stored(row)
 
-    async def discovered(self) -> list[Discovered]:
-        return [
-            Discovered(w.event_id, w.search or "", w.settings, w.added_at, w.until)
-            for w in await self.stored()
-            if w.origin is Origin.DISCOVER
-        ]
-
     async def version(self) -> tuple[int, float | None]:
         """Changes whenever a watch is added, changed or forgotten, by any replica."""
         query = select(func.count(), func.max(watches.c.changed_at))
@@ -93,7 +76,7 @@ class Watches:
             count, latest = (await conn.execute(query)).one()
         return int(count), latest
 
-    async def add(self, found: Sequence[Discovered]) -> list[str]:
+    async def add(self, found: Sequence[StoredWatch]) -> list[str]:
         """Watch what searches found and is not watched yet; returns the IDs added."""
         if not found:
             return []
@@ -109,20 +92,7 @@ class Watches:
             if new:
                 await conn.execute(
                     insert(watches),
-                    [
-                        _row(
-                            StoredWatch(
-                                item.event_id,
-                                Origin.DISCOVER,
-                                item.search,
-                                item.settings,
-                                item.added_at,
-                                item.until,
-                            ),
-                            item.added_at,
-                        )
-                        for item in new
-                    ],
+                    [_row(item, item.added_at) for item in new],
                 )
         return [item.event_id for item in new]
 
@@ -145,6 +115,8 @@ class Watches:
         self, event_id: str, now: float, who: str, action: str, detail: object, **values: Any
     ) -> None:
         """Set `values` on the watch's row, made for a configuration watch if it has none."""
+        if "settings" in values:
+            values["settings"] = orjson.dumps(values["settings"]).decode()
         async with self.engine.begin() as conn:
             changed = await conn.execute(
                 update(watches)

@@ -268,7 +268,7 @@ class InventoryClient:
         return seconds
 
     def _http_error(self, status: int, headers: Any, body: bytes) -> UpstreamError:
-        fault, code = _fault(body)
+        fault, code = fault_of(body)
         what = f"{self.endpoint} answered HTTP {status}"
         detail = f": {fault}" if fault else ""
         if 300 <= status < 400:
@@ -424,7 +424,7 @@ def _location(headers: Any) -> str:
     return str(parts.with_query(None).with_fragment(None)) if parts.is_absolute() else "a path"
 
 
-def _fault(body: bytes) -> tuple[str | None, str | None]:
+def fault_of(body: bytes) -> tuple[str | None, str | None]:
     """The `faultstring` and `errorcode` of an Apigee fault body, when it is one."""
     try:
         data = orjson.loads(body)
