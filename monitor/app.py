@@ -47,7 +47,7 @@ from monitor.upstream.client import InventoryClient, availability_endpoint
 from monitor.upstream.quota import plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
-from monitor.watching import with_watches
+from monitor.watching import Watching, with_watches
 from monitor.wiring import (
     PACING,
     build_poller,
@@ -178,6 +178,9 @@ class Monitor:
                 self.clock,
                 started_at=self.clock(),
                 polling=self.ticker.running,
+                watching=Watching(self.watches, lambda: self.config, self.clock),
+                watches_changed=self._resync,
+                retry=self._retry,
             )
             self.url = await stack.enter_async_context(serve(self.context))
         self.watchdog = Watchdog(
@@ -221,7 +224,9 @@ class Monitor:
             notify=self.watchdog.notify,
         )
         self._periodic("discover", every, self._discover)
-        self._periodic("watches", every, self._follow_watches)
+        # Another replica's write (or the CLI's) reaches this watchlist within a poll tick.
+        follow = min(every, tick_for(self.config.shortest_interval()))
+        self._periodic("watches", follow, self._follow_watches)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
         self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
 
@@ -260,6 +265,13 @@ class Monitor:
             await self._announce(removed)
             if self.context is not None:
                 self.context.config = self.watched
+
+    async def _retry(self, delivery_id: str) -> bool:
+        """Queue a dead delivery again (the dashboard's button); False if none has the ID."""
+        requeued = await Outbox(self._engine).requeue_deliveries(self.clock(), ids=[delivery_id])
+        if requeued:
+            self.dispatcher.wake()
+        return bool(requeued)
 
     async def _burst(self) -> None:
         """Events around a sale opening are polled at the burst interval (see `sales`)."""

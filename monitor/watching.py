@@ -16,37 +16,130 @@ every replica follows it within a tick (`Watches.version`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+)
 
+from monitor import markets
 from monitor.config import Config, EventConfig
+from monitor.config.fields import REGIONS, SOURCES
 from monitor.errors import MonitorError
-from monitor.store.watches import Origin, StoredWatch, Watches
+from monitor.models import ChangeKind, Status
+from monitor.store.watches import AuditEntry, Origin, StoredWatch, Watches
+from monitor.times import parse_duration
 
 logger = logging.getLogger(__name__)
 
 _EVENT = TypeAdapter(EventConfig)
-_SETTINGS = frozenset(
-    (
-        "id",
-        "url",
-        "name",
-        "interval",
-        "interval_by_status",
-        "notify",
-        "tags",
-        "priority",
-        "until",
-        "region",
-        "market",
-        "source",
-        "when",
-        "cooldown",
-    )
+
+
+def _one_of(values: Iterable[str]) -> Any:
+    choices = list(values)
+    enum: list[JsonValue] = [*choices]
+    return Field(pattern=f"^(?:{'|'.join(choices)})$", json_schema_extra={"enum": enum})
+
+
+_DURATION = r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w|y))+$"
+_DATE_TIME = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
+DurationText = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_DURATION,
+        max_length=64,
+        description="A positive duration with units, at most 100 years: 30s, 2m, 1h30m.",
+        examples=["30s"],
+    ),
+]
+DateTimeText = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=_DATE_TIME,
+        json_schema_extra={"format": "date-time"},
+        description="ISO 8601; UTC without an offset.",
+    ),
+]
+StatusName = Annotated[str, Strict(), _one_of(status.value for status in Status)]
+Tag = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
+NotifierName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
+
+
+class _Input(BaseModel):
+    """A request's shape, checked strictly (a number is not a string, nothing unknown)
+    before the rules an entry under `events:` follows; its JSON schema is the OpenAPI
+    document's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+
+class RuleInput(_Input):
+    """A `when` rule, as under `events:`."""
+
+    kind: list[Annotated[str, Strict(), _one_of(kind.value for kind in ChangeKind)]] | None = None
+    field: Literal["status", "resale_status"] | None = None
+    from_: list[StatusName] | None = Field(None, alias="from")
+    to: list[StatusName] | None = None
+    urgent: Annotated[bool, Strict()] = False
+
+
+class SettingsInput(_Input):
+    """What may be set on a watch: the settings of an entry under `events:`."""
+
+    name: Annotated[str, Strict(), Field(max_length=200)] | None = None
+    interval: DurationText | None = None
+    interval_by_status: dict[StatusName, DurationText] | None = None
+    notify: list[NotifierName] | None = Field(None, description="Notifiers by name.")
+    tags: list[Tag] | None = None
+    priority: Annotated[int, Strict(), Field(ge=1, le=10)] | None = None
+    until: DateTimeText | None = Field(None, description="Stop polling after this moment.")
+    region: Annotated[str, Strict(), _one_of(REGIONS)] | None = None
+    source: Annotated[str, Strict(), _one_of(SOURCES)] | None = None
+    when: list[RuleInput] | None = None
+    cooldown: DurationText | None = None
+
+
+class WatchInput(SettingsInput):
+    """A new watch: the event by `id` or by `url` (its page, as pasted), and its settings."""
+
+    id: (
+        Annotated[
+            str,
+            Strict(),
+            Field(pattern=f"^(?:{markets.LEGACY_ID.pattern}|{markets.UNIVERSAL_ID.pattern})$"),
+        ]
+        | None
+    ) = None
+    url: Annotated[str, Strict(), Field(pattern=r"^https?://", max_length=2048)] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["id"]}, {"required": ["url"]}]}
+    )
+
+
+class SnoozeInput(_Input):
+    """How long a watch's changes wait: `for` a while, or `until` a moment."""
+
+    for_: DurationText | None = Field(None, alias="for")
+    until: DateTimeText | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["for"]}, {"required": ["until"]}]}
+    )
 
 
 class WatchError(MonitorError):
@@ -77,7 +170,7 @@ class WatchView:
             "search": self.search,
             "settings": dict(self.settings),
             "paused": self.paused,
-            "snoozed_until": self.snoozed_until,
+            "snoozed_until": _iso(self.snoozed_until),
         }
 
 
@@ -102,15 +195,31 @@ class Watching:
         return sorted(views, key=lambda view: view.event_id)
 
     async def get(self, event_id: str) -> WatchView:
-        for view in await self.list():
-            if view.event_id == event_id:
-                return view
-        raise WatchError(f"no watch for event {event_id!r}", status=404)
+        stored = await self._watches.get(event_id)
+        configured = next((e for e in self._config().events if e.id == event_id), None)
+        if configured is not None:
+            return _of_config(configured, stored)
+        if stored is None or stored.origin is Origin.CONFIG:
+            raise WatchError(f"no watch for event {event_id!r}", status=404)
+        return _of_stored(stored)
+
+    async def paused(self) -> Sequence[WatchView]:
+        """The watches paused now, without reading the file's whole list of events."""
+        stored = [watch for watch in await self._watches.stored() if watch.paused]
+        configured = {watch.event_id for watch in stored if watch.origin is Origin.CONFIG}
+        events = {e.id: e for e in self._config().events if e.id in configured}
+        return [
+            _of_config(events[watch.event_id], watch)
+            if watch.event_id in events
+            else _of_stored(watch)
+            for watch in stored
+            if watch.origin is not Origin.CONFIG or watch.event_id in events
+        ]
 
     async def add(self, body: Mapping[str, Any], who: str) -> WatchView:
         """Watch an event given by `id` or `url`, with the settings an entry under
-        `events:` takes; 409 when it is watched already."""
-        event, settings = self._validated(body)
+        `events:` takes (a null is no setting); 409 when it is watched already."""
+        event, settings = self._validated(_set(body))
         view_id = event.id
         if any(view.event_id == view_id for view in await self.list()):
             raise WatchError(f"{view_id} is watched already", status=409, field="id")
@@ -122,13 +231,16 @@ class Watching:
         return await self.get(view_id)
 
     async def update(self, event_id: str, body: Mapping[str, Any], who: str) -> WatchView:
-        """Change the settings of an API or search watch."""
+        """Change the settings of an API or search watch: those given replace the stored
+        ones, and a null removes one."""
         view = await self.get(event_id)
         if view.origin is Origin.CONFIG:
             raise WatchError(f"{event_id} comes from the config file: change it there", status=409)
         if "id" in body or "url" in body:
-            raise WatchError("a watch's event cannot change", status=400, field="id")
-        event, settings = self._validated({**view.settings, **body})
+            field = "id" if "id" in body else "url"
+            raise WatchError("a watch's event cannot change", status=400, field=field)
+        _shaped(SettingsInput, body)
+        event, settings = self._validated(_set({**view.settings, **body}))
         until = None if event.until is None else event.until.timestamp()
         await self._watches.change(
             event_id,
@@ -139,6 +251,7 @@ class Watching:
             settings=settings,
             until=until,
         )
+        logger.info("%s: watch %s changed", who, event_id)
         return await self.get(event_id)
 
     async def remove(self, event_id: str, who: str) -> None:
@@ -168,19 +281,21 @@ class Watching:
         logger.info("%s: watch %s snoozed", who, event_id)
         return await self.get(event_id)
 
+    async def audit(self, event_id: str) -> Sequence[AuditEntry]:
+        """Every write to the watch: who, what and when, oldest first."""
+        return await self._watches.audit_of(event_id)
+
     def _validated(self, body: Mapping[str, Any]) -> tuple[EventConfig, dict[str, Any]]:
         """The entry as `events:` would take it, checked the same way; and its settings, as
         given (a link stays a link: the ID and market are read from it each time)."""
-        unknown = sorted(set(body) - _SETTINGS)
+        unknown = sorted(set(body) - _FIELDS)
         if unknown:
             raise WatchError(f"unknown field {unknown[0]!r}", status=400, field=unknown[0])
         try:
             event = _EVENT.validate_python(dict(body))
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(part) for part in error["loc"]) or None
-            message = str(error["msg"]).removeprefix("Value error, ")
-            raise WatchError(message, status=400, field=field) from None
+            raise _problem(exc) from None
+        _shaped(WatchInput, body)
         config = self._config()
         for name in event.notify or ():
             if name not in config.notifiers:
@@ -189,6 +304,54 @@ class Watching:
                     f"no notifier is named {name!r} (known: {known})", status=400, field="notify"
                 )
         return event, dict(body)
+
+
+_FIELDS = frozenset(field.alias or name for name, field in WatchInput.model_fields.items())
+
+
+def _set(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _shaped(model: type[_Input], body: Mapping[str, Any]) -> None:
+    """`body` has the request's shape: what the config file would coerce (a number for a
+    name, "5" for a priority) is refused here, as the OpenAPI document says."""
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        raise _problem(exc) from None
+
+
+def _problem(exc: ValidationError) -> WatchError:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or None
+    if error["type"] == "extra_forbidden":
+        return WatchError(f"unknown field {field!r}", status=400, field=field)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return WatchError(message, status=400, field=field)
+
+
+def snooze_end(body: Mapping[str, Any], now: float) -> float:
+    """When a snooze given as `{"for": "2h"}` or `{"until": ISO}` ends."""
+    _shaped(SnoozeInput, body)
+    if ("for" in body) == ("until" in body):
+        raise WatchError("give either `for` or `until`", status=400, field="for")
+    if "for" in body:
+        try:
+            return now + parse_duration(body["for"])
+        except ValueError as exc:
+            raise WatchError(str(exc), status=400, field="for") from None
+    try:
+        moment = datetime.fromisoformat(body["until"])
+    except ValueError:
+        raise WatchError("expected an ISO 8601 date-time", status=400, field="until") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _iso(at: float | None) -> str | None:
+    return (
+        None if at is None else datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+    )
 
 
 def with_watches(config: Config, stored: Iterable[StoredWatch]) -> Config:

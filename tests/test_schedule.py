@@ -78,8 +78,18 @@ def test_events_stay_put_and_newcomers_fill_room_first() -> None:
     result = plan(wanted, existing, size=4)
     assert result.assign == {"NEW1": "old", "NEW2": "b0"}
     assert result.created == {"b0": (BatchKey(60.0), NOW)}
-    assert result.rescheduled == {}
+    assert result.rescheduled == {"old": NOW}, "a new watch's first reading comes at once"
     assert result.dropped == set()
+
+
+def test_an_event_moving_between_batches_keeps_to_the_schedule() -> None:
+    existing = {
+        "slow": Batch("slow", BatchKey(60.0), NOW + 5, frozenset({"E1", "E2"})),
+        "fast": Batch("fast", BatchKey(30.0), NOW + 7, frozenset({"E3"})),
+    }
+    result = plan({"E1": 60.0, "E2": 30.0, "E3": 30.0}, existing, size=4)
+    assert result.assign == {"E2": "fast"}
+    assert result.rescheduled == {}, "not a new watch: no early poll"
 
 
 def test_changed_interval_moves_the_event_and_empty_batches_go() -> None:

@@ -87,6 +87,8 @@ class Simulator:
         """Answered requests by endpoint (legacy or not) and `region` parameter."""
         self.asked: set[str] = set()
         """Every event ID any request has asked for."""
+        self.times_asked: Counter[str] = Counter()
+        """How many answered requests asked for each event ID."""
         self.polled_at: dict[str, float] = {}
         """When each event was last answered."""
         self.longest_gap = 0.0
@@ -233,6 +235,7 @@ class Simulator:
                 status=400,
             )
         self.asked.update(ids)
+        self.times_asked.update(ids)
         self._track(ids)
         legacy = request.path == LEGACY_PATH
         region = request.query.get("region")

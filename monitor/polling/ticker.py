@@ -64,6 +64,11 @@ class PollTicker:
         self._scheduler.start()
         self._start_cycle()
 
+    @property
+    def every(self) -> float:
+        """Seconds between ticks: the longest a due event waits for its poll."""
+        return self._every
+
     def set_every(self, every: float) -> None:
         if every != self._every and self._scheduler.running:
             self._scheduler.reschedule_job("poll", trigger="interval", seconds=every)

@@ -18,6 +18,7 @@ from monitor.notify.documents import change_document
 from monitor.server.context import CONTEXT, Context
 from monitor.store.reads import MAX_PAGE
 from monitor.store.rows import EventRow
+from monitor.watching import SettingsInput, SnoozeInput, WatchInput
 
 
 class VenueOut(BaseModel):
@@ -124,6 +125,32 @@ class ChangesPage(BaseModel):
 
 class Problem(BaseModel):
     error: str
+    field: str | None = None
+    """The field at fault, for bad input to a write."""
+
+
+class WatchOut(BaseModel):
+    id: str
+    origin: Literal["config", "api", "discover"]
+    """config: declared in the config file (change or remove it there); api: added through
+    the API, the CLI or the dashboard; discover: found by a `discover:` search."""
+    name: str | None
+    search: str | None
+    """The `discover:` search that found it."""
+    settings: dict[str, Any]
+    """As an entry under `events:` would say them."""
+    paused: bool
+    """Not polled; its state and history stay."""
+    snoozed_until: str | None
+    """Polled, but nobody is told before then; then its latest state, once."""
+
+
+class WatchesPage(BaseModel):
+    watches: list[WatchOut]
+
+
+class Retried(BaseModel):
+    retried: str
 
 
 class Readiness(BaseModel):
@@ -299,8 +326,20 @@ def _answer(model: str, description: str = "OK") -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
         [
-            (model, "serialization")
-            for model in (EventsPage, EventDetail, ChangesPage, Problem, Readiness)
+            *(
+                (model, "serialization")
+                for model in (
+                    EventsPage,
+                    EventDetail,
+                    ChangesPage,
+                    Problem,
+                    Readiness,
+                    WatchOut,
+                    WatchesPage,
+                    Retried,
+                )
+            ),
+            *((model, "validation") for model in (WatchInput, SettingsInput, SnoozeInput)),
         ],
         ref_template="#/components/schemas/{model}",
     )
@@ -381,6 +420,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _answer("ChangesPage"), "400": bad, **unauthorized},
                 }
             },
+            **_write_paths(unauthorized),
             "/healthz": {
                 "get": {
                     "summary": "Liveness",
@@ -407,5 +447,117 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "Text format"}, **unauthorized},
                 }
             },
+        },
+    }
+
+
+def _write_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
+    """Watches and deliveries: reads, and writes that need `server.token` (403 without)."""
+    event_id = {
+        "name": "event_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": NO_NUL},
+    }
+    refused = {
+        **unauthorized,
+        "403": _answer("Problem", "Writes are off: `server.token` is not set."),
+    }
+    unknown = {"404": _answer("Problem", "No watch has this event ID.")}
+    bad = {
+        "400": _answer("Problem", "Bad input; `field` names it."),
+        "415": _answer("Problem", "The body is not JSON."),
+    }
+
+    def body(model: str, description: str) -> dict[str, Any]:
+        return {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+        }
+
+    def act(summary: str, **extra: Any) -> dict[str, Any]:
+        answers = {"200": _answer("WatchOut"), **unknown, **refused}
+        if "requestBody" in extra:
+            answers.update(bad)
+        return {
+            "post": {"summary": summary, "parameters": [event_id], **extra, "responses": answers}
+        }
+
+    return {
+        "/api/watches": {
+            "get": {
+                "summary": "Every watch: the config file's, the API's and the searches'",
+                "responses": {"200": _answer("WatchesPage"), **unauthorized},
+            },
+            "post": {
+                "summary": "Watch an event, by its ID or its link, with the settings of an "
+                "entry under `events:`",
+                "requestBody": body(
+                    "WatchInput",
+                    "Checked as the config file is: notifiers must exist, a link must be an "
+                    "event's page on a market the API answers for, durations are positive "
+                    "and at most 100 years.",
+                ),
+                "responses": {
+                    "201": _answer("WatchOut", "Watched"),
+                    **bad,
+                    "409": _answer("Problem", "The event is watched already."),
+                    **refused,
+                },
+            },
+        },
+        "/api/watches/{event_id}": {
+            "get": {
+                "summary": "One watch",
+                "parameters": [event_id],
+                "responses": {"200": _answer("WatchOut"), **unknown, **unauthorized},
+            },
+            "patch": {
+                "summary": "Change a watch's settings (a null removes one); not the config file's",
+                "parameters": [event_id],
+                "requestBody": body("SettingsInput", "The settings to change."),
+                "responses": {
+                    "200": _answer("WatchOut"),
+                    **bad,
+                    **unknown,
+                    "409": _answer("Problem", "The watch is the config file's: change it there."),
+                    **refused,
+                },
+            },
+            "delete": {
+                "summary": "Stop watching an event; its history stays",
+                "parameters": [event_id],
+                "responses": {
+                    "204": {"description": "No longer watched"},
+                    **unknown,
+                    "409": _answer("Problem", "The watch is the config file's: remove it there."),
+                    **refused,
+                },
+            },
+        },
+        "/api/watches/{event_id}/pause": act("Stop polling the event; state and history stay"),
+        "/api/watches/{event_id}/resume": act("Poll a paused event again"),
+        "/api/watches/{event_id}/snooze": act(
+            "Poll the event but tell nobody until then; then its latest state, once",
+            requestBody=body("SnoozeInput", "For how long, or until when (in the future)."),
+        ),
+        "/api/deliveries/{delivery_id}/retry": {
+            "post": {
+                "summary": "Send a dead delivery again",
+                "parameters": [
+                    {
+                        "name": "delivery_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": NO_NUL},
+                    }
+                ],
+                "responses": {
+                    "200": _answer("Retried", "Queued again"),
+                    "404": _answer("Problem", "No dead delivery has this ID."),
+                    **refused,
+                },
+            }
         },
     }

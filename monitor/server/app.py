@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
-from monitor.server import api, dashboard
+from monitor.server import api, dashboard, forms, writes
 from monitor.server.context import CONTEXT, NONCE, Context
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,10 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/api/events", api.list_events)
     app.router.add_get("/api/events/{event_id}", api.get_event)
     app.router.add_get("/api/changes", api.list_changes)
+    writes.add_routes(app.router)
     app.router.add_get("/", dashboard.page)
     app.router.add_get("/events/{event_id}", dashboard.event_page)
+    forms.add_routes(app.router)
     return app
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -11,6 +11,11 @@ from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.store.reads import Reads
 from monitor.upstream.health import Upstream
+from monitor.watching import Watching
+
+
+async def _nothing() -> None:
+    return None
 
 
 @dataclass(slots=True)
@@ -24,6 +29,18 @@ class Context:
     started_at: float
     polling: Callable[[], bool] = lambda: True
     """Whether the poll scheduler runs."""
+    watching: Watching | None = None
+    """Watches as the API and the dashboard manage them; None where the server only reads."""
+    watches_changed: Callable[[], Awaitable[None]] = _nothing
+    """Applies a write to this replica's watchlist at once (the others follow within a tick)."""
+    retry: Callable[[str], Awaitable[bool]] | None = None
+    """Queues a dead delivery again; False when no dead delivery has that ID."""
+
+    @property
+    def writable(self) -> bool:
+        """Writes need a token: without one, any web page could POST to a daemon on
+        localhost."""
+        return self.watching is not None and self.config.server.token is not None
 
 
 CONTEXT = web.AppKey("context", Context)

@@ -8,14 +8,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Status
 from monitor.notify.rendering import headline
-from monitor.server.context import CONTEXT, NONCE
+from monitor.server.context import CONTEXT, Context
+from monitor.server.forms import SNOOZES, csrf_value
+from monitor.server.pages import render
 from monitor.store.reads import DeliveryFate
 from monitor.store.rows import EventRow
 from monitor.times import iso, local_time
+from monitor.watching import WatchError, WatchView
 
 MAX_PAGES = 1000
 """Pages are offsets: beyond this many, filter instead."""
@@ -42,13 +44,6 @@ LEGEND = (
     ("FEW_TICKETS_LEFT", "few tickets left: it may sell out any minute"),
     ("TICKETS_NOT_AVAILABLE", "none to buy now; releases can come back"),
     ("UNKNOWN", "Ticketmaster does not say (yet)"),
-)
-
-_environment = Environment(
-    loader=PackageLoader("monitor.server", "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
 )
 
 
@@ -176,11 +171,22 @@ async def page(request: web.Request) -> web.Response:
         "refresh_ms": int(context.config.server.refresh * 1000),
         "days": TIMELINE_DAYS,
         "iso": iso,
-        "nonce": request.get(NONCE, ""),
+        "paused": [] if context.watching is None else await context.watching.paused(),
+        **_controls(context),
     }
-    template = "live.html" if query.get("fragment") == "1" else "dashboard.html"
-    html = _environment.get_template(template).render(values)
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return render(
+        request, "live.html" if query.get("fragment") == "1" else "dashboard.html", values
+    )
+
+
+def _controls(context: Context) -> dict[str, Any]:
+    """What the pages' forms need; they are shown only while writes are enabled."""
+    return {
+        "writable": context.writable,
+        "csrf": csrf_value(context) if context.writable else "",
+        "notifiers": sorted(context.config.notifiers),
+        "snoozes": SNOOZES,
+    }
 
 
 async def event_page(request: web.Request) -> web.Response:
@@ -198,6 +204,7 @@ async def event_page(request: web.Request) -> web.Response:
     for fate in await context.reads.deliveries_of([change.id for change in history]):
         fates.setdefault(fate.change_id, []).append(fate)
     info = row.info
+    watch = await _watch(context, event_id)
     values = {
         "row": row,
         "info": info,
@@ -217,10 +224,28 @@ async def event_page(request: web.Request) -> web.Response:
         ],
         "labels": LABELS,
         "resale_labels": RESALE_LABELS,
-        "nonce": request.get(NONCE, ""),
+        "watch": watch,
+        "audit": [
+            {"entry": entry, "at": iso(entry.at)}
+            for entry in (
+                [] if context.watching is None else await context.watching.audit(event_id)
+            )
+        ],
+        "snoozed_until": None
+        if watch is None or watch.snoozed_until is None or watch.snoozed_until <= now
+        else iso(watch.snoozed_until),
+        **_controls(context),
     }
-    html = _environment.get_template("event.html").render(values)
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return render(request, "event.html", values)
+
+
+async def _watch(context: Context, event_id: str) -> WatchView | None:
+    if context.watching is None:
+        return None
+    try:
+        return await context.watching.get(event_id)
+    except WatchError:
+        return None  # watched no longer: its page shows its history alone
 
 
 def _what(change: Change) -> str:

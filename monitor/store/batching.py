@@ -98,7 +98,7 @@ class BatchPlan:
     created: dict[str, tuple[BatchKey, float]] = field(default_factory=dict)
     """New batch ID to (key, first due time)."""
     rescheduled: dict[str, float] = field(default_factory=dict)
-    """Existing batch ID to its new due time (it was overdue)."""
+    """Existing batch ID to its new due time (it was overdue, or took in a new watch)."""
     dropped: set[str] = field(default_factory=set)
     """Batches left without members."""
 
@@ -135,7 +135,19 @@ def plan_batches(
         rest = _fill(plan, unplaced, with_room, kept, batch_size)
         _create(plan, key, rest, batch_size=batch_size, now=now, new_id=new_id)
     _drop_and_reschedule(plan, batches, kept, now)
+    _due_now_for_newcomers(plan, batches, now)
     return plan
+
+
+def _due_now_for_newcomers(plan: BatchPlan, batches: Mapping[str, Batch], now: float) -> None:
+    """A batch that takes in a newly watched event is due now: the first reading of a watch
+    just added comes within a tick, not up to an interval later. An event that only moves
+    between batches (another interval) keeps to the schedule."""
+    watched = {event_id for batch in batches.values() for event_id in batch.members}
+    for event_id, batch_id in plan.assign.items():
+        batch = batches.get(batch_id)
+        if batch is not None and event_id not in watched and batch.next_due_at > now:
+            plan.rescheduled[batch_id] = now
 
 
 def _fill(

@@ -1,0 +1,202 @@
+"""The JSON API's writes: watches added, changed, paused, snoozed and removed, and dead
+deliveries queued again.
+
+Writes need `server.token`: without one they answer 403 however the request came, since
+any web page can POST to a daemon on localhost. They take JSON alone (a form, which another
+site's page can send, is refused), at most 64 KB of it; bad input is a 400 whose problem
+document names the field. Every write is audited and reaches the watchlist of this replica
+at once, and of the others within a tick.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from monitor.server.api import json_response
+from monitor.server.context import CONTEXT, Context
+from monitor.watching import WatchError, Watching, snooze_end
+
+MAX_BODY = 64 * 1024
+WHO = "api"
+"""The audit's name for a write made with the bearer token."""
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+ENABLE = (
+    "writes are off until server.token is set in the config file (token: ${MONITOR_TOKEN}); "
+    "then send it as Authorization: Bearer ..."
+)
+
+
+def problem(message: str, status: int, field: str | None = None) -> web.Response:
+    return json_response({"error": message, "field": field}, status)
+
+
+def service(context: Context) -> Watching:
+    """The watch service, when writes are enabled; else the 403 that says how to enable them."""
+    if not context.writable or context.watching is None:
+        raise web.HTTPForbidden(
+            text=orjson.dumps({"error": ENABLE, "field": None}).decode(),
+            content_type="application/json",
+        )
+    return context.watching
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body, refused past MAX_BODY before more of it is read."""
+    too_large = WatchError("the request body is over 64 KB", status=400, field=None)
+    if (request.content_length or 0) > MAX_BODY:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise too_large
+    return bytes(body)
+
+
+async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
+    """A JSON object; a body-less request is an empty one where none is `required`."""
+    if (request.body_exists or required) and request.content_type != "application/json":
+        raise WatchError(
+            "send JSON (Content-Type: application/json)", status=415, field="Content-Type"
+        )
+    raw = await read_body(request)
+    if not raw and not required:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise WatchError(f"the body is not JSON: {exc}", status=400) from None
+    if not isinstance(body, dict):
+        raise WatchError("the body must be a JSON object", status=400)
+    return body
+
+
+def _event_id(request: web.Request) -> str:
+    event_id = request.match_info["event_id"]
+    if "\x00" in event_id:
+        raise WatchError("must not contain a NUL character", status=400, field="event_id")
+    return event_id
+
+
+async def _written(
+    context: Context, document: Mapping[str, Any], status: int = 200
+) -> web.Response:
+    await context.watches_changed()
+    return json_response(document, status)
+
+
+def answers_problems(handler: Handler) -> Handler:
+    """A refused write is a problem document with the status the service chose."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except WatchError as exc:
+            return problem(str(exc), exc.status, exc.field)
+
+    return wrapped
+
+
+@answers_problems
+async def list_watches(request: web.Request) -> web.Response:
+    watching = request.app[CONTEXT].watching
+    views = [] if watching is None else await watching.list()
+    return json_response({"watches": [view.document() for view in views]})
+
+
+@answers_problems
+async def get_watch(request: web.Request) -> web.Response:
+    watching = request.app[CONTEXT].watching
+    event_id = _event_id(request)
+    if watching is None:
+        raise WatchError(f"no watch for event {event_id!r}", status=404)
+    return json_response((await watching.get(event_id)).document())
+
+
+@answers_problems
+async def add_watch(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    watching = service(context)
+    view = await watching.add(await json_body(request), WHO)
+    response = await _written(context, view.document(), 201)
+    response.headers["Location"] = f"/api/watches/{view.event_id}"
+    return response
+
+
+@answers_problems
+async def change_watch(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    watching = service(context)
+    view = await watching.update(_event_id(request), await json_body(request), WHO)
+    return await _written(context, view.document())
+
+
+@answers_problems
+async def remove_watch(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    watching = service(context)
+    await json_body(request, required=False)
+    await watching.remove(_event_id(request), WHO)
+    await context.watches_changed()
+    return web.Response(status=204)
+
+
+@answers_problems
+async def pause_watch(request: web.Request) -> web.Response:
+    return await _pause(request, paused=True)
+
+
+@answers_problems
+async def resume_watch(request: web.Request) -> web.Response:
+    return await _pause(request, paused=False)
+
+
+async def _pause(request: web.Request, *, paused: bool) -> web.Response:
+    context = request.app[CONTEXT]
+    watching = service(context)
+    await json_body(request, required=False)
+    view = await watching.pause(_event_id(request), WHO, paused=paused)
+    return await _written(context, view.document())
+
+
+@answers_problems
+async def snooze_watch(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    watching = service(context)
+    until = snooze_end(await json_body(request), context.clock())
+    view = await watching.snooze(_event_id(request), until, WHO)
+    return await _written(context, view.document())
+
+
+@answers_problems
+async def retry_delivery(request: web.Request) -> web.Response:
+    context = request.app[CONTEXT]
+    service(context)
+    await json_body(request, required=False)
+    delivery_id = request.match_info["delivery_id"]
+    await requeue(context, delivery_id)
+    return json_response({"retried": delivery_id})
+
+
+async def requeue(context: Context, delivery_id: str) -> None:
+    """Queue a dead delivery again, due now."""
+    if context.retry is None or "\x00" in delivery_id or not await context.retry(delivery_id):
+        raise WatchError(f"no dead delivery has the ID {delivery_id!r}", status=404)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/watches", list_watches)
+    router.add_post("/api/watches", add_watch)
+    router.add_get("/api/watches/{event_id}", get_watch)
+    router.add_patch("/api/watches/{event_id}", change_watch)
+    router.add_delete("/api/watches/{event_id}", remove_watch)
+    router.add_post("/api/watches/{event_id}/pause", pause_watch)
+    router.add_post("/api/watches/{event_id}/resume", resume_watch)
+    router.add_post("/api/watches/{event_id}/snooze", snooze_watch)
+    router.add_post("/api/deliveries/{delivery_id}/retry", retry_delivery)
