@@ -58,8 +58,13 @@ async def main() -> int:
                 base = f"http://127.0.0.1:{port}"
                 wait_until_up(f"{base}/healthz")
                 command = [
-                    *(sys.executable, "-m", "schemathesis.cli", "run", f"{base}/api/openapi.json"),
-                    *("--checks", "all", "--workers", "2", "--max-time", SECONDS),
+                    *(sys.executable, "-m", "schemathesis.cli"),
+                    *("--config-file", str(Path(__file__).with_name("schemathesis.toml"))),
+                    *("run", f"{base}/api/openapi.json"),
+                    # One worker: on Python 3.11, hypothesis describing a filter in two
+                    # threads at once trips CPython's "AST constructor recursion depth
+                    # mismatch", a runtime error in the fuzzer, not in the API.
+                    *("--checks", "all", "--workers", "1", "--max-time", SECONDS),
                     *("--seed", SEED, "-H", f"Authorization: Bearer {TOKEN}"),
                 ]
                 schemathesis = await asyncio.create_subprocess_exec(*command)

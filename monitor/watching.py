@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -30,6 +31,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from monitor import markets
 from monitor.config import Config, EventConfig
@@ -74,9 +76,22 @@ DateTimeText = Annotated[
         description="ISO 8601; UTC without an offset.",
     ),
 ]
+EventIdText = Annotated[
+    str,
+    Strict(),
+    Field(pattern=f"^(?:{markets.LEGACY_ID.pattern}|{markets.UNIVERSAL_ID.pattern})$"),
+]
+LinkText = Annotated[str, Strict(), Field(pattern=r"^https?://", max_length=2048)]
 StatusName = Annotated[str, Strict(), _one_of(status.value for status in Status)]
 Tag = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
 NotifierName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
+
+
+def _whole(value: object) -> object:
+    """3.0 is the integer 3 in JSON; "3" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 class _Input(BaseModel):
@@ -105,7 +120,7 @@ class SettingsInput(_Input):
     interval_by_status: dict[StatusName, DurationText] | None = None
     notify: list[NotifierName] | None = Field(None, description="Notifiers by name.")
     tags: list[Tag] | None = None
-    priority: Annotated[int, Strict(), Field(ge=1, le=10)] | None = None
+    priority: Annotated[int, Strict(), Field(ge=1, le=10), BeforeValidator(_whole)] | None = None
     until: DateTimeText | None = Field(None, description="Stop polling after this moment.")
     region: Annotated[str, Strict(), _one_of(REGIONS)] | None = None
     source: Annotated[str, Strict(), _one_of(SOURCES)] | None = None
@@ -116,15 +131,9 @@ class SettingsInput(_Input):
 class WatchInput(SettingsInput):
     """A new watch: the event by `id` or by `url` (its page, as pasted), and its settings."""
 
-    id: (
-        Annotated[
-            str,
-            Strict(),
-            Field(pattern=f"^(?:{markets.LEGACY_ID.pattern}|{markets.UNIVERSAL_ID.pattern})$"),
-        ]
-        | None
-    ) = None
-    url: Annotated[str, Strict(), Field(pattern=r"^https?://", max_length=2048)] | None = None
+    # Neither is nullable: one of the two names the event.
+    id: EventIdText | SkipJsonSchema[None] = None
+    url: LinkText | SkipJsonSchema[None] = None
 
     model_config = ConfigDict(
         json_schema_extra={"oneOf": [{"required": ["id"]}, {"required": ["url"]}]}
@@ -134,8 +143,8 @@ class WatchInput(SettingsInput):
 class SnoozeInput(_Input):
     """How long a watch's changes wait: `for` a while, or `until` a moment."""
 
-    for_: DurationText | None = Field(None, alias="for")
-    until: DateTimeText | None = None
+    for_: DurationText | SkipJsonSchema[None] = Field(None, alias="for")
+    until: DateTimeText | SkipJsonSchema[None] = None
 
     model_config = ConfigDict(
         json_schema_extra={"oneOf": [{"required": ["for"]}, {"required": ["until"]}]}
@@ -219,6 +228,7 @@ class Watching:
     async def add(self, body: Mapping[str, Any], who: str) -> WatchView:
         """Watch an event given by `id` or `url`, with the settings an entry under
         `events:` takes (a null is no setting); 409 when it is watched already."""
+        _not_null(body, "id", "url")
         event, settings = self._validated(_set(body))
         view_id = event.id
         if any(view.event_id == view_id for view in await self.list()):
@@ -313,6 +323,12 @@ def _set(body: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
+def _not_null(body: Mapping[str, Any], *fields: str) -> None:
+    for field in fields:
+        if field in body and body[field] is None:
+            raise WatchError("must not be null", status=400, field=field)
+
+
 def _shaped(model: type[_Input], body: Mapping[str, Any]) -> None:
     """`body` has the request's shape: what the config file would coerce (a number for a
     name, "5" for a priority) is refused here, as the OpenAPI document says."""
@@ -324,15 +340,23 @@ def _shaped(model: type[_Input], body: Mapping[str, Any]) -> None:
 
 def _problem(exc: ValidationError) -> WatchError:
     error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"]) or None
+    field = ".".join(str(part) for part in error["loc"] if not _is_tag(part)) or None
     if error["type"] == "extra_forbidden":
         return WatchError(f"unknown field {field!r}", status=400, field=field)
     message = str(error["msg"]).removeprefix("Value error, ")
     return WatchError(message, status=400, field=field)
 
 
+def _is_tag(part: str | int) -> bool:
+    """Pydantic names the member of a union it tried ("constrained-str"): not a field."""
+    return isinstance(part, str) and (
+        "-" in part or "[" in part or part in ("str", "int", "float", "bool", "none")
+    )
+
+
 def snooze_end(body: Mapping[str, Any], now: float) -> float:
     """When a snooze given as `{"for": "2h"}` or `{"until": ISO}` ends."""
+    _not_null(body, "for", "until")
     _shaped(SnoozeInput, body)
     if ("for" in body) == ("until" in body):
         raise WatchError("give either `for` or `until`", status=400, field="for")

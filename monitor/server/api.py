@@ -4,6 +4,7 @@ document, generated from the same models the tests validate answers against."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -323,7 +324,7 @@ def _answer(model: str, description: str = "OK") -> dict[str, Any]:
     }
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(notifiers: Sequence[str] = ()) -> dict[str, Any]:
     _, schemas = models_json_schema(
         [
             *(
@@ -343,6 +344,9 @@ def openapi_document() -> dict[str, Any]:
         ],
         ref_template="#/components/schemas/{model}",
     )
+    for model in ("WatchInput", "SettingsInput"):
+        notify = schemas["$defs"][model]["properties"]["notify"]["anyOf"][0]
+        notify["items"]["enum"] = list(notifiers)
     since = _parameter(
         "since",
         "Only what happened after this ISO 8601 date-time or Unix time.",

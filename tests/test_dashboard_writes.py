@@ -1,0 +1,157 @@
+"""The dashboard's write controls in a real headless browser, next to a running daemon, the
+simulator and a real webhook receiver: add by link, pause, snooze, remove and retry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from monitor.app import Monitor
+from monitor.devtools.simulator import Simulator, serve
+from monitor.models import Outcome
+from monitor.server.forms import csrf_value
+from monitor.store.outbox import Attempt, Outbox
+from tests.browser import chromium
+from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
+from tests.e2e import Receiver, receiver
+from tests.support import RN, A, N, eventually
+
+TOKEN = "dashboard-write-token-42"
+LEGACY = "1F006248A0A61B2C"
+LINK = f"https://www.ticketmaster.co.uk/oasis-tickets/event/{LEGACY}"
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    async with receiver() as found:
+        yield found
+
+
+async def test_add_pause_snooze_and_remove_from_the_page(
+    make_config: ConfigFactory, hook: Receiver
+) -> None:
+    simulator = Simulator(api_key=API_KEY, markets={LEGACY: "GB"})
+    simulator.set("E1", N, RN)
+    simulator.set(LEGACY, N, RN)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "requests_per_second": 100},
+            polling={"interval": "200ms"},
+            server={"port": 0, "token": TOKEN},
+            notifiers={"fans": {"type": "webhook", "url": hook.url}},
+            events=[{"id": "E1", "name": "Blur"}],
+        )
+        async with Monitor(config) as monitor, chromium() as browser:
+            assert monitor.url is not None
+            page = await browser.new_page()
+            await page.goto(f"{monitor.url}/?token={TOKEN}")
+
+            # Add by pasting a link: the event's page opens, and the event is polled.
+            await page.fill("input[name=event]", LINK)
+            await page.fill("form.add input[name=name]", "Oasis")
+            await page.check("input[name=notify][value=fans]")
+            await page.click("form.add button[type=submit]")
+            await page.wait_for_url(f"**/events/{LEGACY}")
+            assert "added here or with the CLI" in await page.inner_text("#watch-state")
+            await eventually(lambda: LEGACY in simulator.asked, what="the added event polled")
+            await page.goto(monitor.url)
+            row = page.locator(f'tr[data-event-id="{LEGACY}"]')
+            await row.locator(".status", has_text="Sold out").wait_for(timeout=5000)
+            assert "Oasis" in await row.inner_text()
+
+            # Pause: no more polls, while the others go on.
+            await page.goto(f"{monitor.url}/events/{LEGACY}")
+            await page.click("#controls button:has-text('Pause')")
+            await page.wait_for_url(f"**/events/{LEGACY}")
+            assert "paused" in await page.inner_text("#watch-state")
+            paused_at = simulator.times_asked[LEGACY]
+            others = simulator.times_asked["E1"]
+            await eventually(lambda: simulator.times_asked["E1"] >= others + 3, what="more ticks")
+            assert simulator.times_asked[LEGACY] == paused_at, "a paused event is not polled"
+            await page.goto(monitor.url)
+            await page.locator("#paused", has_text="Oasis").wait_for(timeout=5000)
+            await page.click("#paused button:has-text('Resume')")
+            await page.wait_for_url(f"**/events/{LEGACY}")
+            await eventually(lambda: simulator.times_asked[LEGACY] > paused_at, what="polled again")
+
+            # Snooze: the change is stored, and nobody is told.
+            await page.select_option("select[name=for]", "1h")
+            await page.click("#controls button:has-text('Snooze')")
+            await page.wait_for_url(f"**/events/{LEGACY}")
+            assert "snoozed" in await page.inner_text("#watch-state")
+            simulator.set(LEGACY, A, RN)
+
+            async def stored() -> bool:
+                return any(c.current.status == A for c in await monitor.reads.changes_of(LEGACY))
+
+            await eventually(stored, what="the change stored while snoozed")
+            await monitor.dispatcher.drain()
+            assert hook.requests == [], "nobody told while snoozed"
+
+            # Remove: the event leaves the watchlist; its page and history stay.
+            await page.click("#controls button:has-text('Stop watching')")
+            await page.wait_for_url(f"{monitor.url}/")
+            assert LEGACY not in monitor.poller.watchlist
+            await page.locator(f'tr[data-event-id="{LEGACY}"]').wait_for(state="detached")
+            await page.goto(f"{monitor.url}/events/{LEGACY}")
+            audit = await page.inner_text("#audit")
+            for action in ("add", "pause", "resume", "snooze", "remove"):
+                assert f"{action} by dashboard" in audit
+            assert await page.locator("#controls").count() == 0, "nothing left to control"
+
+            # A config watch is removed in the file, and a bad link is explained.
+            await page.goto(f"{monitor.url}/events/E1")
+            assert "remove it there" in await page.inner_text("#controls")
+            await page.goto(monitor.url)
+            await page.fill("input[name=event]", "https://www.ticketmaster.fr/x/event/E5")
+            await page.click("form.add button[type=submit]")
+            problem = await page.inner_text("#problem")
+            assert "event" in problem
+            assert "cannot be watched" in problem
+
+
+async def test_a_dead_delivery_is_retried_from_the_page(make_config: ConfigFactory) -> None:
+    config = make_config(
+        server={"port": 0, "token": TOKEN},
+        notifiers={"ops": {"type": "log"}},
+        events=[{"id": "E1", "name": "Pulp"}],
+    )
+    async with Monitor(config) as monitor, chromium() as browser:
+        assert monitor.url is not None
+        await monitor.repository.save_poll(change_with_delivery(1, at=1.0))
+        outbox = Outbox(monitor.repository.engine)
+        await outbox.record_attempts([Attempt("d1", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)")])
+        page = await browser.new_page()
+        await page.goto(f"{monitor.url}/?token={TOKEN}")
+        await page.click("#deliveries button:has-text('Retry')")
+        await page.wait_for_url(f"{monitor.url}/#attention")
+
+        async def delivered() -> bool:
+            (row,) = await outbox.list_deliveries()
+            return row.state == "delivered" and row.attempts == 2
+
+        await eventually(delivered, what="the dead delivery sent again")
+
+
+async def test_forms_need_the_session_and_their_csrf_value(make_config: ConfigFactory) -> None:
+    config = make_config(server={"port": 0, "token": TOKEN}, events=[{"id": "E1"}])
+    async with Monitor(config) as monitor:
+        assert monitor.url is not None
+        assert monitor.context is not None
+        good = {"csrf": csrf_value(monitor.context), "event": "E2"}
+        async with aiohttp.ClientSession(monitor.url) as stranger:
+            async with stranger.post("/watches", data=good, allow_redirects=False) as answer:
+                assert answer.status == 401, "another site's form carries no session"
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession(monitor.url, headers=bearer) as http:
+            forged = {**good, "csrf": "0" * 64}
+            async with http.post("/watches", data=forged) as answer:
+                assert answer.status == 403
+                assert "reload the page" in await answer.text()
+            async with http.post("/watches", json=good) as answer:
+                assert answer.status == 415, "forms only"
+            async with http.post("/watches", data=good, allow_redirects=False) as answer:
+                assert (answer.status, answer.headers["Location"]) == (303, "/events/E2")
+        assert "E2" in monitor.poller.watchlist
