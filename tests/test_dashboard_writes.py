@@ -141,9 +141,11 @@ async def test_forms_need_the_session_and_their_csrf_value(make_config: ConfigFa
         assert monitor.url is not None
         assert monitor.context is not None
         good = {"csrf": csrf_value(monitor.context), "event": "E2"}
-        async with aiohttp.ClientSession(monitor.url) as stranger:
-            async with stranger.post("/watches", data=good, allow_redirects=False) as answer:
-                assert answer.status == 401, "another site's form carries no session"
+        async with (
+            aiohttp.ClientSession(monitor.url) as stranger,
+            stranger.post("/watches", data=good, allow_redirects=False) as answer,
+        ):
+            assert answer.status == 401, "another site's form carries no session"
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         async with aiohttp.ClientSession(monitor.url, headers=bearer) as http:
             forged = {**good, "csrf": "0" * 64}
