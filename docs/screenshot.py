@@ -44,7 +44,9 @@ async def main() -> None:
             await asyncio.sleep(8.6)
             browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium")
             page = await browser.new_page(viewport={"width": 1200, "height": 640})
-            await page.goto(str(monitor.url))
+            token = config.server.token
+            # Signed in, as its user would be: the page shows its controls.
+            await page.goto(f"{monitor.url}/?token={token.get_secret_value() if token else ''}")
             await page.screenshot(path=str(ROOT / "docs/dashboard.png"))
             await browser.close()
 

@@ -39,7 +39,7 @@ async def test_add_pause_snooze_and_remove_from_the_page(
         config = make_config(
             ticketmaster={"base_url": upstream, "requests_per_second": 100},
             polling={"interval": "200ms"},
-            server={"port": 0, "token": TOKEN},
+            server={"port": 0, "token": TOKEN, "refresh": "200ms"},
             notifiers={"fans": {"type": "webhook", "url": hook.url}},
             events=[{"id": "E1", "name": "Blur"}],
         )
@@ -48,8 +48,13 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             page = await browser.new_page()
             await page.goto(f"{monitor.url}/?token={TOKEN}")
 
-            # Add by pasting a link: the event's page opens, and the event is polled.
+            # Add by pasting a link: the event's page opens, and the event is polled. What is
+            # typed survives the page's own refreshes.
             await page.fill("input[name=event]", LINK)
+            await page.locator("h1").click()
+            await page.evaluate("document.getElementById('upstream').dataset.old = '1'")
+            await page.locator("#upstream:not([data-old])").wait_for(timeout=5000)
+            assert await page.input_value("input[name=event]") == LINK
             await page.fill("form.add input[name=name]", "Oasis")
             await page.check("input[name=notify][value=fans]")
             await page.click("form.add button[type=submit]")

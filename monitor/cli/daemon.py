@@ -211,6 +211,7 @@ def _demo(args: argparse.Namespace) -> int:
                 f"one of {len(config.events)} events every 3s; each change is logged below"
                 + (
                     f" and shown at http://{config.server.host}:{config.server.port}/"
+                    + ("?token=… (server.token)" if config.server.token else "")
                     if config.server.enabled
                     else ""
                 )
