@@ -165,7 +165,11 @@ class Monitor:
             metrics=self.metrics,
             on_changes=self.dispatcher.wake,
         )
-        self.ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
+        # Another replica's write to a watch (or the CLI's) reaches this watchlist before the
+        # next tick claims anything, so no batch is polled without a member just added.
+        self.ticker = PollTicker(
+            self.poller, tick_for(config.shortest_interval()), each_tick=self._follow_watches
+        )
         self.ticker.start()
         stack.push_async_callback(self.ticker.stop, SHUTDOWN_GRACE / 2)
 
@@ -224,9 +228,6 @@ class Monitor:
             notify=self.watchdog.notify,
         )
         self._periodic("discover", every, self._discover)
-        # Another replica's write (or the CLI's) reaches this watchlist within a poll tick.
-        follow = min(every, tick_for(self.config.shortest_interval()))
-        self._periodic("watches", follow, self._follow_watches)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
         self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
 

@@ -13,9 +13,11 @@ import pytest
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
+from monitor.models import Outcome
 from monitor.server.api import Problem, WatchesPage, WatchOut
 from monitor.server.writes import MAX_BODY
-from tests.conftest import API_KEY, ConfigFactory
+from monitor.store.outbox import Attempt, Outbox
+from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
 from tests.support import RN, A, eventually
 
 TOKEN = "api-write-token-7c1d"
@@ -253,3 +255,18 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
                 "within a tick, give or take a cycle"
             )
             assert 1 <= polls <= 1 + int(elapsed // interval), "once an interval, by the cluster"
+
+
+async def test_a_dead_delivery_is_retried_through_the_api(make_config: ConfigFactory) -> None:
+    async with daemon(make_config, Simulator(api_key=API_KEY)) as (monitor, http):
+        await monitor.repository.save_poll(change_with_delivery(1, at=1.0))
+        outbox = Outbox(monitor.repository.engine)
+        await outbox.record_attempts([Attempt("d1", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)")])
+        assert await call(http, "POST", "/api/deliveries/d1/retry", 200) == {"retried": "d1"}
+
+        async def delivered() -> bool:
+            (row,) = await outbox.list_deliveries()
+            return row.state == "delivered"
+
+        await eventually(delivered, what="the delivery sent again")
+        await call(http, "POST", "/api/deliveries/d1/retry", 404)

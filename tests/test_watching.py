@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -250,3 +251,22 @@ async def test_watches_outside_the_file_count_as_watching(tmp_path: Path) -> Non
             assert [event.id for event in monitor.watched.events] == ["E9"]
             assert monitor.context is not None
             assert [event.id for event in monitor.context.config.events] == ["E9"]
+
+
+async def test_concurrent_writes_to_one_watch_the_last_one_wins(
+    service: tuple[Watching, Watches, FakeClock],
+) -> None:
+    """Two replicas changing one watch at once: one name stands, both writes are audited,
+    and the watch is still one row."""
+    watching, watches, clock = service
+    await watching.add({"id": "E2", "interval": "30s"}, "cli")
+    other = Watching(Watches(watches.engine), lambda: CONFIG, clock)
+    await asyncio.gather(
+        watching.update("E2", {"name": "Night 1"}, "api"),
+        other.update("E2", {"name": "Night 2"}, "api"),
+    )
+    final = await watching.get("E2")
+    assert final.name in ("Night 1", "Night 2")
+    assert final.settings["interval"] == "30s"
+    assert [entry.action for entry in await watching.audit("E2")] == ["add", "change", "change"]
+    assert [watch.event_id for watch in await watches.stored()] == ["E2"]
