@@ -223,8 +223,9 @@ async def test_a_missing_or_wrong_token_is_a_401(make_config: ConfigFactory) -> 
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
-    make_config: ConfigFactory, postgres_url: str
+    make_config: ConfigFactory, database_url: str
 ) -> None:
     """Replica A takes the write and polls the new watch within its next tick; replica B
     follows within its own, and the two never both poll it."""
@@ -234,7 +235,7 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "requests_per_second": 100},
-            database={"url": postgres_url},
+            database={"url": database_url},
             polling={"interval": f"{interval}s"},
             server={"port": 0, "token": TOKEN},
         )
