@@ -182,8 +182,9 @@ class Monitor:
                 self.clock,
                 started_at=self.clock(),
                 polling=self.ticker.running,
-                watching=Watching(self.watches, lambda: self.config, self.clock),
-                watches_changed=self._resync,
+                watching=Watching(
+                    self.watches, lambda: self.config, self.clock, changed=self._resync
+                ),
                 retry=self._retry,
             )
             self.url = await stack.enter_async_context(serve(self.context))

@@ -16,7 +16,7 @@ every replica follows it within a tick (`Watches.version`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -39,7 +39,7 @@ from monitor.config.fields import REGIONS, SOURCES
 from monitor.errors import MonitorError
 from monitor.models import ChangeKind, Status
 from monitor.store.watches import AuditEntry, Origin, StoredWatch, Watches
-from monitor.times import parse_duration
+from monitor.times import iso, parse_duration
 
 logger = logging.getLogger(__name__)
 
@@ -179,17 +179,28 @@ class WatchView:
             "search": self.search,
             "settings": dict(self.settings),
             "paused": self.paused,
-            "snoozed_until": _iso(self.snoozed_until),
+            "snoozed_until": None if self.snoozed_until is None else iso(self.snoozed_until),
         }
 
 
 class Watching:
     def __init__(
-        self, watches: Watches, config: Callable[[], Config], clock: Callable[[], float]
+        self,
+        watches: Watches,
+        config: Callable[[], Config],
+        clock: Callable[[], float],
+        changed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._watches = watches
         self._config = config
         self._clock = clock
+        self._changed = changed
+        """Applies a write to this process's watchlist at once (a daemon's, where the
+        service runs in one); other processes follow within a tick."""
+
+    async def _written(self) -> None:
+        if self._changed is not None:
+            await self._changed()
 
     async def list(self) -> list[WatchView]:
         config = self._config()
@@ -214,7 +225,7 @@ class Watching:
 
     async def paused(self) -> Sequence[WatchView]:
         """The watches paused now, without reading the file's whole list of events."""
-        stored = [watch for watch in await self._watches.stored() if watch.paused]
+        stored = await self._watches.stored(paused_only=True)
         configured = {watch.event_id for watch in stored if watch.origin is Origin.CONFIG}
         events = {e.id: e for e in self._config().events if e.id in configured}
         return [
@@ -231,12 +242,13 @@ class Watching:
         _not_null(body, "id", "url")
         event, settings = self._validated(_set(body))
         view_id = event.id
-        if any(view.event_id == view_id for view in await self.list()):
+        if any(configured.id == view_id for configured in self._config().events):
             raise WatchError(f"{view_id} is watched already", status=409, field="id")
         until = None if event.until is None else event.until.timestamp()
         stored = StoredWatch(view_id, Origin.API, None, settings, self._clock(), until)
         if not await self._watches.put(stored, self._clock(), who):
             raise WatchError(f"{view_id} is watched already", status=409, field="id")
+        await self._written()
         logger.info("%s: watch %s added", who, view_id)
         return await self.get(view_id)
 
@@ -261,6 +273,7 @@ class Watching:
             settings=settings,
             until=until,
         )
+        await self._written()
         logger.info("%s: watch %s changed", who, event_id)
         return await self.get(event_id)
 
@@ -272,22 +285,27 @@ class Watching:
                 status=409,
             )
         await self._watches.remove(event_id, self._clock(), who)
+        await self._written()
         logger.info("%s: watch %s removed (its history stays)", who, event_id)
 
     async def pause(self, event_id: str, who: str, *, paused: bool = True) -> WatchView:
         await self.get(event_id)
         action = "pause" if paused else "resume"
         await self._watches.change(event_id, self._clock(), who, action, None, paused=paused)
+        await self._written()
         logger.info("%s: watch %s %s", who, event_id, "paused" if paused else "resumed")
         return await self.get(event_id)
 
-    async def snooze(self, event_id: str, until: float, who: str) -> WatchView:
+    async def snooze(self, event_id: str, body: Mapping[str, Any], who: str) -> WatchView:
+        """Hold the watch's deliveries `{"for": "2h"}` or `{"until": ISO}`."""
         await self.get(event_id)
+        until = _snooze_end(body, self._clock())
         if until <= self._clock():
             raise WatchError("a snooze ends in the future", status=400, field="until")
         await self._watches.change(
             event_id, self._clock(), who, "snooze", {"until": until}, snoozed_until=until
         )
+        await self._written()
         logger.info("%s: watch %s snoozed", who, event_id)
         return await self.get(event_id)
 
@@ -354,7 +372,7 @@ def _is_tag(part: str | int) -> bool:
     )
 
 
-def snooze_end(body: Mapping[str, Any], now: float) -> float:
+def _snooze_end(body: Mapping[str, Any], now: float) -> float:
     """When a snooze given as `{"for": "2h"}` or `{"until": ISO}` ends."""
     _not_null(body, "for", "until")
     _shaped(SnoozeInput, body)
@@ -370,12 +388,6 @@ def snooze_end(body: Mapping[str, Any], now: float) -> float:
     except ValueError:
         raise WatchError("expected an ISO 8601 date-time", status=400, field="until") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
-def _iso(at: float | None) -> str | None:
-    return (
-        None if at is None else datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
-    )
 
 
 def with_watches(config: Config, stored: Iterable[StoredWatch]) -> Config:

@@ -18,6 +18,7 @@ from monitor.models import Availability, Change, Status
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.records import NewDelivery, PollWrite
 from monitor.store.repository import Repository
+from tests.e2e import Receiver, receiver
 from tests.support import RN
 
 pytest_plugins = ["tests.rig"]
@@ -115,6 +116,13 @@ async def simulator(clock: FakeClock) -> AsyncIterator[tuple[Simulator, str]]:
 
 
 ConfigFactory = Callable[..., Config]
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    """A real webhook endpoint (aiohttp), recording what it is sent."""
+    async with receiver() as found:
+        yield found
 
 
 @pytest.fixture

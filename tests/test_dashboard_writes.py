@@ -3,10 +3,7 @@ simulator and a real webhook receiver: add by link, pause, snooze, remove and re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
@@ -15,18 +12,12 @@ from monitor.server.forms import csrf_value
 from monitor.store.outbox import Attempt, Outbox
 from tests.browser import chromium
 from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
-from tests.e2e import Receiver, receiver
+from tests.e2e import Receiver
 from tests.support import RN, A, N, eventually
 
 TOKEN = "dashboard-write-token-42"
 LEGACY = "1F006248A0A61B2C"
 LINK = f"https://www.ticketmaster.co.uk/oasis-tickets/event/{LEGACY}"
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[Receiver]:
-    async with receiver() as found:
-        yield found
 
 
 async def test_add_pause_snooze_and_remove_from_the_page(

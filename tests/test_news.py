@@ -4,7 +4,6 @@ refresh, stored, routed and delivered once to a real webhook receiver."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -25,7 +24,7 @@ from monitor.sales import sales_opened
 from monitor.store.details import Details
 from monitor.store.outbox import Outbox
 from tests.conftest import API_KEY
-from tests.e2e import Receiver, receiver
+from tests.e2e import Receiver
 from tests.rig import INTERVAL, Rig, RigBuilder
 from tests.support import RN, A
 
@@ -64,12 +63,6 @@ PUBLIC = SaleOpening("public", None, 200.0)
 )
 def test_sale_openings(seen_until: float | None, now: float, opened: list[SaleOpening]) -> None:
     assert sales_opened((PUBLIC, PRESALE), seen_until, now) == opened
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[Receiver]:
-    async with receiver() as found:
-        yield found
 
 
 async def newsroom(

@@ -26,7 +26,7 @@ from monitor.store.tables import changes
 from monitor.store.watches import Origin, Watches
 from monitor.watching import WatchError, Watching, with_watches
 from tests.conftest import API_KEY, FakeClock
-from tests.e2e import Receiver, daemon_config, receiver, run_cli
+from tests.e2e import Receiver, daemon_config, run_cli
 from tests.rig import INTERVAL, RigBuilder
 from tests.support import RN, A, F, N, eventually
 
@@ -83,7 +83,7 @@ async def test_watches_of_every_origin(service: tuple[Watching, Watches, FakeClo
     assert changed.settings["interval"] == "2m"
     assert changed.settings["url"] == LINK, "a link stays a link"
 
-    snoozed = await watching.snooze("E1", clock() + 3600, "token")
+    snoozed = await watching.snooze("E1", {"for": "1h"}, "token")
     assert snoozed.snoozed_until == clock() + 3600
     await watching.remove("E2", "token")
     assert "E2" not in {v.event_id for v in await watching.list()}
@@ -130,12 +130,6 @@ async def test_config_watches_stay_declarative(
     with pytest.raises(WatchError) as missing:
         await watching.pause("NOPE", "token")
     assert missing.value.status == 404
-
-
-@pytest.fixture
-async def hook() -> AsyncIterator[Receiver]:
-    async with receiver() as found:
-        yield found
 
 
 async def test_a_snoozed_watch_is_polled_and_tells_its_latest_state_once_it_ends(

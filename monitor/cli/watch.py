@@ -9,7 +9,6 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,7 +27,6 @@ from monitor.cli.common import (
 )
 from monitor.config import Config
 from monitor.store.watches import Watches
-from monitor.times import parse_duration
 from monitor.watching import WatchError, Watching, entry_of
 
 WHO = "cli"
@@ -143,20 +141,11 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _snooze(args: argparse.Namespace) -> int:
-    now = time.time()
-    try:
-        if args.duration is not None:
-            until = now + parse_duration(args.duration)
-        else:
-            moment = datetime.fromisoformat(args.until)
-            until = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-    except ValueError as exc:
-        print(f"watch snooze: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    asked = {"for": args.duration} if args.duration is not None else {"until": args.until}
 
     async def act(service: Watching, _config: Config) -> int:
-        await service.snooze(args.event, until, WHO)
-        print(f"{args.event} is snoozed until {when(until)}")
+        view = await service.snooze(args.event, asked, WHO)
+        print(f"{args.event} is snoozed until {when(view.snoozed_until)}")
         return EXIT_OK
 
     return _run(args, act)

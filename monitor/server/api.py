@@ -43,15 +43,10 @@ class EventInfoOut(BaseModel):
     """onsale, offsale, canceled, postponed or rescheduled."""
 
 
-class EventOut(BaseModel):
-    id: str
-    name: str | None
-    """The configured name, else Discovery's."""
-    starts_at: str | None
-    timezone: str | None
-    venue: VenueOut
-    url: str | None
-    lifecycle: str | None
+class EventOut(EventInfoOut):
+    """What is known of a watched event (the configured name wins over Discovery's), and
+    what was seen of it."""
+
     found_by: str | None
     """The `discover:` search that added the event; None for the configuration's own."""
     status: str | None

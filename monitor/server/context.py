@@ -14,10 +14,6 @@ from monitor.upstream.health import Upstream
 from monitor.watching import Watching
 
 
-async def _nothing() -> None:
-    return None
-
-
 @dataclass(slots=True)
 class Context:
     config: Config
@@ -31,8 +27,6 @@ class Context:
     """Whether the poll scheduler runs."""
     watching: Watching | None = None
     """Watches as the API and the dashboard manage them; None where the server only reads."""
-    watches_changed: Callable[[], Awaitable[None]] = _nothing
-    """Applies a write to this replica's watchlist at once (the others follow within a tick)."""
     retry: Callable[[str], Awaitable[bool]] | None = None
     """Queues a dead delivery again; False when no dead delivery has that ID."""
 

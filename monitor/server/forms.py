@@ -21,7 +21,7 @@ from multidict import MultiDictProxy
 from monitor.server.context import CONTEXT, Context
 from monitor.server.pages import render
 from monitor.server.writes import MAX_BODY, requeue, service
-from monitor.watching import WatchError, Watching, snooze_end
+from monitor.watching import WatchError, Watching
 
 WHO = "dashboard"
 """The audit's name for a write made from a signed-in browser."""
@@ -36,7 +36,9 @@ def csrf_value(context: Context) -> str:
     return hmac.new(secret, b"inventory-monitor form", hashlib.sha256).hexdigest()
 
 
-async def _form(request: web.Request) -> tuple[Watching, MultiDictProxy[str | Any]]:
+async def _form(
+    request: web.Request,
+) -> tuple[Watching, MultiDictProxy[Any]]:
     context = request.app[CONTEXT]
     watching = service(context)
     if request.content_type != "application/x-www-form-urlencoded":
@@ -77,7 +79,6 @@ async def add(request: web.Request) -> web.Response:
         if notify:
             body["notify"] = notify
         view = await watching.add(body, WHO)
-        await request.app[CONTEXT].watches_changed()
     except WatchError as exc:
         if exc.field in ("id", "url"):
             exc.field = "event"
@@ -90,23 +91,19 @@ async def act(request: web.Request) -> web.Response:
     event_id, action = request.match_info["event_id"], request.match_info["action"]
     try:
         watching, form = await _form(request)
-        await _apply(watching, request.app[CONTEXT], event_id, action, form)
-        await request.app[CONTEXT].watches_changed()
+        await _apply(watching, event_id, action, form)
     except WatchError as exc:
         return _refused(request, f"{action} {event_id}", exc)
     raise web.HTTPSeeOther("/" if action == "remove" else f"/events/{quote(event_id, safe='')}")
 
 
-async def _apply(
-    watching: Watching, context: Context, event_id: str, action: str, form: Mapping[str, Any]
-) -> None:
+async def _apply(watching: Watching, event_id: str, action: str, form: Mapping[str, Any]) -> None:
     if action == "pause":
         await watching.pause(event_id, WHO)
     elif action == "resume":
         await watching.pause(event_id, WHO, paused=False)
     elif action == "snooze":
-        until = snooze_end({"for": str(form.get("for", ""))}, context.clock())
-        await watching.snooze(event_id, until, WHO)
+        await watching.snooze(event_id, {"for": str(form.get("for", ""))}, WHO)
     else:
         await watching.remove(event_id, WHO)
 

@@ -11,7 +11,7 @@ at once, and of the others within a tick.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from aiohttp import web
 
 from monitor.server.api import json_response
 from monitor.server.context import CONTEXT, Context
-from monitor.watching import WatchError, Watching, snooze_end
+from monitor.watching import WatchError, Watching
 
 MAX_BODY = 64 * 1024
 WHO = "api"
@@ -83,13 +83,6 @@ def _event_id(request: web.Request) -> str:
     return event_id
 
 
-async def _written(
-    context: Context, document: Mapping[str, Any], status: int = 200
-) -> web.Response:
-    await context.watches_changed()
-    return json_response(document, status)
-
-
 def answers_problems(handler: Handler) -> Handler:
     """A refused write is a problem document with the status the service chose."""
 
@@ -124,7 +117,7 @@ async def add_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     view = await watching.add(await json_body(request), WHO)
-    response = await _written(context, view.document(), 201)
+    response = json_response(view.document(), 201)
     response.headers["Location"] = f"/api/watches/{view.event_id}"
     return response
 
@@ -134,7 +127,7 @@ async def change_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     view = await watching.update(_event_id(request), await json_body(request), WHO)
-    return await _written(context, view.document())
+    return json_response(view.document())
 
 
 @answers_problems
@@ -143,7 +136,6 @@ async def remove_watch(request: web.Request) -> web.Response:
     watching = service(context)
     await json_body(request, required=False)
     await watching.remove(_event_id(request), WHO)
-    await context.watches_changed()
     return web.Response(status=204)
 
 
@@ -162,16 +154,15 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
     watching = service(context)
     await json_body(request, required=False)
     view = await watching.pause(_event_id(request), WHO, paused=paused)
-    return await _written(context, view.document())
+    return json_response(view.document())
 
 
 @answers_problems
 async def snooze_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    until = snooze_end(await json_body(request), context.clock())
-    view = await watching.snooze(_event_id(request), until, WHO)
-    return await _written(context, view.document())
+    view = await watching.snooze(_event_id(request), await json_body(request), WHO)
+    return json_response(view.document())
 
 
 @answers_problems
