@@ -39,7 +39,7 @@ async def daemon(
             events=[{"id": "E1", "name": "Blur"}],
             **sections,
         )
-        async with Monitor(config, housekeeping_every=0.05) as monitor:
+        async with Monitor(config) as monitor:
             assert monitor.url is not None
             headers = AUTH if token else {}
             async with aiohttp.ClientSession(monitor.url, headers=headers) as http:
