@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -15,12 +15,12 @@ import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.config import Config, load_config
+from monitor.config import Config, EventConfig, load_config
 from monitor.discovery.client import DiscoveryClient
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
-from monitor.models import EventStatus
+from monitor.models import EventStatus, new_id
 from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.base import Notifier, StatePublisher
 from monitor.notify.roster import Roster
@@ -28,7 +28,7 @@ from monitor.notify.watchdog import Watchdog
 from monitor.polling.details import DetailsRefresher
 from monitor.polling.discover import Discoverer
 from monitor.polling.ticker import PollTicker, tick_for
-from monitor.polling.watchlist import Watch, watchlist
+from monitor.polling.watchlist import Shared, Watch, watch_of, watchlist
 from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
@@ -36,6 +36,7 @@ from monitor.store.batching import unit_size
 from monitor.store.details import Details
 from monitor.store.engine import create_engine, database_reason, upgrade
 from monitor.store.limiter import SharedLimiter
+from monitor.store.membership import apply_watches
 from monitor.store.outbox import Outbox
 from monitor.store.reads import Reads
 from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
@@ -44,10 +45,11 @@ from monitor.store.retention import prune
 from monitor.store.watches import Watches
 from monitor.tasks import finish
 from monitor.upstream.client import InventoryClient, availability_endpoint
-from monitor.upstream.quota import plan_for, quota_warning
+from monitor.upstream.quota import QuotaPlan, plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
-from monitor.watching import Watching, with_watches
+from monitor.watching import Watching, watched_event, with_watches
+from monitor.watchlog import LogCursor
 from monitor.wiring import (
     PACING,
     build_poller,
@@ -68,6 +70,10 @@ DAY = 86400.0
 """Housekeeping rounds between announcements of the watchlist's states."""
 PRUNE_EVERY = 3600.0
 PRUNE_FIRST_AFTER = 60.0
+FOLLOW_AT_MOST = 1000
+"""Watch writes applied one by one in a tick; past that, the whole watchlist is read again."""
+LOG_KEPT = DAY
+"""How long the watch log keeps an entry: any replica running follows it long before."""
 RESTART_ONLY = ("database", "server", "logging")
 """Sections a reload does not apply: they are set up once, at start."""
 
@@ -97,6 +103,11 @@ class Monitor:
         self._roster = Roster()
         self._watcher: FileWatcher | None = None
         self._reloading = asyncio.Lock()
+        self._cursor = LogCursor()
+        self._plan: QuotaPlan | None = None
+        self._shared: Shared = {}
+        self._events: dict[str, EventConfig] = {}
+        """The events watched now, the file's and the database's, by ID."""
         self._retiring: set[asyncio.Task[None]] = set()
         self._stack = AsyncExitStack()
 
@@ -183,7 +194,7 @@ class Monitor:
                 started_at=self.clock(),
                 polling=self.ticker.running,
                 watching=Watching(
-                    self.watches, lambda: self.config, self.clock, changed=self._resync
+                    self.watches, lambda: self.config, self.clock, changed=self._apply
                 ),
                 retry=self._retry,
             )
@@ -251,22 +262,62 @@ class Monitor:
 
     async def _discover(self) -> None:
         if self.config.discovery.enabled and await self.discoverer.run():
-            await self._resync()
+            await self._follow_watches()
 
     async def _follow_watches(self) -> None:
-        """Watches another replica added or forgot join this one's watchlist too."""
-        if await self.watches.version() != self._watches_version:
-            await self._resync()
+        """Writes to watches made anywhere (this process, the CLI, another replica, a
+        search) since the last look, each applied to the one event it names. A flood of
+        them reads the whole watchlist again instead."""
+        entries = await self.watches.changes_after(self._cursor.floor, FOLLOW_AT_MOST)
+        if not entries:
+            return
+        if len(entries) == FOLLOW_AT_MOST:
+            async with self._reloading:
+                watches, removed = await self._sync(self.config, self.upstream.status.quota.limit)
+                self.poller.replace_watchlist(watches)
+                await self._announce(removed)
+            return
+        event_ids = self._cursor.take(entries, self.clock())
+        if event_ids:
+            await self._apply(event_ids)
 
-    async def _resync(self) -> None:
-        """The watchlist again, with the file's configuration as it stands and the watches
-        the database holds besides."""
+    async def _apply(self, event_ids: Sequence[str]) -> None:
+        """Bring `event_ids` alone in line with the file and the stored watches: their
+        batches in the database, the poller's watchlist and what the server judges by. A
+        cycle in flight is left alone (see `Poller.set_watch`)."""
         async with self._reloading:
-            watches, removed = await self._sync(self.config, self.upstream.status.quota.limit)
-            self.poller.replace_watchlist(watches)
-            await self._announce(removed)
+            stored = await self.watches.get_many(event_ids)
+            configured = {e.id: e for e in self.config.events if e.id in set(event_ids)}
+            wanted: dict[str, Watch | None] = {}
+            for event_id in event_ids:
+                event = watched_event(configured.get(event_id), stored.get(event_id))
+                if event is None:
+                    self._events.pop(event_id, None)
+                    wanted[event_id] = None
+                else:
+                    self._events[event_id] = event
+                    wanted[event_id] = watch_of(self.config, event, self._plan, self._shared)
+            applied = await apply_watches(
+                self.repository.engine,
+                wanted,
+                unit_size(self.config.ticketmaster.pinned_batch_size),
+                self.clock(),
+                new_id,
+            )
+            for event_id, watch in wanted.items():
+                self.poller.set_watch(event_id, watch)
+            self.watched = self.config.model_copy(update={"events": tuple(self._events.values())})
             if self.context is not None:
                 self.context.config = self.watched
+            if applied.added or applied.removed:
+                logger.info(
+                    "watching %d events (%d new, %d no longer watched)",
+                    len(self._events),
+                    len(applied.added),
+                    len(applied.removed),
+                )
+        if applied.removed:
+            await self._announce(applied.removed)
 
     async def _retry(self, delivery_id: str) -> bool:
         """Queue a dead delivery again (the dashboard's button); False if none has the ID."""
@@ -346,6 +397,7 @@ class Monitor:
         if self.clock() - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = self.clock()
+        await self.watches.prune_changes(self._pruned_at - LOG_KEPT)
         retention = self.config.retention
         pruned = await prune(
             self._engine,
@@ -364,7 +416,8 @@ class Monitor:
         """Plan the watchlist (the file's events but those paused, and those added through
         the API or found by searches) against the quota, warn when it does not fit, and
         store it; returns the watches and the IDs no longer watched."""
-        self._watches_version = await self.watches.version()
+        # Writes from here on are followed one by one, even those this read sees already.
+        self._cursor = LogCursor(floor=await self.watches.last_change())
         config = with_watches(config, await self.watches.stored())
         # The configuration with every watch in force, the file's and the database's: what
         # the watchdog and the HTTP server judge "watching anything" by.
@@ -385,7 +438,10 @@ class Monitor:
             )
         elif warning:
             logger.warning("%s", warning)
-        watches = watchlist(config, plan if config.polling.fit_quota else None)
+        self._plan = plan if config.polling.fit_quota else None
+        self._shared = {}
+        self._events = {event.id: event for event in config.events}
+        watches = watchlist(config, self._plan, self._shared)
         added, removed = await sync_watchlist(self.repository, config, watches, self.clock())
         logger.info(
             "watching %d events (%d new, %d no longer watched) with %d notifiers",

@@ -189,18 +189,19 @@ class Watching:
         watches: Watches,
         config: Callable[[], Config],
         clock: Callable[[], float],
-        changed: Callable[[], Awaitable[None]] | None = None,
+        changed: Callable[[Sequence[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._watches = watches
         self._config = config
         self._clock = clock
         self._changed = changed
         """Applies a write to this process's watchlist at once (a daemon's, where the
-        service runs in one); other processes follow within a tick."""
+        service runs in one), for the one event written; other processes follow the watch
+        log within a tick."""
 
-    async def _written(self) -> None:
+    async def _written(self, event_id: str) -> None:
         if self._changed is not None:
-            await self._changed()
+            await self._changed([event_id])
 
     async def list(self) -> list[WatchView]:
         config = self._config()
@@ -248,7 +249,7 @@ class Watching:
         stored = StoredWatch(view_id, Origin.API, None, settings, self._clock(), until)
         if not await self._watches.put(stored, self._clock(), who):
             raise WatchError(f"{view_id} is watched already", status=409, field="id")
-        await self._written()
+        await self._written(view_id)
         logger.info("%s: watch %s added", who, view_id)
         return await self.get(view_id)
 
@@ -273,7 +274,7 @@ class Watching:
             settings=settings,
             until=until,
         )
-        await self._written()
+        await self._written(event_id)
         logger.info("%s: watch %s changed", who, event_id)
         return await self.get(event_id)
 
@@ -285,14 +286,14 @@ class Watching:
                 status=409,
             )
         await self._watches.remove(event_id, self._clock(), who)
-        await self._written()
+        await self._written(event_id)
         logger.info("%s: watch %s removed (its history stays)", who, event_id)
 
     async def pause(self, event_id: str, who: str, *, paused: bool = True) -> WatchView:
         await self.get(event_id)
         action = "pause" if paused else "resume"
         await self._watches.change(event_id, self._clock(), who, action, None, paused=paused)
-        await self._written()
+        await self._written(event_id)
         logger.info("%s: watch %s %s", who, event_id, "paused" if paused else "resumed")
         return await self.get(event_id)
 
@@ -305,7 +306,7 @@ class Watching:
         await self._watches.change(
             event_id, self._clock(), who, "snooze", {"until": until}, snoozed_until=until
         )
-        await self._written()
+        await self._written(event_id)
         logger.info("%s: watch %s snoozed", who, event_id)
         return await self.get(event_id)
 
@@ -394,24 +395,38 @@ def with_watches(config: Config, stored: Iterable[StoredWatch]) -> Config:
     """The events `config` watches: the file's own but those paused, and the watches the
     database holds besides (added through the API, or found by searches) but those paused.
     The file's own entries win over stored settings for the same event."""
-    rows = list(stored)
-    paused = {watch.event_id for watch in rows if watch.paused}
-    configured = {event.id for event in config.events}
-    events = [event for event in config.events if event.id not in paused]
-    for watch in rows:
-        if watch.origin is Origin.CONFIG or watch.event_id in configured | paused:
-            continue
-        try:
-            events.append(_EVENT.validate_python(watch.settings))
-        except ValidationError as exc:
-            logger.warning(
-                "%s cannot be watched with the settings stored for it (%s)",
-                watch.event_id,
-                exc.errors()[0]["msg"],
-            )
-    if len(events) == len(config.events) and not paused:
+    rows = {watch.event_id: watch for watch in stored}
+    if not rows:
         return config
+    events = [
+        event
+        for configured in config.events
+        if (event := watched_event(configured, rows.pop(configured.id, None))) is not None
+    ]
+    events.extend(
+        event for watch in rows.values() if (event := watched_event(None, watch)) is not None
+    )
     return config.model_copy(update={"events": tuple(events)})
+
+
+def watched_event(configured: EventConfig | None, stored: StoredWatch | None) -> EventConfig | None:
+    """What one event is watched as: the file's entry (`configured`) unless paused, else the
+    settings stored for an API or search watch unless paused; None if it is not watched."""
+    if stored is not None and stored.paused:
+        return None
+    if configured is not None:
+        return configured
+    if stored is None or stored.origin is Origin.CONFIG:
+        return None
+    try:
+        return _EVENT.validate_python(stored.settings)
+    except ValidationError as exc:
+        logger.warning(
+            "%s cannot be watched with the settings stored for it (%s)",
+            stored.event_id,
+            exc.errors()[0]["msg"],
+        )
+        return None
 
 
 def _of_config(event: EventConfig, stored: StoredWatch | None) -> WatchView:

@@ -154,7 +154,7 @@ async def test_a_poll_write_is_stored_whole(repository: Repository, engine: Asyn
         snapshots=[NewSnapshot("A", AVAILABLE, NOW + 1)],
         changes=[change],
         deliveries=[NewDelivery("d1", "c1", "ops", NOW + 1, 0.0)],
-        polled=[BatchPolled(batch.id, NOW + 2, NOW + 62, batch.version + 1)],
+        polled=[BatchPolled(batch.id, NOW + 2, NOW + 62, revised=True)],
     )
     await repository.save_poll(write)
 

@@ -94,6 +94,8 @@ class Simulator:
         self.longest_gap = 0.0
         """The longest time between two answers for one event, since the last reset."""
         self.answered = 0
+        self.in_flight = 0
+        """Requests received and not answered yet."""
         self.spike_arrests = 0
         self.quota_refusals = 0
         self.clock = clock
@@ -214,6 +216,13 @@ class Simulator:
         await finish(task)
 
     async def _availability(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         if self.max_url_bytes is not None and len(str(request.url)) > self.max_url_bytes:
             self.too_long += 1

@@ -60,6 +60,10 @@ class RetryPolicy:
     maximum: float = 300.0
 
 
+States = dict[str, tuple[int, dict[str, EventState]]]
+"""By batch ID: the version of the batch's member states and those states."""
+
+
 @dataclass(slots=True)
 class CycleStats:
     requests: int = 0
@@ -89,7 +93,7 @@ class Poller:
     ) -> None:
         self._repository = repository
         self._client = client
-        self.watchlist = watchlist
+        self.watchlist: dict[str, Watch] = dict(watchlist)
         self._rules = rules
         self._unit_size = unit_size
         self._max_in_flight = max_in_flight
@@ -109,7 +113,7 @@ class Poller:
         self._replies: dict[str, tuple[tuple[tuple[str, int], ...], bytes]] = {}
         """By a request's first batch: its batches' versions after the last answer to it,
         and that answer's digest."""
-        self._states: dict[str, tuple[int, dict[str, EventState]]] = {}
+        self._states: States = {}
         """Batch ID to (version, member states) as this process last read or wrote them."""
         self._all_watched: dict[str, bool] = {}
         """By batch: every member of the cached states is still watched."""
@@ -121,12 +125,30 @@ class Poller:
 
     def replace_watchlist(self, watchlist: Mapping[str, Watch]) -> None:
         """A reloaded watchlist: the sync moved events between batches, so no cached state
-        is trusted any more, and bursts start again from their own batches."""
-        self.watchlist = watchlist
+        is trusted any more, and bursts start again from their own batches. A cycle in
+        flight finishes with the states it claimed (see `run_cycle`)."""
+        self.watchlist = dict(watchlist)
         self._id_bytes = _id_bytes(self.watchlist)
         self._until_any = _until_any(self.watchlist)
         self._bursting.clear()
         self._forget()
+
+    def set_watch(self, event_id: str, watch: Watch | None) -> None:
+        """One event watched anew, watched otherwise, or (None) no longer watched.
+
+        Nothing cached is dropped: the store moved the version of every batch the event
+        joined or left, so those batches' states are read again at their next claim. A
+        cycle in flight keeps the states it claimed; an answer for an event no longer
+        watched is dropped there, and an event just added is polled from the next claim.
+        """
+        if watch is None:
+            self.watchlist.pop(event_id, None)
+            self._bursting.pop(event_id, None)
+            return
+        self.watchlist[event_id] = watch
+        # Both only ever widen here; a reload recomputes them exactly.
+        self._id_bytes = max(self._id_bytes, len(event_id) + 1)
+        self._until_any = self._until_any or watch.until is not None
 
     async def burst(self, bursting: Mapping[str, float], interval: float) -> None:
         """Poll `bursting` events every `interval` until their bursts end, and the events
@@ -149,8 +171,10 @@ class Poller:
         if leaving:
             statuses = await self._repository.statuses(leaving)
             for event_id in leaving:
-                self._moves[event_id] = watchlist[event_id].key_for(statuses.get(event_id))
-        self._bursting = {i: until for i, until in bursting.items() if i in watchlist}
+                still = self.watchlist.get(event_id)
+                if still is not None:  # not removed meanwhile
+                    self._moves[event_id] = still.key_for(statuses.get(event_id))
+        self._bursting = {i: until for i, until in bursting.items() if i in self.watchlist}
 
     def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
         """New upstream settings (a reloaded config): the next requests use them."""
@@ -186,9 +210,14 @@ class Poller:
                 requests = await self._repository.claim_due(
                     claimed_at, chunk, claimed_at + self._lease, self.request_size
                 )
-                await self._load_states([batch for request in requests for batch in request])
+                # The cycle's own view of the claimed batches: a write to the watchlist
+                # meanwhile may drop the cache, never the states this cycle works on.
+                view = await self._load_states([b for request in requests for b in request])
                 await asyncio.gather(
-                    *(self._poll(request, claimed_at, gate, writer, stats) for request in requests)
+                    *(
+                        self._poll(request, view, claimed_at, gate, writer, stats)
+                        for request in requests
+                    )
                 )
                 if len(requests) < chunk:
                     break
@@ -220,23 +249,29 @@ class Poller:
         if self._upstream.pop_recovered():
             await self._repository.expedite(now, self._lease)
 
-    async def _load_states(self, claimed: list[ClaimedBatch]) -> None:
-        """Read member states of the batches whose cached copy is missing or outdated.
+    async def _load_states(self, claimed: list[ClaimedBatch]) -> States:
+        """The member states of `claimed`, read again for the batches whose cached copy is
+        missing or outdated.
 
-        Batch versions move with every write of a member's state, by any replica, so in
-        the steady state a poll reads no event rows at all.
+        Batch versions move with every write of a member's state or of a membership, by any
+        replica, so in the steady state a poll reads no event rows at all.
         """
-        stale = [
-            batch.id
-            for batch in claimed
-            if self._states.get(batch.id, (None, None))[0] != batch.version
-        ]
+        view: States = {}
+        stale: list[ClaimedBatch] = []
+        for batch in claimed:
+            cached = self._states.get(batch.id)
+            if cached is not None and cached[0] == batch.version:
+                view[batch.id] = cached
+            else:
+                stale.append(batch)
         if not stale:
-            return
-        loaded = await self._repository.load_states(stale)
-        versions = {batch.id: batch.version for batch in claimed}
-        for batch_id in stale:
-            self._remember(batch_id, versions[batch_id], self._own_ids(loaded[batch_id]))
+            return view
+        loaded = await self._repository.load_states([batch.id for batch in stale])
+        for batch in stale:
+            view[batch.id] = self._remember(
+                batch.id, batch.version, self._own_ids(loaded[batch.id])
+            )
+        return view
 
     def _forget(self) -> None:
         """Trust nothing cached: states, what is known of them, and answers seen."""
@@ -245,11 +280,14 @@ class Poller:
         self._quiet_until.clear()
         self._replies.clear()
 
-    def _remember(self, batch_id: str, version: int, states: dict[str, EventState]) -> None:
+    def _remember(
+        self, batch_id: str, version: int, states: dict[str, EventState]
+    ) -> tuple[int, dict[str, EventState]]:
         """Cache a batch's states, with what the fast paths ask of them on every poll."""
-        self._states[batch_id] = (version, states)
+        entry = self._states[batch_id] = (version, states)
         self._all_watched[batch_id] = states.keys() <= self.watchlist.keys()
         self._quiet_until[batch_id] = _quiet_until(states, self._rules)
+        return entry
 
     def _own_ids(self, states: dict[str, EventState]) -> dict[str, EventState]:
         """`states` keyed by the watchlist's own ID strings: the copies the database hands
@@ -264,9 +302,10 @@ class Poller:
                 own[watch.event_id] = state
         return own
 
-    async def _poll(
+    async def _poll(  # noqa: PLR0917 - the parts of one poll
         self,
         request: list[ClaimedBatch],
+        view: States,
         claimed_at: float,
         gate: asyncio.Semaphore,
         writer: GroupWriter,
@@ -274,8 +313,7 @@ class Poller:
     ) -> None:
         """One request for the batches of `request`, each then written as its own poll."""
         pollable = {
-            batch.id: self._pollable(batch.id, self._states[batch.id][1], claimed_at)
-            for batch in request
+            batch.id: self._pollable(batch.id, view[batch.id][1], claimed_at) for batch in request
         }
         for batch in request:
             if not pollable[batch.id]:
@@ -284,7 +322,7 @@ class Poller:
         if not polled:
             return
         event_ids = [event_id for batch in polled for event_id in pollable[batch.id]]
-        same_as = self._same_as(polled, pollable, claimed_at)
+        same_as = self._same_as(polled, view, claimed_at)
         await writer.room()
         async with gate:
             try:
@@ -305,13 +343,14 @@ class Poller:
                 return
         stats.requests += 1
         self._metrics.polls_ok.inc()
-        self._answered(reply, polled, pollable, claimed_at, writer, stats)
+        self._answered(reply, polled, pollable, view, claimed_at, writer, stats)
 
     def _answered(  # noqa: PLR0917 - the parts of one poll
         self,
         reply: Reply,
         polled: list[ClaimedBatch],
         pollable: dict[str, dict[str, EventState]],
+        view: States,
         claimed_at: float,
         writer: GroupWriter,
         stats: CycleStats,
@@ -321,31 +360,35 @@ class Poller:
         if answers is None:
             self._record_same(polled, pollable, now, claimed_at, writer, stats)
             return
+        recorded = True
         for batch in polled:
-            self._record(
-                batch,
-                pollable[batch.id],
-                answers,
-                now=now,
-                claimed_at=claimed_at,
-                writer=writer,
-                stats=stats,
-            )
-        if reply.digest is not None:
-            self._replies[polled[0].id] = (_versions(polled, self._states), reply.digest)
+            try:
+                answered, changes = self._record(
+                    batch, pollable[batch.id], answers, view, now, claimed_at, writer
+                )
+            except Exception:
+                # One batch's bookkeeping never costs the others their answers: this one
+                # keeps its schedule and is read afresh at its next claim.
+                logger.exception("batch %s: its answer could not be recorded", batch.id)
+                self._states.pop(batch.id, None)
+                writer.submit(_unpolled(batch, batch.next_due(claimed_at)))
+                recorded = False
+                continue
+            stats.observations += answered
+            stats.changes += changes
+        if reply.digest is not None and recorded:
+            self._replies[polled[0].id] = (_versions(polled, view), reply.digest)
 
-    def _same_as(
-        self, polled: list[ClaimedBatch], pollable: dict[str, dict[str, EventState]], now: float
-    ) -> bytes | None:
+    def _same_as(self, polled: list[ClaimedBatch], view: States, now: float) -> bytes | None:
         """The digest of the last answer to this very request, when an answer byte for byte
         the same would change nothing: the batches' states are those it left behind (their
         versions have not moved), and none of them waits on a rule that time moves on (an
         UNKNOWN streak, an event left out, a snapshot due). Such an answer is then neither
         parsed nor checked event by event."""
         known = self._replies.get(polled[0].id)
-        if known is None or known[0] != _versions(polled, self._states):
+        if known is None or known[0] != _versions(polled, view):
             return None
-        if any(now >= self._quiet_until[batch.id] for batch in polled):
+        if any(now >= self._quiet_until.get(batch.id, -math.inf) for batch in polled):
             return None
         return known[1]
 
@@ -364,37 +407,37 @@ class Poller:
         for batch in polled:
             observed += len(pollable[batch.id])
             due = batch.next_due(claimed_at)
-            write.polled.append(BatchPolled(batch.id, now, due, batch.version))
+            write.polled.append(BatchPolled(batch.id, now, due, revised=False))
         self._metrics.unchanged.inc(observed)
         stats.observations += observed
         writer.submit(write)
 
-    def _record(
+    def _record(  # noqa: PLR0917 - the parts of one poll
         self,
         batch: ClaimedBatch,
         states: dict[str, EventState],
         answers: Found,
-        *,
+        view: States,
         now: float,
         claimed_at: float,
         writer: GroupWriter,
-        stats: CycleStats,
-    ) -> None:
+    ) -> tuple[int, int]:
         """One batch's part of a request's answers through change detection, written as
-        its poll."""
+        its poll; returns how many of its events were answered, and how many changed."""
         write, revised = self._evaluate(states, answers, now, batch)
         answered = len(states) - len(write.unread)
         metrics = self._metrics
         metrics.updated.inc(len(write.updated))
         metrics.missing.inc(len(write.unread))
         metrics.unchanged.inc(answered - len(write.updated))
-        version = batch.version + 1 if revised else batch.version
         if revised:
-            self._remember(batch.id, version, {**self._states[batch.id][1], **revised})
-        write.polled.append(BatchPolled(batch.id, now, batch.next_due(claimed_at), version))
-        stats.observations += answered
-        stats.changes += len(write.changes)
+            version, members = view[batch.id]
+            view[batch.id] = self._remember(batch.id, version + 1, {**members, **revised})
+        write.polled.append(
+            BatchPolled(batch.id, now, batch.next_due(claimed_at), revised=bool(revised))
+        )
         writer.submit(write)
+        return answered, len(write.changes)
 
     def _failed(self, batch: ClaimedBatch, error: UpstreamError) -> PollWrite:
         """A batch that rode along gets its own schedule back: it was not due, and whatever
@@ -452,23 +495,32 @@ class Poller:
         # One object for each state these answers leave behind: most events share a few.
         shared: dict[EventState, EventState] = {}
         rules = self._rules
+        watchlist = self.watchlist
         for event_id, state in states.items():
             item = answers.get(event_id)
             if item is None:
                 left_out[event_id] = state
             elif not is_unchanged(state, item.get("status"), item.get("resaleStatus"), now, rules):
+                watch = watchlist.get(event_id)
+                if watch is None:
+                    continue  # no longer watched since the claim: its answer is dropped
                 answer = Answer.of(event_id, item)
-                new = self._apply(write, state, answer, now, batch)
+                new = self._apply(write, watch, state, answer, now, batch)
                 revised[event_id] = shared.setdefault(new, new)
         if left_out:
             self._left_out(write, revised, left_out, batch)
         return write, revised
 
-    def _apply(
-        self, write: PollWrite, state: EventState, answer: Answer, now: float, batch: ClaimedBatch
+    def _apply(  # noqa: PLR0917 - the parts of one answer
+        self,
+        write: PollWrite,
+        watch: Watch,
+        state: EventState,
+        answer: Answer,
+        now: float,
+        batch: ClaimedBatch,
     ) -> EventState:
         """One answer through change detection; returns the event's new state."""
-        watch = self.watchlist[answer.event_id]
         reading = reading_of(answer)
         if reading.status is None or reading.resale_status is None:
             self._notes.undocumented(answer, reading)

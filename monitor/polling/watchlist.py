@@ -48,20 +48,22 @@ def _key(interval: float, partition: str) -> BatchKey:
     return BatchKey(interval, partition)
 
 
-def watchlist(config: Config, plan: QuotaPlan | None = None) -> dict[str, Watch]:
+Shared = dict[tuple[Target, ...], tuple[Target, ...]]
+"""One tuple of targets for every event with the same notifiers and rules: most events share
+them, and 100,000 copies would cost some 18 MB."""
+
+
+def watchlist(
+    config: Config, plan: QuotaPlan | None = None, shared: Shared | None = None
+) -> dict[str, Watch]:
     """The watched events; with a `plan`, their intervals stretched to fit its quota."""
-    # Most events share their notifiers and rules: one tuple of targets for all of them
-    # (100,000 copies would cost some 18 MB).
-    shared: dict[tuple[Target, ...], tuple[Target, ...]] = {}
-    return {event.id: _watch(config, event, plan, shared) for event in config.events}
+    shared = {} if shared is None else shared
+    return {event.id: watch_of(config, event, plan, shared) for event in config.events}
 
 
-def _watch(
-    config: Config,
-    event: EventConfig,
-    plan: QuotaPlan | None,
-    shared: dict[tuple[Target, ...], tuple[Target, ...]],
-) -> Watch:
+def watch_of(config: Config, event: EventConfig, plan: QuotaPlan | None, shared: Shared) -> Watch:
+    """One event's watch, with targets shared with every other watch that has the same."""
+
     def fitted(interval: float) -> float:
         return interval if plan is None else stretched(interval, plan.factor(event.priority))
 

@@ -47,7 +47,7 @@ POLLED = (
     .values(
         last_polled_at=bindparam("b_polled_at"),
         next_due_at=bindparam("b_due"),
-        version=bindparam("b_version"),
+        version=batches.c.version + bindparam("b_bump"),
         failures=0,
         claimed_by=None,
     )
@@ -175,7 +175,7 @@ def polled(b: BatchPolled) -> dict[str, object]:
         "b_id": b.batch_id,
         "b_polled_at": b.polled_at,
         "b_due": b.next_due,
-        "b_version": b.version,
+        "b_bump": int(b.revised),
     }
 
 

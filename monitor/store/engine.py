@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 """The newest migration. A database already there is not handed to Alembic at all, which
 spares every start the import of Alembic, Mako and Pygments (some 10 MB)."""
 

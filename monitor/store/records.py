@@ -110,7 +110,9 @@ class BatchPolled(NamedTuple):
     batch_id: str
     polled_at: float
     next_due: float
-    version: int
+    revised: bool
+    """The poll changed member states: the batch's version moves on by one. The version is
+    moved, never set, so a membership write made meanwhile still invalidates every cache."""
 
 
 class BatchPostponed(NamedTuple):

@@ -49,6 +49,8 @@ batches = Table(
     Column("size", Integer, nullable=False, server_default="0"),
     Index("ix_batches_due", "next_due_at"),
     Index("ix_batches_partition_due", "partition", "next_due_at"),
+    # A watch added alone joins a batch of its key with room.
+    Index("ix_batches_key", "partition", "interval_s", "size"),
 )
 
 events = Table(
@@ -123,6 +125,19 @@ watches = Table(
     Column("paused", Boolean, nullable=False, server_default=false()),
     Column("snoozed_until", Float),
     Column("changed_at", Float),
+)
+
+# Every write to a watch, by any process, in the order written: replicas follow it from the
+# last entry they applied, one event at a time, instead of reading every watch again.
+# AUTOINCREMENT on SQLite: a sequence number is never used twice, even after pruning.
+watch_changes = Table(
+    "watch_changes",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_watch_changes_at", "at"),
+    sqlite_autoincrement=True,
 )
 
 # Every write to a watch through the API or the CLI: who, what, when.

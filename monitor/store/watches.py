@@ -3,8 +3,9 @@
 Events `discover:` searches found (origin "discover") and events added through the API or
 the CLI ("api") are kept here with the settings they are watched with; any watch, the
 file's own too ("config"), has a row while it is paused or snoozed. Every write through the
-API or the CLI is audited in the same transaction. `version` moves with every write, so
-every replica sharing the database notices within a tick. The searches' schedule is here
+API or the CLI is audited in the same transaction, and every write of any kind is logged
+(`watch_changes`) in it too: every replica sharing the database follows the log within a
+tick, applying each change to the one event it names. The searches' schedule is here
 too: replicas take turns running them.
 """
 
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.engine import reader
-from monitor.store.tables import audit, searches, watches
+from monitor.store.tables import audit, searches, watch_changes, watches
 
 
 class Origin(StrEnum):
@@ -72,12 +73,39 @@ class Watches:
             ).first()
         return None if row is None else _stored(row)
 
-    async def version(self) -> tuple[int, float | None]:
-        """Changes whenever a watch is added, changed or forgotten, by any replica."""
-        query = select(func.count(), func.max(watches.c.changed_at))
+    async def get_many(self, event_ids: Sequence[str]) -> dict[str, StoredWatch]:
+        """The stored watches of `event_ids` that have one."""
         async with self._reader.connect() as conn:
-            count, latest = (await conn.execute(query)).one()
-        return int(count), latest
+            rows = (
+                await conn.execute(select(watches).where(watches.c.event_id.in_(event_ids)))
+            ).all()
+        return {row.event_id: _stored(row) for row in rows}
+
+    async def last_change(self) -> int:
+        """The sequence number of the latest write to any watch (0 before the first)."""
+        async with self._reader.connect() as conn:
+            return int(await conn.scalar(select(func.max(watch_changes.c.seq))) or 0)
+
+    async def changes_after(self, seq: int, limit: int) -> list[tuple[int, str]]:
+        """Writes after `seq`, oldest first, as (sequence number, event ID)."""
+        query = (
+            select(watch_changes.c.seq, watch_changes.c.event_id)
+            .where(watch_changes.c.seq > seq)
+            .order_by(watch_changes.c.seq)
+            .limit(limit)
+        )
+        async with self._reader.connect() as conn:
+            return [(int(seq), event_id) for seq, event_id in (await conn.execute(query)).all()]
+
+    async def prune_changes(self, before: float) -> None:
+        """Forget log entries older than `before`, the newest always kept."""
+        async with self.engine.begin() as conn:
+            newest = await conn.scalar(select(func.max(watch_changes.c.seq)))
+            await conn.execute(
+                delete(watch_changes).where(
+                    watch_changes.c.at < before, watch_changes.c.seq != newest
+                )
+            )
 
     async def add(self, found: Sequence[StoredWatch]) -> list[str]:
         """Watch what searches found and is not watched yet; returns the IDs added."""
@@ -97,6 +125,7 @@ class Watches:
                     insert(watches),
                     [_row(item, item.added_at) for item in new],
                 )
+                await _logged(conn, [item.event_id for item in new], new[0].added_at)
         return [item.event_id for item in new]
 
     async def put(self, watch: StoredWatch, now: float, who: str) -> bool:
@@ -110,6 +139,7 @@ class Watches:
                     return False
                 await conn.execute(insert(watches).values(**_row(watch, now)))
                 await _audit(conn, _entry(now, who, "add", watch.event_id, watch.settings))
+                await _logged(conn, [watch.event_id], now)
         except IntegrityError:
             return False  # added by another writer meanwhile
         return True
@@ -130,12 +160,13 @@ class Watches:
                 row = _row(StoredWatch(event_id, Origin.CONFIG, None, {}, now, None), now)
                 await conn.execute(insert(watches).values(**{**row, **values}))
             await _audit(conn, _entry(now, who, action, event_id, detail))
+            await _logged(conn, [event_id], now)
 
     async def remove(self, event_id: str, now: float, who: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(delete(watches).where(watches.c.event_id == event_id))
             await _audit(conn, _entry(now, who, "remove", event_id, None))
-            # Other replicas notice a removal by the count.
+            await _logged(conn, [event_id], now)
 
     async def audit_of(self, event_id: str) -> list[AuditEntry]:
         query = select(audit).where(audit.c.event_id == event_id).order_by(audit.c.at, audit.c.id)
@@ -145,13 +176,13 @@ class Watches:
 
     async def forget_started(self, before: float) -> int:
         """Stop watching what searches found and started before `before`; its history stays."""
+        started = (watches.c.origin == Origin.DISCOVER.value) & (watches.c.until < before)
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                delete(watches).where(
-                    watches.c.origin == Origin.DISCOVER.value, watches.c.until < before
-                )
-            )
-        return int(result.rowcount or 0)
+            gone = list(await conn.scalars(select(watches.c.event_id).where(started)))
+            if gone:
+                await conn.execute(delete(watches).where(watches.c.event_id.in_(gone)))
+                await _logged(conn, gone, before)
+        return len(gone)
 
     async def claim_search(self, name: str, now: float, lease_until: float) -> bool:
         """Whether the search `name` is due and now this replica's to run."""
@@ -218,6 +249,10 @@ def _row(watch: StoredWatch, now: float) -> dict[str, Any]:
         "snoozed_until": watch.snoozed_until,
         "changed_at": now,
     }
+
+
+async def _logged(conn: AsyncConnection, event_ids: Sequence[str], now: float) -> None:
+    await conn.execute(insert(watch_changes), [{"event_id": e, "at": now} for e in event_ids])
 
 
 async def _audit(conn: AsyncConnection, entry: AuditEntry) -> None:
