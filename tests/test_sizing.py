@@ -51,6 +51,15 @@ def test_a_refusal_halves_the_size_and_growth_then_stops_short_of_it() -> None:
     assert sizes[-1] == 174, "settled just under the smallest size refused"
 
 
+def test_a_burst_of_refusals_of_requests_built_before_the_first_halves_the_size_once() -> None:
+    size = RequestSize.of(None, 8000, learnt=300)
+    for _ in range(4):  # four requests of 300 IDs were in flight when the limit was met
+        assert size.refused(300)
+    assert size.size == 150
+    assert size.refused(150), "a request built at the new size is a new lesson"
+    assert size.size == 75
+
+
 def test_one_id_too_many_is_a_real_failure() -> None:
     size = RequestSize.of(None, 8000)
     assert not size.refused(1)

@@ -260,7 +260,9 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
 
 async def test_a_dead_delivery_is_retried_through_the_api(make_config: ConfigFactory) -> None:
     async with daemon(make_config, Simulator(api_key=API_KEY)) as (monitor, http):
-        await monitor.repository.save_poll(change_with_delivery(1, at=1.0))
+        # Not due before it is dead: the dispatcher must not send it first.
+        later = time.time() + 3600
+        await monitor.repository.save_poll(change_with_delivery(1, at=later))
         outbox = Outbox(monitor.repository.engine)
         await outbox.record_attempts([Attempt("d1", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)")])
         assert await call(http, "POST", "/api/deliveries/d1/retry", 200) == {"retried": "d1"}

@@ -17,6 +17,7 @@ from monitor.notify.routing import Target
 from monitor.polling import poller as poller_module
 from monitor.polling.detect import detect
 from monitor.polling.watchlist import Watch
+from monitor.server.api import WatchesPage
 from monitor.store.membership import apply_watches
 from monitor.store.tables import batches, changes, events
 from monitor.watchlog import HOLE_WAIT, LogCursor
@@ -259,3 +260,46 @@ async def test_every_change_is_stored_and_delivered_under_continuous_writes(
     assert not [r for r in caplog.records if "poll cycle failed" in r.message]
     sent = {(b["data"]["event_id"], b["data"]["current"]["status"]) for b in hook.bodies()}
     assert sent == {(i, s.value) for i in ids for s in flips}
+
+
+async def test_two_thousand_watches_added_through_the_api_skip_no_poll(
+    make_config: ConfigFactory,
+) -> None:
+    ids = [f"E{i:02d}" for i in range(20)]
+    added = [f"N{i:04d}" for i in range(2000)]
+    simulator = Simulator(api_key=API_KEY)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "requests_per_second": 500},
+            polling={"interval": "1s"},
+            server={"port": 0, "token": TOKEN},
+            notifiers={"ops": {"type": "log"}},
+            events=[{"id": event_id} for event_id in ids],
+        )
+        async with (
+            Monitor(config) as monitor,
+            aiohttp.ClientSession(monitor.url, headers=AUTH) as http,
+        ):
+            await eventually(lambda: all(i in simulator.asked for i in ids), what="baselines")
+            simulator.longest_gap = 0.0
+
+            async def add(share: list[str]) -> None:
+                for event_id in share:
+                    async with http.post("/api/watches", json={"id": event_id}) as response:
+                        assert response.status == 201, await response.text()
+
+            await asyncio.gather(*(add(added[i::4]) for i in range(4)))
+            await eventually(
+                lambda: all(i in simulator.asked for i in added), within=10, what="all polled"
+            )
+            assert simulator.longest_gap < 2.0, "no event missed a poll while watches were added"
+            assert len(monitor.poller.watchlist) == len(ids) + len(added)
+
+            listed: list[str] = []
+            link: str | None = "/api/watches?limit=700"
+            while link is not None:
+                async with http.get(link) as response:
+                    page = WatchesPage.model_validate(await response.json())
+                listed.extend(watch.id for watch in page.watches)
+                link = page.next
+            assert listed == sorted([*ids, *added]), "every watch once, in order, over pages"

@@ -143,6 +143,8 @@ class WatchOut(BaseModel):
 
 class WatchesPage(BaseModel):
     watches: list[WatchOut]
+    next: str | None
+    """The link to the next page; None on the last page."""
 
 
 class Retried(BaseModel):
@@ -486,8 +488,25 @@ def _write_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
     return {
         "/api/watches": {
             "get": {
-                "summary": "Every watch: the config file's, the API's and the searches'",
-                "responses": {"200": _answer("WatchesPage"), **unauthorized},
+                "summary": "Every watch: the config file's, the API's and the searches', in "
+                "event ID order, a page at a time",
+                "parameters": [
+                    _parameter(
+                        "limit",
+                        "Watches per page (500 unless given).",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                    ),
+                    _parameter(
+                        "after",
+                        "Only watches after this event ID: the `next` link carries it.",
+                        {"type": "string", "pattern": NO_NUL},
+                    ),
+                ],
+                "responses": {
+                    "200": _answer("WatchesPage"),
+                    "400": _answer("Problem", "A query parameter is invalid; `error` names it."),
+                    **unauthorized,
+                },
             },
             "post": {
                 "summary": "Watch an event, by its ID or its link, with the settings of an "

@@ -10,16 +10,19 @@ at once, and of the others within a tick.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 
-from monitor.server.api import json_response
+from monitor.server.api import json_response, query_int, query_text
 from monitor.server.context import CONTEXT, Context
-from monitor.watching import WatchError, Watching
+from monitor.store.reads import MAX_PAGE
+from monitor.watching import WatchError, Watching, WatchView
 
 MAX_BODY = 64 * 1024
 WHO = "api"
@@ -76,6 +79,10 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
     return body
 
 
+WATCHES_PAGE = 500
+"""Watches in one page of `GET /api/watches` unless `limit` says otherwise."""
+
+
 def _event_id(request: web.Request) -> str:
     event_id = request.match_info["event_id"]
     if "\x00" in event_id:
@@ -98,9 +105,22 @@ def answers_problems(handler: Handler) -> Handler:
 
 @answers_problems
 async def list_watches(request: web.Request) -> web.Response:
+    """Watches in event ID order, a page at a time: `next` links to the page after."""
+    limit = query_int(request, "limit", WATCHES_PAGE, MAX_PAGE)
+    after = query_text(request, "after")
     watching = request.app[CONTEXT].watching
     views = [] if watching is None else await watching.list()
-    return json_response({"watches": [view.document() for view in views]})
+    start = 0 if after is None else bisect.bisect_right(views, after, key=_event_id_of)
+    page = views[start : start + limit]
+    more = start + limit < len(views)
+    link = f"/api/watches?{urlencode({'after': page[-1].event_id, 'limit': limit})}"
+    return json_response(
+        {"watches": [view.document() for view in page], "next": link if more else None}
+    )
+
+
+def _event_id_of(view: WatchView) -> str:
+    return view.event_id
 
 
 @answers_problems

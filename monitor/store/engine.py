@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, event, inspect
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 import monitor
 from monitor.errors import StoreError
 from monitor.redact import redact
+from monitor.store.inline import connector
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -37,6 +42,22 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_READ_ONLY: True})
 
 
+class SerialWrites(AsyncEngine):
+    """SQLite's engine: this process's writing transactions queue for the write lock here,
+    in turn, rather than in SQLite's busy handler, which sleeps up to 100 ms between tries.
+    Polls and API writes then share the lock fairly, and a burst of writes costs each one
+    its own transaction, not its own back-off. Readers (see `reader`) are not held."""
+
+    def __init__(self, sync_engine: Any) -> None:
+        super().__init__(sync_engine)
+        self._turn = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self._turn, super().begin() as conn:
+            yield conn
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE writes."""
     try:
@@ -51,7 +72,9 @@ def create_engine(url: str) -> AsyncEngine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+    args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(parsed)
+    creator = connector(args, {**kwargs, "timeout": _BUSY_TIMEOUT_MS / 1000})
+    engine = SerialWrites(create_async_engine(parsed, async_creator=creator).sync_engine)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

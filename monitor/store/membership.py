@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, exists, false, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -85,6 +85,7 @@ async def _apply(
         )
     }
     touched: set[str] = set()
+    left: set[str] = set()
     for event_id, watch in changes.items():
         row: Any = rows.get(event_id)
         home = None if row is None else row.batch_id
@@ -95,7 +96,7 @@ async def _apply(
                     .where(events.c.event_id == event_id)
                     .values(batch_id=None, read_in_last_poll=False)
                 )
-                touched.add(home)
+                left.add(home)
                 applied.removed.append(event_id)
             continue
         status = None if row is None or row.status is None else STATUS_BY_NAME[row.status]
@@ -124,14 +125,15 @@ async def _apply(
             await _details_wanted(conn, event_id, now)
             applied.added.append(event_id)
         else:
-            touched.add(home)
-    if touched:
+            left.add(home)
+    if touched or left:
         await conn.execute(
             update(batches)
-            .where(batches.c.id.in_(touched))
+            .where(batches.c.id.in_(touched | left))
             .values(version=batches.c.version + 1, size=_MEMBERS)
         )
-        await conn.execute(delete(batches).where(batches.c.id.in_(touched), batches.c.size == 0))
+    if left:
+        await conn.execute(delete(batches).where(batches.c.id.in_(left), batches.c.size == 0))
     return applied
 
 
@@ -195,10 +197,8 @@ def _new_row(watch: Watched, batch_id: str) -> dict[str, Any]:
 
 async def _details_wanted(conn: AsyncConnection, event_id: str, now: float) -> None:
     """A newly watched event gets a details row, due now, if it has none."""
-    known = await conn.scalar(
-        select(event_details.c.event_id).where(event_details.c.event_id == event_id)
+    absent = ~exists().where(event_details.c.event_id == event_id)
+    row = select(literal(event_id), false(), literal(now), literal(0)).where(absent)
+    await conn.execute(
+        insert(event_details).from_select(["event_id", "found", "next_fetch_at", "failures"], row)
     )
-    if known is None:
-        await conn.execute(
-            insert(event_details).values(event_id=event_id, found=False, next_fetch_at=now)
-        )

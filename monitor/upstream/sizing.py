@@ -79,10 +79,15 @@ class RequestSize:
         return True
 
     def refused(self, carried: int) -> bool:
-        """A request of `carried` IDs was too large; False when one ID was already too many."""
+        """A request of `carried` IDs was too large; False when one ID was already too many.
+
+        Only a request carrying at most the current size halves it. One carrying more was
+        built before an earlier refusal halved the size already: several requests in flight
+        when the limit is first met are one lesson, not one halving each."""
         self.passed_in_a_row = 0
         if carried <= 1:
             return False
         self.refused_at = min(self.refused_at or carried, carried)
-        self.size = max(1, min(self.size, carried) // 2)
+        if carried <= self.size:
+            self.size = max(1, carried // 2)
         return True
