@@ -31,7 +31,7 @@ from monitor.store.records import (
     PollWrite,
 )
 from monitor.store.replicas import Replicas
-from monitor.store.repository import Repository
+from monitor.store.repository import Claim, Repository
 from monitor.store.tables import batches, deliveries, events, metadata, snapshots
 from tests.support import RU, F
 
@@ -39,8 +39,8 @@ NOW = 1_800_000_000.0
 AVAILABLE = Availability(Status.TICKETS_AVAILABLE, ResaleStatus.UNKNOWN)
 
 
-def flat(requests: list[list[ClaimedBatch]]) -> list[ClaimedBatch]:
-    return [batch for request in requests for batch in request]
+def flat(claim: Claim) -> list[ClaimedBatch]:
+    return [batch for request in claim.requests for batch in request]
 
 
 async def watch(

@@ -112,12 +112,20 @@ class Dispatcher:
         """Dispatch until cancelled."""
         while True:
             self._wake.clear()
+            wait = self._poll_every
             try:
-                await self.pump()
+                # A read first: with nothing due, no claim takes the write lock, and the next
+                # look is when the first retry or deferred delivery is due.
+                due = await self._outbox.next_pending_at()
+                now = self._clock()
+                if due is not None and due <= now:
+                    await self.pump()
+                elif due is not None:
+                    wait = min(wait, due - now)
             except Exception:
                 logger.exception("could not read the delivery outbox; trying again shortly")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_every)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def pump(self) -> int:
         """Start sending what is due, as far as each notifier's queue has room."""

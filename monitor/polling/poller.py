@@ -52,6 +52,14 @@ from monitor.upstream.health import Upstream
 logger = logging.getLogger(__name__)
 
 
+LOOK_EVERY = 5.0
+"""Seconds between looks at the database for due batches that this process cannot know of
+(released by a replica gone silent, brought forward by another): in between, a tick with
+nothing known to be due claims nothing."""
+UNKNOWN = -math.inf
+"""A next due time not known: the next tick looks."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Backoff for failed batches: the first retry within `initial`, doubling to `maximum`."""
@@ -122,6 +130,10 @@ class Poller:
         member waits on an UNKNOWN streak, a missed read or a snapshot); -inf if never."""
         self._bursting: dict[str, float] = {}
         """Events polled at the burst interval around a sale opening, and until when."""
+        self._next_due = UNKNOWN
+        """When the next batch is due, as the last claim read it and this process's own
+        writes since moved it; +inf when there is no batch."""
+        self._looked_at = -math.inf
 
     def replace_watchlist(self, watchlist: Mapping[str, Watch]) -> None:
         """A reloaded watchlist: the sync moved events between batches, so no cached state
@@ -132,6 +144,7 @@ class Poller:
         self._until_any = _until_any(self.watchlist)
         self._bursting.clear()
         self._forget()
+        self._next_due = UNKNOWN
 
     def set_watch(self, event_id: str, watch: Watch | None) -> None:
         """One event watched anew, watched otherwise, or (None) no longer watched.
@@ -141,6 +154,8 @@ class Poller:
         cycle in flight keeps the states it claimed; an answer for an event no longer
         watched is dropped there, and an event just added is polled from the next claim.
         """
+        # The store may have made a batch due now for it.
+        self._next_due = UNKNOWN
         if watch is None:
             self.watchlist.pop(event_id, None)
             self._bursting.pop(event_id, None)
@@ -175,12 +190,15 @@ class Poller:
                 if still is not None:  # not removed meanwhile
                     self._moves[event_id] = still.key_for(statuses.get(event_id))
         self._bursting = {i: until for i, until in bursting.items() if i in self.watchlist}
+        if self._moves:
+            self._next_due = UNKNOWN  # the next tick moves them
 
     def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
         """New upstream settings (a reloaded config): the next requests use them."""
         self._client = client
         self._unit_size = unit_size
         self._max_in_flight = max_in_flight
+        self._next_due = UNKNOWN
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -192,24 +210,36 @@ class Poller:
         return self._client.capacity(self._id_bytes)
 
     async def next_due(self) -> float | None:
-        """When the next batch is due, by the database."""
-        return await self._repository.next_due_at()
+        """When the next batch is due: as the last cycle left it, or by the database."""
+        if self._next_due == UNKNOWN:
+            self._next_due = _known(await self._repository.next_due_at())
+            self._looked_at = self._clock()
+        return None if self._next_due == math.inf else self._next_due
+
+    def _worth_a_look(self, now: float) -> bool:
+        """Whether a claim may find something due: a batch known due, a due time not
+        known, or no look at the database for a while."""
+        return now >= self._next_due or now - self._looked_at >= LOOK_EVERY
 
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()
         if self._upstream.held_until() is not None:
             return stats
+        if not self._worth_a_look(self._clock()):
+            return stats
         writer = GroupWriter(self._repository, self._on_changes)
+        soonest: float | None = UNKNOWN
         gate = asyncio.Semaphore(self._max_in_flight)
         # Claim a few rounds of requests at a time: few transactions, little bubble.
         chunk = self._max_in_flight * 4
         try:
             while True:
                 claimed_at = self._clock()
-                requests = await self._repository.claim_due(
+                requests, soonest = await self._repository.claim_due(
                     claimed_at, chunk, claimed_at + self._lease, self.request_size
                 )
+                self._looked_at = claimed_at
                 # The cycle's own view of the claimed batches: a write to the watchlist
                 # meanwhile may drop the cache, never the states this cycle works on.
                 view = await self._load_states([b for request in requests for b in request])
@@ -225,11 +255,13 @@ class Poller:
             if status is not None:
                 writer.submit(PollWrite(upstream=status))  # in the cycle's last transaction
             await writer.flush()
+            self._next_due = min(_known(soonest), writer.soonest)
             await self._after_cycle()
         except BaseException:
             # A write may have failed after the cache took it in: trust only the database.
             self._forget()
             self._moves.clear()
+            self._next_due = UNKNOWN
             raise
         if stats.requests:
             logger.debug(
@@ -246,8 +278,10 @@ class Poller:
         if self._moves:
             moves, self._moves = self._moves, {}
             await self._repository.rehome(moves, self._unit_size, now, new_id)
+            self._next_due = UNKNOWN
         if self._upstream.pop_recovered():
             await self._repository.expedite(now, self._lease)
+            self._next_due = UNKNOWN
 
     async def _load_states(self, claimed: list[ClaimedBatch]) -> States:
         """The member states of `claimed`, read again for the batches whose cached copy is
@@ -607,6 +641,11 @@ def _versions(
 def _quiet_until(states: Mapping[str, EventState], rules: Rules) -> float:
     """Until when an answer the same as the last changes nothing for any of `states`."""
     return min((settled_until(state, rules) for state in states.values()), default=math.inf)
+
+
+def _known(due: float | None) -> float:
+    """A due time read from the database, +inf for "no batch at all"."""
+    return math.inf if due is None else due
 
 
 def _until_any(watchlist: Mapping[str, Watch]) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 
 from monitor.store.records import PollWrite
@@ -36,6 +37,9 @@ class GroupWriter:
         self._writing: asyncio.Task[None] | None = None
         self._urgent = asyncio.Event()
         self._written = asyncio.Event()
+        self.soonest = math.inf
+        """The soonest next due time of the batches submitted: the poller's next wake
+        without reading the database again."""
 
     async def room(self) -> None:
         """Wait while too many rows wait to be written."""
@@ -46,6 +50,10 @@ class GroupWriter:
             await self._written.wait()
 
     def submit(self, write: PollWrite) -> None:
+        for polled in write.polled:
+            self.soonest = min(self.soonest, polled.next_due)
+        for postponed in write.postponed:
+            self.soonest = min(self.soonest, postponed.next_due)
         if self._pending is None:
             self._pending = write
         else:

@@ -159,6 +159,16 @@ class Outbox:
             for row in claimed
         ]
 
+    async def next_pending_at(self) -> float | None:
+        """When the first pending delivery of any notifier is due; None if none is pending.
+        A read: the dispatcher looks before it takes the write lock to claim."""
+        query = select(func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.state == DeliveryState.PENDING
+        )
+        async with self._reader.connect() as conn:
+            due: float | None = await conn.scalar(query)
+        return due
+
     async def waiting(self, notifier: str) -> tuple[float | None, float | None]:
         """When the oldest pending delivery never attempted became due, and when the earliest
         retry is due: what a group window is derived from."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, false, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -181,13 +181,12 @@ class Repository:
 
     # -- polling -------------------------------------------------------------------------
 
-    async def claim_due(
-        self, now: float, limit: int, lease_until: float, capacity: int
-    ) -> list[list[ClaimedBatch]]:
+    async def claim_due(self, now: float, limit: int, lease_until: float, capacity: int) -> Claim:
         """Take up to `limit` requests' worth of batches (see `assemble`): the due ones,
         and others of their partitions that fit in the room left, pushing the due time of
         each to `lease_until`. Should this process die mid-poll, they come due again when
-        the lease ends.
+        the lease ends. The same transaction reads when the next batch is due after the
+        claim, so that a poller needs no other read to know when to wake.
         """
         per_request = capacity // UNIT + 1
         most = limit * per_request
@@ -209,11 +208,15 @@ class Repository:
             if taken:
                 parameters = {"b_ids": taken, "b_lease_until": lease_until}
                 await conn.execute(CLAIM, {**parameters, "b_replica": self.replica})
-        return [[_claimed(rows[batch.id], now) for batch in request] for request in requests]
+            soonest: float | None = await conn.scalar(SOONEST)
+        return Claim(
+            [[_claimed(rows[batch.id], now) for batch in request] for request in requests],
+            soonest,
+        )
 
     async def next_due_at(self) -> float | None:
         async with self._reader.connect() as conn:
-            due: float | None = await conn.scalar(select(func.min(batches.c.next_due_at)))
+            due: float | None = await conn.scalar(SOONEST)
         return due
 
     async def statuses(self, event_ids: Sequence[str]) -> dict[str, Status | None]:
@@ -338,6 +341,15 @@ class Repository:
             last_success_at=row.last_success_at,
             quota=saved_quota(row.quota_limit, row.quota_available, row.quota_reset_at),
         )
+
+
+SOONEST = select(func.min(batches.c.next_due_at))
+
+
+class Claim(NamedTuple):
+    requests: list[list[ClaimedBatch]]
+    next_due: float | None
+    """When the first batch not claimed is due (None when there are no batches)."""
 
 
 def _claimable(row: Any) -> Claimable:
