@@ -20,39 +20,34 @@ def run(module: str, *args: str) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--events", type=int, nargs="+", default=[100_000, 10_000])
     parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--rate-minutes", type=float, default=10.0)
     args = parser.parse_args()
 
     print(
-        "Polling: simulator and poller in separate processes, SQLite, requests as full as "
-        "the URL allows; the floor is a bare aiohttp loop fetching and parsing the same requests"
+        "Polling cost: the daemon's whole process (`inventory-monitor run`, SQLite) in steady "
+        "state against a stand-in API, the median of 5 s windows, and the floor (a bare "
+        "aiohttp fetch-and-parse loop at the same request size) run before and after it"
     )
     header = (
         "events",
-        "watchlist file",
+        "request size",
         "IDs a request",
-        "CPU ms / 1,000 obs",
+        "daemon ms CPU / 1,000 obs",
         "floor ms",
-        "CPU / floor (target: at most 2)",
-        "full cycle s",
+        "ratio (target: at most 2.5)",
         "peak RSS MB (target: at most 150)",
-        "DB KB / 1M unchanged obs",
     )
     print(" | ".join(header))
     print(" | ".join("-" * len(h) for h in header))
-    forms = {"JSON": (), "YAML": ("--yaml",), "JSON, first start": ("--first-start",)}
     for count in args.events:
-        for form, extra in forms.items():
-            if form != "JSON" and count < max(args.events):
-                continue
-            figures = run("bench.polling", "--events", str(count), *extra)
+        for batch in ("auto", "100"):
+            figures = run("bench.process", "--events", str(count), "--batch", batch)
             print(
-                f"{count:,} | {form} | {figures['ids_per_request']} | "
-                f"{figures['cpu_ms_per_1000']:.2f} | {figures['floor_ms_per_1000']:.2f} | "
-                f"{figures['cpu_vs_floor']:.1f} | {figures['cycle_s']:.2f} | "
-                f"{figures['rss_mb']:.0f} | {figures['db_kb_per_million']:.0f}",
+                f"{count:,} | {batch} | {figures['ids_per_request']} | "
+                f"{figures['daemon_ms_per_1000']:.2f} | {figures['floor_ms_per_1000']:.2f} | "
+                f"{figures['ratio']:.2f} | {figures['rss_mb']:.0f}",
                 flush=True,
             )
 

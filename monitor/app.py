@@ -175,12 +175,11 @@ class Monitor:
             upstream=self.upstream,
             metrics=self.metrics,
             on_changes=self.dispatcher.wake,
+            # Another replica's write to a watch (or the CLI's) reaches this watchlist before
+            # the next claim, so no batch is polled without a member just added.
+            before_claim=self._follow_watches,
         )
-        # Another replica's write to a watch (or the CLI's) reaches this watchlist before the
-        # next tick claims anything, so no batch is polled without a member just added.
-        self.ticker = PollTicker(
-            self.poller, tick_for(config.shortest_interval()), each_tick=self._follow_watches
-        )
+        self.ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
         self.ticker.start()
         stack.push_async_callback(self.ticker.stop, SHUTDOWN_GRACE / 2)
 

@@ -3,7 +3,7 @@ client. The daemon, the benchmarks and `check --live` build them the same way.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -47,6 +47,7 @@ def build_poller(
     upstream: Upstream,
     metrics: Metrics | None = None,
     on_changes: Callable[[], None] = lambda: None,
+    before_claim: Callable[[], Awaitable[None]] | None = None,
 ) -> Poller:
     tm, polling = config.ticketmaster, config.polling
     return Poller(
@@ -63,6 +64,7 @@ def build_poller(
         retry=RetryPolicy(polling.retry.initial, polling.retry.max),
         metrics=metrics,
         on_changes=on_changes,
+        before_claim=before_claim,
     )
 
 

@@ -74,7 +74,7 @@ class Dispatcher:
         clock: Callable[[], float],
         *,
         rng: random.Random | None = None,
-        poll_every: float = 1.0,
+        poll_every: float = 5.0,
         metrics: Metrics | None = None,
     ) -> None:
         self._outbox = outbox

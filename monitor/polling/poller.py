@@ -14,7 +14,7 @@ import asyncio
 import logging
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from monitor.backoff import exponential_delay
@@ -52,7 +52,7 @@ from monitor.upstream.health import Upstream
 logger = logging.getLogger(__name__)
 
 
-LOOK_EVERY = 5.0
+LOOK_EVERY = 2.0
 """Seconds between looks at the database for due batches that this process cannot know of
 (released by a replica gone silent, brought forward by another): in between, a tick with
 nothing known to be due claims nothing."""
@@ -98,6 +98,7 @@ class Poller:
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
         on_changes: Callable[[], None] = lambda: None,
+        before_claim: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._repository = repository
         self._client = client
@@ -113,6 +114,10 @@ class Poller:
         self._rng = rng or random.Random()
         self._metrics = metrics or Metrics()
         self._on_changes = on_changes
+        self._before_claim = before_claim
+        """Runs before a cycle claims anything: the watchlist catches up with writes made
+        elsewhere (the CLI, another replica), so no batch is polled without a member just
+        added to it."""
         self._notes = Notes()
         self._id_bytes = _id_bytes(self.watchlist)
         self._until_any = _until_any(self.watchlist)
@@ -228,6 +233,8 @@ class Poller:
             return stats
         if not self._worth_a_look(self._clock()):
             return stats
+        if self._before_claim is not None:
+            await self._before_claim()
         writer = GroupWriter(self._repository, self._on_changes)
         soonest: float | None = UNKNOWN
         gate = asyncio.Semaphore(self._max_in_flight)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -47,14 +47,9 @@ class PollTicker:
         self,
         poller: Cycles,
         every: float,
-        each_tick: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._poller = poller
         self._every = every
-        self._each_tick = each_tick
-        """Runs before the first cycle of each tick: the watchlist catches up with writes
-        made elsewhere before anything is claimed."""
-        self._ticked = True
         self._scheduler = AsyncIOScheduler()
         self._cycle: asyncio.Task[None] | None = None
         self._wake: asyncio.TimerHandle | None = None
@@ -104,7 +99,6 @@ class PollTicker:
     async def _tick(self) -> None:
         # Runs on the event loop (APScheduler awaits coroutine jobs there) and returns at once,
         # so a long cycle never makes the scheduler skip and warn.
-        self._ticked = True
         self._start_cycle()
 
     def _start_cycle(self) -> None:
@@ -113,9 +107,6 @@ class PollTicker:
 
     async def _run_cycle(self) -> None:
         try:
-            if self._ticked and self._each_tick is not None:
-                self._ticked = False
-                await self._each_tick()
             stats = await self._poller.run_cycle()
             due = await self._poller.next_due()
         except Exception:
