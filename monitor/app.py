@@ -45,7 +45,7 @@ from monitor.store.retention import prune
 from monitor.store.watches import Watches
 from monitor.tasks import finish
 from monitor.upstream.client import InventoryClient, availability_endpoint
-from monitor.upstream.quota import QuotaPlan, plan_for, quota_warning
+from monitor.upstream.quota import QuotaPlan, plan_for, quota_warning, rate_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
 from monitor.watching import Watching, watched_event, with_watches
@@ -437,6 +437,9 @@ class Monitor:
             )
         elif warning:
             logger.warning("%s", warning)
+        too_fast = rate_warning(config, self.request_size.size)
+        if too_fast:
+            logger.warning("%s", too_fast)
         self._plan = plan if config.polling.fit_quota else None
         self._shared = {}
         self._events = {event.id: event for event in config.events}

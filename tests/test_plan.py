@@ -14,6 +14,7 @@ from monitor.upstream.quota import (
     plan_for,
     plan_quota,
     quota_warning,
+    rate_warning,
     request_capacity,
     requests_per_day,
     stretched,
@@ -107,6 +108,40 @@ def test_the_warning_names_the_intervals_that_fit(make_config: ConfigFactory) ->
     assert f"30s -> {format_duration(stretched(30.0, plan.factor(1)))}" in warning
     assert "30s -> 30s (priority 10)" in warning
     assert quota_warning(config, plan_for(config, quota=6000)) is None
+    assert "fit_quota" in warning, "advice to stretch them, since nothing does yet"
+    fitted = config.model_copy(
+        update={"polling": config.polling.model_copy(update={"fit_quota": True})}
+    )
+    stretching = quota_warning(fitted, plan_for(fitted))
+    assert stretching is not None
+    assert "fit_quota" not in stretching, "no advice to set what is set"
+
+
+@pytest.mark.parametrize(
+    ("events", "interval", "rate", "warned"),
+    [
+        (5000, "5s", 2, "needs 10.0 requests a second but ticketmaster.requests_per_second is 2"),
+        (5000, "25s", 2, None),
+        (5000, "5s", 10, None),
+        (200, "1s", 2, None),
+    ],
+)
+def test_a_plan_over_the_request_rate_is_warned_of_with_intervals_that_fit(
+    make_config: ConfigFactory, events: int, interval: str, rate: float, warned: str | None
+) -> None:
+    config: Config = make_config(
+        ticketmaster={"batch_size": 100, "requests_per_second": rate},
+        polling={"interval": interval},
+        discovery={"enabled": False},
+        events=[{"id": f"E{i:05d}"} for i in range(events)],
+    )
+    warning = rate_warning(config)
+    if warned is None:
+        assert warning is None
+    else:
+        assert warning is not None
+        assert warned in warning
+        assert "intervals that fit: 5s -> 27.8s" in warning, warning
 
 
 def test_interval_by_status_is_planned_at_its_shortest_interval(

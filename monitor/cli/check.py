@@ -55,6 +55,7 @@ def _check(args: argparse.Namespace) -> int:
         discovery_per_day,
         plan_for,
         quota_warning,
+        rate_warning,
     )
 
     config = load(args.config)
@@ -97,7 +98,14 @@ def _check(args: argparse.Namespace) -> int:
     if warning:
         fitting = "fit_quota stretches them" if config.polling.fit_quota else "warning"
         print(f"{fitting}: {warning}", file=sys.stderr)
-    warned = bool(config_warnings(config)) or bool(warning and not config.polling.fit_quota)
+    too_fast = rate_warning(config)
+    if too_fast:
+        print(f"warning: {too_fast}", file=sys.stderr)
+    warned = (
+        bool(config_warnings(config))
+        or bool(warning and not config.polling.fit_quota)
+        or bool(too_fast)
+    )
     if args.strict and warned:
         print(f"{args.config}: the warnings above fail --strict", file=sys.stderr)
         return EXIT_CONFIG

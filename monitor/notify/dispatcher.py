@@ -66,6 +66,11 @@ class Route:
         return bool(self.group_window) or self.quiet_hours is not None
 
 
+IDLE_LOOK = 5.0
+"""Seconds between looks at an outbox with nothing due: this process's own changes wake the
+dispatcher at once; another replica's, or a replay from the command line, wait this long."""
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -74,7 +79,7 @@ class Dispatcher:
         clock: Callable[[], float],
         *,
         rng: random.Random | None = None,
-        poll_every: float = 5.0,
+        poll_every: float = 1.0,
         metrics: Metrics | None = None,
     ) -> None:
         self._outbox = outbox
@@ -115,13 +120,14 @@ class Dispatcher:
             wait = self._poll_every
             try:
                 # A read first: with nothing due, no claim takes the write lock, and the next
-                # look is when the first retry or deferred delivery is due.
+                # look is when the first retry or deferred delivery is due, or a while later
+                # for what other processes may queue.
                 due = await self._outbox.next_pending_at()
                 now = self._clock()
                 if due is not None and due <= now:
                     await self.pump()
-                elif due is not None:
-                    wait = min(wait, due - now)
+                else:
+                    wait = IDLE_LOOK if due is None else min(IDLE_LOOK, due - now)
             except Exception:
                 logger.exception("could not read the delivery outbox; trying again shortly")
             with contextlib.suppress(TimeoutError):

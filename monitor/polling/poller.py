@@ -52,6 +52,8 @@ from monitor.upstream.health import Upstream
 logger = logging.getLogger(__name__)
 
 
+FOLLOW_EVERY = 1.0
+"""Seconds between looks for watch writes made elsewhere, at the most: one before a claim."""
 LOOK_EVERY = 2.0
 """Seconds between looks at the database for due batches that this process cannot know of
 (released by a replica gone silent, brought forward by another): in between, a tick with
@@ -139,6 +141,7 @@ class Poller:
         """When the next batch is due, as the last claim read it and this process's own
         writes since moved it; +inf when there is no batch."""
         self._looked_at = -math.inf
+        self._followed_at = -math.inf
 
     def replace_watchlist(self, watchlist: Mapping[str, Watch]) -> None:
         """A reloaded watchlist: the sync moved events between batches, so no cached state
@@ -233,7 +236,9 @@ class Poller:
             return stats
         if not self._worth_a_look(self._clock()):
             return stats
-        if self._before_claim is not None:
+        now = self._clock()
+        if self._before_claim is not None and now - self._followed_at >= FOLLOW_EVERY:
+            self._followed_at = now
             await self._before_claim()
         writer = GroupWriter(self._repository, self._on_changes)
         soonest: float | None = UNKNOWN

@@ -96,10 +96,14 @@ def create_engine(url: str) -> AsyncEngine:
         # A writing transaction takes the write lock up front: a deferred one that later
         # writes can fail with SQLITE_BUSY without waiting. A reading one stays deferred, so
         # in WAL mode it runs beside a writer instead of queueing behind it.
-        if connection.get_execution_options().get(_READ_ONLY):
-            connection.exec_driver_sql("BEGIN")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # On the driver's connection: SQLAlchemy's statement path would cost more than the
+        # statement, on every transaction.
+        begin = "BEGIN" if connection.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE"
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(begin)
+        finally:
+            cursor.close()
 
     return engine
 

@@ -192,7 +192,8 @@ class Repository:
         most = limit * per_request
         async with self.engine.begin() as conn:
             due = (await conn.execute(DUE, {"b_now": now, "b_most": most})).all()
-            partitions = {row.partition for row in due if row.failures == 0}
+            # Riders fill the room due batches leave: none to look for when they leave none.
+            partitions = {row.partition for row in due if row.failures == 0 and row.size < capacity}
             waiting: Sequence[Any] = ()
             if partitions:
                 parameters = {"b_now": now, "b_partitions": list(partitions), "b_most": most}

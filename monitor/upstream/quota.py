@@ -204,6 +204,35 @@ def quota_warning(config: Config, plan: QuotaPlan) -> str | None:
     """A warning naming the intervals that fit, when the watchlist needs more than the quota."""
     if plan.fits:
         return None
+    advice = (
+        ""
+        if config.polling.fit_quota
+        else " (or set polling.fit_quota: true to stretch them automatically)"
+    )
+    return (
+        f"the watchlist needs {plan.requests_per_day:,.0f} requests a day but the daily quota "
+        f"is {plan.quota:,}; intervals that fit: {_fitted(config, plan)}{advice}"
+    )
+
+
+def rate_warning(config: Config, learnt_size: int | None = None) -> str | None:
+    """A warning naming the intervals that fit, when the watchlist needs more requests a
+    second than `requests_per_second` allows: requests beyond it only wait their turn, so
+    every event is polled less often than asked, and nobody is told."""
+    rate = config.ticketmaster.requests_per_second
+    capacity = request_capacity(config, learnt_size)
+    plan = plan_quota(demands_of(config), capacity, math.floor(rate * SECONDS_PER_DAY))
+    if plan.fits:
+        return None
+    return (
+        f"the watchlist needs {plan.requests_per_day / SECONDS_PER_DAY:,.1f} requests a second "
+        f"but ticketmaster.requests_per_second is {rate:g}; intervals that fit: "
+        f"{_fitted(config, plan)}"
+    )
+
+
+def _fitted(config: Config, plan: QuotaPlan) -> str:
+    """Each configured interval (and priority) with the one `plan` stretches it to."""
     fitted = sorted(
         {
             (config.interval_of(event), event.priority): stretched(
@@ -212,13 +241,8 @@ def quota_warning(config: Config, plan: QuotaPlan) -> str | None:
             for event in config.events
         }.items()
     )
-    shown = ", ".join(
+    return ", ".join(
         f"{format_duration(old)} -> {format_duration(new)}"
         + (f" (priority {priority})" if priority != 1 else "")
         for (old, priority), new in fitted[:8]
-    )
-    return (
-        f"the watchlist needs {plan.requests_per_day:,.0f} requests a day but the daily quota "
-        f"is {plan.quota:,}; intervals that fit: {shown} "
-        "(or set polling.fit_quota: true to stretch them automatically)"
     )
