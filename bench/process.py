@@ -41,13 +41,22 @@ AUTO_FLOOR_SIZE = 1000
 async def stand_in(count: int) -> None:
     """The stand-in API: prints its port, then answers until killed."""
     known = {f"E{i:06d}" for i in range(count)}
-    stats = {"requests": 0, "observations": 0, "largest": 0}
+    stats = {"requests": 0, "observations": 0, "largest": 0, "distinct": 0}
+    last_seen: dict[str, float] = {}
+    gaps = {"since": time.monotonic(), "longest": 0.0}
 
     async def availability(request: web.Request) -> web.Response:
         ids = [i for i in request.query.get("events", "").split(",") if i]
         stats["requests"] += 1
         stats["observations"] += len(ids)
         stats["largest"] = max(stats["largest"], len(ids))
+        now = time.monotonic()
+        for event_id in ids:
+            previous = last_seen.get(event_id)
+            if previous is not None and previous >= gaps["since"]:
+                gaps["longest"] = max(gaps["longest"], now - previous)
+            last_seen[event_id] = now
+        stats["distinct"] = len(last_seen)
         body = [
             {
                 "eventId": i,
@@ -61,9 +70,16 @@ async def stand_in(count: int) -> None:
     async def stats_view(_: web.Request) -> web.Response:
         return web.json_response(stats)
 
+    async def gaps_view(request: web.Request) -> web.Response:
+        """The longest time between two polls of one event since the last reset."""
+        if request.query.get("reset"):
+            gaps.update(since=time.monotonic(), longest=0.0)
+        return web.json_response(gaps)
+
     app = web.Application()
     app.router.add_route("*", "/inventory-status/v1/availability", availability)
     app.router.add_get("/_stats", stats_view)
+    app.router.add_get("/_gaps", gaps_view)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

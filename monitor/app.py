@@ -106,8 +106,11 @@ class Monitor:
         self._cursor = LogCursor()
         self._plan: QuotaPlan | None = None
         self._shared: Shared = {}
-        self._events: dict[str, EventConfig] = {}
-        """The events watched now, the file's and the database's, by ID."""
+        self.watched = config
+        """The configuration with every watch in force, the file's and the database's."""
+        self._events: dict[str, EventConfig] | None = None
+        """The events watched now, the file's and the database's, by ID: made from
+        `watched` at the first write after a full sync (100,000 entries cost some 5 MB)."""
         self._retiring: set[asyncio.Task[None]] = set()
         self._stack = AsyncExitStack()
 
@@ -285,6 +288,8 @@ class Monitor:
         batches in the database, the poller's watchlist and what the server judges by. A
         cycle in flight is left alone (see `Poller.set_watch`)."""
         async with self._reloading:
+            if self._events is None:
+                self._events = {event.id: event for event in self.watched.events}
             stored = await self.watches.get_many(event_ids)
             configured = {e.id: e for e in self.config.events if e.id in set(event_ids)}
             wanted: dict[str, Watch | None] = {}
@@ -442,7 +447,7 @@ class Monitor:
             logger.warning("%s", too_fast)
         self._plan = plan if config.polling.fit_quota else None
         self._shared = {}
-        self._events = {event.id: event for event in config.events}
+        self._events = None
         watches = watchlist(config, self._plan, self._shared)
         added, removed = await sync_watchlist(self.repository, config, watches, self.clock())
         logger.info(

@@ -104,7 +104,9 @@ class Poller:
     ) -> None:
         self._repository = repository
         self._client = client
-        self.watchlist: dict[str, Watch] = dict(watchlist)
+        self.watchlist: dict[str, Watch] = (
+            watchlist if isinstance(watchlist, dict) else dict(watchlist)
+        )
         self._rules = rules
         self._unit_size = unit_size
         self._max_in_flight = max_in_flight
@@ -147,7 +149,7 @@ class Poller:
         """A reloaded watchlist: the sync moved events between batches, so no cached state
         is trusted any more, and bursts start again from their own batches. A cycle in
         flight finishes with the states it claimed (see `run_cycle`)."""
-        self.watchlist = dict(watchlist)
+        self.watchlist = watchlist if isinstance(watchlist, dict) else dict(watchlist)
         self._id_bytes = _id_bytes(self.watchlist)
         self._until_any = _until_any(self.watchlist)
         self._bursting.clear()
