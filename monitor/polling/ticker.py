@@ -24,10 +24,10 @@ logger = logging.getLogger(__name__)
 
 MIN_WAKE = 0.002
 """Seconds: the soonest a wake follows a cycle."""
-GATHER = 0.1
+GATHER = 0.25
 """Of a tick, and in seconds at the most: how long a wake waits past a due time for the
 batches due just after it, so that one claim and one write serve many requests when many are
-due close together (an event waits at most a fortieth of its interval longer)."""
+due close together (an event waits at most a sixteenth of its interval longer)."""
 
 
 def tick_for(shortest_interval: float) -> float:
