@@ -231,8 +231,7 @@ async def test_a_broker_that_goes_away_loses_nothing(
                 # The retry may go out before this subscription is made: the retained state
                 # it publishes is what any subscriber sees, now or later.
                 await eventually(
-                    lambda: (seen.last(f"{prefix}/events/E1/state") or {}).get("status")
-                    == F.value,
+                    lambda: (seen.last(f"{prefix}/events/E1/state") or {}).get("status") == F.value,
                     within=10,
                     what="the change, retried through the outbox",
                 )
