@@ -291,7 +291,8 @@ class Monitor:
             if self._events is None:
                 self._events = {event.id: event for event in self.watched.events}
             stored = await self.watches.get_many(event_ids)
-            configured = {e.id: e for e in self.config.events if e.id in set(event_ids)}
+            wanted_ids = set(event_ids)
+            configured = {e.id: e for e in self.config.events if e.id in wanted_ids}
             wanted: dict[str, Watch | None] = {}
             for event_id in event_ids:
                 event = watched_event(configured.get(event_id), stored.get(event_id))

@@ -251,7 +251,7 @@ class Watching:
             raise WatchError(f"{view_id} is watched already", status=409, field="id")
         await self._written(view_id)
         logger.info("%s: watch %s added", who, view_id)
-        return await self.get(view_id)
+        return _of_stored(stored)
 
     async def update(self, event_id: str, body: Mapping[str, Any], who: str) -> WatchView:
         """Change the settings of an API or search watch: those given replace the stored

@@ -18,7 +18,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, exists, false, func, insert, literal, select, update
+from sqlalchemy import (
+    Float,
+    String,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,6 +41,58 @@ from monitor.store.tables import batches, event_details, events
 _MEMBERS = select(func.count()).where(events.c.batch_id == batches.c.id).scalar_subquery()
 ATTEMPTS = 3
 """Tries when another writer applies the same change at the same moment (PostgreSQL)."""
+
+# Built once: a write applies a handful of these, and building them each time (and their
+# cache keys) would cost more than running them.
+_KNOWN = (
+    select(
+        events.c.event_id,
+        events.c.name,
+        events.c.link,
+        events.c.market,
+        events.c.status,
+        events.c.batch_id,
+        batches.c.interval_s,
+        batches.c.partition,
+    )
+    .select_from(events.outerjoin(batches, events.c.batch_id == batches.c.id))
+    .where(events.c.event_id.in_(bindparam("b_ids", expanding=True)))
+)
+_HOME = (
+    update(events)
+    .where(events.c.event_id == bindparam("b_event_id"))
+    .values(batch_id=bindparam("b_batch"), read_in_last_poll=False)
+)
+_WITH_ROOM = (
+    select(batches.c.id)
+    .where(
+        batches.c.partition == bindparam("b_partition"),
+        batches.c.interval_s == bindparam("b_interval"),
+        batches.c.size < bindparam("b_size"),
+    )
+    .order_by(batches.c.size.desc(), batches.c.id)
+    .limit(1)
+)
+_GROWN = update(batches).where(batches.c.id == bindparam("b_id")).values(size=batches.c.size + 1)
+_DUE_NOW = (
+    update(batches)
+    .where(batches.c.id == bindparam("b_id"), batches.c.next_due_at > bindparam("b_now"))
+    .values(next_due_at=bindparam("b_now"))
+)
+_DETAILS_WANTED = insert(event_details).from_select(
+    ["event_id", "found", "next_fetch_at", "failures"],
+    select(
+        bindparam("b_event_id", type_=String), false(), bindparam("b_now", type_=Float), literal(0)
+    ).where(~exists().where(event_details.c.event_id == bindparam("b_event_id"))),
+)
+_RECOUNTED = (
+    update(batches)
+    .where(batches.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(version=batches.c.version + 1, size=_MEMBERS)
+)
+_EMPTY_GONE = delete(batches).where(
+    batches.c.id.in_(bindparam("b_ids", expanding=True)), batches.c.size == 0
+)
 
 
 @dataclass(slots=True)
@@ -67,23 +131,7 @@ async def _apply(
     new_id: Callable[[], str],
 ) -> Applied:
     applied = Applied()
-    rows = {
-        row.event_id: row
-        for row in await conn.execute(
-            select(
-                events.c.event_id,
-                events.c.name,
-                events.c.link,
-                events.c.market,
-                events.c.status,
-                events.c.batch_id,
-                batches.c.interval_s,
-                batches.c.partition,
-            )
-            .select_from(events.outerjoin(batches, events.c.batch_id == batches.c.id))
-            .where(events.c.event_id.in_(list(changes)))
-        )
-    }
+    rows = {row.event_id: row for row in await conn.execute(_KNOWN, {"b_ids": list(changes)})}
     touched: set[str] = set()
     left: set[str] = set()
     for event_id, watch in changes.items():
@@ -91,11 +139,7 @@ async def _apply(
         home = None if row is None else row.batch_id
         if watch is None:
             if home is not None:
-                await conn.execute(
-                    update(events)
-                    .where(events.c.event_id == event_id)
-                    .values(batch_id=None, read_in_last_poll=False)
-                )
+                await conn.execute(_HOME, {"b_event_id": event_id, "b_batch": None})
                 left.add(home)
                 applied.removed.append(event_id)
             continue
@@ -109,31 +153,19 @@ async def _apply(
             await conn.execute(insert(events).values(**_new_row(watch, batch_id)))
         else:
             await _relabel(conn, watch, row)
-            await conn.execute(
-                update(events)
-                .where(events.c.event_id == event_id)
-                .values(batch_id=batch_id, read_in_last_poll=False)
-            )
+            await conn.execute(_HOME, {"b_event_id": event_id, "b_batch": batch_id})
         touched.add(batch_id)
         if home is None:
             # A newly watched event's first reading comes within a tick, not an interval on.
-            await conn.execute(
-                update(batches)
-                .where(batches.c.id == batch_id, batches.c.next_due_at > now)
-                .values(next_due_at=now)
-            )
-            await _details_wanted(conn, event_id, now)
+            await conn.execute(_DUE_NOW, {"b_id": batch_id, "b_now": now})
+            await conn.execute(_DETAILS_WANTED, {"b_event_id": event_id, "b_now": now})
             applied.added.append(event_id)
         else:
             left.add(home)
     if touched or left:
-        await conn.execute(
-            update(batches)
-            .where(batches.c.id.in_(touched | left))
-            .values(version=batches.c.version + 1, size=_MEMBERS)
-        )
+        await conn.execute(_RECOUNTED, {"b_ids": list(touched | left)})
     if left:
-        await conn.execute(delete(batches).where(batches.c.id.in_(left), batches.c.size == 0))
+        await conn.execute(_EMPTY_GONE, {"b_ids": list(left)})
     return applied
 
 
@@ -144,14 +176,8 @@ async def _batch_with_room(
     full); a new one, due now, when none has room. Its size counts the event at once, so
     the next event of the same write sees it."""
     batch_id: str | None = await conn.scalar(
-        select(batches.c.id)
-        .where(
-            batches.c.partition == key.partition,
-            batches.c.interval_s == key.interval,
-            batches.c.size < batch_size,
-        )
-        .order_by(batches.c.size.desc(), batches.c.id)
-        .limit(1)
+        _WITH_ROOM,
+        {"b_partition": key.partition, "b_interval": key.interval, "b_size": batch_size},
     )
     if batch_id is None:
         batch_id = new_id()
@@ -167,9 +193,7 @@ async def _batch_with_room(
             )
         )
     else:
-        await conn.execute(
-            update(batches).where(batches.c.id == batch_id).values(size=batches.c.size + 1)
-        )
+        await conn.execute(_GROWN, {"b_id": batch_id})
     return batch_id
 
 
@@ -193,12 +217,3 @@ def _new_row(watch: Watched, batch_id: str) -> dict[str, Any]:
         "unknown_streak": 0,
         "read_in_last_poll": False,
     }
-
-
-async def _details_wanted(conn: AsyncConnection, event_id: str, now: float) -> None:
-    """A newly watched event gets a details row, due now, if it has none."""
-    absent = ~exists().where(event_details.c.event_id == event_id)
-    row = select(literal(event_id), false(), literal(now), literal(0)).where(absent)
-    await conn.execute(
-        insert(event_details).from_select(["event_id", "found", "next_fetch_at", "failures"], row)
-    )

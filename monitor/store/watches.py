@@ -132,16 +132,11 @@ class Watches:
         """Add a watch added through the API or the CLI; False when one exists already."""
         try:
             async with self.engine.begin() as conn:
-                exists = await conn.scalar(
-                    select(watches.c.event_id).where(watches.c.event_id == watch.event_id)
-                )
-                if exists is not None:
-                    return False
-                await conn.execute(insert(watches).values(**_row(watch, now)))
+                await conn.execute(_INSERT_WATCH, [_row(watch, now)])
                 await _audit(conn, _entry(now, who, "add", watch.event_id, watch.settings))
                 await _logged(conn, [watch.event_id], now)
         except IntegrityError:
-            return False  # added by another writer meanwhile
+            return False  # watched already: the key says so, no look needed first
         return True
 
     async def change(
@@ -251,12 +246,18 @@ def _row(watch: StoredWatch, now: float) -> dict[str, Any]:
     }
 
 
+# Built once: every write runs them, and building them each time costs more than running them.
+_INSERT_WATCH = insert(watches)
+_INSERT_LOG = insert(watch_changes)
+_INSERT_AUDIT = insert(audit)
+
+
 async def _logged(conn: AsyncConnection, event_ids: Sequence[str], now: float) -> None:
-    await conn.execute(insert(watch_changes), [{"event_id": e, "at": now} for e in event_ids])
+    await conn.execute(_INSERT_LOG, [{"event_id": e, "at": now} for e in event_ids])
 
 
 async def _audit(conn: AsyncConnection, entry: AuditEntry) -> None:
-    await conn.execute(insert(audit).values(**entry._asdict()))
+    await conn.execute(_INSERT_AUDIT, [entry._asdict()])
 
 
 def _entry(now: float, who: str, action: str, event_id: str, detail: object) -> AuditEntry:
