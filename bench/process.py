@@ -153,6 +153,18 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def start_daemon(config: dict[str, object], work: Path) -> subprocess.Popen[bytes]:
+    """`inventory-monitor run` on `config` in `work`, logging to `work`/daemon.log."""
+    (work / "monitor.json").write_text(json.dumps(config))
+    with (work / "daemon.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(work / "monitor.json")],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def measure_daemon(count: int, batch: str, seconds: float, window: float) -> dict[str, float]:
     upstream = StandIn(count)
     work = Path(tempfile.mkdtemp(prefix="bench-process-"))
@@ -172,14 +184,7 @@ def measure_daemon(count: int, batch: str, seconds: float, window: float) -> dic
         "server": {"port": 0},
         "events": [{"id": f"E{i:06d}"} for i in range(count)],
     }
-    (work / "monitor.json").write_text(json.dumps(config))
-    with (work / "daemon.log").open("wb") as log:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(work / "monitor.json")],
-            cwd=work,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    daemon = start_daemon(config, work)
     try:
         started = time.monotonic()
         while upstream.stats()["observations"] < 2 * count:

@@ -15,7 +15,6 @@ import asyncio
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.process import API_KEY, StandIn
+from bench.process import API_KEY, StandIn, start_daemon
 
 TOKEN = "bench-writes-token"  # noqa: S105 - the throw-away daemon's own
 INTERVAL = 10.0
@@ -82,17 +81,9 @@ def main() -> None:
         "server": {"port": 0, "token": TOKEN},
         "events": [{"id": f"E{i:06d}"} for i in range(args.watched)],
     }
-    (work / "monitor.json").write_text(json.dumps(config))
-    log = work / "daemon.log"
-    with log.open("wb") as out:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(work / "monitor.json")],
-            cwd=work,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    daemon = start_daemon(config, work)
     try:
-        url = listening_url(log, daemon)
+        url = listening_url(work / "daemon.log", daemon)
         while upstream.stats()["observations"] < 2 * args.watched:
             time.sleep(0.2)
         urllib.request.urlopen(f"http://127.0.0.1:{upstream.port}/_gaps?reset=1").close()

@@ -104,6 +104,8 @@ class Monitor:
         self._watcher: FileWatcher | None = None
         self._reloading = asyncio.Lock()
         self._cursor = LogCursor()
+        self._ticker: PollTicker | None = None
+        """Set once polling runs: writes applied before that need no wake."""
         self._plan: QuotaPlan | None = None
         self._shared: Shared = {}
         self.watched = config
@@ -182,7 +184,7 @@ class Monitor:
             # the next claim, so no batch is polled without a member just added.
             before_claim=self._follow_watches,
         )
-        self.ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
+        self.ticker = self._ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
         self.ticker.start()
         stack.push_async_callback(self.ticker.stop, SHUTDOWN_GRACE / 2)
 
@@ -321,6 +323,8 @@ class Monitor:
                     len(applied.added),
                     len(applied.removed),
                 )
+        if applied.added and self._ticker is not None:
+            self._ticker.poke()  # a new watch's first reading now, not at the next tick
         if applied.removed:
             await self._announce(applied.removed)
 

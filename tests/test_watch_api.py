@@ -3,6 +3,7 @@ and bad input, the token rules, and replicas following a write within a tick."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -255,7 +256,10 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
             assert first_poll - added_at < first.ticker.every + 1.0, (
                 "within a tick, give or take a cycle"
             )
-            assert 1 <= polls <= 1 + int(elapsed // interval), "once an interval, by the cluster"
+            # The first poll is noticed up to a step of `eventually` late, and the next keeps
+            # to the slot the first was due in: up to one more poll per interval begun.
+            most = 1 + math.ceil(elapsed / interval)
+            assert 1 <= polls <= most, "once an interval, by the cluster"
 
 
 async def test_a_dead_delivery_is_retried_through_the_api(make_config: ConfigFactory) -> None:

@@ -16,6 +16,7 @@ from monitor.models import Availability, new_id
 from monitor.notify.routing import Target
 from monitor.polling import poller as poller_module
 from monitor.polling.detect import detect
+from monitor.polling.poller import CycleStats
 from monitor.polling.watchlist import Watch
 from monitor.server.api import WatchesPage
 from monitor.store.membership import apply_watches
@@ -56,9 +57,8 @@ async def _write(r: Rig, wanted: dict[str, Watch | None]) -> None:
         r.poller.set_watch(event_id, watch)
 
 
-async def test_a_write_while_a_cycle_awaits_its_answer_costs_that_cycle_nothing(
-    rig: RigBuilder,
-) -> None:
+async def _cycle_in_flight(rig: RigBuilder) -> tuple[Rig, asyncio.Task[CycleStats]]:
+    """Four events read once, then all changed, and a cycle waiting for the slow answer."""
     r = await rig(ids=("E1", "E2", "E3", "E4"), batch_size=2, max_in_flight=2)
     for event_id in ("E1", "E2", "E3", "E4", "E9"):
         r.simulator.set(event_id, A, RN)
@@ -66,9 +66,15 @@ async def test_a_write_while_a_cycle_awaits_its_answer_costs_that_cycle_nothing(
     for event_id in ("E1", "E2", "E3", "E4"):
         r.simulator.set(event_id, F, RN)
     r.simulator.latency = 0.3
-
     cycle = asyncio.create_task(r.poller.run_cycle())
     await eventually(lambda: r.simulator.in_flight > 0, what="a request in flight")
+    return r, cycle
+
+
+async def test_a_write_while_a_cycle_awaits_its_answer_costs_that_cycle_nothing(
+    rig: RigBuilder,
+) -> None:
+    r, cycle = await _cycle_in_flight(rig)
     await _write(r, {"E1": None, "E9": _watch("E9")})
     stats = await cycle
 
@@ -87,15 +93,7 @@ async def test_a_write_while_a_cycle_awaits_its_answer_costs_that_cycle_nothing(
 async def test_a_reload_while_a_cycle_awaits_its_answer_costs_that_cycle_nothing(
     rig: RigBuilder,
 ) -> None:
-    r = await rig(ids=("E1", "E2", "E3", "E4"), batch_size=2)
-    for event_id in ("E1", "E2", "E3", "E4"):
-        r.simulator.set(event_id, A, RN)
-    await r.cycle()
-    for event_id in ("E1", "E2", "E3", "E4"):
-        r.simulator.set(event_id, F, RN)
-    r.simulator.latency = 0.3
-    cycle = asyncio.create_task(r.poller.run_cycle())
-    await eventually(lambda: r.simulator.in_flight > 0, what="a request in flight")
+    r, cycle = await _cycle_in_flight(rig)
     r.poller.replace_watchlist({i: _watch(i) for i in ("E2", "E3", "E4")})
     stats = await cycle
     assert stats.failed_requests == 0

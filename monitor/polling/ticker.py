@@ -105,6 +105,11 @@ class PollTicker:
         # so a long cycle never makes the scheduler skip and warn.
         self._start_cycle()
 
+    def poke(self) -> None:
+        """Run a cycle now (unless one runs): a batch was just made due in this process."""
+        if self._scheduler.running:
+            self._start_cycle()
+
     def _start_cycle(self) -> None:
         if self._cycle is None or self._cycle.done():
             self._cycle = asyncio.create_task(self._run_cycle(), name="poll-cycle")
