@@ -18,6 +18,12 @@ def run(module: str, *args: str) -> dict[str, object]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
+def heading(columns: tuple[str, ...]) -> None:
+    """A Markdown table's header row and rule."""
+    print(" | ".join(columns))
+    print(" | ".join("-" * len(column) for column in columns))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 10_000])
@@ -39,8 +45,7 @@ def main() -> None:
         "ratio (target: at most 2.5)",
         "peak RSS MB (target: at most 150)",
     )
-    print(" | ".join(header))
-    print(" | ".join("-" * len(h) for h in header))
+    heading(header)
     for count in args.events:
         for batch in ("auto", "100"):
             figures = run("bench.process", "--events", str(count), "--batch", batch)
@@ -64,8 +69,7 @@ def main() -> None:
         "longest gap between polls s (interval 10)",
         "all polled",
     )
-    print(" | ".join(writes_header))
-    print(" | ".join("-" * len(h) for h in writes_header))
+    heading(writes_header)
     figures = run("bench.writes")
     print(
         f"{figures['adds']:,} | {figures['seconds']:.1f} | {figures['p50_ms']:.1f} | "
@@ -80,8 +84,7 @@ def main() -> None:
         "intervals to the quota"
     )
     detection_header = ("daemon", "p50 ms", "p95 ms", "max ms", "never seen", "requests")
-    print(" | ".join(detection_header))
-    print(" | ".join("-" * len(h) for h in detection_header))
+    heading(detection_header)
     figures = run("bench.detection")
     for label, what in (("old", "fixed 100-ID requests"), ("new", "learnt size, riders")):
         row = figures[label]
@@ -110,8 +113,7 @@ def main() -> None:
         "planned",
         "share of 5,000 (target: at most 10%)",
     )
-    print(" | ".join(discovery_header))
-    print(" | ".join("-" * len(h) for h in discovery_header))
+    heading(discovery_header)
     figures = run("bench.discovery")
     print(
         f"{figures['requests_per_day']:,} | {figures['planned_per_day']:,} | "
@@ -122,8 +124,7 @@ def main() -> None:
     print()
     print("Delivery: a mass on-sale to a local webhook receiver (own process), concurrency 4")
     delivery_header = ("changes at once", "all delivered s", "single change p50 ms", "p99 ms")
-    print(" | ".join(delivery_header))
-    print(" | ".join("-" * len(h) for h in delivery_header))
+    heading(delivery_header)
     figures = run("bench.delivery", "--events", str(args.changes))
     print(
         f"{figures['wave_delivered']:,} | {figures['wave_s']:.2f} | "
@@ -136,8 +137,7 @@ def main() -> None:
         "MQTT: changes through the outbox to the local Mosquitto at QoS 1, counted by a subscriber"
     )
     mqtt_header = ("changes", "all received s (target: at most 10)")
-    print(" | ".join(mqtt_header))
-    print(" | ".join("-" * len(h) for h in mqtt_header))
+    heading(mqtt_header)
     figures = run("bench.mqtt")
     print(f"{figures['messages']:,} | {figures['seconds']:.2f}", flush=True)
 
@@ -146,8 +146,7 @@ def main() -> None:
         "API: GET /api/events (first page, by cursor, by status) with the server in its own process"
     )
     api_header = ("watched events", "requests", "p50 ms", "p99 ms")
-    print(" | ".join(api_header))
-    print(" | ".join("-" * len(h) for h in api_header))
+    heading(api_header)
     figures = run("bench.api")
     print(
         f"{figures['events']:,} | {figures['requests']} | {figures['p50_ms']:.1f} | "
@@ -161,8 +160,7 @@ def main() -> None:
         f"asking for 10/s, {args.rate_minutes:g} minutes (1: SQLite; 3: replicas on PostgreSQL)"
     )
     rate_header = ("replicas", "requests", "spike-arrest 429s", "share of the allowed rate used")
-    print(" | ".join(rate_header))
-    print(" | ".join("-" * len(h) for h in rate_header))
+    heading(rate_header)
     for replicas in (1, 3):
         figures = run(
             "bench.ratelimit", "--minutes", str(args.rate_minutes), "--replicas", str(replicas)
@@ -176,8 +174,7 @@ def main() -> None:
     print()
     print("Failover: how much later than its interval (10 s) the worst-served event was polled")
     failover_header = ("after a kill -9 of", "late by s (target: at most 10)")
-    print(" | ".join(failover_header))
-    print(" | ".join("-" * len(h) for h in failover_header))
+    heading(failover_header)
     for mode, what in (("single", "the only daemon, restarted"), ("replicas", "1 of 3 replicas")):
         figures = run("bench.failover", "--mode", mode)
         print(f"{what} | {figures['late_s']:.1f}", flush=True)
