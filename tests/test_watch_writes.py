@@ -301,3 +301,5 @@ async def test_two_thousand_watches_added_through_the_api_skip_no_poll(
                 listed.extend(watch.id for watch in page.watches)
                 link = page.next
             assert listed == sorted([*ids, *added]), "every watch once, in order, over pages"
+            async with http.get("/api/watches", params={"after": "ZZZZ"}) as response:
+                assert await response.json() == {"watches": [], "next": None}, "past the last"

@@ -112,11 +112,10 @@ async def list_watches(request: web.Request) -> web.Response:
     views = [] if watching is None else await watching.list()
     start = 0 if after is None else bisect.bisect_right(views, after, key=_event_id_of)
     page = views[start : start + limit]
-    more = start + limit < len(views)
-    link = f"/api/watches?{urlencode({'after': page[-1].event_id, 'limit': limit})}"
-    return json_response(
-        {"watches": [view.document() for view in page], "next": link if more else None}
-    )
+    link = None
+    if start + limit < len(views):
+        link = f"/api/watches?{urlencode({'after': page[-1].event_id, 'limit': limit})}"
+    return json_response({"watches": [view.document() for view in page], "next": link})
 
 
 def _event_id_of(view: WatchView) -> str:
