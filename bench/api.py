@@ -72,7 +72,7 @@ async def run_server(database: Path, port: int) -> None:
     )
     engine = create_engine(config.database.url)
     context = Context(
-        config,
+        lambda: config,
         Reads(engine),
         Upstream(clock=time.time),
         Metrics(),

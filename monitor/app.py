@@ -104,17 +104,27 @@ class Monitor:
         self._watcher: FileWatcher | None = None
         self._reloading = asyncio.Lock()
         self._cursor = LogCursor()
-        self._ticker: PollTicker | None = None
-        """Set once polling runs: writes applied before that need no wake."""
         self._plan: QuotaPlan | None = None
         self._shared: Shared = {}
-        self.watched = config
-        """The configuration with every watch in force, the file's and the database's."""
+        self._watched: Config | None = config
+        """`watched` as last made; None after a watch write, until someone asks."""
         self._events: dict[str, EventConfig] | None = None
         """The events watched now, the file's and the database's, by ID: made from
         `watched` at the first write after a full sync (100,000 entries cost some 5 MB)."""
+        self._configured: dict[str, EventConfig] | None = None
+        """The file's events by ID, made with `_events`."""
         self._retiring: set[asyncio.Task[None]] = set()
         self._stack = AsyncExitStack()
+
+    @property
+    def watched(self) -> Config:
+        """The configuration with every watch in force, the file's and the database's: what
+        the watchdog and the HTTP server judge "watching anything" by. Made again only
+        when asked after a write, so that a write costs one event's work."""
+        if self._watched is None:
+            events = () if self._events is None else tuple(self._events.values())
+            self._watched = self.config.model_copy(update={"events": events})
+        return self._watched
 
     async def __aenter__(self) -> Monitor:
         try:
@@ -184,13 +194,13 @@ class Monitor:
             # the next claim, so no batch is polled without a member just added.
             before_claim=self._follow_watches,
         )
-        self.ticker = self._ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
+        self.ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
         self.ticker.start()
         stack.push_async_callback(self.ticker.stop, SHUTDOWN_GRACE / 2)
 
         if config.server.enabled:
             self.context = Context(
-                self.watched,
+                lambda: self.watched,
                 self.reads,
                 self.upstream,
                 self.metrics,
@@ -277,9 +287,7 @@ class Monitor:
             return
         if len(entries) == FOLLOW_AT_MOST:
             async with self._reloading:
-                watches, removed = await self._sync(self.config, self.upstream.status.quota.limit)
-                self.poller.replace_watchlist(watches)
-                await self._announce(removed)
+                await self._resync(self.config)
             return
         event_ids = self._cursor.take(entries, self.clock())
         if event_ids:
@@ -290,14 +298,13 @@ class Monitor:
         batches in the database, the poller's watchlist and what the server judges by. A
         cycle in flight is left alone (see `Poller.set_watch`)."""
         async with self._reloading:
-            if self._events is None:
+            if self._events is None or self._configured is None:
                 self._events = {event.id: event for event in self.watched.events}
+                self._configured = {event.id: event for event in self.config.events}
             stored = await self.watches.get_many(event_ids)
-            wanted_ids = set(event_ids)
-            configured = {e.id: e for e in self.config.events if e.id in wanted_ids}
             wanted: dict[str, Watch | None] = {}
             for event_id in event_ids:
-                event = watched_event(configured.get(event_id), stored.get(event_id))
+                event = watched_event(self._configured.get(event_id), stored.get(event_id))
                 if event is None:
                     self._events.pop(event_id, None)
                     wanted[event_id] = None
@@ -313,9 +320,7 @@ class Monitor:
             )
             for event_id, watch in wanted.items():
                 self.poller.set_watch(event_id, watch)
-            self.watched = self.config.model_copy(update={"events": tuple(self._events.values())})
-            if self.context is not None:
-                self.context.config = self.watched
+            self._watched = None
             if applied.added or applied.removed:
                 logger.info(
                     "watching %d events (%d new, %d no longer watched)",
@@ -323,8 +328,8 @@ class Monitor:
                     len(applied.added),
                     len(applied.removed),
                 )
-        if applied.added and self._ticker is not None:
-            self._ticker.poke()  # a new watch's first reading now, not at the next tick
+        if applied.added:
+            self.ticker.poke()  # a new watch's first reading now, not at the next tick
         if applied.removed:
             await self._announce(applied.removed)
 
@@ -428,9 +433,7 @@ class Monitor:
         # Writes from here on are followed one by one, even those this read sees already.
         self._cursor = LogCursor(floor=await self.watches.last_change())
         config = with_watches(config, await self.watches.stored())
-        # The configuration with every watch in force, the file's and the database's: what
-        # the watchdog and the HTTP server judge "watching anything" by.
-        self.watched = config
+        self._watched = config
         burst = config.polling.sale_burst
         coming = await Details(self.repository.engine).coming_bursts(
             self.clock(), DAY, burst.before, burst.after
@@ -452,7 +455,7 @@ class Monitor:
             logger.warning("%s", too_fast)
         self._plan = plan if config.polling.fit_quota else None
         self._shared = {}
-        self._events = None
+        self._events = self._configured = None
         watches = watchlist(config, self._plan, self._shared)
         added, removed = await sync_watchlist(self.repository, config, watches, self.clock())
         logger.info(
@@ -463,6 +466,13 @@ class Monitor:
             len(config.notifiers),
         )
         return watches, removed
+
+    async def _resync(self, config: Config) -> None:
+        """The whole watchlist again, from `config` and the stored watches: a reload, or a
+        flood of writes elsewhere. Cycles in flight keep the states they claimed."""
+        watches, removed = await self._sync(config, self.upstream.status.quota.limit)
+        self.poller.replace_watchlist(watches)
+        await self._announce(removed)
 
     async def _announce_states(self) -> None:
         await self._announce([])
@@ -516,13 +526,9 @@ class Monitor:
                 self._use_upstream_settings(config)
             routes, replaced = self._roster.routes(config)
             self.dispatcher.set_routes(routes)
-            watches, removed = await self._sync(config, self.upstream.status.quota.limit)
-            self.poller.replace_watchlist(watches)
-            await self._announce(removed)
+            await self._resync(config)
             self.ticker.set_every(tick_for(config.shortest_interval()))
             self.config = config
-            if self.context is not None:
-                self.context.config = self.watched
             retiring = asyncio.create_task(self._retire(replaced))
             self._retiring.add(retiring)
             retiring.add_done_callback(self._retiring.discard)

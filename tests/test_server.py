@@ -60,7 +60,7 @@ def context_of(
     """What the server reads, without a daemon around it."""
     clock = time.time
     return Context(
-        config,
+        lambda: config,
         Reads(engine),
         Upstream(clock=clock),
         Metrics(),

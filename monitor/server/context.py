@@ -16,8 +16,9 @@ from monitor.watching import Watching
 
 @dataclass(slots=True)
 class Context:
-    config: Config
-    """The configuration in force; a reload replaces it."""
+    settings: Callable[[], Config]
+    """The configuration in force, with every watch in force: read when asked, so that a
+    reload or a watch written costs the server nothing until it looks."""
     reads: Reads
     upstream: Upstream
     metrics: Metrics
@@ -29,6 +30,10 @@ class Context:
     """Watches as the API and the dashboard manage them; None where the server only reads."""
     retry: Callable[[str], Awaitable[bool]] | None = None
     """Queues a dead delivery again; False when no dead delivery has that ID."""
+
+    @property
+    def config(self) -> Config:
+        return self.settings()
 
     @property
     def writable(self) -> bool:

@@ -73,6 +73,7 @@ _WITH_ROOM = (
     .order_by(batches.c.size.desc(), batches.c.id)
     .limit(1)
 )
+_INSERT_EVENT = insert(events)
 _GROWN = update(batches).where(batches.c.id == bindparam("b_id")).values(size=batches.c.size + 1)
 _DUE_NOW = (
     update(batches)
@@ -113,14 +114,15 @@ async def apply_watches(
     new_id: Callable[[], str],
 ) -> Applied:
     """Make each event of `changes` watched as its value says, or (None) not watched."""
-    for attempt in range(ATTEMPTS):
+    attempt = 1
+    while True:
         try:
             async with engine.begin() as conn:
                 return await _apply(conn, changes, batch_size, now, new_id)
         except IntegrityError:
-            if attempt == ATTEMPTS - 1:
+            if attempt == ATTEMPTS:
                 raise
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 async def _apply(
@@ -150,7 +152,7 @@ async def _apply(
             continue
         batch_id = await _batch_with_room(conn, key, batch_size, now, new_id)
         if row is None:
-            await conn.execute(insert(events).values(**_new_row(watch, batch_id)))
+            await conn.execute(_INSERT_EVENT, [new_row(watch, batch_id)])
         else:
             await _relabel(conn, watch, row)
             await conn.execute(_HOME, {"b_event_id": event_id, "b_batch": batch_id})
@@ -207,7 +209,8 @@ async def _relabel(conn: AsyncConnection, watch: Watched, row: Any) -> None:
         )
 
 
-def _new_row(watch: Watched, batch_id: str) -> dict[str, Any]:
+def new_row(watch: Watched, batch_id: str) -> dict[str, Any]:
+    """A newly watched event's row, in `batch_id`, never read yet."""
     return {
         "event_id": watch.event_id,
         "name": watch.name,

@@ -41,6 +41,7 @@ from monitor.store.binds import (
     updated,
 )
 from monitor.store.engine import reader
+from monitor.store.membership import new_row
 from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watched
 from monitor.store.rows import AVAILABILITY
 from monitor.store.tables import (
@@ -419,18 +420,7 @@ async def _insert(
     for start in range(0, len(added), _CHUNK):
         await conn.execute(
             insert(events),
-            [
-                {
-                    "event_id": watch.event_id,
-                    "name": watch.name,
-                    "link": watch.link,
-                    "market": watch.market,
-                    "batch_id": assign[watch.event_id],
-                    "unknown_streak": 0,
-                    "read_in_last_poll": False,
-                }
-                for watch in added[start : start + _CHUNK]
-            ],
+            [new_row(watch, assign[watch.event_id]) for watch in added[start : start + _CHUNK]],
         )
 
 
