@@ -25,7 +25,9 @@ def apprise_problem(url: str) -> str | None:
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     plugins = NotificationManager()  # type: ignore[no-untyped-call]
     if scheme not in plugins.schemas():  # type: ignore[no-untyped-call]
-        return f"no Apprise service is called {scheme or url[:20]!r} (see Apprise's list)"
+        # Only a scheme is quoted: the rest of an Apprise URL holds its secrets.
+        named = f"is called {scheme!r}" if scheme else "is named (write it like tgram://...)"
+        return f"no Apprise service {named} (see Apprise's list)"
     service = plugins[scheme]
     if not service.enabled:
         requirements = service.requirements or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from jinja2 import Environment, TemplateSyntaxError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -43,10 +43,41 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def masked_url(url: str) -> str:
+    """`url` with any user info (`user:password@`) shown as `***@`: config errors are shown."""
+    return _USER_INFO.sub(r"\1***@", url)
+
+
+_USER_INFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def url_parts(value: str, schemes: tuple[str, ...], expected: str) -> SplitResult:
+    """`value` split, when it is a URL of one of `schemes` with a host and a valid port;
+    otherwise a validation error that says `expected`, and shows the URL masked."""
+    parts = _split(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise PydanticCustomError("url", f"expected {expected}, got {masked_url(value)!r}")
+    return parts
+
+
+def _split(value: str) -> SplitResult:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number, or over 65535, raises here
+    except ValueError as exc:
+        raise PydanticCustomError("url", f"{_reason(exc)} in {masked_url(value)!r}") from None
+    return parts
+
+
+def _reason(exc: ValueError) -> str:
+    text = str(exc)
+    if text.startswith("Port"):  # "Port out of range 0-65535", "Port could not be cast..."
+        return "the port must be a number up to 65535"
+    return text[:1].lower() + text[1:]
+
+
 def check_http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PydanticCustomError("url", f"expected an http(s) URL, got {value!r}")
+    url_parts(value, ("http", "https"), "an http(s) URL")
     return value
 
 
@@ -68,14 +99,10 @@ def check_database_url(value: str) -> str:
     if scheme != wanted:
         raise PydanticCustomError(
             "database_url",
-            f"the daemon needs an async driver: write {wanted}://{_masked(rest)}",
+            f"the daemon needs an async driver: write {masked_url(f'{wanted}://{rest}')}",
         )
+    _split(value)  # a host may be left out (a socket), but a port must be valid
     return value
-
-
-def _masked(location: str) -> str:
-    """`user:password@host/db` with the password masked: config errors are shown."""
-    return re.sub(r"^([^:/@]*):[^@/]*@", r"\1:***@", location)
 
 
 def check_template(source: str) -> str:

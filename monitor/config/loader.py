@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ def _load_tree(text: str) -> Any:
 def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
     raw = _tree(text, source)
     problems: list[Problem] = []
-    data = _interpolate(raw, (), environ, problems)
+    expanded: dict[str, str] = {}
+    data = _interpolate(raw, (), _Expansion(environ, problems, expanded))
     config: Config | None = None
     if not problems:
         try:
@@ -63,8 +65,22 @@ def parse_config(text: str, source: str, environ: Mapping[str, str]) -> Config:
         else:
             problems = cross_checks(config)
     if problems or config is None:
-        raise ConfigError(source, [_problem(_nodes(text), loc, msg) for loc, msg in problems])
+        hide = _hider(expanded)
+        raise ConfigError(source, [_problem(_nodes(text), loc, hide(msg)) for loc, msg in problems])
     return config
+
+
+def _hider(expanded: Mapping[str, str]) -> Callable[[str], str]:
+    """A function that writes `${VAR}` wherever a message would show VAR's value: a value
+    from the environment is often a secret, and config errors reach terminals and logs."""
+    # Short values are hidden only where quoted whole: as substrings they would mangle words.
+    quoted = {repr(value): f"'${{{name}}}'" for value, name in expanded.items()}
+    inner = {value: f"${{{name}}}" for value, name in expanded.items() if len(value) >= 4}
+    table = {**quoted, **inner}
+    if not table:
+        return lambda message: message
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(table, key=len, reverse=True)))
+    return lambda message: pattern.sub(lambda match: table[match.group(0)], message)
 
 
 MAX_NODES = 10_000_000
@@ -152,12 +168,15 @@ def config_warnings(config: Config) -> list[str]:
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _interpolate(
-    node: Any,
-    loc: tuple[str | int, ...],
-    environ: Mapping[str, str],
-    problems: list[Problem],
-) -> Any:
+@dataclass(frozen=True)
+class _Expansion:
+    environ: Mapping[str, str]
+    problems: list[Problem]
+    expanded: dict[str, str]
+    """Each value put in from the environment, and the variable it came from."""
+
+
+def _interpolate(node: Any, loc: tuple[str | int, ...], expansion: _Expansion) -> Any:
     """Replace `${VAR}` in every string of the freshly loaded tree, in place.
 
     In place, because a watchlist of 100,000 events would otherwise exist twice at once.
@@ -166,25 +185,22 @@ def _interpolate(
     """
     if isinstance(node, dict):
         for key, value in node.items():
-            node[key] = _interpolate(value, (*loc, key), environ, problems)
+            node[key] = _interpolate(value, (*loc, key), expansion)
         return node
     if isinstance(node, list):
         for index, value in enumerate(node):
-            node[index] = _interpolate(value, (*loc, index), environ, problems)
+            node[index] = _interpolate(value, (*loc, index), expansion)
         return node
     if not isinstance(node, str) or "$" not in node:
         return node
     shown = _is_shown_text(loc)
-    return _VAR.sub(lambda match: _substitute(match, loc, shown, environ, problems), node)
+    return _VAR.sub(lambda match: _substitute(match, loc, shown, expansion), node)
 
 
 def _substitute(
-    match: re.Match[str],
-    loc: tuple[str | int, ...],
-    shown: bool,
-    environ: Mapping[str, str],
-    problems: list[Problem],
+    match: re.Match[str], loc: tuple[str | int, ...], shown: bool, expansion: _Expansion
 ) -> str:
+    problems = expansion.problems
     if match.group(0) == "$$":
         return "$"
     name, default = match.group(1), match.group(2)
@@ -197,7 +213,7 @@ def _substitute(
             )
         )
         return ""
-    value = environ.get(name)
+    value = expansion.environ.get(name)
     if value is None or (value == "" and default is not None):
         if default is None:
             problems.append(
@@ -205,6 +221,8 @@ def _substitute(
             )
             return ""
         return default
+    if value:
+        expansion.expanded[value] = name
     return value
 
 

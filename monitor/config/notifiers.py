@@ -21,7 +21,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.config.apprise_urls import apprise_problem
-from monitor.config.fields import BlankIsNone, Duration, Model, Template, check_http_url
+from monitor.config.fields import (
+    BlankIsNone,
+    Duration,
+    Model,
+    Template,
+    check_http_url,
+    url_parts,
+)
 from monitor.models import ChangeKind, ResaleStatus, Status
 
 FieldName = Literal["status", "resale_status"]
@@ -245,15 +252,7 @@ class MqttNotifierConfig(_NotifierConfig):
     @field_validator("url")
     @classmethod
     def _mqtt_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise PydanticCustomError(
-                "url", "expected mqtt://[user:password@]host[:port] (or mqtts:// for TLS)"
-            )
-        try:
-            parts.port  # noqa: B018 - a port that is not a number raises here
-        except ValueError:
-            raise PydanticCustomError("url", "the port must be a number") from None
+        url_parts(value, ("mqtt", "mqtts"), "mqtt://[user:password@]host[:port] (or mqtts://)")
         return value
 
     def secrets(self) -> list[str]:

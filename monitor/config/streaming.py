@@ -4,7 +4,9 @@
 watchlist of 100,000 events that graph costs over 100 MB at start-up, and a process keeps
 the memory it once used. Built event by event, only the values exist. The result is what
 `yaml.safe_load` gives: the same tags and resolvers, anchors and aliases (shared, as
-PyYAML shares them), and merge keys (`<<`).
+PyYAML shares them), and merge keys (`<<`). One difference: an alias inside its own anchor
+is refused, where PyYAML builds a value that contains itself and every walk over it recurses
+without end.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from yaml.constructor import ConstructorError
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE = "tag:yaml.org,2002:merge"
+_OPEN = object()
+"""An anchor whose collection is still being read: an alias to it would make a cycle."""
 
 
 class _Parser(Protocol):
@@ -65,19 +69,23 @@ def _value(loader: _Parser, anchors: dict[str, Any]) -> Any:
             raise yaml.composer.ComposerError(
                 None, None, f"found undefined alias {event.anchor!r}", _mark(event)
             )
+        if anchors[event.anchor] is _OPEN:
+            raise yaml.composer.ComposerError(
+                None, None, f"the alias *{event.anchor} refers to its own anchor", _mark(event)
+            )
         return anchors[event.anchor]
     value: Any
     if isinstance(event, yaml.ScalarEvent):
         value = _scalar(loader, event)
     elif isinstance(event, yaml.SequenceStartEvent):
         value = []
-        _anchor(anchors, event, value)
+        _anchor(anchors, event, _OPEN)
         while not loader.check_event(yaml.SequenceEndEvent):
             value.append(_value(loader, anchors))
         loader.get_event()
     elif isinstance(event, yaml.MappingStartEvent):
         value = {}
-        _anchor(anchors, event, value)
+        _anchor(anchors, event, _OPEN)
         _fill(loader, anchors, value, event)
     else:  # pragma: no cover - the parser never emits anything else here
         raise ConstructorError(None, None, f"unexpected {event}", event.start_mark)
