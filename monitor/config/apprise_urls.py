@@ -26,8 +26,8 @@ def apprise_problem(url: str) -> str | None:
     plugins = NotificationManager()  # type: ignore[no-untyped-call]
     if scheme not in plugins.schemas():  # type: ignore[no-untyped-call]
         # Only a scheme is quoted: the rest of an Apprise URL holds its secrets.
-        named = f"is called {scheme!r}" if scheme else "is named (write it like tgram://...)"
-        return f"no Apprise service {named} (see Apprise's list)"
+        which = f"is called {scheme!r}" if scheme else "is named (write it like tgram://...)"
+        return f"no Apprise service {which} (see Apprise's list)"
     service = plugins[scheme]
     if not service.enabled:
         requirements = service.requirements or {}
