@@ -14,10 +14,12 @@ from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator
 from monitor.logs import MalformedRequestFilter
 from monitor.polling.watchlist import watchlist
 from monitor.server import app as server_app
+from monitor.server import forms
 from monitor.server.app import build_app
 from monitor.store.repository import Repository
 from monitor.wiring import sync_watchlist
@@ -120,3 +122,79 @@ def test_aiohttp_tracebacks_for_requests_that_are_not_http_are_dropped() -> None
     failed = logging.LogRecord("aiohttp.server", logging.ERROR, "", 0, "Error", (), None)
     assert not MalformedRequestFilter().filter(malformed)
     assert MalformedRequestFilter().filter(failed)
+
+
+TOKEN = "security-token-0042"
+
+
+async def test_the_session_cookie_opens_the_dashboard_and_never_the_api(
+    make_config: ConfigFactory,
+) -> None:
+    config = make_config(server={"port": 0, "token": TOKEN}, events=[{"id": "E1"}])
+    async with Monitor(config) as monitor:
+        assert monitor.url is not None
+        assert monitor.context is not None
+        session = {server_app.SESSION_COOKIE: server_app.session_value(TOKEN)}
+        async with aiohttp.ClientSession(monitor.url, cookies=session) as browser:
+            async with browser.get("/") as page:
+                assert page.status == 200
+            # What another page on the same site could send with the cookie: no body, no
+            # CSRF value, no JSON.
+            for path in ("/api/watches/E1/pause", "/api/deliveries/1/retry"):
+                async with browser.post(path) as answer:
+                    assert answer.status == 401, path
+            async with browser.get("/api/watches") as answer:
+                assert answer.status == 401
+            async with browser.post("/events/E1/pause", allow_redirects=False) as answer:
+                assert answer.status == 415, "a form without its CSRF value does nothing"
+            async with browser.post(
+                "/events/E1/pause", data={"csrf": "0" * 64}, allow_redirects=False
+            ) as answer:
+                assert answer.status == 403
+            watch = await monitor.watches.get("E1")
+            assert watch is None or not watch.paused
+            csrf = forms.csrf_value(monitor.context)
+            async with browser.post(
+                "/events/E1/pause", data={"csrf": csrf}, allow_redirects=False
+            ) as answer:
+                assert answer.status == 303
+        assert monitor.poller.watchlist.get("E1") is None, "paused: no longer polled"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://127.0.0.1:1"},
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ],
+)
+async def test_a_write_from_another_site_is_refused_whatever_authenticates_it(
+    make_config: ConfigFactory, headers: dict[str, str]
+) -> None:
+    config = make_config(server={"port": 0, "token": TOKEN}, events=[{"id": "E1"}])
+    async with Monitor(config) as monitor:
+        assert monitor.url is not None
+        assert monitor.context is not None
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        session = {server_app.SESSION_COOKIE: server_app.session_value(TOKEN)}
+        async with aiohttp.ClientSession(monitor.url, cookies=session) as http:
+            async with http.post("/api/watches/E1/pause", headers={**bearer, **headers}) as a:
+                assert a.status == 403
+                assert (await a.json())["error"] == "a write from another site's page is refused"
+            form = {"csrf": forms.csrf_value(monitor.context)}
+            async with http.post(
+                "/events/E1/pause", data=form, headers=headers, allow_redirects=False
+            ) as answer:
+                assert answer.status == 403
+            async with http.get("/api/watches/E1", headers={**bearer, **headers}) as answer:
+                assert answer.status == 200, "reading is not refused"
+            # A browser's own form, under the no-referrer policy: Origin is "null".
+            own = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+            async with http.post("/api/watches/E1/pause", headers={**bearer, **own}) as answer:
+                assert answer.status == 200
+            own = {"Origin": monitor.url}
+            async with http.post("/api/watches/E1/resume", headers={**bearer, **own}) as answer:
+                assert answer.status == 200

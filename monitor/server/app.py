@@ -3,6 +3,9 @@
 Everything but /healthz sits behind the bearer token when one is configured. A browser
 signs in once with `/?token=...`, which sets an HttpOnly cookie holding a session value
 derived from the token (never the token itself) and drops the token from the address bar.
+That cookie opens the dashboard's pages and forms only, never the JSON API: a browser sends
+it with requests that other sites' pages make, and only the forms carry a CSRF value.
+Whatever authenticates it, a write that a browser says comes from another site is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +65,34 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
+async def _same_site(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuses a write that the browser marks as sent from another site's page: a form post
+    or a script's request, which brings the session cookie and any credentials it holds."""
+    if request.method not in _SAFE_METHODS and _foreign(request):
+        message = "a write from another site's page is refused"
+        if request.path.startswith("/api/"):
+            return api.json_response({"error": message}, 403)
+        raise web.HTTPForbidden(text=message)
+    return await handler(request)
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _foreign(request: web.Request) -> bool:
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:  # every current browser sends it; it is the surest sign
+        return site not in ("same-origin", "none")  # "same-site": another port, a subdomain
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False  # not a browser's cross-origin request (curl, the CLI)
+    # "null" is what an older browser sends under our no-referrer policy, or from a
+    # sandboxed frame: never proof of our own page. Behind a TLS proxy the scheme differs
+    # from ours; the host and port the browser used arrive in Host either way.
+    return origin == "null" or origin.partition("://")[2] != request.host
+
+
+@web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.app[CONTEXT].config.server.token
     if token is None or request.path in _OPEN_PATHS:
@@ -82,13 +113,20 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     bearer = header[7:] if header.lower().startswith("bearer ") else None
     if bearer is not None and _same(bearer, secret):
         return await handler(request)
-    cookie = _cookie(request)
+    cookie = _cookie(request) if request.match_info.handler in _BROWSER_HANDLERS else None
     if cookie is not None and _same(cookie, session_value(secret)):
         return await handler(request)
     return api.json_response(
         {"error": "a bearer token is required (Authorization: Bearer ...; browsers: /?token=...)"},
         401,
     )
+
+
+_BROWSER_HANDLERS: frozenset[object] = frozenset(
+    {dashboard.page, dashboard.event_page, *forms.HANDLERS}
+)
+"""What the session cookie opens: the dashboard's pages, and its forms (each with its CSRF
+value)."""
 
 
 def session_value(secret: str) -> str:
@@ -199,7 +237,7 @@ def _openapi(notifiers: tuple[str, ...]) -> bytes:
 
 
 def build_app(context: Context) -> web.Application:
-    app = web.Application(middlewares=[_errors, _nonce, _auth])
+    app = web.Application(middlewares=[_errors, _nonce, _same_site, _auth])
     app[CONTEXT] = context
     app.on_response_prepare.append(_html_headers)
     app.router.add_get("/healthz", healthz)

@@ -119,6 +119,9 @@ async def retry(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/#attention")
 
 
+HANDLERS = (add, act, retry)
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/watches", add)
     router.add_post("/events/{event_id}/{action:pause|resume|snooze|remove}", act)
