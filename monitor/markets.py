@@ -58,6 +58,9 @@ MARKET_HOSTS: dict[str, str] = {
 }
 _SITES = {market: host for host, market in MARKET_HOSTS.items()}
 _EVENT_PATH = re.compile(r"/event/([^/?#]+)/?$")
+_SLUG = re.compile(r"(/[A-Za-z0-9._~%-]+)*")
+"""What a link's path may hold before `/event/<ID>` to be kept: a page's name, no more."""
+_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
 class BadEventId(ValueError):
@@ -85,15 +88,30 @@ class EventLink:
     event_id: str
     kind: IdKind
     region: str
+    url: str
+    """The link rebuilt from its checked parts, never as it was typed: a link is shown on
+    pages and in notifications, where a crafted one would send people elsewhere."""
 
 
 def parse_event_url(url: str) -> EventLink:
     """The event a Ticketmaster link points at: any market's site, any slug, with or
     without a query string. BadEventId says what is wrong with any other link."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not host:
+    text = url.strip()
+    if "\\" in text:
+        # Python and browsers disagree on where a host ends at a backslash.
+        raise BadEventId("a link with a backslash is refused (browsers read its host otherwise)")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
         raise BadEventId(f"{url!r} is not a web link (expected https://www.ticketmaster...)")
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        raise BadEventId(f"{url!r} is not a web link (expected https://www.ticketmaster...)")
+    if "@" in parts.netloc:
+        raise BadEventId("a link with a user name or password before its host is refused")
+    if port is not None and port != (443 if parts.scheme == "https" else 80):
+        raise BadEventId(f"a Ticketmaster link has no port; this one gives {port}")
     region = next(
         (m for suffix, m in MARKET_HOSTS.items() if host == suffix or host.endswith("." + suffix)),
         None,
@@ -112,7 +130,10 @@ def parse_event_url(url: str) -> EventLink:
             f"got {parts.path or '/'})"
         )
     event_id = found.group(1)
-    return EventLink(event_id, id_kind(event_id), region)
+    kind = id_kind(event_id)
+    slug = parts.path[: found.start()]
+    slug = slug if _SLUG.fullmatch(slug) else ""
+    return EventLink(event_id, kind, region, f"https://{host}{slug}/event/{event_id}")
 
 
 @functools.cache  # one string per partition, however many events share it

@@ -316,7 +316,8 @@ class Watching:
 
     def _validated(self, body: Mapping[str, Any]) -> tuple[EventConfig, dict[str, Any]]:
         """The entry as `events:` would take it, checked the same way; and its settings, as
-        given (a link stays a link: the ID and market are read from it each time)."""
+        given (a link stays a link, as rebuilt from its parts: the ID and market are read from
+        it each time)."""
         unknown = sorted(set(body) - _FIELDS)
         if unknown:
             raise WatchError(f"unknown field {unknown[0]!r}", status=400, field=unknown[0])
@@ -332,7 +333,7 @@ class Watching:
                 raise WatchError(
                     f"no notifier is named {name!r} (known: {known})", status=400, field="notify"
                 )
-        return event, dict(body)
+        return event, {**body, "url": event.url} if event.url else dict(body)
 
 
 _FIELDS = frozenset(field.alias or name for name, field in WatchInput.model_fields.items())

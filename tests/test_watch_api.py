@@ -73,6 +73,7 @@ async def test_every_watch_endpoint_with_good_input(make_config: ConfigFactory) 
         )
         WatchOut.model_validate(added)
         assert (added["id"], added["origin"], added["name"]) == (LEGACY, "api", "Oasis")
+        assert added["settings"]["url"] == LINK.split("?")[0], "the link as rebuilt"
         await eventually(lambda: LEGACY in simulator.asked, what="the added watch polled")
         assert simulator.kinds[True, "UK"] >= 1, "on the legacy endpoint, for the UK"
 
@@ -126,6 +127,9 @@ BAD_ADDS = [
     ({"id": "not an id!"}, 400, "id", "event ID"),
     ({"url": "https://example.com/event/E2"}, 400, None, "not a Ticketmaster site"),
     ({"url": "https://www.ticketmaster.fr/event/E2"}, 400, None, "UNKNOWN"),
+    ({"url": "https://evil.example\\@www.ticketmaster.com/x/event/E2"}, 400, None, "backslash"),
+    ({"url": "https://u:p@www.ticketmaster.com/x/event/E2"}, 400, None, "user name or password"),
+    ({"url": "https://www.ticketmaster.com:99999/x/event/E2"}, 400, None, "not a web link"),
     ({"id": "E2", "interval": "30"}, 400, "interval", "invalid duration"),
     ({"id": "E2", "colour": "red"}, 400, "colour", "unknown field 'colour'"),
     ({"id": "E2", "priority": "5"}, 400, "priority", "valid integer"),

@@ -221,7 +221,7 @@ class EventConfig:
                 "event_url",
                 f"url: the link is on the {link.region} site, but region says {region}",
             )
-        return {**data, "id": link.event_id, "region": link.region}
+        return {**data, "id": link.event_id, "region": link.region, "url": link.url}
 
     @property
     def kind(self) -> markets.IdKind:
