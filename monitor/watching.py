@@ -35,7 +35,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from monitor import markets
 from monitor.config import Config, EventConfig
-from monitor.config.fields import REGIONS, SOURCES
+from monitor.config.fields import PLAIN_TEXT, REGIONS, SOURCES
 from monitor.errors import MonitorError
 from monitor.models import ChangeKind, Status
 from monitor.store.watches import AuditEntry, Origin, StoredWatch, Watches
@@ -83,7 +83,7 @@ EventIdText = Annotated[
 ]
 LinkText = Annotated[str, Strict(), Field(pattern=r"^https?://", max_length=2048)]
 StatusName = Annotated[str, Strict(), _one_of(status.value for status in Status)]
-Tag = Annotated[str, Strict(), Field(min_length=1, max_length=64)]
+Tag = Annotated[str, Strict(), Field(min_length=1, max_length=40, pattern=PLAIN_TEXT)]
 NotifierName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
 
 
@@ -115,11 +115,11 @@ class RuleInput(_Input):
 class SettingsInput(_Input):
     """What may be set on a watch: the settings of an entry under `events:`."""
 
-    name: Annotated[str, Strict(), Field(max_length=200)] | None = None
+    name: Annotated[str, Strict(), Field(max_length=200, pattern=PLAIN_TEXT)] | None = None
     interval: DurationText | None = None
     interval_by_status: dict[StatusName, DurationText] | None = None
     notify: list[NotifierName] | None = Field(None, description="Notifiers by name.")
-    tags: list[Tag] | None = None
+    tags: Annotated[list[Tag], Field(max_length=20)] | None = None
     priority: Annotated[int, Strict(), Field(ge=1, le=10), BeforeValidator(_whole)] | None = None
     until: DateTimeText | None = Field(None, description="Stop polling after this moment.")
     region: Annotated[str, Strict(), _one_of(REGIONS)] | None = None

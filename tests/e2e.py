@@ -81,7 +81,7 @@ class Daemon:
 
 
 def daemon_config(path: Path, upstream: str, events: list[dict[str, Any]], **sections: Any) -> Path:
-    """A daemon config next to its SQLite database, polling `upstream` every 100 ms, with a
+    """A daemon config next to its SQLite database, polling `upstream` every second, with a
     `console` log notifier; `sections` replace whole sections."""
     from tests.conftest import API_KEY
 
@@ -89,7 +89,7 @@ def daemon_config(path: Path, upstream: str, events: list[dict[str, Any]], **sec
         "ticketmaster": {"base_url": upstream, "api_key": API_KEY},
         "database": {"url": f"sqlite+aiosqlite:///{path.parent / 'monitor.db'}"},
         "server": {"port": 0},
-        "polling": {"interval": "100ms"},
+        "polling": {"interval": "1s"},
         "notifiers": {"console": {"type": "log"}},
         "events": events,
         **sections,

@@ -119,6 +119,36 @@ def test_a_good_config_loads_with_defaults_and_interpolation() -> None:
             "events[1].id: 'a,b' is not an event ID: expected a universal ID",
             id="comma-in-event-id",
         ),
+        pytest.param(
+            GOOD.replace("  - id: 17AOv8G6G5rI0S0", "  - {id: E9, until: '0001-01-01T00:00:00Z'}"),
+            "events[1].until: expected a date from 2000 to 2100, got 0001-01-01",
+            id="date-out-of-range",
+        ),
+        pytest.param(
+            GOOD.replace("  - id: 17AOv8G6G5rI0S0", '  - {id: E9, name: "a\\0b"}'),
+            "events[1].name: string should match pattern",
+            id="control-character-in-name",
+        ),
+        pytest.param(
+            GOOD.replace("  - id: 17AOv8G6G5rI0S0", f"  - {{id: E9, tags: {list(range(21))}}}"),
+            "events[1].tags: tuple should have at most 20 items after validation, not 21",
+            id="too-many-tags",
+        ),
+        pytest.param(
+            GOOD.replace("  - id: 17AOv8G6G5rI0S0", f"  - {{id: E9, tags: [{'t' * 41}]}}"),
+            "events[1].tags[0]: string should have at most 40 characters",
+            id="long-tag",
+        ),
+        pytest.param(
+            GOOD.replace("  - id: 17AOv8G6G5rI0S0", "  - {id: E9, interval: 1ms}"),
+            "events[1].interval: an interval is at least 1s, got 1ms",
+            id="interval-under-a-second",
+        ),
+        pytest.param(
+            GOOD + "polling: {interval: 1m}\n",
+            "invalid YAML: the key 'polling' is given twice",
+            id="doubled-key",
+        ),
         pytest.param("events: []\n", "ticketmaster: required key is missing", id="missing-section"),
         pytest.param("- just\n- a list\n", "expected a mapping of sections", id="not-a-mapping"),
     ],

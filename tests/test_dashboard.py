@@ -24,7 +24,7 @@ async def test_a_status_change_appears_on_the_page_without_a_reload(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "requests_per_second": 100},
-            polling={"interval": "200ms"},
+            polling={"interval": "1s"},
             server={"port": 0, "refresh": "300ms"},
             events=[{"id": "E1", "name": "Eras Tour — Night 1"}, {"id": "E2"}],
         )
@@ -104,7 +104,7 @@ async def test_each_event_has_a_page_of_its_own(make_config: ConfigFactory) -> N
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "requests_per_second": 100},
-            polling={"interval": "100ms"},
+            polling={"interval": "1s"},
             server={"port": 0},
             events=[{"id": "E1", "name": "Pulp <script>alert(1)</script>"}],
         )

@@ -29,7 +29,7 @@ async def test_add_pause_snooze_and_remove_from_the_page(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "requests_per_second": 100},
-            polling={"interval": "200ms"},
+            polling={"interval": "1s"},
             server={"port": 0, "token": TOKEN, "refresh": "200ms"},
             notifiers={"fans": {"type": "webhook", "url": hook.url}},
             events=[{"id": "E1", "name": "Blur"}],

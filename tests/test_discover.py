@@ -198,7 +198,7 @@ async def test_found_events_are_polled_by_the_running_daemon(
             path,
             upstream,
             [{"id": "E1"}],
-            discover=[{"name": "oasis", "keyword": "Oasis", "watch": {"interval": "100ms"}}],
+            discover=[{"name": "oasis", "keyword": "Oasis", "watch": {"interval": "1s"}}],
         )
         async with Monitor(load_config(path), housekeeping_every=0.05) as monitor:
             await eventually(lambda: "OASISX" in simulator.asked, what="the found event polled")
@@ -224,7 +224,7 @@ async def test_without_discovery_no_discovery_request_is_made(tmp_path: Path) ->
             discovery={"enabled": False},
         )
         async with Monitor(load_config(path), housekeeping_every=0.02) as monitor:
-            await eventually(lambda: simulator.answered >= 10, what="polls")
+            await eventually(lambda: simulator.answered >= 2, what="two polls")
             row = await monitor.reads.event_row("E1")
             assert row is not None
             assert row.current is not None

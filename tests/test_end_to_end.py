@@ -28,7 +28,7 @@ def write_config(path: Path, upstream: str, hook: str, database: Path) -> Path:
                 },
                 "database": {"url": f"sqlite+aiosqlite:///{database}"},
                 "server": {"port": 0},
-                "polling": {"interval": "100ms"},
+                "polling": {"interval": "1s"},
                 "notifiers": {"ops": {"type": "webhook", "url": hook}, "console": {"type": "log"}},
                 "events": [
                     {"id": "E1", "name": "Eras Tour — Night 1", "notify": ["ops", "console"]},
@@ -135,7 +135,7 @@ async def test_check_summarises_a_valid_config(tmp_path: Path) -> None:
     code, out, err = await run_cli("check", "--config", str(config))
     assert code == 0, err
     assert "events:    3" in out
-    assert "intervals: 100ms" in out
+    assert "intervals: 1s" in out
     assert "notifier:  ops (webhook), 3 events" in out
     assert "notifier:  console (log), 2 events" in out
 

@@ -126,7 +126,7 @@ async def test_a_daemon_on_postgres_paces_through_the_shared_limiter(
             ticketmaster={"base_url": upstream, "api_key": API_KEY, "batch_size": 1},
             database={"url": database_url},
             server={"enabled": False},
-            polling={"interval": "300ms"},
+            polling={"interval": "1s"},
             events=[{"id": f"E{i}"} for i in range(3)],
         )
         async with Monitor(config) as monitor:

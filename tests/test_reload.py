@@ -30,7 +30,7 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
         daemon_config(path, upstream, [{"id": "E1"}, {"id": "E2"}])
         async with Monitor(load_config(path), config_path=path, watch_every=0.05) as monitor:
             await eventually(lambda: {"E1", "E2"} <= simulator.asked)
-            daemon_config(path, upstream, [{"id": "E1", "interval": "300ms"}, {"id": "E3"}])
+            daemon_config(path, upstream, [{"id": "E1", "interval": "2s"}, {"id": "E3"}])
             await eventually(lambda: "E3" in simulator.asked)
 
             async with monitor.repository.engine.connect() as connection:
@@ -43,7 +43,7 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
                         )
                     ).all()
                 )
-                assert rows == {"E1": 0.3, "E2": None, "E3": 0.1}
+                assert rows == {"E1": 2.0, "E2": None, "E3": 1.0}
                 assert (await connection.execute(select(changes))).all() == []
                 assert (await connection.execute(select(deliveries))).all() == []
             retired = await monitor.reads.event_row("E2")
@@ -52,7 +52,7 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
             assert retired.current is not None, "its history stays"
 
             caplog.set_level(logging.INFO)
-            path.write_text(path.read_text().replace("interval: 300ms", "interval: soon"))
+            path.write_text(path.read_text().replace("interval: 2s", "interval: soon"))
 
             await eventually(lambda: "the changed configuration is refused" in caplog.text)
             assert f"{path}:" in caplog.text

@@ -46,7 +46,7 @@ async def running(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "batch_size": 2, "requests_per_second": 100},
-            polling={"interval": "200ms", **sections.pop("polling", {})},
+            polling={"interval": "1s", **sections.pop("polling", {})},
             events=[{"id": "E1", "name": "Eras Tour"}, {"id": "E2"}, {"id": "E3"}],
             **sections,
         )

@@ -34,7 +34,7 @@ async def daemon(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "requests_per_second": 100},
-            polling={"interval": "200ms"},
+            polling={"interval": "1s"},
             server={"port": 0, "token": token},
             notifiers={"fans": {"type": "log"}, "ops": {"type": "log"}},
             events=[{"id": "E1", "name": "Blur"}],
@@ -73,7 +73,7 @@ async def test_every_watch_endpoint_with_good_input(make_config: ConfigFactory) 
         )
         WatchOut.model_validate(added)
         assert (added["id"], added["origin"], added["name"]) == (LEGACY, "api", "Oasis")
-        assert added["settings"]["url"] == LINK.split("?")[0], "the link as rebuilt"
+        assert added["settings"]["url"] == LINK.split("?", maxsplit=1)[0], "the link as rebuilt"
         await eventually(lambda: LEGACY in simulator.asked, what="the added watch polled")
         assert simulator.kinds[True, "UK"] >= 1, "on the legacy endpoint, for the UK"
 
@@ -138,6 +138,12 @@ BAD_ADDS = [
     ({"id": "E2", "when": [{"field": "resale_status", "to": ["FEW_TICKETS_LEFT"]}]}, 400,
      "when.0.to", "resale has no such state"),
     ({"id": "E1"}, 409, "id", "watched already"),
+    ({"id": "E2", "interval": "1ms"}, 400, "interval", "at least 1s, got 1ms"),
+    ({"id": "E2", "until": "0001-01-01T00:00:00Z"}, 400, "until", "from 2000 to 2100"),
+    ({"id": "E2", "name": "a\u0000b"}, 400, "name", "match pattern"),
+    ({"id": "E2", "name": "a\u001bb"}, 400, "name", "match pattern"),
+    ({"id": "E2", "tags": [str(n) for n in range(21)]}, 400, "tags", "at most 20 items"),
+    ({"id": "E2", "tags": ["t" * 41]}, 400, "tags.0", "at most 40 characters"),
 ]  # fmt: skip
 
 
@@ -164,6 +170,12 @@ async def test_bad_requests_are_problems_not_errors(make_config: ConfigFactory) 
         bad_json = {"data": b"{", "headers": {"Content-Type": "application/json"}}
         assert "not JSON" in (await call(http, "POST", "/api/watches", 400, **bad_json))["error"]
         assert "a JSON object" in (await call(http, "POST", "/api/watches", 400, json=[1]))["error"]
+        doubled = {
+            "data": b'{"id": "E2", "id": "E3"}',
+            "headers": {"Content-Type": "application/json"},
+        }
+        problem = await call(http, "POST", "/api/watches", 400, **doubled)
+        assert (problem["error"], problem["field"]) == ("the key 'id' is given twice", "id")
         form = await call(http, "POST", "/api/watches", 415, data={"id": "E2"})
         assert form["field"] == "Content-Type", "a form, which any site can send, is refused"
         await call(http, "POST", "/api/watches/E1/pause", 415, data="x")

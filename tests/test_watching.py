@@ -221,7 +221,7 @@ async def test_a_running_daemon_follows_watches_added_beside_it(tmp_path: Path) 
         async with Monitor(config) as monitor:
             await eventually(lambda: "E1" in simulator.asked, what="the first polls")
             beside = Watching(monitor.watches, lambda: config, monitor.clock)
-            await beside.add({"id": "E2", "interval": "100ms"}, "cli")
+            await beside.add({"id": "E2", "interval": "1s"}, "cli")
             await eventually(lambda: "E2" in simulator.asked, what="the added watch polled")
             await beside.pause("E1", "cli")
 

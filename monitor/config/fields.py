@@ -11,7 +11,7 @@ from jinja2 import Environment, TemplateSyntaxError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from monitor.times import parse_duration
+from monitor.times import format_duration, parse_duration
 
 
 def _duration(value: object) -> object:
@@ -28,6 +28,20 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+MIN_INTERVAL = 1.0
+"""The shortest time between two polls of one event: the API's statuses move in seconds,
+and a shorter interval only spends the quota (and `1ms` is a slip of the keyboard)."""
+
+
+def _at_least_a_second(value: float) -> float:
+    if value < MIN_INTERVAL:
+        raise PydanticCustomError(
+            "interval", f"an interval is at least 1s, got {format_duration(value)}"
+        )
+    return value
+
+
+Interval = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_a_second)]
 
 
 def _blank_is_none(value: object) -> object:
@@ -147,3 +161,26 @@ Region = Annotated[str, one_of(REGIONS, "upper")]
 def utc(value: datetime) -> datetime:
     # A date-time without an offset is read as UTC, the way the API reports times.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+"""Dates outside these years are typing mistakes (0001-01-01, 20266-01-01), never shows."""
+
+
+def _in_years(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            "years", f"expected a date from {FIRST_YEAR} to {LAST_YEAR}, got {value.date()}"
+        )
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(utc), AfterValidator(_in_years)]
+"""A date-time, read as UTC without an offset, within the years a show can be in."""
+
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+"""No control characters: names are shown on pages and terminals and stored in databases
+(PostgreSQL refuses a NUL)."""
+EventName = Annotated[str, Field(max_length=200, pattern=PLAIN_TEXT)]
+Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=PLAIN_TEXT)]
+Tags = Annotated[tuple[Tag, ...], Field(max_length=20)]

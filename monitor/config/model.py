@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -23,13 +22,16 @@ from monitor import markets
 from monitor.config.fields import (
     BlankIsNone,
     Duration,
+    EventName,
+    Interval,
     Model,
+    Moment,
     Name,
     Region,
     Source,
+    Tags,
     check_database_url,
     check_http_url,
-    utc,
 )
 from monitor.config.notifiers import NotifierConfig, Rule, Rules
 from monitor.models import Status
@@ -93,12 +95,12 @@ class SaleBurstConfig(Model):
     enabled: bool = True
     before: Duration = Field(default=120.0, le=86400.0)
     after: Duration = Field(default=1800.0, le=86400.0)
-    interval: Duration = Field(default=10.0, gt=0)
+    interval: Interval = 10.0
 
 
 class PollingConfig(Model):
-    interval: Duration = 60.0
-    interval_by_status: dict[Status, Duration] = Field(default_factory=dict)
+    interval: Interval = 60.0
+    interval_by_status: dict[Status, Interval] = Field(default_factory=dict)
     unknown_after: int = Field(3, ge=1)
     snapshot_every: Duration = 3600.0
     notify_baseline: bool = False
@@ -186,17 +188,17 @@ class EventConfig:
     """Universal or legacy; read from `url` when the entry gives a link instead."""
     url: str | None = None
     """The event's page, as pasted: its ID and market come from it."""
-    name: str | None = None
-    interval: Duration | None = None
-    interval_by_status: dict[Status, Duration] | None = None
+    name: EventName | None = None
+    interval: Interval | None = None
+    interval_by_status: dict[Status, Interval] | None = None
     source: Source | None = None
     region: Region | None = Field(default=None, validation_alias=AliasChoices("region", "market"))
     priority: int = Field(default=1, ge=1, le=10)
     """How much less this event's interval is stretched to fit the quota (10: least)."""
-    until: Annotated[datetime, AfterValidator(utc)] | None = None
+    until: Moment | None = None
     """Stop polling after this date-time (e.g. when the show starts)."""
     notify: tuple[Name, ...] | None = None
-    tags: tuple[str, ...] = ()
+    tags: Tags = ()
     when: Rules = ()
     cooldown: Duration | None = None
 
@@ -231,11 +233,11 @@ class EventConfig:
 class DiscoverWatch(Model):
     """The settings of the events a search adds, as under `events:`."""
 
-    interval: Duration | None = None
-    interval_by_status: dict[Status, Duration] | None = None
+    interval: Interval | None = None
+    interval_by_status: dict[Status, Interval] | None = None
     priority: int = Field(default=1, ge=1, le=10)
     notify: tuple[Name, ...] | None = None
-    tags: tuple[str, ...] = ()
+    tags: Tags = ()
     when: Rules = ()
     cooldown: Duration | None = None
 

@@ -25,6 +25,7 @@ from monitor.config.fields import (
     BlankIsNone,
     Duration,
     Model,
+    Tags,
     Template,
     check_http_url,
     url_parts,
@@ -138,7 +139,7 @@ class _NotifierConfig(Model):
     concurrency: int = Field(4, ge=1, le=100)
     timeout: Duration = 15.0
     when: Rules = ()
-    tags: tuple[str, ...] | None = None
+    tags: Tags | None = None
     """Hear only events carrying one of these tags (unless an event names this notifier)."""
     cooldown: Duration | None = None
     group_window: Duration | None = None

@@ -117,6 +117,14 @@ def _fill(
             merged.extend(sources)
             continue
         try:
+            if key in mapping:
+                # PyYAML keeps the last; a doubled `events:` would drop the first list unseen.
+                raise ConstructorError(
+                    "while constructing a mapping",
+                    start.start_mark,
+                    f"the key {key!r} is given twice",
+                    key_event.start_mark,
+                )
             mapping[key] = item
         except TypeError:
             raise ConstructorError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -76,7 +77,23 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
         raise WatchError(f"the body is not JSON: {exc}", status=400) from None
     if not isinstance(body, dict):
         raise WatchError("the body must be a JSON object", status=400)
+    _once_each(raw)
     return body
+
+
+def _once_each(raw: bytes) -> None:
+    """Refuses a key given twice in one object: parsers disagree on which one counts, so a
+    proxy or a log may read another body than this server."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                raise WatchError(f"the key {key!r} is given twice", status=400, field=key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
 
 
 WATCHES_PAGE = 500
