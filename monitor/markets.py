@@ -104,7 +104,9 @@ def parse_event_url(url: str) -> EventLink:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
-        raise BadEventId(f"{url!r} is not a web link (expected https://www.ticketmaster...)")
+        raise BadEventId(
+            f"{url!r} is not a web link (expected https://www.ticketmaster...)"
+        ) from None
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
         raise BadEventId(f"{url!r} is not a web link (expected https://www.ticketmaster...)")

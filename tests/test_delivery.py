@@ -153,3 +153,25 @@ async def test_an_unreachable_receiver_is_retried(rig: RigBuilder) -> None:
     row = await r.delivery()
     assert row.state == "pending"
     assert "connection refused by 127.0.0.1:9" in (row.last_error or "")
+
+
+async def test_a_receiver_that_answers_again_gets_its_waiting_deliveries_at_once(
+    rig: RigBuilder, repository: Repository
+) -> None:
+    r = await rig()
+    r.hook.statuses = [503]
+    await r.attempt()
+    waiting = await r.delivery()
+    assert waiting.state == "pending"
+    assert waiting.next_attempt_at > r.clock(), "a backoff (jittered, up to 10 s)"
+
+    await repository.save_poll(change_with_delivery(2, at=r.clock(), event_id="E2"))
+    assert await r.attempt() == 1, "the new change goes out, and the receiver takes it"
+    assert await r.attempt() == 1, "so the one waiting out its backoff goes now, not in 10 s"
+    assert [json.loads(body)["data"]["change_id"] for _, body in r.hook.requests] == [
+        "c1",
+        "c2",
+        "c1",
+    ]
+    rows = await Outbox(repository.engine).list_deliveries()
+    assert {row.state for row in rows} == {"delivered"}

@@ -18,6 +18,7 @@ from typing import Any
 import aiomqtt
 import orjson
 import pytest
+from sqlalchemy import update
 
 from monitor.app import Monitor
 from monitor.config import load_config, parse_config
@@ -26,6 +27,7 @@ from monitor.models import Availability, EventStatus
 from monitor.notify.notifiers import build_notifier
 from monitor.notify.notifiers.mqtt import MqttNotifier
 from monitor.store.outbox import Outbox
+from monitor.store.tables import deliveries
 from tests.conftest import API_KEY, ConfigFactory
 from tests.e2e import daemon_config, run_cli
 from tests.support import RN, A, F, N, eventually, free_port
@@ -113,7 +115,7 @@ async def test_subscribers_see_states_discovery_and_each_change_once(
     async with serve(simulator) as upstream, subscribed(f"{prefix}/#", f"{discovery}/#") as seen:
         config = make_config(
             ticketmaster={"base_url": upstream, "api_key": API_KEY},
-            polling={"interval": "200ms"},
+            polling={"interval": "1s"},
             notifiers={"home": mqtt_settings(prefix, discovery)},
             events=[{"id": "E1", "name": "Show one"}, {"id": "E2"}],
         )
@@ -214,7 +216,7 @@ async def test_a_broker_that_goes_away_loses_nothing(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "api_key": API_KEY},
-            polling={"interval": "200ms"},
+            polling={"interval": "1s"},
             notifiers={"home": mqtt_settings(prefix, discovery, port)},
             events=[{"id": "E1"}],
         )
@@ -242,6 +244,51 @@ async def test_a_broker_that_goes_away_loses_nothing(
                     what="a fresh online",
                 )
             assert monitor.metrics.deliveries.labels("home", "failed")._value.get() >= 1
+
+
+async def test_a_broker_that_is_back_gets_the_waiting_delivery_at_once(
+    make_config: ConfigFactory,
+    private_broker: PrivateBroker,
+) -> None:
+    """The delivery failed while the broker was away, and its retry is a minute off: it goes
+    out when the connection is made again, not when that minute runs out."""
+    port = private_broker.port
+    await eventually(lambda: broker_reachable(BROKER[0], port), what="the private broker")
+    prefix, discovery = names()
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "api_key": API_KEY},
+            polling={"interval": "1s"},
+            notifiers={
+                "home": {**mqtt_settings(prefix, discovery, port), "retry": {"backoff": ["1m"]}}
+            },
+            events=[{"id": "E1"}],
+        )
+        async with Monitor(config, housekeeping_every=0.1) as monitor:
+            outbox = Outbox(monitor.repository.engine)
+            await eventually(lambda: simulator.requests >= 2, what="the baseline")
+            private_broker.stop()
+            simulator.set("E1", F, RN)
+            failed = monitor.metrics.deliveries.labels("home", "failed")
+            await eventually(lambda: failed._value.get() >= 1, what="the delivery failed")
+            (waiting,) = [r for r in await outbox.list_deliveries() if r.state == "pending"]
+            async with monitor.repository.engine.begin() as connection:  # jitter aside
+                await connection.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == waiting.id)
+                    .values(next_attempt_at=monitor.clock() + 60)
+                )
+
+            private_broker.start()
+            await eventually(lambda: broker_reachable(BROKER[0], port), what="the broker back")
+
+            async def delivered() -> bool:
+                rows = await outbox.list_deliveries()
+                return any(r.id == waiting.id and r.state == "delivered" for r in rows)
+
+            await eventually(delivered, within=2.0, what="the delivery, once the broker is back")
 
 
 async def test_a_removed_watch_leaves_nothing_retained() -> None:
@@ -327,7 +374,7 @@ async def test_a_broker_out_of_reach_or_refusing_us_holds_up_no_other_notifier(
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "api_key": API_KEY},
-            polling={"interval": "200ms"},
+            polling={"interval": "1s"},
             notifiers={
                 "refused": refused,
                 "absent": mqtt_settings(prefix, discovery, free_port()),

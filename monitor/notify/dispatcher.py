@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from monitor.models import ChangeKind, Delivery, Outcome
 from monitor.notify.cooldown import LastSent, cooldown
 from monitor.notify.decisions import SEND, Decision, DeferUntil, Send
 from monitor.notify.grouping import group_decision
-from monitor.notify.notifiers.base import Notifier
+from monitor.notify.notifiers.base import Notifier, Reconnecting
 from monitor.notify.quiet import QuietHours, quiet
 from monitor.redact import redact
 from monitor.store.outbox import Attempt, Claimed, CooldownHistory, Outbox
@@ -95,6 +96,10 @@ class Dispatcher:
         self._sends: set[asyncio.Task[None]] = set()
         self._outcomes: list[tuple[str, Attempt]] = []
         self._recording: asyncio.Task[None] | None = None
+        self._failing: set[str] = set()
+        """Notifiers whose last send failed: their next success brings their retries on."""
+        self._returns: set[asyncio.Task[None]] = set()
+        self._listen(routes)
 
     def notifiers(self) -> dict[str, Notifier]:
         return {name: route.notifier for name, route in self._routes.items()}
@@ -108,6 +113,34 @@ class Dispatcher:
             if old is None or old.concurrency != route.concurrency:
                 self._gates[name] = asyncio.Semaphore(route.concurrency)
         self._routes = dict(routes)
+        self._listen(routes)
+
+    def _listen(self, routes: Mapping[str, Route]) -> None:
+        for name, route in routes.items():
+            if isinstance(route.notifier, Reconnecting):
+                route.notifier.on_return = functools.partial(self.returned, name)
+
+    def returned(self, notifier: str) -> None:
+        """`notifier`'s receiver answers again: its deliveries waiting out a retry go now,
+        not when a backoff meant for a receiver that is down runs out."""
+        self._failing.discard(notifier)
+        task = asyncio.create_task(self._bring_on(notifier))
+        self._returns.add(task)
+        task.add_done_callback(self._returns.discard)
+
+    async def _bring_on(self, notifier: str) -> None:
+        try:
+            count = await self._outbox.retry_now(
+                notifier, self._clock(), set(self._queued.get(notifier, ()))
+            )
+        except Exception:  # the retries still come, at their own times
+            logger.exception("could not bring on the waiting deliveries to %s", notifier)
+            return
+        if count:
+            logger.info(
+                "notifier %s answers again: %d waiting deliveries go out now", notifier, count
+            )
+            self.wake()
 
     def wake(self) -> None:
         """Look for due deliveries now rather than at the next periodic check."""
@@ -222,14 +255,20 @@ class Dispatcher:
         task.add_done_callback(self._sends.discard)
 
     async def drain(self) -> None:
-        """Wait until every send in flight has finished and been recorded."""
-        while self._sends or (self._recording is not None and not self._recording.done()):
+        """Wait until every send in flight has finished and been recorded, and the retries
+        of a receiver that answered again are due."""
+        while (
+            self._sends
+            or self._returns
+            or (self._recording is not None and not self._recording.done())
+        ):
             await asyncio.gather(*self._sends, return_exceptions=True)
             if self._recording is not None:
                 await asyncio.gather(self._recording, return_exceptions=True)
+            await asyncio.gather(*self._returns, return_exceptions=True)
 
     async def aclose(self) -> None:
-        for task in list(self._sends):
+        for task in [*self._returns, *self._sends]:
             with contextlib.suppress(Exception):
                 await finish(task)
         if self._recording is not None:
@@ -270,7 +309,10 @@ class Dispatcher:
                 self._record(
                     delivery.notifier, [Attempt(i, now, Outcome.DELIVERED) for i in members]
                 )
+                if delivery.notifier in self._failing:
+                    self.returned(delivery.notifier)
                 return
+        self._failing.add(delivery.notifier)
         self._record(delivery.notifier, self._failed(route, delivery, members, error, log))
 
     def _failed(

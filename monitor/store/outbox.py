@@ -7,7 +7,7 @@ the dispatcher decides what becomes of them (`notify`), and the outbox applies i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -270,6 +270,26 @@ class Outbox:
                     for a in attempts
                 ],
             )
+
+    async def retry_now(self, notifier: str, now: float, sending: Collection[str]) -> int:
+        """Make `notifier`'s deliveries waiting out a retry due now, except those `sending`
+        (claimed by this process); returns how many. For a receiver that is back: what waits
+        for it should not wait out a backoff meant for a receiver that is down."""
+        query = (
+            update(deliveries)
+            .where(
+                deliveries.c.state == DeliveryState.PENDING,
+                deliveries.c.notifier == notifier,
+                deliveries.c.attempts > 0,
+                deliveries.c.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+        )
+        if sending:
+            query = query.where(deliveries.c.id.not_in(list(sending)))
+        async with self.engine.begin() as conn:
+            result = await conn.execute(query)
+        return int(result.rowcount)
 
     async def requeue_deliveries(
         self, now: float, *, ids: Sequence[str] = (), all_dead: bool = False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from monitor.models import Delivery, EventStatus, Notice
@@ -35,3 +35,11 @@ class StatePublisher(Protocol):
 
     async def forget(self, event_ids: Sequence[str]) -> None:
         """Events no longer watched: whatever was published about them is cleared."""
+
+
+@runtime_checkable
+class Reconnecting(Protocol):
+    """A notifier with a standing connection, which knows when its receiver is back before
+    any send does: it calls `on_return` then, and what waits for it goes out at once."""
+
+    on_return: Callable[[], None] | None

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -38,8 +38,9 @@ from monitor.times import iso
 
 logger = logging.getLogger(__name__)
 
-RECONNECT_AFTER = (1.0, 2.0, 5.0, 15.0, 30.0)
-"""Seconds between attempts to reach the broker again; the last step repeats."""
+RECONNECT_AFTER = (0.5, 1.0)
+"""Seconds between attempts to reach the broker again; the last step repeats. A refused
+connection costs next to nothing, and what waits for the broker goes out when it is back."""
 GOODBYE = 2.0
 """Seconds a stopping daemon gives the broker to hear it leave."""
 _AVAILABLE = (Status.TICKETS_AVAILABLE.value, Status.FEW_TICKETS_LEFT.value)
@@ -67,6 +68,8 @@ class MqttNotifier:
         self._discovered: dict[str, str | None] = {}
         """Events whose discovery configs this connection published, with the name used."""
         self._failing = False
+        self.on_return: Callable[[], None] | None = None
+        """Called when the broker answers again after a loss (see `Reconnecting`)."""
         self._speaks_for_daemon = False
         """Set by `publish_states`: only the daemon's notifier says `online` and `offline`,
         never the one `notify test` builds."""
@@ -89,6 +92,7 @@ class MqttNotifier:
                 self._states[change.event_id] = status
                 await self._announce(client, status)
         except aiomqtt.MqttError as exc:
+            self._failing = True
             await self._drop()
             raise DeliveryError(self._reason(exc)) from None
         return f"published at QoS {self.config.qos} to {self._host}:{self._port}"
@@ -103,6 +107,7 @@ class MqttNotifier:
             client = await self._connected()
             await self._publish(client, f"{self._prefix}/notices", message)
         except aiomqtt.MqttError as exc:
+            self._failing = True
             await self._drop()
             raise DeliveryError(self._reason(exc)) from None
         return f"published to {self._host}:{self._port}"
@@ -198,6 +203,8 @@ class MqttNotifier:
             self._client = client
             if self._failing:
                 logger.info("notifier %s: the broker answers again", self.name)
+                if self.on_return is not None:
+                    self.on_return()
             self._failing = False
             return client
 
