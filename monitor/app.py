@@ -207,6 +207,7 @@ class Monitor:
                 self.clock,
                 started_at=self.clock(),
                 polling=self.ticker.running,
+                storage_failures=lambda: self.ticker.storage_failures,
                 watching=Watching(
                     self.watches, lambda: self.config, self.clock, changed=self._apply
                 ),

@@ -29,19 +29,25 @@ def readiness(
     health: Health,
     database_ok: bool,
     watching: bool,
+    storage_failures: int = 0,
+    unready_after: int = 3,
 ) -> list[str]:
     """Why the daemon is not ready; an empty list means ready.
 
     An upstream problem explains a stall by itself, so `scheduler_stalled` is only given
-    when the upstream looks fine and polls still do not succeed.
+    when the upstream looks fine and polls still do not succeed. `storage_failures` are the
+    poll cycles in a row whose claim or write the database refused (a full disk, a locked
+    file): the upstream may answer every time, yet nothing is kept.
     """
     reasons = [] if database_ok else ["database_unavailable"]
+    limit = stall_limit(shortest_interval)
+    in_grace = now - started_at < max(limit, MIN_GRACE)
+    if storage_failures >= unready_after and not in_grace:
+        reasons.append("storage_failing")
     upstream = _UPSTREAM_REASONS.get(health)
     if upstream is not None:
         reasons.append(upstream)
     elif watching:
-        limit = stall_limit(shortest_interval)
-        in_grace = now - started_at < max(limit, MIN_GRACE)
         last = last_success_at if last_success_at is not None else started_at
         if not in_grace and now - last > limit:
             reasons.append("scheduler_stalled")

@@ -53,3 +53,33 @@ def test_readiness(  # noqa: PLR0917 - one argument per table column
         )
         == expected
     )
+
+
+@pytest.mark.parametrize(
+    ("since_start", "failures", "health", "expected"),
+    [
+        pytest.param(600, 0, OK, [], id="writes work"),
+        pytest.param(600, 2, OK, [], id="fewer than three in a row"),
+        pytest.param(600, 3, OK, ["storage_failing"], id="three in a row"),
+        pytest.param(20, 9, OK, [], id="start-up grace"),
+        pytest.param(
+            600, 3, DEG, ["storage_failing", "upstream_degraded"], id="and the upstream too"
+        ),
+    ],
+)
+def test_storage_that_refuses_polls_is_not_ready(
+    since_start: float, failures: int, health: Health, expected: list[str]
+) -> None:
+    now = START + since_start
+    reasons = readiness(
+        now=now,
+        started_at=START,
+        last_success_at=now - 1,  # the upstream answers; only the database refuses
+        shortest_interval=10.0,
+        health=health,
+        database_ok=True,
+        watching=True,
+        storage_failures=failures,
+        unready_after=3,
+    )
+    assert reasons == expected

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.app import Monitor
@@ -227,6 +227,40 @@ async def test_readiness_names_what_is_wrong_upstream(
         await eventually(refused)
         answer = Readiness.model_validate(await json_of(http, "/readyz", 503))
         assert (answer.status, answer.reasons) == ("not_ready", [reason])
+
+
+async def test_readiness_fails_while_the_database_refuses_every_poll(
+    make_config: ConfigFactory,
+) -> None:
+    """The database still answers reads, and the upstream answers, but no poll is kept."""
+    simulator = Simulator(api_key=API_KEY)
+    for event_id in ("E1", "E2", "E3"):
+        simulator.set(event_id, A, RN)
+    async with running(make_config, simulator, polling={"interval": "1s"}) as (monitor, http):
+        assert monitor.context is not None
+        monitor.context.started_at -= 3600  # past the start-up grace
+        await eventually(lambda: simulator.requests >= 1, what="the first poll")
+        await json_of(http, "/readyz", 200)
+        refuse = text(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON batches "
+            "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+        async with monitor.repository.engine.begin() as connection:
+            await connection.execute(refuse)
+
+        async def refused() -> bool:
+            async with http.get("/readyz") as response:
+                return response.status == 503
+
+        await eventually(refused, within=10, what="three refused cycles")
+        answer = Readiness.model_validate(await json_of(http, "/readyz", 503))
+        assert answer.reasons == ["storage_failing"]
+        async with monitor.repository.engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER refuse"))
+        await eventually(
+            lambda: monitor.ticker.storage_failures == 0, within=10, what="a cycle kept"
+        )
+        await json_of(http, "/readyz", 200)
 
 
 async def test_readiness_says_when_the_database_is_unavailable(

@@ -43,7 +43,7 @@ def sections(tmp_path: Path, case: str, busy_port: int) -> dict[str, object]:
 
 EXPECTED = {
     "sqlite without its driver": (2, "write sqlite+aiosqlite:///"),
-    "postgres without its driver": (2, "write postgresql+asyncpg://me@127.0.0.1/test"),
+    "postgres without its driver": (2, "write postgresql+asyncpg://***@127.0.0.1/test"),
     "unknown dialect": (2, "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://"),
     "unresolvable database host": (1, "error: cannot migrate the database:"),
     "port in use": (1, "error: the HTTP server cannot listen on 127.0.0.1:"),

@@ -122,6 +122,8 @@ class ServerConfig(Model):
     """Bearer token for everything but /healthz; required when `host` is not loopback."""
     refresh: Duration = 5.0
     """How often the dashboard fetches fresh figures."""
+    unready_after: int = Field(3, ge=1, le=1000)
+    """`/readyz` fails after this many poll cycles in a row that the database refused."""
 
     @property
     def is_loopback(self) -> bool:

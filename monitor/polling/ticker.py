@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.polling.poller import CycleStats
 from monitor.tasks import finish
@@ -58,6 +59,8 @@ class PollTicker:
         self._cycle: asyncio.Task[None] | None = None
         self._wake: asyncio.TimerHandle | None = None
         self._failing = False
+        self.storage_failures = 0
+        """Cycles in a row whose claim or write the database refused (readiness reads it)."""
 
     def start(self) -> None:
         self._scheduler.add_job(
@@ -118,14 +121,17 @@ class PollTicker:
         try:
             stats = await self._poller.run_cycle()
             due = await self._poller.next_due()
-        except Exception:
+        except Exception as exc:
             if not self._failing:
                 logger.exception("a poll cycle failed; trying again on the next tick")
             self._failing = True
+            if isinstance(exc, SQLAlchemyError | OSError):
+                self.storage_failures += 1
             return
         if self._failing:
             logger.info("poll cycles work again")
         self._failing = False
+        self.storage_failures = 0
         self._wake_at(due, polled=stats.requests > 0)
 
     def _wake_at(self, due: float | None, *, polled: bool) -> None:

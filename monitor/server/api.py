@@ -154,8 +154,8 @@ class Retried(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     reasons: list[str]
-    """database_unavailable, invalid_api_key, quota_exhausted, upstream_degraded or
-    scheduler_stalled."""
+    """database_unavailable, storage_failing, invalid_api_key, quota_exhausted,
+    upstream_degraded or scheduler_stalled."""
     last_successful_poll_at: str | None
 
 

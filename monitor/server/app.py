@@ -192,6 +192,8 @@ async def readyz(request: web.Request) -> web.Response:
         health=status.health,
         database_ok=database_ok,
         watching=bool(context.config.events),
+        storage_failures=context.storage_failures(),
+        unready_after=context.config.server.unready_after,
     )
     if not context.polling():
         reasons.append("scheduler_stalled")

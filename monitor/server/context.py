@@ -26,6 +26,8 @@ class Context:
     started_at: float
     polling: Callable[[], bool] = lambda: True
     """Whether the poll scheduler runs."""
+    storage_failures: Callable[[], int] = lambda: 0
+    """Poll cycles in a row whose claim or write the database refused."""
     watching: Watching | None = None
     """Watches as the API and the dashboard manage them; None where the server only reads."""
     retry: Callable[[str], Awaitable[bool]] | None = None
