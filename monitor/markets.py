@@ -63,6 +63,17 @@ _SLUG = re.compile(r"(/[A-Za-z0-9._~%-]+)*")
 _HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
+_LINK_HOSTS = "|".join(
+    re.escape(host) for host, market in MARKET_HOSTS.items() if market not in UNSUPPORTED_MARKETS
+)
+EVENT_LINK = (
+    rf"^https?://(?:[a-z0-9-]+\.)*(?:{_LINK_HOSTS})(?:/[A-Za-z0-9._~%-]+)*"
+    rf"/event/(?:{LEGACY_ID.pattern}|{UNIVERSAL_ID.pattern})/?(?:\?[^#\\]*)?(?:#[^\\]*)?$"
+)
+"""The links the API takes, as a pattern its document can state: `parse_event_url` reads a
+pasted link more freely (any case, a default port), and every link this matches it reads."""
+
+
 class BadEventId(ValueError):
     """An ID or link that names no event the API can be asked about; says why."""
 

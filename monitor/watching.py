@@ -16,6 +16,7 @@ every replica follows it within a tick (`Watches.version`).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ from monitor import markets
 from monitor.config import Config, EventConfig
 from monitor.config.fields import PLAIN_TEXT, REGIONS, SOURCES
 from monitor.errors import MonitorError
-from monitor.models import ChangeKind, Status
+from monitor.models import ChangeKind, ResaleStatus, Status
 from monitor.store.watches import AuditEntry, Origin, StoredWatch, Watches
 from monitor.times import iso, parse_duration
 
@@ -52,20 +53,31 @@ def _one_of(values: Iterable[str]) -> Any:
     return Field(pattern=f"^(?:{'|'.join(choices)})$", json_schema_extra={"enum": enum})
 
 
-_DURATION = r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w|y))+$"
+_INTERVAL = r"^(?:[1-9][0-9]{0,3}(?:\.[0-9]{1,3})?[smhd]|[1-9][0-9]{0,2}(?:\.[0-9]{1,3})?w){1,3}$"
+"""One to three parts, each of at least one unit of seconds or more, none over 9,999 days
+or 999 weeks: at least 1s, at most 82 years, as the config's rules ask of an interval."""
+_SPAN = r"^(?:[0-9]{1,4}(?:\.[0-9]{1,3})?(?:ms|[smhd])|[0-9]{1,3}(?:\.[0-9]{1,3})?w){1,3}$"
+"""A span that may be zero (a snooze `for` 0s ends it), within the same bounds."""
+_YEAR = r"(?:20[0-9]{2}|2100)"
 _DATE_TIME = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-    r"(?:Z|[+-][0-9]{2}:[0-9]{2})?$"
+    rf"^{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
 )
-DurationText = Annotated[
+"""RFC 3339, as the document's `date-time` says, in the years 2000 to 2100."""
+IntervalText = Annotated[
     str,
     Strict(),
     Field(
-        pattern=_DURATION,
-        max_length=64,
-        description="A positive duration with units, at most 100 years: 30s, 2m, 1h30m.",
+        pattern=_INTERVAL,
+        description="A duration of at least 1s with units: 30s, 2m, 1h30m, 2w.",
         examples=["30s"],
     ),
+]
+SpanText = Annotated[
+    str,
+    Strict(),
+    Field(pattern=_SPAN, description="A duration with units: 30s, 2h, 1d; 0s is none."),
 ]
 DateTimeText = Annotated[
     str,
@@ -73,7 +85,7 @@ DateTimeText = Annotated[
     Field(
         pattern=_DATE_TIME,
         json_schema_extra={"format": "date-time"},
-        description="ISO 8601; UTC without an offset.",
+        description="RFC 3339 (2026-12-24T18:00:00Z), in the years 2000 to 2100.",
     ),
 ]
 EventIdText = Annotated[
@@ -81,8 +93,17 @@ EventIdText = Annotated[
     Strict(),
     Field(pattern=f"^(?:{markets.LEGACY_ID.pattern}|{markets.UNIVERSAL_ID.pattern})$"),
 ]
-LinkText = Annotated[str, Strict(), Field(pattern=r"^https?://", max_length=2048)]
+LinkText = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=markets.EVENT_LINK,
+        max_length=2048,
+        description="The event's page on a Ticketmaster site, as its address bar shows it.",
+    ),
+]
 StatusName = Annotated[str, Strict(), _one_of(status.value for status in Status)]
+ResaleName = Annotated[str, Strict(), _one_of(status.value for status in ResaleStatus)]
 Tag = Annotated[str, Strict(), Field(min_length=1, max_length=40, pattern=PLAIN_TEXT)]
 NotifierName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
 
@@ -102,13 +123,26 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
 
-class RuleInput(_Input):
-    """A `when` rule, as under `events:`."""
+KindName = Annotated[str, Strict(), _one_of(kind.value for kind in ChangeKind)]
 
-    kind: list[Annotated[str, Strict(), _one_of(kind.value for kind in ChangeKind)]] | None = None
-    field: Literal["status", "resale_status"] | None = None
+
+class RuleInput(_Input):
+    """A `when` rule, as under `events:`, on the status or on either field."""
+
+    kind: list[KindName] | None = None
+    field: Literal["status"] | None = None
     from_: list[StatusName] | None = Field(None, alias="from")
     to: list[StatusName] | None = None
+    urgent: Annotated[bool, Strict()] = False
+
+
+class ResaleRuleInput(_Input):
+    """A `when` rule on the resale status, whose states are its own."""
+
+    kind: list[KindName] | None = None
+    field: Literal["resale_status"]
+    from_: list[ResaleName] | None = Field(None, alias="from")
+    to: list[ResaleName] | None = None
     urgent: Annotated[bool, Strict()] = False
 
 
@@ -116,16 +150,16 @@ class SettingsInput(_Input):
     """What may be set on a watch: the settings of an entry under `events:`."""
 
     name: Annotated[str, Strict(), Field(max_length=200, pattern=PLAIN_TEXT)] | None = None
-    interval: DurationText | None = None
-    interval_by_status: dict[StatusName, DurationText] | None = None
+    interval: IntervalText | None = None
+    interval_by_status: dict[StatusName, IntervalText] | None = None
     notify: list[NotifierName] | None = Field(None, description="Notifiers by name.")
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
     priority: Annotated[int, Strict(), Field(ge=1, le=10), BeforeValidator(_whole)] | None = None
     until: DateTimeText | None = Field(None, description="Stop polling after this moment.")
     region: Annotated[str, Strict(), _one_of(REGIONS)] | None = None
     source: Annotated[str, Strict(), _one_of(SOURCES)] | None = None
-    when: list[RuleInput] | None = None
-    cooldown: DurationText | None = None
+    when: list[RuleInput | ResaleRuleInput] | None = None
+    cooldown: IntervalText | None = None
 
 
 class WatchInput(SettingsInput):
@@ -136,14 +170,28 @@ class WatchInput(SettingsInput):
     url: LinkText | SkipJsonSchema[None] = None
 
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["id"]}, {"required": ["url"]}]}
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["id"], "not": {"required": ["url"]}},
+                {
+                    "required": ["url"],
+                    "not": {
+                        "anyOf": [
+                            {"required": ["id"]},
+                            # A link says its region.
+                            {"required": ["region"], "properties": {"region": {"type": "string"}}},
+                        ]
+                    },
+                },
+            ]
+        }
     )
 
 
 class SnoozeInput(_Input):
     """How long a watch's changes wait: `for` a while, or `until` a moment."""
 
-    for_: DurationText | SkipJsonSchema[None] = Field(None, alias="for")
+    for_: SpanText | SkipJsonSchema[None] = Field(None, alias="for")
     until: DateTimeText | SkipJsonSchema[None] = None
 
     model_config = ConfigDict(
@@ -241,6 +289,10 @@ class Watching:
         """Watch an event given by `id` or `url`, with the settings an entry under
         `events:` takes (a null is no setting); 409 when it is watched already."""
         _not_null(body, "id", "url")
+        if body.get("url") is not None and body.get("region") is not None:
+            raise WatchError(
+                "give a link or a region: the link says its region", status=400, field="region"
+            )
         event, settings = self._validated(_set(body))
         view_id = event.id
         if any(configured.id == view_id for configured in self._config().events):
@@ -262,6 +314,8 @@ class Watching:
         if "id" in body or "url" in body:
             field = "id" if "id" in body else "url"
             raise WatchError("a watch's event cannot change", status=400, field=field)
+        if body.get("region") is not None and view.settings.get("url"):
+            raise WatchError("this watch's link says its region", status=409, field="region")
         _shaped(SettingsInput, body)
         event, settings = self._validated(_set({**view.settings, **body}))
         until = None if event.until is None else event.until.timestamp()
@@ -298,16 +352,18 @@ class Watching:
         return await self.get(event_id)
 
     async def snooze(self, event_id: str, body: Mapping[str, Any], who: str) -> WatchView:
-        """Hold the watch's deliveries `{"for": "2h"}` or `{"until": ISO}`."""
+        """Hold the watch's deliveries `{"for": "2h"}` or `{"until": ISO}`; a snooze that
+        ends now or earlier (`{"for": "0s"}`) ends the one in force."""
         await self.get(event_id)
-        until = _snooze_end(body, self._clock())
-        if until <= self._clock():
-            raise WatchError("a snooze ends in the future", status=400, field="until")
+        now = self._clock()
+        until: float | None = _snooze_end(body, now)
+        if until is not None and until <= now:
+            until = None
         await self._watches.change(
-            event_id, self._clock(), who, "snooze", {"until": until}, snoozed_until=until
+            event_id, now, who, "snooze", {"until": until}, snoozed_until=until
         )
         await self._written(event_id)
-        logger.info("%s: watch %s snoozed", who, event_id)
+        logger.info("%s: watch %s %s", who, event_id, "snoozed" if until else "unsnoozed")
         return await self.get(event_id)
 
     async def audit(self, event_id: str) -> Sequence[AuditEntry]:
@@ -374,6 +430,9 @@ def _is_tag(part: str | int) -> bool:
     )
 
 
+_NONE = re.compile(r"(?:0+(?:\.0+)?(?:ms|[smhdwy]))+")
+
+
 def _snooze_end(body: Mapping[str, Any], now: float) -> float:
     """When a snooze given as `{"for": "2h"}` or `{"until": ISO}` ends."""
     _not_null(body, "for", "until")
@@ -381,6 +440,8 @@ def _snooze_end(body: Mapping[str, Any], now: float) -> float:
     if ("for" in body) == ("until" in body):
         raise WatchError("give either `for` or `until`", status=400, field="for")
     if "for" in body:
+        if _NONE.fullmatch(body["for"]):
+            return now
         try:
             return now + parse_duration(body["for"])
         except ValueError as exc:

@@ -5,10 +5,13 @@ mixes events that need different things."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.config.loader import parse_config
 from monitor.errors import ConfigError
 from monitor.markets import (
+    EVENT_LINK,
     PLAIN,
     BadEventId,
     EventLink,
@@ -258,3 +261,13 @@ async def test_without_its_region_a_uk_event_answers_unknown(
     assert current is None, "UNKNOWN is not believed on a first poll"
     assert "UK1: the API answered UNKNOWN on its first poll" in caplog.text
     assert "without `region: GB` or `IE`" in caplog.text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.from_regex(EVENT_LINK, fullmatch=True))
+def test_every_link_the_api_document_allows_is_read(url: str) -> None:
+    """The OpenAPI document states the links the API takes as `EVENT_LINK`: each one must
+    pass, or a request the document calls valid would be refused."""
+    link = parse_event_url(url)
+    assert link.url.startswith("https://")
+    assert link.url.endswith(f"/event/{link.event_id}")

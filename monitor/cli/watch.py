@@ -9,6 +9,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -136,16 +137,29 @@ def _pause(args: argparse.Namespace, *, paused: bool = True) -> int:
     return _run(args, act)
 
 
+def _rfc3339(text: str) -> str:
+    """What a person types (`2026-12-24 18:00`, UTC without an offset) as the API takes it;
+    text that is no date-time goes on as it is, to be refused with the API's words."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 def _resume(args: argparse.Namespace) -> int:
     return _pause(args, paused=False)
 
 
 def _snooze(args: argparse.Namespace) -> int:
-    asked = {"for": args.duration} if args.duration is not None else {"until": args.until}
+    asked = {"for": args.duration} if args.duration is not None else {"until": _rfc3339(args.until)}
 
     async def act(service: Watching, _config: Config) -> int:
         view = await service.snooze(args.event, asked, WHO)
-        print(f"{args.event} is snoozed until {when(view.snoozed_until)}")
+        if view.snoozed_until is None:
+            print(f"{args.event} is not snoozed: its changes are told as they come")
+        else:
+            print(f"{args.event} is snoozed until {when(view.snoozed_until)}")
         return EXIT_OK
 
     return _run(args, act)
