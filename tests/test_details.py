@@ -224,3 +224,36 @@ async def test_replicas_never_fetch_one_event_twice(rig: RigBuilder) -> None:
 )
 def test_a_link_gives_the_words_to_search(link: str | None, words: str | None) -> None:
     assert slug_words(link) == words
+
+
+HOSTILE_ANSWERS = {
+    "huge": " " * (16 * 1024 * 1024 + 1),
+    "not JSON": "<html>maintenance</html>",
+    "not an object": "[1, 2]",
+    "events not a list": '{"_embedded": {"events": {"id": "E1"}}}',
+    "odd fields": '{"_embedded": {"events": [{"id": 7, "dates": "soon", "_embedded": []}]}}',
+}
+
+
+@pytest.mark.parametrize("body", HOSTILE_ANSWERS.values(), ids=HOSTILE_ANSWERS.keys())
+async def test_a_hostile_details_answer_is_skipped_with_one_warning(
+    rig: RigBuilder,
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    body: str,
+) -> None:
+    r = await watching(rig)
+    details = refresher(r, session)
+    r.simulator.inject(ScriptedFault(status=200, body=body))
+    with caplog.at_level(logging.WARNING):
+        await details.run()
+    warnings = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) <= 1, [w.getMessage() for w in warnings]
+    assert all(API_KEY not in w.getMessage() for w in warnings)
+    r.clock.advance(RETRY)
+    if body == HOSTILE_ANSWERS["odd fields"]:
+        # An answer that reads, with no event in it: the events count as unknown to
+        # Discovery until the next refresh, and are polled all the same.
+        assert await details.run() == 0
+    else:
+        assert await details.run() >= 3, "a failed fetch is asked again later, and read then"

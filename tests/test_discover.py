@@ -15,14 +15,16 @@ import yaml
 from monitor.app import Monitor
 from monitor.config import Config, load_config, parse_config
 from monitor.devtools.catalog import discovery_event
+from monitor.devtools.faults import ScriptedFault
 from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
 from monitor.errors import ConfigError
 from monitor.models import NoticeKind
-from monitor.polling.discover import KEEP_AFTER_START, Discoverer
+from monitor.polling.discover import KEEP_AFTER_START, RETRY, Discoverer
 from monitor.polling.watchlist import watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.watches import Origin, Watches
+from monitor.upstream.quota import search_plan
 from monitor.watching import with_watches
 from tests.conftest import API_KEY, FakeClock
 from tests.e2e import daemon_config
@@ -230,3 +232,78 @@ async def test_without_discovery_no_discovery_request_is_made(tmp_path: Path) ->
             assert row.current is not None
             assert row.info.name is None
     assert simulator.discovery_requests == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        " " * (16 * 1024 * 1024 + 1),
+        "<html>maintenance</html>",
+        "[1, 2]",
+        '{"_embedded": {"events": {"id": "E1"}}, "page": "one"}',
+    ],
+    ids=["huge", "not JSON", "not an object", "events not a list"],
+)
+async def test_a_hostile_search_answer_is_skipped_with_one_warning(
+    discovering: tuple[Simulator, Watches, Discoverer, FakeClock, Sent, list[Config]],
+    caplog: pytest.LogCaptureFixture,
+    body: str,
+) -> None:
+    simulator, watches, discoverer, clock, sent, _ = discovering
+    simulator.inject(ScriptedFault(status=200, body=body))
+    with caplog.at_level(logging.WARNING):
+        assert not await discoverer.run()
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.startswith("discover oasis-uk: the search failed (")
+    assert API_KEY not in warning
+    assert (await watches.stored(), sent) == ([], [])
+    clock.advance(RETRY)
+    assert await discoverer.run(), "tried again later, and taken then"
+
+
+@pytest.mark.parametrize(
+    ("every", "max_events", "searches", "pages", "runs_every"),
+    [
+        pytest.param(6 * 3600, 200, 1, 1, 6 * 3600, id="well within its share"),
+        pytest.param(600, 1000, 1, 3, 600, id="fewer pages a run"),
+        pytest.param(600, 1000, 2, 1, 600, id="two searches share the cap"),
+        pytest.param(600, 200, 4, 1, 691.2, id="then longer between runs"),
+        pytest.param(3600, 5000, 1, 5, 3600, id="never past Discovery's 1,000th result"),
+    ],
+)
+def test_a_search_stays_within_its_share_of_the_quota(
+    every: float, max_events: int, searches: int, pages: int, runs_every: float
+) -> None:
+    config = config_of(
+        discover=[
+            {"name": f"s{i}", "keyword": "Oasis", "every": f"{every}s", "max_events": 1000}
+            for i in range(searches)
+        ]
+    )
+    plan = search_plan(config, every, max_events)
+    assert (plan.pages, plan.every) == (pages, pytest.approx(runs_every))
+    share = config.discovery.max_share * config.ticketmaster.daily_quota / searches
+    assert plan.pages * 86400 / plan.every <= share + 1e-9
+
+
+async def test_a_broad_search_spends_no_more_than_its_share(
+    discovering: tuple[Simulator, Watches, Discoverer, FakeClock, Sent, list[Config]],
+) -> None:
+    """A search matching thousands, every 10 minutes, with a quota of 5,000: one page a run
+    where 5 would be asked, and runs far enough apart that it spends 10% a day at most."""
+    simulator, _, discoverer, clock, _, config = discovering
+    for i in range(1200):
+        simulator.catalog.add(
+            discovery_event(
+                f"BIG{i}", f"Oasis night {i}", starts_at=NOW + timedelta(days=2 + i % 300)
+            )
+        )
+    search = {"name": "oasis-uk", "keyword": "Oasis", "every": "10m", "max_events": 1000}
+    config[0] = config_of(discover=[search], discovery={"max_share": 0.02})
+    before = simulator.discovery_requests
+    day_end = clock() + 86400
+    while clock() < day_end:
+        await discoverer.run()
+        clock.advance(300)
+    spent = simulator.discovery_requests - before
+    assert 50 <= spent <= 0.02 * 5000, "it runs, within 2% of a quota of 5,000"

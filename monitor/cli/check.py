@@ -47,6 +47,27 @@ def register(commands: Commands) -> None:
     )
 
 
+def _print_searches(config: Config, per_day: float) -> None:
+    """What the `discover:` searches spend, their cap, and each search that the cap slows."""
+    from monitor.times import format_duration
+    from monitor.upstream.quota import MAX_PAGE_SIZE, search_plan
+
+    discovery = config.discovery
+    cap = discovery.max_share * config.ticketmaster.daily_quota
+    print(
+        f"             of which {per_day:,.1f} for {len(config.discover)} searches "
+        f"(at most {cap:,.0f}: discovery.max_share {discovery.max_share:.0%})"
+    )
+    for search in config.discover:
+        plan = search_plan(config, search.every, search.max_events)
+        most = min(search.max_events, plan.pages * MAX_PAGE_SIZE)
+        if plan.every > search.every or most < search.max_events:
+            print(
+                f"  discover:  {search.name} runs every {format_duration(plan.every)} and "
+                f"takes {most} events at most, to stay within its share"
+            )
+
+
 def _check(args: argparse.Namespace) -> int:
     from monitor.times import format_duration
     from monitor.upstream.quota import (
@@ -80,7 +101,7 @@ def _check(args: argparse.Namespace) -> int:
             f"(Discovery, every {format_duration(config.discovery.refresh)})"
         )
     if searching:
-        print(f"             of which {searching:,.1f} for {len(config.discover)} searches")
+        _print_searches(config, searching)
     if bursts:
         burst = config.polling.sale_burst
         cost = burst_requests(len(bursts), burst.before, burst.after, burst.interval)

@@ -12,10 +12,11 @@ import orjson
 from monitor.cli.common import EXIT_CONFIG, EXIT_OK, Commands, command, load, table
 from monitor.config import Config
 from monitor.config.fields import REGIONS
-from monitor.discovery.client import MAX_DEPTH, DiscoveryClient, Results, Search
+from monitor.discovery.client import DiscoveryClient, Results, Search
 from monitor.discovery.details import EventDetails
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.times import local_time
+from monitor.upstream.quota import MAX_DEPTH
 
 DEFAULT_LIMIT = 100
 

@@ -156,6 +156,9 @@ class DiscoveryConfig(Model):
     """False for keys without Discovery access: no Discovery request is ever made."""
     refresh: Duration = Field(default=86400.0, ge=600.0)
     """How often each event's details are fetched again."""
+    max_share: float = Field(default=0.1, gt=0.0, le=1.0)
+    """The most of the daily quota that `discover:` searches spend together, whatever
+    their filters match: each gets an even part, in pages per run and time between runs."""
 
 
 class RetentionConfig(Model):

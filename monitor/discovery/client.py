@@ -19,13 +19,11 @@ from monitor.discovery.details import EventDetails, ShapeError, parse_event
 from monitor.errors import RateLimited, UpstreamError
 from monitor.redact import redact
 from monitor.upstream.client import fault_of
+from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE
 from monitor.upstream.ratelimit import Limiter
 
 SEARCH_PATH = "/discovery/v2/events.json"
 EVENT_PATH = "/discovery/v2/events/{}.json"
-MAX_DEPTH = 1000
-"""Discovery refuses pages past its 1,000th result (`size * page` must stay under it)."""
-MAX_PAGE_SIZE = 200
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 

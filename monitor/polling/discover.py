@@ -20,13 +20,14 @@ from pydantic import TypeAdapter
 from monitor.config import Config, EventConfig
 from monitor.config.fields import REGIONS
 from monitor.config.model import DiscoverConfig
-from monitor.discovery.client import FILTERS, MAX_DEPTH, DiscoveryClient, Search
+from monitor.discovery.client import FILTERS, DiscoveryClient, Search
 from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.models import NoticeKind
 from monitor.store.watches import Origin, StoredWatch, Watches
 from monitor.times import iso, local_time
+from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE, search_plan
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +78,10 @@ class Discoverer:
             starts_after=_moment(now),
             starts_before=_moment(now + search.window),
         )
+        plan = search_plan(config, search.every, search.max_events)
+        most = min(search.max_events, plan.pages * MAX_PAGE_SIZE)
         try:
-            results = await self._client().search(query, search.max_events)
+            results = await self._client().search(query, most)
         except UpstreamError as exc:
             logger.warning(
                 "discover %s: the search failed (%s); trying again later", search.name, exc
@@ -87,11 +90,12 @@ class Discoverer:
             return False
         taken = len(results.events)
         if results.total > taken:
-            why = (
-                f"Discovery pages no deeper than {MAX_DEPTH:,}"
-                if results.cut_by_depth
-                else f"max_events is {search.max_events}"
-            )
+            if results.cut_by_depth:
+                why = f"Discovery pages no deeper than {MAX_DEPTH:,}"
+            elif most < search.max_events:
+                why = f"a run spends {plan.pages} requests at most, within discovery.max_share"
+            else:
+                why = f"max_events is {search.max_events}"
             logger.warning(
                 "discover %s: %s events match; only the first %d are taken (%s): narrow the search "
                 "or shorten its window",
@@ -114,7 +118,7 @@ class Discoverer:
             if _watchable(event, now) and event.id not in configured
         ]
         added = await self._watches.add(found)
-        await self._watches.searched(search.name, now, now + search.every, results.total)
+        await self._watches.searched(search.name, now, now + plan.every, results.total)
         if added:
             logger.info("discover %s: %d new events to watch", search.name, len(added))
             await self._announce(config, search, [e for e in results.events if e.id in added])

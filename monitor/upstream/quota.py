@@ -105,15 +105,41 @@ def discovery_per_day(config: Config) -> float:
     return searches * SECONDS_PER_DAY / config.discovery.refresh + discover_per_day(config)
 
 
+MAX_PAGE_SIZE = 200
+"""Results in one page of a Discovery search, at most."""
+MAX_DEPTH = 1000
+"""Discovery refuses pages past its 1,000th result (`size * page` must stay under it)."""
+
+
+class SearchPlan(NamedTuple):
+    """How a `discover:` search runs within its share of the quota."""
+
+    pages: int
+    """Pages one run fetches at most (200 results each)."""
+    every: float
+    """Seconds between runs: the search's own `every`, or longer to stay in its share."""
+
+
+def search_plan(config: Config, every: float, max_events: int) -> SearchPlan:
+    """A search's pages per run and time between runs, within its part of
+    `discovery.max_share` of the daily quota (the share is split evenly among the
+    searches): fewer pages first, then longer between runs. However broad its filters, a
+    search never spends more."""
+    pages = math.ceil(min(max_events, MAX_DEPTH) / MAX_PAGE_SIZE)
+    share = config.discovery.max_share * config.ticketmaster.daily_quota
+    budget = share / max(1, len(config.discover))
+    runs = SECONDS_PER_DAY / every
+    if runs * pages > budget:
+        pages = max(1, math.floor(budget / runs))
+    return SearchPlan(pages, max(every, SECONDS_PER_DAY * pages / budget))
+
+
 def discover_per_day(config: Config) -> float:
-    """Discovery requests a day for `discover:` searches: a page of 200 results per 200
-    events a search may add, every `every`."""
+    """Discovery requests a day for `discover:` searches, as their plans allow."""
     if not config.discovery.enabled:
         return 0.0
-    return sum(
-        math.ceil(search.max_events / DETAILS_PER_REQUEST) * SECONDS_PER_DAY / search.every
-        for search in config.discover
-    )
+    plans = (search_plan(config, s.every, s.max_events) for s in config.discover)
+    return sum(plan.pages * SECONDS_PER_DAY / plan.every for plan in plans)
 
 
 def burst_requests(bursts: int, before: float, after: float, interval: float) -> float:
