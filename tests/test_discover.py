@@ -308,3 +308,15 @@ async def test_a_broad_search_spends_no_more_than_its_share(
         clock.advance(300)
     spent = simulator.discovery_requests - before
     assert 50 <= spent <= 0.02 * 5000, "it runs, within 2% of a quota of 5,000"
+
+
+def test_check_shows_the_searches_cap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli.main import main
+
+    path = tmp_path / "monitor.yaml"
+    search = {"name": "everything", "country_code": "GB", "every": "10m", "max_events": 1000}
+    path.write_text(yaml.safe_dump({**CONFIG, "discover": [search]}))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "for 1 searches (at most 500: discovery.max_share 10%)" in out
+    assert "discover:  everything runs every 10m and takes 600 events at most" in out
