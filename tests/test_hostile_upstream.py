@@ -117,6 +117,9 @@ class SpentQuota:
     async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
         raise AssertionError("no request went out, so no answer came back")
 
+    def within(self, seconds: float) -> int:
+        return 1
+
 
 async def test_a_quota_the_replicas_spent_holds_this_replica_too() -> None:
     tracker = Upstream(clock=lambda: NOW)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections import Counter
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +16,8 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.limiter import SharedLimiter
 from monitor.store.tables import rate_limits
 from monitor.upstream.ratelimit import TokenBucket
-from tests.conftest import API_KEY, ConfigFactory
+from tests.conftest import API_KEY, ConfigFactory, FakeClock
+from tests.rig import RigBuilder
 from tests.support import eventually
 
 
@@ -141,3 +143,50 @@ async def test_a_daemon_on_postgres_paces_through_the_shared_limiter(
             await engine.dispose()
     assert name == "ticketmaster"
     assert tat > time.time() - 60, "every request took its slot in the shared row"
+
+
+async def test_the_quota_is_spread_until_its_reset(
+    rig: RigBuilder, simulator: tuple[Simulator, str], clock: FakeClock
+) -> None:
+    """A watchlist that needs 48 requests a minute, a quota of 30 that resets every minute:
+    the requests are spread over each minute, most of the quota is used, and none is
+    refused. Time is the test's: the pacing's waits move the clock."""
+    sim, _ = simulator
+    sim.quota, sim.quota_period, sim.quota_reset_at = 30, 60.0, clock() + 60.0
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    limiter = TokenBucket(100.0, clock=clock, wall=clock, sleep=sleep)
+    r = await rig(ids=tuple(f"E{i:02d}" for i in range(40)), batch_size=5, limiter=limiter)
+    start = clock()
+    while clock() < start + 300:
+        await r.poller.run_cycle()
+        clock.advance(1.0)
+    assert sim.quota_refusals == 0
+    times = [at for at in sim.requested_at if at >= start + 60]  # past the first answer
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert max(gaps) <= 15.0, "no gap over a quarter of the window"
+    windows = Counter(int((at - start) // 60) for at in times)
+    assert all(count >= 0.8 * 30 for window, count in windows.items() if 1 <= window <= 3), windows
+
+
+@pytest.mark.postgres
+async def test_replicas_spread_what_is_left_of_the_quota_until_its_reset(
+    postgres_url: str,
+) -> None:
+    """Ten requests left and a reset 100 s away: whichever replica asks, the cluster's slots
+    come about ten seconds apart, however fast the rate would allow."""
+    engines = [create_engine(postgres_url) for _ in range(2)]
+    try:
+        await upgrade(engines[0])
+        one, other = (SharedLimiter(e, rate=1000.0, name="pace-test") for e in engines)
+        await one.ensure()
+        await one.observe_quota(10, time.time() + 100)
+        waits = [await limiter.reserve() for limiter in (one, other, one, other)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(waits)]
+        assert all(9.0 < gap < 13.0 for gap in gaps), waits
+        assert one.within(60) == 6, "this replica claims what goes out within a minute"
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -94,6 +94,8 @@ class Simulator:
         self.longest_gap = 0.0
         """The longest time between two answers for one event, since the last reset."""
         self.answered = 0
+        self.requested_at: list[float] = []
+        """When each availability request came in."""
         self.in_flight = 0
         """Requests received and not answered yet."""
         self.spike_arrests = 0
@@ -224,6 +226,7 @@ class Simulator:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self.requested_at.append(self.clock())
         if self.max_url_bytes is not None and len(str(request.url)) > self.max_url_bytes:
             self.too_long += 1
             return web.Response(status=414, text="414 Request-URI Too Long")

@@ -245,8 +245,10 @@ class Poller:
         writer = GroupWriter(self._repository, self._on_changes)
         soonest: float | None = UNKNOWN
         gate = asyncio.Semaphore(self._max_in_flight)
-        # Claim a few rounds of requests at a time: few transactions, little bubble.
-        chunk = self._max_in_flight * 4
+        # Claim a few rounds of requests at a time: few transactions, little bubble. No more
+        # than the pacing lets out well within the lease: a quota paced to one request a
+        # minute claims one batch at a time, never batches that would wait out their lease.
+        chunk = min(self._max_in_flight * 4, self._client.sendable(self._lease / 2))
         try:
             while True:
                 claimed_at = self._clock()

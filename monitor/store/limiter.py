@@ -1,14 +1,17 @@
 """One request rate and one daily quota for every replica sharing a PostgreSQL database:
 GCRA over one row.
 
-The row holds the theoretical arrival time (TAT) of the next request. Each request moves it
-on by one emission interval, `1 / rate`, in one `UPDATE ... RETURNING`, and waits until its
-slot, so however many replicas share the key, requests leave the cluster spaced by that
-interval. Time is the database server's, so the replicas' clocks need not agree.
+The row holds the slot of the latest request (its `tat` column). Each request takes the next
+slot, one emission interval, `1 / rate`, after it (or now, if that is later), in one
+`UPDATE ... RETURNING`, and waits until its slot, so however many replicas share the key,
+requests leave the cluster spaced by that interval. Time is the database server's, so the
+replicas' clocks need not agree.
 
 The same statement spends one unit of the quota the answers' `Rate-Limit-Available`
 headers reported, so the replicas together never send the request past the last one; when
-none is left, every replica is held until the reset.
+none is left, every replica is held until the reset. While a reset is known, the interval is
+also never shorter than the time left over what is left: the cluster spends its quota
+evenly until the reset (see `upstream.ratelimit`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import Float, case, cast, func, literal, or_, select, update
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -46,6 +49,9 @@ class SharedLimiter:
         self._name = name
         self._sleep = sleep
         self.rate = rate
+        self._quota: tuple[int, float] | None = None
+        """What the last answer here said is left, and when it resets (this replica's
+        clock): for `within`, which sizes this replica's claims."""
 
     def set_rate(self, rate: float) -> None:
         self.rate = rate
@@ -55,7 +61,7 @@ class SharedLimiter:
         async with self._engine.begin() as conn:
             await conn.execute(
                 pg_insert(rate_limits)
-                .values(name=self._name, tat=select(_DB_NOW).scalar_subquery())
+                .values(name=self._name, tat=0.0)  # no slot given yet: the next is now
                 .on_conflict_do_nothing(index_elements=["name"])
             )
 
@@ -64,14 +70,34 @@ class SharedLimiter:
         if wait > 0:
             await self._sleep(wait)
 
+    def within(self, seconds: float) -> int:
+        interval = 1.0 / self.rate
+        if self._quota is not None:
+            available, reset = self._quota
+            left = reset - self._clock()
+            if left > 0:
+                interval = max(interval, left / max(available, 1))
+        return max(1, int(seconds / interval))
+
     async def reserve(self) -> float:
         """Take the next slot and a unit of the quota; returns the seconds until the slot.
         Raises Held while the cluster has no quota left."""
-        interval = 1.0 / self.rate
         now = select(_DB_NOW).scalar_subquery()
         column = rate_limits.c
         passed = column.quota_reset_at <= now  # NULL, so false, while no reset is known
         known = column.quota_available.is_not(None)
+        interval = case(
+            (
+                and_(known, column.quota_reset_at > now),
+                func.greatest(
+                    literal(1.0 / self.rate),
+                    # What is left over the time from the latest slot to the reset.
+                    (column.quota_reset_at - func.greatest(column.tat, now))
+                    / func.greatest(column.quota_available, 1),
+                ),
+            ),
+            else_=literal(1.0 / self.rate),
+        )
         reserve = (
             update(rate_limits)
             .where(
@@ -79,7 +105,7 @@ class SharedLimiter:
                 or_(~known, column.quota_available > 0, passed),
             )
             .values(
-                tat=func.greatest(column.tat, now) + literal(interval),
+                tat=func.greatest(column.tat + interval, now),
                 quota_available=case(
                     (passed, None),
                     (known, column.quota_available - 1),
@@ -87,7 +113,7 @@ class SharedLimiter:
                 ),
                 quota_reset_at=case((passed, None), else_=column.quota_reset_at),
             )
-            .returning(column.tat - literal(interval) - _DB_NOW)
+            .returning(column.tat - _DB_NOW)
         )
         async with self._engine.begin() as conn:
             wait = (await conn.execute(reserve)).scalar_one_or_none()
@@ -120,6 +146,8 @@ class SharedLimiter:
         so an answer that arrives late cannot give back what others have spent since."""
         if available is None:
             return
+        if reset_at is not None:
+            self._quota = (available, reset_at)
         column = rate_limits.c
         async with self._engine.begin() as conn:
             await conn.execute(

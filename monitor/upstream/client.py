@@ -154,6 +154,10 @@ class InventoryClient:
             del pending[:count]
         return Reply(answers, digest if whole else None)
 
+    def sendable(self, seconds: float) -> int:
+        """How many requests the pacing lets out within `seconds` (at least one)."""
+        return self._limiter.within(seconds) if self._limiter is not None else 1 << 30
+
     def capacity(self, id_bytes: int) -> int:
         """The most IDs of up to `id_bytes - 1` characters one request carries now."""
         room = self.size.max_url_bytes - self._fixed_url_bytes + 1  # no comma after the last

@@ -1,5 +1,12 @@
-"""Request pacing, so the daemon never provokes Ticketmaster's spike arrest itself: a token
-bucket in memory for a single process (replicas on PostgreSQL share `store.limiter`)."""
+"""Request pacing, so the daemon never provokes Ticketmaster's spike arrest itself and never
+spends its quota faster than it lasts: a token bucket in memory for a single process
+(replicas on PostgreSQL share `store.limiter`).
+
+Once an answer has said what is left of the quota (`Rate-Limit-Available`) and when it
+resets (`Rate-Limit-Reset`), requests go no faster than what is left over the time left.
+A watchlist that needs more than that is polled less often, evenly (each claim takes the
+most overdue batches first), rather than at full speed until the quota runs out and then
+not at all until the reset."""
 
 from __future__ import annotations
 
@@ -20,7 +27,11 @@ class Limiter(Protocol):
     async def acquire(self) -> None: ...
 
     async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
-        """What an answer said is left of the daily quota (a shared limiter shares it)."""
+        """What an answer said is left of the quota and when it resets (Unix time): from
+        then on, requests are paced so that it lasts until the reset."""
+
+    def within(self, seconds: float) -> int:
+        """How many requests may go out within `seconds` from now (at least one)."""
 
 
 class TokenBucket:
@@ -33,15 +44,19 @@ class TokenBucket:
         burst: float = 1.0,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._rate = rate
         self._burst = burst
         self._clock = clock
+        self._wall = wall
         self._sleep = sleep
         self._tokens = burst
         self._updated = clock()
         self._lock = asyncio.Lock()
+        self._quota: tuple[int, float] | None = None
+        """What is left of the quota, and when it resets on `clock`; None when unknown."""
 
     @property
     def rate(self) -> float:
@@ -49,21 +64,42 @@ class TokenBucket:
 
     def set_rate(self, rate: float) -> None:
         """A new rate from now on (another replica came or went)."""
-        now = self._clock()
-        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-        self._updated = now
+        self._refill(self._clock())
         self._rate = rate
 
     async def acquire(self) -> None:
         # One waiter at a time keeps the order fair and the arithmetic simple.
         async with self._lock:
             now = self._clock()
-            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
-            self._updated = now
+            self._refill(now)
             if self._tokens < 1:
-                await self._sleep((1 - self._tokens) / self._rate)
+                await self._sleep((1 - self._tokens) / self._pace(now))
                 self._tokens, self._updated = 1.0, self._clock()
             self._tokens -= 1
 
     async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
-        """One process tracks its quota in `upstream.health`; nothing to share."""
+        if available is None or reset_at is None:
+            return
+        left = reset_at - self._wall()
+        now = self._clock()
+        self._refill(now)
+        self._quota = (available, now + left) if left > 0 else None
+
+    def within(self, seconds: float) -> int:
+        now = self._clock()
+        return max(1, int(self._tokens + (now - self._updated + seconds) * self._pace(now)))
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._pace(now))
+        self._updated = now
+
+    def _pace(self, now: float) -> float:
+        """Requests a second now: the rate, or less when the quota would not last."""
+        if self._quota is None:
+            return self._rate
+        available, reset = self._quota
+        if now >= reset:
+            self._quota = None  # a new quota: the next answer says how much
+            return self._rate
+        # With nothing left, one request at the reset: its answer tells the new quota.
+        return min(self._rate, max(available, 1) / (reset - now))
