@@ -99,7 +99,14 @@ def _simulator_arguments(sim: argparse.ArgumentParser) -> None:
         "--rate", type=float, default=None, help="answer a spike arrest 429 above this many/s"
     )
     sim.add_argument(
-        "--quota", type=int, default=None, help="answer a quota 429 after this many a day"
+        "--quota", type=int, default=None, help="answer a quota 429 after this many a window"
+    )
+    sim.add_argument(
+        "--quota-window",
+        type=_duration,
+        default=86400.0,
+        metavar="DURATION",
+        help="how often the quota resets (default 1d; 1m stands a minute for a day)",
     )
     sim.add_argument("--latency", type=float, default=0.0, metavar="SECONDS")
     sim.add_argument(
@@ -172,6 +179,7 @@ def _simulate(args: argparse.Namespace) -> int:
         change_every=args.change_every,
         rate=args.rate,
         quota=args.quota,
+        quota_period=args.quota_window,
         latency=args.latency,
         max_url_bytes=args.max_url_bytes,
     )
