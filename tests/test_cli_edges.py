@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli.history import moment
+from monitor.cli.history import _upstream_line, moment
 from monitor.cli.main import main, parser
-from monitor.models import Availability, Change
+from monitor.models import Availability, Change, Quota, UpstreamStatus
 from monitor.polling.watchlist import Watch
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.records import PollWrite
@@ -153,3 +153,23 @@ async def test_shell_completion_comes_from_the_parser(tmp_path: Path) -> None:
 
 def test_the_cli_entry_point_is_the_module_main() -> None:
     assert cli_command("x")[:3] == [sys.executable, "-m", "monitor"]
+
+
+@pytest.mark.parametrize(
+    ("available", "reset_in", "says"),
+    [
+        (600, 60.0, None),  # ten a second: the rate, not the quota, paces
+        (30, 60.0, "paced to one request every 2s so that it lasts until the reset"),
+        (0, 90.0, "paced to one request every 1m30s so that it lasts until the reset"),
+        (30, -5.0, None),  # the reset has passed: a new quota, not yet known
+    ],
+)
+def test_status_says_when_the_quota_paces_requests(
+    available: int, reset_in: float, says: str | None
+) -> None:
+    now = 1_800_000_000.0
+    status = UpstreamStatus(
+        last_success_at=now, quota=Quota(600, available, reset_at=now + reset_in)
+    )
+    line = _upstream_line(status, now, rate=5.0)
+    assert (says in line) if says else ("paced" not in line), line

@@ -20,7 +20,7 @@ from monitor.redact import redact
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.store.rows import EventRow
-from monitor.times import iso, local_time, parse_duration
+from monitor.times import format_duration, iso, local_time, parse_duration
 from monitor.upstream.client import availability_endpoint
 from monitor.upstream.sizing import START
 
@@ -122,7 +122,7 @@ def _transitions(change: Change) -> tuple[str, str]:
     )
 
 
-def _upstream_line(status: UpstreamStatus) -> str:
+def _upstream_line(status: UpstreamStatus, now: float, rate: float) -> str:
     words = status.health.words
     if status.health is Health.OK and status.last_success_at is None:
         words = "no poll yet"
@@ -138,6 +138,13 @@ def _upstream_line(status: UpstreamStatus) -> str:
         of = f" of {quota.limit:,}" if quota.limit else ""
         resets = f" (resets {iso(quota.reset_at)})" if quota.reset_at else ""
         parts.append(f"quota left {quota.available:,}{of}{resets}")
+        if quota.reset_at is not None and quota.reset_at > now:
+            every = (quota.reset_at - now) / max(quota.available, 1)
+            if every > 1 / rate:
+                parts.append(
+                    f"paced to one request every {format_duration(round(every, 1))} so that "
+                    "it lasts until the reset"
+                )
     line = "; ".join(parts)
     if status.health is not Health.OK and status.last_error:
         line += f"\n  last error: {redact(status.last_error)}"
@@ -160,7 +167,7 @@ async def print_status(config: Config) -> int:
         tm = config.ticketmaster
         endpoint = availability_endpoint(tm.base_url)
         learnt = await repository.load_request_size(endpoint)
-    print(_upstream_line(upstream))
+    print(_upstream_line(upstream, time.time(), config.ticketmaster.requests_per_second))
     print(_request_size_line(tm.pinned_batch_size, learnt))
     if not rows:
         print("no events have been polled yet")
