@@ -181,7 +181,7 @@ class Simulator:
             "Rate-Limit": str(self.quota),
             "Rate-Limit-Available": str(left),
             "Rate-Limit-Over": "0" if left else "1",
-            "Rate-Limit-Reset": str(int(self.quota_reset_at * 1000)),
+            "Rate-Limit-Reset": str(math.ceil(self.quota_reset_at * 1000)),  # never early
         }
 
     # -- HTTP ----------------------------------------------------------------------------

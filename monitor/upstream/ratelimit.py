@@ -57,6 +57,8 @@ class TokenBucket:
         self._lock = asyncio.Lock()
         self._quota: tuple[int, float] | None = None
         """What is left of the quota, and when it resets on `clock`; None when unknown."""
+        self._spent = 0
+        """Requests let out since the last answer said what is left."""
 
     @property
     def rate(self) -> float:
@@ -76,6 +78,7 @@ class TokenBucket:
                 await self._sleep((1 - self._tokens) / self._pace(now))
                 self._tokens, self._updated = 1.0, self._clock()
             self._tokens -= 1
+            self._spent += 1
 
     async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
         if available is None or reset_at is None:
@@ -84,6 +87,7 @@ class TokenBucket:
         now = self._clock()
         self._refill(now)
         self._quota = (available, now + left) if left > 0 else None
+        self._spent = 0
 
     def within(self, seconds: float) -> int:
         now = self._clock()
@@ -102,4 +106,4 @@ class TokenBucket:
             self._quota = None  # a new quota: the next answer says how much
             return self._rate
         # With nothing left, one request at the reset: its answer tells the new quota.
-        return min(self._rate, max(available, 1) / (reset - now))
+        return min(self._rate, max(available - self._spent, 1) / (reset - now))
