@@ -417,3 +417,19 @@ async def test_reads_and_readiness_never_wait_for_a_writer(make_config: ConfigFa
     await engine.dispose()
     assert [e["id"] for e in page["events"]] == ["EV1"]
     assert ready["reasons"] == []
+
+
+async def test_the_dashboard_says_when_the_quota_paces_requests(
+    make_config: ConfigFactory, engine: AsyncEngine
+) -> None:
+    context = context_of(make_config(), engine)
+    await upgrade(engine)
+    now = time.time()
+    context.upstream.observe_quota(5000, 30, now + 60)
+    async with TestServer(build_app(context)) as server, aiohttp.ClientSession() as http:
+        async with http.get(server.make_url("/")) as response:
+            page = await response.text()
+        assert "one request every 2s, so that the quota lasts until its reset" in page
+        context.upstream.observe_quota(5000, 4000, now + 60)
+        async with http.get(server.make_url("/")) as response:
+            assert "one request every" not in await response.text(), "the rate paces, not it"

@@ -22,6 +22,7 @@ from monitor.store.repository import Repository
 from monitor.store.rows import EventRow
 from monitor.times import format_duration, iso, local_time, parse_duration
 from monitor.upstream.client import availability_endpoint
+from monitor.upstream.quota import quota_pace
 from monitor.upstream.sizing import START
 
 
@@ -138,13 +139,12 @@ def _upstream_line(status: UpstreamStatus, now: float, rate: float) -> str:
         of = f" of {quota.limit:,}" if quota.limit else ""
         resets = f" (resets {iso(quota.reset_at)})" if quota.reset_at else ""
         parts.append(f"quota left {quota.available:,}{of}{resets}")
-        if quota.reset_at is not None and quota.reset_at > now:
-            every = (quota.reset_at - now) / max(quota.available, 1)
-            if every > 1 / rate:
-                parts.append(
-                    f"paced to one request every {format_duration(round(every, 1))} so that "
-                    "it lasts until the reset"
-                )
+        every = quota_pace(quota, now, rate)
+        if every is not None:
+            parts.append(
+                f"paced to one request every {format_duration(round(every, 1))} so that it "
+                "lasts until the reset"
+            )
     line = "; ".join(parts)
     if status.health is not Health.OK and status.last_error:
         line += f"\n  last error: {redact(status.last_error)}"

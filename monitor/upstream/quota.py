@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from monitor.config import Config
 from monitor.markets import IdKind
+from monitor.models import Quota
 from monitor.times import format_duration
 from monitor.upstream.sizing import START
 
@@ -272,3 +273,12 @@ def _fitted(config: Config, plan: QuotaPlan) -> str:
         + (f" (priority {priority})" if priority != 1 else "")
         for (old, priority), new in fitted[:8]
     )
+
+
+def quota_pace(quota: Quota, now: float, rate: float) -> float | None:
+    """Seconds between requests while what is left of the quota, spread until its reset,
+    allows fewer than `rate` a second (see `upstream.ratelimit`); None when it does not."""
+    if quota.available is None or quota.reset_at is None or quota.reset_at <= now:
+        return None
+    every = (quota.reset_at - now) / max(quota.available, 1)
+    return every if every > 1 / rate else None
