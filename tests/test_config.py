@@ -34,6 +34,11 @@ events:
 """
 
 
+def second_event(entry: str) -> str:
+    """The good config with its second event's line replaced by `entry`."""
+    return GOOD.replace("  - id: 17AOv8G6G5rI0S0", entry)
+
+
 MAIL = {"type": "email", "host": "127.0.0.1", "from": "a@example.com", "to": ["b@example.com"]}
 
 
@@ -115,32 +120,32 @@ def test_a_good_config_loads_with_defaults_and_interpolation() -> None:
             id="bad-webhook-url",
         ),
         pytest.param(
-            GOOD.replace("  - id: 17AOv8G6G5rI0S0", "  - id: 'a,b'"),
+            second_event("  - id: 'a,b'"),
             "events[1].id: 'a,b' is not an event ID: expected a universal ID",
             id="comma-in-event-id",
         ),
         pytest.param(
-            GOOD.replace("  - id: 17AOv8G6G5rI0S0", "  - {id: E9, until: '0001-01-01T00:00:00Z'}"),
+            second_event("  - {id: E9, until: '0001-01-01T00:00:00Z'}"),
             "events[1].until: expected a date from 2000 to 2100, got 0001-01-01",
             id="date-out-of-range",
         ),
         pytest.param(
-            GOOD.replace("  - id: 17AOv8G6G5rI0S0", '  - {id: E9, name: "a\\0b"}'),
+            second_event('  - {id: E9, name: "a\\0b"}'),
             "events[1].name: string should match pattern",
             id="control-character-in-name",
         ),
         pytest.param(
-            GOOD.replace("  - id: 17AOv8G6G5rI0S0", f"  - {{id: E9, tags: {list(range(21))}}}"),
+            second_event(f"  - {{id: E9, tags: {list(range(21))}}}"),
             "events[1].tags: tuple should have at most 20 items after validation, not 21",
             id="too-many-tags",
         ),
         pytest.param(
-            GOOD.replace("  - id: 17AOv8G6G5rI0S0", f"  - {{id: E9, tags: [{'t' * 41}]}}"),
+            second_event(f"  - {{id: E9, tags: [{'t' * 41}]}}"),
             "events[1].tags[0]: string should have at most 40 characters",
             id="long-tag",
         ),
         pytest.param(
-            GOOD.replace("  - id: 17AOv8G6G5rI0S0", "  - {id: E9, interval: 1ms}"),
+            second_event("  - {id: E9, interval: 1ms}"),
             "events[1].interval: an interval is at least 1s, got 1ms",
             id="interval-under-a-second",
         ),

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiomqtt
 import orjson
@@ -204,46 +205,56 @@ def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
     broker.stop()
 
 
-async def test_a_broker_that_goes_away_loses_nothing(
-    make_config: ConfigFactory,
-    private_broker: PrivateBroker,
-) -> None:
-    port = private_broker.port
-    await eventually(lambda: broker_reachable(BROKER[0], port), what="the private broker")
-    prefix, discovery = names()
+@contextlib.asynccontextmanager
+async def daemon_on_broker(
+    make_config: ConfigFactory, notifier: dict[str, Any]
+) -> AsyncIterator[tuple[Monitor, Simulator]]:
+    """A daemon polling E1 every second and telling `notifier` (MQTT), past its baseline."""
+    port = urlsplit(notifier["url"]).port or BROKER[1]
+    await eventually(lambda: broker_reachable(BROKER[0], port), what="the broker")
     simulator = Simulator(api_key=API_KEY)
     simulator.set("E1", A, RN)
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "api_key": API_KEY},
             polling={"interval": "1s"},
-            notifiers={"home": mqtt_settings(prefix, discovery, port)},
+            notifiers={"home": notifier},
             events=[{"id": "E1"}],
         )
         async with Monitor(config, housekeeping_every=0.1) as monitor:
             await eventually(lambda: simulator.requests >= 2, what="the baseline")
-            private_broker.stop()
-            simulator.set("E1", F, RN)
+            yield monitor, simulator
+
+
+async def test_a_broker_that_goes_away_loses_nothing(
+    make_config: ConfigFactory,
+    private_broker: PrivateBroker,
+) -> None:
+    port = private_broker.port
+    prefix, discovery = names()
+    settings = mqtt_settings(prefix, discovery, port)
+    async with daemon_on_broker(make_config, settings) as (monitor, simulator):
+        private_broker.stop()
+        simulator.set("E1", F, RN)
+        await eventually(
+            lambda: simulator.requests >= 6, what="the change, found while the broker is away"
+        )
+        private_broker.start()
+        await eventually(lambda: broker_reachable(BROKER[0], port), what="the broker back")
+        async with subscribed(f"{prefix}/#", port=port) as seen:
+            # The retry may go out before this subscription is made: the retained state it
+            # publishes is what any subscriber sees, now or later.
             await eventually(
-                lambda: simulator.requests >= 6, what="the change, found while the broker is away"
+                lambda: (seen.last(f"{prefix}/events/E1/state") or {}).get("status") == F.value,
+                within=10,
+                what="the change, retried through the outbox",
             )
-            private_broker.start()
-            await eventually(lambda: broker_reachable(BROKER[0], port), what="the broker back")
-            async with subscribed(f"{prefix}/#", port=port) as seen:
-                # The retry may go out before this subscription is made: the retained state
-                # it publishes is what any subscriber sees, now or later.
-                await eventually(
-                    lambda: (seen.last(f"{prefix}/events/E1/state") or {}).get("status") == F.value,
-                    within=10,
-                    what="the change, retried through the outbox",
-                )
-                listed = await Outbox(monitor.repository.engine).list_deliveries()
-                assert {row.state for row in listed} == {"delivered"}
-                await eventually(
-                    lambda: b"online" in seen.payloads(f"{prefix}/status"),
-                    what="a fresh online",
-                )
-            assert monitor.metrics.deliveries.labels("home", "failed")._value.get() >= 1
+            listed = await Outbox(monitor.repository.engine).list_deliveries()
+            assert {row.state for row in listed} == {"delivered"}
+            await eventually(
+                lambda: b"online" in seen.payloads(f"{prefix}/status"), what="a fresh online"
+            )
+        assert monitor.metrics.deliveries.labels("home", "failed")._value.get() >= 1
 
 
 async def test_a_broker_that_is_back_gets_the_waiting_delivery_at_once(
@@ -253,42 +264,30 @@ async def test_a_broker_that_is_back_gets_the_waiting_delivery_at_once(
     """The delivery failed while the broker was away, and its retry is a minute off: it goes
     out when the connection is made again, not when that minute runs out."""
     port = private_broker.port
-    await eventually(lambda: broker_reachable(BROKER[0], port), what="the private broker")
     prefix, discovery = names()
-    simulator = Simulator(api_key=API_KEY)
-    simulator.set("E1", A, RN)
-    async with serve(simulator) as upstream:
-        config = make_config(
-            ticketmaster={"base_url": upstream, "api_key": API_KEY},
-            polling={"interval": "1s"},
-            notifiers={
-                "home": {**mqtt_settings(prefix, discovery, port), "retry": {"backoff": ["1m"]}}
-            },
-            events=[{"id": "E1"}],
-        )
-        async with Monitor(config, housekeeping_every=0.1) as monitor:
-            outbox = Outbox(monitor.repository.engine)
-            await eventually(lambda: simulator.requests >= 2, what="the baseline")
-            private_broker.stop()
-            simulator.set("E1", F, RN)
-            failed = monitor.metrics.deliveries.labels("home", "failed")
-            await eventually(lambda: failed._value.get() >= 1, what="the delivery failed")
-            (waiting,) = [r for r in await outbox.list_deliveries() if r.state == "pending"]
-            async with monitor.repository.engine.begin() as connection:  # jitter aside
-                await connection.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == waiting.id)
-                    .values(next_attempt_at=monitor.clock() + 60)
-                )
+    settings = {**mqtt_settings(prefix, discovery, port), "retry": {"backoff": ["1h"]}}
+    async with daemon_on_broker(make_config, settings) as (monitor, simulator):
+        outbox = Outbox(monitor.repository.engine)
+        private_broker.stop()
+        simulator.set("E1", F, RN)
+        failed = monitor.metrics.deliveries.labels("home", "failed")
+        await eventually(lambda: failed._value.get() >= 1, what="the delivery failed")
+        (waiting,) = [r for r in await outbox.list_deliveries() if r.state == "pending"]
+        async with monitor.repository.engine.begin() as connection:  # its jitter aside
+            await connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id == waiting.id)
+                .values(next_attempt_at=monitor.clock() + 60)
+            )
 
-            private_broker.start()
-            await eventually(lambda: broker_reachable(BROKER[0], port), what="the broker back")
+        private_broker.start()
+        await eventually(lambda: broker_reachable(BROKER[0], port), what="the broker back")
 
-            async def delivered() -> bool:
-                rows = await outbox.list_deliveries()
-                return any(r.id == waiting.id and r.state == "delivered" for r in rows)
+        async def delivered() -> bool:
+            rows = await outbox.list_deliveries()
+            return any(r.id == waiting.id and r.state == "delivered" for r in rows)
 
-            await eventually(delivered, within=2.0, what="the delivery, once the broker is back")
+        await eventually(delivered, within=2.0, what="the delivery, once the broker is back")
 
 
 async def test_a_removed_watch_leaves_nothing_retained() -> None:

@@ -54,6 +54,14 @@ async def running(
             yield monitor, http
 
 
+def on_sale(*event_ids: str) -> Simulator:
+    """A simulator with tickets on sale for each of `event_ids`."""
+    simulator = Simulator(api_key=API_KEY)
+    for event_id in event_ids:
+        simulator.set(event_id, A, RN)
+    return simulator
+
+
 def context_of(
     config: Config, engine: AsyncEngine, polling: Callable[[], bool] = lambda: True
 ) -> Context:
@@ -80,9 +88,7 @@ async def json_of(http: aiohttp.ClientSession, path: str, status: int = 200) -> 
 async def test_the_api_lists_pages_filters_and_details_events(
     make_config: ConfigFactory,
 ) -> None:
-    simulator = Simulator(api_key=API_KEY)
-    for event_id in ("E1", "E2", "E3"):
-        simulator.set(event_id, A, RN)
+    simulator = on_sale("E1", "E2", "E3")
     async with running(make_config, simulator) as (monitor, http):
 
         async def all_polled() -> bool:
@@ -233,9 +239,7 @@ async def test_readiness_fails_while_the_database_refuses_every_poll(
     make_config: ConfigFactory,
 ) -> None:
     """The database still answers reads, and the upstream answers, but no poll is kept."""
-    simulator = Simulator(api_key=API_KEY)
-    for event_id in ("E1", "E2", "E3"):
-        simulator.set(event_id, A, RN)
+    simulator = on_sale("E1", "E2", "E3")
     async with running(make_config, simulator, polling={"interval": "1s"}) as (monitor, http):
         assert monitor.context is not None
         monitor.context.started_at -= 3600  # past the start-up grace
