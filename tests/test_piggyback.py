@@ -51,8 +51,8 @@ def names(requests: list[list[Claimable]]) -> list[list[str]]:
             [],
             100,
             4,
-            [["a", "b"], ["c"]],
-            id="due batches share requests",
+            [["a", "b", "c"]],
+            id="a partition's due batches go together, to be cut at 100 IDs",
         ),
         pytest.param(
             [unit("a", 10, partition="US")],
@@ -91,16 +91,32 @@ def names(requests: list[list[Claimable]]) -> list[list[str]]:
             [],
             100,
             2,
-            [["a"], ["b"]],
+            [["a", "b"]],
             id="beyond the limit, due batches wait for the next round",
         ),
         pytest.param(
+            [unit("a", 60), unit("b", 60), unit("c", 60)],
+            [],
+            100,
+            1,
+            [["a"]],
+            id="the limit counts requests of IDs, not batches",
+        ),
+        pytest.param(
             [unit("a", 150)],
-            [unit("b", 10, 5)],
+            [unit("b", 10, 5), unit("c", 60, 6)],
             100,
             4,
-            [["a"]],
-            id="a batch larger than a request still goes, the client splits it",
+            [["a", "b"]],
+            id="a batch larger than a request goes in two, and the second's room is filled",
+        ),
+        pytest.param(
+            [unit("a", 100), unit("b", 100, failures=1), unit("c", 50)],
+            [unit("d", 50, 5)],
+            262,
+            4,
+            [["a", "c", "d"], ["b"]],
+            id="262 IDs a request: three batches and a rider in one, the failing one alone",
         ),
     ],
 )
@@ -135,7 +151,8 @@ def play(
 ) -> tuple[int, list[list[float]]]:
     """The daemon's rules, played tick by tick for five minutes: claim what is due plus
     riders, and each batch taken is due again by `ClaimedBatch.next_due`. Returns the
-    requests made and when each batch was polled."""
+    requests made (a group costs its IDs over `capacity`, rounded up; with no capacity,
+    every due batch goes alone) and when each batch was polled."""
     due_at = [offset * interval for interval, _, _ in batches]
     polled_at: list[list[float]] = [[] for _ in batches]
     requests = 0
@@ -149,8 +166,13 @@ def play(
         if not due:
             continue
         waiting = sorted((b for b in claimable if b.next_due_at > now), key=lambda b: b.next_due_at)
-        for request in assemble(due, waiting, capacity, limit=len(claimable)):
-            requests += 1
+        groups = (
+            assemble(due, waiting, capacity, limit=len(claimable) * 100)
+            if capacity
+            else [[batch] for batch in due]
+        )
+        for request in groups:
+            requests += -(-sum(b.size for b in request) // capacity) if capacity else 1
             for batch in request:
                 index = int(batch.id)
                 polled_at[index].append(now)

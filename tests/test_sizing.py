@@ -203,3 +203,41 @@ def test_a_password_in_the_base_url_is_a_secret_and_never_shown_or_stored(
     assert "pw-in-url-99" in config.secrets()
     endpoint = availability_endpoint(config.ticketmaster.base_url)
     assert endpoint == "https://tm.example.com/inventory-status/v1/availability"
+
+
+async def test_requests_settle_within_five_percent_of_what_the_url_limit_admits(
+    rig: RigBuilder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A proxy admits URLs of 262 IDs: the learnt size ends within 5% of that, every
+    request but a partition's last carries it in full, and the first burst of refusals
+    (requests of 300 in flight together) halved the size once."""
+    ids = [f"E{i:04d}" for i in range(3000)]
+    watches = {i: Watch(i, None, 10.0) for i in ids}
+    size = RequestSize.of(None, 100_000)
+    r = await rig(watches=watches, batch_size=100, max_in_flight=4, size=size)
+    fixed = len(
+        str(
+            URL(f"{r.simulator_url}/inventory-status/v1/availability").with_query(
+                events="", apikey=API_KEY
+            )
+        )
+    )
+    admitted = 262
+    r.simulator.max_url_bytes = fixed + admitted * 6 - 1  # five characters and a comma each
+    sizes = []
+    for _ in range(60):
+        await r.poller.run_cycle()
+        sizes.append(size.size)
+        r.clock.advance(10.0)
+    assert sizes[-10:] == [sizes[-1]] * 10, "settled"
+    assert admitted * 0.95 <= size.size <= admitted
+    burst = [
+        record.getMessage().rsplit(" ", 1)[1]
+        for record in caplog.records
+        if "refused a request of 300 IDs" in record.getMessage()
+    ]
+    assert len(burst) > 1, "several requests of 300 were in flight at the first refusal"
+    assert set(burst) == {"150"}, "a burst of refusals halves the size once"
+    before = r.simulator.requests
+    await r.poller.run_cycle()
+    assert r.simulator.requests - before == -(-3000 // size.size), "ID by ID: no room wasted"

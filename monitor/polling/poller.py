@@ -32,6 +32,7 @@ from monitor.polling.detect import (
 )
 from monitor.polling.news import deliveries_of
 from monitor.polling.notes import Notes
+from monitor.polling.pieces import Joins, Part, cut
 from monitor.polling.watchlist import Watch
 from monitor.polling.writer import GroupWriter
 from monitor.store.records import (
@@ -259,13 +260,22 @@ class Poller:
                 # The cycle's own view of the claimed batches: a write to the watchlist
                 # meanwhile may drop the cache, never the states this cycle works on.
                 view = await self._load_states([b for request in requests for b in request])
+                pollable = self._pollables(requests, view, claimed_at, writer)
+                pieces = cut(
+                    [
+                        [(batch, pollable[batch.id]) for batch in request if pollable[batch.id]]
+                        for request in requests
+                    ],
+                    self.request_size,
+                )
+                joins = Joins.of(pieces)
                 await asyncio.gather(
                     *(
-                        self._poll(request, view, claimed_at, gate, writer, stats)
-                        for request in requests
+                        self._poll(piece, joins, pollable, view, claimed_at, gate, writer, stats)
+                        for piece in pieces
                     )
                 )
-                if len(requests) < chunk:
+                if len(pieces) < chunk:
                     break
             status = self._upstream.pending_save()
             if status is not None:
@@ -352,48 +362,90 @@ class Poller:
                 own[watch.event_id] = state
         return own
 
+    def _pollables(
+        self,
+        requests: list[list[ClaimedBatch]],
+        view: States,
+        claimed_at: float,
+        writer: GroupWriter,
+    ) -> dict[str, dict[str, EventState]]:
+        """The events to ask for, by batch; a batch with none is not polled this time."""
+        pollable: dict[str, dict[str, EventState]] = {}
+        for batch in (batch for request in requests for batch in request):
+            pollable[batch.id] = self._pollable(batch.id, view[batch.id][1], claimed_at)
+            if not pollable[batch.id]:
+                writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
+        return pollable
+
     async def _poll(  # noqa: PLR0917 - the parts of one poll
         self,
-        request: list[ClaimedBatch],
+        piece: list[Part],
+        joins: Joins,
+        pollable: dict[str, dict[str, EventState]],
         view: States,
         claimed_at: float,
         gate: asyncio.Semaphore,
         writer: GroupWriter,
         stats: CycleStats,
     ) -> None:
-        """One request for the batches of `request`, each then written as its own poll."""
-        pollable = {
-            batch.id: self._pollable(batch.id, view[batch.id][1], claimed_at) for batch in request
-        }
-        for batch in request:
-            if not pollable[batch.id]:
-                writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
-        polled = [batch for batch in request if pollable[batch.id]]
-        if not polled:
-            return
-        event_ids = [event_id for batch in polled for event_id in pollable[batch.id]]
-        same_as = self._same_as(polled, view, claimed_at)
+        """One request for the events of `piece`; each batch then written as its own poll
+        (a batch carried in parts, once the last request that carried a part has answered)."""
+        polled = [part.batch for part in piece]
+        whole = all(part.whole for part in piece)
+        event_ids = [event_id for part in piece for event_id in part.members]
+        same_as = self._same_as(polled, view, claimed_at) if whole else None
         await writer.room()
         async with gate:
             try:
                 kind = request_kind(polled[0].partition)
                 reply = await self._client.fetch_reply(event_ids, same_as, kind=kind)
-            except Held:
-                # No cycle claims anything while requests are held, so the batches keep
-                # their schedule: when the hold ends (or a replaced key lifts it), they are due.
-                for batch in polled:
-                    writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
-                return
-            except UpstreamError as exc:
-                stats.requests += 1
-                stats.failed_requests += 1
-                self._metrics.polls_failed.inc()
-                for batch in polled:
-                    writer.submit(self._failed(batch, exc))
+            except (Held, UpstreamError) as exc:
+                if not isinstance(exc, Held):
+                    stats.requests += 1
+                    stats.failed_requests += 1
+                    self._metrics.polls_failed.inc()
+                for part in piece:
+                    outcome = exc if part.whole else joins.failed(part, exc)
+                    self._settle(part.batch, outcome, pollable, view, claimed_at, writer, stats)
                 return
         stats.requests += 1
         self._metrics.polls_ok.inc()
-        self._answered(reply, polled, pollable, view, claimed_at, writer, stats)
+        if whole:
+            self._answered(reply, polled, pollable, view, claimed_at, writer, stats)
+            return
+        found = reply.found or {}
+        complete = [part.batch for part in piece if part.whole]
+        if complete:
+            self._answered(Reply(found, None), complete, pollable, view, claimed_at, writer, stats)
+        for part in piece:
+            if not part.whole:
+                outcome = joins.answered(part, found)
+                self._settle(part.batch, outcome, pollable, view, claimed_at, writer, stats)
+
+    def _settle(  # noqa: PLR0917 - the parts of one poll
+        self,
+        batch: ClaimedBatch,
+        outcome: Found | BaseException | None,
+        pollable: dict[str, dict[str, EventState]],
+        view: States,
+        claimed_at: float,
+        writer: GroupWriter,
+        stats: CycleStats,
+    ) -> None:
+        """A batch's poll, once every request that carried a part of it is done (`outcome`
+        None until then): held, failed, or answered."""
+        if outcome is None:
+            return
+        if isinstance(outcome, Held):
+            # No cycle claims anything while requests are held, so the batch keeps its
+            # schedule: when the hold ends (or a replaced key lifts it), it is due.
+            writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
+        elif isinstance(outcome, UpstreamError):
+            writer.submit(self._failed(batch, outcome))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            self._answered(Reply(outcome, None), [batch], pollable, view, claimed_at, writer, stats)
 
     def _answered(  # noqa: PLR0917 - the parts of one poll
         self,

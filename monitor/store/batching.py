@@ -8,10 +8,12 @@ not one per event. New batches, and batches left overdue by a long downtime, are
 over their interval, so a start never fires every event at once; after a short restart the
 overdue batches go first.
 
-A request is made of batches (`assemble`): the due ones of a partition, then, while there
-is room, the batches of that partition due soonest. A request costs the same whatever it
-carries, so those ride along for free and count as polled: nobody is polled later than
-their interval, and most are polled sooner.
+A claim groups batches by partition (`assemble`): the due ones, then, while the last
+request of the group has room, the batches of that partition due soonest. A group is cut
+into requests ID by ID when it is sent, so every request but its last is full. A request
+costs the same whatever it carries, so the batches that fill the room ride along for free
+and count as polled: nobody is polled later than their interval, and most are polled
+sooner.
 """
 
 from __future__ import annotations
@@ -45,36 +47,46 @@ class Claimable:
 def assemble(
     due: Sequence[Claimable], waiting: Sequence[Claimable], capacity: int, limit: int
 ) -> list[list[Claimable]]:
-    """At most `limit` requests for the `due` batches, most overdue first, each of one
-    partition and at most `capacity` events, filled up with the
-    `waiting` batches due soonest that fit. A batch with failed polls behind it goes
-    alone: whatever made it fail must not fail the others. Due batches left over stay due.
+    """The `due` batches, most overdue first, grouped by partition, as far as they fill at
+    most `limit` requests of `capacity` IDs: a partition's group is laid end to end and cut
+    into requests of that many IDs when it is sent (see `polling.pieces`), so what a group
+    costs is its IDs over `capacity`, rounded up. The room its last request leaves is
+    filled with the `waiting` batches of the partition due soonest that fit. A batch with
+    failed polls behind it goes alone: whatever made it fail must not fail the others. Due
+    batches left over stay due.
     """
-    requests: list[list[Claimable]] = []
-    rooms: list[int] = []
-    open_by_partition: dict[str, list[int]] = {}
+    width = max(1, capacity)
+    groups: list[list[Claimable]] = []
+    sizes: list[int] = []
+    open_by_partition: dict[str, int] = {}
+    used = 0
 
-    def place(batch: Claimable) -> bool:
-        for index in open_by_partition.get(batch.partition, ()):
-            if rooms[index] >= batch.size:
-                requests[index].append(batch)
-                rooms[index] -= batch.size
-                return True
-        return False
+    def cost(ids: int) -> int:
+        return -(-ids // width)
 
     for batch in sorted(due, key=_due_time):
-        if batch.failures == 0 and place(batch):
+        index = open_by_partition.get(batch.partition) if batch.failures == 0 else None
+        before = 0 if index is None else sizes[index]
+        extra = cost(before + batch.size) - cost(before)
+        if used + extra > limit:
             continue
-        if len(requests) == limit:
-            continue
-        requests.append([batch])
-        rooms.append(capacity - batch.size)
-        if batch.failures == 0:
-            open_by_partition.setdefault(batch.partition, []).append(len(requests) - 1)
+        used += extra
+        if index is None:
+            groups.append([batch])
+            sizes.append(batch.size)
+            if batch.failures == 0:
+                open_by_partition[batch.partition] = len(groups) - 1
+        else:
+            groups[index].append(batch)
+            sizes[index] += batch.size
     for batch in sorted(waiting, key=_due_time):
-        if batch.failures == 0:
-            place(batch)
-    return requests
+        index = open_by_partition.get(batch.partition)
+        if batch.failures or index is None:
+            continue
+        if sizes[index] + batch.size <= cost(sizes[index]) * width:
+            groups[index].append(batch)
+            sizes[index] += batch.size
+    return groups
 
 
 def _due_time(batch: Claimable) -> float:

@@ -20,9 +20,9 @@ API_MAX = 1000
 """The most IDs the Inventory Status API takes in one request."""
 GROW_AFTER = 10
 """Full requests in a row that must pass before the size grows."""
-FULL = 0.8
-"""A request this full counts as full: requests are made of whole batches (up to 100 events
-each), so they seldom fill up to the last ID."""
+FULL = 1.0
+"""A request this full counts as full: requests are filled ID by ID (see `polling.pieces`),
+so only a partition's last one carries fewer, and it says nothing of the limit."""
 GROWTH = 1.5
 
 
