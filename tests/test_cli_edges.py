@@ -160,7 +160,8 @@ def test_the_cli_entry_point_is_the_module_main() -> None:
     [
         (600, 60.0, None),  # ten a second: the rate, not the quota, paces
         (30, 60.0, "paced to one request every 2s so that it lasts until the reset"),
-        (0, 90.0, "paced to one request every 1m30s so that it lasts until the reset"),
+        (2, 180.0, "paced to one request every 1m30s so that it lasts until the reset"),
+        (0, 90.0, None),  # nothing left: held until the reset, which the line says already
         (30, -5.0, None),  # the reset has passed: a new quota, not yet known
     ],
 )

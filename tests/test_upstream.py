@@ -219,7 +219,7 @@ async def test_the_poller_paces_2000_events_in_batches_of_50_under_the_spike_arr
         clock.advance(seconds)
 
     ids = tuple(f"E{i:04d}" for i in range(2000))
-    watches = {i: Watch(i, None, 1.0, (Target("ops"),)) for i in ids}
+    watches = {i: Watch(i, None, 60.0, (Target("ops"),)) for i in ids}
     limiter = TokenBucket(5 * 0.97, clock=clock, sleep=wait)
     r = await rig(watches=watches, batch_size=50, max_in_flight=1, limiter=limiter)
     r.simulator.rate = 5

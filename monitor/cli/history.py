@@ -142,7 +142,7 @@ def _upstream_line(status: UpstreamStatus, now: float, rate: float) -> str:
         every = quota_pace(quota, now, rate)
         if every is not None:
             parts.append(
-                f"paced to one request every {format_duration(round(every, 1))} so that it "
+                f"paced to one request every {format_duration(every)} so that it "
                 "lasts until the reset"
             )
     line = "; ".join(parts)

@@ -183,7 +183,7 @@ async def page(request: web.Request) -> web.Response:
 
 def _paced(quota: Quota, now: float, rate: float) -> str | None:
     every = quota_pace(quota, now, rate)
-    return None if every is None else format_duration(round(every, 1))
+    return None if every is None else format_duration(every)
 
 
 def _controls(context: Context) -> dict[str, Any]:

@@ -277,8 +277,11 @@ def _fitted(config: Config, plan: QuotaPlan) -> str:
 
 def quota_pace(quota: Quota, now: float, rate: float) -> float | None:
     """Seconds between requests while what is left of the quota, spread until its reset,
-    allows fewer than `rate` a second (see `upstream.ratelimit`); None when it does not."""
-    if quota.available is None or quota.reset_at is None or quota.reset_at <= now:
+    allows fewer than `rate` a second (see `upstream.ratelimit`); None when it does not, or
+    when nothing is left (requests are held then, not paced)."""
+    if not quota.available or quota.reset_at is None or quota.reset_at <= now:
         return None
-    every = (quota.reset_at - now) / max(quota.available, 1)
-    return every if every > 1 / rate else None
+    every = (quota.reset_at - now) / quota.available
+    if every <= 1 / rate:
+        return None
+    return round(every, 1) if every < 10 else float(round(every))
