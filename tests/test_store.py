@@ -135,7 +135,7 @@ async def test_concurrent_claims_never_share_a_batch(
     await watch(repository, *(f"E{i}" for i in range(200)), batch_size=2)
     await all_due(engine)
     claims = await asyncio.gather(
-        *(repository.claim_due(NOW, limit=15, lease_until=NOW + 30, capacity=1) for _ in range(10))
+        *(repository.claim_due(NOW, limit=15, lease_until=NOW + 30, capacity=2) for _ in range(10))
     )
     claimed = [b.id for claim in claims for b in flat(claim)]
     assert len(claimed) == 100
@@ -233,15 +233,15 @@ async def test_the_batches_of_a_silent_replica_are_released_within_three_beats(
     await first.beat(NOW + 60)
     await second.beat(NOW + 60)
     lease = NOW + 90
-    taken = flat(await Repository(engine, replica="r2").claim_due(NOW + 60, 2, lease, 1))
+    taken = flat(await Repository(engine, replica="r2").claim_due(NOW + 60, 2, lease, 2))
     assert len(taken) == 2
     ours = Repository(engine, replica="r1")
-    assert len(flat(await ours.claim_due(NOW + 60, 10, lease, 1))) == 1, "the rest, not r2's"
+    assert len(flat(await ours.claim_due(NOW + 60, 10, lease, 2))) == 1, "the rest, not r2's"
     await ours.save_poll(PollWrite())
     await first.beat(NOW + 62)
-    assert flat(await ours.claim_due(NOW + 63, 10, lease, 1)) == [], "r2 may just be slow"
+    assert flat(await ours.claim_due(NOW + 63, 10, lease, 2)) == [], "r2 may just be slow"
     await first.beat(NOW + 67)  # seven seconds of silence from r2
-    released = flat(await ours.claim_due(NOW + 67, 10, lease, 1))
+    released = flat(await ours.claim_due(NOW + 67, 10, lease, 2))
     assert sorted(b.id for b in released) == sorted(b.id for b in taken)
 
 
