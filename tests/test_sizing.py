@@ -22,6 +22,12 @@ from tests.rig import RigBuilder
 from tests.support import eventually
 
 
+def url_bytes_without_ids(base_url: str) -> int:
+    """The length of a request's URL before its first ID."""
+    endpoint = URL(f"{base_url}/inventory-status/v1/availability")
+    return len(str(endpoint.with_query(events="", apikey=API_KEY)))
+
+
 def grown(size: RequestSize) -> int:
     for _ in range(GROW_AFTER):
         size.passed(size.size)
@@ -96,13 +102,7 @@ async def test_a_proxy_that_refuses_long_urls_halves_the_size_then_it_grows_agai
     watches = {i: Watch(i, None, 10.0) for i in ids}
     size = RequestSize.of(None, 100_000)
     r = await rig(watches=watches, batch_size=100, max_in_flight=1, size=size)
-    fixed = len(
-        str(
-            URL(f"{r.simulator_url}/inventory-status/v1/availability").with_query(
-                events="", apikey=API_KEY
-            )
-        )
-    )
+    fixed = url_bytes_without_ids(r.simulator_url)
     r.simulator.max_url_bytes = fixed + 160 * 6  # 160 IDs of five characters, and commas
     await r.poller.run_cycle()
     assert r.simulator.too_long == 1, "200 IDs were refused once"
@@ -215,13 +215,7 @@ async def test_requests_settle_within_five_percent_of_what_the_url_limit_admits(
     watches = {i: Watch(i, None, 10.0) for i in ids}
     size = RequestSize.of(None, 100_000)
     r = await rig(watches=watches, batch_size=100, max_in_flight=4, size=size)
-    fixed = len(
-        str(
-            URL(f"{r.simulator_url}/inventory-status/v1/availability").with_query(
-                events="", apikey=API_KEY
-            )
-        )
-    )
+    fixed = url_bytes_without_ids(r.simulator_url)
     admitted = 262
     r.simulator.max_url_bytes = fixed + admitted * 6 - 1  # five characters and a comma each
     sizes = []
