@@ -20,9 +20,9 @@ from monitor.redact import redact
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.store.rows import EventRow
-from monitor.times import format_duration, iso, local_time, parse_duration
+from monitor.times import iso, local_time, parse_duration
 from monitor.upstream.client import availability_endpoint
-from monitor.upstream.quota import quota_pace
+from monitor.upstream.quota import pace_shown
 from monitor.upstream.sizing import START
 
 
@@ -139,12 +139,9 @@ def _upstream_line(status: UpstreamStatus, now: float, rate: float) -> str:
         of = f" of {quota.limit:,}" if quota.limit else ""
         resets = f" (resets {iso(quota.reset_at)})" if quota.reset_at else ""
         parts.append(f"quota left {quota.available:,}{of}{resets}")
-        every = quota_pace(quota, now, rate)
+        every = pace_shown(quota, now, rate)
         if every is not None:
-            parts.append(
-                f"paced to one request every {format_duration(every)} so that it "
-                "lasts until the reset"
-            )
+            parts.append(f"paced to one request every {every} so that it lasts until the reset")
     line = "; ".join(parts)
     if status.health is not Health.OK and status.last_error:
         line += f"\n  last error: {redact(status.last_error)}"

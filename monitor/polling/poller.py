@@ -83,6 +83,20 @@ class CycleStats:
     changes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What the requests of one claim share: the states claimed and the events each batch
+    asks for, when the claim was made, the batches carried in parts, and where it all goes."""
+
+    view: States
+    pollable: dict[str, dict[str, EventState]]
+    claimed_at: float
+    joins: Joins
+    gate: asyncio.Semaphore
+    writer: GroupWriter
+    stats: CycleStats
+
+
 class Poller:
     def __init__(
         self,
@@ -268,13 +282,8 @@ class Poller:
                     ],
                     self.request_size,
                 )
-                joins = Joins.of(pieces)
-                await asyncio.gather(
-                    *(
-                        self._poll(piece, joins, pollable, view, claimed_at, gate, writer, stats)
-                        for piece in pieces
-                    )
-                )
+                turn = Turn(view, pollable, claimed_at, Joins.of(pieces), gate, writer, stats)
+                await asyncio.gather(*(self._poll(piece, turn) for piece in pieces))
                 if len(pieces) < chunk:
                     break
             status = self._upstream.pending_save()
@@ -377,60 +386,43 @@ class Poller:
                 writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
         return pollable
 
-    async def _poll(  # noqa: PLR0917 - the parts of one poll
-        self,
-        piece: list[Part],
-        joins: Joins,
-        pollable: dict[str, dict[str, EventState]],
-        view: States,
-        claimed_at: float,
-        gate: asyncio.Semaphore,
-        writer: GroupWriter,
-        stats: CycleStats,
-    ) -> None:
+    async def _poll(self, piece: list[Part], turn: Turn) -> None:
         """One request for the events of `piece`; each batch then written as its own poll
         (a batch carried in parts, once the last request that carried a part has answered)."""
         polled = [part.batch for part in piece]
         whole = all(part.whole for part in piece)
         event_ids = [event_id for part in piece for event_id in part.members]
-        same_as = self._same_as(polled, view, claimed_at) if whole else None
-        await writer.room()
-        async with gate:
+        same_as = self._same_as(polled, turn.view, turn.claimed_at) if whole else None
+        await turn.writer.room()
+        async with turn.gate:
             try:
                 kind = request_kind(polled[0].partition)
                 reply = await self._client.fetch_reply(event_ids, same_as, kind=kind)
             except (Held, UpstreamError) as exc:
                 if not isinstance(exc, Held):
-                    stats.requests += 1
-                    stats.failed_requests += 1
+                    turn.stats.requests += 1
+                    turn.stats.failed_requests += 1
                     self._metrics.polls_failed.inc()
                 for part in piece:
-                    outcome = exc if part.whole else joins.failed(part, exc)
-                    self._settle(part.batch, outcome, pollable, view, claimed_at, writer, stats)
+                    self._settle(
+                        part.batch, exc if part.whole else turn.joins.failed(part, exc), turn
+                    )
                 return
-        stats.requests += 1
+        turn.stats.requests += 1
         self._metrics.polls_ok.inc()
         if whole:
-            self._answered(reply, polled, pollable, view, claimed_at, writer, stats)
+            self._answered(reply, polled, turn)
             return
         found = reply.found or {}
         complete = [part.batch for part in piece if part.whole]
         if complete:
-            self._answered(Reply(found, None), complete, pollable, view, claimed_at, writer, stats)
+            self._answered(Reply(found, None), complete, turn)
         for part in piece:
             if not part.whole:
-                outcome = joins.answered(part, found)
-                self._settle(part.batch, outcome, pollable, view, claimed_at, writer, stats)
+                self._settle(part.batch, turn.joins.answered(part, found), turn)
 
-    def _settle(  # noqa: PLR0917 - the parts of one poll
-        self,
-        batch: ClaimedBatch,
-        outcome: Found | BaseException | None,
-        pollable: dict[str, dict[str, EventState]],
-        view: States,
-        claimed_at: float,
-        writer: GroupWriter,
-        stats: CycleStats,
+    def _settle(
+        self, batch: ClaimedBatch, outcome: Found | BaseException | None, turn: Turn
     ) -> None:
         """A batch's poll, once every request that carried a part of it is done (`outcome`
         None until then): held, failed, or answered."""
@@ -439,47 +431,44 @@ class Poller:
         if isinstance(outcome, Held):
             # No cycle claims anything while requests are held, so the batch keeps its
             # schedule: when the hold ends (or a replaced key lifts it), it is due.
-            writer.submit(_unpolled(batch, _next_due(batch, claimed_at)))
+            turn.writer.submit(_unpolled(batch, _next_due(batch, turn.claimed_at)))
         elif isinstance(outcome, UpstreamError):
-            writer.submit(self._failed(batch, outcome))
+            turn.writer.submit(self._failed(batch, outcome))
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
-            self._answered(Reply(outcome, None), [batch], pollable, view, claimed_at, writer, stats)
+            self._answered(Reply(outcome, None), [batch], turn)
 
-    def _answered(  # noqa: PLR0917 - the parts of one poll
-        self,
-        reply: Reply,
-        polled: list[ClaimedBatch],
-        pollable: dict[str, dict[str, EventState]],
-        view: States,
-        claimed_at: float,
-        writer: GroupWriter,
-        stats: CycleStats,
-    ) -> None:
+    def _answered(self, reply: Reply, polled: list[ClaimedBatch], turn: Turn) -> None:
         now = self._clock()
         answers = reply.found
         if answers is None:
-            self._record_same(polled, pollable, now, claimed_at, writer, stats)
+            self._record_same(polled, now, turn)
             return
         recorded = True
         for batch in polled:
             try:
                 answered, changes = self._record(
-                    batch, pollable[batch.id], answers, view, now, claimed_at, writer
+                    batch,
+                    turn.pollable[batch.id],
+                    answers,
+                    turn.view,
+                    now,
+                    turn.claimed_at,
+                    turn.writer,
                 )
             except Exception:
                 # One batch's bookkeeping never costs the others their answers: this one
                 # keeps its schedule and is read afresh at its next claim.
                 logger.exception("batch %s: its answer could not be recorded", batch.id)
                 self._states.pop(batch.id, None)
-                writer.submit(_unpolled(batch, batch.next_due(claimed_at)))
+                turn.writer.submit(_unpolled(batch, batch.next_due(turn.claimed_at)))
                 recorded = False
                 continue
-            stats.observations += answered
-            stats.changes += changes
+            turn.stats.observations += answered
+            turn.stats.changes += changes
         if reply.digest is not None and recorded:
-            self._replies[polled[0].id] = (_versions(polled, view), reply.digest)
+            self._replies[polled[0].id] = (_versions(polled, turn.view), reply.digest)
 
     def _same_as(self, polled: list[ClaimedBatch], view: States, now: float) -> bytes | None:
         """The digest of the last answer to this very request, when an answer byte for byte
@@ -494,25 +483,17 @@ class Poller:
             return None
         return known[1]
 
-    def _record_same(  # noqa: PLR0917 - the parts of one poll
-        self,
-        polled: list[ClaimedBatch],
-        pollable: dict[str, dict[str, EventState]],
-        now: float,
-        claimed_at: float,
-        writer: GroupWriter,
-        stats: CycleStats,
-    ) -> None:
+    def _record_same(self, polled: list[ClaimedBatch], now: float, turn: Turn) -> None:
         """An answer the same as the last: every event read, none changed."""
         write = PollWrite()
         observed = 0
         for batch in polled:
-            observed += len(pollable[batch.id])
-            due = batch.next_due(claimed_at)
+            observed += len(turn.pollable[batch.id])
+            due = batch.next_due(turn.claimed_at)
             write.polled.append(BatchPolled(batch.id, now, due, revised=False))
         self._metrics.unchanged.inc(observed)
-        stats.observations += observed
-        writer.submit(write)
+        turn.stats.observations += observed
+        turn.writer.submit(write)
 
     def _record(  # noqa: PLR0917 - the parts of one poll
         self,

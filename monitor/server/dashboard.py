@@ -9,15 +9,15 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Quota, Status
+from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Status
 from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, Context
 from monitor.server.forms import SNOOZES, csrf_value
 from monitor.server.pages import render
 from monitor.store.reads import DeliveryFate
 from monitor.store.rows import EventRow
-from monitor.times import format_duration, iso, local_time
-from monitor.upstream.quota import quota_pace
+from monitor.times import iso, local_time
+from monitor.upstream.quota import pace_shown
 from monitor.watching import WatchError, WatchView
 
 MAX_PAGES = 1000
@@ -169,7 +169,7 @@ async def page(request: web.Request) -> web.Response:
         "last_success": ago(
             None if upstream.last_success_at is None else now - upstream.last_success_at
         ),
-        "paced": _paced(upstream.quota, now, context.config.ticketmaster.requests_per_second),
+        "paced": pace_shown(upstream.quota, now, context.config.ticketmaster.requests_per_second),
         "refresh_ms": int(context.config.server.refresh * 1000),
         "days": TIMELINE_DAYS,
         "iso": iso,
@@ -179,11 +179,6 @@ async def page(request: web.Request) -> web.Response:
     return render(
         request, "live.html" if query.get("fragment") == "1" else "dashboard.html", values
     )
-
-
-def _paced(quota: Quota, now: float, rate: float) -> str | None:
-    every = quota_pace(quota, now, rate)
-    return None if every is None else format_duration(every)
 
 
 def _controls(context: Context) -> dict[str, Any]:

@@ -25,7 +25,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.errors import Held
+from monitor.models import Quota
 from monitor.store.tables import rate_limits
+from monitor.upstream.quota import quota_pace
 
 _DB_NOW = cast(func.extract("epoch", func.clock_timestamp()), Float)
 UNKNOWN_RESET_WAIT = 3600.0
@@ -49,7 +51,7 @@ class SharedLimiter:
         self._name = name
         self._sleep = sleep
         self.rate = rate
-        self._quota: tuple[int, float] | None = None
+        self._quota: Quota | None = None
         """What the last answer here said is left, and when it resets (this replica's
         clock): for `within`, which sizes this replica's claims."""
 
@@ -71,13 +73,8 @@ class SharedLimiter:
             await self._sleep(wait)
 
     def within(self, seconds: float) -> int:
-        interval = 1.0 / self.rate
-        if self._quota is not None:
-            available, reset = self._quota
-            left = reset - self._clock()
-            if left > 0:
-                interval = max(interval, left / max(available, 1))
-        return max(1, int(seconds / interval))
+        paced = None if self._quota is None else quota_pace(self._quota, self._clock(), self.rate)
+        return max(1, int(seconds * self.rate if paced is None else seconds / paced))
 
     async def reserve(self) -> float:
         """Take the next slot and a unit of the quota; returns the seconds until the slot.
@@ -147,7 +144,7 @@ class SharedLimiter:
         if available is None:
             return
         if reset_at is not None:
-            self._quota = (available, reset_at)
+            self._quota = Quota(available=available, reset_at=reset_at)
         column = rate_limits.c
         async with self._engine.begin() as conn:
             await conn.execute(

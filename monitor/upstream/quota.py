@@ -282,6 +282,12 @@ def quota_pace(quota: Quota, now: float, rate: float) -> float | None:
     if not quota.available or quota.reset_at is None or quota.reset_at <= now:
         return None
     every = (quota.reset_at - now) / quota.available
-    if every <= 1 / rate:
+    return every if every > 1 / rate else None
+
+
+def pace_shown(quota: Quota, now: float, rate: float) -> str | None:
+    """`quota_pace` as `status` and the dashboard show it (`700ms`, `2s`, `1m30s`)."""
+    every = quota_pace(quota, now, rate)
+    if every is None:
         return None
-    return round(every, 1) if every < 10 else float(round(every))
+    return format_duration(round(every, 1) if every < 10 else float(round(every)))
