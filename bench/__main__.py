@@ -107,6 +107,27 @@ def main() -> None:
         f"old / new: {figures['old_vs_new']:.1f} (target: at least 3)",
         flush=True,
     )
+    rate = figures["rate"]
+    assert isinstance(rate, dict)
+    print()
+    print(
+        f"Detection delay where the rate binds: {rate['events']:,} events, "
+        "2 requests a second, URLs refused over 4,000 bytes"
+    )
+    heading(detection_header)
+    print(
+        f"learnt size, rate-bound | {rate['p50_ms']:.1f} | {rate['p95_ms']:.1f} | "
+        f"{rate['max_ms']:.1f} | {rate['never_seen']:.2%} | {rate['requests']:,}"
+    )
+    print(
+        f"bound N/(B·R)/2 with B = {rate['ids_per_request']} IDs | "
+        f"{figures['rate_bound_p50_ms']:.1f}"
+    )
+    print(
+        f"rate-bound / bound: {figures['rate_vs_bound']:.2f} (target: at most 1.1); "
+        f"{rate['spike_arrests']} spike arrests, {rate['too_long']} URLs refused",
+        flush=True,
+    )
 
     print()
     print(

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yarl import URL
+
 from bench.cluster import start_daemon, stop, write_config
 from bench.polling import API_KEY
 from monitor.devtools.simulator import Simulator, serve
@@ -121,30 +123,64 @@ def delays(made: list[Made], database: Path) -> tuple[list[float], int]:
     return found, missed
 
 
-async def measure(
-    label: str, batch_size: int | str, args: argparse.Namespace, workdir: Path
-) -> dict[str, Any]:
-    """`label` "paced" announces the quota and lets the daemon pace itself to it; the
-    others keep it quiet and have the daemon fit its intervals to the figure it is told."""
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One daemon against one simulator: what the simulator enforces, what the daemon is told."""
+
+    label: str
+    events: int
+    simulator: dict[str, Any]
+    ticketmaster: dict[str, Any]
+    fit_quota: bool = False
+    quiet_quota: bool = False
+
+
+def quota_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The quota binds: as configured before requests learnt their size (`old`), as now
+    (`new`), both told the quota, and told nothing (`paced`)."""
+    quota = {"quota": args.quota, "quota_period": args.day}
+    told = {
+        "max_url_bytes": 20_000,
+        "requests_per_second": 4 * args.quota / args.day,
+        "daily_quota": int(args.quota * SECONDS_PER_DAY / args.day),
+    }
+    return [
+        Scenario("old", args.events, quota, {**told, "batch_size": 100}, True, True),
+        Scenario("new", args.events, quota, {**told, "batch_size": "auto"}, True, True),
+        Scenario("paced", args.events, quota, {**told, "batch_size": "auto"}),
+    ]
+
+
+def rate_scenario(args: argparse.Namespace) -> Scenario:
+    """The rate binds: requests a second, and a proxy refusing URLs over a length."""
+    return Scenario(
+        "rate",
+        args.rate_events,
+        {"rate": args.rate, "max_url_bytes": args.rate_url_bytes},
+        {"requests_per_second": args.rate, "batch_size": "auto"},
+    )
+
+
+def most_ids(base_url: str, id_length: int, max_url_bytes: int) -> int:
+    """B: the most IDs of `id_length` characters a URL of `max_url_bytes` holds."""
+    endpoint = URL(f"{base_url}/inventory-status/v1/availability")
+    fixed = len(str(endpoint.with_query(events="", apikey=API_KEY)))
+    return min(API_MAX, (max_url_bytes - fixed + 1) // (id_length + 1))
+
+
+async def measure(scenario: Scenario, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
-    ids = [f"G5v{index:06d}ZpCY3S" for index in range(args.events)]
-    announced = label == "paced"
-    kind = Simulator if announced else QuietQuotaSimulator
-    simulator = kind(api_key=API_KEY, quota=args.quota, quota_period=args.day)
+    ids = [f"G5v{index:06d}ZpCY3S" for index in range(scenario.events)]
+    kind = QuietQuotaSimulator if scenario.quiet_quota else Simulator
+    simulator = kind(api_key=API_KEY, **scenario.simulator)
     async with serve(simulator) as base:
+        label = scenario.label
         database = workdir / f"{label}.db"
         document = {
-            "ticketmaster": {
-                "base_url": base,
-                "api_key": API_KEY,
-                "batch_size": batch_size,
-                "max_url_bytes": 20_000,
-                "requests_per_second": 4 * args.quota / args.day,
-                "daily_quota": int(args.quota * SECONDS_PER_DAY / args.day),
-            },
+            "ticketmaster": {"base_url": base, "api_key": API_KEY, **scenario.ticketmaster},
             "database": {"url": f"sqlite+aiosqlite:///{database}"},
             "server": {"enabled": False},
-            "polling": {"interval": "1s", "fit_quota": not announced},
+            "polling": {"interval": "1s", "fit_quota": scenario.fit_quota},
             "logging": {"level": "WARNING"},
             "events": [{"id": event_id} for event_id in ids],
         }
@@ -158,25 +194,33 @@ async def measure(
             requests = simulator.requests - requests_before
         finally:
             stop(daemon)
+        url_bytes = scenario.simulator.get("max_url_bytes")
+        most = API_MAX if url_bytes is None else most_ids(base, len(ids[0]), url_bytes)
     found, missed = delays(made, database)
     ordered = sorted(found)
     return {
+        "events": scenario.events,
         "changes": len(made),
         "p50_ms": statistics.median(ordered) * 1000,
         "p95_ms": ordered[int(len(ordered) * 0.95)] * 1000,
         "max_ms": ordered[-1] * 1000,
         "never_seen": missed / len(made),
         "requests": requests,
+        "ids_per_request": most,
         "quota_refusals": simulator.quota_refusals,
+        "spike_arrests": simulator.spike_arrests,
+        "too_long": simulator.too_long,
     }
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="monitor-detection-"))
-    old = await measure("old", 100, args, workdir)
-    new = await measure("new", "auto", args, workdir)
-    paced = await measure("paced", "auto", args, workdir)
-    revisit = args.events / (API_MAX * args.quota / args.day)
+    old, new, paced = [await measure(s, args, workdir) for s in quota_scenarios(args)]
+    rate = await measure(rate_scenario(args), args, workdir)
+    # Q requests a day of B IDs revisit N events every N / (B * Q / day) seconds at best;
+    # R requests a second, every N / (B * R). Half of that is the delay to expect.
+    quota_bound = args.events / (API_MAX * args.quota / args.day) / 2 * 1000
+    rate_bound = args.rate_events / (rate["ids_per_request"] * args.rate) / 2 * 1000
     return {
         "events": args.events,
         "quota": args.quota,
@@ -184,10 +228,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "old": old,
         "new": new,
         "paced": paced,
-        "bound_p50_ms": revisit / 2 * 1000,
-        "new_vs_bound": new["p50_ms"] / (revisit / 2 * 1000),
-        "paced_vs_bound": paced["p50_ms"] / (revisit / 2 * 1000),
+        "bound_p50_ms": quota_bound,
+        "new_vs_bound": new["p50_ms"] / quota_bound,
+        "paced_vs_bound": paced["p50_ms"] / quota_bound,
         "old_vs_new": old["p50_ms"] / new["p50_ms"],
+        "rate": rate,
+        "rate_bound_p50_ms": rate_bound,
+        "rate_vs_bound": rate["p50_ms"] / rate_bound,
     }
 
 
@@ -198,6 +245,11 @@ def main() -> None:
     parser.add_argument("--day", type=float, default=120.0, help="seconds that stand for a day")
     parser.add_argument(
         "--mean-gap", type=float, default=300.0, help="mean seconds between an event's changes"
+    )
+    parser.add_argument("--rate-events", type=int, default=5_000)
+    parser.add_argument("--rate", type=float, default=2.0, help="requests a second allowed")
+    parser.add_argument(
+        "--rate-url-bytes", type=int, default=4_000, help="the longest URL a proxy lets through"
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

@@ -158,7 +158,9 @@ class Monitor:
         upstream_status = await self.repository.load_upstream()
         tm = config.ticketmaster
         learnt = await self.repository.load_request_size(_endpoint(config))
-        self.request_size = RequestSize.of(tm.pinned_batch_size, tm.max_url_bytes, learnt)
+        self.request_size = RequestSize.of(
+            tm.pinned_batch_size, tm.max_url_bytes, learnt, grain=unit_size(tm.pinned_batch_size)
+        )
         self._saved_size = learnt
         self.watches = Watches(engine)
         watches, _ = await self._sync(config, upstream_status.quota.limit)
@@ -556,7 +558,10 @@ class Monitor:
             self.config.ticketmaster.base_url,
         ):
             self.request_size = RequestSize.of(
-                tm.pinned_batch_size, tm.max_url_bytes, self.request_size.size
+                tm.pinned_batch_size,
+                tm.max_url_bytes,
+                self.request_size.size,
+                grain=unit_size(tm.pinned_batch_size),
             )
         self.poller.use_client(
             self._client(config),

@@ -110,5 +110,8 @@ def client_for(
         metrics=metrics,
         max_answer_bytes=tm.max_answer_bytes,
         max_retry_after=config.polling.retry.max,
-        size=size or RequestSize.of(tm.pinned_batch_size, tm.max_url_bytes),
+        size=size
+        or RequestSize.of(
+            tm.pinned_batch_size, tm.max_url_bytes, grain=unit_size(tm.pinned_batch_size)
+        ),
     )

@@ -170,7 +170,7 @@ def test_spread() -> None:
 
 
 @pytest.mark.parametrize(
-    ("interval", "tick"), [(60, 1.0), (4, 1.0), (2, 0.5), (1, 0.25), (0.1, 0.05)]
+    ("interval", "tick"), [(3600, 5.0), (60, 5.0), (4, 4.0), (1, 1.0), (0.01, 0.05)]
 )
 def test_tick_for(interval: float, tick: float) -> None:
     assert tick_for(interval) == tick

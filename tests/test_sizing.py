@@ -45,6 +45,21 @@ def test_a_learnt_size_starts_small_and_grows_after_full_requests_pass() -> None
     assert [grown(size) for _ in range(4)] == [450, 675, API_MAX, API_MAX]
 
 
+def test_requests_of_whole_batches_count_as_full_when_no_batch_more_fits() -> None:
+    """Claims take batches of 100 whole: at 450, a request of 400 is as full as it gets,
+    and the size must still grow to the most the API takes."""
+    size = RequestSize.of(None, 8000, learnt=450, grain=100)
+    for _ in range(GROW_AFTER):
+        size.passed(400)
+    assert size.size == 675
+    for _ in range(GROW_AFTER):
+        size.passed(575)
+    assert size.size == 675, "a request with room for a whole batch more was not full"
+    for _ in range(GROW_AFTER):
+        size.passed(600)
+    assert size.size == API_MAX
+
+
 def test_a_refusal_halves_the_size_and_growth_then_stops_short_of_it() -> None:
     size = RequestSize.of(None, 8000)
     assert size.refused(200)

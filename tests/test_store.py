@@ -30,10 +30,10 @@ from monitor.store.records import (
     NewSnapshot,
     PollWrite,
 )
-from monitor.store.replicas import Replicas
+from monitor.store.replicas import SWEEP_EVERY, Replicas
 from monitor.store.repository import Claim, Repository
 from monitor.store.tables import batches, deliveries, events, metadata, snapshots
-from tests.support import RU, F
+from tests.support import RU, F, statements
 
 NOW = 1_800_000_000.0
 AVAILABLE = Availability(Status.TICKETS_AVAILABLE, ResaleStatus.UNKNOWN)
@@ -243,6 +243,29 @@ async def test_the_batches_of_a_silent_replica_are_released_within_three_beats(
     await first.beat(NOW + 67)  # seven seconds of silence from r2
     released = flat(await ours.claim_due(NOW + 67, 10, lease, 2))
     assert sorted(b.id for b in released) == sorted(b.id for b in taken)
+
+
+async def test_a_beat_that_finds_nothing_new_costs_two_statements(engine: AsyncEngine) -> None:
+    first, second = Replicas(engine, "r1"), Replicas(engine, "r2")
+    await first.beat(NOW)
+    await second.beat(NOW)
+    with statements(engine) as ran:
+        await first.beat(NOW + 2)
+    assert len(ran) == 2, ran
+
+
+async def test_a_claim_no_replica_ever_announced_is_released_by_a_later_sweep(
+    engine: AsyncEngine,
+) -> None:
+    await watch(Repository(engine), "A", "B")
+    replica = Replicas(engine, "r1")
+    await replica.beat(NOW + 50)
+    (batch,) = flat(await Repository(engine, replica="ghost").claim_due(NOW + 60, 10, NOW + 600, 1))
+    await replica.beat(NOW + 61)
+    assert flat(await Repository(engine).claim_due(NOW + 62, 10, NOW + 90, 1)) == []
+    await replica.beat(NOW + 50 + SWEEP_EVERY)
+    (again,) = flat(await Repository(engine).claim_due(NOW + 50 + SWEEP_EVERY, 10, NOW + 900, 1))
+    assert again.id == batch.id
 
 
 async def test_a_replica_that_stops_hands_back_its_claims(engine: AsyncEngine) -> None:

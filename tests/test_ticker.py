@@ -54,7 +54,7 @@ async def test_due_work_that_could_not_be_polled_waits_for_the_tick() -> None:
     assert len(schedule.cycles) == 1, "no cycle after cycle on the spot"
 
 
-async def test_nothing_due_before_the_tick_leaves_it_to_the_tick() -> None:
+async def test_nothing_due_soon_runs_no_cycle_until_it_is_due() -> None:
     schedule = Schedule(due_in=60.0)
     ticker = PollTicker(schedule, every=30.0)
     ticker.start()

@@ -53,9 +53,10 @@ from monitor.upstream.health import Upstream
 logger = logging.getLogger(__name__)
 
 
-FOLLOW_EVERY = 1.0
-"""Seconds between looks for watch writes made elsewhere, at the most: one before a claim."""
-LOOK_EVERY = 2.0
+FOLLOW_EVERY = 2.0
+"""Seconds between looks for watch writes made elsewhere (the command line, another
+replica): a watch added there is polled within this, and a tick, of being written."""
+LOOK_EVERY = 5.0
 """Seconds between looks at the database for due batches that this process cannot know of
 (released by a replica gone silent, brought forward by another): in between, a tick with
 nothing known to be due claims nothing."""
@@ -235,11 +236,14 @@ class Poller:
         return self._client.capacity(self._id_bytes)
 
     async def next_due(self) -> float | None:
-        """When the next batch is due: as the last cycle left it, or by the database."""
+        """When the next batch is due: as the last cycle left it, or by the database; and
+        not before held requests may go out again."""
         if self._next_due == UNKNOWN:
             self._next_due = _known(await self._repository.next_due_at())
             self._looked_at = self._clock()
-        return None if self._next_due == math.inf else self._next_due
+        held_until = self._upstream.held_until()
+        due = self._next_due if held_until is None else max(self._next_due, held_until)
+        return None if due == math.inf else due
 
     def _worth_a_look(self, now: float) -> bool:
         """Whether a claim may find something due: a batch known due, a due time not
@@ -249,14 +253,12 @@ class Poller:
     async def run_cycle(self) -> CycleStats:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()
-        if self._upstream.held_until() is not None:
-            return stats
-        if not self._worth_a_look(self._clock()):
-            return stats
         now = self._clock()
         if self._before_claim is not None and now - self._followed_at >= FOLLOW_EVERY:
             self._followed_at = now
             await self._before_claim()
+        if self._upstream.held_until() is not None or not self._worth_a_look(now):
+            return stats
         writer = GroupWriter(self._repository, self._on_changes)
         soonest: float | None = UNKNOWN
         gate = asyncio.Semaphore(self._max_in_flight)
@@ -579,17 +581,28 @@ class Poller:
         shared: dict[EventState, EventState] = {}
         rules = self._rules
         watchlist = self.watchlist
+        # A batch whose every member is settled (see `detect.settled_until`) needs only the
+        # two values compared: the check every observation pays, kept to the least.
+        cached = self._states.get(batch.id)
+        quiet = cached is not None and cached[1] is states
+        quiet = quiet and now < self._quiet_until.get(batch.id, -math.inf)
         for event_id, state in states.items():
             item = answers.get(event_id)
             if item is None:
                 left_out[event_id] = state
-            elif not is_unchanged(state, item.get("status"), item.get("resaleStatus"), now, rules):
-                watch = watchlist.get(event_id)
-                if watch is None:
-                    continue  # no longer watched since the claim: its answer is dropped
-                answer = Answer.of(event_id, item)
-                new = self._apply(write, watch, state, answer, now, batch)
-                revised[event_id] = shared.setdefault(new, new)
+                continue
+            status, resale = item.get("status"), item.get("resaleStatus")
+            current = state.current
+            if quiet and current is not None:
+                if status == current.status and resale == current.resale_status:
+                    continue
+            elif is_unchanged(state, status, resale, now, rules):
+                continue
+            watch = watchlist.get(event_id)
+            if watch is None:
+                continue  # no longer watched since the claim: its answer is dropped
+            new = self._apply(write, watch, state, Answer.of(event_id, item), now, batch)
+            revised[event_id] = shared.setdefault(new, new)
         if left_out:
             self._left_out(write, revised, left_out, batch)
         return write, revised

@@ -1,10 +1,11 @@
 """When poll cycles run: at the next due time, and on APScheduler's periodic tick.
 
-The database knows when each batch is due. After each cycle the ticker asks it for the
-next due time and wakes then, so a batch is polled when it is due, not up to a tick later;
-the periodic tick catches what the wake cannot know of (a reload, another replica's
-claims, a hold that ended). A wake or tick that finds a cycle running does nothing, so
-cycles never overlap.
+The database knows when each batch is due. After each cycle the ticker asks the poller when
+the next batch is due, or when held requests may go out again, and wakes then, so a batch
+is polled when it is due, not up to a tick later. The periodic tick only catches what the
+wake cannot know of (another replica's writes, a claim that found nothing it could take),
+so it is rare: a tick costs about as much as a request's whole bookkeeping. A wake or tick
+that finds a cycle running does nothing, so cycles never overlap.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ batches due just after it, so that one claim and one write serve many requests w
 due close together (an event waits at most a sixteenth of its interval longer)."""
 
 
+TICK_AT_MOST = 5.0
+"""Seconds between ticks at the most: what no wake knows of waits no longer."""
+
+
 def tick_for(shortest_interval: float) -> float:
-    """Tick often enough that a due event waits at most a quarter interval, at most 1s."""
-    return max(0.05, min(1.0, shortest_interval / 4))
+    """A due batch no wake knows of waits at most one interval, and at most `TICK_AT_MOST`."""
+    return max(0.05, min(TICK_AT_MOST, shortest_interval))
 
 
 class Cycles(Protocol):
@@ -135,12 +140,12 @@ class PollTicker:
         self._wake_at(due, polled=stats.requests > 0)
 
     def _wake_at(self, due: float | None, *, polled: bool) -> None:
-        """Run the next cycle when the next batch is due, if that is before the next tick.
-        What is due now but was not polled (requests are held) waits for the tick."""
+        """Run the next cycle when the next batch is due (or held requests may go out).
+        What is due now but was not polled waits for the tick."""
         if due is None or not self._scheduler.running:
             return
         delay = due - self._poller.clock()
-        if delay >= self._every or (delay <= 0 and not polled):
+        if delay <= 0 and not polled:
             return
         if self._wake is not None:
             self._wake.cancel()

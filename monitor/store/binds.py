@@ -62,32 +62,19 @@ _CLAIMED_COLUMNS = (
     batches.c.interval_s,
     batches.c.last_polled_at,
     batches.c.version,
+    batches.c.claimed_by,
 )
 
 # The claim's statements are built once: a claim runs on every wake, and building them
 # (100 bound IDs each time) would cost more than running them.
-DUE = (
+SOONEST_FIRST = (
     select(*_CLAIMED_COLUMNS)
-    .where(batches.c.next_due_at <= bindparam("b_now"))
     .order_by(batches.c.next_due_at)
     .limit(bindparam("b_most"))
     .with_for_update(skip_locked=True)
 )
-
-RIDERS = (
-    select(*_CLAIMED_COLUMNS)
-    .where(
-        batches.c.next_due_at > bindparam("b_now"),
-        batches.c.partition.in_(bindparam("b_partitions", expanding=True)),
-        batches.c.claimed_by.is_(None),
-        batches.c.failures == 0,
-    )
-    .order_by(batches.c.next_due_at)
-    .limit(bindparam("b_most"))
-    .with_for_update(skip_locked=True)
-)
-"""Batches not due yet, in some partitions, soonest due first: those that may ride along.
-Batches claimed by a poll in flight, or backing off, do not."""
+"""The batches due soonest, due or not: the due ones to claim, the others to ride along or
+to say when the next claim is worth a look, all in one read."""
 
 CLAIM = (
     update(batches)

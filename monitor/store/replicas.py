@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import socket
 import uuid
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.tables import batches, replicas
@@ -25,6 +26,8 @@ HEARTBEAT = 2.0
 """Seconds between a replica's signs of life."""
 STALE_AFTER = 3 * HEARTBEAT
 """A replica not heard from for three beats is gone: its claims are released."""
+SWEEP_EVERY = 30.0
+"""Seconds between sweeps for claims no live replica holds, when no replica fell silent."""
 FORGET_AFTER = 86400.0
 
 
@@ -45,7 +48,10 @@ class Replicas:
         self._engine = engine
         self.id = replica_id
         self._lease = lease
-        """How long a claim lasts; a live replica renews its claims on every beat."""
+        """How long a claim lasts; a live replica renews its claims well before it ends."""
+        self._renewed_at = -math.inf
+        self._swept_at = -math.inf
+        self._alive: set[str] = set()
 
     async def reclaim(self, now: float) -> int:
         """Release what this daemon claimed before a restart (kill -9 included), at once
@@ -69,36 +75,50 @@ class Replicas:
 
     async def beat(self, now: float) -> int:
         """Say this replica is alive and release the claims of those gone silent; returns
-        how many replicas are alive (this one included)."""
-        alive = select(replicas.c.id).where(replicas.c.seen_at >= now - STALE_AFTER)
+        how many replicas are alive (this one included).
+
+        A beat that finds the same replicas alive costs two statements: the claims of the
+        silent are swept when one falls silent, and once in a while for any claim left by
+        a replica that never beat at all."""
         async with self._engine.begin() as conn:
             seen = await conn.execute(
                 update(replicas).where(replicas.c.id == self.id).values(seen_at=now)
             )
             if not seen.rowcount:
                 await conn.execute(insert(replicas).values(id=self.id, seen_at=now))
-            # Requests in flight keep their batches for as long as this replica lives.
-            await conn.execute(
-                update(batches)
-                .where(
-                    batches.c.claimed_by == self.id,
-                    batches.c.next_due_at < now + self._lease / 2,
+            if now >= self._renewed_at + self._lease / 4:
+                # Requests in flight keep their batches for as long as this replica lives.
+                await conn.execute(
+                    update(batches)
+                    .where(
+                        batches.c.claimed_by == self.id,
+                        batches.c.next_due_at < now + self._lease / 2,
+                    )
+                    .values(next_due_at=now + self._lease)
                 )
-                .values(next_due_at=now + self._lease)
-            )
-            released = await conn.execute(
-                update(batches)
-                .where(batches.c.claimed_by.is_not(None), batches.c.claimed_by.not_in(alive))
-                .values(next_due_at=now, claimed_by=None)
-            )
-            await conn.execute(delete(replicas).where(replicas.c.seen_at < now - FORGET_AFTER))
-            count = await conn.scalar(select(func.count()).select_from(alive.subquery()))
-        if released.rowcount:
+                self._renewed_at = now
+            known = (await conn.execute(select(replicas.c.id, replicas.c.seen_at))).all()
+            alive = {replica for replica, seen_at in known if seen_at >= now - STALE_AFTER}
+            released = 0
+            if self._alive - alive or now >= self._swept_at + SWEEP_EVERY:
+                swept = await conn.execute(
+                    update(batches)
+                    .where(
+                        batches.c.claimed_by.is_not(None),
+                        batches.c.claimed_by.not_in(sorted(alive)),
+                    )
+                    .values(next_due_at=now, claimed_by=None)
+                )
+                released = swept.rowcount
+                self._swept_at = now
+            if any(seen_at < now - FORGET_AFTER for _, seen_at in known):
+                await conn.execute(delete(replicas).where(replicas.c.seen_at < now - FORGET_AFTER))
+        self._alive = alive
+        if released:
             logger.info(
-                "%d batches claimed by a replica gone silent are polled again now",
-                released.rowcount,
+                "%d batches claimed by a replica gone silent are polled again now", released
             )
-        return max(1, int(count or 0))
+        return max(1, len(alive))
 
     async def leave(self, now: float) -> None:
         """Stop counting as alive, and hand back what this replica still holds."""

@@ -26,10 +26,9 @@ from monitor.models import (
 from monitor.store.batching import UNIT, Batch, BatchPlan, Claimable, assemble, plan_batches
 from monitor.store.binds import (
     CLAIM,
-    DUE,
     POLLED,
     POSTPONED,
-    RIDERS,
+    SOONEST_FIRST,
     UNREAD_EVENT,
     UPDATE_EVENT,
     change,
@@ -186,33 +185,43 @@ class Repository:
         """Take up to `limit` requests' worth of batches (see `assemble`): the due ones,
         and others of their partitions that fit in the room left, pushing the due time of
         each to `lease_until`. Should this process die mid-poll, they come due again when
-        the lease ends. The same transaction reads when the next batch is due after the
-        claim, so that a poller needs no other read to know when to wake.
+        the lease ends. The same read says when the next batch is due after the claim, so
+        that a poller needs no other read to know when to wake.
         """
         per_request = capacity // UNIT + 1
-        most = limit * per_request
+        read = min(limit, 2) * per_request
         async with self.engine.begin() as conn:
-            due = (await conn.execute(DUE, {"b_now": now, "b_most": most})).all()
-            # Riders fill the room due batches leave: none to look for when they leave none.
-            partitions = {row.partition for row in due if row.failures == 0 and row.size < capacity}
-            waiting: Sequence[Any] = ()
-            if partitions:
-                parameters = {"b_now": now, "b_partitions": list(partitions), "b_most": most}
-                waiting = (await conn.execute(RIDERS, parameters)).all()
-            rows = {row.id: row for row in (*due, *waiting)}
+            rows = (await conn.execute(SOONEST_FIRST, {"b_most": read})).all()
+            if len(rows) == read and rows[-1].next_due_at <= now and limit > 2:
+                # A backlog: all that was read is due, and more may be.
+                read = limit * per_request
+                rows = (await conn.execute(SOONEST_FIRST, {"b_most": read})).all()
+            due = [row for row in rows if row.next_due_at <= now]
+            # Riders fill the room due batches leave; batches claimed by a poll in flight, or
+            # backing off, do not ride.
+            partitions = {row.partition for row in due if row.failures == 0}
+            waiting = [
+                row
+                for row in rows[len(due) :]
+                if row.claimed_by is None and row.failures == 0 and row.partition in partitions
+            ]
             requests = assemble(
                 [_claimable(row) for row in due],
                 [_claimable(row) for row in waiting],
                 capacity,
                 limit,
             )
-            taken = [batch.id for request in requests for batch in request]
+            taken = {batch.id for request in requests for batch in request}
             if taken:
-                parameters = {"b_ids": taken, "b_lease_until": lease_until}
+                parameters = {"b_ids": list(taken), "b_lease_until": lease_until}
                 await conn.execute(CLAIM, {**parameters, "b_replica": self.replica})
-            soonest: float | None = await conn.scalar(SOONEST)
+            rest = (row.next_due_at for row in rows if row.id not in taken)
+            soonest = next(rest, None)
+            if soonest is None and len(rows) == read:
+                soonest = await conn.scalar(SOONEST)
+        by_id = {row.id: row for row in rows}
         return Claim(
-            [[_claimed(rows[batch.id], now) for batch in request] for request in requests],
+            [[_claimed(by_id[batch.id], now) for batch in request] for request in requests],
             soonest,
         )
 

@@ -20,9 +20,6 @@ API_MAX = 1000
 """The most IDs the Inventory Status API takes in one request."""
 GROW_AFTER = 10
 """Full requests in a row that must pass before the size grows."""
-FULL = 1.0
-"""A request this full counts as full: requests are filled ID by ID (see `polling.pieces`),
-so only a partition's last one carries fewer, and it says nothing of the limit."""
 GROWTH = 1.5
 
 
@@ -33,18 +30,25 @@ class RequestSize:
     size: int
     pinned: bool = False
     max_url_bytes: int = 8000
+    grain: int = 1
+    """IDs come to a request in whole groups of up to this many (batches, see
+    `store.batching`): a request with less room left than one group is full. Requests are
+    cut ID by ID (see `polling.pieces`), so only a partition's last one carries fewer, and
+    it says nothing of the limit."""
     passed_in_a_row: int = 0
     refused_at: int | None = None
     """The smallest size refused as too large so far."""
 
     @classmethod
-    def of(cls, setting: int | None, max_url_bytes: int, learnt: int | None = None) -> RequestSize:
+    def of(
+        cls, setting: int | None, max_url_bytes: int, learnt: int | None = None, *, grain: int = 1
+    ) -> RequestSize:
         """`setting` is the configured `batch_size` (None for `auto`); `learnt` what an
         earlier run found out."""
         if setting is not None:
             return cls(setting, pinned=True, max_url_bytes=max_url_bytes)
         size = START if learnt is None else max(1, min(API_MAX, learnt))
-        return cls(size, max_url_bytes=max_url_bytes)
+        return cls(size, max_url_bytes=max_url_bytes, grain=max(1, grain))
 
     def take(self, event_ids: Sequence[str], fixed_url_bytes: int) -> int:
         """How many of `event_ids`, from the first, the next request carries: at most
@@ -63,7 +67,7 @@ class RequestSize:
 
     def passed(self, carried: int) -> bool:
         """A request of `carried` IDs went through; True when the size grew."""
-        if self.pinned or carried < self.size * FULL or self.size >= API_MAX:
+        if self.pinned or carried + self.grain <= self.size or self.size >= API_MAX:
             return False
         self.passed_in_a_row += 1
         if self.passed_in_a_row < GROW_AFTER:
