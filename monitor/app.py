@@ -45,7 +45,7 @@ from monitor.store.retention import prune
 from monitor.store.watches import Watches
 from monitor.tasks import finish
 from monitor.upstream.client import InventoryClient, availability_endpoint
-from monitor.upstream.quota import QuotaPlan, plan_for, quota_warning, rate_warning
+from monitor.upstream.quota import QuotaPlan, pace_note, plan_for, quota_warning, rate_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
 from monitor.watching import Watching, watched_event, with_watches
@@ -162,6 +162,7 @@ class Monitor:
             tm.pinned_batch_size, tm.max_url_bytes, learnt, grain=unit_size(tm.pinned_batch_size)
         )
         self._saved_size = learnt
+        self._paced = False
         self.watches = Watches(engine)
         watches, _ = await self._sync(config, upstream_status.quota.limit)
 
@@ -401,6 +402,7 @@ class Monitor:
         """A pause that another replica found holds this one too; a request size learnt
         since the last look is kept, and with `fit_quota` the intervals follow it."""
         self.upstream.adopt(await self.repository.load_upstream())
+        self._note_pace()
         size = self.request_size.size
         if size != self._saved_size and not self.request_size.pinned:
             await self.repository.save_request_size(_endpoint(self.config), size, self.clock())
@@ -409,6 +411,23 @@ class Monitor:
             async with self._reloading:
                 watches, _ = await self._sync(self.config, self.upstream.status.quota.limit)
                 self.poller.replace_watchlist(watches)
+
+    def _note_pace(self) -> None:
+        """Say when the quota starts holding polling back, what that makes of each event's
+        interval, and when it stops: once each, not on every look."""
+        rate = self.config.ticketmaster.requests_per_second * PACING
+        note = pace_note(
+            self.upstream.status.quota,
+            self.clock(),
+            rate,
+            len(self.poller.watchlist),
+            self.request_size.size,
+        )
+        if note is not None and not self._paced:
+            logger.warning("polling is paced: %s", note)
+        elif note is None and self._paced:
+            logger.info("the quota no longer holds polling back")
+        self._paced = note is not None
 
     async def _prune_when_due(self) -> None:
         if self.clock() - self._pruned_at < PRUNE_EVERY:

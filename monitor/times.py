@@ -3,6 +3,7 @@ times, and a show's start in its venue's own time."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,6 +49,17 @@ def format_duration(seconds: float) -> str:
             parts.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(parts)
+
+
+def next_poll(due_at: float | None, now: float, *, polling_now: bool = False) -> str:
+    """When an event is polled next, as `status` and the dashboard say it: `in 8s`."""
+    if polling_now:
+        return "now"
+    if due_at is None:
+        return "not scheduled"
+    if due_at <= now:
+        return "due now"
+    return f"in {format_duration(float(math.ceil(due_at - now)))}"
 
 
 def iso(timestamp: float) -> str:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import yaml
+from sqlalchemy import select, update
 
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Health, Outcome, Quota, ResaleStatus, Status, UpstreamStatus
+from monitor.polling.watchlist import Watch
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.repository import Repository
+from monitor.store.tables import batches, events
 from tests.conftest import API_KEY, change_with_delivery
 from tests.e2e import receiver, run_cli
 
@@ -155,3 +159,32 @@ async def test_status_says_when_polling_is_paused_for_the_quota(tmp_path: Path) 
         "upstream: the API key's daily quota is used up; since 2027-01-15T08:00:00Z; "
         "next try 2027-01-15T09:00:00Z; quota left 0 of 5,000 (resets 2027-01-15T09:00:00Z)"
     )
+
+
+async def test_status_says_when_each_event_is_polled_next(tmp_path: Path) -> None:
+    config = live_config(tmp_path, "http://127.0.0.1:9")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}")
+    await upgrade(engine)
+    repository = Repository(engine, replica="r1")
+    now = time.time()
+    numbers = iter(range(10))
+    watches = [Watch("E1", "Soon", 60.0), Watch("E2", "Later", 3600.0), Watch("E3", "Now", 5.0)]
+    await repository.sync_watchlist(watches, 100, now, lambda: f"b{next(numbers)}")
+    async with engine.begin() as connection:
+        for event_id, due_in in (("E1", 42.0), ("E2", 5400.0), ("E3", -1.0)):
+            batch_id = select(events.c.batch_id).where(events.c.event_id == event_id)
+            await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id.scalar_subquery())
+                .values(next_due_at=now + due_in)
+            )
+    claimed = await repository.claim_due(now, 10, now + 30, 1)
+    assert [b.id for request in claimed.requests for b in request], "E3 is being polled"
+    await engine.dispose()
+    code, out, err = await run_cli("status", "--config", str(config))
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines()[2:]}
+    assert "NEXT POLL" in lines["EVENT"]
+    assert lines["E1"].rstrip().endswith(("in 42s", "in 41s"))
+    assert lines["E2"].rstrip().endswith(("in 1h30m", "in 1h29m59s"))
+    assert lines["E3"].rstrip().endswith(" now")

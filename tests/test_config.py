@@ -10,7 +10,7 @@ from monitor.config import Config, load_config, parse_config
 from monitor.errors import ConfigError
 from monitor.models import Status
 from monitor.redact import Redactor
-from monitor.times import format_duration, parse_duration
+from monitor.times import format_duration, next_poll, parse_duration
 from tests.conftest import ConfigFactory
 
 GOOD = """\
@@ -270,6 +270,21 @@ def test_bad_polling_rules_name_the_event_and_key(line: str, expected: str) -> N
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("due_at", "polling_now", "said"),
+    [
+        (None, False, "not scheduled"),
+        (1000.0, False, "due now"),
+        (990.0, False, "due now"),
+        (1007.2, False, "in 8s"),
+        (1000.0 + 3600 * 1.5, False, "in 1h30m"),
+        (1050.0, True, "now"),
+    ],
+)
+def test_when_an_event_is_polled_next(due_at: float | None, polling_now: bool, said: str) -> None:
+    assert next_poll(due_at, 1000.0, polling_now=polling_now) == said
 
 
 @pytest.mark.parametrize(

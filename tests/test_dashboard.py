@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 
 from monitor.app import Monitor
@@ -125,6 +127,9 @@ async def test_each_event_has_a_page_of_its_own(make_config: ConfigFactory) -> N
             assert "<script>alert" not in html
             assert "Sold out → On sale" in html
             assert "console: " in html, "the change's delivery and its outcome"
+            next_poll = re.search(r'<dd id="next-poll">([^<]*)</dd>', html)
+            assert next_poll is not None
+            assert re.fullmatch(r"in 1s|due now|now", next_poll[1]), "polled every second"
             async with http.get(f"{monitor.url}/") as dashboard:
                 assert 'href="/events/E1"' in await dashboard.text()
             async with http.get(f"{monitor.url}/events/NOPE") as missing:

@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
 from monitor.errors import Held
+from monitor.models import Quota
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.limiter import SharedLimiter
 from monitor.store.tables import rate_limits
+from monitor.upstream.quota import pace_note
 from monitor.upstream.ratelimit import TokenBucket
 from tests.conftest import API_KEY, ConfigFactory, FakeClock
 from tests.rig import RigBuilder
@@ -169,6 +171,58 @@ async def test_the_quota_is_spread_until_its_reset(
     assert max(gaps) <= 15.0, "no gap over a quarter of the window"
     windows = Counter(int((at - start) // 60) for at in times)
     assert all(count >= 0.8 * 30 for window, count in windows.items() if 1 <= window <= 3), windows
+
+
+async def test_the_log_says_once_when_the_quota_paces_polling_and_what_that_makes_of_it(
+    make_config: ConfigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    simulator = Simulator(api_key=API_KEY, quota=20, quota_period=60.0)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "batch_size": 2, "requests_per_second": 50},
+            polling={"interval": "1s"},
+            events=[{"id": f"E{i}"} for i in range(20)],
+        )
+        async with Monitor(config, housekeeping_every=0.05):
+
+            def said() -> list[str]:
+                return [r.getMessage() for r in caplog.records if "paced" in r.getMessage()]
+
+            await eventually(said, what="the pacing said")
+            await asyncio.sleep(0.3)  # several more looks at the quota
+    (note,) = said()
+    assert note.startswith("polling is paced: the quota left (")
+    assert "lasts until its reset at " in note
+    assert "each of the 20 watched events is polled about every " in note
+    assert simulator.quota_refusals == 0
+
+
+@pytest.mark.parametrize(
+    ("available", "reset_in", "events", "says"),
+    [
+        (
+            30,
+            60.0,
+            100,
+            "one request every 2s: each of the 100 watched events is polled about every 20s",
+        ),
+        (
+            2,
+            180.0,
+            1000,
+            "one request every 1m30s: each of the 1,000 watched events is polled about every 2h30m",
+        ),
+        (600, 60.0, 100, None),
+        (0, 60.0, 100, None),
+    ],
+)
+def test_what_pacing_makes_of_the_watchlist(
+    available: int, reset_in: float, events: int, says: str | None
+) -> None:
+    now = 1_800_000_000.0
+    quota = Quota(1000, available, reset_at=now + reset_in)
+    note = pace_note(quota, now, rate=5.0, events=events, ids_per_request=10)
+    assert (note is not None and says in note) if says else note is None, note
 
 
 @pytest.mark.postgres

@@ -20,7 +20,7 @@ from monitor.redact import redact
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.store.rows import EventRow
-from monitor.times import iso, local_time, parse_duration
+from monitor.times import iso, local_time, next_poll, parse_duration
 from monitor.upstream.client import availability_endpoint
 from monitor.upstream.quota import pace_shown
 from monitor.upstream.sizing import START
@@ -169,8 +169,19 @@ async def print_status(config: Config) -> int:
     if not rows:
         print("no events have been polled yet")
         return 0
+    now = time.time()
     table(
-        ("EVENT", "NAME", "STARTS", "VENUE", "STATUS", "RESALE", "LAST CHANGE", "LAST SEEN"),
+        (
+            "EVENT",
+            "NAME",
+            "STARTS",
+            "VENUE",
+            "STATUS",
+            "RESALE",
+            "LAST CHANGE",
+            "LAST SEEN",
+            "NEXT POLL",
+        ),
         [
             (
                 row.event_id,
@@ -181,6 +192,7 @@ async def print_status(config: Config) -> int:
                 row.current.resale_status if row.current else "-",
                 when(row.last_changed_at),
                 when(row.last_seen_at),
+                next_poll(row.next_due_at, now, polling_now=row.polling_now),
             )
             for row in rows
         ],

@@ -16,7 +16,7 @@ from monitor.server.forms import SNOOZES, csrf_value
 from monitor.server.pages import render
 from monitor.store.reads import DeliveryFate
 from monitor.store.rows import EventRow
-from monitor.times import iso, local_time
+from monitor.times import iso, local_time, next_poll
 from monitor.upstream.quota import pace_shown
 from monitor.watching import WatchError, WatchView
 
@@ -213,6 +213,7 @@ async def event_page(request: web.Request) -> web.Response:
         "starts": local_time(info.starts_at, info.timezone),
         "venue": ", ".join(p for p in (info.venue.name, info.venue.city) if p),
         "first_seen": iso(start),
+        "next_poll": next_poll(row.next_due_at, now, polling_now=row.polling_now),
         "status_bar": timeline(row, history, start, now),
         "resale_bar": timeline(row, history, start, now, "resale_status"),
         "changes": [

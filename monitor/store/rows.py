@@ -49,6 +49,8 @@ class EventRow:
     info: EventInfo
     found_by: str | None = None
     """The `discover:` search that added the event; None for the configuration's own."""
+    polling_now: bool = False
+    """A poll of its batch is in flight (`next_due_at` is then when its claim lapses)."""
 
 
 INFO_COLUMNS = (
@@ -66,7 +68,12 @@ INFO_COLUMNS = (
 """What `info_from_row` reads: select them with `events` and `event_details` joined."""
 
 EVENT_ROWS = select(
-    events, batches.c.next_due_at, batches.c.last_polled_at, watches.c.search, *INFO_COLUMNS
+    events,
+    batches.c.next_due_at,
+    batches.c.last_polled_at,
+    batches.c.claimed_by,
+    watches.c.search,
+    *INFO_COLUMNS,
 ).select_from(
     events.outerjoin(batches, events.c.batch_id == batches.c.id)
     .outerjoin(event_details, event_details.c.event_id == events.c.event_id)
@@ -100,6 +107,7 @@ def event_from_row(row: Any) -> EventRow:
         next_due_at=row.next_due_at,
         info=info_from_row(row.event_id, row.name, row),
         found_by=row.search,
+        polling_now=row.claimed_by is not None,
     )
 
 

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from monitor.config import Config
 from monitor.markets import IdKind
 from monitor.models import Quota
-from monitor.times import format_duration
+from monitor.times import format_duration, iso
 from monitor.upstream.sizing import START
 
 SECONDS_PER_DAY = 86400.0
@@ -288,6 +288,25 @@ def quota_pace(quota: Quota, now: float, rate: float) -> float | None:
 def pace_shown(quota: Quota, now: float, rate: float) -> str | None:
     """`quota_pace` as `status` and the dashboard show it (`700ms`, `2s`, `1m30s`)."""
     every = quota_pace(quota, now, rate)
-    if every is None:
+    return None if every is None else _rounded(every)
+
+
+def pace_note(
+    quota: Quota, now: float, rate: float, events: int, ids_per_request: int
+) -> str | None:
+    """What pacing to the quota means for the watchlist, as the log says it when pacing
+    begins: one request every so often, so each of `events` is polled about every so long.
+    None while the quota does not hold requests back."""
+    every = quota_pace(quota, now, rate)
+    if every is None or quota.reset_at is None:
         return None
-    return format_duration(round(every, 1) if every < 10 else float(round(every)))
+    requests = max(1, math.ceil(events / max(1, ids_per_request)))
+    return (
+        f"the quota left ({quota.available:,} requests) lasts until its reset at "
+        f"{iso(quota.reset_at)} only at one request every {_rounded(every)}: each of the "
+        f"{events:,} watched events is polled about every {_rounded(every * requests)}"
+    )
+
+
+def _rounded(seconds: float) -> str:
+    return format_duration(round(seconds, 1) if seconds < 10 else float(round(seconds)))
