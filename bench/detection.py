@@ -50,6 +50,9 @@ API_MAX = 1000
 SECONDS_PER_DAY = 86400.0
 WARM_UP = 15.0
 """Seconds for the daemon to read every baseline, learn its request size and re-plan."""
+RATE_WARM_UP = 60.0
+"""Where the rate binds, seconds to learn the request size from the proxy's refusals at
+2 requests a second: the delay measured is the steady state's."""
 TAIL = 3.0
 """Seconds after the last change for the daemon to read it."""
 
@@ -133,6 +136,8 @@ class Scenario:
     ticketmaster: dict[str, Any]
     fit_quota: bool = False
     quiet_quota: bool = False
+    warm_up: float = WARM_UP
+    log_level: str = "WARNING"
 
 
 def quota_scenarios(args: argparse.Namespace) -> list[Scenario]:
@@ -158,6 +163,7 @@ def rate_scenario(args: argparse.Namespace) -> Scenario:
         args.rate_events,
         {"rate": args.rate, "max_url_bytes": args.rate_url_bytes},
         {"requests_per_second": args.rate, "batch_size": "auto"},
+        warm_up=RATE_WARM_UP,
     )
 
 
@@ -181,12 +187,12 @@ async def measure(scenario: Scenario, args: argparse.Namespace, workdir: Path) -
             "database": {"url": f"sqlite+aiosqlite:///{database}"},
             "server": {"enabled": False},
             "polling": {"interval": "1s", "fit_quota": scenario.fit_quota},
-            "logging": {"level": "WARNING"},
+            "logging": {"level": scenario.log_level},
             "events": [{"id": event_id} for event_id in ids],
         }
         daemon = start_daemon(write_config(workdir / f"{label}.json", document))
         try:
-            await asyncio.sleep(WARM_UP)
+            await asyncio.sleep(scenario.warm_up)
             requests_before = simulator.requests
             plan = schedule(ids, args.day, args.mean_gap, rng)
             made = await make_changes(simulator, plan, rng)

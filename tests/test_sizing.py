@@ -16,8 +16,9 @@ from monitor.polling.watchlist import Watch
 from monitor.store.engine import create_engine
 from monitor.store.repository import Repository
 from monitor.upstream.client import availability_endpoint
+from monitor.upstream.ratelimit import TokenBucket
 from monitor.upstream.sizing import API_MAX, GROW_AFTER, START, RequestSize
-from tests.conftest import API_KEY, ConfigFactory
+from tests.conftest import API_KEY, ConfigFactory, FakeClock
 from tests.rig import RigBuilder
 from tests.support import eventually
 
@@ -67,9 +68,47 @@ def test_a_refusal_halves_the_size_and_growth_then_stops_short_of_it() -> None:
     assert grown(size) == 150, "half way to the size refused"
     assert grown(size) == 175
     assert size.refused(175)
-    assert size.size == 87
+    assert size.size == 150, "back to the most that went through, not to half"
     sizes = [grown(size) for _ in range(8)]
+    assert sizes[:3] == [162, 168, 171]
     assert sizes[-1] == 174, "settled just under the smallest size refused"
+
+
+def test_requests_cut_before_the_size_grew_say_nothing_of_the_new_size() -> None:
+    size = RequestSize.of(None, 8000, learnt=300)
+    for _ in range(GROW_AFTER):
+        size.passed(300, built_at=300)
+    assert size.size == 450
+    for _ in range(GROW_AFTER):
+        size.passed(300, built_at=300)
+    assert size.size == 450, "requests of 300 cut at 300 prove nothing of 450"
+    assert size.passed_at == 300
+
+
+async def test_requests_waiting_for_their_turn_go_out_at_the_size_a_refusal_left(
+    rig: RigBuilder, caplog: pytest.LogCaptureFixture, clock: FakeClock
+) -> None:
+    """Four requests of 300 wait for the rate's slots (20 a second, in real time: each waits
+    for the answer before it) when the first is refused: the other three go out at the
+    halved size instead of being refused in turn."""
+    ids = [f"E{i:04d}" for i in range(1200)]
+    size = RequestSize.of(None, 100_000, learnt=300)
+    limiter = TokenBucket(20.0)
+    r = await rig(
+        watches={i: Watch(i, None, 10.0) for i in ids},
+        batch_size=100,
+        max_in_flight=4,
+        size=size,
+        limiter=limiter,
+    )
+    await r.poller.run_cycle()  # the upstream answers: requests go out side by side now
+    r.simulator.max_url_bytes = url_bytes_without_ids(r.simulator_url) + 262 * 6 - 1
+    clock.advance(10.0)
+    await r.poller.run_cycle()
+    refusals = [m for m in (rec.getMessage() for rec in caplog.records) if "refused" in m]
+    assert len(refusals) == 1, refusals
+    assert r.simulator.too_long == 1
+    assert size.size == 150
 
 
 def test_a_burst_of_refusals_of_requests_built_before_the_first_halves_the_size_once() -> None:
@@ -122,7 +161,11 @@ async def test_a_proxy_that_refuses_long_urls_halves_the_size_then_it_grows_agai
     await r.poller.run_cycle()
     assert r.simulator.too_long == 1, "200 IDs were refused once"
     assert size.size == 100
-    assert len(r.simulator.polled_at) == 600, "every event read in the same cycle"
+    read = len(r.simulator.polled_at)
+    await r.poller.run_cycle()  # at once: requests cut at 200 went back, to be cut again
+    assert r.simulator.too_long == 1
+    assert len(r.simulator.polled_at) == 600 > read, "every event read, none in a sliver"
+    assert r.simulator.requests == 1 + 6, "the refused request, then six of 100"
     for _ in range(2):
         r.clock.advance(10.0)
         await r.poller.run_cycle()

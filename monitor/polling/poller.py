@@ -64,6 +64,12 @@ UNKNOWN = -math.inf
 """A next due time not known: the next tick looks."""
 
 
+class CutTooLarge(Exception):
+    """A request cut before a refusal shrank the size: sent, it would go out as a full
+    request and a sliver, each spending a request. Its batches keep their due times, for the
+    next claim to cut again."""
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Backoff for failed batches: the first retry within `initial`, doubling to `maximum`."""
@@ -96,6 +102,8 @@ class Turn:
     gate: asyncio.Semaphore
     writer: GroupWriter
     stats: CycleStats
+    size: int
+    """The request size the claim was cut to."""
 
 
 class Poller:
@@ -269,8 +277,9 @@ class Poller:
         try:
             while True:
                 claimed_at = self._clock()
+                size = self.request_size
                 requests, soonest = await self._repository.claim_due(
-                    claimed_at, chunk, claimed_at + self._lease, self.request_size
+                    claimed_at, chunk, claimed_at + self._lease, size
                 )
                 self._looked_at = claimed_at
                 # The cycle's own view of the claimed batches: a write to the watchlist
@@ -282,9 +291,10 @@ class Poller:
                         [(batch, pollable[batch.id]) for batch in request if pollable[batch.id]]
                         for request in requests
                     ],
-                    self.request_size,
+                    size,
                 )
-                turn = Turn(view, pollable, claimed_at, Joins.of(pieces), gate, writer, stats)
+                joins = Joins.of(pieces)
+                turn = Turn(view, pollable, claimed_at, joins, gate, writer, stats, size)
                 await asyncio.gather(*(self._poll(piece, turn) for piece in pieces))
                 if len(pieces) < chunk:
                     break
@@ -397,18 +407,20 @@ class Poller:
         same_as = self._same_as(polled, turn.view, turn.claimed_at) if whole else None
         await turn.writer.room()
         async with turn.gate:
+            if len(event_ids) > self.request_size:
+                self._unsent(piece, CutTooLarge(), turn)
+                return
             try:
                 kind = request_kind(polled[0].partition)
-                reply = await self._client.fetch_reply(event_ids, same_as, kind=kind)
+                reply = await self._client.fetch_reply(
+                    event_ids, same_as, kind=kind, built_at=turn.size
+                )
             except (Held, UpstreamError) as exc:
                 if not isinstance(exc, Held):
                     turn.stats.requests += 1
                     turn.stats.failed_requests += 1
                     self._metrics.polls_failed.inc()
-                for part in piece:
-                    self._settle(
-                        part.batch, exc if part.whole else turn.joins.failed(part, exc), turn
-                    )
+                self._unsent(piece, exc, turn)
                 return
         turn.stats.requests += 1
         self._metrics.polls_ok.inc()
@@ -423,6 +435,11 @@ class Poller:
             if not part.whole:
                 self._settle(part.batch, turn.joins.answered(part, found), turn)
 
+    def _unsent(self, piece: list[Part], why: BaseException, turn: Turn) -> None:
+        """No answer to `piece`, for `why`: each batch settled as far as its parts allow."""
+        for part in piece:
+            self._settle(part.batch, why if part.whole else turn.joins.failed(part, why), turn)
+
     def _settle(
         self, batch: ClaimedBatch, outcome: Found | BaseException | None, turn: Turn
     ) -> None:
@@ -430,7 +447,9 @@ class Poller:
         None until then): held, failed, or answered."""
         if outcome is None:
             return
-        if isinstance(outcome, Held):
+        if isinstance(outcome, CutTooLarge):
+            turn.writer.submit(_unpolled(batch, batch.due_at or batch.riding_until or 0.0))
+        elif isinstance(outcome, Held):
             # No cycle claims anything while requests are held, so the batch keeps its
             # schedule: when the hold ends (or a replaced key lifts it), it is due.
             turn.writer.submit(_unpolled(batch, _next_due(batch, turn.claimed_at)))

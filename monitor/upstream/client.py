@@ -121,37 +121,37 @@ class InventoryClient:
         same_as: bytes | None = None,
         *,
         kind: RequestKind = PLAIN,
+        built_at: int | None = None,
     ) -> Reply:
         """`fetch`, and the answer's digest when it took one request. When that digest is
         `same_as`, the answer is byte for byte one seen before and is not parsed again.
-        `kind` says which endpoint takes the IDs and which region they are in."""
+        `kind` says which endpoint takes the IDs and which region they are in; `built_at`
+        the request size the caller cut `event_ids` to."""
         answers: Found = {}
         pending = list(event_ids)
         digest: bytes | None = None
         whole = False
         while pending:
-            count = self.size.take(pending, self._fixed_url_bytes)
-            carried = pending[:count]
-            whole = count == len(event_ids)
             try:
-                found, digest = await self._fetch_one(carried, same_as if whole else None, kind)
-                if found is None:
-                    return Reply(None, digest)
-                answers.update(found)
+                count, found, digest = await self._fetch_next(pending, event_ids, same_as, kind)
+                whole = count == len(event_ids)
             except RequestTooLarge as exc:
-                if not self.size.refused(count):
+                if not self.size.refused(exc.carried):
                     raise UpstreamError(str(exc), status=exc.status) from None
                 logger.warning(
                     "%s refused a request of %d IDs as too large; requests now carry at most %d",
                     self.endpoint,
-                    count,
+                    exc.carried,
                     self.size.size,
                 )
                 self._show_size()
                 continue
-            if self.size.passed(count):
+            if self.size.passed(count, built_at):
                 logger.info("%s: requests now carry up to %d IDs", self.endpoint, self.size.size)
                 self._show_size()
+            if found is None:
+                return Reply(None, digest)
+            answers.update(found)
             del pending[:count]
         return Reply(answers, digest if whole else None)
 
@@ -168,18 +168,24 @@ class InventoryClient:
         if self._metrics is not None:
             self._metrics.request_ids.labels(self.endpoint).set(self.size.size)
 
-    async def _fetch_one(
-        self, event_ids: Sequence[str], same_as: bytes | None, kind: RequestKind
-    ) -> tuple[Found | None, bytes]:
+    async def _fetch_next(
+        self,
+        pending: Sequence[str],
+        event_ids: Sequence[str],
+        same_as: bytes | None,
+        kind: RequestKind,
+    ) -> tuple[int, Found | None, bytes]:
+        """One request for as many of `pending` as the request size allows once its turn
+        has come: a refusal while it waited shrinks it before it goes, not after."""
         if self._upstream is None:
             await self._paced()
-            return await self._request(event_ids, same_as, kind)
+            return await self._send(pending, event_ids, same_as, kind)
         # Admitted first, paced second: requests held until the upstream answers again then
         # leave one slot apart, never together.
         await self._upstream.admit()
         try:
             await self._paced()
-            answers = await self._request(event_ids, same_as, kind)
+            answers = await self._send(pending, event_ids, same_as, kind)
         except RequestTooLarge:
             self._upstream.abandoned()  # the API is not failing; the request was too long
             raise
@@ -195,6 +201,21 @@ class InventoryClient:
             raise
         self._upstream.succeeded()
         return answers
+
+    async def _send(
+        self,
+        pending: Sequence[str],
+        event_ids: Sequence[str],
+        same_as: bytes | None,
+        kind: RequestKind,
+    ) -> tuple[int, Found | None, bytes]:
+        count = self.size.take(pending, self._fixed_url_bytes)
+        whole = count == len(event_ids)
+        try:
+            found, digest = await self._request(pending[:count], same_as if whole else None, kind)
+        except RequestTooLarge as exc:
+            raise RequestTooLarge(str(exc), status=exc.status or 414, carried=count) from None
+        return count, found, digest
 
     async def _paced(self) -> None:
         if self._limiter is not None:

@@ -6,8 +6,8 @@ long URL first (HTTP 414) and nobody can say in advance where that limit lies. U
 size is pinned, it is learnt: it starts at `START`, grows after `GROW_AFTER` full requests
 in a row went through, and halves at once when a request is refused as too large. Once a
 size was refused, growth only closes half the gap to it, so the size settles just under
-the limit instead of sawing up and down. The URL never grows past `max_url_bytes` either
-way.
+the limit instead of sawing up and down, and a refusal while growing towards it goes back
+to the most that went through, not to half. The URL never grows past `max_url_bytes` either way.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ class RequestSize:
     passed_in_a_row: int = 0
     refused_at: int | None = None
     """The smallest size refused as too large so far."""
+    passed_at: int | None = None
+    """The most IDs a request carried that went through, since the last refusal that
+    carried fewer."""
 
     @classmethod
     def of(
@@ -65,9 +68,14 @@ class RequestSize:
             count += 1
         return max(1, count)
 
-    def passed(self, carried: int) -> bool:
-        """A request of `carried` IDs went through; True when the size grew."""
-        if self.pinned or carried + self.grain <= self.size or self.size >= API_MAX:
+    def passed(self, carried: int, built_at: int | None = None) -> bool:
+        """A request of `carried` IDs, cut at a size of `built_at`, went through; True when
+        the size grew. One cut before the size last grew says nothing of the new size."""
+        if self.pinned:
+            return False
+        self.passed_at = max(self.passed_at or 0, carried)
+        stale = built_at is not None and built_at < self.size
+        if stale or carried + self.grain <= self.size or self.size >= API_MAX:
             return False
         self.passed_in_a_row += 1
         if self.passed_in_a_row < GROW_AFTER:
@@ -91,7 +99,12 @@ class RequestSize:
         self.passed_in_a_row = 0
         if carried <= 1:
             return False
+        probing = self.refused_at is not None
         self.refused_at = min(self.refused_at or carried, carried)
         if carried <= self.size:
-            self.size = max(1, carried // 2)
+            # Growing towards a limit met before, a refusal goes back to the most that went
+            # through: probing just past the limit must not halve a size almost right.
+            below = self.passed_at if self.passed_at and self.passed_at < carried else None
+            self.size = (below if probing else None) or max(1, carried // 2)
+            self.passed_at = below
         return True
