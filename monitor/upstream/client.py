@@ -176,16 +176,26 @@ class InventoryClient:
         kind: RequestKind,
     ) -> tuple[int, Found | None, bytes]:
         """One request for as many of `pending` as the request size allows once its turn
-        has come: a refusal while it waited shrinks it before it goes, not after."""
-        if self._upstream is None:
+        has come: a refusal while it waited shrinks it before it goes, not after. Returns
+        how many it carried, the answers (None when the same as `same_as`) and their digest."""
+
+        async def send() -> tuple[int, Found | None, bytes]:
             await self._paced()
-            return await self._send(pending, event_ids, same_as, kind)
+            count = self.size.take(pending, self._fixed_url_bytes)
+            same = same_as if count == len(event_ids) else None
+            try:
+                found, digest = await self._request(pending[:count], same, kind)
+            except RequestTooLarge as exc:
+                raise RequestTooLarge(str(exc), status=exc.status or 414, carried=count) from None
+            return count, found, digest
+
+        if self._upstream is None:
+            return await send()
         # Admitted first, paced second: requests held until the upstream answers again then
         # leave one slot apart, never together.
         await self._upstream.admit()
         try:
-            await self._paced()
-            answers = await self._send(pending, event_ids, same_as, kind)
+            answers = await send()
         except RequestTooLarge:
             self._upstream.abandoned()  # the API is not failing; the request was too long
             raise
@@ -201,21 +211,6 @@ class InventoryClient:
             raise
         self._upstream.succeeded()
         return answers
-
-    async def _send(
-        self,
-        pending: Sequence[str],
-        event_ids: Sequence[str],
-        same_as: bytes | None,
-        kind: RequestKind,
-    ) -> tuple[int, Found | None, bytes]:
-        count = self.size.take(pending, self._fixed_url_bytes)
-        whole = count == len(event_ids)
-        try:
-            found, digest = await self._request(pending[:count], same_as if whole else None, kind)
-        except RequestTooLarge as exc:
-            raise RequestTooLarge(str(exc), status=exc.status or 414, carried=count) from None
-        return count, found, digest
 
     async def _paced(self) -> None:
         if self._limiter is not None:
