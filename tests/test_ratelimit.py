@@ -188,7 +188,7 @@ async def test_the_log_says_once_when_the_quota_paces_polling_and_what_that_make
             def said() -> list[str]:
                 return [r.getMessage() for r in caplog.records if "paced" in r.getMessage()]
 
-            await eventually(said, what="the pacing said")
+            await eventually(lambda: bool(said()), what="the pacing said")
             await asyncio.sleep(0.3)  # several more looks at the quota
     (note,) = said()
     assert note.startswith("polling is paced: the quota left (")

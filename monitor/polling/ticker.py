@@ -27,9 +27,9 @@ logger = logging.getLogger(__name__)
 MIN_WAKE = 0.002
 """Seconds: the soonest a wake follows a cycle."""
 GATHER = 0.25
-"""Of a tick, and in seconds at the most: how long a wake waits past a due time for the
-batches due just after it, so that one claim and one write serve many requests when many are
-due close together (an event waits at most a sixteenth of its interval longer)."""
+"""Seconds at the most, and a sixteenth of a tick (so of the shortest interval): how long a
+wake waits past a due time for the batches due just after it, so that one claim and one
+write serve many requests when many are due close together."""
 
 
 TICK_AT_MOST = 5.0
@@ -151,5 +151,5 @@ class PollTicker:
             self._wake.cancel()
         loop = asyncio.get_running_loop()
         self._wake = loop.call_later(
-            max(MIN_WAKE, delay + min(GATHER, self._every * GATHER)), self._start_cycle
+            max(MIN_WAKE, delay + min(GATHER, self._every / 16)), self._start_cycle
         )
