@@ -138,6 +138,8 @@ class Scenario:
     quiet_quota: bool = False
     warm_up: float = WARM_UP
     log_level: str = "WARNING"
+    discovery: bool = True
+    """Whether event details are fetched, on the same rate and quota as polling."""
 
 
 def quota_scenarios(args: argparse.Namespace) -> list[Scenario]:
@@ -164,6 +166,7 @@ def rate_scenario(args: argparse.Namespace) -> Scenario:
         {"rate": args.rate, "max_url_bytes": args.rate_url_bytes},
         {"requests_per_second": args.rate, "batch_size": "auto"},
         warm_up=RATE_WARM_UP,
+        discovery=False,  # its requests would take polling's slots: the bound is polling's
     )
 
 
@@ -185,6 +188,7 @@ async def measure(scenario: Scenario, args: argparse.Namespace, workdir: Path) -
         document = {
             "ticketmaster": {"base_url": base, "api_key": API_KEY, **scenario.ticketmaster},
             "database": {"url": f"sqlite+aiosqlite:///{database}"},
+            "discovery": {"enabled": scenario.discovery},
             "server": {"enabled": False},
             "polling": {"interval": "1s", "fit_quota": scenario.fit_quota},
             "logging": {"level": scenario.log_level},
