@@ -415,13 +415,12 @@ class Monitor:
     def _note_pace(self) -> None:
         """Say when the quota starts holding polling back, what that makes of each event's
         interval, and when it stops: once each, not on every look."""
-        rate = self.config.ticketmaster.requests_per_second * PACING
         note = pace_note(
             self.upstream.status.quota,
             self.clock(),
-            rate,
+            self.config.ticketmaster.requests_per_second,  # as `status` and the dashboard
             len(self.poller.watchlist),
-            self.request_size.size,
+            self.poller.request_size,
         )
         if note is not None and not self._paced:
             logger.warning("polling is paced: %s", note)

@@ -53,7 +53,7 @@ class RequestTooLarge(UpstreamError):
     """The request's URL was too long for the API or a proxy before it (HTTP 414, or a 400
     that says so): fewer IDs per request will pass. Not a failed poll."""
 
-    def __init__(self, message: str, *, status: int, carried: int = 0) -> None:
+    def __init__(self, message: str, *, status: int, carried: int) -> None:
         super().__init__(message, status=status)
         self.carried = carried
         """How many IDs the refused request carried."""

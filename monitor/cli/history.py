@@ -164,12 +164,12 @@ async def print_status(config: Config) -> int:
         tm = config.ticketmaster
         endpoint = availability_endpoint(tm.base_url)
         learnt = await repository.load_request_size(endpoint)
-    print(_upstream_line(upstream, time.time(), config.ticketmaster.requests_per_second))
+    now = time.time()
+    print(_upstream_line(upstream, now, config.ticketmaster.requests_per_second))
     print(_request_size_line(tm.pinned_batch_size, learnt))
     if not rows:
         print("no events have been polled yet")
         return 0
-    now = time.time()
     table(
         (
             "EVENT",

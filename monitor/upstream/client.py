@@ -183,10 +183,7 @@ class InventoryClient:
             await self._paced()
             count = self.size.take(pending, self._fixed_url_bytes)
             same = same_as if count == len(event_ids) else None
-            try:
-                found, digest = await self._request(pending[:count], same, kind)
-            except RequestTooLarge as exc:
-                raise RequestTooLarge(str(exc), status=exc.status or 414, carried=count) from None
+            found, digest = await self._request(pending[:count], same, kind)
             return count, found, digest
 
         if self._upstream is None:
@@ -256,7 +253,7 @@ class InventoryClient:
         if self._limiter is not None:
             await self._limiter.observe_quota(available, reset_at)
         if status != 200:
-            raise self._http_error(status, headers, body)
+            raise self._http_error(status, headers, body, carried=len(event_ids))
         digest = hashlib.sha256(body).digest()  # SHA-NI: twice as fast as BLAKE2 here
         if digest == same_as:
             return None, digest
@@ -288,7 +285,7 @@ class InventoryClient:
             self._metrics.request_seconds.observe(seconds)
         return seconds
 
-    def _http_error(self, status: int, headers: Any, body: bytes) -> UpstreamError:
+    def _http_error(self, status: int, headers: Any, body: bytes, *, carried: int) -> UpstreamError:
         fault, code = fault_of(body)
         what = f"{self.endpoint} answered HTTP {status}"
         detail = f": {fault}" if fault else ""
@@ -298,7 +295,9 @@ class InventoryClient:
             )
         said = f"{fault} {code}" if fault else body[:500].decode("utf-8", "replace")
         if status == 414 or (status == 400 and _TOO_LARGE.search(said)):
-            return RequestTooLarge(f"{what}{detail} (the URL is too long)", status=status)
+            return RequestTooLarge(
+                f"{what}{detail} (the URL is too long)", status=status, carried=carried
+            )
         if status == 401:
             return InvalidApiKey(
                 f"{what}{detail} (is the API key valid for the Inventory Status API?)"
