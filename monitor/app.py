@@ -27,6 +27,7 @@ from monitor.notify.roster import Roster
 from monitor.notify.watchdog import Watchdog
 from monitor.polling.details import DetailsRefresher
 from monitor.polling.discover import Discoverer
+from monitor.polling.poller import FOLLOW_EVERY
 from monitor.polling.ticker import PollTicker, tick_for
 from monitor.polling.watchlist import Shared, Watch, watch_of, watchlist
 from monitor.redact import redactor
@@ -44,6 +45,7 @@ from monitor.store.repository import Repository
 from monitor.store.retention import prune
 from monitor.store.watches import Watches
 from monitor.tasks import finish
+from monitor.times import to_next_beat
 from monitor.upstream.client import InventoryClient, availability_endpoint
 from monitor.upstream.quota import QuotaPlan, pace_note, plan_for, quota_warning, rate_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
@@ -87,8 +89,9 @@ class Monitor:
         *,
         clock: Callable[[], float] = time.time,
         config_path: Path | None = None,
-        watch_every: float = 2.0,
-        housekeeping_every: float = 5.0,
+        watch_every: float = 2.5,
+        housekeeping_every: float = 10.0,
+        follow_every: float = FOLLOW_EVERY,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -100,6 +103,7 @@ class Monitor:
         """Where the config came from: SIGHUP, or a change of the file, reloads it."""
         self._watch_every = watch_every
         self._housekeeping_every = housekeeping_every
+        self._follow_every = follow_every
         self._roster = Roster()
         self._watcher: FileWatcher | None = None
         self._reloading = asyncio.Lock()
@@ -196,6 +200,7 @@ class Monitor:
             # Another replica's write to a watch (or the CLI's) reaches this watchlist before
             # the next claim, so no batch is polled without a member just added.
             before_claim=self._follow_watches,
+            follow_every=self._follow_every,
         )
         self.ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
         self.ticker.start()
@@ -385,11 +390,13 @@ class Monitor:
             self.limiter.set_rate(rate)
 
     def _periodic(self, name: str, every: float, job: Callable[[], Awaitable[None]]) -> None:
-        """Run `job` every `every` seconds until shutdown; a failure is logged and retried."""
+        """Run `job` every `every` seconds, on the beat that the other jobs, the ticker and
+        the outbox's idle look share (see `to_next_beat`), until shutdown; a failure is
+        logged and retried."""
 
         async def loop() -> None:
             while True:
-                await asyncio.sleep(every)
+                await asyncio.sleep(to_next_beat(every, time.time()))
                 try:
                     await job()
                 except Exception:
@@ -554,7 +561,9 @@ class Monitor:
             self._retiring.add(retiring)
             retiring.add_done_callback(self._retiring.discard)
             logger.info("configuration reloaded from %s", self.config_path)
-            return True
+        # New events, intervals or a replaced key are tried now, not at the next tick.
+        self.ticker.poke()
+        return True
 
     def _client(self, config: Config) -> InventoryClient:
         return client_for(

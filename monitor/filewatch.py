@@ -7,8 +7,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+
+from monitor.times import to_next_beat
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ class FileWatcher:
 
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(self._every)
+            await asyncio.sleep(to_next_beat(self._every, time.time()))
             current = _signature(self._path)
             if current is None or current == self._seen:
                 continue

@@ -62,6 +62,17 @@ def next_poll(due_at: float | None, now: float, *, polling_now: bool = False) ->
     return f"in {format_duration(float(math.ceil(due_at - now)))}"
 
 
+def to_next_beat(every: float, now: float) -> float:
+    """Seconds from `now` to the next whole multiple of `every` on the clock (never zero).
+
+    Periodic work waits for these beats rather than `every` from when it last ran, so that
+    all of it with one period, or with periods that divide each other, runs in one wake of
+    the process. In a process that mostly sleeps, each wake costs more than the work it does:
+    the work's code and data have left the CPU's caches since the last one.
+    """
+    return every - now % every
+
+
 def iso(timestamp: float) -> str:
     """RFC 3339 UTC with a Z, to the second: `2026-11-27T10:00:00Z`."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

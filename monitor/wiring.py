@@ -11,7 +11,7 @@ from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.models import UpstreamStatus, new_id
 from monitor.polling.detect import Rules
-from monitor.polling.poller import Poller, RetryPolicy
+from monitor.polling.poller import FOLLOW_EVERY, Poller, RetryPolicy
 from monitor.polling.watchlist import Watch
 from monitor.store.batching import unit_size
 from monitor.store.repository import Repository
@@ -48,6 +48,7 @@ def build_poller(
     metrics: Metrics | None = None,
     on_changes: Callable[[], None] = lambda: None,
     before_claim: Callable[[], Awaitable[None]] | None = None,
+    follow_every: float = FOLLOW_EVERY,
 ) -> Poller:
     tm, polling = config.ticketmaster, config.polling
     return Poller(
@@ -65,6 +66,7 @@ def build_poller(
         metrics=metrics,
         on_changes=on_changes,
         before_claim=before_claim,
+        follow_every=follow_every,
     )
 
 

@@ -177,3 +177,16 @@ async def test_a_burst_never_slows_an_event_down(rig: RigBuilder) -> None:
     await r.poller.burst({"E1": r.clock() + 600}, BURST)
     await r.cycle()
     assert await interval_of(r, "E1") == 5.0
+
+
+async def test_the_ticker_gathers_no_longer_than_the_fastest_poll_allows(rig: RigBuilder) -> None:
+    """How long a wake waits for more due batches follows the fastest event: a write that
+    adds one, a burst, and a reload that takes it away."""
+    r = await rig(watches={"E1": Watch("E1", None, 60.0)}, batch_size=10)
+    assert r.poller.shortest_interval == 60.0
+    r.poller.set_watch("E2", Watch("E2", None, 30.0, interval_by_status={A: 20.0}))
+    assert r.poller.shortest_interval == 20.0, "an interval by status counts"
+    await r.poller.burst({"E1": r.clock() + 600}, BURST)
+    assert r.poller.shortest_interval == BURST
+    r.poller.replace_watchlist({"E1": Watch("E1", None, 60.0)})
+    assert r.poller.shortest_interval == 60.0

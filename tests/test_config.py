@@ -10,7 +10,7 @@ from monitor.config import Config, load_config, parse_config
 from monitor.errors import ConfigError
 from monitor.models import Status
 from monitor.redact import Redactor
-from monitor.times import format_duration, next_poll, parse_duration
+from monitor.times import format_duration, next_poll, parse_duration, to_next_beat
 from tests.conftest import ConfigFactory
 
 GOOD = """\
@@ -412,3 +412,18 @@ def test_plain_text_auth_when_asked_for(make_config: ConfigFactory) -> None:
     mail = {**MAIL, "security": "none", "password": "hunter22", "allow_plaintext_auth": True}
     config = make_config(notifiers={"mail": mail})
     assert "hunter22" in config.secrets()
+
+
+@pytest.mark.parametrize(
+    ("every", "now", "wait"),
+    [
+        (5.0, 100.0, 5.0),
+        (5.0, 101.0, 4.0),
+        (5.0, 104.5, 0.5),
+        (10.0, 101.0, 9.0),
+        (2.5, 101.0, 1.5),
+    ],
+)
+def test_periodic_work_waits_for_the_shared_beat(every: float, now: float, wait: float) -> None:
+    """Jobs of 5 s and 10 s, and the 2.5 s file check, meet on the same beats."""
+    assert to_next_beat(every, now) == pytest.approx(wait)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.polling.ticker import tick_for
+from monitor.polling.ticker import gather_for, tick_for
 from monitor.store.batching import Batch, BatchPlan, plan_batches, spread
 from monitor.store.records import BatchKey
 
@@ -174,3 +174,11 @@ def test_spread() -> None:
 )
 def test_tick_for(interval: float, tick: float) -> None:
     assert tick_for(interval) == tick
+
+
+@pytest.mark.parametrize(
+    ("interval", "gather"), [(3600, 2.5), (10, 2.5), (4, 1.0), (1, 0.25), (0.2, 0.05)]
+)
+def test_gather_for(interval: float, gather: float) -> None:
+    """A wake never waits so long for more batches that the fastest event misses a poll."""
+    assert gather_for(interval) == gather

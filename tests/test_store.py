@@ -30,7 +30,7 @@ from monitor.store.records import (
     NewSnapshot,
     PollWrite,
 )
-from monitor.store.replicas import SWEEP_EVERY, Replicas
+from monitor.store.replicas import HEARTBEAT, STALE_AFTER, SWEEP_EVERY, Replicas
 from monitor.store.repository import Claim, Repository
 from monitor.store.tables import batches, deliveries, events, metadata, snapshots
 from tests.support import RU, F, statements
@@ -218,11 +218,12 @@ async def test_replicas_count_each_other_and_leave(engine: AsyncEngine) -> None:
     first, second = Replicas(engine, "r1"), Replicas(engine, "r2")
     assert await first.beat(NOW) == 1
     assert await second.beat(NOW + 1) == 2
-    assert await first.beat(NOW + 2) == 2
-    assert await first.beat(NOW + 8) == 1, "r2 has missed three beats"
-    await second.beat(NOW + 9)
-    await second.leave(NOW + 9)
-    assert await first.beat(NOW + 10) == 1
+    assert await first.beat(NOW + HEARTBEAT) == 2
+    assert await first.beat(NOW + 1 + STALE_AFTER) == 2, "r2 is late, not yet silent"
+    assert await first.beat(NOW + 2 + STALE_AFTER) == 1, "r2 has missed three beats"
+    await second.beat(NOW + 3 + STALE_AFTER)
+    await second.leave(NOW + 3 + STALE_AFTER)
+    assert await first.beat(NOW + 4 + STALE_AFTER) == 1
 
 
 async def test_the_batches_of_a_silent_replica_are_released_within_three_beats(
@@ -238,10 +239,10 @@ async def test_the_batches_of_a_silent_replica_are_released_within_three_beats(
     ours = Repository(engine, replica="r1")
     assert len(flat(await ours.claim_due(NOW + 60, 10, lease, 2))) == 1, "the rest, not r2's"
     await ours.save_poll(PollWrite())
-    await first.beat(NOW + 62)
-    assert flat(await ours.claim_due(NOW + 63, 10, lease, 2)) == [], "r2 may just be slow"
-    await first.beat(NOW + 67)  # seven seconds of silence from r2
-    released = flat(await ours.claim_due(NOW + 67, 10, lease, 2))
+    await first.beat(NOW + 60 + STALE_AFTER)
+    assert flat(await ours.claim_due(NOW + 61, 10, lease, 2)) == [], "r2 may just be slow"
+    await first.beat(NOW + 61 + STALE_AFTER)  # three beats and a second of silence from r2
+    released = flat(await ours.claim_due(NOW + 61 + STALE_AFTER, 10, lease, 2))
     assert sorted(b.id for b in released) == sorted(b.id for b in taken)
 
 

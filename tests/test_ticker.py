@@ -30,6 +30,10 @@ class Schedule:
     async def next_due(self) -> float | None:
         return None if self.due_in is None else time.time() + self.due_in
 
+    @property
+    def shortest_interval(self) -> float:
+        return 0.2  # a wake gathers for 0.05 s
+
 
 async def test_a_batch_due_before_the_next_tick_is_polled_when_due() -> None:
     schedule = Schedule(due_in=0.1)

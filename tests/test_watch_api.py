@@ -261,8 +261,8 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
             server={"port": 0, "token": TOKEN},
         )
         async with (
-            Monitor(config) as first,
-            Monitor(config) as second,
+            Monitor(config, follow_every=0.5) as first,
+            Monitor(config, follow_every=0.5) as second,
             aiohttp.ClientSession(first.url, headers=AUTH) as http,
         ):
             await call(http, "POST", "/api/watches", 201, json={"id": "E9"})

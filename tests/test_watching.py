@@ -218,7 +218,7 @@ async def test_a_running_daemon_follows_watches_added_beside_it(tmp_path: Path) 
     async with serve(simulator) as upstream:
         daemon_config(path, upstream, [{"id": "E1"}])
         config: Config = load_config(path)
-        async with Monitor(config) as monitor:
+        async with Monitor(config, follow_every=0.2) as monitor:
             await eventually(lambda: "E1" in simulator.asked, what="the first polls")
             beside = Watching(monitor.watches, lambda: config, monitor.clock)
             await beside.add({"id": "E2", "interval": "1s"}, "cli")
@@ -240,7 +240,7 @@ async def test_watches_outside_the_file_count_as_watching(tmp_path: Path) -> Non
     async with serve(simulator) as upstream:
         daemon_config(path, upstream, [])
         config = load_config(path)
-        async with Monitor(config) as monitor:
+        async with Monitor(config, follow_every=0.2) as monitor:
             assert not monitor.watched.events
             await Watching(monitor.watches, lambda: config, monitor.clock).add({"id": "E9"}, "cli")
             await eventually(lambda: "E9" in simulator.asked, what="the added watch polled")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from datetime import UTC, datetime
@@ -145,6 +146,11 @@ async def _daemon(config: Config, stop: asyncio.Event, path: Path | None = None)
 
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         logger.info("started; polling %s", config.ticketmaster.base_url)
+        # What start-up built (the libraries, the config, the watchlist) lives as long as the
+        # process. Out of the collector's sight, it no longer costs every full collection a
+        # walk over it: some 100 ms of CPU each at 100,000 events.
+        gc.collect()
+        gc.freeze()
         await stop.wait()
         logger.info("stopping")
     logger.info("stopped")

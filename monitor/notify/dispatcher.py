@@ -29,6 +29,7 @@ from monitor.notify.quiet import QuietHours, quiet
 from monitor.redact import redact
 from monitor.store.outbox import Attempt, Claimed, CooldownHistory, Outbox
 from monitor.tasks import finish
+from monitor.times import to_next_beat
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,9 @@ class Dispatcher:
                 if due is not None and due <= now:
                     await self.pump()
                 else:
-                    wait = IDLE_LOOK if due is None else min(IDLE_LOOK, due - now)
+                    wait = (
+                        to_next_beat(IDLE_LOOK, now) if due is None else min(IDLE_LOOK, due - now)
+                    )
             except Exception:
                 logger.exception("could not read the delivery outbox; trying again shortly")
             with contextlib.suppress(TimeoutError):

@@ -53,9 +53,10 @@ from monitor.upstream.health import Upstream
 logger = logging.getLogger(__name__)
 
 
-FOLLOW_EVERY = 2.0
+FOLLOW_EVERY = 5.0
 """Seconds between looks for watch writes made elsewhere (the command line, another
-replica): a watch added there is polled within this, and a tick, of being written."""
+replica): a watch added there is polled within this of being written. Writes through this
+process's own API apply at once."""
 LOOK_EVERY = 5.0
 """Seconds between looks at the database for due batches that this process cannot know of
 (released by a replica gone silent, brought forward by another): in between, a tick with
@@ -125,6 +126,7 @@ class Poller:
         metrics: Metrics | None = None,
         on_changes: Callable[[], None] = lambda: None,
         before_claim: Callable[[], Awaitable[None]] | None = None,
+        follow_every: float = FOLLOW_EVERY,
     ) -> None:
         self._repository = repository
         self._client = client
@@ -146,9 +148,11 @@ class Poller:
         """Runs before a cycle claims anything: the watchlist catches up with writes made
         elsewhere (the CLI, another replica), so no batch is polled without a member just
         added to it."""
+        self._follow_every = follow_every
         self._notes = Notes()
         self._id_bytes = _id_bytes(self.watchlist)
         self._until_any = _until_any(self.watchlist)
+        self._shortest = _shortest(self.watchlist)
         self._moves: dict[str, BatchKey] = {}
         """Events whose new status wants another interval, moved after the cycle."""
         self._replies: dict[str, tuple[tuple[tuple[str, int], ...], bytes]] = {}
@@ -176,6 +180,7 @@ class Poller:
         self.watchlist = watchlist if isinstance(watchlist, dict) else dict(watchlist)
         self._id_bytes = _id_bytes(self.watchlist)
         self._until_any = _until_any(self.watchlist)
+        self._shortest = _shortest(self.watchlist)
         self._bursting.clear()
         self._forget()
         self._next_due = UNKNOWN
@@ -195,9 +200,10 @@ class Poller:
             self._bursting.pop(event_id, None)
             return
         self.watchlist[event_id] = watch
-        # Both only ever widen here; a reload recomputes them exactly.
+        # These only ever widen here; a reload recomputes them exactly.
         self._id_bytes = max(self._id_bytes, len(event_id) + 1)
         self._until_any = self._until_any or watch.until is not None
+        self._shortest = min(self._shortest, _fastest(watch))
 
     async def burst(self, bursting: Mapping[str, float], interval: float) -> None:
         """Poll `bursting` events every `interval` until their bursts end, and the events
@@ -209,7 +215,8 @@ class Poller:
         for event_id in entering:
             watch = watchlist[event_id]
             # A burst never slows an event down that is polled faster anyway.
-            fastest = min(interval, watch.interval, *watch.interval_by_status.values())
+            fastest = min(interval, _fastest(watch))
+            self._shortest = min(self._shortest, fastest)
             self._moves[event_id] = BatchKey(fastest, watch.partition)
             logger.info(
                 "%s: polled every %gs until %s, around a sale opening",
@@ -239,6 +246,12 @@ class Poller:
         return self._clock
 
     @property
+    def shortest_interval(self) -> float:
+        """The shortest interval any watched event may be polled at (by status, or in a
+        burst, included): how long the ticker may gather due batches depends on it."""
+        return self._shortest
+
+    @property
     def request_size(self) -> int:
         """The most IDs a request carries now, the URL's length allowing."""
         return self._client.capacity(self._id_bytes)
@@ -262,7 +275,7 @@ class Poller:
         """Poll every batch that is due now; returns what the cycle did."""
         stats = CycleStats()
         now = self._clock()
-        if self._before_claim is not None and now - self._followed_at >= FOLLOW_EVERY:
+        if self._before_claim is not None and now - self._followed_at >= self._follow_every:
             self._followed_at = now
             await self._before_claim()
         if self._upstream.held_until() is not None or not self._worth_a_look(now):
@@ -731,6 +744,14 @@ def _known(due: float | None) -> float:
 
 def _until_any(watchlist: Mapping[str, Watch]) -> bool:
     return any(watch.until is not None for watch in watchlist.values())
+
+
+def _fastest(watch: Watch) -> float:
+    return min([watch.interval, *watch.interval_by_status.values()])
+
+
+def _shortest(watchlist: Mapping[str, Watch]) -> float:
+    return min(map(_fastest, watchlist.values()), default=math.inf)
 
 
 def _id_bytes(watchlist: Mapping[str, Watch]) -> int:

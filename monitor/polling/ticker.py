@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,16 +22,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.polling.poller import CycleStats
 from monitor.tasks import finish
+from monitor.times import to_next_beat
 
 logger = logging.getLogger(__name__)
 
 
 MIN_WAKE = 0.002
 """Seconds: the soonest a wake follows a cycle."""
-GATHER = 0.25
-"""Seconds at the most, and a sixteenth of a tick (so of the shortest interval): how long a
-wake waits past a due time for the batches due just after it, so that one claim and one
-write serve many requests when many are due close together."""
+GATHER = 2.5
+"""Seconds at the most, and a quarter of the shortest interval: how long a wake waits past a
+due time for the batches due just after it, so that one claim and one write serve many
+requests. Batches keep their due times, so the wait shifts a batch's polls by about the same
+moment every round, not its interval. At 10,000 events every 10 s it makes each wake send
+three full requests instead of one: the process spends a quarter less CPU, because a wake
+costs more than the requests it sends."""
+
+
+def gather_for(shortest_interval: float) -> float:
+    """How long a wake gathers when the fastest event is polled every `shortest_interval`."""
+    return min(GATHER, shortest_interval / 4)
 
 
 TICK_AT_MOST = 5.0
@@ -41,6 +52,12 @@ def tick_for(shortest_interval: float) -> float:
     return max(0.05, min(TICK_AT_MOST, shortest_interval))
 
 
+def _next_beat(every: float) -> datetime:
+    """Ticks fall on the beat the housekeeping jobs share (see `to_next_beat`)."""
+    now = time.time()
+    return datetime.fromtimestamp(now + to_next_beat(every, now), UTC)
+
+
 class Cycles(Protocol):
     """What the ticker drives: the poller."""
 
@@ -50,6 +67,9 @@ class Cycles(Protocol):
     async def run_cycle(self) -> CycleStats: ...
 
     async def next_due(self) -> float | None: ...
+
+    @property
+    def shortest_interval(self) -> float: ...
 
 
 class PollTicker:
@@ -72,6 +92,7 @@ class PollTicker:
             self._tick,
             "interval",
             seconds=self._every,
+            start_date=_next_beat(self._every),
             id="poll",
             max_instances=1,
             coalesce=True,
@@ -87,7 +108,9 @@ class PollTicker:
 
     def set_every(self, every: float) -> None:
         if every != self._every and self._scheduler.running:
-            self._scheduler.reschedule_job("poll", trigger="interval", seconds=every)
+            self._scheduler.reschedule_job(
+                "poll", trigger="interval", seconds=every, start_date=_next_beat(every)
+            )
         self._every = every
 
     def running(self) -> bool:
@@ -151,5 +174,6 @@ class PollTicker:
             self._wake.cancel()
         loop = asyncio.get_running_loop()
         self._wake = loop.call_later(
-            max(MIN_WAKE, delay + min(GATHER, self._every / 16)), self._start_cycle
+            max(MIN_WAKE, delay + gather_for(self._poller.shortest_interval)),
+            self._start_cycle,
         )

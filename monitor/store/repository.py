@@ -87,6 +87,9 @@ class Repository:
         self.replica = replica
         """Who claims batches through this repository (see `store.replicas`)."""
         self._reader = reader(engine)
+        self._due_last = 0
+        """How many due batches the last claim found: the next reads that many, and more, in
+        its first statement, so that a steady stream of claims needs no second read."""
 
     # -- watchlist -----------------------------------------------------------------------
 
@@ -189,14 +192,16 @@ class Repository:
         that a poller needs no other read to know when to wake.
         """
         per_request = capacity // UNIT + 1
-        read = min(limit, 2) * per_request
+        most = limit * per_request
+        read = min(most, max(2 * per_request, self._due_last + per_request))
         async with self.engine.begin() as conn:
             rows = (await conn.execute(SOONEST_FIRST, {"b_most": read})).all()
-            if len(rows) == read and rows[-1].next_due_at <= now and limit > 2:
+            if len(rows) == read and rows[-1].next_due_at <= now and read < most:
                 # A backlog: all that was read is due, and more may be.
-                read = limit * per_request
+                read = most
                 rows = (await conn.execute(SOONEST_FIRST, {"b_most": read})).all()
             due = [row for row in rows if row.next_due_at <= now]
+            self._due_last = len(due)
             # Riders fill the room due batches leave; batches claimed by a poll in flight, or
             # backing off, do not ride.
             partitions = {row.partition for row in due if row.failures == 0}
