@@ -4,10 +4,11 @@ import asyncio
 import itertools
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, Change, EventState, Outcome, ResaleStatus, Status
@@ -32,7 +33,7 @@ from monitor.store.records import (
 )
 from monitor.store.replicas import HEARTBEAT, STALE_AFTER, SWEEP_EVERY, Replicas
 from monitor.store.repository import Claim, Repository
-from monitor.store.tables import batches, deliveries, events, metadata, snapshots
+from monitor.store.tables import batches, deliveries, events, metadata, snapshots, upstream
 from tests.support import RU, F, statements
 
 NOW = 1_800_000_000.0
@@ -60,12 +61,82 @@ async def all_due(engine: AsyncEngine) -> None:
         await connection.execute(update(batches).values(next_due_at=NOW))
 
 
+def _migrate(connection: Connection) -> None:
+    """The schema as the migrations build it, one by one from the first."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _shape(connection: Connection) -> dict[str, object]:
+    """What a database is made of, in an order that does not depend on how it was built:
+    tables, columns, keys and indexes, and the rows the schema comes with."""
+    schema = inspect(connection)
+    shape: dict[str, object] = {}
+    for table in schema.get_table_names():
+        shape[table] = (
+            sorted(
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in schema.get_columns(table)
+            ),
+            sorted(schema.get_pk_constraint(table)["constrained_columns"]),
+            sorted(
+                (tuple(i["column_names"]), bool(i["unique"]), str(i["name"]))
+                for i in schema.get_indexes(table)
+            ),
+            sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], str(f["options"]))
+                for f in schema.get_foreign_keys(table)
+            ),
+        )
+    shape["rows"] = (
+        connection.execute(select(upstream)).all(),
+        connection.exec_driver_sql("SELECT version_num FROM alembic_version").all(),
+    )
+    return shape
+
+
+async def _empty(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            await connection.exec_driver_sql("CREATE SCHEMA public")
+        else:
+            await connection.run_sync(metadata.drop_all)
+            await connection.exec_driver_sql("DROP TABLE alembic_version")
+
+
 async def test_migrations_and_table_objects_agree(engine: AsyncEngine) -> None:
     def diff(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
+    await _empty(engine)
+    async with engine.begin() as connection:
+        await connection.run_sync(_migrate)
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []
+
+
+async def test_a_new_database_is_what_the_migrations_build(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first start builds the schema from the table objects, without Alembic; what it
+    builds must be what the migrations would have, so that the next migration applies."""
+    await _empty(engine)
+    async with engine.begin() as connection:
+        await connection.run_sync(_migrate)
+    async with engine.connect() as connection:
+        migrated = await connection.run_sync(_shape)
+
+    await _empty(engine)
+
+    def no_alembic() -> None:
+        raise AssertionError("Alembic was asked to build an empty database")
+
+    monkeypatch.setattr("monitor.store.engine.alembic_config", no_alembic)
+    await upgrade(engine)
+    async with engine.connect() as connection:
+        assert await connection.run_sync(_shape) == migrated
 
 
 def test_the_head_revision_known_to_the_code_is_the_newest_migration() -> None:

@@ -44,6 +44,7 @@ from monitor.store.membership import new_row
 from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watched
 from monitor.store.rows import AVAILABILITY
 from monitor.store.tables import (
+    UPSTREAM,
     batches,
     changes,
     deliveries,
@@ -54,7 +55,6 @@ from monitor.store.tables import (
     upstream,
 )
 
-_UPSTREAM = "ticketmaster"
 _MEMBERS = select(func.count()).where(events.c.batch_id == batches.c.id).scalar_subquery()
 """A batch's member count, for its `size`."""
 # SQLite allows 32,766 bound parameters per statement; stay well below for IN lists.
@@ -331,7 +331,7 @@ class Repository:
         quota = status.quota
         await conn.execute(
             update(upstream)
-            .where(upstream.c.name == _UPSTREAM)
+            .where(upstream.c.name == UPSTREAM)
             .values(
                 health=status.health.value,
                 since=status.since,
@@ -346,7 +346,7 @@ class Repository:
 
     async def load_upstream(self) -> UpstreamStatus:
         async with self._reader.connect() as conn:
-            row = (await conn.execute(select(upstream).where(upstream.c.name == _UPSTREAM))).first()
+            row = (await conn.execute(select(upstream).where(upstream.c.name == UPSTREAM))).first()
         if row is None:
             return UpstreamStatus()
         return UpstreamStatus(

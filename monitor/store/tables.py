@@ -227,6 +227,9 @@ delivery_attempts = Table(
 )
 
 # One row: how the Inventory Status API is doing, and what is left of the daily quota.
+UPSTREAM = "ticketmaster"
+"""The upstream row's name: the Inventory Status API, as every replica knows it."""
+
 upstream = Table(
     "upstream",
     metadata,
