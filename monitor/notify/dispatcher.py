@@ -68,9 +68,10 @@ class Route:
         return bool(self.group_window) or self.quiet_hours is not None
 
 
-IDLE_LOOK = 5.0
+IDLE_LOOK = 10.0
 """Seconds between looks at an outbox with nothing due: this process's own changes wake the
-dispatcher at once; another replica's, or a replay from the command line, wait this long."""
+dispatcher at once, and so do another replica's in its own process; a replay or retry from
+the command line waits this long at most."""
 
 
 class Dispatcher:

@@ -368,20 +368,27 @@ class Claim(NamedTuple):
     """When the first batch not claimed is due (None when there are no batches)."""
 
 
+# A claim turns each row it read into these on every wake: by position, which a row reads
+# several times faster than by name (see `binds.SOONEST_FIRST` for the order).
+
+
 def _claimable(row: Any) -> Claimable:
-    return Claimable(row.id, row.partition, row.size, row.next_due_at, row.failures)
+    batch_id, partition, size, next_due_at, failures = row[:5]
+    return Claimable(batch_id, partition, size, next_due_at, failures)
 
 
 def _claimed(row: Any, now: float) -> ClaimedBatch:
+    batch_id, partition, _, next_due_at, failures, interval, last_polled_at, version, _ = row
+    due = next_due_at <= now
     return ClaimedBatch(
-        row.id,
-        row.interval_s,
-        row.last_polled_at,
-        row.version,
-        row.failures,
-        riding_until=None if row.next_due_at <= now else row.next_due_at,
-        due_at=row.next_due_at if row.next_due_at <= now else None,
-        partition=row.partition,
+        batch_id,
+        interval,
+        last_polled_at,
+        version,
+        failures,
+        riding_until=None if due else next_due_at,
+        due_at=next_due_at if due else None,
+        partition=partition,
     )
 
 
