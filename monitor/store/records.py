@@ -61,8 +61,9 @@ class ClaimedBatch:
         due time plus whole intervals) after this poll. So the time a claim takes never
         adds up poll after poll (that would leave quota unspent), a late batch never polls
         more than once a slot (no catching up in a burst), batches keep the spread they
-        were given, and no gap between polls exceeds the interval. One that rode along is
-        due an interval after this poll.
+        were given, and no gap between polls exceeds the interval by more than a wake
+        gathers for (see `polling.ticker.GATHER`). One that rode along is due an interval
+        after this poll.
         """
         interval = self.interval
         if self.due_at is None:
