@@ -62,10 +62,23 @@ async def all_due(engine: AsyncEngine) -> None:
 
 
 def _migrate(connection: Connection) -> None:
-    """The schema as the migrations build it, one by one from the first."""
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+async def _built_by_migrations(engine: AsyncEngine) -> None:
+    """The schema as the migrations build it, one by one from the first."""
+    await _empty(engine)
+    async with engine.begin() as connection:
+        await connection.run_sync(_migrate)
+
+
+def _forbid_alembic(monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    def no_alembic() -> None:
+        raise AssertionError(f"Alembic was asked to {when}")
+
+    monkeypatch.setattr("monitor.store.engine.alembic_config", no_alembic)
 
 
 def _shape(connection: Connection) -> dict[str, object]:
@@ -110,9 +123,7 @@ async def test_migrations_and_table_objects_agree(engine: AsyncEngine) -> None:
     def diff(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
-    await _empty(engine)
-    async with engine.begin() as connection:
-        await connection.run_sync(_migrate)
+    await _built_by_migrations(engine)
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []
 
@@ -122,18 +133,12 @@ async def test_a_new_database_is_what_the_migrations_build(
 ) -> None:
     """A first start builds the schema from the table objects, without Alembic; what it
     builds must be what the migrations would have, so that the next migration applies."""
-    await _empty(engine)
-    async with engine.begin() as connection:
-        await connection.run_sync(_migrate)
+    await _built_by_migrations(engine)
     async with engine.connect() as connection:
         migrated = await connection.run_sync(_shape)
 
     await _empty(engine)
-
-    def no_alembic() -> None:
-        raise AssertionError("Alembic was asked to build an empty database")
-
-    monkeypatch.setattr("monitor.store.engine.alembic_config", no_alembic)
+    _forbid_alembic(monkeypatch, "build an empty database")
     await upgrade(engine)
     async with engine.connect() as connection:
         assert await connection.run_sync(_shape) == migrated
@@ -147,10 +152,7 @@ def test_the_head_revision_known_to_the_code_is_the_newest_migration() -> None:
 async def test_an_upgraded_database_is_not_handed_to_alembic(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_alembic() -> None:
-        raise AssertionError("Alembic was asked to migrate a database at the head revision")
-
-    monkeypatch.setattr("monitor.store.engine.alembic_config", no_alembic)
+    _forbid_alembic(monkeypatch, "migrate a database at the head revision")
     await upgrade(engine)
     async with engine.connect() as connection:
         assert await connection.run_sync(current_revision) == HEAD_REVISION

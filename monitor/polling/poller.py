@@ -200,7 +200,8 @@ class Poller:
             self._bursting.pop(event_id, None)
             return
         self.watchlist[event_id] = watch
-        # These only ever widen here; a reload recomputes them exactly.
+        # These only ever err on the safe side here (a longer ID, an `until`, a faster
+        # interval stay counted after the watch goes); a reload recomputes them exactly.
         self._id_bytes = max(self._id_bytes, len(event_id) + 1)
         self._until_any = self._until_any or watch.until is not None
         self._shortest = min(self._shortest, _fastest(watch))

@@ -34,7 +34,7 @@ GATHER = 2.5
 due time for the batches due just after it, so that one claim and one write serve many
 requests. Batches keep their due times, so the wait shifts a batch's polls by about the same
 moment every round, not its interval. At 10,000 events every 10 s it makes each wake send
-three full requests instead of one: the process spends a quarter less CPU, because a wake
+three full requests instead of one, and the process spends about a third less CPU: a wake
 costs more than the requests it sends."""
 
 
