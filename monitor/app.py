@@ -21,6 +21,7 @@ from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
 from monitor.models import EventStatus, new_id
+from monitor.notify.channels import ChannelRoster
 from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.base import Notifier, StatePublisher
 from monitor.notify.roster import Roster
@@ -33,6 +34,7 @@ from monitor.polling.watchlist import Shared, Watch, watch_of, watchlist
 from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
+from monitor.store.accounts import Accounts
 from monitor.store.batching import unit_size
 from monitor.store.details import Details
 from monitor.store.engine import create_engine, database_reason, upgrade
@@ -43,13 +45,16 @@ from monitor.store.reads import Reads
 from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
+from monitor.store.subscriptions import Subscriptions
 from monitor.store.watches import Watches
+from monitor.subscribing import Subscribing
 from monitor.tasks import finish
 from monitor.times import to_next_beat
 from monitor.upstream.client import InventoryClient, availability_endpoint
 from monitor.upstream.quota import QuotaPlan, pace_note, plan_for, quota_warning, rate_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
+from monitor.users import Users
 from monitor.watching import Watching, watched_event, with_watches
 from monitor.watchlog import LogCursor
 from monitor.wiring import (
@@ -168,6 +173,7 @@ class Monitor:
         self._saved_size = learnt
         self._paced = False
         self.watches = Watches(engine)
+        self.subscriptions = Subscriptions(engine)
         watches, _ = await self._sync(config, upstream_status.quota.limit)
 
         self._session = await stack.enter_async_context(
@@ -181,8 +187,15 @@ class Monitor:
         client = self._client(config)
 
         stack.push_async_callback(self._close_notifiers)
+        accounts = Accounts(engine)
+        self.channels = ChannelRoster(accounts, lambda: self.config.users.allow_private_targets)
+        await self.channels.refresh()
+        self._config_routes = self._roster.routes(config)[0]
         self.dispatcher = Dispatcher(
-            Outbox(engine), self._roster.routes(config)[0], self.clock, metrics=self.metrics
+            Outbox(engine),
+            {**self._config_routes, **self.channels.routes()},
+            self.clock,
+            metrics=self.metrics,
         )
         dispatching = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         stack.push_async_callback(self._stop_dispatcher, dispatching)
@@ -220,6 +233,23 @@ class Monitor:
                     self.watches, lambda: self.config, self.clock, changed=self._apply
                 ),
                 retry=self._retry,
+                users=Users(
+                    accounts,
+                    self.subscriptions,
+                    self.clock,
+                    changed=self._apply,
+                    channels_changed=self._refresh_channels,
+                ),
+                subscribing=Subscribing(
+                    accounts,
+                    self.subscriptions,
+                    lambda: self.config,
+                    self.clock,
+                    standing=self.reads.event_rows_of,
+                    changed=self._apply,
+                    channels_changed=self._refresh_channels,
+                    released=self.dispatcher.wake,
+                ),
             )
             self.url = await stack.enter_async_context(serve(self.context))
         self.watchdog = Watchdog(
@@ -242,6 +272,7 @@ class Monitor:
         every = self._housekeeping_every
         self._periodic("replicas", min(every, HEARTBEAT), self._share_rate)
         self._periodic("upstream", every, self._adopt_upstream)
+        self._periodic("channels", every, self._refresh_channels)
         self._periodic("watchdog", every, self.watchdog.check)
         self._periodic("retention", every, self._prune_when_due)
         self._details = Details(engine)
@@ -311,15 +342,25 @@ class Monitor:
                 self._events = {event.id: event for event in self.watched.events}
                 self._configured = {event.id: event for event in self.config.events}
             stored = await self.watches.get_many(event_ids)
+            audience = await self.subscriptions.audience(event_ids)
             wanted: dict[str, Watch | None] = {}
             for event_id in event_ids:
-                event = watched_event(self._configured.get(event_id), stored.get(event_id))
+                followers = audience.get(event_id, ())
+                event = watched_event(
+                    self.config,
+                    self._configured.get(event_id),
+                    stored.get(event_id),
+                    followers,
+                    event_id,
+                )
                 if event is None:
                     self._events.pop(event_id, None)
                     wanted[event_id] = None
                 else:
                     self._events[event_id] = event
-                    wanted[event_id] = watch_of(self.config, event, self._plan, self._shared)
+                    wanted[event_id] = watch_of(
+                        self.config, event, self._plan, self._shared, followers
+                    )
             applied = await apply_watches(
                 self.repository.engine,
                 wanted,
@@ -341,6 +382,20 @@ class Monitor:
             self.ticker.poke()  # a new watch's first reading now, not at the next tick
         if applied.removed:
             await self._announce(applied.removed)
+
+    async def _refresh_channels(self) -> None:
+        """Users' channels as they stand: a user written to here or on another replica has
+        their routes rebuilt, and the notifiers replaced close once their sends are done."""
+        replaced = await self.channels.refresh()
+        if replaced is None:
+            return
+        self.dispatcher.set_routes({**self._config_routes, **self.channels.routes()})
+        self._retire_later(replaced)
+
+    def _retire_later(self, notifiers: list[Notifier]) -> None:
+        retiring = asyncio.create_task(self._retire(notifiers))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
 
     async def _retry(self, delivery_id: str) -> bool:
         """Queue a dead delivery again (the dashboard's button); False if none has the ID."""
@@ -460,7 +515,8 @@ class Monitor:
         store it; returns the watches and the IDs no longer watched."""
         # Writes from here on are followed one by one, even those this read sees already.
         self._cursor = LogCursor(floor=await self.watches.last_change())
-        config = with_watches(config, await self.watches.stored())
+        audience = await self.subscriptions.audience()
+        config = with_watches(config, await self.watches.stored(), audience)
         self._watched = config
         burst = config.polling.sale_burst
         coming = await Details(self.repository.engine).coming_bursts(
@@ -484,7 +540,7 @@ class Monitor:
         self._plan = plan if config.polling.fit_quota else None
         self._shared = {}
         self._events = self._configured = None
-        watches = watchlist(config, self._plan, self._shared)
+        watches = watchlist(config, self._plan, self._shared, audience)
         added, removed = await sync_watchlist(self.repository, config, watches, self.clock())
         logger.info(
             "watching %d events (%d new, %d no longer watched) with %d notifiers",
@@ -552,14 +608,12 @@ class Monitor:
             )
             if config.ticketmaster != self.config.ticketmaster:
                 self._use_upstream_settings(config)
-            routes, replaced = self._roster.routes(config)
-            self.dispatcher.set_routes(routes)
+            self._config_routes, replaced = self._roster.routes(config)
+            self.dispatcher.set_routes({**self._config_routes, **self.channels.routes()})
             await self._resync(config)
             self.ticker.set_every(tick_for(config.shortest_interval()))
             self.config = config
-            retiring = asyncio.create_task(self._retire(replaced))
-            self._retiring.add(retiring)
-            retiring.add_done_callback(self._retiring.discard)
+            self._retire_later(replaced)
             logger.info("configuration reloaded from %s", self.config_path)
         # New events, intervals or a replaced key are tried now, not at the next tick.
         self.ticker.poke()
@@ -612,6 +666,7 @@ class Monitor:
         for task in list(self._retiring):
             await finish(task)
         await self._roster.aclose()
+        await self.channels.aclose()
 
     async def _stop_dispatcher(self, task: asyncio.Task[None]) -> None:
         await finish(task)

@@ -39,6 +39,8 @@ from monitor.config import Config, EventConfig
 from monitor.config.fields import PLAIN_TEXT, REGIONS, SOURCES
 from monitor.errors import MonitorError
 from monitor.models import ChangeKind, ResaleStatus, Status
+from monitor.notify.audience import interval_of
+from monitor.store.subscriptions import Follower
 from monitor.store.watches import AuditEntry, Origin, StoredWatch, Watches
 from monitor.times import iso, parse_duration
 
@@ -115,7 +117,7 @@ def _whole(value: object) -> object:
     return value
 
 
-class _Input(BaseModel):
+class StrictInput(BaseModel):
     """A request's shape, checked strictly (a number is not a string, nothing unknown)
     before the rules an entry under `events:` follows; its JSON schema is the OpenAPI
     document's."""
@@ -126,7 +128,7 @@ class _Input(BaseModel):
 KindName = Annotated[str, Strict(), _one_of(kind.value for kind in ChangeKind)]
 
 
-class RuleInput(_Input):
+class RuleInput(StrictInput):
     """A `when` rule, as under `events:`, on the status or on either field."""
 
     kind: list[KindName] | None = None
@@ -136,7 +138,7 @@ class RuleInput(_Input):
     urgent: Annotated[bool, Strict()] = False
 
 
-class ResaleRuleInput(_Input):
+class ResaleRuleInput(StrictInput):
     """A `when` rule on the resale status, whose states are its own."""
 
     kind: list[KindName] | None = None
@@ -146,7 +148,7 @@ class ResaleRuleInput(_Input):
     urgent: Annotated[bool, Strict()] = False
 
 
-class SettingsInput(_Input):
+class SettingsInput(StrictInput):
     """What may be set on a watch: the settings of an entry under `events:`."""
 
     name: Annotated[str, Strict(), Field(max_length=200, pattern=PLAIN_TEXT)] | None = None
@@ -188,7 +190,7 @@ class WatchInput(SettingsInput):
     )
 
 
-class SnoozeInput(_Input):
+class SnoozeInput(StrictInput):
     """How long a watch's changes wait: `for` a while, or `until` a moment."""
 
     for_: SpanText | SkipJsonSchema[None] = Field(None, alias="for")
@@ -288,7 +290,7 @@ class Watching:
     async def add(self, body: Mapping[str, Any], who: str) -> WatchView:
         """Watch an event given by `id` or `url`, with the settings an entry under
         `events:` takes (a null is no setting); 409 when it is watched already."""
-        _not_null(body, "id", "url")
+        not_null(body, "id", "url")
         if body.get("url") is not None and body.get("region") is not None:
             raise WatchError(
                 "give a link or a region: the link says its region", status=400, field="region"
@@ -316,7 +318,7 @@ class Watching:
             raise WatchError("a watch's event cannot change", status=400, field=field)
         if body.get("region") is not None and view.settings.get("url"):
             raise WatchError("this watch's link says its region", status=409, field="region")
-        _shaped(SettingsInput, body)
+        shaped(SettingsInput, body)
         event, settings = self._validated(_set({**view.settings, **body}))
         until = None if event.until is None else event.until.timestamp()
         await self._watches.change(
@@ -356,7 +358,7 @@ class Watching:
         ends now or earlier (`{"for": "0s"}`) ends the one in force."""
         await self.get(event_id)
         now = self._clock()
-        until: float | None = _snooze_end(body, now)
+        until: float | None = snooze_end(body, now)
         if until is not None and until <= now:
             until = None
         await self._watches.change(
@@ -380,8 +382,8 @@ class Watching:
         try:
             event = _EVENT.validate_python(dict(body))
         except ValidationError as exc:
-            raise _problem(exc) from None
-        _shaped(WatchInput, body)
+            raise problem_of(exc) from None
+        shaped(WatchInput, body)
         config = self._config()
         for name in event.notify or ():
             if name not in config.notifiers:
@@ -399,22 +401,22 @@ def _set(body: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
-def _not_null(body: Mapping[str, Any], *fields: str) -> None:
+def not_null(body: Mapping[str, Any], *fields: str) -> None:
     for field in fields:
         if field in body and body[field] is None:
             raise WatchError("must not be null", status=400, field=field)
 
 
-def _shaped(model: type[_Input], body: Mapping[str, Any]) -> None:
+def shaped(model: type[StrictInput], body: Mapping[str, Any]) -> None:
     """`body` has the request's shape: what the config file would coerce (a number for a
     name, "5" for a priority) is refused here, as the OpenAPI document says."""
     try:
         model.model_validate(body)
     except ValidationError as exc:
-        raise _problem(exc) from None
+        raise problem_of(exc) from None
 
 
-def _problem(exc: ValidationError) -> WatchError:
+def problem_of(exc: ValidationError) -> WatchError:
     error = exc.errors()[0]
     field = ".".join(str(part) for part in error["loc"] if not _is_tag(part)) or None
     if error["type"] == "extra_forbidden":
@@ -433,10 +435,10 @@ def _is_tag(part: str | int) -> bool:
 _NONE = re.compile(r"(?:0+(?:\.0+)?(?:ms|[smhdwy]))+")
 
 
-def _snooze_end(body: Mapping[str, Any], now: float) -> float:
+def snooze_end(body: Mapping[str, Any], now: float) -> float:
     """When a snooze given as `{"for": "2h"}` or `{"until": ISO}` ends."""
-    _not_null(body, "for", "until")
-    _shaped(SnoozeInput, body)
+    not_null(body, "for", "until")
+    shaped(SnoozeInput, body)
     if ("for" in body) == ("until" in body):
         raise WatchError("give either `for` or `until`", status=400, field="for")
     if "for" in body:
@@ -453,27 +455,70 @@ def _snooze_end(body: Mapping[str, Any], now: float) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def with_watches(config: Config, stored: Iterable[StoredWatch]) -> Config:
-    """The events `config` watches: the file's own but those paused, and the watches the
-    database holds besides (added through the API, or found by searches) but those paused.
-    The file's own entries win over stored settings for the same event."""
+def with_watches(
+    config: Config,
+    stored: Iterable[StoredWatch],
+    audience: Mapping[str, Sequence[Follower]] | None = None,
+) -> Config:
+    """The events `config` watches: the file's own but those paused, the watches the
+    database holds besides (added through the API, or found by searches) but those paused,
+    and the events users follow. The file's own entries win over stored settings for the
+    same event; an event followed is polled at least as often as a follower asks."""
     rows = {watch.event_id: watch for watch in stored}
-    if not rows:
+    audience = audience or {}
+    if not rows and not audience:
         return config
+    followed = dict(audience)
     events = [
         event
         for configured in config.events
-        if (event := watched_event(configured, rows.pop(configured.id, None))) is not None
+        if (
+            event := watched_event(
+                config, configured, rows.pop(configured.id, None), followed.pop(configured.id, ())
+            )
+        )
+        is not None
     ]
     events.extend(
-        event for watch in rows.values() if (event := watched_event(None, watch)) is not None
+        event
+        for watch in rows.values()
+        if (event := watched_event(config, None, watch, followed.pop(watch.event_id, ())))
+        is not None
+    )
+    events.extend(
+        event
+        for event_id, followers in followed.items()
+        if (event := watched_event(config, None, None, followers, event_id)) is not None
     )
     return config.model_copy(update={"events": tuple(events)})
 
 
-def watched_event(configured: EventConfig | None, stored: StoredWatch | None) -> EventConfig | None:
+def watched_event(
+    config: Config,
+    configured: EventConfig | None,
+    stored: StoredWatch | None,
+    followers: Sequence[Follower] = (),
+    event_id: str | None = None,
+) -> EventConfig | None:
     """What one event is watched as: the file's entry (`configured`) unless paused, else the
-    settings stored for an API or search watch unless paused; None if it is not watched."""
+    settings stored for an API or search watch unless paused, else what its followers
+    gave; at the shortest interval any of them asks for. None if nothing watches it."""
+    event = _watched(configured, stored)
+    if not followers:
+        return event
+    fastest = interval_of(followers, config.polling.interval, config.users.min_interval)
+    if event is None:
+        return _followed(followers, event_id, fastest)
+    if fastest is not None and fastest < config.interval_of(event):
+        return _EVENT.validate_python({**entry_of(event), "interval": _seconds(fastest)})
+    return event
+
+
+def _seconds(interval: float | None) -> str | None:
+    return None if interval is None else f"{interval!r}s"
+
+
+def _watched(configured: EventConfig | None, stored: StoredWatch | None) -> EventConfig | None:
     if stored is not None and stored.paused:
         return None
     if configured is not None:
@@ -487,6 +532,25 @@ def watched_event(configured: EventConfig | None, stored: StoredWatch | None) ->
             "%s cannot be watched with the settings stored for it (%s)",
             stored.event_id,
             exc.errors()[0]["msg"],
+        )
+        return None
+
+
+def _followed(
+    followers: Sequence[Follower], event_id: str | None, interval: float | None
+) -> EventConfig | None:
+    """The event as its first follower gave it (by ID or link, in its region), heard of by
+    its followers alone: no notifier of the config file."""
+    given = {
+        key: value
+        for key, value in followers[0].settings.items()
+        if key in ("id", "url", "region") and value is not None
+    }
+    try:
+        return _EVENT.validate_python({**given, "interval": _seconds(interval), "notify": []})
+    except ValidationError as exc:
+        logger.warning(
+            "%s cannot be followed as it was given (%s)", event_id, exc.errors()[0]["msg"]
         )
         return None
 

@@ -18,6 +18,7 @@ from monitor.cli import (
     history,
     notify,
     replay,
+    user,
     watch,
 )
 from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
@@ -53,6 +54,17 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (daemon, check, find, watch, history, replay, deliveries, notify, completion):
+    for group in (
+        daemon,
+        check,
+        find,
+        watch,
+        user,
+        history,
+        replay,
+        deliveries,
+        notify,
+        completion,
+    ):
         group.register(commands)
     return root

@@ -6,13 +6,12 @@ import argparse
 import asyncio
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from monitor.cli.common import DEFAULT_CONFIG, EXIT_CONFIG, Commands, load, with_examples
 from monitor.config import Config
 from monitor.errors import DeliveryError
-from monitor.models import Availability, Change, Delivery, ResaleStatus, Status
+from monitor.notify.documents import test_delivery
 from monitor.notify.notifiers import build_notifier
 from monitor.redact import redact, redactor
 
@@ -42,19 +41,9 @@ def _notify_test(args: argparse.Namespace) -> int:
 async def send_test(config: Config, name: str) -> int:
     """Send a clearly marked test message through one notifier, outside the outbox."""
     redactor.add(config.secrets())
-    now = time.time()
-    # A realistic sample, so that a receiver can test its parsing; `test` marks it.
-    change = Change(
-        id=f"test_{uuid.uuid4().hex}",
-        event_id="vvG1zZ9pCY3Sp3",
-        event_name="Sample show (a test message from inventory-monitor, not a real change)",
-        previous=Availability(Status.TICKETS_NOT_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
-        current=Availability(Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
-        observed_at=now,
-    )
     notifier = build_notifier(name, config.notifiers[name])
     try:
-        answer = await notifier.send(Delivery(f"test_{uuid.uuid4().hex}", name, change, 1, now))
+        answer = await notifier.send(test_delivery(name, time.time()))
     except DeliveryError as exc:
         print(f"{name}: failed: {redact(str(exc))}")
         return 1

@@ -14,6 +14,7 @@ from monitor.config.model import (
     RetentionConfig,
     ServerConfig,
     TicketmasterConfig,
+    UsersConfig,
 )
 from monitor.config.notifiers import (
     AppriseNotifierConfig,
@@ -43,6 +44,7 @@ __all__ = [
     "Rule",
     "ServerConfig",
     "TicketmasterConfig",
+    "UsersConfig",
     "WebhookNotifierConfig",
     "config_warnings",
     "load_config",

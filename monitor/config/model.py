@@ -124,6 +124,9 @@ class ServerConfig(Model):
     """How often the dashboard fetches fresh figures."""
     unready_after: int = Field(3, ge=1, le=1000)
     """`/readyz` fails after this many poll cycles in a row that the database refused."""
+    secure_cookies: bool = False
+    """Mark the dashboard's session cookie `Secure`: set it when a TLS proxy serves the
+    dashboard, and the browser never sends the cookie over plain HTTP."""
 
     @property
     def is_loopback(self) -> bool:
@@ -131,6 +134,19 @@ class ServerConfig(Model):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return self.host == "localhost"
+
+
+class UsersConfig(Model):
+    """What each member (a user who is not an admin) may ask of the shared watcher."""
+
+    max_subscriptions: int = Field(200, ge=0, le=100_000)
+    max_channels: int = Field(10, ge=0, le=1000)
+    max_searches: int = Field(5, ge=0, le=1000)
+    min_interval: Interval = 60.0
+    """The shortest interval a member may ask for: one fan cannot spend everyone's quota."""
+    allow_private_targets: bool = False
+    """Let members' channels reach loopback, private and link-local addresses (a home
+    network's own ntfy or Home Assistant); off, such a channel is refused."""
 
 
 class AlertsConfig(Model):
@@ -298,6 +314,7 @@ class Config(Model):
     alerts: AlertsConfig = AlertsConfig()
     retention: RetentionConfig = RetentionConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+    users: UsersConfig = UsersConfig()
     discover: tuple[DiscoverConfig, ...] = ()
     notifiers: dict[Name, NotifierConfig] = Field(default_factory=dict)
     events: tuple[EventConfig, ...] = ()

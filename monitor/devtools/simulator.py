@@ -400,6 +400,8 @@ class Simulator:
                 "spike_arrests": self.spike_arrests,
                 "quota_refusals": self.quota_refusals,
                 "too_long": self.too_long,
+                "observations": sum(self.times_asked.values()),
+                "distinct": len(self.asked),
             }
         )
 

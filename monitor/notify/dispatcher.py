@@ -174,7 +174,10 @@ class Dispatcher:
         """Start sending what is due, as far as each notifier's queue has room."""
         started = 0
         now = self._clock()
+        due_now = await self._outbox.due_notifiers(now)
         for name, route in self._routes.items():
+            if name not in due_now:
+                continue
             queued = self._queued[name]
             room = route.concurrency * _QUEUE_DEPTH - len(queued)
             if room <= 0 or not await self._window_closed(name, route, now):

@@ -3,10 +3,19 @@ and MQTT share."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from monitor.markets import event_link
-from monitor.models import Change, ChangeKind, EventInfo
+from monitor.models import (
+    Availability,
+    Change,
+    ChangeKind,
+    Delivery,
+    EventInfo,
+    ResaleStatus,
+    Status,
+)
 from monitor.times import iso
 
 MESSAGE_TYPES = {
@@ -88,3 +97,17 @@ def change_message(change: Change) -> dict[str, Any]:
 def is_test(change: Change) -> bool:
     """Messages sent by `notify test` carry change ids that start with `test_`."""
     return change.id.startswith("test_")
+
+
+def test_delivery(notifier: str, now: float) -> Delivery:
+    """A clearly marked test message: a realistic sample, so that a receiver can test its
+    parsing, whose IDs (`test_...`) and `data.test` say it is no real change."""
+    change = Change(
+        id=f"test_{uuid.uuid4().hex}",
+        event_id="vvG1zZ9pCY3Sp3",
+        event_name="Sample show (a test message from inventory-monitor, not a real change)",
+        previous=Availability(Status.TICKETS_NOT_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+        current=Availability(Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE),
+        observed_at=now,
+    )
+    return Delivery(f"test_{uuid.uuid4().hex}", notifier, change, 1, now)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from monitor.config import Config, EventConfig
 from monitor.models import Status
+from monitor.notify.audience import targets_of
 from monitor.notify.routing import Target
 from monitor.store.records import BatchKey
+from monitor.store.subscriptions import Follower
 from monitor.upstream.quota import QuotaPlan, stretched
 
 # Shared by every event without intervals by status: 100,000 empty dicts add up.
@@ -54,15 +56,30 @@ them, and 100,000 copies would cost some 18 MB."""
 
 
 def watchlist(
-    config: Config, plan: QuotaPlan | None = None, shared: Shared | None = None
+    config: Config,
+    plan: QuotaPlan | None = None,
+    shared: Shared | None = None,
+    audience: Mapping[str, Sequence[Follower]] | None = None,
 ) -> dict[str, Watch]:
-    """The watched events; with a `plan`, their intervals stretched to fit its quota."""
+    """The watched events; with a `plan`, their intervals stretched to fit its quota. Users
+    who follow an event (`audience`) hear of it on their channels."""
     shared = {} if shared is None else shared
-    return {event.id: watch_of(config, event, plan, shared) for event in config.events}
+    audience = audience or {}
+    return {
+        event.id: watch_of(config, event, plan, shared, audience.get(event.id, ()))
+        for event in config.events
+    }
 
 
-def watch_of(config: Config, event: EventConfig, plan: QuotaPlan | None, shared: Shared) -> Watch:
-    """One event's watch, with targets shared with every other watch that has the same."""
+def watch_of(
+    config: Config,
+    event: EventConfig,
+    plan: QuotaPlan | None,
+    shared: Shared,
+    followers: Sequence[Follower] = (),
+) -> Watch:
+    """One event's watch, with targets shared with every other watch that has the same:
+    the config file's notifiers, and the channels of the users who follow it."""
 
     def fitted(interval: float) -> float:
         return interval if plan is None else stretched(interval, plan.factor(event.priority))
@@ -76,6 +93,8 @@ def watch_of(config: Config, event: EventConfig, plan: QuotaPlan | None, shared:
         )
         for name in config.targets_of(event)
     )
+    if followers:
+        targets += targets_of(followers)
     return Watch(
         event.id,
         event.name,

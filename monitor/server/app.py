@@ -26,8 +26,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
-from monitor.server import api, dashboard, forms, writes
-from monitor.server.context import CONTEXT, NONCE, Context
+from monitor.server import accounts, api, dashboard, forms, writes
+from monitor.server.context import CONTEXT, NONCE, PRINCIPAL, Context
+from monitor.store.accounts import Role
+from monitor.users import OPERATOR, Principal
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +96,41 @@ def _foreign(request: web.Request) -> bool:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[CONTEXT].config.server.token
-    if token is None or request.path in _OPEN_PATHS:
+    """Who the request acts as: the operator (`server.token`, as a bearer token or the
+    dashboard's cookie), or a user (their own bearer token). A member reaches `/api/me`
+    alone. Without `server.token`, a request without a user's token reads as before."""
+    if request.path in _OPEN_PATHS:
         return await handler(request)
-    secret = token.get_secret_value()
+    principal = await _principal(request)
+    if principal is not None:
+        request[PRINCIPAL] = principal
+        if principal.role is Role.MEMBER and not _for_members(request.path):
+            return api.json_response(
+                {"error": "a member's token opens /api/me alone", "field": None}, 403
+            )
+        return await handler(request)
+    if request.app[CONTEXT].config.server.token is None:
+        return await handler(request)
+    return api.json_response(
+        {"error": "a bearer token is required (Authorization: Bearer ...; browsers: /?token=...)"},
+        401,
+    )
+
+
+async def _principal(request: web.Request) -> Principal | None:
+    context = request.app[CONTEXT]
+    token = context.config.server.token
+    secret = None if token is None else token.get_secret_value()
+    header = request.headers.get("Authorization", "")
+    bearer = header[7:] if header.lower().startswith("bearer ") else None
+    if bearer is not None and secret is not None and _same(bearer, secret):
+        return OPERATOR
+    if bearer is not None and context.users is not None:
+        user = await context.users.authenticate(bearer)
+        if user is not None:
+            return Principal(user.name, user.role, user)
+    if secret is None:
+        return None
     offered = request.query.get("token")
     if offered is not None and request.path == "/" and _same(offered, secret):
         response = web.HTTPSeeOther("/")
@@ -106,20 +139,17 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
             session_value(secret),
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=request.secure or context.config.server.secure_cookies,
         )
         raise response
-    header = request.headers.get("Authorization", "")
-    bearer = header[7:] if header.lower().startswith("bearer ") else None
-    if bearer is not None and _same(bearer, secret):
-        return await handler(request)
     cookie = _cookie(request) if request.match_info.handler in _BROWSER_HANDLERS else None
     if cookie is not None and _same(cookie, session_value(secret)):
-        return await handler(request)
-    return api.json_response(
-        {"error": "a bearer token is required (Authorization: Bearer ...; browsers: /?token=...)"},
-        401,
-    )
+        return OPERATOR
+    return None
+
+
+def _for_members(path: str) -> bool:
+    return path == "/api/me" or path.startswith("/api/me/") or path == "/api/openapi.json"
 
 
 _BROWSER_HANDLERS: frozenset[object] = frozenset(
@@ -235,7 +265,9 @@ async def openapi(request: web.Request) -> web.Response:
 @functools.lru_cache(maxsize=4)
 def _openapi(notifiers: tuple[str, ...]) -> bytes:
     """The document names the configured notifiers: `notify` takes those alone."""
-    return orjson.dumps(api.openapi_document(notifiers))
+    document = api.openapi_document(notifiers)
+    accounts.describe(document)
+    return orjson.dumps(document)
 
 
 def build_app(context: Context) -> web.Application:
@@ -250,6 +282,7 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/api/events/{event_id}", api.get_event)
     app.router.add_get("/api/changes", api.list_changes)
     writes.add_routes(app.router)
+    accounts.add_routes(app.router)
     app.router.add_get("/", dashboard.page)
     app.router.add_get("/events/{event_id}", dashboard.event_page)
     forms.add_routes(app.router)

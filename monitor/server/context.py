@@ -10,7 +10,9 @@ from aiohttp import web
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.store.reads import Reads
+from monitor.subscribing import Subscribing
 from monitor.upstream.health import Upstream
+from monitor.users import Principal, Users
 from monitor.watching import Watching
 
 
@@ -32,6 +34,10 @@ class Context:
     """Watches as the API and the dashboard manage them; None where the server only reads."""
     retry: Callable[[str], Awaitable[bool]] | None = None
     """Queues a dead delivery again; False when no dead delivery has that ID."""
+    users: Users | None = None
+    """The people sharing the watcher; None where the server only reads."""
+    subscribing: Subscribing | None = None
+    """What each user follows and hears on."""
 
     @property
     def config(self) -> Config:
@@ -45,5 +51,7 @@ class Context:
 
 
 CONTEXT = web.AppKey("context", Context)
+PRINCIPAL = web.RequestKey("principal", Principal)
+"""Who the request acts as, once authenticated: a user, or the operator's token."""
 NONCE = web.RequestKey("nonce", str)
 """The page's one-time value that its script and style carry (Content-Security-Policy)."""

@@ -21,13 +21,14 @@ import orjson
 from aiohttp import web
 
 from monitor.server.api import json_response, query_int, query_text
-from monitor.server.context import CONTEXT, Context
+from monitor.server.context import CONTEXT, PRINCIPAL, Context
 from monitor.store.reads import MAX_PAGE
 from monitor.watching import WatchError, Watching, WatchView
 
 MAX_BODY = 64 * 1024
 WHO = "api"
-"""The audit's name for a write made with the bearer token."""
+"""The audit's name for a write made with the operator's token; a user's write is audited
+under their name."""
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 ENABLE = (
     "writes are off until server.token is set in the config file (token: ${MONITOR_TOKEN}); "
@@ -37,6 +38,11 @@ ENABLE = (
 
 def problem(message: str, status: int, field: str | None = None) -> web.Response:
     return json_response({"error": message, "field": field}, status)
+
+
+def _who(request: web.Request) -> str:
+    principal = request.get(PRINCIPAL)
+    return WHO if principal is None else str(principal.name)
 
 
 def service(context: Context) -> Watching:
@@ -152,7 +158,7 @@ async def get_watch(request: web.Request) -> web.Response:
 async def add_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.add(await json_body(request), WHO)
+    view = await watching.add(await json_body(request), _who(request))
     response = json_response(view.document(), 201)
     response.headers["Location"] = f"/api/watches/{view.event_id}"
     return response
@@ -162,7 +168,7 @@ async def add_watch(request: web.Request) -> web.Response:
 async def change_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.update(_event_id(request), await json_body(request), WHO)
+    view = await watching.update(_event_id(request), await json_body(request), _who(request))
     return json_response(view.document())
 
 
@@ -171,7 +177,7 @@ async def remove_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     await json_body(request, required=False)
-    await watching.remove(_event_id(request), WHO)
+    await watching.remove(_event_id(request), _who(request))
     return web.Response(status=204)
 
 
@@ -189,7 +195,7 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     await json_body(request, required=False)
-    view = await watching.pause(_event_id(request), WHO, paused=paused)
+    view = await watching.pause(_event_id(request), _who(request), paused=paused)
     return json_response(view.document())
 
 
@@ -197,7 +203,7 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
 async def snooze_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.snooze(_event_id(request), await json_body(request), WHO)
+    view = await watching.snooze(_event_id(request), await json_body(request), _who(request))
     return json_response(view.document())
 
 

@@ -11,13 +11,21 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Select, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, ChangeKind, Delivery, DeliveryState, Outcome
+from monitor.store.accounts import owner_of
 from monitor.store.engine import reader
 from monitor.store.rows import AVAILABILITY, changes_by_id
-from monitor.store.tables import changes, deliveries, delivery_attempts, watches
+from monitor.store.tables import (
+    changes,
+    deliveries,
+    delivery_attempts,
+    subscriptions,
+    users,
+    watches,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,25 @@ _RECORD_ATTEMPT = (
 )
 
 
+def _snoozes(notifier: str, event_ids: Collection[str]) -> Select[str, float]:
+    """The snoozes on `event_ids` that hold `notifier`'s deliveries: the watch's for a
+    notifier of the config file, the owner's subscription's for a user's channel."""
+    owner = owner_of(notifier)
+    if owner is None:
+        return select(watches.c.event_id, watches.c.snoozed_until).where(
+            watches.c.event_id.in_(event_ids), watches.c.snoozed_until.is_not(None)
+        )
+    return (
+        select(subscriptions.c.event_id, subscriptions.c.snoozed_until)
+        .join(users, users.c.id == subscriptions.c.user_id)
+        .where(
+            users.c.name == owner,
+            subscriptions.c.event_id.in_(event_ids),
+            subscriptions.c.snoozed_until.is_not(None),
+        )
+    )
+
+
 class Outbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -139,16 +166,9 @@ class Outbox:
                     .values(next_attempt_at=lease_until(len(claimed)))
                 )
             found = await changes_by_id(conn, [row.change_id for row in claimed])
-            snoozes = dict(
-                (
-                    await conn.execute(
-                        select(watches.c.event_id, watches.c.snoozed_until).where(
-                            watches.c.event_id.in_({c.event_id for c in found.values()}),
-                            watches.c.snoozed_until.is_not(None),
-                        )
-                    )
-                ).all()
-            )
+            event_ids = {c.event_id for c in found.values()}
+            rows = (await conn.execute(_snoozes(notifier, event_ids))).all()
+            snoozes = {row.event_id: row.snoozed_until for row in rows}
         return [
             Claimed(
                 Delivery(row.id, notifier, found[row.change_id], row.attempts + 1, now),
@@ -158,6 +178,20 @@ class Outbox:
             )
             for row in claimed
         ]
+
+    async def due_notifiers(self, now: float) -> set[str]:
+        """The notifiers with a pending delivery due at `now`: with a channel for each of a
+        thousand users, the dispatcher claims only for those."""
+        query = (
+            select(deliveries.c.notifier)
+            .where(
+                deliveries.c.state == DeliveryState.PENDING,
+                deliveries.c.next_attempt_at <= now,
+            )
+            .distinct()
+        )
+        async with self._reader.connect() as conn:
+            return set(await conn.scalars(query))
 
     async def next_pending_at(self) -> float | None:
         """When the first pending delivery of any notifier is due; None if none is pending.

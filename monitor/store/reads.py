@@ -79,6 +79,14 @@ class Reads:
             rows = (await conn.execute(query)).all()
         return [event_from_row(row) for row in rows]
 
+    async def event_rows_of(self, event_ids: Sequence[str]) -> dict[str, EventRow]:
+        """The rows of those of `event_ids` ever watched, by ID."""
+        if not event_ids:
+            return {}
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(EVENT_ROWS.where(events.c.event_id.in_(event_ids)))).all()
+        return {row.event_id: event_from_row(row) for row in rows}
+
     async def event_row(self, event_id: str) -> EventRow | None:
         async with self._reader.connect() as conn:
             row = (await conn.execute(EVENT_ROWS.where(events.c.event_id == event_id))).first()

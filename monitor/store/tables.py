@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
 )
 
@@ -270,4 +271,58 @@ rate_limits = Table(
     Column("tat", Float, nullable=False),
     Column("quota_available", BigInteger),
     Column("quota_reset_at", Float),
+)
+
+# People sharing the watcher: `admin`s manage everything, `member`s their own things.
+# Settings are JSON ({timezone, quiet_hours}). `changed_at` moves with every write to the
+# user, their channels or settings, so replicas rebuild that user's routes alone.
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text),
+    Column("settings", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", Float, nullable=False),
+    Column("changed_at", Float, nullable=False),
+    UniqueConstraint("name", name="uq_users_name"),
+    Index("ix_users_changed", "changed_at"),
+)
+
+# API tokens by their SHA-256 digest: a token is shown once and never stored.
+user_tokens = Table(
+    "user_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_user_tokens_user", "user_id"),
+)
+
+# Where a user hears of their shows: an Apprise URL, or a signed webhook with its secret.
+channels = Table(
+    "channels",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("name", String(30), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+# A user following an event, with their settings (JSON: the event as given, `notify`,
+# `when`, news, `interval`), pause and snooze. An event is polled once however many follow it.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("settings", Text, nullable=False),
+    Column("paused", Boolean, nullable=False, server_default=false()),
+    Column("snoozed_until", Float),
+    Column("added_at", Float, nullable=False),
+    Index("ix_subscriptions_event", "event_id"),
 )

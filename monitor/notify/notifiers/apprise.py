@@ -12,6 +12,7 @@ from monitor.config import AppriseNotifierConfig
 from monitor.config.apprise_urls import without_urls
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
+from monitor.netguard import resolved_problem, url_host
 from monitor.notify.rendering import Renderer
 from monitor.redact import redact
 
@@ -19,9 +20,12 @@ from monitor.redact import redact
 class AppriseNotifier:
     kind = "apprise"
 
-    def __init__(self, name: str, config: AppriseNotifierConfig) -> None:
+    def __init__(self, name: str, config: AppriseNotifierConfig, *, guarded: bool = False) -> None:
         self.name = name
         self.config = config
+        self._guarded = guarded
+        """Refuse servers at private and loopback addresses (see `netguard`): a member's
+        channel."""
         self._renderer = Renderer(subject=config.subject, body=config.body)
         self._apprise = apprise.Apprise()
         for url in config.urls:
@@ -35,6 +39,8 @@ class AppriseNotifier:
         return await self._notify(notice.subject, notice.body)
 
     async def _notify(self, title: str, body: str) -> str:
+        if self._guarded:
+            await self._check_hosts()
         # Apprise answers only yes or no; its log says which service failed, and why.
         with apprise.LogCapture(level=logging.WARNING) as said:  # type: ignore[no-untyped-call]
             try:
@@ -52,6 +58,13 @@ class AppriseNotifier:
                 redact(f"apprise could not notify every one of {len(self.config.urls)} URLs: {why}")
             )
         return f"notified {len(self.config.urls)} URLs"
+
+    async def _check_hosts(self) -> None:
+        for url in self.config.urls:
+            host = url_host(url)
+            problem = None if host is None else await resolved_problem(host)
+            if problem is not None:
+                raise DeliveryError(f"refused: {problem}", retryable=False)
 
     async def aclose(self) -> None:
         return None

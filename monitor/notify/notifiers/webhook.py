@@ -13,6 +13,8 @@ import hmac
 import logging
 import socket
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -22,6 +24,7 @@ from monitor.backoff import retry_after_seconds
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
+from monitor.netguard import GuardedResolver, Refused, host_problem
 from monitor.notify.documents import change_document, change_message
 from monitor.redact import redact
 from monitor.times import iso
@@ -31,21 +34,27 @@ logger = logging.getLogger(__name__)
 _RETRYABLE = {408, 425, 429}
 
 
-def webhook_body(delivery: Delivery) -> bytes:
+def webhook_body(delivery: Delivery, subscriber: str | None = None) -> bytes:
     """The documented JSON contract; identical for every attempt of a delivery.
 
-    A grouped message (`group_window`) carries `inventory.changed.group` with a list.
+    A grouped message (`group_window`) carries `inventory.changed.group` with a list. A
+    message to a user's channel names the user (`data.subscriber`; beside `data` in a
+    grouped one).
     """
     change = delivery.change
     if delivery.group:
-        return orjson.dumps(
-            {
-                "type": "inventory.changed.group",
-                "timestamp": iso(change.observed_at),
-                "data": [change_document(c) for c in delivery.changes],
-            }
-        )
-    return orjson.dumps(change_message(change))
+        group: dict[str, Any] = {
+            "type": "inventory.changed.group",
+            "timestamp": iso(change.observed_at),
+            "data": [change_document(c) for c in delivery.changes],
+        }
+        if subscriber is not None:
+            group["subscriber"] = subscriber
+        return orjson.dumps(group)
+    message = change_message(change)
+    if subscriber is not None:
+        message["data"] = {**message["data"], "subscriber": subscriber}
+    return orjson.dumps(message)
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -58,13 +67,25 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 class WebhookNotifier:
     kind = "webhook"
 
-    def __init__(self, name: str, config: WebhookNotifierConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: WebhookNotifierConfig,
+        *,
+        subscriber: str | None = None,
+        guarded: bool = False,
+    ) -> None:
         self.name = name
         self.config = config
+        self._subscriber = subscriber
+        """The user whose channel this is, named in every message."""
+        self._guarded = guarded
+        """Refuse private and loopback addresses (see `netguard`): a member's channel."""
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, delivery: Delivery) -> str:
-        return await self._post(webhook_body(delivery), delivery.id, int(delivery.attempted_at))
+        body = webhook_body(delivery, self._subscriber)
+        return await self._post(body, delivery.id, int(delivery.attempted_at))
 
     async def send_notice(self, notice: Notice) -> str:
         body = orjson.dumps(
@@ -88,8 +109,13 @@ class WebhookNotifier:
             headers["webhook-signature"] = sign(
                 self.config.secret.get_secret_value(), message_id, timestamp, body
             )
+        if self._guarded:
+            problem = host_problem(urlsplit(self.config.url).hostname or "")
+            if problem is not None:
+                raise DeliveryError(f"refused: {problem}", retryable=False)
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            resolver = GuardedResolver() if self._guarded else None
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver))
         try:
             async with self._session.post(
                 self.config.url,
@@ -103,7 +129,10 @@ class WebhookNotifier:
         except TimeoutError:
             raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
         except aiohttp.ClientError as exc:
-            raise DeliveryError(redact(_in_words(exc))) from None
+            refused = isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
+                exc.os_error, Refused
+            )
+            raise DeliveryError(redact(_in_words(exc)), retryable=not refused) from None
         if 200 <= status < 300:
             return f"HTTP {status}"
         retryable = status in _RETRYABLE or status >= 500
@@ -125,6 +154,8 @@ def _in_words(error: aiohttp.ClientError) -> str:
     if isinstance(error, aiohttp.ClientConnectorError):
         where = f"{error.host}:{error.port}"
         cause = error.os_error
+        if isinstance(cause, Refused):
+            return f"refused: {cause}"
         if isinstance(cause, ConnectionRefusedError):
             return f"connection refused by {where}"
         if isinstance(cause, socket.gaierror):

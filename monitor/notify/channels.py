@@ -1,0 +1,93 @@
+"""Users' channels as routes of the dispatcher: one per channel, named `@user/channel`,
+with the user's quiet hours. A channel rides the same outbox, retries and policy stages as
+a notifier of the config file.
+
+A user's routes are rebuilt when their row says they changed (`User.changed_at`): after
+this process's own writes at once, after another replica's at the next look. A member's
+channels never reach a private or loopback address unless `users.allow_private_targets`
+says they may (see `netguard`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from monitor.config import AppriseNotifierConfig, WebhookNotifierConfig
+from monitor.config.notifiers import QuietHoursConfig
+from monitor.notify.dispatcher import Route
+from monitor.notify.notifiers.base import Notifier
+from monitor.notify.notifiers.webhook import WebhookNotifier
+from monitor.store.accounts import Accounts, Channel, Role, User, notifier_name
+
+
+def quiet_hours_of(settings: Mapping[str, Any]) -> QuietHoursConfig | None:
+    """A user's quiet hours, in their time zone."""
+    hours = settings.get("quiet_hours")
+    if not hours:
+        return None
+    return QuietHoursConfig.model_validate({**hours, "timezone": settings.get("timezone") or "UTC"})
+
+
+def channel_route(user: User, channel: Channel, *, guarded: bool) -> Route:
+    name = notifier_name(user.name, channel.name)
+    quiet = quiet_hours_of(user.settings)
+    notifier: Notifier
+    if channel.kind == "webhook":
+        hook = WebhookNotifierConfig(
+            type="webhook", url=channel.url, secret=channel.secret, quiet_hours=quiet
+        )
+        notifier = WebhookNotifier(name, hook, subscriber=user.name, guarded=guarded)
+        return Route.of(notifier, hook)
+    # Apprise and its plugins load only where some user has such a channel.
+    from monitor.notify.notifiers.apprise import AppriseNotifier
+
+    chat = AppriseNotifierConfig(type="apprise", urls=(channel.url,), quiet_hours=quiet)
+    return Route.of(AppriseNotifier(name, chat, guarded=guarded), chat)
+
+
+class ChannelRoster:
+    def __init__(self, accounts: Accounts, allow_private: Callable[[], bool]) -> None:
+        self._accounts = accounts
+        self._allow_private = allow_private
+        self._built: dict[str, tuple[float, dict[str, Route]]] = {}
+        """Per user: when their row last changed as built, and their routes."""
+
+    def routes(self) -> dict[str, Route]:
+        return {name: route for _, routes in self._built.values() for name, route in routes.items()}
+
+    async def refresh(self) -> list[Notifier] | None:
+        """Rebuild the routes of users written to since the last look, and drop those of
+        users gone; returns the notifiers replaced (to close once their sends are done),
+        or None when nothing changed."""
+        everyone = {user.name: user for user in await self._accounts.users()}
+        changed = [
+            user
+            for user in everyone.values()
+            if self._built.get(user.name, (None,))[0] != user.changed_at
+        ]
+        gone = [name for name in self._built if name not in everyone]
+        if not changed and not gone:
+            return None
+        replaced: list[Notifier] = []
+        for name in gone:
+            replaced.extend(route.notifier for route in self._built.pop(name)[1].values())
+        found = await self._accounts.channels_of([user.id for user in changed])
+        for user in changed:
+            guarded = user.role is Role.MEMBER and not self._allow_private()
+            routes = {
+                notifier_name(user.name, channel.name): channel_route(
+                    user, channel, guarded=guarded
+                )
+                for channel in found.get(user.id, [])
+            }
+            _, before = self._built.get(user.name, (0.0, {}))
+            replaced.extend(route.notifier for route in before.values())
+            self._built[user.name] = (user.changed_at, routes)
+        return replaced
+
+    async def aclose(self) -> None:
+        for _, routes in self._built.values():
+            for route in routes.values():
+                await route.notifier.aclose()
+        self._built.clear()

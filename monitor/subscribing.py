@@ -1,0 +1,401 @@
+"""What one user follows and where they hear of it: their subscriptions and channels.
+
+The one service behind `/api/me/...` and the member's dashboard. A user only ever reaches
+their own things: another user's subscription or channel is "not found", so that asking
+does not reveal it exists.
+
+A subscription names an event as `events:` does (an ID or a link, a region) and says which
+of the user's channels hear of it (`notify`, all by default), which statuses they want to
+hear of (`when`, every change by default), whether resale, lifecycle and sale-opening news
+come too, and how often it is polled at least (`interval`; a member's never under
+`users.min_interval`). An event is polled once however many follow it. Each write reaches
+this process's watchlist at once and the other replicas' within a tick.
+
+A member's channel never targets a loopback, private, link-local or metadata address unless
+`users.allow_private_targets` says so: checked when it is added, and again when each
+delivery resolves the host (see `netguard`).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, Strict, TypeAdapter, ValidationError
+from pydantic.json_schema import SkipJsonSchema
+
+from monitor.config import (
+    AppriseNotifierConfig,
+    Config,
+    EventConfig,
+    WebhookNotifierConfig,
+)
+from monitor.config.fields import REGIONS
+from monitor.errors import DeliveryError
+from monitor.netguard import resolved_problem, url_host
+from monitor.notify.audience import NEWS
+from monitor.notify.channels import channel_route
+from monitor.notify.documents import test_delivery
+from monitor.redact import redact
+from monitor.store.accounts import Accounts, Channel, Exists, OverLimit, Role, User
+from monitor.store.rows import EventRow
+from monitor.store.subscriptions import Subscription, Subscriptions
+from monitor.times import iso, parse_duration
+from monitor.watching import (
+    EventIdText,
+    IntervalText,
+    LinkText,
+    StatusName,
+    StrictInput,
+    WatchError,
+    not_null,
+    problem_of,
+    shaped,
+    snooze_end,
+)
+
+logger = logging.getLogger(__name__)
+
+_EVENT = TypeAdapter(EventConfig)
+CHANNEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$"
+ChannelName = Annotated[str, Strict(), Field(pattern=CHANNEL_NAME)]
+_Region = Annotated[str, Strict(), Field(pattern=f"^(?:{'|'.join(REGIONS)})$")]
+_Flag = Annotated[bool, Strict()]
+
+
+class SubscriptionSettings(StrictInput):
+    """What may be set on a subscription."""
+
+    notify: list[ChannelName] | None = Field(
+        None, description="The user's channels that hear of it; all of them when absent."
+    )
+    when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
+        None,
+        description="The statuses to hear of, such as TICKETS_AVAILABLE and FEW_TICKETS_LEFT; "
+        "every change of status when absent.",
+    )
+    interval: IntervalText | None = None
+    resale: _Flag | None = Field(None, description="Resale news (default true).")
+    lifecycle: _Flag | None = Field(None, description="Cancellations, postponements (true).")
+    sales: _Flag | None = Field(None, description="Sale and presale openings (true).")
+
+
+class SubscriptionInput(SubscriptionSettings):
+    """A new subscription: the event by `id` (with its `region` if not US) or by `url`."""
+
+    id: EventIdText | SkipJsonSchema[None] = None
+    url: LinkText | SkipJsonSchema[None] = None
+    region: _Region | SkipJsonSchema[None] = None
+
+
+class ChannelInput(StrictInput):
+    """A channel: an Apprise URL (ntfy, Telegram, Discord, Pushover, mailto, ...) or, with
+    `type: webhook`, an HTTPS endpoint that receives signed JSON."""
+
+    name: ChannelName
+    url: Annotated[str, Strict(), Field(min_length=1, max_length=2048)]
+    type: Literal["apprise", "webhook"] = "apprise"
+
+
+_SETTINGS = frozenset(SubscriptionSettings.model_fields)
+_EVENT_FIELDS = ("id", "url", "region")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    subscription: Subscription
+    row: EventRow | None
+    """The event as it stands; None before it was first watched."""
+
+    def document(self) -> dict[str, Any]:
+        settings = self.subscription.settings
+        interval = settings.get("interval")
+        snoozed = self.subscription.snoozed_until
+        row, current = self.row, None if self.row is None else self.row.current
+        return {
+            "id": self.subscription.event_id,
+            "url": settings.get("url"),
+            "region": settings.get("region"),
+            "name": None if row is None else row.name or row.info.name,
+            "status": None if current is None else current.status.value,
+            "resale_status": None if current is None else current.resale_status.value,
+            "notify": settings.get("notify"),
+            "when": settings.get("when"),
+            "interval": None if interval is None else f"{interval:g}s",
+            **{news: settings.get(news, True) for news in NEWS},
+            "paused": self.subscription.paused,
+            "snoozed_until": None if snoozed is None else iso(snoozed),
+        }
+
+
+def channel_document(channel: Channel, *, secret: bool = False) -> dict[str, Any]:
+    """A channel as its owner sees it: the URL's scheme and host only, since Apprise URLs
+    carry tokens; a webhook's secret only in the answer that created it."""
+    document: dict[str, Any] = {
+        "name": channel.name,
+        "type": channel.kind,
+        "target": masked(channel.url),
+    }
+    if secret:
+        document["secret"] = channel.secret
+    return document
+
+
+def masked(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname if url_host(url) else None
+    except ValueError:
+        return "…"
+    return f"{parts.scheme}://{host or '…'}/…" if parts.scheme else "…"
+
+
+class Subscribing:
+    def __init__(
+        self,
+        accounts: Accounts,
+        subscriptions: Subscriptions,
+        config: Callable[[], Config],
+        clock: Callable[[], float],
+        *,
+        standing: Callable[[Sequence[str]], Awaitable[Mapping[str, EventRow]]] | None = None,
+        changed: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+        channels_changed: Callable[[], Awaitable[None]] | None = None,
+        released: Callable[[], None] | None = None,
+    ) -> None:
+        self._accounts = accounts
+        self._subscriptions = subscriptions
+        self._config = config
+        self._clock = clock
+        self._standing = standing
+        """Each event's name and statuses as they stand, for the documents."""
+        self._changed = changed
+        """Applies a write to this process's watchlist at once (see `Watching`)."""
+        self._channels_changed = channels_changed
+        """Rebuilds this process's routes for the users' channels at once."""
+        self._released = released
+        """Wakes this process's dispatcher: a snooze ended lets what it held go now."""
+
+    # Subscriptions
+
+    async def subscriptions(self, user: User) -> list[SubscriptionView]:
+        return await self._views(await self._subscriptions.of_user(user.id))
+
+    async def subscription(self, user: User, event_id: str) -> SubscriptionView:
+        found = await self._subscriptions.get(user.id, event_id)
+        if found is None:
+            raise WatchError(f"you do not follow {event_id!r}", status=404)
+        return (await self._views([found]))[0]
+
+    async def subscribe(self, user: User, body: Mapping[str, Any]) -> SubscriptionView:
+        """Follow the event given by `id` or `url`; 409 when the user follows it already."""
+        not_null(body, "id", "url")
+        shaped(SubscriptionInput, body)
+        if ("id" in body) == ("url" in body):
+            raise WatchError("give the event as `id` or as `url`", status=400, field="id")
+        if body.get("url") is not None and body.get("region") is not None:
+            raise WatchError(
+                "give a link or a region: the link says its region", status=400, field="region"
+            )
+        event = self._event(body)
+        settings = await self._settings(user, body, {})
+        settings.update(
+            {"url": event.url} if event.url else {"id": event.id, "region": event.region}
+        )
+        now = self._clock()
+        limit = self._config().users.max_subscriptions if user.role is Role.MEMBER else None
+        subscription = Subscription(user.id, event.id, _set(settings), False, None, now)
+        try:
+            await self._subscriptions.add(subscription, limit)
+        except Exists:
+            raise WatchError(f"you follow {event.id} already", status=409, field="id") from None
+        except OverLimit:
+            raise WatchError(
+                f"you follow as many events as a member may ({limit}, users.max_subscriptions)",
+                status=409,
+            ) from None
+        await self._written([event.id])
+        logger.info("%s: follows %s", user.name, event.id)
+        return await self.subscription(user, event.id)
+
+    async def update(self, user: User, event_id: str, body: Mapping[str, Any]) -> SubscriptionView:
+        """Change a subscription's settings: those given replace the stored ones, and a null
+        removes one."""
+        current = await self.subscription(user, event_id)
+        for field in _EVENT_FIELDS:
+            if field in body:
+                raise WatchError("a subscription's event cannot change", status=400, field=field)
+        settings = await self._settings(user, body, current.subscription.settings)
+        await self._subscriptions.change(user.id, event_id, self._clock(), settings=_set(settings))
+        await self._written([event_id])
+        return await self.subscription(user, event_id)
+
+    async def unsubscribe(self, user: User, event_id: str) -> None:
+        if not await self._subscriptions.remove(user.id, event_id, self._clock()):
+            raise WatchError(f"you do not follow {event_id!r}", status=404)
+        await self._written([event_id])
+        logger.info("%s: no longer follows %s (its history stays)", user.name, event_id)
+
+    async def pause(self, user: User, event_id: str, *, paused: bool = True) -> SubscriptionView:
+        """Pause this user's subscription alone: the event is polled while anyone else
+        watches it."""
+        await self.subscription(user, event_id)
+        await self._subscriptions.change(user.id, event_id, self._clock(), paused=paused)
+        await self._written([event_id])
+        return await self.subscription(user, event_id)
+
+    async def snooze(self, user: User, event_id: str, body: Mapping[str, Any]) -> SubscriptionView:
+        """Hold this user's messages about the event `{"for": "2h"}` or `{"until": ISO}`;
+        `{"for": "0s"}` ends the snooze. Nobody else's are held."""
+        await self.subscription(user, event_id)
+        now = self._clock()
+        until: float | None = snooze_end(body, now)
+        if until is not None and until <= now:
+            until = None
+        await self._subscriptions.snooze(user, event_id, until, now)
+        if self._released is not None:
+            self._released()
+        return await self.subscription(user, event_id)
+
+    # Channels
+
+    async def channels(self, user: User) -> list[Channel]:
+        return await self._accounts.channels(user.id)
+
+    async def add_channel(self, user: User, body: Mapping[str, Any]) -> Channel:
+        """A new channel; a webhook's signing secret is made here, and shown once."""
+        shaped(ChannelInput, body)
+        given = ChannelInput.model_validate(body)
+        if given.type == "webhook":
+            url = _checked(lambda: WebhookNotifierConfig(type="webhook", url=given.url).url, "url")
+            host = urlsplit(url).hostname
+            secret: str | None = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        else:
+            url = _checked(
+                lambda: AppriseNotifierConfig(type="apprise", urls=(given.url,)).urls[0], "url"
+            )
+            host = url_host(url)
+            secret = None
+        config = self._config()
+        if user.role is Role.MEMBER and not config.users.allow_private_targets and host:
+            problem = await resolved_problem(host)
+            if problem is not None:
+                raise WatchError(
+                    f"{problem}: a member's channel may not reach it "
+                    "(users.allow_private_targets lifts this on a home network)",
+                    status=400,
+                    field="url",
+                )
+        channel = Channel(user.id, given.name, given.type, url, secret, self._clock())
+        limit = config.users.max_channels if user.role is Role.MEMBER else None
+        try:
+            await self._accounts.add_channel(channel, limit)
+        except Exists:
+            raise WatchError(
+                f"you have a channel named {given.name!r} already", status=409, field="name"
+            ) from None
+        except OverLimit:
+            raise WatchError(
+                f"you have as many channels as a member may ({limit}, users.max_channels)",
+                status=409,
+            ) from None
+        await self._channels_written(user)
+        logger.info("%s: channel %s added", user.name, given.name)
+        return channel
+
+    async def remove_channel(self, user: User, name: str) -> None:
+        if not await self._accounts.remove_channel(user, name, self._clock()):
+            raise WatchError(f"you have no channel named {name!r}", status=404)
+        await self._channels_written(user)
+        logger.info("%s: channel %s removed", user.name, name)
+
+    async def test_channel(self, user: User, name: str) -> str:
+        """Send a message marked as a test through one channel, outside the outbox; the
+        receiver's answer, or a 502 that says why it failed."""
+        channel = next((c for c in await self.channels(user) if c.name == name), None)
+        if channel is None:
+            raise WatchError(f"you have no channel named {name!r}", status=404)
+        guarded = user.role is Role.MEMBER and not self._config().users.allow_private_targets
+        route = channel_route(user, channel, guarded=guarded)
+        try:
+            return await route.notifier.send(test_delivery(route.notifier.name, self._clock()))
+        except DeliveryError as exc:
+            raise WatchError(f"the test failed: {redact(str(exc))}", status=502) from None
+        finally:
+            await route.notifier.aclose()
+
+    # Helpers
+
+    async def _settings(
+        self, user: User, body: Mapping[str, Any], current: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The subscription's settings after `body`, checked: the channels are the user's
+        own, and a member's interval is not under the floor."""
+        shaped(SubscriptionSettings, {k: v for k, v in body.items() if k in _SETTINGS})
+        settings = {**current, **{k: v for k, v in body.items() if k in _SETTINGS}}
+        if isinstance(settings.get("interval"), str):
+            settings["interval"] = parse_duration(settings["interval"])
+        floor = self._config().users.min_interval
+        interval = settings.get("interval")
+        if user.role is Role.MEMBER and interval is not None and interval < floor:
+            raise WatchError(
+                f"a member's interval is at least {floor:g}s (users.min_interval)",
+                status=400,
+                field="interval",
+            )
+        notify = settings.get("notify")
+        if notify is not None:
+            own = {channel.name for channel in await self.channels(user)}
+            for name in notify:
+                if name not in own:
+                    known = ", ".join(sorted(own)) or "none yet"
+                    raise WatchError(
+                        f"you have no channel named {name!r} (yours: {known})",
+                        status=400,
+                        field="notify",
+                    )
+        return settings
+
+    def _event(self, body: Mapping[str, Any]) -> EventConfig:
+        given = {key: body[key] for key in _EVENT_FIELDS if body.get(key) is not None}
+        try:
+            return _EVENT.validate_python(given)
+        except ValidationError as exc:
+            raise problem_of(exc) from None
+
+    async def _views(self, found: Sequence[Subscription]) -> list[SubscriptionView]:
+        standing = (
+            {} if self._standing is None else await self._standing([s.event_id for s in found])
+        )
+        return [SubscriptionView(s, standing.get(s.event_id)) for s in found]
+
+    async def _written(self, event_ids: Sequence[str]) -> None:
+        if self._changed is not None:
+            await self._changed(event_ids)
+
+    async def _channels_written(self, user: User) -> None:
+        """The user's routes now, and every event they follow looked at again: a
+        subscription without `notify` hears on every channel they have."""
+        if self._channels_changed is not None:
+            await self._channels_changed()
+        followed = [s.event_id for s in await self._subscriptions.of_user(user.id)]
+        if followed:
+            await self._written(followed)
+
+
+def _set(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+def _checked(make: Callable[[], str], field: str) -> str:
+    """A value as the config file would take it, or a 400 that says why not."""
+    try:
+        return make()
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise WatchError(message, status=400, field=field) from None

@@ -1,0 +1,145 @@
+"""Who among the users hears of a change: their channels, their rules, their interval.
+Pure functions, tested with tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from monitor.models import Availability, Change, ChangeKind, ResaleStatus, Status
+from monitor.netguard import forbidden, host_problem, url_host
+from monitor.notify.audience import interval_of, targets_of
+from monitor.notify.routing import route
+from monitor.store.accounts import Role, owner_of
+from monitor.store.subscriptions import Follower
+
+A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
+RA, RN = ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE
+
+
+def _change(
+    before: tuple[Status, ResaleStatus] | None,
+    after: tuple[Status, ResaleStatus],
+    **news: Any,
+) -> Change:
+    previous = None if before is None else Availability(*before)
+    return Change("c", "E1", None, previous, Availability(*after), 0.0, **news)
+
+
+def _follower(user: str = "alice", role: Role = Role.MEMBER, **settings: Any) -> Follower:
+    return Follower(user, role, settings, ("phone", "hook"))
+
+
+@pytest.mark.parametrize(
+    ("settings", "change", "heard"),
+    [
+        ({}, _change((N, RN), (A, RN)), True),
+        ({}, _change((N, RN), (N, RA)), True),
+        ({"resale": False}, _change((N, RN), (N, RA)), False),
+        ({"when": ["TICKETS_AVAILABLE"]}, _change((N, RN), (F, RN)), False),
+        ({"when": ["TICKETS_AVAILABLE"]}, _change((F, RN), (A, RN)), True),
+        ({"when": ["TICKETS_AVAILABLE"], "resale": False}, _change((A, RN), (A, RA)), False),
+        ({}, _change((A, RN), (A, RN), lifecycle=("onsale", "canceled")), True),
+        ({"lifecycle": False}, _change((A, RN), (A, RN), lifecycle=("onsale", "canceled")), False),
+        ({"sales": False}, _change((A, RN), (A, RN), lifecycle=("onsale", "canceled")), True),
+    ],
+)
+def test_a_subscriptions_rules(settings: dict[str, Any], change: Change, heard: bool) -> None:
+    targets = targets_of([_follower(**settings)])
+    assert bool(route(targets, change)) is heard
+    assert change.kind in ChangeKind
+
+
+@pytest.mark.parametrize(
+    ("followers", "names"),
+    [
+        ([_follower()], ["@alice/phone", "@alice/hook"]),
+        ([_follower(notify=["hook"])], ["@alice/hook"]),
+        ([_follower(notify=["gone"])], []),
+        ([_follower(notify=[])], []),
+        (
+            [_follower(), _follower("bob", notify=["phone"])],
+            ["@alice/phone", "@alice/hook", "@bob/phone"],
+        ),
+        ([_follower(), _follower()], ["@alice/phone", "@alice/hook"]),
+    ],
+)
+def test_each_channel_is_reached_once(followers: list[Follower], names: list[str]) -> None:
+    assert [target.notifier for target in targets_of(followers)] == names
+
+
+@pytest.mark.parametrize(
+    ("followers", "interval"),
+    [
+        ([], None),
+        ([_follower()], 60.0),
+        ([_follower(interval=10.0)], 30.0),
+        ([_follower(role=Role.ADMIN, interval=10.0)], 10.0),
+        ([_follower(interval=300.0), _follower("bob", interval=120.0)], 120.0),
+    ],
+)
+def test_the_shortest_interval_asked_for(followers: list[Follower], interval: float | None) -> None:
+    assert interval_of(followers, default=60.0, member_floor=30.0) == interval
+
+
+@pytest.mark.parametrize(
+    ("notifier", "owner"), [("@alice/phone", "alice"), ("ops", None), ("@bob/", "bob")]
+)
+def test_the_owner_of_a_channel(notifier: str, owner: str | None) -> None:
+    assert owner_of(notifier) == owner
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("192.168.1.10", True),
+        ("169.254.169.254", True),
+        ("100.64.0.1", True),
+        ("0.0.0.0", True),  # noqa: S104 - an address refused, not one bound
+        ("::1", True),
+        ("fe80::1", True),
+        ("fd00:ec2::254", True),
+        ("::ffff:127.0.0.1", True),
+        ("2002:7f00:1::1", True),
+        ("8.8.8.8", False),
+        ("2606:4700::1111", False),
+        ("example.org", False),
+    ],
+)
+def test_which_addresses_are_refused(address: str, refused: bool) -> None:
+    assert forbidden(address) is refused
+
+
+@pytest.mark.parametrize(
+    ("host", "refused"),
+    [
+        ("localhost", True),
+        ("LocalHost.", True),
+        ("app.localhost", True),
+        ("metadata.google.internal", True),
+        ("[::1]", True),
+        ("ntfy.sh", False),
+    ],
+)
+def test_which_hosts_are_refused_unresolved(host: str, refused: bool) -> None:
+    assert (host_problem(host) is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("ntfy://alerts", None),
+        ("ntfy://ntfy.example.org/alerts", "ntfy.example.org"),
+        ("tgram://123456789:AAE-token/42", None),
+        ("discord://1234/abcd", None),
+        ("json://localhost:8000/hook", "localhost"),
+        ("json://10.0.0.5/hook", "10.0.0.5"),
+        ("mailtos://user:pass@mail.example.org", "mail.example.org"),
+    ],
+)
+def test_the_server_an_apprise_url_names(url: str, host: str | None) -> None:
+    assert url_host(url) == host
