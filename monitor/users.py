@@ -226,6 +226,31 @@ class Users:
             return None
         return user
 
+    async def start_session(self, user: User, lasts: float) -> str:
+        """A new dashboard session for `user`: the value for their cookie."""
+        session = secrets.token_urlsafe(32)
+        now = self._clock()
+        await self._accounts.add_session(digest(session), user.id, now, now + lasts)
+        return session
+
+    async def session_user(self, session: str) -> User | None:
+        """The enabled user whose live session this is."""
+        user = await self._accounts.by_session(digest(session), self._clock())
+        return None if user is None or user.disabled else user
+
+    async def end_session(self, session: str) -> None:
+        await self._accounts.end_session(digest(session))
+
+    async def new_calendar_key(self, user: User) -> str:
+        """A new key for the user's calendar feed; the earlier one stops working."""
+        key = secrets.token_urlsafe(24)
+        await self._accounts.set_calendar_key(user.id, digest(key), self._clock())
+        return key
+
+    async def calendar_user(self, key: str) -> User | None:
+        user = await self._accounts.by_calendar_key(digest(key))
+        return None if user is None or user.disabled else user
+
     async def update_settings(self, user: User, body: Mapping[str, Any]) -> User:
         settings = settings_of(body, user.settings)
         await self._accounts.set_settings(user.id, settings, self._clock())

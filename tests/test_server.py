@@ -294,9 +294,13 @@ async def test_a_token_guards_everything_but_liveness(make_config: ConfigFactory
     simulator = Simulator(api_key=API_KEY)
     async with running(make_config, simulator, server={"port": 0, "token": TOKEN}) as (_, http):
         assert (await json_of(http, "/healthz"))["status"] == "alive"
-        for path in ("/readyz", "/metrics", "/api/events", "/api/openapi.json", "/"):
+        for path in ("/readyz", "/metrics", "/api/events", "/api/openapi.json"):
             async with http.get(path) as response:
                 assert response.status == 401, path
+        for path in ("/", "/events/E1"):
+            async with http.get(path, allow_redirects=False) as response:
+                assert response.status == 303, "a browser is shown the sign-in page"
+                assert response.headers["Location"] == "/signin"
         async with http.get("/api/events", headers={"Authorization": "Bearer wrong"}) as answer:
             assert answer.status == 401
         headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -311,8 +315,10 @@ async def test_a_token_guards_everything_but_liveness(make_config: ConfigFactory
             assert TOKEN not in cookie.value, "the cookie never holds the token"
         async with http.get("/", cookies={"monitor_session": cookie.value}) as response:
             assert response.status == 200
-        async with http.get("/", cookies={"monitor_session": TOKEN}) as response:
-            assert response.status == 401, "the token itself is no session"
+        async with http.get(
+            "/", cookies={"monitor_session": TOKEN}, allow_redirects=False
+        ) as response:
+            assert response.status == 303, "the token itself is no session: sign in"
         latin1 = {"Authorization": "Bearer caf\xe9", "Cookie": "monitor_session=caf\xe9"}
         async with http.get("/api/events", headers=latin1) as response:
             assert response.status == 401

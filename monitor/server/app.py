@@ -26,8 +26,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
-from monitor.server import accounts, api, dashboard, forms, writes
+from monitor.server import accounts, api, dashboard, forms, member, signin, writes
 from monitor.server.context import CONTEXT, NONCE, PRINCIPAL, Context
+from monitor.server.signin import session_of
 from monitor.store.accounts import Role
 from monitor.users import OPERATOR, Principal
 
@@ -37,7 +38,7 @@ SESSION_COOKIE = "monitor_session"
 DATABASE_TIMEOUT = 2.0
 IDLE_TIMEOUT = 15.0
 """Seconds a connection may sit idle or half-way through sending a request."""
-_OPEN_PATHS = frozenset({"/healthz"})
+_OPEN_PATHS = frozenset({"/healthz", "/signin", "/signout"})
 _HTML_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -97,22 +98,27 @@ def _foreign(request: web.Request) -> bool:
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Who the request acts as: the operator (`server.token`, as a bearer token or the
-    dashboard's cookie), or a user (their own bearer token). A member reaches `/api/me`
-    alone. Without `server.token`, a request without a user's token reads as before."""
+    dashboard's cookie), or a user (their own bearer token, or their signed-in session in
+    a browser). A member reaches their own pages and `/api/me` alone. Without
+    `server.token`, a request of nobody in particular reads as before."""
     if request.path in _OPEN_PATHS:
         return await handler(request)
     principal = await _principal(request)
     if principal is not None:
         request[PRINCIPAL] = principal
         if principal.role is Role.MEMBER and not _for_members(request.path):
+            if not request.path.startswith("/api/"):
+                raise web.HTTPForbidden(text="a member sees their own shows alone: go to /")
             return api.json_response(
                 {"error": "a member's token opens /api/me alone", "field": None}, 403
             )
         return await handler(request)
     if request.app[CONTEXT].config.server.token is None:
         return await handler(request)
+    if request.method == "GET" and request.match_info.handler in _PAGES:
+        raise web.HTTPSeeOther("/signin")  # a person at a browser: never a JSON error
     return api.json_response(
-        {"error": "a bearer token is required (Authorization: Bearer ...; browsers: /?token=...)"},
+        {"error": "a bearer token is required (Authorization: Bearer ...; browsers: /signin)"},
         401,
     )
 
@@ -129,10 +135,13 @@ async def _principal(request: web.Request) -> Principal | None:
         user = await context.users.authenticate(bearer)
         if user is not None:
             return Principal(user.name, user.role, user)
-    if secret is None:
-        return None
     offered = request.query.get("token")
-    if offered is not None and request.path == "/" and _same(offered, secret):
+    if (
+        offered is not None
+        and secret is not None
+        and request.path == "/"
+        and _same(offered, secret)
+    ):
         response = web.HTTPSeeOther("/")
         response.set_cookie(
             SESSION_COOKIE,
@@ -142,20 +151,33 @@ async def _principal(request: web.Request) -> Principal | None:
             secure=request.secure or context.config.server.secure_cookies,
         )
         raise response
-    cookie = _cookie(request) if request.match_info.handler in _BROWSER_HANDLERS else None
-    if cookie is not None and _same(cookie, session_value(secret)):
+    browser = request.match_info.handler in _BROWSER_HANDLERS
+    session = session_of(request) if browser and context.users is not None else None
+    if session is not None and context.users is not None:
+        user = await context.users.session_user(session)
+        if user is not None:
+            return Principal(user.name, user.role, user)
+    cookie = _cookie(request) if browser else None
+    if cookie is not None and secret is not None and _same(cookie, session_value(secret)):
         return OPERATOR
     return None
 
 
 def _for_members(path: str) -> bool:
-    return path == "/api/me" or path.startswith("/api/me/") or path == "/api/openapi.json"
+    return path in ("/", "/api/me", "/api/openapi.json") or path.startswith(("/api/me/", "/me/"))
 
 
-_BROWSER_HANDLERS: frozenset[object] = frozenset(
-    {dashboard.page, dashboard.event_page, *forms.HANDLERS}
-)
-"""What the session cookie opens: the dashboard's pages, and its forms (each with its CSRF
+async def home(request: web.Request) -> web.Response:
+    """A member's own page, or the whole dashboard for an admin and the operator."""
+    principal = request.get(PRINCIPAL)
+    if principal is not None and principal.role is Role.MEMBER:
+        return await member.page(request)
+    return await dashboard.page(request)
+
+
+_PAGES: frozenset[object] = frozenset({home, dashboard.event_page})
+_BROWSER_HANDLERS: frozenset[object] = frozenset({*_PAGES, *forms.HANDLERS, *member.HANDLERS})
+"""What the session cookies open: the dashboard's pages, and its forms (each with its CSRF
 value)."""
 
 
@@ -283,9 +305,11 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/api/changes", api.list_changes)
     writes.add_routes(app.router)
     accounts.add_routes(app.router)
-    app.router.add_get("/", dashboard.page)
+    app.router.add_get("/", home)
     app.router.add_get("/events/{event_id}", dashboard.event_page)
     forms.add_routes(app.router)
+    member.add_routes(app.router)
+    signin.add_routes(app, context.clock)
     return app
 
 

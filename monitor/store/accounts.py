@@ -24,6 +24,7 @@ from monitor.store.engine import reader
 from monitor.store.tables import (
     channels,
     deliveries,
+    sessions,
     subscriptions,
     user_tokens,
     users,
@@ -138,8 +139,49 @@ class Accounts:
         return None if row is None else (_user(row), row.password_hash)
 
     async def set_password(self, user_id: str, password_hash: str, now: float) -> None:
+        """A new password; every dashboard session of the user ends."""
         async with self.engine.begin() as conn:
             await _touch(conn, user_id, now, password_hash=password_hash)
+            await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+    async def add_session(self, digest: str, user_id: str, now: float, expires_at: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(sessions).values(
+                    digest=digest, user_id=user_id, created_at=now, expires_at=expires_at
+                )
+            )
+
+    async def by_session(self, digest: str, now: float) -> User | None:
+        """The user of a session that has not expired, disabled or not."""
+        query = (
+            select(users)
+            .join(sessions, sessions.c.user_id == users.c.id)
+            .where(sessions.c.digest == digest, sessions.c.expires_at > now)
+        )
+        async with self._reader.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else _user(row)
+
+    async def end_session(self, digest: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.digest == digest))
+
+    async def prune_sessions(self, now: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.expires_at <= now))
+
+    async def set_calendar_key(self, user_id: str, digest: str, now: float) -> None:
+        """A new key for the user's calendar feed; the earlier one stops working."""
+        async with self.engine.begin() as conn:
+            await _touch(conn, user_id, now, calendar_digest=digest)
+
+    async def by_calendar_key(self, digest: str) -> User | None:
+        async with self._reader.connect() as conn:
+            row = (
+                await conn.execute(select(users).where(users.c.calendar_digest == digest))
+            ).first()
+        return None if row is None else _user(row)
 
     async def replace_tokens(self, user_id: str, digest: str, now: float) -> None:
         """One new token; every earlier one stops working at once."""
@@ -168,6 +210,7 @@ class Accounts:
             await conn.execute(delete(subscriptions).where(subscriptions.c.user_id == user.id))
             await conn.execute(delete(channels).where(channels.c.user_id == user.id))
             await conn.execute(delete(user_tokens).where(user_tokens.c.user_id == user.id))
+            await conn.execute(delete(sessions).where(sessions.c.user_id == user.id))
             await conn.execute(delete(users).where(users.c.id == user.id))
             await _supersede(conn, [notifier_name(user.name, "")], now, prefix=True)
 

@@ -287,8 +287,11 @@ users = Table(
     Column("disabled", Boolean, nullable=False, server_default=false()),
     Column("created_at", Float, nullable=False),
     Column("changed_at", Float, nullable=False),
+    # The digest of the key that opens the user's calendar feed (never their API token).
+    Column("calendar_digest", String(64)),
     UniqueConstraint("name", name="uq_users_name"),
     Index("ix_users_changed", "changed_at"),
+    Index("ix_users_calendar", "calendar_digest", unique=True),
 )
 
 # API tokens by their SHA-256 digest: a token is shown once and never stored.
@@ -299,6 +302,18 @@ user_tokens = Table(
     Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_user_tokens_user", "user_id"),
+)
+
+# Dashboard sessions of users signed in with a password, by the digest of the cookie's value.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_sessions_user", "user_id"),
+    Index("ix_sessions_expires", "expires_at"),
 )
 
 # Where a user hears of their shows: an Apprise URL, or a signed webhook with its secret.

@@ -1,0 +1,158 @@
+"""A member's dashboard: their shows with statuses in words, their channels and their
+settings, with plain HTML forms (they work without script) through the same service as
+`/api/me`. Each form carries a CSRF value derived from the member's session.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from monitor.server.context import CONTEXT, PRINCIPAL
+from monitor.server.dashboard import LABELS, RESALE_LABELS
+from monitor.server.pages import render
+from monitor.server.signin import form_value, session_of
+from monitor.server.writes import MAX_BODY
+from monitor.store.accounts import User
+from monitor.subscribing import Subscribing, channel_document
+from monitor.users import Users
+from monitor.watching import WatchError
+
+BUYABLE = ["TICKETS_AVAILABLE", "FEW_TICKETS_LEFT"]
+"""What "only when I can buy" asks for."""
+
+
+def _signed_in(request: web.Request) -> tuple[User, Subscribing, Users, str]:
+    context = request.app[CONTEXT]
+    principal = request.get(PRINCIPAL)
+    session = session_of(request)
+    if (
+        principal is None
+        or principal.user is None
+        or session is None
+        or context.subscribing is None
+        or context.users is None
+    ):
+        raise web.HTTPSeeOther("/signin")
+    return principal.user, context.subscribing, context.users, session
+
+
+async def page(request: web.Request, tested: str | None = None) -> web.Response:
+    user, subscribing, _, session = _signed_in(request)
+    shows = [view.document() for view in await subscribing.subscriptions(user)]
+    shows.sort(key=lambda show: ((show["name"] or show["id"]).lower(), show["id"]))
+    return render(
+        request,
+        "member.html",
+        {
+            "user": user,
+            "shows": shows,
+            "channels": [channel_document(c) for c in await subscribing.channels(user)],
+            "quiet": user.settings.get("quiet_hours") or {},
+            "labels": LABELS,
+            "resale_labels": RESALE_LABELS,
+            "csrf": form_value(session),
+            "tested": tested,
+        },
+    )
+
+
+async def _form(request: web.Request) -> tuple[User, Subscribing, Users, dict[str, str]]:
+    user, subscribing, users, session = _signed_in(request)
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise WatchError("the dashboard's forms send form data", status=415)
+    if (request.content_length or 0) > MAX_BODY:
+        raise WatchError("the request body is over 64 KB", status=400)
+    form = {key: str(value) for key, value in (await request.post()).items()}
+    if not hmac.compare_digest(form.get("csrf", "").encode(), form_value(session).encode()):
+        raise WatchError(
+            "the form is out of date: reload the page and try again", status=403, field="csrf"
+        )
+    return user, subscribing, users, form
+
+
+def _refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
+    return render(
+        request,
+        "problem.html",
+        {"what": what, "field": exc.field, "error": str(exc)},
+        status=exc.status if exc.status in (400, 403, 404, 409, 415, 502) else 400,
+    )
+
+
+async def follow(request: web.Request) -> web.Response:
+    try:
+        user, subscribing, _, form = await _form(request)
+        entered = form.get("event", "").strip()
+        body: dict[str, Any] = {"url" if "://" in entered else "id": entered}
+        if form.get("buyable"):
+            body["when"] = BUYABLE
+        await subscribing.subscribe(user, body)
+    except WatchError as exc:
+        if exc.field in ("id", "url"):
+            exc.field = "event"
+        return _refused(request, "follow the show", exc)
+    raise web.HTTPSeeOther("/#shows")
+
+
+async def act(request: web.Request) -> web.Response:
+    event_id, action = request.match_info["event_id"], request.match_info["action"]
+    try:
+        user, subscribing, _, _ = await _form(request)
+        if action == "remove":
+            await subscribing.unsubscribe(user, event_id)
+        else:
+            await subscribing.pause(user, event_id, paused=action == "pause")
+    except WatchError as exc:
+        return _refused(request, f"{action} {event_id}", exc)
+    raise web.HTTPSeeOther("/#shows")
+
+
+async def add_channel(request: web.Request) -> web.Response:
+    try:
+        user, subscribing, _, form = await _form(request)
+        body = {key: form[key] for key in ("name", "url", "type") if form.get(key)}
+        await subscribing.add_channel(user, body)
+    except WatchError as exc:
+        return _refused(request, "add the channel", exc)
+    raise web.HTTPSeeOther("/#channels")
+
+
+async def channel(request: web.Request) -> web.Response:
+    name, action = request.match_info["name"], request.match_info["action"]
+    try:
+        user, subscribing, _, _ = await _form(request)
+        if action == "remove":
+            await subscribing.remove_channel(user, name)
+            raise web.HTTPSeeOther("/#channels")
+        answer = await subscribing.test_channel(user, name)
+    except WatchError as exc:
+        return _refused(request, f"{action} the channel {name}", exc)
+    return await page(request, tested=f"A test message went to {name}: {answer}")
+
+
+async def settings(request: web.Request) -> web.Response:
+    try:
+        user, _, users, form = await _form(request)
+        quiet = None
+        if form.get("from") or form.get("to"):
+            quiet = {"from": form.get("from", ""), "to": form.get("to", "")}
+        await users.update_settings(
+            user, {"timezone": form.get("timezone") or None, "quiet_hours": quiet}
+        )
+    except WatchError as exc:
+        return _refused(request, "save the settings", exc)
+    raise web.HTTPSeeOther("/#settings")
+
+
+HANDLERS = (follow, act, add_channel, channel, settings)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/me/subscriptions", follow)
+    router.add_post("/me/subscriptions/{event_id}/{action:pause|resume|remove}", act)
+    router.add_post("/me/channels", add_channel)
+    router.add_post("/me/channels/{name}/{action:test|remove}", channel)
+    router.add_post("/me/settings", settings)
