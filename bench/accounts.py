@@ -37,6 +37,7 @@ from monitor.store.engine import create_engine, reader, upgrade
 from monitor.store.tables import changes, channels, deliveries, subscriptions, user_tokens, users
 
 INTERVAL = 10.0
+CYCLES = 6
 HOT = "EV00000"
 
 
@@ -112,6 +113,29 @@ async def sim(http: aiohttp.ClientSession, base: str) -> dict[str, int]:
         return dict(await answer.json())
 
 
+async def whole_cycles(
+    http: aiohttp.ClientSession, base: str, count: int
+) -> tuple[int, float, float]:
+    """Requests made in `count` whole poll cycles, the time they took, and the IDs a request
+    carried: from the start of one cycle's burst of requests to the start of the one
+    `count` cycles later, so that no part of a cycle is counted or left out."""
+    starts: list[tuple[float, dict[str, int]]] = []
+    before = await sim(http, base)
+    while len(starts) <= count:
+        await asyncio.sleep(0.02)
+        now = await sim(http, base)
+        at = time.monotonic()
+        if now["observations"] > before["observations"] and (
+            not starts or at - starts[-1][0] > INTERVAL / 2
+        ):
+            starts.append((at, before))
+        before = now
+    (first_at, first), (last_at, last) = starts[0], starts[-1]
+    requests = last["requests"] - first["requests"]
+    size = (last["observations"] - first["observations"]) / max(requests, 1)
+    return requests, last_at - first_at, size
+
+
 async def measure(
     base: str, url: str, *, events: int, follows: int, fans: int, flips: int
 ) -> dict[str, float]:
@@ -129,11 +153,7 @@ async def measure(
                 raise SystemExit("the followed events were not all polled within 2 minutes")
             await asyncio.sleep(0.5)
         await asyncio.sleep(2 * INTERVAL)  # steady state
-        first, started = await sim(http, base), time.monotonic()
-        await asyncio.sleep(3 * INTERVAL)
-        last, took = await sim(http, base), time.monotonic() - started
-        requests = last["requests"] - first["requests"]
-        size = (last["observations"] - first["observations"]) / max(requests, 1)
+        requests, took, size = await whole_cycles(http, base, CYCLES)
 
         waits = []
         status = "TICKETS_NOT_AVAILABLE"

@@ -47,7 +47,7 @@ from monitor.store.repository import Repository
 from monitor.store.retention import prune
 from monitor.store.subscriptions import Subscriptions
 from monitor.store.watches import Watches
-from monitor.subscribing import Subscribing
+from monitor.subscribing import Subscribing, quota_shares
 from monitor.tasks import finish
 from monitor.times import to_next_beat
 from monitor.upstream.client import InventoryClient, availability_endpoint
@@ -73,6 +73,8 @@ SHUTDOWN_GRACE = 6.0
 RETIRE_AFTER = 60.0
 """Longest wait for sends through replaced notifiers before they are closed anyway."""
 ANNOUNCE_EVERY = 3
+SHARES_EVERY = 6
+"""Housekeeping rounds between counts of what each user's subscriptions cost."""
 DAY = 86400.0
 """Housekeeping rounds between announcements of the watchlist's states."""
 PRUNE_EVERY = 3600.0
@@ -124,6 +126,8 @@ class Monitor:
         """The file's events by ID, made with `_events`."""
         self._retiring: set[asyncio.Task[None]] = set()
         self._stack = AsyncExitStack()
+        self.shares: dict[str, float] = {}
+        """Requests a day each user's subscriptions add, as last counted."""
 
     @property
     def watched(self) -> Config:
@@ -233,6 +237,7 @@ class Monitor:
                     self.watches, lambda: self.config, self.clock, changed=self._apply
                 ),
                 retry=self._retry,
+                shares=lambda: self.shares,
                 users=Users(
                     accounts,
                     self.subscriptions,
@@ -296,6 +301,7 @@ class Monitor:
         self._periodic("discover", every, self._discover)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
         self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
+        self._periodic("shares", every * SHARES_EVERY, self._count_shares)
 
     def _discovery_client(self) -> DiscoveryClient:
         """A client on the key and pacing of the moment: Discovery draws on the same
@@ -396,6 +402,18 @@ class Monitor:
         retiring = asyncio.create_task(self._retire(notifiers))
         self._retiring.add(retiring)
         retiring.add_done_callback(self._retiring.discard)
+
+    async def _count_shares(self) -> None:
+        """What each user's subscriptions add to the requests a day: for `/metrics` and the
+        admin's page. Read every minute, not on every write: it reads every subscription."""
+        shares = await quota_shares(
+            self.config, self.subscriptions, self.watches, self.request_size.size
+        )
+        if shares or self.shares:
+            self.metrics.user_requests.clear()
+            for user, per_day in shares.items():
+                self.metrics.user_requests.labels(user).set(per_day)
+        self.shares = shares
 
     async def _retry(self, delivery_id: str) -> bool:
         """Queue a dead delivery again (the dashboard's button); False if none has the ID."""

@@ -76,6 +76,12 @@ class Metrics:
             registry=registry,
         )
         self.watched = Gauge(f"{PREFIX}_watched_events", "Events watched.", registry=registry)
+        self.user_requests = Gauge(
+            f"{PREFIX}_user_requests_per_day",
+            "Requests a day each user's subscriptions add beyond what is polled anyway.",
+            ["user"],
+            registry=registry,
+        )
         self.upstream_health = Gauge(
             f"{PREFIX}_upstream_health",
             "1 for the upstream's current health (ok, degraded, quota_exhausted, "

@@ -38,14 +38,16 @@ from monitor.config import (
 from monitor.config.fields import REGIONS
 from monitor.errors import DeliveryError
 from monitor.netguard import resolved_problem, url_host
-from monitor.notify.audience import NEWS
+from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
 from monitor.notify.documents import test_delivery
 from monitor.redact import redact
 from monitor.store.accounts import Accounts, Channel, Exists, OverLimit, Role, User
 from monitor.store.rows import EventRow
 from monitor.store.subscriptions import Subscription, Subscriptions
+from monitor.store.watches import Watches
 from monitor.times import iso, parse_duration
+from monitor.upstream.quota import follower_shares
 from monitor.watching import (
     EventIdText,
     IntervalText,
@@ -57,6 +59,7 @@ from monitor.watching import (
     problem_of,
     shaped,
     snooze_end,
+    watched_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -399,3 +402,31 @@ def _checked(make: Callable[[], str], field: str) -> str:
     except ValidationError as exc:
         message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
         raise WatchError(message, status=400, field=field) from None
+
+
+async def quota_shares(
+    config: Config, subscriptions: Subscriptions, watches: Watches, capacity: int
+) -> dict[str, float]:
+    """Requests a day each user's subscriptions add beyond what is polled anyway (see
+    `follower_shares`), by user name; users who follow nothing are left out."""
+    audience = await subscriptions.audience()
+    if not audience:
+        return {}
+    stored = await watches.get_many(list(audience))
+    configured = {event.id: event for event in config.events if event.id in audience}
+    anyway: dict[str, float] = {}
+    for event_id in audience:
+        event = watched_event(config, configured.get(event_id), stored.get(event_id))
+        if event is not None:
+            anyway[event_id] = min(
+                (config.interval_of(event), *config.intervals_by_status_of(event).values())
+            )
+    default, floor = config.polling.interval, config.users.min_interval
+    followers = {
+        event_id: [
+            (follower.user, interval_of([follower], default, floor) or default)
+            for follower in found
+        ]
+        for event_id, found in audience.items()
+    }
+    return follower_shares(followers, anyway, capacity)

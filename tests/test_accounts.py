@@ -387,3 +387,39 @@ async def test_a_name_that_later_resolves_to_loopback_is_refused_at_delivery(
         status, answer = await s.call("POST", "/api/me/channels/hook/test", alice)
         assert status == 502
         assert "refused" in answer["error"]
+
+
+async def test_what_each_users_shows_add_to_the_quota_is_shown_to_admins(
+    make_config: ConfigFactory,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream},
+            polling={"interval": "1s"},
+            server={"port": 0, "token": TOKEN},
+            users={"min_interval": "1s"},
+            events=[{"id": SOLO}],
+        )
+        async with (
+            Monitor(config, housekeeping_every=0.1) as monitor,
+            aiohttp.ClientSession(monitor.url) as http,
+        ):
+            s = Shared(monitor, simulator, http)
+            alice, bob = await s.user("alice"), await s.user("bob")
+            await _subscribe(s, alice, id=ALICE_ONLY)
+            await _subscribe(s, bob, id=SOLO)  # polled anyway, as often
+
+            async def counted() -> bool:
+                return "alice" in monitor.shares
+
+            await eventually(counted, what="the shares counted")
+            assert monitor.shares["alice"] > 0, "alone, she pays for her show"
+            assert monitor.shares["bob"] == 0, "the config file polls his show anyway"
+            async with http.get("/metrics", headers=OPERATOR) as response:
+                text = await response.text()
+            assert 'inventory_monitor_user_requests_per_day{user="bob"} 0.0' in text
+            async with http.get("/", headers=OPERATOR) as response:
+                page = await response.text()
+            assert 'id="users"' in page
+            assert "alice" in page

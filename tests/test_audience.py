@@ -13,6 +13,7 @@ from monitor.notify.audience import interval_of, targets_of
 from monitor.notify.routing import route
 from monitor.store.accounts import Role, owner_of
 from monitor.store.subscriptions import Follower
+from monitor.upstream.quota import follower_shares
 
 A, F, N = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
 RA, RN = ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE
@@ -143,3 +144,26 @@ def test_which_hosts_are_refused_unresolved(host: str, refused: bool) -> None:
 )
 def test_the_server_an_apprise_url_names(url: str, host: str | None) -> None:
     assert url_host(url) == host
+
+
+@pytest.mark.parametrize(
+    ("followers", "anyway", "shares"),
+    [
+        ({"E1": [("alice", 60.0)]}, {}, {"alice": 1440.0}),
+        ({"E1": [("alice", 60.0)]}, {"E1": 60.0}, {"alice": 0.0}),
+        ({"E1": [("alice", 60.0)]}, {"E1": 120.0}, {"alice": 720.0}),
+        ({"E1": [("alice", 60.0), ("bob", 60.0)]}, {}, {"alice": 0.0, "bob": 0.0}),
+        ({"E1": [("alice", 120.0), ("bob", 60.0)]}, {}, {"alice": 0.0, "bob": 720.0}),
+        (
+            {"E1": [("alice", 60.0)], "E2": [("alice", 120.0), ("bob", 240.0)]},
+            {},
+            {"alice": 1440.0 + 360.0, "bob": 0.0},
+        ),
+    ],
+)
+def test_what_each_user_adds_to_the_quota(
+    followers: dict[str, list[tuple[str, float]]],
+    anyway: dict[str, float],
+    shares: dict[str, float],
+) -> None:
+    assert follower_shares(followers, anyway, capacity=1) == pytest.approx(shares)

@@ -88,6 +88,14 @@ async def test_users_managed_from_the_command_line_next_to_a_running_daemon(
             await eventually(hook.received(1), what="alice's message")
             assert hook.bodies()[0]["data"]["subscriber"] == "alice"
 
+            process = await asyncio.create_subprocess_exec(
+                *cli_command("check", *c), cwd=ROOT, stdout=asyncio.subprocess.PIPE
+            )
+            checked = (await process.communicate())[0].decode()
+            assert "user:      alice adds 432 requests a day" in checked, (
+                "a 1s show: 86,400 polls, 200 a request"
+            )
+
             code, out, err = await _user("token", "alice", *c)
             assert code == 0, err
             second = {"Authorization": f"Bearer {out.splitlines()[-1]}"}

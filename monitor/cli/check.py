@@ -112,9 +112,7 @@ def _check(args: argparse.Namespace) -> int:
             f"{format_duration(config.polling.sale_burst.interval)}, "
             f"{iso(coming.starts_at)} to {iso(coming.ends_at)}"
         )
-    for name, notifier in config.notifiers.items():
-        listeners = sum(1 for e in config.events if name in config.targets_of(e))
-        print(f"  notifier:  {name} ({notifier.type}), {listeners} events")
+    _print_listeners(config)
     warning = quota_warning(config, plan)
     if warning:
         fitting = "fit_quota stretches them" if config.polling.fit_quota else "warning"
@@ -135,13 +133,54 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_listeners(config: Config) -> None:
+    """The notifiers with the events each hears of, and the users with what their
+    subscriptions add to the requests a day."""
+    for name, notifier in config.notifiers.items():
+        listeners = sum(1 for e in config.events if name in config.targets_of(e))
+        print(f"  notifier:  {name} ({notifier.type}), {listeners} events")
+    for user, per_day in sorted(user_shares(config).items(), key=lambda item: -item[1]):
+        print(f"  user:      {user} adds {per_day:,.0f} requests a day")
+
+
+def _database_exists(config: Config) -> bool:
+    url = make_url(config.database.url)
+    return url.get_backend_name() != "sqlite" or Path(url.database or ":memory:").is_file()
+
+
+def user_shares(config: Config) -> dict[str, float]:
+    """What each user's subscriptions add to the requests a day, as the database knows
+    them; nothing when there is no database yet, or it cannot be read."""
+    if not _database_exists(config):
+        return {}
+    return asyncio.run(_read_shares(config))
+
+
+async def _read_shares(config: Config) -> dict[str, float]:
+    from monitor.store.engine import HEAD_REVISION, create_engine, current_revision
+    from monitor.store.subscriptions import Subscriptions
+    from monitor.store.watches import Watches
+    from monitor.subscribing import quota_shares
+    from monitor.upstream.quota import request_capacity
+
+    engine = create_engine(config.database.url)
+    try:
+        async with engine.connect() as conn:
+            if await conn.run_sync(current_revision) != HEAD_REVISION:
+                return {}
+        return await quota_shares(
+            config, Subscriptions(engine), Watches(engine), request_capacity(config)
+        )
+    except (SQLAlchemyError, OSError, MonitorError):
+        return {}
+    finally:
+        await engine.dispose()
+
+
 def coming_bursts(config: Config, now: float) -> list[ComingBurst]:
     """The bursts around sale openings within a day, as the database knows them; none
     when there is no database yet, or it cannot be read (`check` works offline)."""
-    url = make_url(config.database.url)
-    if not config.polling.sale_burst.enabled or (
-        url.get_backend_name() == "sqlite" and not Path(url.database or ":memory:").is_file()
-    ):
+    if not config.polling.sale_burst.enabled or not _database_exists(config):
         return []
     return asyncio.run(_read_bursts(config, now))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -34,6 +34,8 @@ class Context:
     """Watches as the API and the dashboard manage them; None where the server only reads."""
     retry: Callable[[str], Awaitable[bool]] | None = None
     """Queues a dead delivery again; False when no dead delivery has that ID."""
+    shares: Callable[[], Mapping[str, float]] = dict
+    """Requests a day each user's subscriptions add beyond what is polled anyway."""
     users: Users | None = None
     """The people sharing the watcher; None where the server only reads."""
     subscribing: Subscribing | None = None

@@ -174,11 +174,29 @@ async def page(request: web.Request) -> web.Response:
         "days": TIMELINE_DAYS,
         "iso": iso,
         "paused": [] if context.watching is None else await context.watching.paused(),
+        "people": await _people(context),
         **_controls(context),
     }
     return render(
         request, "live.html" if query.get("fragment") == "1" else "dashboard.html", values
     )
+
+
+async def _people(context: Context) -> list[dict[str, Any]]:
+    """The users, with what their subscriptions add to the requests a day, costliest first."""
+    if context.users is None:
+        return []
+    shares = context.shares()
+    people = [
+        {
+            "name": user.name,
+            "role": user.role.value,
+            "disabled": user.disabled,
+            "share": shares.get(user.name, 0.0),
+        }
+        for user in await context.users.list()
+    ]
+    return sorted(people, key=lambda person: (-person["share"], person["name"]))
 
 
 def _controls(context: Context) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -310,3 +310,37 @@ def pace_note(
 
 def _rounded(seconds: float) -> str:
     return format_duration(round(seconds, 1) if seconds < 10 else float(round(seconds)))
+
+
+def follower_shares(
+    followers: Mapping[str, Sequence[tuple[str, float]]],
+    polled_anyway: Mapping[str, float],
+    capacity: int,
+) -> dict[str, float]:
+    """Requests a day each user's subscriptions add beyond what is polled anyway.
+
+    `followers` gives each followed event's followers with the interval each asks for;
+    `polled_anyway` the interval of each event the config file, the API or a search watches.
+    An event costs its share of a request (1/`capacity`) at each poll; a user pays for what
+    the event costs at their interval beyond what it would cost without them: all of it
+    when they alone follow an event nothing else watches, the difference when they alone
+    ask for the fastest interval, nothing when someone else asks as often. Shares never
+    add up to more than the subscriptions cost."""
+    shares: dict[str, float] = {}
+    for event_id, wanted in followers.items():
+        if not wanted:
+            continue
+        ordered = sorted(wanted, key=lambda pair: pair[1])
+        user, fastest = ordered[0]
+        if len(ordered) > 1 and ordered[1][1] <= fastest:
+            continue  # someone else asks as often: nobody pays alone
+        without = [pair[1] for pair in ordered[1:]]
+        if event_id in polled_anyway:
+            without.append(polled_anyway[event_id])
+        cost_with = SECONDS_PER_DAY / fastest / capacity
+        cost_without = SECONDS_PER_DAY / min(without) / capacity if without else 0.0
+        shares[user] = shares.get(user, 0.0) + max(0.0, cost_with - cost_without)
+    for pairs in followers.values():
+        for user, _ in pairs:
+            shares.setdefault(user, 0.0)
+    return shares
