@@ -254,6 +254,7 @@ class Monitor:
                     changed=self._apply,
                     channels_changed=self._refresh_channels,
                     released=self.dispatcher.wake,
+                    reads=self.reads,
                 ),
             )
             self.url = await stack.enter_async_context(serve(self.context))

@@ -42,7 +42,16 @@ from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
 from monitor.notify.documents import test_delivery
 from monitor.redact import redact
-from monitor.store.accounts import Accounts, Channel, Exists, OverLimit, Role, User
+from monitor.store.accounts import (
+    Accounts,
+    Channel,
+    Exists,
+    OverLimit,
+    Role,
+    User,
+    notifier_name,
+)
+from monitor.store.reads import Reads, Troubled
 from monitor.store.rows import EventRow
 from monitor.store.subscriptions import Subscription, Subscriptions
 from monitor.store.watches import Watches
@@ -170,8 +179,10 @@ class Subscribing:
         changed: Callable[[Sequence[str]], Awaitable[None]] | None = None,
         channels_changed: Callable[[], Awaitable[None]] | None = None,
         released: Callable[[], None] | None = None,
+        reads: Reads | None = None,
     ) -> None:
         self._accounts = accounts
+        self._reads = reads
         self._subscriptions = subscriptions
         self._config = config
         self._clock = clock
@@ -331,6 +342,14 @@ class Subscribing:
             raise WatchError(f"the test failed: {redact(str(exc))}", status=502) from None
         finally:
             await route.notifier.aclose()
+
+    async def troubled(self, user: User, limit: int = 20) -> list[Troubled]:
+        """The user's deliveries that failed: dead ones, and those being retried."""
+        if self._reads is None:
+            return []
+        return await self._reads.troubled_deliveries(
+            limit, notifiers_from=notifier_name(user.name, "")
+        )
 
     # Helpers
 

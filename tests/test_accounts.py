@@ -19,6 +19,7 @@ from monitor.devtools.simulator import Simulator, serve
 from monitor.models import ResaleStatus, Status
 from monitor.server.accounts import (
     ChannelOut,
+    DeliveriesOut,
     MeOut,
     NewUserOut,
     SubscriptionOut,
@@ -384,6 +385,12 @@ async def test_a_name_that_later_resolves_to_loopback_is_refused_at_delivery(
         assert "refused" in error
         assert "127.0.0.1" in error
         assert not hook.requests, "nothing reached the loopback receiver"
+        status, answer = await s.call("GET", "/api/me/deliveries", alice)
+        assert status == 200
+        (given_up,) = DeliveriesOut.model_validate(answer).deliveries
+        assert (given_up.channel, given_up.event_id, given_up.state) == ("hook", SHARED, "dead")
+        bob = await s.user("bob")
+        assert (await s.call("GET", "/api/me/deliveries", bob))[1] == {"deliveries": []}
         status, answer = await s.call("POST", "/api/me/channels/hook/test", alice)
         assert status == 502
         assert "refused" in answer["error"]

@@ -25,6 +25,7 @@ from monitor.subscribing import (
     SubscriptionSettings,
     channel_document,
 )
+from monitor.times import iso
 from monitor.users import MAX_PASSWORD, MIN_PASSWORD, USER_NAME, Principal, Users
 from monitor.watching import SnoozeInput, StrictInput, WatchError, shaped
 
@@ -110,6 +111,22 @@ class UsersOut(BaseModel):
 class NewUserOut(UserOut):
     token: str
     """The user's API token: shown here once, stored only as a digest."""
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    channel: str
+    event_id: str
+    event_name: str | None
+    state: str
+    """dead (given up on), or pending (failing, to be retried)."""
+    attempts: int
+    next_attempt_at: str | None
+    error: str | None
+
+
+class DeliveriesOut(BaseModel):
+    deliveries: list[DeliveryOut]
 
 
 class TestSent(BaseModel):
@@ -205,6 +222,29 @@ async def test_channel(request: web.Request) -> web.Response:
     await json_body(request, required=False)
     answer = await _subscribing(request).test_channel(user, request.match_info["name"])
     return json_response({"sent": answer})
+
+
+@answers_problems
+async def list_deliveries(request: web.Request) -> web.Response:
+    """The user's deliveries that failed: dead ones, and those being retried."""
+    troubled = await _subscribing(request).troubled(_user(request))
+    return json_response(
+        {
+            "deliveries": [
+                {
+                    "id": item.id,
+                    "channel": item.notifier.partition("/")[2],
+                    "event_id": item.event_id,
+                    "event_name": item.event_name,
+                    "state": item.state,
+                    "attempts": item.attempts,
+                    "next_attempt_at": None if item.state == "dead" else iso(item.next_attempt_at),
+                    "error": item.last_error,
+                }
+                for item in troubled
+            ]
+        }
+    )
 
 
 @answers_problems
@@ -314,6 +354,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/me/channels", add_channel)
     router.add_delete("/api/me/channels/{name}", remove_channel)
     router.add_post("/api/me/channels/{name}/test", test_channel)
+    router.add_get("/api/me/deliveries", list_deliveries)
     router.add_get("/api/me/subscriptions", list_subscriptions)
     router.add_post("/api/me/subscriptions", subscribe)
     router.add_get("/api/me/subscriptions/{event_id}", get_subscription)
@@ -343,6 +384,7 @@ def describe(document: dict[str, Any]) -> None:
                     UsersOut,
                     NewUserOut,
                     TestSent,
+                    DeliveriesOut,
                 )
             ),
             *(
@@ -460,6 +502,12 @@ def _paths() -> dict[str, Any]:
                     "502": _answer(problem, "The receiver refused or did not answer."),
                     **who,
                 },
+            }
+        },
+        "/api/me/deliveries": {
+            "get": {
+                "summary": "Your deliveries that failed: dead, or being retried",
+                "responses": {"200": _answer("DeliveriesOut"), **who},
             }
         },
         "/api/me/subscriptions": {

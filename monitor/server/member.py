@@ -55,6 +55,7 @@ async def page(request: web.Request, tested: str | None = None) -> web.Response:
             "resale_labels": RESALE_LABELS,
             "csrf": form_value(session),
             "tested": tested,
+            "troubled": await subscribing.troubled(user),
         },
     )
 

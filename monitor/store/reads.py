@@ -204,8 +204,12 @@ class Reads:
             pending, oldest = (await conn.execute(query)).one()
         return OutboxStats(int(pending), oldest)
 
-    async def troubled_deliveries(self, limit: int) -> list[Troubled]:
-        """The latest deliveries that failed: dead ones, and pending ones being retried."""
+    async def troubled_deliveries(
+        self, limit: int, *, notifiers_from: str | None = None
+    ) -> list[Troubled]:
+        """The latest deliveries that failed: dead ones, and pending ones being retried;
+        with `notifiers_from`, those of the notifiers whose names start so alone (a user's
+        channels: `@alice/`)."""
         query = (
             select(
                 deliveries.c.id,
@@ -227,6 +231,8 @@ class Reads:
             .order_by(deliveries.c.created_at.desc())
             .limit(limit)
         )
+        if notifiers_from is not None:
+            query = query.where(deliveries.c.notifier.startswith(notifiers_from, autoescape=True))
         async with self._reader.connect() as conn:
             return [Troubled(*row) for row in (await conn.execute(query)).all()]
 
