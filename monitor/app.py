@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, EventConfig, load_config
 from monitor.discovery.client import DiscoveryClient
+from monitor.discovery.details import Attraction
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
@@ -191,7 +192,7 @@ class Monitor:
         client = self._client(config)
 
         stack.push_async_callback(self._close_notifiers)
-        accounts = Accounts(engine)
+        accounts = self._accounts = Accounts(engine)
         self.channels = ChannelRoster(accounts, lambda: self.config.users.allow_private_targets)
         await self.channels.refresh()
         self._config_routes = self._roster.routes(config)[0]
@@ -255,6 +256,7 @@ class Monitor:
                     channels_changed=self._refresh_channels,
                     released=self.dispatcher.wake,
                     reads=self.reads,
+                    artists=self._artists,
                 ),
             )
             self.url = await stack.enter_async_context(serve(self.context))
@@ -298,6 +300,8 @@ class Monitor:
             config=lambda: self.config,
             clock=self.clock,
             notify=self.watchdog.notify,
+            subscriptions=self.subscriptions,
+            channels=self._channel_names,
         )
         self._periodic("discover", every, self._discover)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
@@ -389,6 +393,12 @@ class Monitor:
             self.ticker.poke()  # a new watch's first reading now, not at the next tick
         if applied.removed:
             await self._announce(applied.removed)
+
+    async def _channel_names(self, user_id: str) -> list[str]:
+        return [channel.name for channel in await self._accounts.channels(user_id)]
+
+    async def _artists(self, name: str) -> Sequence[Attraction]:
+        return await self._discovery_client().attractions(name)
 
     async def _refresh_channels(self) -> None:
         """Users' channels as they stand: a user written to here or on another replica has

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, Strict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from monitor.config import (
@@ -35,12 +35,14 @@ from monitor.config import (
     EventConfig,
     WebhookNotifierConfig,
 )
-from monitor.config.fields import REGIONS
-from monitor.errors import DeliveryError
+from monitor.config.fields import PLAIN_TEXT, REGIONS
+from monitor.discovery.details import Attraction
+from monitor.errors import DeliveryError, MonitorError
 from monitor.netguard import resolved_problem, url_host
 from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
 from monitor.notify.documents import test_delivery
+from monitor.polling.discover import personal_search
 from monitor.redact import redact
 from monitor.store.accounts import (
     Accounts,
@@ -53,7 +55,7 @@ from monitor.store.accounts import (
 )
 from monitor.store.reads import Reads, Troubled
 from monitor.store.rows import EventRow
-from monitor.store.subscriptions import Subscription, Subscriptions
+from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Watches
 from monitor.times import iso, parse_duration
 from monitor.upstream.quota import follower_shares
@@ -103,6 +105,67 @@ class SubscriptionInput(SubscriptionSettings):
     id: EventIdText | SkipJsonSchema[None] = None
     url: LinkText | SkipJsonSchema[None] = None
     region: _Region | SkipJsonSchema[None] = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["id"], "not": {"required": ["url"]}},
+                {
+                    "required": ["url"],
+                    "not": {
+                        "anyOf": [
+                            {"required": ["id"]},
+                            # A link says its region.
+                            {"required": ["region"], "properties": {"region": {"type": "string"}}},
+                        ]
+                    },
+                },
+            ]
+        }
+    )
+
+
+SearchName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$")]
+_Filter = Annotated[str, Strict(), Field(min_length=1, max_length=200, pattern=PLAIN_TEXT)]
+_SEARCH_FILTERS = (
+    "artist",
+    "keyword",
+    "attraction_id",
+    "venue_id",
+    "country_code",
+    "city",
+    "classification",
+    "dma_id",
+)
+
+
+class SearchInput(StrictInput):
+    """A search of your own: an artist by name (looked up in Discovery), or any of the
+    filters of `discover:`. What it finds, you follow, each show until it starts."""
+
+    name: SearchName
+    artist: _Filter | None = Field(None, description="An artist, team or act by name.")
+    keyword: _Filter | None = None
+    attraction_id: _Filter | None = None
+    venue_id: _Filter | None = None
+    country_code: Annotated[str, Strict(), Field(pattern=r"^[A-Z]{2}$")] | None = None
+    city: _Filter | None = None
+    classification: _Filter | None = None
+    dma_id: _Filter | None = None
+    window: IntervalText | None = Field(None, description="Only shows starting within it.")
+    max_events: Annotated[int, Strict(), Field(ge=1, le=100)] | None = None
+    when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
+        None, description="The statuses to hear of, for every show it finds."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in _SEARCH_FILTERS
+            ]
+        }
+    )
 
 
 class ChannelInput(StrictInput):
@@ -180,9 +243,12 @@ class Subscribing:
         channels_changed: Callable[[], Awaitable[None]] | None = None,
         released: Callable[[], None] | None = None,
         reads: Reads | None = None,
+        artists: Callable[[str], Awaitable[Sequence[Attraction]]] | None = None,
     ) -> None:
         self._accounts = accounts
         self._reads = reads
+        self._artists = artists
+        """Discovery's attraction search: an artist's name to their ID."""
         self._subscriptions = subscriptions
         self._config = config
         self._clock = clock
@@ -244,6 +310,7 @@ class Subscribing:
         for field in _EVENT_FIELDS:
             if field in body:
                 raise WatchError("a subscription's event cannot change", status=400, field=field)
+        shaped(SubscriptionSettings, body)
         settings = await self._settings(user, body, current.subscription.settings)
         await self._subscriptions.change(user.id, event_id, self._clock(), settings=_set(settings))
         await self._written([event_id])
@@ -328,20 +395,94 @@ class Subscribing:
         await self._channels_written(user)
         logger.info("%s: channel %s removed", user.name, name)
 
-    async def test_channel(self, user: User, name: str) -> str:
-        """Send a message marked as a test through one channel, outside the outbox; the
-        receiver's answer, or a 502 that says why it failed."""
+    async def test_channel(self, user: User, name: str) -> tuple[bool, str]:
+        """Send a message marked as a test through one channel, outside the outbox: whether
+        it got through, and the receiver's answer or why not."""
         channel = next((c for c in await self.channels(user) if c.name == name), None)
         if channel is None:
             raise WatchError(f"you have no channel named {name!r}", status=404)
         guarded = user.role is Role.MEMBER and not self._config().users.allow_private_targets
         route = channel_route(user, channel, guarded=guarded)
         try:
-            return await route.notifier.send(test_delivery(route.notifier.name, self._clock()))
+            return True, await route.notifier.send(
+                test_delivery(route.notifier.name, self._clock())
+            )
         except DeliveryError as exc:
-            raise WatchError(f"the test failed: {redact(str(exc))}", status=502) from None
+            return False, redact(str(exc))
         finally:
             await route.notifier.aclose()
+
+    # Searches
+
+    async def searches(self, user: User) -> list[UserSearch]:
+        return await self._subscriptions.searches(user.id)
+
+    async def add_search(self, user: User, body: Mapping[str, Any]) -> UserSearch:
+        """A search of the user's own; an `artist` is looked up for its Discovery ID."""
+        shaped(SearchInput, body)
+        given = {key: value for key, value in body.items() if value is not None}
+        if not any(given.get(name) for name in _SEARCH_FILTERS):
+            raise WatchError(
+                "say what to search for: artist, keyword, attraction_id, venue_id, "
+                "country_code, city, classification or dma_id",
+                status=400,
+                field="artist",
+            )
+        artist = given.pop("artist", None)
+        if artist is not None:
+            if given.get("attraction_id"):
+                raise WatchError(
+                    "give an artist or an attraction_id, not both", status=400, field="artist"
+                )
+            given["attraction_id"], given["artist"] = await self._artist(artist)
+        name = given.pop("name")
+        search = UserSearch(user.id, user.name, name, given, self._clock())
+        try:
+            personal_search(search)
+        except ValidationError as exc:
+            raise problem_of(exc) from None
+        limit = self._config().users.max_searches if user.role is Role.MEMBER else None
+        try:
+            await self._subscriptions.add_search(search, limit)
+        except Exists:
+            raise WatchError(
+                f"you have a search named {name!r} already", status=409, field="name"
+            ) from None
+        except OverLimit:
+            raise WatchError(
+                f"you have as many searches as a member may ({limit}, users.max_searches)",
+                status=409,
+            ) from None
+        logger.info("%s: search %s added", user.name, name)
+        return search
+
+    async def remove_search(self, user: User, name: str) -> None:
+        if not await self._subscriptions.remove_search(user.id, name):
+            raise WatchError(f"you have no search named {name!r}", status=404)
+        logger.info("%s: search %s removed (what it found stays)", user.name, name)
+
+    async def _artist(self, name: str) -> tuple[str, str]:
+        """The Discovery ID and name of the artist called `name` (exactly, else the most
+        relevant)."""
+        if self._artists is None or not self._config().discovery.enabled:
+            raise WatchError(
+                "artists are looked up in the Discovery API, which is off here "
+                "(discovery.enabled): give an attraction_id",
+                status=409,
+                field="artist",
+            )
+        try:
+            found = await self._artists(name)
+        except MonitorError as exc:
+            raise WatchError(
+                f"could not look the artist up: {redact(str(exc))}", status=409, field="artist"
+            ) from None
+        if not found:
+            raise WatchError(
+                f"Discovery knows no artist, team or act named {name!r}", status=404, field="artist"
+            )
+        chosen = next((a for a in found if (a.name or "").lower() == name.lower()), found[0])
+        return chosen.id, chosen.name or name
 
     async def troubled(self, user: User, limit: int = 20) -> list[Troubled]:
         """The user's deliveries that failed: dead ones, and those being retried."""

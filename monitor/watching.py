@@ -420,7 +420,8 @@ def problem_of(exc: ValidationError) -> WatchError:
     error = exc.errors()[0]
     field = ".".join(str(part) for part in error["loc"] if not _is_tag(part)) or None
     if error["type"] == "extra_forbidden":
-        return WatchError(f"unknown field {field!r}", status=400, field=field)
+        name = ".".join(str(part) for part in error["loc"] if not _is_tag(part))
+        return WatchError(f"unknown field {name!r}", status=400, field=name)
     message = str(error["msg"]).removeprefix("Value error, ")
     return WatchError(message, status=400, field=field)
 

@@ -7,17 +7,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
+from icalendar import Calendar
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from monitor.app import Monitor
+from monitor.devtools.catalog import discovery_event
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import ResaleStatus, Status
 from monitor.server.accounts import (
+    CalendarOut,
     ChannelOut,
     DeliveriesOut,
     MeOut,
@@ -35,6 +39,7 @@ from tests.support import eventually
 TOKEN = "accounts-operator-token-7c1d"
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
 SHARED, ALICE_ONLY, BOB_ONLY, SOLO = "SHARED1", "ALICE01", "BOB0001", "SOLO001"
+LINK = "https://www.ticketmaster.ie/oasis-live-25-tickets/event/1F006248A0A61B2C"
 A, F, S = Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE
 NO_RESALE = ResaleStatus.TICKETS_NOT_AVAILABLE
 
@@ -392,7 +397,8 @@ async def test_a_name_that_later_resolves_to_loopback_is_refused_at_delivery(
         bob = await s.user("bob")
         assert (await s.call("GET", "/api/me/deliveries", bob))[1] == {"deliveries": []}
         status, answer = await s.call("POST", "/api/me/channels/hook/test", alice)
-        assert status == 502
+        assert status == 200
+        assert answer["delivered"] is False
         assert "refused" in answer["error"]
 
 
@@ -430,3 +436,169 @@ async def test_what_each_users_shows_add_to_the_quota_is_shown_to_admins(
                 page = await response.text()
             assert 'id="users"' in page
             assert "alice" in page
+
+
+async def test_a_calendar_feed_of_a_users_shows_and_their_sale_openings(
+    make_config: ConfigFactory,
+) -> None:
+    show = datetime(2027, 7, 4, 19, 0, tzinfo=UTC)
+    presale = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
+    public = datetime(2027, 2, 3, 10, 0, tzinfo=UTC)
+    simulator = Simulator(api_key=API_KEY)
+    simulator.catalog.add(
+        discovery_event(
+            "G5vYZ9ZxzKj1A",
+            "Oasis Live '25",
+            starts_at=show,
+            venue="Wembley",
+            public_sale=(public, show),
+            presales=(("Fan presale", presale, public),),
+        )
+    )
+    async with serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream},
+            server={"port": 0, "token": TOKEN},
+            events=[{"id": SOLO}],
+        )
+        async with (
+            Monitor(config, housekeeping_every=0.1) as monitor,
+            aiohttp.ClientSession(monitor.url) as http,
+        ):
+            s = Shared(monitor, simulator, http)
+            alice, bob = await s.user("alice"), await s.user("bob")
+            await _subscribe(s, alice, id="G5vYZ9ZxzKj1A")
+            status, answer = await s.call("POST", "/api/me/calendar", alice)
+            assert status == 200
+            feed = CalendarOut.model_validate(answer).url
+            assert "imu_" not in feed, "the feed has a key of its own, never the token"
+
+            async def summaries() -> list[str]:
+                async with http.get(feed) as response:
+                    assert response.status == 200
+                    assert response.content_type == "text/calendar"
+                    calendar = Calendar.from_ical(await response.read())
+                return sorted(str(event["summary"]) for event in calendar.walk("VEVENT"))
+
+            async def complete() -> bool:
+                return len(await summaries()) == 3
+
+            await eventually(complete, what="the show's details")
+            assert await summaries() == [
+                "Oasis Live '25",
+                "Presale opens: Oasis Live '25 (Fan presale)",
+                "Public sale opens: Oasis Live '25",
+            ]
+            async with http.get(feed) as response:
+                calendar = Calendar.from_ical(await response.read())
+            starts = {str(e["summary"]): e.decoded("dtstart") for e in calendar.walk("VEVENT")}
+            assert starts["Oasis Live '25"] == show
+            assert starts["Presale opens: Oasis Live '25 (Fan presale)"] == presale
+            assert len(calendar.walk("VALARM")) == 2, "a reminder before each sale opens"
+
+            _, answer = await s.call("POST", "/api/me/calendar", bob)
+            async with http.get(CalendarOut.model_validate(answer).url) as response:
+                assert not Calendar.from_ical(await response.read()).walk("VEVENT"), "bob's own"
+            await s.call("POST", "/api/me/calendar", alice)
+            async with http.get(feed) as response:
+                assert response.status == 404, "a renewed key ends the old address"
+            async with http.get("/api/me/calendar.ics", params={"key": "guess"}) as response:
+                assert response.status == 404
+
+
+async def test_a_members_requests_of_the_wrong_shape_are_refused_naming_the_field(
+    make_config: ConfigFactory,
+) -> None:
+    async with shared(make_config) as s:
+        alice = await s.user("alice")
+        await _subscribe(s, alice, id=SHARED)
+        refused = [
+            ("POST", "/api/me/subscriptions", {"id": SHARED, "url": LINK}, "id"),
+            ("POST", "/api/me/subscriptions", {"url": LINK, "region": "IE"}, "region"),
+            ("POST", "/api/me/subscriptions", {"id": "NEW0001", "when": []}, "when"),
+            ("PATCH", f"/api/me/subscriptions/{SHARED}", {"": {}}, ""),
+            ("PATCH", f"/api/me/subscriptions/{SHARED}", {"id": "OTHER01"}, "id"),
+            ("PATCH", "/api/me", {"timezone": "Mars/Olympus"}, "timezone"),
+            ("PATCH", "/api/me", {"quiet_hours": {"from": "25:00", "to": "07:00"}}, None),
+            ("POST", "/api/me/channels", {"name": "x", "type": "webhook", "url": "0"}, "url"),
+            ("POST", "/api/me/channels", {"name": "x", "url": "nosuch://thing"}, "url"),
+            ("POST", "/api/me/channels", {"name": "bad name", "url": "ntfy://topic"}, "name"),
+        ]
+        for method, path, body, field in refused:
+            status, answer = await s.call(method, path, alice, body)
+            assert status == 400, (path, body, answer)
+            if field is not None:
+                assert answer["field"] == field, (path, body, answer)
+
+
+async def test_a_fan_follows_an_artist_and_their_new_shows_become_theirs_alone(
+    make_config: ConfigFactory,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    start = datetime.now(UTC) + timedelta(days=30)
+    for index, city in enumerate(("Sheffield", "Manchester")):
+        simulator.catalog.add(
+            discovery_event(
+                f"AM{index}SHOW",
+                f"Arctic Monkeys in {city}",
+                starts_at=start + timedelta(days=index),
+                venue=f"{city} Arena",
+                city=city,
+                attraction=("K8vZ91713wV", "Arctic Monkeys"),
+            )
+        )
+        simulator.set(f"AM{index}SHOW", A, NO_RESALE)
+    async with (
+        receiver() as alice_hook,
+        receiver() as bob_hook,
+        serve(simulator) as upstream,
+    ):
+        config = make_config(
+            ticketmaster={"base_url": upstream},
+            polling={"interval": "1s"},
+            server={"port": 0, "token": TOKEN},
+            users={"min_interval": "1s", "allow_private_targets": True},
+            events=[{"id": SOLO}],
+        )
+        async with (
+            Monitor(config, housekeeping_every=0.1, follow_every=0.2) as monitor,
+            aiohttp.ClientSession(monitor.url) as http,
+        ):
+            s = Shared(monitor, simulator, http)
+            alice, bob = await s.user("alice"), await s.user("bob")
+            await _hook(s, alice, alice_hook.url)
+            await _hook(s, bob, bob_hook.url)
+            status, answer = await s.call(
+                "POST", "/api/me/searches", alice, {"name": "monkeys", "artist": "arctic monkeys"}
+            )
+            assert status == 201, answer
+            assert (answer["artist"], answer["attraction_id"]) == ("Arctic Monkeys", "K8vZ91713wV")
+
+            async def followed() -> list[str]:
+                _, listed = await s.call("GET", "/api/me/subscriptions", alice)
+                return [item["id"] for item in listed["subscriptions"]]
+
+            async def both() -> bool:
+                return await followed() == ["AM0SHOW", "AM1SHOW"]
+
+            await eventually(both, what="the artist's shows followed")
+            await eventually(alice_hook.received(1), what="alice told of the shows found")
+            notice = alice_hook.bodies()[0]
+            assert notice["type"] == "discover.found"
+            assert "Arctic Monkeys in Sheffield" in notice["data"]["body"]
+            await eventually(
+                lambda: {"AM0SHOW", "AM1SHOW"} <= set(monitor.poller.watchlist), what="polled"
+            )
+            assert not bob_hook.requests, "bob follows no artist: he hears nothing"
+            _, theirs = await s.call("GET", "/api/me/subscriptions", bob)
+            assert theirs == {"subscriptions": []}
+
+            status, answer = await s.call(
+                "POST", "/api/me/searches", alice, {"name": "nobody", "artist": "Nobody Here"}
+            )
+            assert (status, answer["field"]) == (404, "artist")
+            status, answer = await s.call("POST", "/api/me/searches", alice, {"name": "empty"})
+            assert (status, answer["field"]) == (400, "artist")
+            assert (await s.call("DELETE", "/api/me/searches/monkeys", bob))[0] == 404
+            assert (await s.call("DELETE", "/api/me/searches/monkeys", alice))[0] == 204
+            assert await followed() == ["AM0SHOW", "AM1SHOW"], "what it found stays"

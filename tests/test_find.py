@@ -3,6 +3,7 @@ limits, and `find` printing a table and entries ready to paste."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,7 @@ def test_an_event_document_is_read_field_by_field() -> None:
             ),
         ),
         price=PriceRange(75.0, 350.5, "GBP"),
+        venue_id="V-WembleyStadium",
     )
 
 
@@ -240,17 +242,61 @@ async def test_find_prints_a_table_and_entries_ready_to_paste(tmp_path: Path) ->
         )
         assert code == 0
         assert '"starts_at": "2027-07-12T18:30:00+00:00"' in out
-        assert out.count('"id"') == 3
+        found = json.loads(out)
+        assert [event["id"] for event in found] == ["OIE00000", "OIE00001", "OIE00002"]
+        assert found[0]["venue"]["id"] == "V-Arena", "the ID a search by venue takes"
 
         code, out, _ = await run_cli("find", "--config", str(config))
         assert (code, out.strip()) == (
             2,
-            "find: say what to look for: --keyword, --attraction, --venue, --country, --city",
+            "find: say what to look for: --keyword, --artist, --attraction, --venue, --country, "
+            "--city",
         )
         code, out, _ = await run_cli("find", "--city", "x", "--from", "soon", "-c", str(config))
         assert (code, out.strip()) == (
             2,
             "find: --from: expected a date such as 2027-06-21, got 'soon'",
+        )
+
+
+async def test_find_looks_an_artist_up_by_name_and_prints_the_ids_searches_take(
+    tmp_path: Path,
+) -> None:
+    simulator = Simulator(api_key=API_KEY)
+    monkeys = ("K8vZ91713wV", "Arctic Monkeys")
+    for index, city in enumerate(("Sheffield", "Manchester")):
+        simulator.catalog.add(
+            discovery_event(
+                f"AM{index}",
+                f"Arctic Monkeys in {city}",
+                starts_at=SHOW + timedelta(days=index),
+                venue=f"{city} Arena",
+                city=city,
+                attraction=monkeys,
+            )
+        )
+    simulator.catalog.add(
+        discovery_event(
+            "TRIB1",
+            "A tribute night",
+            starts_at=SHOW,
+            attraction=("K8vTRIBUTE", "Arctic Monkeys Tribute"),
+        )
+    )
+    async with serve(simulator) as url:
+        config = find_config(tmp_path, url)
+        code, out, err = await run_cli("find", "--artist", "arctic monkeys", "-c", str(config))
+        assert code == 0, err
+        assert out.startswith("artist: Arctic Monkeys (K8vZ91713wV)\n"), "the exact name wins"
+        assert "AM0" in out
+        assert "AM1" in out
+        assert "TRIB1" not in out
+        assert "  K8vZ91713wV  Arctic Monkeys" in out
+        assert "  V-SheffieldArena  Sheffield Arena" in out
+        code, out, _ = await run_cli("find", "--artist", "Nobody Here", "-c", str(config))
+        assert (code, out.strip()) == (
+            1,
+            "find: Discovery knows no artist, team or act named 'Nobody Here'",
         )
 
 

@@ -75,7 +75,11 @@ async def test_two_fans_sign_in_side_by_side_and_each_sees_their_own_shows(
 
         for name, other in (("alice", "BOB0001"), ("bob", "ALICE01")):
             page = pages[name]
-            await page.reload()
+            await page.goto(monitor.url + "/")
+            await page.click("#calendar button")
+            feed = await page.text_content("#calendar-url")
+            assert feed is not None
+            assert "/api/me/calendar.ics?key=" in feed
             assert await page.locator(f"tr[data-event={other}]").count() == 0, "not theirs"
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{name}'s page fits a phone ({width}px)"

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, time
 
 import aiohttp
 import orjson
 
-from monitor.cli.common import EXIT_CONFIG, EXIT_OK, Commands, command, load, table
+from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, Commands, command, load, table
 from monitor.config import Config
 from monitor.config.fields import REGIONS
 from monitor.discovery.client import DiscoveryClient, Results, Search
-from monitor.discovery.details import EventDetails
+from monitor.discovery.details import Attraction, EventDetails
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.times import local_time
 from monitor.upstream.quota import MAX_DEPTH
@@ -29,11 +30,15 @@ def register(commands: Commands) -> None:
         "search Ticketmaster for events and print them ready to paste under `events:`",
         examples=(
             "find --keyword Oasis --country GB",
+            "find --artist 'Arctic Monkeys'",
             "find --venue KovZ9177Arf --from 2027-01-01 --to 2027-03-31 --json",
         ),
     )
     find.add_argument("--keyword", help="words in the event's or the artist's name")
     find.add_argument("--attraction", metavar="ID", help="an artist's Discovery ID")
+    find.add_argument(
+        "--artist", metavar="NAME", help="an artist, team or act by name (looked up for its ID)"
+    )
     find.add_argument("--venue", metavar="ID", help="a venue's Discovery ID")
     find.add_argument("--country", metavar="CC", help="a country code: US, GB, IE, CA, …")
     find.add_argument("--city")
@@ -47,6 +52,9 @@ def register(commands: Commands) -> None:
 
 
 def _find(args: argparse.Namespace) -> int:
+    if args.artist is not None and args.attraction is not None:
+        print("find: give --artist or --attraction, not both")
+        return EXIT_CONFIG
     try:
         search = Search(
             keyword=args.keyword,
@@ -61,13 +69,22 @@ def _find(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"find: {exc}")
         return EXIT_CONFIG
-    if not search.params():
-        print("find: say what to look for: --keyword, --attraction, --venue, --country, --city")
+    if not search.params() and args.artist is None:
+        print(
+            "find: say what to look for: --keyword, --artist, --attraction, --venue, --country, "
+            "--city"
+        )
         return EXIT_CONFIG
     if not 0 < args.limit <= MAX_DEPTH:
         print(f"find: --limit must be 1 to {MAX_DEPTH:,}")
         return EXIT_CONFIG
-    results = asyncio.run(_search(load(args.config), search, args.limit))
+    found = asyncio.run(_search(load(args.config), search, args.limit, args.artist))
+    if found is None:
+        print(f"find: Discovery knows no artist, team or act named {args.artist!r}")
+        return EXIT_FAILURE
+    results, artist = found
+    if artist is not None and not args.json:
+        print(f"artist: {artist.name} ({artist.id})")
     if args.json:
         print(
             orjson.dumps(
@@ -79,7 +96,11 @@ def _find(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _search(config: Config, search: Search, limit: int) -> Results:
+async def _search(
+    config: Config, search: Search, limit: int, artist: str | None
+) -> tuple[Results, Attraction | None] | None:
+    """The events of `search`; with `artist`, of the attraction of that name (the one
+    named exactly so, else the most relevant); None when there is none."""
     # The daemon's wiring loads only when a search runs, not with every command.
     from monitor.upstream.ratelimit import TokenBucket
     from monitor.wiring import PACING
@@ -93,7 +114,14 @@ async def _search(config: Config, search: Search, limit: int) -> Results:
             tm.timeout,
             limiter=TokenBucket(tm.requests_per_second * PACING),
         )
-        return await client.search(search, limit)
+        if artist is None:
+            return await client.search(search, limit), None
+        named = await client.attractions(artist)
+        if not named:
+            return None
+        chosen = next((a for a in named if (a.name or "").lower() == artist.lower()), named[0])
+        search = replace(search, attraction_id=chosen.id)
+        return await client.search(search, limit), chosen
 
 
 def _print(results: Results, limit: int) -> None:
@@ -126,6 +154,17 @@ def _print(results: Results, limit: int) -> None:
         print(f"  --limit {limit} stopped the search: raise it, or narrow the search")
     if results.malformed:
         print(f"  {results.malformed} answer items were left out: they were not events")
+    print()
+    artists = {a.id: a.name for e in events for a in e.attractions}
+    venues = {e.venue_id: e.venue.name for e in events if e.venue_id}
+    if artists:
+        print("artists (--attraction, or attraction_id: under discover:):")
+        for found, name in artists.items():
+            print(f"  {found}  {name or '-'}")
+    if venues:
+        print("venues (--venue, or venue_id: under discover:):")
+        for found, name in venues.items():
+            print(f"  {found}  {name or '-'}")
     print()
     print("# paste under `events:` in your configuration")
     for event in events:
@@ -162,10 +201,12 @@ def _document(event: EventDetails) -> dict[str, object]:
         "local_date": event.local_date,
         "timezone": event.timezone,
         "venue": {
+            "id": event.venue_id,
             "name": event.venue.name,
             "city": event.venue.city,
             "country": event.venue.country,
         },
+        "attractions": [{"id": a.id, "name": a.name} for a in event.attractions],
         "url": event.url,
         "lifecycle": event.lifecycle,
     }

@@ -165,6 +165,21 @@ class Catalog:
             body["_embedded"] = {"events": shown}
         return 200, body
 
+    def attractions(self, query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """The attractions of the catalog's events whose names hold every word of
+        `keyword`, as Discovery's attraction search answers."""
+        words = query.get("keyword", "").lower().split()
+        found: dict[str, dict[str, Any]] = {}
+        for doc in self.events.values():
+            for attraction in doc["_embedded"].get("attractions", []):
+                if all(word in attraction["name"].lower() for word in words):
+                    found.setdefault(attraction["id"], {**attraction, "type": "attraction"})
+        shown = list(found.values())[: int(query.get("size", "20") or 20)]
+        body: dict[str, Any] = {"page": {"size": len(shown), "totalElements": len(found)}}
+        if shown:
+            body["_embedded"] = {"attractions": shown}
+        return 200, body
+
     def event(self, event_id: str) -> tuple[int, dict[str, Any]]:
         doc = self.events.get(event_id)
         if doc is None:

@@ -191,6 +191,7 @@ class Simulator:
         app.router.add_get(AVAILABILITY_PATH, self._availability)
         app.router.add_get(LEGACY_PATH, self._availability)
         app.router.add_get("/discovery/v2/events.json", self._discovery_search)
+        app.router.add_get("/discovery/v2/attractions.json", self._discovery_attractions)
         app.router.add_get("/discovery/v2/events/{event_id}.json", self._discovery_event)
         app.router.add_put("/_sim/discovery/{event_id}", self._put_discovery)
         app.router.add_get("/_sim/events", self._list)
@@ -278,6 +279,9 @@ class Simulator:
 
     async def _discovery_search(self, request: web.Request) -> web.StreamResponse:
         return await self._discovery(request, lambda: self.catalog.search(request.query))
+
+    async def _discovery_attractions(self, request: web.Request) -> web.StreamResponse:
+        return await self._discovery(request, lambda: self.catalog.attractions(request.query))
 
     async def _discovery_event(self, request: web.Request) -> web.StreamResponse:
         event_id = request.match_info["event_id"]

@@ -15,13 +15,20 @@ from yarl import URL
 
 from monitor import USER_AGENT
 from monitor.backoff import retry_after_seconds
-from monitor.discovery.details import EventDetails, ShapeError, parse_event
+from monitor.discovery.details import (
+    Attraction,
+    EventDetails,
+    ShapeError,
+    parse_attraction,
+    parse_event,
+)
 from monitor.errors import RateLimited, UpstreamError
 from monitor.redact import redact
 from monitor.upstream.client import fault_of
 from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE
 from monitor.upstream.ratelimit import Limiter
 
+ATTRACTIONS_PATH = "/discovery/v2/attractions.json"
 SEARCH_PATH = "/discovery/v2/events.json"
 EVENT_PATH = "/discovery/v2/events/{}.json"
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -132,6 +139,21 @@ class DiscoveryClient:
             if page >= answer.pages or not (answer.events or answer.malformed):
                 break
         return Results(tuple(found[:most]), total, malformed)
+
+    async def attractions(self, keyword: str, most: int = 20) -> tuple[Attraction, ...]:
+        """Artists, teams and acts whose name matches `keyword`, most relevant first: the
+        IDs that a search by attraction takes."""
+        params = {"keyword": keyword, "size": str(max(1, min(most, MAX_PAGE_SIZE)))}
+        data = await self._get(ATTRACTIONS_PATH, params)
+        if not isinstance(data, dict):
+            raise ShapeError(f"{ATTRACTIONS_PATH} answered with JSON that is not an object")
+        items = _object(data.get("_embedded")).get("attractions", [])
+        if not isinstance(items, list):
+            raise ShapeError(
+                f"{ATTRACTIONS_PATH} answered with `_embedded.attractions` that is not a list"
+            )
+        found = (parse_attraction(item) for item in items)
+        return tuple(item for item in found if item is not None)
 
     async def event(self, event_id: str) -> EventDetails | None:
         """One event by its universal ID; None when Discovery does not know it."""

@@ -32,6 +32,14 @@ class Sale:
 
 
 @dataclass(frozen=True, slots=True)
+class Attraction:
+    """An artist, a team or an act, as Discovery knows it."""
+
+    id: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class PriceRange:
     low: float | None
     high: float | None
@@ -53,6 +61,10 @@ class EventDetails:
     """`dates.status.code`: onsale, offsale, canceled, postponed or rescheduled."""
     sales: tuple[Sale, ...] = ()
     price: PriceRange | None = None
+    venue_id: str | None = None
+    """The venue's Discovery ID: what a search by venue takes."""
+    attractions: tuple[Attraction, ...] = ()
+    """The artists, teams or acts: what a search by attraction takes."""
 
 
 def parse_event(doc: object) -> EventDetails:
@@ -73,7 +85,29 @@ def parse_event(doc: object) -> EventDetails:
         lifecycle=lifecycle if lifecycle in LIFECYCLES else None,
         sales=_sales(_dict(doc.get("sales"))),
         price=_price(doc.get("priceRanges")),
+        venue_id=_venue_id(doc),
+        attractions=_attractions(doc),
     )
+
+
+def parse_attraction(doc: object) -> Attraction | None:
+    """One attraction document; None without an id."""
+    item = _dict(doc)
+    found = _str(item.get("id"))
+    return None if found is None else Attraction(found, _str(item.get("name")))
+
+
+def _venue_id(doc: dict[str, Any]) -> str | None:
+    venues = _dict(doc.get("_embedded")).get("venues")
+    if not isinstance(venues, list) or not venues:
+        return None
+    return _str(_dict(venues[0]).get("id"))
+
+
+def _attractions(doc: dict[str, Any]) -> tuple[Attraction, ...]:
+    items = _dict(doc.get("_embedded")).get("attractions")
+    found = (parse_attraction(item) for item in (items if isinstance(items, list) else ()))
+    return tuple(item for item in found if item is not None)
 
 
 def _venue(doc: dict[str, Any]) -> Venue:

@@ -25,6 +25,8 @@ from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.models import NoticeKind
+from monitor.store.accounts import notifier_name
+from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Origin, StoredWatch, Watches
 from monitor.times import iso, local_time
 from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE, search_plan
@@ -50,8 +52,14 @@ class Discoverer:
         config: Callable[[], Config],
         clock: Callable[[], float],
         notify: Notify,
+        subscriptions: Subscriptions | None = None,
+        channels: Callable[[str], Awaitable[list[str]]] | None = None,
     ) -> None:
         self._watches = watches
+        self._subscriptions = subscriptions
+        """Users' own searches, and the subscriptions they find."""
+        self._channels = channels
+        """A user's channel names, by user ID: who hears that their search found shows."""
         self._client = client
         self._config = config
         self._clock = clock
@@ -59,35 +67,45 @@ class Discoverer:
         self._forget_at = 0.0
 
     async def run(self) -> bool:
-        """Forget what has started, run the searches that are due; whether the watchlist
-        changed."""
+        """Forget what has started, run the searches that are due (the config file's and
+        the users' own); whether the watchlist changed."""
         now = self._clock()
         changed = False
         if now >= self._forget_at:
             self._forget_at = now + FORGET_EVERY
             changed = await self._watches.forget_started(now - KEEP_AFTER_START) > 0
+            if self._subscriptions is not None:
+                changed |= await self._subscriptions.forget_started(now - KEEP_AFTER_START) > 0
         config = self._config()
+        personal = [] if self._subscriptions is None else await self._subscriptions.searches()
+        sharing = len(config.discover) + len(personal)
         for search in config.discover:
             if await self._watches.claim_search(search.name, now, now + LEASE):
-                changed |= await self._run(config, search, now)
+                changed |= await self._run(config, search, now, sharing)
+        for mine in personal:
+            key = notifier_name(mine.user, mine.name)
+            if await self._watches.claim_search(key, now, now + LEASE):
+                changed |= await self._run_personal(config, mine, key, now, sharing)
         return changed
 
-    async def _run(self, config: Config, search: DiscoverConfig, now: float) -> bool:
+    async def _find(
+        self, config: Config, search: DiscoverConfig, key: str, now: float, sharing: int
+    ) -> list[EventDetails] | None:
+        """The events `search` finds now that can be watched; None when it failed. Its
+        next run is scheduled either way."""
         query = Search(
             **search.model_dump(include=set(FILTERS)),
             starts_after=_moment(now),
             starts_before=_moment(now + search.window),
         )
-        plan = search_plan(config, search.every, search.max_events)
+        plan = search_plan(config, search.every, search.max_events, sharing)
         most = min(search.max_events, plan.pages * MAX_PAGE_SIZE)
         try:
             results = await self._client().search(query, most)
         except UpstreamError as exc:
-            logger.warning(
-                "discover %s: the search failed (%s); trying again later", search.name, exc
-            )
-            await self._watches.searched(search.name, now, now + RETRY, 0)
-            return False
+            logger.warning("discover %s: the search failed (%s); trying again later", key, exc)
+            await self._watches.searched(key, now, now + RETRY, 0)
+            return None
         taken = len(results.events)
         if results.total > taken:
             if results.cut_by_depth:
@@ -99,11 +117,18 @@ class Discoverer:
             logger.warning(
                 "discover %s: %s events match; only the first %d are taken (%s): narrow the search "
                 "or shorten its window",
-                search.name,
+                key,
                 f"{results.total:,}",
                 taken,
                 why,
             )
+        await self._watches.searched(key, now, now + plan.every, results.total)
+        return [event for event in results.events if _watchable(event, now)]
+
+    async def _run(self, config: Config, search: DiscoverConfig, now: float, sharing: int) -> bool:
+        events = await self._find(config, search, search.name, now, sharing)
+        if events is None:
+            return False
         configured = {event.id for event in config.events}
         found = [
             StoredWatch(
@@ -114,18 +139,50 @@ class Discoverer:
                 now,
                 event.starts_at,
             )
-            for event in results.events
-            if _watchable(event, now) and event.id not in configured
+            for event in events
+            if event.id not in configured
         ]
         added = await self._watches.add(found)
-        await self._watches.searched(search.name, now, now + plan.every, results.total)
         if added:
             logger.info("discover %s: %d new events to watch", search.name, len(added))
-            await self._announce(config, search, [e for e in results.events if e.id in added])
+            listeners = config.listeners(search.watch.notify, search.watch.tags)
+            await self._announce(search, [e for e in events if e.id in added], listeners)
+        return bool(added)
+
+    async def _run_personal(
+        self, config: Config, mine: UserSearch, key: str, now: float, sharing: int
+    ) -> bool:
+        """A user's search: what it finds becomes their subscriptions, and they alone hear
+        that it found something."""
+        assert self._subscriptions is not None  # personal searches come from it
+        search = personal_search(mine)
+        events = await self._find(config, search, key, now, sharing)
+        if not events:
+            return False
+        wanted = mine.filters.get("when")
+        found = [
+            Subscription(
+                mine.user_id,
+                event.id,
+                _found_settings(event, wanted),
+                False,
+                None,
+                now,
+                mine.name,
+                event.starts_at,
+            )
+            for event in events
+        ]
+        added = await self._subscriptions.add_found(found)
+        if added:
+            logger.info("discover %s: %d new events for %s", key, len(added), mine.user)
+            listeners = [] if self._channels is None else await self._channels(mine.user_id)
+            names = [notifier_name(mine.user, channel) for channel in listeners]
+            await self._announce(search, [e for e in events if e.id in added], names)
         return bool(added)
 
     async def _announce(
-        self, config: Config, search: DiscoverConfig, events: list[EventDetails]
+        self, search: DiscoverConfig, events: list[EventDetails], listeners: Sequence[str]
     ) -> None:
         label = search.keyword or search.name
         subject = f"{len(events)} new {label} {'show' if len(events) == 1 else 'shows'} found"
@@ -142,7 +199,6 @@ class Discoverer:
             + f" ({event.id})"
             for event in events
         ]
-        listeners = config.listeners(search.watch.notify, search.watch.tags)
         await self._notify(listeners, NoticeKind.FOUND, subject, lines)
 
 
@@ -179,6 +235,27 @@ def settings_of(search: DiscoverConfig, event: EventDetails) -> dict[str, Any]:
         "cooldown": _duration(watch.cooldown),
     }
     return {key: value for key, value in settings.items() if value is not None}
+
+
+def personal_search(mine: UserSearch) -> DiscoverConfig:
+    """A user's search as a `discover:` entry: the same filters, window and limit."""
+    filters = {key: value for key, value in mine.filters.items() if key in PERSONAL_FILTERS}
+    return DiscoverConfig.model_validate({**filters, "name": mine.name})
+
+
+PERSONAL_FILTERS = (*FILTERS, "window", "max_events")
+"""What a user's search may set of a `discover:` entry: not `every` nor `watch`, which
+spend everyone's quota and name the config file's notifiers."""
+
+
+def _found_settings(event: EventDetails, wanted: object) -> dict[str, Any]:
+    """A found event's subscription, as `/api/me/subscriptions` would have made it."""
+    settings: dict[str, Any] = {"id": event.id}
+    if event.venue.country in REGIONS:
+        settings["region"] = event.venue.country
+    if isinstance(wanted, list) and wanted:
+        settings["when"] = wanted
+    return settings
 
 
 def _duration(seconds: float | None) -> str | None:

@@ -9,17 +9,22 @@ an admin without an account: it manages users, and has no subscriptions of its o
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+from zoneinfo import available_timezones
 
 from aiohttp import web
 from pydantic import BaseModel, Field, Strict
 from pydantic.json_schema import models_json_schema
 
+from monitor.server import calendar
 from monitor.server.api import json_response
 from monitor.server.context import CONTEXT, PRINCIPAL
 from monitor.server.writes import answers_problems, json_body
 from monitor.store.accounts import Role, User
+from monitor.store.subscriptions import UserSearch
 from monitor.subscribing import (
     ChannelInput,
+    SearchInput,
     Subscribing,
     SubscriptionInput,
     SubscriptionSettings,
@@ -45,7 +50,10 @@ class QuietHoursInput(StrictInput):
 class MeInput(StrictInput):
     """A user's own settings: messages wait out their quiet hours, in their time zone."""
 
-    timezone: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_+/-]{1,64}$")] | None = None
+    timezone: (
+        Annotated[str, Strict(), Field(json_schema_extra={"enum": sorted(available_timezones())})]
+        | None
+    ) = None
     quiet_hours: QuietHoursInput | None = None
 
 
@@ -98,6 +106,26 @@ class SubscriptionsOut(BaseModel):
     subscriptions: list[SubscriptionOut]
 
 
+class SearchOut(BaseModel):
+    name: str
+    artist: str | None = None
+    """The artist's name as Discovery knows it, when the search was made with one."""
+    keyword: str | None = None
+    attraction_id: str | None = None
+    venue_id: str | None = None
+    country_code: str | None = None
+    city: str | None = None
+    classification: str | None = None
+    dma_id: str | None = None
+    window: str | None = None
+    max_events: int | None = None
+    when: list[str] | None = None
+
+
+class SearchesOut(BaseModel):
+    searches: list[SearchOut]
+
+
 class UserOut(BaseModel):
     name: str
     role: str
@@ -129,9 +157,17 @@ class DeliveriesOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-class TestSent(BaseModel):
-    sent: str
-    """The receiver's answer."""
+class CalendarOut(BaseModel):
+    url: str
+    """The feed's address, with its key: give it to a calendar app; shown once."""
+
+
+class TestResult(BaseModel):
+    delivered: bool
+    answer: str | None = None
+    """The receiver's answer, when it was delivered."""
+    error: str | None = None
+    """Why it was not: the receiver refused or did not answer."""
 
 
 def _user(request: web.Request) -> User:
@@ -194,6 +230,18 @@ async def change_me(request: web.Request) -> web.Response:
 
 
 @answers_problems
+async def renew_calendar(request: web.Request) -> web.Response:
+    """A new address for the user's calendar feed; the earlier one stops working."""
+    user = _user(request)
+    await json_body(request, required=False)
+    users = request.app[CONTEXT].users
+    if users is None:
+        raise WatchError("accounts are not served here", status=404)
+    key = await users.new_calendar_key(user)
+    return json_response({"url": f"/api/me/calendar.ics?{urlencode({'key': key})}"})
+
+
+@answers_problems
 async def list_channels(request: web.Request) -> web.Response:
     channels = await _subscribing(request).channels(_user(request))
     return json_response({"channels": [channel_document(c) for c in channels]})
@@ -220,8 +268,10 @@ async def remove_channel(request: web.Request) -> web.Response:
 async def test_channel(request: web.Request) -> web.Response:
     user = _user(request)
     await json_body(request, required=False)
-    answer = await _subscribing(request).test_channel(user, request.match_info["name"])
-    return json_response({"sent": answer})
+    delivered, said = await _subscribing(request).test_channel(user, request.match_info["name"])
+    return json_response(
+        {"delivered": True, "answer": said} if delivered else {"delivered": False, "error": said}
+    )
 
 
 @answers_problems
@@ -245,6 +295,33 @@ async def list_deliveries(request: web.Request) -> web.Response:
             ]
         }
     )
+
+
+def search_document(search: UserSearch) -> dict[str, Any]:
+    return {"name": search.name, **search.filters}
+
+
+@answers_problems
+async def list_searches(request: web.Request) -> web.Response:
+    searches = await _subscribing(request).searches(_user(request))
+    return json_response({"searches": [search_document(s) for s in searches]})
+
+
+@answers_problems
+async def add_search(request: web.Request) -> web.Response:
+    user = _user(request)
+    search = await _subscribing(request).add_search(user, await json_body(request))
+    response = json_response(search_document(search), 201)
+    response.headers["Location"] = f"/api/me/searches/{search.name}"
+    return response
+
+
+@answers_problems
+async def remove_search(request: web.Request) -> web.Response:
+    user = _user(request)
+    await json_body(request, required=False)
+    await _subscribing(request).remove_search(user, request.match_info["name"])
+    return web.Response(status=204)
 
 
 @answers_problems
@@ -350,6 +427,8 @@ def _user_out(user: User) -> dict[str, Any]:
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/me", get_me)
     router.add_patch("/api/me", change_me)
+    router.add_post("/api/me/calendar", renew_calendar)
+    router.add_get("/api/me/calendar.ics", calendar.calendar)
     router.add_get("/api/me/channels", list_channels)
     router.add_post("/api/me/channels", add_channel)
     router.add_delete("/api/me/channels/{name}", remove_channel)
@@ -363,6 +442,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/me/subscriptions/{event_id}/pause", pause_subscription)
     router.add_post("/api/me/subscriptions/{event_id}/resume", resume_subscription)
     router.add_post("/api/me/subscriptions/{event_id}/snooze", snooze_subscription)
+    router.add_get("/api/me/searches", list_searches)
+    router.add_post("/api/me/searches", add_search)
+    router.add_delete("/api/me/searches/{name}", remove_search)
     router.add_get("/api/users", list_users)
     router.add_post("/api/users", add_user)
     router.add_delete("/api/users/{name}", remove_user)
@@ -383,8 +465,11 @@ def describe(document: dict[str, Any]) -> None:
                     UserOut,
                     UsersOut,
                     NewUserOut,
-                    TestSent,
+                    TestResult,
                     DeliveriesOut,
+                    CalendarOut,
+                    SearchOut,
+                    SearchesOut,
                 )
             ),
             *(
@@ -394,6 +479,7 @@ def describe(document: dict[str, Any]) -> None:
                     ChannelInput,
                     SubscriptionInput,
                     SubscriptionSettings,
+                    SearchInput,
                     SnoozeInput,
                     UserInput,
                 )
@@ -461,6 +547,31 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _answer("MeOut"), **bad, **who},
             },
         },
+        "/api/me/calendar": {
+            "post": {
+                "summary": "A new address for your calendar feed; the earlier one stops working",
+                "responses": {"200": _answer("CalendarOut"), **who},
+            }
+        },
+        "/api/me/calendar.ics": {
+            "get": {
+                "summary": "Your shows and their sale openings as an iCalendar feed",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "key",
+                        "in": "query",
+                        "required": True,
+                        "description": "The feed's own key, from POST /api/me/calendar.",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "text/calendar"},
+                    "404": _answer(problem, "No calendar has this key."),
+                },
+            }
+        },
         "/api/me/channels": {
             "get": {
                 "summary": "Your channels",
@@ -494,12 +605,12 @@ def _paths() -> dict[str, Any]:
         },
         "/api/me/channels/{name}/test": {
             "post": {
-                "summary": "Send a message marked as a test through the channel",
+                "summary": "Send a message marked as a test through the channel, and say "
+                "whether it got through",
                 "parameters": [_path("name")],
                 "responses": {
-                    "200": _answer("TestSent"),
+                    "200": _answer("TestResult"),
                     "404": _answer(problem, "You have no channel of this name."),
-                    "502": _answer(problem, "The receiver refused or did not answer."),
                     **who,
                 },
             }
@@ -550,6 +661,40 @@ def _paths() -> dict[str, Any]:
             'Hold your messages about it until then; {"for": "0s"} ends a snooze',
             requestBody=_body("SnoozeInput", "For how long, or until when."),
         ),
+        "/api/me/searches": {
+            "get": {
+                "summary": "Your own searches",
+                "responses": {"200": _answer("SearchesOut"), **who},
+            },
+            "post": {
+                "summary": "Follow an artist, a venue or a keyword: what it finds, you follow",
+                "requestBody": _body(
+                    "SearchInput",
+                    "An artist is looked up by name in Discovery; the other filters are "
+                    "those of `discover:`.",
+                ),
+                "responses": {
+                    "201": _answer("SearchOut", "Added; it runs within a minute"),
+                    **bad,
+                    "409": _answer(
+                        problem,
+                        "A search has this name, the limit is reached, or Discovery is off.",
+                    ),
+                    **who,
+                },
+            },
+        },
+        "/api/me/searches/{name}": {
+            "delete": {
+                "summary": "Remove a search; the shows it found stay until they start",
+                "parameters": [_path("name")],
+                "responses": {
+                    "204": {"description": "Removed"},
+                    "404": _answer(problem, "You have no search of this name."),
+                    **who,
+                },
+            }
+        },
         "/api/users": {
             "get": {
                 "summary": "Every user (admins only)",

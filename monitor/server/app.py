@@ -38,7 +38,8 @@ SESSION_COOKIE = "monitor_session"
 DATABASE_TIMEOUT = 2.0
 IDLE_TIMEOUT = 15.0
 """Seconds a connection may sit idle or half-way through sending a request."""
-_OPEN_PATHS = frozenset({"/healthz", "/signin", "/signout"})
+_OPEN_PATHS = frozenset({"/healthz", "/signin", "/signout", "/api/me/calendar.ics"})
+"""Open to anyone: the calendar feed checks its own key."""
 _HTML_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -39,7 +40,9 @@ def _signed_in(request: web.Request) -> tuple[User, Subscribing, Users, str]:
     return principal.user, context.subscribing, context.users, session
 
 
-async def page(request: web.Request, tested: str | None = None) -> web.Response:
+async def page(
+    request: web.Request, tested: str | None = None, calendar: str | None = None
+) -> web.Response:
     user, subscribing, _, session = _signed_in(request)
     shows = [view.document() for view in await subscribing.subscriptions(user)]
     shows.sort(key=lambda show: ((show["name"] or show["id"]).lower(), show["id"]))
@@ -55,7 +58,9 @@ async def page(request: web.Request, tested: str | None = None) -> web.Response:
             "resale_labels": RESALE_LABELS,
             "csrf": form_value(session),
             "tested": tested,
+            "calendar": calendar,
             "troubled": await subscribing.troubled(user),
+            "searches": await subscribing.searches(user),
         },
     )
 
@@ -79,7 +84,7 @@ def _refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
         request,
         "problem.html",
         {"what": what, "field": exc.field, "error": str(exc)},
-        status=exc.status if exc.status in (400, 403, 404, 409, 415, 502) else 400,
+        status=exc.status if exc.status in (400, 403, 404, 409, 415) else 400,
     )
 
 
@@ -96,6 +101,36 @@ async def follow(request: web.Request) -> web.Response:
             exc.field = "event"
         return _refused(request, "follow the show", exc)
     raise web.HTTPSeeOther("/#shows")
+
+
+async def follow_artist(request: web.Request) -> web.Response:
+    """A search of the member's own for an artist, named after them."""
+    try:
+        user, subscribing, _, form = await _form(request)
+        artist = form.get("artist", "").strip()
+        body: dict[str, Any] = {"name": _search_name(artist), "artist": artist}
+        if form.get("buyable"):
+            body["when"] = BUYABLE
+        await subscribing.add_search(user, body)
+    except WatchError as exc:
+        return _refused(request, "follow the artist", exc)
+    raise web.HTTPSeeOther("/#artists")
+
+
+def _search_name(artist: str) -> str:
+    """A search's name from an artist's: `Arctic Monkeys` is `arctic-monkeys`."""
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in artist.lower()).split()
+    return "-".join(words)[:30].strip("-") or "artist"
+
+
+async def forget_search(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        user, subscribing, _, _ = await _form(request)
+        await subscribing.remove_search(user, name)
+    except WatchError as exc:
+        return _refused(request, f"remove the search {name}", exc)
+    raise web.HTTPSeeOther("/#artists")
 
 
 async def act(request: web.Request) -> web.Response:
@@ -128,10 +163,12 @@ async def channel(request: web.Request) -> web.Response:
         if action == "remove":
             await subscribing.remove_channel(user, name)
             raise web.HTTPSeeOther("/#channels")
-        answer = await subscribing.test_channel(user, name)
+        delivered, said = await subscribing.test_channel(user, name)
     except WatchError as exc:
         return _refused(request, f"{action} the channel {name}", exc)
-    return await page(request, tested=f"A test message went to {name}: {answer}")
+    if delivered:
+        return await page(request, tested=f"A test message went to {name}: {said}")
+    return await page(request, tested=f"The test message to {name} did not get through: {said}")
 
 
 async def settings(request: web.Request) -> web.Response:
@@ -148,12 +185,26 @@ async def settings(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/#settings")
 
 
-HANDLERS = (follow, act, add_channel, channel, settings)
+async def calendar(request: web.Request) -> web.Response:
+    """A new address for the member's calendar feed, shown once on their page."""
+    try:
+        user, _, users, _ = await _form(request)
+        key = await users.new_calendar_key(user)
+    except WatchError as exc:
+        return _refused(request, "make a calendar link", exc)
+    address = f"{request.scheme}://{request.host}/api/me/calendar.ics?{urlencode({'key': key})}"
+    return await page(request, calendar=address)
+
+
+HANDLERS = (follow, follow_artist, forget_search, act, add_channel, channel, settings, calendar)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/me/subscriptions", follow)
     router.add_post("/me/subscriptions/{event_id}/{action:pause|resume|remove}", act)
+    router.add_post("/me/searches", follow_artist)
+    router.add_post("/me/searches/{name}/remove", forget_search)
     router.add_post("/me/channels", add_channel)
     router.add_post("/me/channels/{name}/{action:test|remove}", channel)
     router.add_post("/me/settings", settings)
+    router.add_post("/me/calendar", calendar)

@@ -26,6 +26,7 @@ from monitor.store.tables import (
     deliveries,
     sessions,
     subscriptions,
+    user_searches,
     user_tokens,
     users,
     watch_changes,
@@ -211,6 +212,7 @@ class Accounts:
             await conn.execute(delete(channels).where(channels.c.user_id == user.id))
             await conn.execute(delete(user_tokens).where(user_tokens.c.user_id == user.id))
             await conn.execute(delete(sessions).where(sessions.c.user_id == user.id))
+            await conn.execute(delete(user_searches).where(user_searches.c.user_id == user.id))
             await conn.execute(delete(users).where(users.c.id == user.id))
             await _supersede(conn, [notifier_name(user.name, "")], now, prefix=True)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.discovery.details import EventDetails
@@ -40,6 +40,17 @@ class DetailsDue(NamedTuple):
     """What Discovery said last time, to tell news from it."""
     availability: Availability = UNKNOWN
     """The event's availability now: news of another kind carries it."""
+
+
+class Show(NamedTuple):
+    """An event as a calendar shows it."""
+
+    event_id: str
+    name: str | None
+    url: str | None
+    starts_at: float | None
+    venue: str | None
+    sales: tuple[SaleOpening, ...]
 
 
 class SalesDue(NamedTuple):
@@ -227,6 +238,37 @@ class Details:
             if sale.starts_at + after > now and sale.starts_at - before <= now + horizon
         ]
         return sorted(coming, key=lambda burst: (burst.starts_at, burst.event_id))
+
+    async def shows(self, event_ids: Sequence[str]) -> list[Show]:
+        """What a calendar needs of each of `event_ids` that Discovery knows: its name, start,
+        venue, page and sale openings."""
+        query = (
+            select(
+                event_details.c.event_id,
+                func.coalesce(events.c.name, event_details.c.name).label("name"),
+                func.coalesce(events.c.link, event_details.c.url).label("url"),
+                event_details.c.starts_at,
+                event_details.c.venue_name,
+                event_details.c.venue_city,
+                event_details.c.sales,
+            )
+            .join(events, events.c.event_id == event_details.c.event_id, isouter=True)
+            .where(event_details.c.event_id.in_(event_ids), event_details.c.found.is_(True))
+            .order_by(event_details.c.starts_at, event_details.c.event_id)
+        )
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Show(
+                row.event_id,
+                row.name,
+                row.url,
+                row.starts_at,
+                ", ".join(part for part in (row.venue_name, row.venue_city) if part) or None,
+                _sales(row.sales),
+            )
+            for row in rows
+        ]
 
     async def announce_sales(
         self, now: float, decide: Callable[[Sequence[SalesDue]], PollWrite]

@@ -23,6 +23,7 @@ from monitor.store.tables import (
     channels,
     deliveries,
     subscriptions,
+    user_searches,
     users,
     watch_changes,
 )
@@ -36,6 +37,19 @@ class Subscription(NamedTuple):
     (`resale`, `lifecycle`, `sales`) and `interval` in seconds."""
     paused: bool
     snoozed_until: float | None
+    added_at: float
+    search: str | None = None
+    """The user's search that found the event; None when they chose it themselves."""
+    until: float | None = None
+    """A found event's start: the subscription ends an hour after it."""
+
+
+class UserSearch(NamedTuple):
+    user_id: str
+    user: str
+    name: str
+    filters: dict[str, Any]
+    """As an entry under `discover:` says it."""
     added_at: float
 
 
@@ -174,6 +188,85 @@ class Subscriptions:
             found.setdefault(event_id, []).append(follower)
         return found
 
+    async def searches(self, user_id: str | None = None) -> list[UserSearch]:
+        """The searches of `user_id`, or of every enabled user, by user and name."""
+        query = (
+            select(user_searches, users.c.name.label("user"))
+            .join(users, users.c.id == user_searches.c.user_id)
+            .order_by(users.c.name, user_searches.c.name)
+        )
+        query = query.where(
+            users.c.disabled.is_(False) if user_id is None else user_searches.c.user_id == user_id
+        )
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            UserSearch(row.user_id, row.user, row.name, orjson.loads(row.filters), row.added_at)
+            for row in rows
+        ]
+
+    async def add_search(self, search: UserSearch, limit: int | None) -> None:
+        """Exists when the user has a search of that name; OverLimit past `limit`."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(user_searches).values(
+                        user_id=search.user_id,
+                        name=search.name,
+                        filters=orjson.dumps(search.filters).decode(),
+                        added_at=search.added_at,
+                    )
+                )
+                if limit is not None:
+                    count = await conn.scalar(
+                        select(func.count()).where(user_searches.c.user_id == search.user_id)
+                    )
+                    if (count or 0) > limit:
+                        raise OverLimit(limit)  # the insert is rolled back
+        except IntegrityError:
+            raise Exists(search.name) from None
+
+    async def remove_search(self, user_id: str, name: str) -> bool:
+        """What the search found stays, each until its event starts."""
+        async with self.engine.begin() as conn:
+            gone = await conn.execute(
+                delete(user_searches).where(
+                    user_searches.c.user_id == user_id, user_searches.c.name == name
+                )
+            )
+        return bool(gone.rowcount)
+
+    async def add_found(self, found: Sequence[Subscription]) -> list[str]:
+        """Subscribe to what a user's search found and they do not follow yet; the event IDs
+        newly followed."""
+        if not found:
+            return []
+        user_id = found[0].user_id
+        async with self.engine.begin() as conn:
+            known = set(
+                await conn.scalars(
+                    select(subscriptions.c.event_id).where(
+                        subscriptions.c.user_id == user_id,
+                        subscriptions.c.event_id.in_([s.event_id for s in found]),
+                    )
+                )
+            )
+            new = [s for s in found if s.event_id not in known]
+            if new:
+                await conn.execute(insert(subscriptions), [_row(s) for s in new])
+                await _logged(conn, [s.event_id for s in new], new[0].added_at)
+        return [s.event_id for s in new]
+
+    async def forget_started(self, before: float) -> int:
+        """End what users' searches found and started before `before`; history stays."""
+        started = subscriptions.c.search.is_not(None) & (subscriptions.c.until < before)
+        async with self.engine.begin() as conn:
+            gone = list(await conn.scalars(select(subscriptions.c.event_id).where(started)))
+            if gone:
+                await conn.execute(delete(subscriptions).where(started))
+                await _logged(conn, sorted(set(gone)), before)
+        return len(gone)
+
 
 async def _channel_names(conn: AsyncConnection, user_ids: set[str]) -> dict[str, tuple[str, ...]]:
     query = (
@@ -205,4 +298,6 @@ def _subscription(row: Any) -> Subscription:
         bool(row.paused),
         row.snoozed_until,
         row.added_at,
+        row.search,
+        row.until,
     )

@@ -339,5 +339,20 @@ subscriptions = Table(
     Column("paused", Boolean, nullable=False, server_default=false()),
     Column("snoozed_until", Float),
     Column("added_at", Float, nullable=False),
+    # The user's search that found the event: such a subscription ends once it has started.
+    Column("search", String(40)),
+    Column("until", Float),
     Index("ix_subscriptions_event", "event_id"),
+    Index("ix_subscriptions_until", "until"),
+)
+
+# A user's own searches: an artist, a venue or a keyword, with the filters of `discover:`
+# (JSON); what they find becomes that user's subscriptions.
+user_searches = Table(
+    "user_searches",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id"), primary_key=True),
+    Column("name", String(40), primary_key=True),
+    Column("filters", Text, nullable=False),
+    Column("added_at", Float, nullable=False),
 )

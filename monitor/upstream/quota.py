@@ -121,14 +121,17 @@ class SearchPlan(NamedTuple):
     """Seconds between runs: the search's own `every`, or longer to stay in its share."""
 
 
-def search_plan(config: Config, every: float, max_events: int) -> SearchPlan:
+def search_plan(
+    config: Config, every: float, max_events: int, searches: int | None = None
+) -> SearchPlan:
     """A search's pages per run and time between runs, within its part of
     `discovery.max_share` of the daily quota (the share is split evenly among the
-    searches): fewer pages first, then longer between runs. However broad its filters, a
-    search never spends more."""
+    `searches`, by default the config file's): fewer pages first, then longer between runs.
+    However broad its filters, a search never spends more; and however many users keep
+    searches of their own, they all spend no more than the share."""
     pages = math.ceil(min(max_events, MAX_DEPTH) / MAX_PAGE_SIZE)
     share = config.discovery.max_share * config.ticketmaster.daily_quota
-    budget = share / max(1, len(config.discover))
+    budget = share / max(1, len(config.discover) if searches is None else searches)
     runs = SECONDS_PER_DAY / every
     if runs * pages > budget:
         pages = max(1, math.floor(budget / runs))
