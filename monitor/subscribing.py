@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from monitor.config import (
@@ -71,6 +71,7 @@ from monitor.watching import (
     shaped,
     snooze_end,
     watched_event,
+    whole_number,
 )
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,9 @@ class SearchInput(StrictInput):
     classification: _Filter | None = None
     dma_id: _Filter | None = None
     window: IntervalText | None = Field(None, description="Only shows starting within it.")
-    max_events: Annotated[int, Strict(), Field(ge=1, le=100)] | None = None
+    max_events: (
+        Annotated[int, Strict(), Field(ge=1, le=100), BeforeValidator(whole_number)] | None
+    ) = None
     when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
         None, description="The statuses to hear of, for every show it finds."
     )
@@ -163,7 +166,15 @@ class SearchInput(StrictInput):
             "anyOf": [
                 {"required": [name], "properties": {name: {"type": "string"}}}
                 for name in _SEARCH_FILTERS
-            ]
+            ],
+            # An artist is looked up for the attraction ID: give one or the other.
+            "not": {
+                "required": ["artist", "attraction_id"],
+                "properties": {
+                    "artist": {"type": "string"},
+                    "attraction_id": {"type": "string"},
+                },
+            },
         }
     )
 
@@ -421,6 +432,8 @@ class Subscribing:
         """A search of the user's own; an `artist` is looked up for its Discovery ID."""
         shaped(SearchInput, body)
         given = {key: value for key, value in body.items() if value is not None}
+        if "max_events" in given:
+            given["max_events"] = int(given["max_events"])  # 3.0 is 3, as the schema says
         if not any(given.get(name) for name in _SEARCH_FILTERS):
             raise WatchError(
                 "say what to search for: artist, keyword, attraction_id, venue_id, "
@@ -517,9 +530,10 @@ class Subscribing:
             for name in notify:
                 if name not in own:
                     known = ", ".join(sorted(own)) or "none yet"
+                    # The request's form is right; what it names is not there (yet).
                     raise WatchError(
                         f"you have no channel named {name!r} (yours: {known})",
-                        status=400,
+                        status=409,
                         field="notify",
                     )
         return settings

@@ -110,7 +110,7 @@ Tag = Annotated[str, Strict(), Field(min_length=1, max_length=40, pattern=PLAIN_
 NotifierName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
 
 
-def _whole(value: object) -> object:
+def whole_number(value: object) -> object:
     """3.0 is the integer 3 in JSON; "3" and true are not."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -156,7 +156,9 @@ class SettingsInput(StrictInput):
     interval_by_status: dict[StatusName, IntervalText] | None = None
     notify: list[NotifierName] | None = Field(None, description="Notifiers by name.")
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
-    priority: Annotated[int, Strict(), Field(ge=1, le=10), BeforeValidator(_whole)] | None = None
+    priority: Annotated[int, Strict(), Field(ge=1, le=10), BeforeValidator(whole_number)] | None = (
+        None
+    )
     until: DateTimeText | None = Field(None, description="Stop polling after this moment.")
     region: Annotated[str, Strict(), _one_of(REGIONS)] | None = None
     source: Annotated[str, Strict(), _one_of(SOURCES)] | None = None

@@ -223,7 +223,7 @@ async def test_a_member_reaches_only_their_own_things(make_config: ConfigFactory
         status, answer = await s.call(
             "POST", "/api/me/subscriptions", bob, {"id": SHARED, "notify": ["phone"]}
         )
-        assert (status, answer["field"]) == (400, "notify"), "alice's channel is not bob's"
+        assert (status, answer["field"]) == (409, "notify"), "alice's channel is not bob's"
         for path in ("/api/me/subscriptions", "/api/me/channels"):
             status, answer = await s.call("GET", path, bob)
             assert status == 200
@@ -602,3 +602,83 @@ async def test_a_fan_follows_an_artist_and_their_new_shows_become_theirs_alone(
             assert (await s.call("DELETE", "/api/me/searches/monkeys", bob))[0] == 404
             assert (await s.call("DELETE", "/api/me/searches/monkeys", alice))[0] == 204
             assert await followed() == ["AM0SHOW", "AM1SHOW"], "what it found stays"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_subscription_made_on_one_replica_reaches_the_other(
+    make_config: ConfigFactory, database_url: str
+) -> None:
+    """Replica B follows the write within its own tick, and whichever replica polls the
+    show delivers to alice's channel, which both know."""
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set(SHARED, S, NO_RESALE)
+    async with receiver() as hook, serve(simulator) as upstream:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "requests_per_second": 100},
+            database={"url": database_url},
+            polling={"interval": "1s"},
+            server={"port": 0, "token": TOKEN},
+            users={"min_interval": "1s", "allow_private_targets": True},
+            events=[],
+        )
+        async with (
+            Monitor(config, follow_every=0.2, housekeeping_every=0.2) as first,
+            Monitor(config, follow_every=0.2, housekeeping_every=0.2) as second,
+            aiohttp.ClientSession(first.url) as http,
+        ):
+            s = Shared(first, simulator, http)
+            alice = await s.user("alice")
+            await _hook(s, alice, hook.url)
+            await _subscribe(s, alice, id=SHARED)
+            assert SHARED in first.poller.watchlist, "replica A at once"
+            await eventually(lambda: SHARED in second.poller.watchlist, what="replica B")
+            assert [t.notifier for t in second.poller.watchlist[SHARED].targets] == ["@alice/hook"]
+            await eventually(
+                lambda: "@alice/hook" in second.dispatcher.notifiers(), what="B's route"
+            )
+            await eventually(lambda: simulator.times_asked[SHARED] >= 2, what="a baseline")
+            simulator.set(SHARED, A)
+            await eventually(hook.received(1), what="alice told")
+            await asyncio.sleep(0.5)
+            assert len(hook.requests) == 1, "once, whichever replica polled it"
+
+
+async def test_a_users_quiet_hours_hold_their_messages_alone(make_config: ConfigFactory) -> None:
+    now = datetime.now(UTC)
+    quiet = {
+        "from": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "to": (now + timedelta(hours=1)).strftime("%H:%M"),
+    }
+    async with (
+        receiver() as alice_hook,
+        receiver() as bob_hook,
+        shared(make_config, allow_private_targets=True) as s,
+    ):
+        alice, bob = await s.user("alice"), await s.user("bob")
+        status, me = await s.call(
+            "PATCH", "/api/me", alice, {"timezone": "UTC", "quiet_hours": quiet}
+        )
+        assert status == 200
+        assert me["quiet_hours"] == quiet
+        await _hook(s, alice, alice_hook.url)
+        await _hook(s, bob, bob_hook.url)
+        await _subscribe(s, alice, id=SHARED)
+        await _subscribe(s, bob, id=SHARED)
+        await eventually(lambda: s.simulator.times_asked[SHARED] >= 2, what="a baseline")
+        s.simulator.set(SHARED, A)
+        await eventually(bob_hook.received(1), what="bob told")
+        await asyncio.sleep(0.5)
+        assert not alice_hook.requests, "alice's quiet hours hold her message"
+        async with reader(s.monitor.repository.engine).connect() as conn:
+            (state, due) = (
+                await conn.execute(
+                    select(deliveries.c.state, deliveries.c.next_attempt_at).where(
+                        deliveries.c.notifier == "@alice/hook"
+                    )
+                )
+            ).one()
+        assert state == "pending", "kept, not dropped"
+        assert due == pytest.approx(
+            (now + timedelta(hours=1)).replace(second=0).timestamp(), abs=61
+        )

@@ -632,7 +632,11 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "201": _answer("SubscriptionOut", "Followed"),
                     **bad,
-                    "409": _answer(problem, "You follow it already, or the limit is reached."),
+                    "409": _answer(
+                        problem,
+                        "You follow it already, the limit is reached, or `notify` names a "
+                        "channel you do not have.",
+                    ),
                     **who,
                 },
             },
@@ -647,7 +651,13 @@ def _paths() -> dict[str, Any]:
                 "summary": "Change a subscription (a null removes a setting)",
                 "parameters": [event_id],
                 "requestBody": _body("SubscriptionSettings", "The settings to change."),
-                "responses": {"200": _answer("SubscriptionOut"), **bad, **mine, **who},
+                "responses": {
+                    "200": _answer("SubscriptionOut"),
+                    **bad,
+                    **mine,
+                    "409": _answer(problem, "`notify` names a channel you do not have."),
+                    **who,
+                },
             },
             "delete": {
                 "summary": "Stop following an event; polling stops when nobody watches it",
@@ -676,6 +686,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "201": _answer("SearchOut", "Added; it runs within a minute"),
                     **bad,
+                    "404": _answer(problem, "Discovery knows no artist of that name."),
                     "409": _answer(
                         problem,
                         "A search has this name, the limit is reached, or Discovery is off.",
