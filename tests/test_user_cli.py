@@ -116,6 +116,7 @@ async def test_users_managed_from_the_command_line_next_to_a_running_daemon(
             assert (await _user("rm", "alice", *c))[0] == 0
             await eventually(
                 lambda: "1 no longer watched" in running.log,
+                within=15,  # the daemon looks for writes made elsewhere every 5 s
                 what="the daemon to stop polling alice's show",
             )
             asked = simulator.times_asked["FOLLOWED1"]
