@@ -35,7 +35,7 @@ from monitor.polling.watchlist import Shared, Watch, watch_of, watchlist
 from monitor.redact import redactor
 from monitor.server.app import serve
 from monitor.server.context import Context
-from monitor.store.accounts import Accounts
+from monitor.store.accounts import Accounts, is_user_entry
 from monitor.store.batching import unit_size
 from monitor.store.details import Details
 from monitor.store.engine import create_engine, database_reason, upgrade
@@ -280,7 +280,6 @@ class Monitor:
         every = self._housekeeping_every
         self._periodic("replicas", min(every, HEARTBEAT), self._share_rate)
         self._periodic("upstream", every, self._adopt_upstream)
-        self._periodic("channels", every, self._refresh_channels)
         self._periodic("watchdog", every, self.watchdog.check)
         self._periodic("retention", every, self._prune_when_due)
         self._details = Details(engine)
@@ -340,7 +339,10 @@ class Monitor:
             async with self._reloading:
                 await self._resync(self.config)
             return
-        event_ids = self._cursor.take(entries, self.clock())
+        taken = self._cursor.take(entries, self.clock())
+        if any(is_user_entry(entry) for entry in taken):
+            await self._refresh_channels()
+        event_ids = [entry for entry in taken if not is_user_entry(entry)]
         if event_ids:
             await self._apply(event_ids)
 
@@ -417,6 +419,8 @@ class Monitor:
     async def _count_shares(self) -> None:
         """What each user's subscriptions add to the requests a day: for `/metrics` and the
         admin's page. Read every minute, not on every write: it reads every subscription."""
+        if not self.channels.has_users and not self.shares:
+            return  # nobody to count for: no look at the subscriptions
         shares = await quota_shares(
             self.config, self.subscriptions, self.watches, self.request_size.size
         )
@@ -585,6 +589,7 @@ class Monitor:
         flood of writes elsewhere. Cycles in flight keep the states they claimed."""
         watches, removed = await self._sync(config, self.upstream.status.quota.limit)
         self.poller.replace_watchlist(watches)
+        await self._refresh_channels()
         await self._announce(removed)
 
     async def _announce_states(self) -> None:

@@ -167,6 +167,8 @@ class Users:
             raise WatchError(
                 f"a user named {name!r} exists already", status=409, field="name"
             ) from None
+        if self._channels_changed is not None:
+            await self._channels_changed()
         logger.info("user %s added (%s)", name, role.value)
         return user, token
 

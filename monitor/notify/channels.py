@@ -3,7 +3,8 @@ with the user's quiet hours. A channel rides the same outbox, retries and policy
 a notifier of the config file.
 
 A user's routes are rebuilt when their row says they changed (`User.changed_at`): after
-this process's own writes at once, after another replica's at the next look. A member's
+this process's own writes at once, after another replica's when the watch log names the
+user (within a follow tick). A member's
 channels never reach a private or loopback address unless `users.allow_private_targets`
 says they may (see `netguard`).
 """
@@ -52,6 +53,11 @@ class ChannelRoster:
         self._allow_private = allow_private
         self._built: dict[str, tuple[float, dict[str, Route]]] = {}
         """Per user: when their row last changed as built, and their routes."""
+
+    @property
+    def has_users(self) -> bool:
+        """Whether any user was known at the last look."""
+        return bool(self._built)
 
     def routes(self) -> dict[str, Route]:
         return {name: route for _, routes in self._built.values() for name, route in routes.items()}

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from icalendar import Alarm, Calendar, Event
 
 from monitor.server.api import json_response
 from monitor.server.context import CONTEXT
 from monitor.store.details import Details, Show
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 SHOW_LENGTH = timedelta(hours=3)
 """How long a show is drawn: Discovery gives its start alone."""
@@ -27,6 +30,9 @@ _SALE = {"public": "Public sale opens", "presale": "Presale opens"}
 
 
 def feed(user: str, shows: Sequence[Show], now: float) -> bytes:
+    # icalendar weighs some 7 MB: loaded when a feed is first asked for, not at start.
+    from icalendar import Alarm, Calendar
+
     calendar = Calendar()
     calendar.add("prodid", "-//inventory-monitor//shows//EN")
     calendar.add("version", "2.0")
@@ -68,6 +74,8 @@ def feed(user: str, shows: Sequence[Show], now: float) -> bytes:
 def _event(
     uid: str, summary: str, show: Show, start: datetime, *, length: timedelta, stamp: datetime
 ) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", f"{uid}@inventory-monitor")
     event.add("summary", summary)

@@ -114,6 +114,7 @@ class Accounts:
                         digest=token_digest, user_id=user.id, created_at=user.created_at
                     )
                 )
+                await _logged(conn, user.id, user.created_at)
         except IntegrityError:
             raise Exists(user.name) from None
 
@@ -214,6 +215,7 @@ class Accounts:
             await conn.execute(delete(sessions).where(sessions.c.user_id == user.id))
             await conn.execute(delete(user_searches).where(user_searches.c.user_id == user.id))
             await conn.execute(delete(users).where(users.c.id == user.id))
+            await _logged(conn, user.id, now)
             await _supersede(conn, [notifier_name(user.name, "")], now, prefix=True)
 
     async def channels(self, user_id: str) -> list[Channel]:
@@ -263,6 +265,22 @@ class Accounts:
 
 async def _touch(conn: AsyncConnection, user_id: str, now: float, **values: Any) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(changed_at=now, **values))
+    await _logged(conn, user_id, now)
+
+
+async def _logged(conn: AsyncConnection, user_id: str, now: float) -> None:
+    """The watch log names the user too (`@` and their ID): every replica following it
+    rebuilds the routes of their channels, with no look of its own at the users."""
+    await conn.execute(insert(watch_changes).values(event_id=log_entry(user_id), at=now))
+
+
+def log_entry(user_id: str) -> str:
+    return f"@{user_id}"
+
+
+def is_user_entry(entry: str) -> bool:
+    """Whether a watch log entry names a user rather than an event."""
+    return entry.startswith("@")
 
 
 async def _log_followed(conn: AsyncConnection, user_id: str, now: float) -> None:
