@@ -21,7 +21,7 @@ from monitor.discovery.details import Attraction
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
 from monitor.metrics import Metrics
-from monitor.models import EventStatus, new_id
+from monitor.models import DaemonHealth, EventStatus, new_id
 from monitor.notify.channels import ChannelRoster
 from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.base import Notifier, StatePublisher
@@ -597,7 +597,8 @@ class Monitor:
 
     async def _announce(self, removed: list[str]) -> None:
         """Notifiers that keep state where subscribers see it (MQTT) hear the watchlist as
-        it stands, and which events left it."""
+        it stands, the watcher's own health, and which events left it: those paused keep
+        what was published, marked as not watched; the others' is cleared."""
         publishers = [
             notifier
             for notifier in self.dispatcher.notifiers().values()
@@ -606,13 +607,33 @@ class Monitor:
         if not publishers:
             return
         states = [
-            EventStatus(row.event_id, row.name, row.current, row.last_changed_at)
+            EventStatus(row.event_id, row.name, row.current, row.last_changed_at, row.info)
             for row in await self.reads.event_rows()
         ]
+        paused = await self._paused(removed) if removed else set()
+        held = [
+            EventStatus(row.event_id, row.name, row.current, row.last_changed_at, row.info)
+            for row in (await self.reads.event_rows_of(sorted(paused))).values()
+        ]
+        upstream = self.upstream.status
+        health = DaemonHealth(upstream.last_success_at, upstream.health, upstream.quota.available)
         for publisher in publishers:
             await publisher.publish_states(states)
-            if removed:
-                await publisher.forget(removed)
+            await publisher.publish_health(health)
+            if held:
+                await publisher.pause(held)
+            if len(paused) < len(removed):
+                await publisher.forget([event_id for event_id in removed if event_id not in paused])
+
+    async def _paused(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` are paused, not gone: by a watch's pause, or by every one of
+        its followers pausing theirs."""
+        stored = await self.watches.get_many(event_ids)
+        paused = {event_id for event_id, watch in stored.items() if watch.paused}
+        followed = await self.subscriptions.paused_only(
+            [event_id for event_id in event_ids if event_id not in paused]
+        )
+        return paused | followed
 
     async def reload(self) -> bool:
         """Read the config file again and apply its watchlist and notifiers. An invalid file

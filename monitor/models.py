@@ -90,6 +90,17 @@ class EventStatus(NamedTuple):
     name: str | None
     current: Availability | None
     changed_at: float | None
+    info: EventInfo | None = None
+    watching: bool = True
+    """False while the watch is paused: its entities stay."""
+
+
+class DaemonHealth(NamedTuple):
+    """The watcher itself, as notifiers that keep state (MQTT) announce it."""
+
+    last_poll_at: float | None
+    health: Health
+    quota_left: int | None
 
 
 @dataclass(frozen=True, slots=True)

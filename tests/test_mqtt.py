@@ -90,6 +90,11 @@ async def subscribed(*filters: str, port: int = BROKER[1]) -> AsyncIterator[Subs
                 await listening
 
 
+def instance_of(prefix: str) -> str:
+    """The instance name made from a topic prefix: `im-test-1a` is `im_test_1a`."""
+    return prefix.replace("-", "_")
+
+
 def names() -> tuple[str, str]:
     tag = uuid.uuid4().hex[:8]
     return f"im-test-{tag}", f"ha-test-{tag}"
@@ -127,23 +132,50 @@ async def test_subscribers_see_states_discovery_and_each_change_once(
                 what="the baseline as the retained state",
             )
             assert seen.payloads(f"{prefix}/status")[-1] == b"online"
+            await eventually(lambda: len(seen.under(f"{discovery}/")) == 9, what="discovery")
             configs = seen.under(f"{discovery}/")
-            assert len(configs) == 6, "two sensors and a binary sensor per event"
+            assert len(configs) == 9, "per event two sensors and a binary sensor; the daemon's"
+            node = f"inventory_monitor_{instance_of(prefix)}_E1"
             binary = orjson.loads(
-                configs[f"{discovery}/binary_sensor/inventory_monitor_E1/tickets_available/config"]
+                configs[f"{discovery}/binary_sensor/{node}/tickets_available/config"]
             )
             assert binary["state_topic"] == state
             assert binary["availability_topic"] == f"{prefix}/status"
-            assert binary["unique_id"] == "inventory_monitor_E1_tickets_available"
+            assert binary["unique_id"] == f"{node}_tickets_available"
+            assert binary["device"]["identifiers"] == [node]
             assert binary["device"]["name"] == "Show one"
             assert binary["device"]["configuration_url"].endswith("/event/E1")
+            status = orjson.loads(configs[f"{discovery}/sensor/{node}/status/config"])
+            assert status["device_class"] == "enum"
+            assert status["options"] == [
+                "TICKETS_AVAILABLE",
+                "FEW_TICKETS_LEFT",
+                "TICKETS_NOT_AVAILABLE",
+                "UNKNOWN",
+            ]
+            attributes = f"{prefix}/events/E1/attributes"
+            assert status["json_attributes_topic"] == attributes
+            assert seen.last(attributes)["watching"] is True
+            assert seen.last(attributes)["url"].endswith("/event/E1")
+            await eventually(
+                lambda: (seen.last(f"{prefix}/daemon/state") or {}).get("last_poll") is not None,
+                what="the daemon's own state",
+            )
+            assert seen.last(f"{prefix}/daemon/state")["problem"] is False
+            daemon = f"inventory_monitor_{instance_of(prefix)}_daemon"
+            problem_sensor = orjson.loads(
+                configs[f"{discovery}/binary_sensor/{daemon}/upstream/config"]
+            )
+            assert problem_sensor["device_class"] == "problem"
+            last_poll = orjson.loads(configs[f"{discovery}/sensor/{daemon}/last_poll/config"])
+            assert last_poll["device_class"] == "timestamp"
 
             simulator.set("E1", F, RN)
             changes = f"{prefix}/events/E1/changes"
             await eventually(lambda: len(seen.payloads(changes)) == 1, what="the change")
             await eventually(lambda: seen.last(state)["status"] == "FEW_TICKETS_LEFT")
             published = [topic for topic, _, _ in seen.messages if topic.startswith(discovery)]
-            assert len(published) == 6, "discovery configs once, not again with every change"
+            assert len(published) == 9, "discovery configs once, not again with every change"
         message = orjson.loads(seen.payloads(changes)[0])
         assert message["type"] == "inventory.changed"
         assert message["data"]["current"]["status"] == "FEW_TICKETS_LEFT"
@@ -323,8 +355,101 @@ async def test_a_removed_watch_leaves_nothing_retained() -> None:
         await asyncio.sleep(0.2)
     topics = set(retained.under(""))
     assert f"{prefix}/events/E2/state" not in topics
-    assert not [topic for topic in topics if "inventory_monitor_E2" in topic]
-    assert len([topic for topic in topics if "inventory_monitor_E1" in topic]) == 3
+    assert f"{prefix}/events/E2/attributes" not in topics
+    instance = instance_of(prefix)
+    assert not [topic for topic in topics if f"inventory_monitor_{instance}_E2" in topic]
+    assert len([topic for topic in topics if f"inventory_monitor_{instance}_E1" in topic]) == 3
+
+
+def _notifier(prefix: str, discovery: str) -> MqttNotifier:
+    settings = parse_config(
+        orjson.dumps(
+            {
+                "ticketmaster": {"api_key": API_KEY},
+                "notifiers": {"home": mqtt_settings(prefix, discovery)},
+            }
+        ).decode(),
+        "test.json",
+        {},
+    ).notifiers["home"]
+    notifier = build_notifier("home", settings)
+    assert isinstance(notifier, MqttNotifier)
+    return notifier
+
+
+async def test_two_instances_on_one_broker_keep_their_entities_apart() -> None:
+    first, discovery = names()
+    second = f"{first}-other"
+    shown = Availability(A, RN)
+    one, other = _notifier(first, discovery), _notifier(second, discovery)
+    for notifier in (one, other):
+        await notifier.publish_states([EventStatus("E1", "One", shown, 1.0)])
+    async with subscribed(f"{discovery}/#") as seen:
+        await eventually(lambda: len(seen.under(f"{discovery}/")) == 6, what="both instances")
+    configs = {topic: orjson.loads(payload) for topic, payload in seen.under(discovery).items()}
+    assert len({config["unique_id"] for config in configs.values()}) == 6
+    for prefix in (first, second):
+        mine = [c for c in configs.values() if c["state_topic"].startswith(f"{prefix}/")]
+        assert len(mine) == 3, "each instance's entities point at its own topics"
+        assert {c["device"]["identifiers"][0] for c in mine} == {
+            f"inventory_monitor_{instance_of(prefix)}_E1"
+        }
+    await other.forget(["E1"])
+    await other.aclose()
+    await one.aclose()
+    async with subscribed(f"{discovery}/#") as retained:
+        await eventually(lambda: len(retained.under(f"{discovery}/")) == 3, what="one left")
+        await asyncio.sleep(0.2)
+    assert all(instance_of(first) in topic for topic in retained.under(discovery))
+
+
+async def test_an_event_not_read_yet_has_no_state_of_nulls() -> None:
+    prefix, discovery = names()
+    notifier = _notifier(prefix, discovery)
+    await notifier.publish_states([EventStatus("E3", None, None, None)])
+    async with subscribed(f"{prefix}/#", f"{discovery}/#") as seen:
+        await eventually(lambda: len(seen.under(f"{discovery}/")) == 3, what="its entities")
+        await eventually(lambda: f"{prefix}/events/E3/attributes" in seen.under(prefix))
+        assert f"{prefix}/events/E3/state" not in seen.under(prefix)
+        await notifier.publish_states([EventStatus("E3", None, Availability(N, RN), 2.0)])
+        await eventually(
+            lambda: (seen.last(f"{prefix}/events/E3/state") or {}).get("status") == N.value
+        )
+    await notifier.forget(["E3"])
+    await notifier.aclose()
+
+
+async def test_a_paused_watch_keeps_its_entities_and_resuming_changes_one_attribute(
+    make_config: ConfigFactory,
+) -> None:
+    prefix, discovery = names()
+    simulator = Simulator(api_key=API_KEY)
+    simulator.set("E1", A, RN)
+    async with serve(simulator) as upstream, subscribed(f"{prefix}/#", f"{discovery}/#") as seen:
+        config = make_config(
+            ticketmaster={"base_url": upstream, "api_key": API_KEY},
+            polling={"interval": "1s"},
+            server={"port": 0, "token": "pause-test-token"},
+            notifiers={"home": mqtt_settings(prefix, discovery)},
+            events=[{"id": "E1", "name": "Show one"}],
+        )
+        attributes = f"{prefix}/events/E1/attributes"
+        async with Monitor(config, housekeeping_every=0.1) as monitor:
+            await eventually(lambda: seen.last(f"{prefix}/events/E1/state") is not None)
+            configs = len([t for t, _, _ in seen.messages if t.startswith(discovery)])
+            assert monitor.context is not None
+            assert monitor.context.watching is not None
+            await monitor.context.watching.pause("E1", "test")
+            await eventually(lambda: seen.last(attributes)["watching"] is False, what="paused")
+            await asyncio.sleep(0.3)
+            retained = seen.under(f"{discovery}/")
+            assert all(retained.values()), "no discovery config is emptied by a pause"
+            assert seen.last(f"{prefix}/events/E1/state")["status"] == A.value
+            await monitor.context.watching.pause("E1", "test", paused=False)
+            await eventually(lambda: seen.last(attributes)["watching"] is True, what="resumed")
+            await asyncio.sleep(0.3)
+            published = [t for t, _, _ in seen.messages if t.startswith(discovery)]
+            assert len(published) == configs, "resuming changes the attribute alone"
 
 
 async def test_notify_test_publishes_a_marked_message_and_names_a_refusal(tmp_path: Path) -> None:
@@ -422,7 +547,9 @@ async def test_a_watch_removed_by_a_reload_is_cleared_from_the_broker(tmp_path: 
         write(["E1", "E2"])
         state = f"{prefix}/events/E2/state"
         async with (
-            Monitor(load_config(path), config_path=path, watch_every=3600) as monitor,
+            Monitor(
+                load_config(path), config_path=path, watch_every=3600, housekeeping_every=0.1
+            ) as monitor,
             subscribed(f"{prefix}/#", f"{discovery}/#") as seen,
         ):
             await eventually(lambda: bool(seen.payloads(state)), what="E2 announced")
@@ -431,7 +558,8 @@ async def test_a_watch_removed_by_a_reload_is_cleared_from_the_broker(tmp_path: 
             await eventually(lambda: seen.payloads(state)[-1] == b"", what="E2 cleared")
             await eventually(
                 lambda: any(
-                    topic.endswith("inventory_monitor_E2/status/config") and not payload
+                    topic.endswith(f"inventory_monitor_{instance_of(prefix)}_E2/status/config")
+                    and not payload
                     for topic, payload, _ in seen.messages
                 ),
                 what="E2's entities dropped",

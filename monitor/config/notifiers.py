@@ -249,6 +249,16 @@ class MqttNotifierConfig(_NotifierConfig):
     discovery_prefix: Annotated[str, Field(pattern=r"^[^#+\x00]+$", max_length=128)] = (
         "homeassistant"
     )
+    instance: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")] | None = None
+    """Part of every Home Assistant ID, so that two daemons on one broker never touch each
+    other's entities; by default made from `topic_prefix`."""
+
+    @property
+    def instance_name(self) -> str:
+        if self.instance is not None:
+            return self.instance
+        words = "".join(c if c.isascii() and c.isalnum() else " " for c in self.topic_prefix)
+        return "_".join(words.lower().split())[:32] or "default"
 
     @field_validator("url")
     @classmethod

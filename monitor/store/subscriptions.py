@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -187,6 +187,19 @@ class Subscriptions:
             )
             found.setdefault(event_id, []).append(follower)
         return found
+
+    async def paused_only(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of `event_ids` that users follow, every one of them paused."""
+        if not event_ids:
+            return set()
+        query = (
+            select(subscriptions.c.event_id)
+            .where(subscriptions.c.event_id.in_(event_ids))
+            .group_by(subscriptions.c.event_id)
+            .having(func.min(case((subscriptions.c.paused, 1), else_=0)) == 1)
+        )
+        async with self._reader.connect() as conn:
+            return set(await conn.scalars(query))
 
     async def searches(self, user_id: str | None = None) -> list[UserSearch]:
         """The searches of `user_id`, or of every enabled user, by user and name."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from monitor.models import Delivery, EventStatus, Notice
+from monitor.models import DaemonHealth, Delivery, EventStatus, Notice
 
 
 class Notifier(Protocol):
@@ -35,6 +35,12 @@ class StatePublisher(Protocol):
 
     async def forget(self, event_ids: Sequence[str]) -> None:
         """Events no longer watched: whatever was published about them is cleared."""
+
+    async def pause(self, events: Sequence[EventStatus]) -> None:
+        """Events paused: what was published about them stays, marked as not watched."""
+
+    async def publish_health(self, health: DaemonHealth) -> None:
+        """The watcher itself: when it last polled, the upstream's health, the quota left."""
 
 
 @runtime_checkable

@@ -4,9 +4,18 @@ optionally Home Assistant discovery, so each show appears as entities.
 Topics, under `topic_prefix`:
 - `events/{id}/changes`: each change (of every kind), the webhook's JSON body, at `qos`,
   not retained;
-- `events/{id}/state`: `{"status", "resale_status", "changed_at", "name"}`, retained;
+- `events/{id}/state`: `{"status", "resale_status", "changed_at", "name", "url"}`,
+  retained, once the event has been read (never a state of nulls);
+- `events/{id}/attributes`: `{"url", "starts_at", "venue", "lifecycle", "watching"}`,
+  retained: what Home Assistant shows as the entities' attributes;
+- `daemon/state`: `{"last_poll", "health", "problem", "quota_left"}`, retained;
+- `notices`: messages about the watcher itself (it stopped working, it found new shows);
 - `status`: `online`, retained, and `offline` as the broker's last will;
 - `test`: what `notify test` publishes.
+
+Home Assistant's entities carry the notifier's `instance` (by default made from the topic
+prefix) in every ID, so two daemons on one broker never touch each other's entities. A
+paused watch keeps its entities (`watching: false`); only a removed one is cleared.
 
 Changes come through the outbox like every notifier's (retried, marked dead, replayable).
 Retained states and discovery configs are published again on every new connection, so a
@@ -30,7 +39,17 @@ import orjson
 from monitor.config import MqttNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.markets import event_link
-from monitor.models import Change, ChangeKind, Delivery, EventStatus, Notice, Status
+from monitor.models import (
+    Change,
+    ChangeKind,
+    DaemonHealth,
+    Delivery,
+    EventStatus,
+    Health,
+    Notice,
+    ResaleStatus,
+    Status,
+)
 from monitor.notify.documents import change_message, is_test
 from monitor.redact import redact
 from monitor.tasks import finish
@@ -67,6 +86,11 @@ class MqttNotifier:
         self._keeper: asyncio.Task[None] | None = None
         self._discovered: dict[str, str | None] = {}
         """Events whose discovery configs this connection published, with the name used."""
+        self._attributes: dict[str, dict[str, Any]] = {}
+        """The attributes this connection published, by event: sent again only changed."""
+        self._health: DaemonHealth | None = None
+        self._daemon_discovered = False
+        self._instance = config.instance_name
         self._failing = False
         self.on_return: Callable[[], None] | None = None
         """Called when the broker answers again after a loss (see `Reconnecting`)."""
@@ -154,10 +178,12 @@ class MqttNotifier:
         for event_id in event_ids:
             self._states.pop(event_id, None)
             self._discovered.pop(event_id, None)
+            self._attributes.pop(event_id, None)
         try:
             client = await self._connected()
             for event_id in event_ids:
-                await client.publish(self._topic(event_id, "state"), b"", qos=1, retain=True)
+                for leaf in ("state", "attributes"):
+                    await client.publish(self._topic(event_id, leaf), b"", qos=1, retain=True)
                 for topic, _ in self._discovery(EventStatus(event_id, None, None, None)):
                     await client.publish(topic, b"", qos=1, retain=True)
         except aiomqtt.MqttError as exc:
@@ -167,6 +193,30 @@ class MqttNotifier:
                 len(event_ids),
                 self._reason(exc),
             )
+            await self._drop()
+
+    async def pause(self, events: Sequence[EventStatus]) -> None:
+        """Events paused: their entities stay, with the attribute `watching: false`."""
+        try:
+            client = await self._connected()
+            for status in events:
+                await self._announce(client, status._replace(watching=False))
+        except aiomqtt.MqttError as exc:
+            logger.warning("notifier %s: %s", self.name, self._reason(exc))
+            await self._drop()
+
+    async def publish_health(self, health: DaemonHealth) -> None:
+        """The daemon's own device: last poll, upstream health, quota left."""
+        self._speaks_for_daemon = True
+        if health == self._health:
+            return
+        self._health = health
+        if self._client is None:
+            return  # published on (re)connection
+        try:
+            await self._announce_health(self._client, health)
+        except aiomqtt.MqttError as exc:
+            logger.warning("notifier %s: %s", self.name, self._reason(exc))
             await self._drop()
 
     # -- the connection --------------------------------------------------------------------
@@ -191,9 +241,13 @@ class MqttNotifier:
             )
             await client.__aenter__()
             self._discovered.clear()  # a broker that restarted may have lost them
+            self._attributes.clear()
+            self._daemon_discovered = False
             try:
                 if self._speaks_for_daemon:
                     await client.publish(self._status_topic, "online", qos=1, retain=True)
+                if self._health is not None:
+                    await self._announce_health(client, self._health)
                 for status in list(self._states.values()):
                     await self._announce(client, status)
             except aiomqtt.MqttError:
@@ -257,13 +311,24 @@ class MqttNotifier:
         await client.publish(topic, orjson.dumps(message), qos=self.config.qos)
 
     async def _announce(self, client: aiomqtt.Client, status: EventStatus) -> None:
-        """The event's retained state, and its discovery configs when asked for."""
-        await client.publish(
-            self._topic(status.event_id, "state"),
-            orjson.dumps(_state(status)),
-            qos=self.config.qos,
-            retain=True,
-        )
+        """The event's retained state (once it has been read) and attributes, and its
+        discovery configs when asked for."""
+        if status.current is not None:
+            await client.publish(
+                self._topic(status.event_id, "state"),
+                orjson.dumps(_state(status)),
+                qos=self.config.qos,
+                retain=True,
+            )
+        attributes = _attributes(status)
+        if self._attributes.get(status.event_id) != attributes:
+            await client.publish(
+                self._topic(status.event_id, "attributes"),
+                orjson.dumps(attributes),
+                qos=self.config.qos,
+                retain=True,
+            )
+            self._attributes[status.event_id] = attributes
         # Discovery configs depend on the name alone: once per connection is enough, not
         # three more messages with every change.
         if self.config.homeassistant and self._discovered.get(status.event_id, ...) != status.name:
@@ -271,29 +336,40 @@ class MqttNotifier:
                 await client.publish(topic, orjson.dumps(config), qos=1, retain=True)
             self._discovered[status.event_id] = status.name
 
+    async def _announce_health(self, client: aiomqtt.Client, health: DaemonHealth) -> None:
+        await client.publish(
+            f"{self._prefix}/daemon/state", orjson.dumps(_health(health)), qos=1, retain=True
+        )
+        if self.config.homeassistant and not self._daemon_discovered:
+            for topic, config in self._daemon_discovery():
+                await client.publish(topic, orjson.dumps(config), qos=1, retain=True)
+            self._daemon_discovered = True
+
     def _discovery(self, status: EventStatus) -> list[tuple[str, dict[str, Any]]]:
         """Home Assistant MQTT discovery: two sensors and a binary sensor per event, grouped
-        under one device."""
-        object_id = status.event_id.replace(".", "_")
+        under one device; every ID carries the instance."""
+        object_id = f"{self._instance}_{status.event_id.replace('.', '_')}"
         node = f"inventory_monitor_{object_id}"
-        base = f"{self.config.discovery_prefix.rstrip('/')}"
         common = {
             "state_topic": self._topic(status.event_id, "state"),
+            "json_attributes_topic": self._topic(status.event_id, "attributes"),
             "availability_topic": self._status_topic,
             "device": {
                 "identifiers": [node],
                 "name": status.name or status.event_id,
                 "manufacturer": "inventory-monitor",
-                "configuration_url": event_link(status.event_id, None),
+                "configuration_url": _link(status),
             },
         }
-        entities = [
+        entities: list[tuple[str, str, dict[str, Any]]] = [
             (
                 "sensor",
                 "status",
                 {
                     "name": "Tickets",
                     "value_template": "{{ value_json.status }}",
+                    "device_class": "enum",
+                    "options": [s.value for s in Status],
                     "icon": "mdi:ticket",
                 },
             ),
@@ -303,6 +379,8 @@ class MqttNotifier:
                 {
                     "name": "Resale",
                     "value_template": "{{ value_json.resale_status }}",
+                    "device_class": "enum",
+                    "options": [s.value for s in ResaleStatus],
                     "icon": "mdi:ticket-account",
                 },
             ),
@@ -320,10 +398,74 @@ class MqttNotifier:
                 },
             ),
         ]
+        return self._configs(node, object_id, common, entities)
+
+    def _daemon_discovery(self) -> list[tuple[str, dict[str, Any]]]:
+        """The daemon's own device: when it last polled, whether the upstream has a
+        problem, and what is left of the quota."""
+        object_id = f"{self._instance}_daemon"
+        node = f"inventory_monitor_{object_id}"
+        common = {
+            "state_topic": f"{self._prefix}/daemon/state",
+            "availability_topic": self._status_topic,
+            "device": {
+                "identifiers": [node],
+                "name": f"inventory-monitor ({self._instance})",
+                "manufacturer": "inventory-monitor",
+            },
+        }
+        entities: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                "sensor",
+                "last_poll",
+                {
+                    "name": "Last poll",
+                    "device_class": "timestamp",
+                    "value_template": "{{ value_json.last_poll }}",
+                },
+            ),
+            (
+                "binary_sensor",
+                "upstream",
+                {
+                    "name": "Ticketmaster API",
+                    "device_class": "problem",
+                    "value_template": "{{ 'ON' if value_json.problem else 'OFF' }}",
+                    "payload_on": "ON",
+                    "payload_off": "OFF",
+                },
+            ),
+            (
+                "sensor",
+                "quota_left",
+                {
+                    "name": "Quota left",
+                    "state_class": "measurement",
+                    "unit_of_measurement": "requests",
+                    "value_template": "{{ value_json.quota_left }}",
+                    "icon": "mdi:counter",
+                },
+            ),
+        ]
+        return self._configs(node, object_id, common, entities)
+
+    def _configs(
+        self,
+        node: str,
+        object_id: str,
+        common: dict[str, Any],
+        entities: list[tuple[str, str, dict[str, Any]]],
+    ) -> list[tuple[str, dict[str, Any]]]:
+        base = self.config.discovery_prefix.rstrip("/")
         return [
             (
                 f"{base}/{component}/{node}/{key}/config",
-                {**common, **entity, "unique_id": f"{node}_{key}"},
+                {
+                    **common,
+                    **entity,
+                    "unique_id": f"{node}_{key}",
+                    "object_id": f"{object_id}_{key}",
+                },
             )
             for component, key, entity in entities
         ]
@@ -336,7 +478,38 @@ def _state(status: EventStatus) -> dict[str, Any]:
         "resale_status": None if current is None else current.resale_status.value,
         "changed_at": None if status.changed_at is None else iso(status.changed_at),
         "name": status.name,
-        "url": event_link(status.event_id, None),
+        "url": _link(status),
+    }
+
+
+def _link(status: EventStatus) -> str:
+    """The event's page: Discovery's (on its market's site), else one made from its ID."""
+    info = status.info
+    if info is not None and info.url:
+        return info.url
+    return event_link(status.event_id, None)
+
+
+def _attributes(status: EventStatus) -> dict[str, Any]:
+    info = status.info
+    venue = None if info is None else info.venue
+    return {
+        "url": _link(status),
+        "starts_at": None if info is None or info.starts_at is None else iso(info.starts_at),
+        "venue": None
+        if venue is None
+        else ", ".join(p for p in (venue.name, venue.city) if p) or None,
+        "lifecycle": None if info is None else info.lifecycle,
+        "watching": status.watching,
+    }
+
+
+def _health(health: DaemonHealth) -> dict[str, Any]:
+    return {
+        "last_poll": None if health.last_poll_at is None else iso(health.last_poll_at),
+        "health": health.health.value,
+        "problem": health.health is not Health.OK,
+        "quota_left": health.quota_left,
     }
 
 
@@ -346,8 +519,10 @@ def _newer(known: EventStatus | None, read: EventStatus) -> EventStatus:
         return read
     if read.changed_at is not None and read.changed_at >= known.changed_at:
         return read
-    return known._replace(name=read.name)
+    return known._replace(name=read.name, info=read.info, watching=read.watching)
 
 
 def status_of(change: Change) -> EventStatus:
-    return EventStatus(change.event_id, change.event_name, change.current, change.observed_at)
+    return EventStatus(
+        change.event_id, change.event_name, change.current, change.observed_at, change.event
+    )
