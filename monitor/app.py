@@ -301,6 +301,7 @@ class Monitor:
             notify=self.watchdog.notify,
             subscriptions=self.subscriptions,
             channels=self._channel_names,
+            details=self._details,
         )
         self._periodic("discover", every, self._discover)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.

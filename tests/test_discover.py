@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -27,8 +28,8 @@ from monitor.store.watches import Origin, Watches
 from monitor.upstream.quota import search_plan
 from monitor.watching import with_watches
 from tests.conftest import API_KEY, FakeClock
-from tests.e2e import daemon_config
-from tests.support import RN, A, eventually
+from tests.e2e import Receiver, daemon_config
+from tests.support import RN, A, N, eventually
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -208,6 +209,44 @@ async def test_found_events_are_polled_by_the_running_daemon(
             assert row is not None
             assert row.found_by == "oasis"
             assert "1 new Oasis show found" in caplog.text
+
+
+async def test_a_found_events_first_change_carries_its_venue_and_start(
+    tmp_path: Path, hook: Receiver
+) -> None:
+    """What the search answered is kept at once: no details fetch is spent, and none is
+    waited for."""
+    simulator = Simulator(api_key=API_KEY)
+    soon = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+    simulator.catalog.add(
+        discovery_event(
+            "OASISX", "Oasis Live '25", starts_at=soon, venue="Croke Park", city="Dublin"
+        )
+    )
+    simulator.set("OASISX", N, RN)
+    path = tmp_path / "monitor.yaml"
+    async with serve(simulator) as upstream:
+        daemon_config(
+            path,
+            upstream,
+            [],
+            discover=[{"name": "oasis", "keyword": "Oasis", "watch": {"interval": "1s"}}],
+            notifiers={"ops": {"type": "webhook", "url": hook.url}},
+        )
+        async with Monitor(load_config(path), housekeeping_every=0.05, follow_every=0.1):
+            await eventually(lambda: simulator.times_asked["OASISX"] >= 2, what="a baseline")
+            searches = simulator.discovery_requests
+            simulator.set("OASISX", A)
+
+            def changes() -> list[dict[str, Any]]:
+                return [b for b in hook.bodies() if b["type"] == "inventory.changed"]
+
+            await eventually(lambda: bool(changes()), what="its first change")
+            assert simulator.discovery_requests == searches, "no details fetch was needed"
+    assert hook.bodies()[0]["type"] == "discover.found", "and the find, first"
+    event = changes()[0]["data"]["event"]
+    assert event["starts_at"] == soon.isoformat().replace("+00:00", "Z")
+    assert event["venue"] == {"name": "Croke Park", "city": "Dublin", "country": "GB"}
 
 
 async def test_without_discovery_no_discovery_request_is_made(tmp_path: Path) -> None:

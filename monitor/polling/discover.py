@@ -26,6 +26,7 @@ from monitor.errors import UpstreamError
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.models import NoticeKind
 from monitor.store.accounts import notifier_name
+from monitor.store.details import Details
 from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Origin, StoredWatch, Watches
 from monitor.times import iso, local_time
@@ -54,8 +55,11 @@ class Discoverer:
         notify: Notify,
         subscriptions: Subscriptions | None = None,
         channels: Callable[[str], Awaitable[list[str]]] | None = None,
+        details: Details | None = None,
     ) -> None:
         self._watches = watches
+        self._details = details
+        """Where what a search's answer says of each event it adds is kept at once."""
         self._subscriptions = subscriptions
         """Users' own searches, and the subscriptions they find."""
         self._channels = channels
@@ -143,6 +147,7 @@ class Discoverer:
             if event.id not in configured
         ]
         added = await self._watches.add(found)
+        await self._keep_details(config, events, added, now)
         if added:
             logger.info("discover %s: %d new events to watch", search.name, len(added))
             listeners = config.listeners(search.watch.notify, search.watch.tags)
@@ -174,12 +179,23 @@ class Discoverer:
             for event in events
         ]
         added = await self._subscriptions.add_found(found)
+        await self._keep_details(config, events, added, now)
         if added:
             logger.info("discover %s: %d new events for %s", key, len(added), mine.user)
             listeners = [] if self._channels is None else await self._channels(mine.user_id)
             names = [notifier_name(mine.user, channel) for channel in listeners]
             await self._announce(search, [e for e in events if e.id in added], names)
         return bool(added)
+
+    async def _keep_details(
+        self, config: Config, events: Sequence[EventDetails], added: Sequence[str], now: float
+    ) -> None:
+        if self._details is None or not added:
+            return
+        new = set(added)
+        await self._details.found_by_search(
+            [event for event in events if event.id in new], now, now + config.discovery.refresh
+        )
 
     async def _announce(
         self, search: DiscoverConfig, events: list[EventDetails], listeners: Sequence[str]

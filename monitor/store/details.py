@@ -186,6 +186,40 @@ class Details:
             if news is not None:
                 await _news(conn, news)
 
+    async def found_by_search(
+        self, found: Sequence[EventDetails], now: float, next_fetch_at: float
+    ) -> None:
+        """What a search's answer said of events it adds: the same as a details fetch
+        would, so their first changes carry their date and venue, and no fetch is spent."""
+        if not found:
+            return
+        async with self.engine.begin() as conn:
+            known = set(
+                await conn.scalars(
+                    select(event_details.c.event_id).where(
+                        event_details.c.event_id.in_([d.id for d in found])
+                    )
+                )
+            )
+            fresh = [d.id for d in found if d.id not in known]
+            if fresh:
+                await conn.execute(
+                    insert(event_details),
+                    [
+                        {"event_id": i, "found": False, "next_fetch_at": now, "failures": 0}
+                        for i in fresh
+                    ],
+                )
+            await conn.execute(_FOUND, [_found(d, now, next_fetch_at) for d in found])
+            await conn.execute(
+                update(event_details)
+                .where(
+                    event_details.c.event_id.in_([d.id for d in found]),
+                    event_details.c.sales_seen_until.is_(None),
+                )
+                .values(sales_seen_until=now)
+            )
+
     async def bursts(self, now: float, before: float, after: float) -> dict[str, float]:
         """The watched events in a burst around a sale opening at `now`, with when each
         burst ends; events whose bursts are over look to their next opening."""
