@@ -13,9 +13,12 @@ COPY migrations ./migrations
 RUN /venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim
+# MONITOR_HOST: the example config binds the server to it. Inside a container, all
+# interfaces, or the published port reaches nothing (the config then requires a token).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PATH=/venv/bin:$PATH
+    PATH=/venv/bin:$PATH \
+    MONITOR_HOST=0.0.0.0
 COPY --from=build /venv /venv
 RUN groupadd --system --gid 10001 monitor \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home monitor \

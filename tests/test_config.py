@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from monitor.config import Config, load_config, parse_config
 from monitor.errors import ConfigError
@@ -307,6 +309,39 @@ def test_the_example_and_demo_configs_are_valid() -> None:
     for config in (demo, example):
         assert config.events, "something to watch"
         assert config.notifiers, "someone to tell"
+
+
+ALL = "0.0.0.0"  # noqa: S104 - the address a container's server listens on
+
+
+def test_docker_compose_passes_every_variable_the_example_config_uses() -> None:
+    """The example config works as shipped in the container: each `${VAR}` it reads comes
+    from `.env` through compose, and the image's own `MONITOR_HOST` opens the server to
+    the published port."""
+    root = Path(__file__).parent.parent
+    text = (root / "config/monitor.example.yaml").read_text()
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]  # not the comments' ${VAR}
+    used = set(re.findall(r"\$\{([A-Z_]+)", "\n".join(lines)))
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    passed = set(compose["services"]["monitor"]["environment"])
+    listed = {
+        line.split("=", 1)[0]
+        for line in (root / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    image = {"MONITOR_HOST"}  # set in the Dockerfile
+    assert used - image <= passed, f"compose does not pass {sorted(used - image - passed)}"
+    assert used - image <= listed, f".env.example does not list {sorted(used - image - listed)}"
+    assert "ENV" in (root / "Dockerfile").read_text()
+    assert "MONITOR_HOST=0.0.0.0" in (root / "Dockerfile").read_text()
+    inside = parse_config(
+        (root / "config/monitor.example.yaml").read_text(),
+        "monitor.example.yaml",
+        {"TM_API_KEY": "abcdefgh", "MONITOR_TOKEN": "a-token-of-16-chars", "MONITOR_HOST": ALL},
+    )
+    assert inside.server.host == ALL
+    assert inside.server.token is not None
+    assert "mosquitto" in compose["services"], "the MQTT example has its broker"
 
 
 def test_every_secret_is_known_to_the_redactor() -> None:
