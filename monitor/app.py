@@ -66,6 +66,7 @@ from monitor.wiring import (
     lease_for,
     sync_watchlist,
 )
+from monitor.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -577,11 +578,11 @@ class Monitor:
         watches = watchlist(config, self._plan, self._shared, audience)
         added, removed = await sync_watchlist(self.repository, config, watches, self.clock())
         logger.info(
-            "watching %d events (%d new, %d no longer watched) with %d notifiers",
-            len(watches),
+            "watching %s (%d new, %d no longer watched) with %s",
+            plural(len(watches), "event"),
             len(added),
             len(removed),
-            len(config.notifiers),
+            plural(len(config.notifiers), "notifier"),
         )
         return watches, removed
 

@@ -28,7 +28,7 @@ def parse_duration(text: str) -> float:
     compact = text.strip().replace(" ", "")
     if len(compact) > 64 or not _WHOLE.fullmatch(compact):
         shown = text if len(text) <= 40 else f"{text[:40]}..."
-        raise ValueError(f"invalid duration {shown!r} (write it like 30s, 5m, 1h or 1.5s)")
+        raise ValueError(f"invalid duration {shown!r}: use a number with s, m, h or d, e.g. 2h")
     seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(compact))
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r} (it must be longer than zero)")

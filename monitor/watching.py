@@ -425,7 +425,27 @@ def problem_of(exc: ValidationError) -> WatchError:
         name = ".".join(str(part) for part in error["loc"] if not _is_tag(part))
         return WatchError(f"unknown field {name!r}", status=400, field=name)
     message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "string_pattern_mismatch":
+        message = _pattern_words(str(error["ctx"]["pattern"]), error["input"])
     return WatchError(message, status=400, field=field)
+
+
+_CHOICES = re.compile(r"\^\(\?:([A-Za-z0-9_|/+-]+)\)\$")
+
+
+def _pattern_words(pattern: str, given: object) -> str:
+    """What a value of the wrong form should look like, in words, never the pattern."""
+    shown = repr(given) if len(repr(given)) <= 40 else f"{repr(given)[:40]}..."
+    if pattern in (_INTERVAL, _SPAN):
+        return f"invalid duration {shown}: use a number with s, m, h or d, e.g. 2h"
+    if pattern == _DATE_TIME:
+        return f"invalid date-time {shown}: write it like 2026-12-24T18:00:00Z"
+    if pattern == PLAIN_TEXT:
+        return f"{shown} must not contain control characters"
+    choices = _CHOICES.fullmatch(pattern)
+    if choices is not None:
+        return f"{shown} is not one of {', '.join(choices.group(1).split('|'))}"
+    return f"{shown} is not in the form this field takes"
 
 
 def _is_tag(part: str | int) -> bool:

@@ -92,8 +92,8 @@ def test_the_variable_is_named_where_its_value_would_be(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path, {"SECRET": SECRET})
     assert caught.value.problems == [
-        f"{path}:1: ticketmaster.timeout: invalid duration '${{SECRET}}' "
-        "(write it like 30s, 5m, 1h or 1.5s)"
+        f"{path}:1: ticketmaster.timeout: invalid duration '${{SECRET}}': "
+        "use a number with s, m, h or d, e.g. 2h"
     ]
 
 

@@ -357,5 +357,5 @@ def test_check_shows_the_searches_cap(tmp_path: Path, capsys: pytest.CaptureFixt
     path.write_text(yaml.safe_dump({**CONFIG, "discover": [search]}))
     assert main(["check", "--config", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "for 1 searches (at most 500: discovery.max_share 10%)" in out
+    assert "for 1 search (at most 500: discovery.max_share 10%)" in out
     assert "discover:  everything runs every 10m and takes 600 events at most" in out

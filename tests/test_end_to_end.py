@@ -123,7 +123,7 @@ async def test_a_bad_config_stops_the_daemon_before_it_starts(tmp_path: Path) ->
     assert code == 2
     assert err.strip() == (
         f"{config}:5: events[0].interval: "
-        "invalid duration 'soon' (write it like 30s, 5m, 1h or 1.5s)"
+        "invalid duration 'soon': use a number with s, m, h or d, e.g. 2h"
     )
     assert out == ""
 

@@ -146,8 +146,8 @@ BAD_ADDS = [
     ({"id": "E1"}, 409, "id", "watched already"),
     ({"id": "E2", "interval": "1ms"}, 400, "interval", "at least 1s, got 1ms"),
     ({"id": "E2", "until": "0001-01-01T00:00:00Z"}, 400, "until", "from 2000 to 2100"),
-    ({"id": "E2", "name": "a\u0000b"}, 400, "name", "match pattern"),
-    ({"id": "E2", "name": "a\u001bb"}, 400, "name", "match pattern"),
+    ({"id": "E2", "name": "a\u0000b"}, 400, "name", "control characters"),
+    ({"id": "E2", "name": "a\u001bb"}, 400, "name", "control characters"),
     ({"id": "E2", "tags": [str(n) for n in range(21)]}, 400, "tags", "at most 20 items"),
     ({"id": "E2", "tags": ["t" * 41]}, 400, "tags.0", "at most 40 characters"),
 ]  # fmt: skip

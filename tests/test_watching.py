@@ -99,7 +99,7 @@ async def test_watches_of_every_origin(service: tuple[Watching, Watches, FakeClo
         ({"id": "E1"}, 409, "id", "E1 is watched already"),
         ({"id": "x y"}, 400, "id", "is not an event ID"),
         ({"url": "https://www.ticketmaster.com/artist/1"}, 400, None, "does not point at an event"),
-        ({"id": "E3", "interval": "30"}, 400, "interval", "write it like 30s"),
+        ({"id": "E3", "interval": "30"}, 400, "interval", "use a number with s, m, h or d"),
         ({"id": "E3", "notify": ["nobody"]}, 400, "notify", "no notifier is named 'nobody'"),
         ({"id": "E3", "colour": "red"}, 400, "colour", "unknown field 'colour'"),
         ({"name": "no id"}, 400, None, "give the event as `id:` or as `url:`"),

@@ -18,6 +18,7 @@ from monitor.errors import MonitorError
 from monitor.redact import redact
 from monitor.store.details import ComingBurst
 from monitor.times import iso
+from monitor.wording import plural
 
 DAY = 86400.0
 
@@ -55,7 +56,7 @@ def _print_searches(config: Config, per_day: float) -> None:
     discovery = config.discovery
     cap = discovery.max_share * config.ticketmaster.daily_quota
     print(
-        f"             of which {per_day:,.1f} for {len(config.discover)} searches "
+        f"             of which {per_day:,.1f} for {plural(len(config.discover), 'search')} "
         f"(at most {cap:,.0f}: discovery.max_share {discovery.max_share:.0%})"
     )
     for search in config.discover:
@@ -85,7 +86,12 @@ def _check(args: argparse.Namespace) -> int:
     bursts = coming_bursts(config, time.time())
     plan = plan_for(config, bursts=len(bursts))
     print(f"{args.config}: valid")
-    print(f"  upstream:  {tm.base_url} (batches of {tm.batch_size})")
+    size = (
+        "request size learnt from the API"
+        if tm.pinned_batch_size is None
+        else f"at most {plural(tm.pinned_batch_size, 'ID')} a request"
+    )
+    print(f"  upstream:  {tm.base_url} ({size})")
     print(f"  database:  {redact(config.database.url)}")
     print(f"  events:    {len(config.events)}")
     print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")
@@ -105,7 +111,10 @@ def _check(args: argparse.Namespace) -> int:
     if bursts:
         burst = config.polling.sale_burst
         cost = burst_requests(len(bursts), burst.before, burst.after, burst.interval)
-        print(f"             of which at most {cost:,.0f} for {len(bursts)} bursts within a day")
+        print(
+            f"             of which at most {cost:,.0f} for {plural(len(bursts), 'burst')} "
+            "within a day"
+        )
     for coming in bursts:
         print(
             f"  burst:     {coming.name or coming.event_id} every "
@@ -138,7 +147,7 @@ def _print_listeners(config: Config) -> None:
     subscriptions add to the requests a day."""
     for name, notifier in config.notifiers.items():
         listeners = sum(1 for e in config.events if name in config.targets_of(e))
-        print(f"  notifier:  {name} ({notifier.type}), {listeners} events")
+        print(f"  notifier:  {name} ({notifier.type}), {plural(listeners, 'event')}")
     for user, per_day in sorted(user_shares(config).items(), key=lambda item: -item[1]):
         print(f"  user:      {user} adds {per_day:,.0f} requests a day")
 

@@ -31,6 +31,7 @@ from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Origin, StoredWatch, Watches
 from monitor.times import iso, local_time
 from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE, search_plan
+from monitor.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class Discoverer:
         self, search: DiscoverConfig, events: list[EventDetails], listeners: Sequence[str]
     ) -> None:
         label = search.keyword or search.name
-        subject = f"{len(events)} new {label} {'show' if len(events) == 1 else 'shows'} found"
+        subject = f"{plural(len(events), f'new {label} show')} found"
         lines = [
             " — ".join(
                 part
