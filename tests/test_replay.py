@@ -16,6 +16,7 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.records import NewDelivery, PollWrite
 from monitor.store.repository import Repository
+from monitor.store.watches import Origin, StoredWatch, Watches
 from tests.conftest import API_KEY
 from tests.e2e import run_cli
 from tests.support import RN, A, F, N
@@ -90,7 +91,11 @@ async def test_replay_shows_what_a_new_rule_would_have_changed(tmp_path: Path) -
     engine = create_engine(database)
     await upgrade(engine)
     now = time.time()
-    history = [change(1, "E1", N, A, now - 3600), change(2, "E1", A, F, now - 1800)]
+    history = [
+        change(1, "E1", N, A, now - 3600),
+        change(2, "E1", A, F, now - 1800),
+        change(3, "E2", N, F, now - 900),
+    ]
     write = PollWrite(changes=history)
     write.deliveries.extend(
         NewDelivery(f"d{c.id}", c.id, "ops", c.observed_at, 0.0) for c in history
@@ -98,6 +103,10 @@ async def test_replay_shows_what_a_new_rule_would_have_changed(tmp_path: Path) -
     await Repository(engine).save_poll(write)
     await Outbox(engine).record_attempts(
         [Attempt(f"d{c.id}", c.observed_at + 1, Outcome.DELIVERED) for c in history]
+    )
+    # E2 was watched through the API, not the file: the daemon routed it all the same.
+    await Watches(engine).put(
+        StoredWatch("E2", Origin.API, None, {"id": "E2"}, now - 7200, None), now - 7200, "api"
     )
     await engine.dispose()
     config = tmp_path / "new.yaml"
@@ -117,7 +126,7 @@ async def test_replay_shows_what_a_new_rule_would_have_changed(tmp_path: Path) -
     code, out, err = await run_cli("replay", "--config", str(config), "--since", "1d")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("2 changes since ")
+    assert lines[0].startswith("3 changes since ")
     fans = [line for line in lines if " fans " in line]
     assert "sent" in fans[0]
     assert "not routed" in fans[0], "what actually happened"
@@ -125,5 +134,6 @@ async def test_replay_shows_what_a_new_rule_would_have_changed(tmp_path: Path) -
     assert "not routed" in fans[1]
     assert not fans[1].endswith("≠")
     ops = [line for line in lines if " ops " in line]
-    assert all(not line.endswith("≠") for line in ops), "ops hears as before"
-    assert lines[-1] == "1 of 4 outcomes differ from what was delivered"
+    assert len(ops) == 3
+    assert all(not line.endswith("≠") for line in ops), "ops hears as before, E2 too"
+    assert lines[-1] == "1 of 6 outcomes differ from what was delivered"

@@ -1,5 +1,8 @@
 """`replay`: a dry run of a configuration's notification rules over the stored changes, next
-to what was actually delivered. "Would my new rule have caught last night's drop?" """
+to what was actually delivered. "Would my new rule have caught last night's drop?"
+
+It routes what the daemon routes: the configuration's events and the watches the database
+holds besides (added through the API or the CLI, or found by searches)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from monitor.notify.quiet import QuietHours
 from monitor.notify.replay import Fate, Planned, replay
 from monitor.polling.watchlist import watchlist
 from monitor.store.reads import DeliveryFate, Reads
+from monitor.store.watches import Watches
+from monitor.watching import with_watches
 
 
 def register(commands: Commands) -> None:
@@ -49,7 +54,9 @@ async def print_replay(config: Config, path: Path, since: float, event_id: str |
         reads = Reads(engine)
         changes = [change async for change in reads.every_change(since, event_id)]
         actual = await reads.deliveries_of([change.id for change in changes])
-    watches = watchlist(config)
+        # What the daemon routes: the file's watches, and those the API or a search added.
+        stored = await Watches(engine).stored()
+    watches = watchlist(with_watches(config, stored))
     planned = replay(
         changes,
         lambda event: watches[event].targets if event in watches else (),
