@@ -609,12 +609,16 @@ class Monitor:
         if not publishers:
             return
         states = [
-            EventStatus(row.event_id, row.name, row.current, row.last_changed_at, row.info)
+            EventStatus(
+                row.event_id, row.info.name or row.name, row.current, row.last_changed_at, row.info
+            )
             for row in await self.reads.event_rows()
         ]
         paused = await self._paused(removed) if removed else set()
         held = [
-            EventStatus(row.event_id, row.name, row.current, row.last_changed_at, row.info)
+            EventStatus(
+                row.event_id, row.info.name or row.name, row.current, row.last_changed_at, row.info
+            )
             for row in (await self.reads.event_rows_of(sorted(paused))).values()
         ]
         upstream = self.upstream.status

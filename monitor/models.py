@@ -184,9 +184,14 @@ class Change:
         return tuple(fields)
 
     @property
-    def title(self) -> str:
+    def known_name(self) -> str | None:
+        """The event's one name everywhere: the configured one, else Discovery's."""
         fetched = self.event.name if self.event is not None else None
-        return self.event_name or fetched or self.event_id
+        return self.event_name or fetched
+
+    @property
+    def title(self) -> str:
+        return self.known_name or self.event_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from monitor.devtools.faults import ScriptedFault
 from monitor.discovery.client import DiscoveryClient
 from monitor.models import Availability, EventInfo, Venue
 from monitor.notify.documents import change_message
+from monitor.notify.notifiers.mqtt import status_of
 from monitor.notify.rendering import Renderer
 from monitor.notify.routing import Target
 from monitor.polling.details import LEASE, RETRY, DetailsRefresher, slug_words
@@ -140,6 +141,10 @@ async def test_messages_carry_the_event(rig: RigBuilder, session: aiohttp.Client
         "url": "https://www.ticketmaster.com/event/vvG1zZ9pCY3Sp3",
         "lifecycle": "onsale",
     }
+    assert change_message(change)["data"]["event_name"] == "Blur: Live", (
+        "the one name everywhere: Discovery's when the config gives none"
+    )
+    assert status_of(change).name == "Blur: Live"
     text = Renderer().body([change])
     assert text.startswith("Blur: Live (vvG1zZ9pCY3Sp3)\nWhen:    Mon 12 Jul 2027, 19:30\n")
     assert "Where:   O2, London\n" in text

@@ -32,7 +32,7 @@ def change_document(change: Change) -> dict[str, Any]:
     return {
         "change_id": change.id,
         "event_id": change.event_id,
-        "event_name": change.event_name,
+        "event_name": change.known_name,
         "kind": change.kind.value,
         **_what_changed(change),
         "changed": list(change.changed),

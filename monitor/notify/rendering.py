@@ -103,7 +103,7 @@ def _one(change: Change) -> dict[str, Any]:
     return {
         "title": change.title,
         "event_id": change.event_id,
-        "event_name": change.event_name,
+        "event_name": change.known_name,
         "previous": _side(change.previous),
         "current": _side(change.current),
         "changed": list(change.changed),

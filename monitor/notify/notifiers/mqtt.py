@@ -524,5 +524,5 @@ def _newer(known: EventStatus | None, read: EventStatus) -> EventStatus:
 
 def status_of(change: Change) -> EventStatus:
     return EventStatus(
-        change.event_id, change.event_name, change.current, change.observed_at, change.event
+        change.event_id, change.known_name, change.current, change.observed_at, change.event
     )
