@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +20,7 @@ from monitor.discovery.client import DiscoveryClient
 from monitor.discovery.details import Attraction
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
+from monitor.markets import UK_REGIONS
 from monitor.metrics import Metrics
 from monitor.models import DaemonHealth, EventStatus, new_id
 from monitor.notify.channels import ChannelRoster
@@ -56,7 +57,7 @@ from monitor.upstream.quota import QuotaPlan, pace_note, plan_for, quota_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
 from monitor.users import Users
-from monitor.watching import Watching, watched_event, with_watches
+from monitor.watching import Watching, held_in, watched_event, with_watches
 from monitor.watchlog import LogCursor
 from monitor.wiring import (
     PACING,
@@ -128,6 +129,8 @@ class Monitor:
         """The file's events by ID, made with `_events`."""
         self._retiring: set[asyncio.Task[None]] = set()
         self._stack = AsyncExitStack()
+        self._venues: dict[str, str] = {}
+        """Where Discovery says watched events without a region are held (GB or IE)."""
         self.shares: dict[str, float] = {}
         """Requests a day each user's subscriptions add, as last counted."""
 
@@ -291,6 +294,7 @@ class Monitor:
             clock=self.clock,
             watchlist=lambda: self.poller.watchlist,
             on_changes=self.dispatcher.wake,
+            on_venues=self._held_in,
         )
         self._periodic("details", every, self._refresh_details)
         self._periodic("bursts", every, self._burst)
@@ -372,6 +376,7 @@ class Monitor:
                     self._events.pop(event_id, None)
                     wanted[event_id] = None
                 else:
+                    event = held_in(event, self._venues.get(event_id))
                     self._events[event_id] = event
                     wanted[event_id] = watch_of(
                         self.config, event, self._plan, self._shared, followers
@@ -397,6 +402,35 @@ class Monitor:
             self.ticker.poke()  # a new watch's first reading now, not at the next tick
         if applied.removed:
             await self._announce(applied.removed)
+
+    async def _placed(self, config: Config) -> Config:
+        """`config` with each event that names no region polled where Discovery says it is
+        held, as learnt before."""
+        held = await Details(self.repository.engine).venue_countries(sorted(UK_REGIONS))
+        self._venues = {
+            event.id: held[event.id]
+            for event in config.events
+            if event.region is None and not event.url and event.id in held
+        }
+        if not self._venues:
+            return config
+        events = tuple(held_in(event, self._venues.get(event.id)) for event in config.events)
+        return config.model_copy(update={"events": events})
+
+    async def _held_in(self, venues: Mapping[str, str]) -> None:
+        """Discovery says where events without a region are held: they move to that
+        market's requests now (said once each), or they would answer UNKNOWN for ever."""
+        fresh = {e: c for e, c in venues.items() if self._venues.get(e) != c}
+        if not fresh:
+            return
+        self._venues.update(fresh)
+        for event_id, country in sorted(fresh.items()):
+            logger.info(
+                "%s is held in %s (Discovery says so): it is polled with region=UK from now on",
+                event_id,
+                country,
+            )
+        await self._apply(sorted(fresh))
 
     async def _channel_names(self, user_id: str) -> list[str]:
         return [channel.name for channel in await self._accounts.channels(user_id)]
@@ -552,6 +586,7 @@ class Monitor:
         self._cursor = LogCursor(floor=await self.watches.last_change())
         audience = await self.subscriptions.audience()
         config = with_watches(config, await self.watches.stored(), audience)
+        config = await self._placed(config)
         self._watched = config
         burst = config.polling.sale_burst
         coming = await Details(self.repository.engine).coming_bursts(

@@ -541,6 +541,14 @@ def _seconds(interval: float | None) -> str | None:
     return None if interval is None else f"{interval!r}s"
 
 
+def held_in(event: EventConfig, country: str | None) -> EventConfig:
+    """The event polled in the market of the `country` Discovery says it is held in, when
+    nothing named its region: a show in GB or IE answers only to `region=UK`."""
+    if country is None or event.region is not None or event.url:
+        return event
+    return _EVENT.validate_python({**entry_of(event), "region": country})
+
+
 def _watched(configured: EventConfig | None, stored: StoredWatch | None) -> EventConfig | None:
     if stored is not None and stored.paused:
         return None

@@ -7,12 +7,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from monitor.app import Monitor
+from monitor.config import load_config
 from monitor.devtools.catalog import discovery_event
 from monitor.devtools.faults import ScriptedFault
+from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
 from monitor.models import Availability, EventInfo, Venue
 from monitor.notify.documents import change_message
@@ -24,8 +28,9 @@ from monitor.polling.watchlist import Watch
 from monitor.store.details import Details
 from monitor.store.outbox import Outbox
 from tests.conftest import API_KEY
+from tests.e2e import Receiver, daemon_config
 from tests.rig import INTERVAL, Rig, RigBuilder
-from tests.support import RN, A, F
+from tests.support import RN, A, F, N, eventually
 
 DAY = 86400.0
 SHOW = datetime(2027, 7, 12, 18, 30, tzinfo=UTC)
@@ -262,3 +267,34 @@ async def test_a_hostile_details_answer_is_skipped_with_one_warning(
         assert await details.run() == 0
     else:
         assert await details.run() >= 3, "a failed fetch is asked again later, and read then"
+
+
+async def test_a_show_held_in_the_uk_without_a_region_is_polled_with_region_uk(
+    tmp_path: Path, hook: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bare ID (or a .com link) of a show in GB answers UNKNOWN on the main endpoint;
+    once Discovery says where it is held, it moves to region=UK and its changes come."""
+    simulator = Simulator(api_key=API_KEY, markets={"GBSHOW1": "GB"})
+    simulator.catalog.add(
+        discovery_event("GBSHOW1", "Pulp", starts_at=SHOW, venue="Wembley", country="GB")
+    )
+    simulator.set("GBSHOW1", N, RN)
+    caplog.set_level(logging.INFO)
+    path = tmp_path / "monitor.yaml"
+    async with serve(simulator) as upstream:
+        daemon_config(
+            path,
+            upstream,
+            [{"id": "GBSHOW1"}],
+            notifiers={"ops": {"type": "webhook", "url": hook.url}},
+        )
+        async with Monitor(load_config(path), housekeeping_every=0.05) as monitor:
+            await eventually(
+                lambda: monitor.poller.watchlist["GBSHOW1"].market == "GB", what="placed"
+            )
+            await eventually(lambda: simulator.kinds[False, "UK"] >= 2, what="polled as UK")
+            simulator.set("GBSHOW1", A)
+            await eventually(hook.received(1), what="its change")
+    assert hook.bodies()[0]["data"]["current"]["status"] == A.value
+    said = [r.message for r in caplog.records if "is held in GB" in r.message]
+    assert len(said) == 1, "said once"

@@ -47,6 +47,9 @@ def register(commands: Commands) -> None:
     add.add_argument("event", metavar="ID|URL")
     add.add_argument("--name")
     add.add_argument("--interval", help="how often it is polled: 30s, 2m, …")
+    add.add_argument(
+        "--region", help="where it is sold when an ID alone cannot say: GB, IE, … (a link says)"
+    )
     add.add_argument("--notify", help="notifiers, comma-separated")
     add.add_argument("--tag", action="append", default=[], help="a tag (repeat for more)")
     for name, handler, what in (
@@ -106,6 +109,8 @@ def _add(args: argparse.Namespace) -> int:
         entry["name"] = args.name
     if args.interval:
         entry["interval"] = args.interval
+    if args.region:
+        entry["region"] = args.region.upper()
     if args.notify:
         entry["notify"] = [name.strip() for name in args.notify.split(",") if name.strip()]
     if args.tag:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from monitor.discovery.client import DiscoveryClient, DiscoveryRefused, Search
 from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
-from monitor.markets import IdKind, id_kind
+from monitor.markets import UK_REGIONS, IdKind, id_kind
 from monitor.polling.news import deliveries_of, lifecycle_change, news
 from monitor.polling.watchlist import Watch
 from monitor.sales import sales_opened
@@ -51,8 +51,12 @@ class DetailsRefresher:
         clock: Callable[[], float],
         watchlist: Callable[[], Mapping[str, Watch]],
         on_changes: Callable[[], None] = lambda: None,
+        on_venues: Callable[[Mapping[str, str]], Awaitable[None]] | None = None,
     ) -> None:
         self._details = details
+        self._on_venues = on_venues
+        """Told where Discovery says events without a region are held (GB, IE): the
+        API answers for those with `region=UK` alone."""
         self._client = client
         self._refresh = refresh
         self._clock = clock
@@ -112,6 +116,7 @@ class DetailsRefresher:
         )
         if lifecycle.changes:
             self._on_changes()
+        await self._place(found)
         if missing:
             logger.info(
                 "the Discovery API does not know %d watched events (%s); they are polled all "
@@ -120,6 +125,20 @@ class DetailsRefresher:
                 ", ".join(missing[:5]),
             )
         return len(found)
+
+    async def _place(self, found: Mapping[str, EventDetails]) -> None:
+        if self._on_venues is None:
+            return
+        watches = self._watchlist()
+        placed = {
+            event_id: details.venue.country
+            for event_id, details in found.items()
+            if details.venue.country in UK_REGIONS
+            and (watch := watches.get(event_id)) is not None
+            and watch.market is None
+        }
+        if placed:
+            await self._on_venues(placed)
 
     def _lifecycle_news(
         self, due: list[DetailsDue], found: Mapping[str, EventDetails], now: float

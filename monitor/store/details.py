@@ -186,6 +186,14 @@ class Details:
             if news is not None:
                 await _news(conn, news)
 
+    async def venue_countries(self, countries: Sequence[str]) -> dict[str, str]:
+        """Where Discovery says events are held, for those held in `countries`."""
+        query = select(event_details.c.event_id, event_details.c.venue_country).where(
+            event_details.c.venue_country.in_(countries)
+        )
+        async with self._reader.connect() as conn:
+            return {row.event_id: row.venue_country for row in (await conn.execute(query)).all()}
+
     async def found_by_search(
         self, found: Sequence[EventDetails], now: float, next_fetch_at: float
     ) -> None:
