@@ -167,7 +167,7 @@ async def test_check_shows_the_coming_bursts_and_plans_for_them(tmp_path: Path) 
     assert code == 0, err
     # 2 events every 60s: 1,440 requests, 1 Discovery search, at most 192 for the burst.
     assert "quota:     1,633 requests a day of 5,000" in out
-    assert "of which at most 192 for 1 bursts within a day" in out
+    assert "of which at most 192 for 1 burst within a day" in out
     assert "burst:     Pulp every 10s, " in out
 
 
