@@ -239,7 +239,11 @@ class Monitor:
                 polling=self.ticker.running,
                 storage_failures=lambda: self.ticker.storage_failures,
                 watching=Watching(
-                    self.watches, lambda: self.config, self.clock, changed=self._apply
+                    self.watches,
+                    lambda: self.config,
+                    self.clock,
+                    changed=self._apply,
+                    released=self.dispatcher.wake,
                 ),
                 retry=self._retry,
                 shares=lambda: self.shares,

@@ -242,8 +242,11 @@ class Watching:
         config: Callable[[], Config],
         clock: Callable[[], float],
         changed: Callable[[Sequence[str]], Awaitable[None]] | None = None,
+        released: Callable[[], None] | None = None,
     ) -> None:
         self._watches = watches
+        self._released = released
+        """Wakes this process's dispatcher: a snooze ended lets what it held go now."""
         self._config = config
         self._clock = clock
         self._changed = changed
@@ -363,10 +366,10 @@ class Watching:
         until: float | None = snooze_end(body, now)
         if until is not None and until <= now:
             until = None
-        await self._watches.change(
-            event_id, now, who, "snooze", {"until": until}, snoozed_until=until
-        )
+        await self._watches.snooze(event_id, until, now, who)
         await self._written(event_id)
+        if self._released is not None:
+            self._released()
         logger.info("%s: watch %s %s", who, event_id, "snoozed" if until else "unsnoozed")
         return await self.get(event_id)
 

@@ -56,6 +56,13 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             row = page.locator(f'tr[data-event-id="{LEGACY}"]')
             await row.locator(".status", has_text="Sold out").wait_for(timeout=5000)
             assert "Oasis" in await row.inner_text()
+            colours = [
+                await row.locator(f"{cell} .pill").evaluate(
+                    "e => getComputedStyle(e).backgroundColor"
+                )
+                for cell in (".status", ".resale")
+            ]
+            assert colours[0] != colours[1], "no resale is not the red of sold out"
 
             # Pause: no more polls, while the others go on.
             await page.goto(f"{monitor.url}/events/{LEGACY}")
@@ -86,6 +93,13 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             await monitor.dispatcher.drain()
             assert hook.requests == [], "nobody told while snoozed"
 
+            # Unsnooze: what the snooze held goes out, once.
+            await page.click("#controls button:has-text('Unsnooze')")
+            await page.wait_for_url(f"**/events/{LEGACY}")
+            assert "snoozed" not in await page.inner_text("#watch-state")
+            await eventually(hook.received(1), what="the held change told")
+            assert hook.bodies()[0]["data"]["current"]["status"] == A.value
+
             # Remove: the event leaves the watchlist; its page and history stay.
             await page.click("#controls button:has-text('Stop watching')")
             await page.wait_for_url(f"{monitor.url}/")
@@ -93,8 +107,10 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             await page.locator(f'tr[data-event-id="{LEGACY}"]').wait_for(state="detached")
             await page.goto(f"{monitor.url}/events/{LEGACY}")
             audit = await page.inner_text("#audit")
-            for action in ("add", "pause", "resume", "snooze", "remove"):
-                assert f"{action} by dashboard" in audit
+            for words in ("Watched", "Paused", "Resumed", "Snoozed until", "Snooze ended"):
+                assert f"{words}" in audit, words
+            assert "No longer watched by dashboard" in audit
+            assert "{" not in audit, "in words, not JSON"
             assert await page.locator("#controls").count() == 0, "nothing left to control"
 
             # A config watch is removed in the file, and a bad link is explained.

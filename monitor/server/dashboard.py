@@ -4,9 +4,11 @@ figures by fetching a fragment of itself (no front-end build step)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from aiohttp import web
 
 from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Status
@@ -16,6 +18,7 @@ from monitor.server.forms import SNOOZES, csrf_value
 from monitor.server.pages import render
 from monitor.store.reads import DeliveryFate
 from monitor.store.rows import EventRow
+from monitor.store.watches import AuditEntry
 from monitor.times import iso, local_time, next_poll
 from monitor.upstream.quota import pace_shown
 from monitor.watching import WatchError, WatchView
@@ -247,7 +250,7 @@ async def event_page(request: web.Request) -> web.Response:
         "resale_labels": RESALE_LABELS,
         "watch": watch,
         "audit": [
-            {"entry": entry, "at": iso(entry.at)}
+            {"entry": entry, "at": iso(entry.at), "when": _moment(entry.at), "words": said(entry)}
             for entry in (
                 [] if context.watching is None else await context.watching.audit(event_id)
             )
@@ -267,6 +270,31 @@ async def _watch(context: Context, event_id: str) -> WatchView | None:
         return await context.watching.get(event_id)
     except WatchError:
         return None  # watched no longer: its page shows its history alone
+
+
+_ACTIONS = {
+    "add": "Watched",
+    "change": "Settings changed",
+    "pause": "Paused",
+    "resume": "Resumed",
+    "remove": "No longer watched",
+}
+
+
+def said(entry: AuditEntry) -> str:
+    """A write to a watch in words: "Snoozed until Sun 6 Dec 2026, 18:00 UTC"."""
+    detail = orjson.loads(entry.detail) if entry.detail else None
+    if entry.action == "snooze":
+        until = detail.get("until") if isinstance(detail, dict) else None
+        return "Snooze ended" if until is None else f"Snoozed until {_moment(until)}"
+    words = _ACTIONS.get(entry.action, entry.action.capitalize())
+    if entry.action == "change" and isinstance(detail, dict) and detail:
+        return f"{words}: {', '.join(sorted(detail))}"
+    return words
+
+
+def _moment(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%a %-d %b %Y, %H:%M UTC")
 
 
 def _what(change: Change) -> str:

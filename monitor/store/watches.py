@@ -20,8 +20,16 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from monitor.models import DeliveryState
 from monitor.store.engine import reader
-from monitor.store.tables import audit, searches, watch_changes, watches
+from monitor.store.tables import (
+    audit,
+    changes,
+    deliveries,
+    searches,
+    watch_changes,
+    watches,
+)
 
 
 class Origin(StrEnum):
@@ -156,6 +164,23 @@ class Watches:
                 await conn.execute(insert(watches).values(**{**row, **values}))
             await _audit(conn, _entry(now, who, action, event_id, detail))
             await _logged(conn, [event_id], now)
+
+    async def snooze(self, event_id: str, until: float | None, now: float, who: str) -> None:
+        """Hold the event's messages to the config file's notifiers until `until`; a snooze
+        ended or shortened lets what it held go at once (the latest state, once)."""
+        await self.change(event_id, now, who, "snooze", {"until": until}, snoozed_until=until)
+        held = select(changes.c.id).where(changes.c.event_id == event_id)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(deliveries)
+                .where(
+                    ~deliveries.c.notifier.startswith("@"),  # users' snoozes are their own
+                    deliveries.c.state == DeliveryState.PENDING,
+                    deliveries.c.next_attempt_at > (now if until is None else until),
+                    deliveries.c.change_id.in_(held),
+                )
+                .values(next_attempt_at=now if until is None else until)
+            )
 
     async def remove(self, event_id: str, now: float, who: str) -> None:
         async with self.engine.begin() as conn:
