@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -72,6 +73,7 @@ async def test_dead_deliveries_are_listed_and_replayed(tmp_path: Path) -> None:
         await upgrade(engine)
         repository = Repository(engine)
         write = change_with_delivery(1, at=1.0, previous=None)
+        write.changes[0] = dataclasses.replace(write.changes[0], event_name="Blur: Live")
         await repository.save_poll(write)
         outbox = Outbox(engine)
         await outbox.record_attempts([Attempt("d1", 2.0, Outcome.DEAD, 410, "HTTP 410 (gone)")])
@@ -79,9 +81,11 @@ async def test_dead_deliveries_are_listed_and_replayed(tmp_path: Path) -> None:
         code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
         assert code == 0
         assert "d1" in out
+        assert "Blur: Live (E1)" in out, "the event by its name"
         assert "HTTP 410 (gone)" in out
         code, out, _ = await run_cli("deliveries", "--config", config, "retry", "d1")
-        assert (code, out.split()[0]) == (0, "1")
+        assert code == 0
+        assert out.startswith("1 dead delivery queued again"), "in the singular"
         (row,) = await outbox.list_deliveries()
         assert row.state == "pending"
         code, out, _ = await run_cli("deliveries", "--dead", "--config", config)
@@ -181,7 +185,7 @@ async def test_status_says_when_each_event_is_polled_next(tmp_path: Path) -> Non
     claimed = await repository.claim_due(now, 10, now + 30, 1)
     assert [b.id for request in claimed.requests for b in request], "E3 is being polled"
     await engine.dispose()
-    code, out, err = await run_cli("status", "--config", str(config))
+    code, out, err = await run_cli("status", "--wide", "--config", str(config))
     assert code == 0, err
     lines = {line.split()[0]: line for line in out.splitlines()[2:]}
     assert "NEXT POLL" in lines["EVENT"]

@@ -9,9 +9,10 @@ import aiohttp
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Availability, Change, EventInfo, Outcome
-from monitor.server.dashboard import Segment, ago, timeline
+from monitor.server.dashboard import Segment, timeline
 from monitor.store.outbox import Attempt, Outbox
 from monitor.store.rows import EventRow
+from monitor.wording import ago
 from tests.browser import chromium
 from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
 from tests.support import RN, A, F, N, eventually

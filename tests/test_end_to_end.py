@@ -108,7 +108,10 @@ async def test_exactly_one_webhook_per_change_with_the_contract_body(tmp_path: P
     assert code == 0, err
     assert "E1" in out
     assert "Eras Tour — Night 2" in out
-    assert "TICKETS_AVAILABLE" in out
+    assert "On sale" in out, "statuses in words, as on the dashboard"
+    assert max(map(len, out.splitlines()[2:])) <= 100, "it fits 100 columns"
+    code, out, err = await run_cli("status", "--wide", "--config", str(config))
+    assert "TICKETS_AVAILABLE" in out, "and the codes, wide"
     code, out, err = await run_cli("history", "E1", "--config", str(config))
     assert code == 0, err
     assert "TICKETS_AVAILABLE → FEW_TICKETS_LEFT" in out

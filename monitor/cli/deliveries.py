@@ -13,6 +13,7 @@ from monitor.config import Config
 from monitor.redact import redact
 from monitor.store.outbox import Outbox
 from monitor.times import iso
+from monitor.wording import plural
 
 
 def register(commands: Commands) -> None:
@@ -61,7 +62,7 @@ async def print_deliveries(config: Config, *, dead_only: bool, limit: int) -> in
             (
                 r.id,
                 r.notifier,
-                r.event_id,
+                f"{r.event_name} ({r.event_id})" if r.event_name else r.event_id,
                 r.state,
                 str(r.attempts),
                 iso(r.created_at),
@@ -77,5 +78,8 @@ async def requeue(config: Config, ids: list[str], *, all_dead: bool) -> int:
     async with database(config) as engine:
         outbox = Outbox(engine)
         count = await outbox.requeue_deliveries(time.time(), ids=ids, all_dead=all_dead)
-    print(f"{count} dead deliveries are queued again; a running daemon sends them shortly")
+    print(
+        f"{plural(count, 'dead delivery', 'dead deliveries')} queued again; a running daemon "
+        "sends them shortly"
+    )
     return 0 if count or all_dead else 1

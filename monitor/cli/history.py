@@ -24,15 +24,19 @@ from monitor.times import iso, local_time, next_poll, parse_duration
 from monitor.upstream.client import availability_endpoint
 from monitor.upstream.quota import pace_shown
 from monitor.upstream.sizing import START
+from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago
 
 
 def register(commands: Commands) -> None:
-    command(
+    status = command(
         commands,
         "status",
         _status,
         "print the current state of every watched event",
-        examples=("status --config config/monitor.yaml",),
+        examples=("status --config config/monitor.yaml", "status --wide"),
+    )
+    status.add_argument(
+        "--wide", action="store_true", help="every column, with the API's codes and exact times"
     )
     history = command(
         commands,
@@ -59,7 +63,7 @@ def register(commands: Commands) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    return asyncio.run(print_status(load(args.config)))
+    return asyncio.run(print_status(load(args.config), wide=args.wide))
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -156,7 +160,7 @@ def _request_size_line(pinned: int | None, learnt: int | None) -> str:
     return f"requests: up to {learnt:,} event IDs each (learnt)"
 
 
-async def print_status(config: Config) -> int:
+async def print_status(config: Config, *, wide: bool = False) -> int:
     async with database(config) as engine:
         rows = await Reads(engine).event_rows()
         repository = Repository(engine)
@@ -170,6 +174,41 @@ async def print_status(config: Config) -> int:
     if not rows:
         print("no events have been polled yet")
         return 0
+    if wide:
+        _wide(rows, now)
+    else:
+        _narrow(rows, now)
+    return 0
+
+
+NAME_WIDTH = 30
+"""The narrow table's name column: with the others, it fits 100 columns."""
+
+
+def _narrow(rows: list[EventRow], now: float) -> None:
+    """What a person scans for: which show, when, and whether tickets can be had."""
+
+    def name(row: EventRow) -> str:
+        text = row.info.name or "-"
+        return text if len(text) <= NAME_WIDTH else text[: NAME_WIDTH - 1] + "…"
+
+    table(
+        ("EVENT", "NAME", "STARTS", "STATUS", "RESALE", "CHANGED"),
+        [
+            (
+                row.event_id,
+                name(row),
+                local_time(row.info.starts_at, row.info.timezone, "%a %d %b %H:%M") or "-",
+                STATUS_WORDS[row.current.status.value] if row.current else "not read yet",
+                RESALE_WORDS[row.current.resale_status.value] if row.current else "-",
+                ago(None if row.last_changed_at is None else now - row.last_changed_at),
+            )
+            for row in rows
+        ],
+    )
+
+
+def _wide(rows: list[EventRow], now: float) -> None:
     table(
         (
             "EVENT",
@@ -197,7 +236,6 @@ async def print_status(config: Config) -> int:
             for row in rows
         ],
     )
-    return 0
 
 
 async def print_history(config: Config, wanted: str) -> int:

@@ -22,6 +22,7 @@ from monitor.store.watches import AuditEntry
 from monitor.times import iso, local_time, next_poll
 from monitor.upstream.quota import pace_shown
 from monitor.watching import WatchError, WatchView
+from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago
 
 MAX_PAGES = 1000
 """Pages are offsets: beyond this many, filter instead."""
@@ -31,18 +32,9 @@ RECENT_CHANGES = 15
 EVENT_CHANGES = 1000
 TROUBLED = 10
 
-LABELS = {
-    "TICKETS_AVAILABLE": "On sale",
-    "FEW_TICKETS_LEFT": "Few left",
-    "TICKETS_NOT_AVAILABLE": "Sold out",
-    "UNKNOWN": "Unknown",
-}
+LABELS = STATUS_WORDS
 """Words on the status pills; the code is in the tooltip."""
-RESALE_LABELS = {
-    "TICKETS_AVAILABLE": "Resale on sale",
-    "TICKETS_NOT_AVAILABLE": "No resale",
-    "UNKNOWN": "Unknown",
-}
+RESALE_LABELS = RESALE_WORDS
 LEGEND = (
     ("TICKETS_AVAILABLE", "tickets can be bought"),
     ("FEW_TICKETS_LEFT", "few tickets left: it may sell out any minute"),
@@ -93,15 +85,6 @@ def timeline(
                 Segment(status, (begin - start) / span * 100, (end - begin) / span * 100)
             )
     return segments
-
-
-def ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now" if seconds < 5 else f"{int(seconds)}s ago"
 
 
 async def page(request: web.Request) -> web.Response:

@@ -78,6 +78,8 @@ class DeliveryRow:
     next_attempt_at: float
     finished_at: float | None
     last_error: str | None
+    event_name: str | None = None
+    """The event's name when the change was seen."""
 
 
 _RECORD_ATTEMPT = (
@@ -342,7 +344,7 @@ class Outbox:
         self, *, dead_only: bool = False, limit: int = 50
     ) -> list[DeliveryRow]:
         query = (
-            select(deliveries, changes.c.event_id)
+            select(deliveries, changes.c.event_id, changes.c.event_name)
             .join(changes, changes.c.id == deliveries.c.change_id)
             .order_by(deliveries.c.created_at.desc())
             .limit(limit)
@@ -363,6 +365,7 @@ class Outbox:
                 r.next_attempt_at,
                 r.finished_at,
                 r.last_error,
+                r.event_name,
             )
             for r in rows
         ]
