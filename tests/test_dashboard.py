@@ -154,8 +154,9 @@ async def test_failing_deliveries_are_shown_with_how_to_retry(make_config: Confi
         )
         async with http.get(f"{monitor.url}/") as page:
             html = await page.text()
-        assert "gave up</strong> after 1 attempts" in html
+        assert "gave up</strong> after 1 attempt " in html
         assert "HTTP 410 (gone)" in html
         assert "inventory-monitor deliveries retry d1" in html
-        assert "failing, 1 attempts" in html
+        assert "failing, 1 attempt;" in html
+        assert "2 deliveries failing, 1 given up on" in html, "one entry for the notifier"
         assert "HTTP 503" in html

@@ -132,17 +132,24 @@ async def test_a_dead_delivery_is_retried_from_the_page(make_config: ConfigFacto
     )
     async with Monitor(config) as monitor, chromium() as browser:
         assert monitor.url is not None
-        await monitor.repository.save_poll(change_with_delivery(1, at=1.0))
+        for number in (1, 2, 3):
+            await monitor.repository.save_poll(change_with_delivery(number, at=float(number)))
         outbox = Outbox(monitor.repository.engine)
-        await outbox.record_attempts([Attempt("d1", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)")])
+        await outbox.record_attempts(
+            [Attempt(f"d{n}", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)") for n in (1, 2, 3)]
+        )
         page = await browser.new_page()
         await page.goto(f"{monitor.url}/?token={TOKEN}")
-        await page.click("#deliveries button:has-text('Retry')")
+        group = page.locator("#deliveries > li")
+        assert await group.count() == 1, "a receiver's outage is one entry, not one a delivery"
+        assert "3 deliveries failing, 3 given up on" in await group.inner_text()
+        await page.click("#deliveries summary")
+        await page.locator("#deliveries button:has-text('Retry')").first.click()
         await page.wait_for_url(f"{monitor.url}/#attention")
 
         async def delivered() -> bool:
-            (row,) = await outbox.list_deliveries()
-            return row.state == "delivered" and row.attempts == 2
+            rows = await outbox.list_deliveries()
+            return any(row.state == "delivered" and row.attempts == 2 for row in rows)
 
         await eventually(delivered, what="the dead delivery sent again")
 

@@ -16,7 +16,7 @@ from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, Context
 from monitor.server.forms import SNOOZES, csrf_value
 from monitor.server.pages import render
-from monitor.store.reads import DeliveryFate
+from monitor.store.reads import DeliveryFate, Troubled
 from monitor.store.rows import EventRow
 from monitor.store.watches import AuditEntry
 from monitor.times import iso, local_time, next_poll
@@ -140,7 +140,7 @@ async def page(request: web.Request) -> web.Response:
             for change in reversed(recent)
         ],
         "total": events_page.total,
-        "troubled": [{"delivery": item, "next": iso(item.next_attempt_at)} for item in troubled],
+        "troubled": _by_notifier(troubled),
         "title": f"({on_sale:,} on sale) inventory-monitor" if on_sale else "inventory-monitor",
         "labels": LABELS,
         "resale_labels": RESALE_LABELS,
@@ -253,6 +253,20 @@ async def _watch(context: Context, event_id: str) -> WatchView | None:
         return await context.watching.get(event_id)
     except WatchError:
         return None  # watched no longer: its page shows its history alone
+
+
+def _by_notifier(troubled: list[Troubled]) -> list[dict[str, Any]]:
+    """Failing deliveries, one entry per notifier: a receiver that is down shows once, with
+    how many wait for it, not once per delivery."""
+    groups: dict[str, dict[str, Any]] = {}
+    for item in troubled:
+        group = groups.setdefault(
+            item.notifier,
+            {"notifier": item.notifier, "items": [], "dead": 0, "error": item.last_error},
+        )
+        group["items"].append({"delivery": item, "next": iso(item.next_attempt_at)})
+        group["dead"] += item.state == "dead"
+    return list(groups.values())
 
 
 _ACTIONS = {
