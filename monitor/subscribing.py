@@ -36,6 +36,7 @@ from monitor.config import (
     WebhookNotifierConfig,
 )
 from monitor.config.fields import PLAIN_TEXT, REGIONS
+from monitor.discovery.client import FILTERS
 from monitor.discovery.details import Attraction
 from monitor.errors import DeliveryError, MonitorError
 from monitor.netguard import resolved_problem, url_host
@@ -60,6 +61,7 @@ from monitor.store.watches import Watches
 from monitor.times import iso, parse_duration
 from monitor.upstream.quota import follower_shares
 from monitor.watching import (
+    BY_ID_OR_LINK,
     EventIdText,
     IntervalText,
     LinkText,
@@ -107,37 +109,12 @@ class SubscriptionInput(SubscriptionSettings):
     url: LinkText | SkipJsonSchema[None] = None
     region: _Region | SkipJsonSchema[None] = None
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["id"], "not": {"required": ["url"]}},
-                {
-                    "required": ["url"],
-                    "not": {
-                        "anyOf": [
-                            {"required": ["id"]},
-                            # A link says its region.
-                            {"required": ["region"], "properties": {"region": {"type": "string"}}},
-                        ]
-                    },
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=BY_ID_OR_LINK)
 
 
 SearchName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$")]
 _Filter = Annotated[str, Strict(), Field(min_length=1, max_length=200, pattern=PLAIN_TEXT)]
-_SEARCH_FILTERS = (
-    "artist",
-    "keyword",
-    "attraction_id",
-    "venue_id",
-    "country_code",
-    "city",
-    "classification",
-    "dma_id",
-)
+_SEARCH_FILTERS = ("artist", *FILTERS)
 
 
 class SearchInput(StrictInput):

@@ -166,6 +166,25 @@ class SettingsInput(StrictInput):
     cooldown: IntervalText | None = None
 
 
+BY_ID_OR_LINK: dict[str, JsonValue] = {
+    "oneOf": [
+        {"required": ["id"], "not": {"required": ["url"]}},
+        {
+            "required": ["url"],
+            "not": {
+                "anyOf": [
+                    {"required": ["id"]},
+                    # A link says its region.
+                    {"required": ["region"], "properties": {"region": {"type": "string"}}},
+                ]
+            },
+        },
+    ]
+}
+"""What the JSON schema says of a new watch or subscription: an `id` or a `url`, and a
+`region` with an `id` alone."""
+
+
 class WatchInput(SettingsInput):
     """A new watch: the event by `id` or by `url` (its page, as pasted), and its settings."""
 
@@ -173,23 +192,7 @@ class WatchInput(SettingsInput):
     id: EventIdText | SkipJsonSchema[None] = None
     url: LinkText | SkipJsonSchema[None] = None
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["id"], "not": {"required": ["url"]}},
-                {
-                    "required": ["url"],
-                    "not": {
-                        "anyOf": [
-                            {"required": ["id"]},
-                            # A link says its region.
-                            {"required": ["region"], "properties": {"region": {"type": "string"}}},
-                        ]
-                    },
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=BY_ID_OR_LINK)
 
 
 class SnoozeInput(StrictInput):

@@ -11,7 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,6 +19,9 @@ from monitor.config import Config, config_warnings, load_config
 from monitor.errors import MonitorError
 from monitor.redact import redactor
 from monitor.times import iso
+
+if TYPE_CHECKING:
+    from monitor.watching import WatchError
 
 logger = logging.getLogger("monitor")
 
@@ -121,3 +124,11 @@ def with_examples(examples: Sequence[str]) -> dict[str, Any]:
         "epilog": f"examples:\n{lines}",
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
+
+
+def refused(command: str, exc: WatchError) -> int:
+    """A write the service refused: one line naming the field, and the exit code (2 for
+    bad input, 1 otherwise)."""
+    where = f"{exc.field}: " if exc.field else ""
+    print(f"{command}: {where}{exc}", file=sys.stderr)
+    return EXIT_CONFIG if exc.status == 400 else EXIT_FAILURE

@@ -17,13 +17,12 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from monitor.cli.common import (
-    EXIT_CONFIG,
-    EXIT_FAILURE,
     EXIT_OK,
     Commands,
     command,
     database,
     load,
+    refused,
     table,
     when,
 )
@@ -87,9 +86,7 @@ def _run(args: argparse.Namespace, act: Callable[[Users], Awaitable[int]]) -> in
             try:
                 return await act(service)
             except WatchError as exc:
-                where = f"{exc.field}: " if exc.field else ""
-                print(f"user {args.action}: {where}{exc}", file=sys.stderr)
-                return EXIT_CONFIG if exc.status == 400 else EXIT_FAILURE
+                return refused(f"user {args.action}", exc)
 
     return asyncio.run(body())
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -16,13 +15,12 @@ import orjson
 import yaml
 
 from monitor.cli.common import (
-    EXIT_CONFIG,
-    EXIT_FAILURE,
     EXIT_OK,
     Commands,
     command,
     database,
     load,
+    refused,
     table,
     when,
 )
@@ -96,9 +94,7 @@ def _run(args: argparse.Namespace, act: Callable[[Watching, Config], Awaitable[i
             try:
                 return await act(service, config)
             except WatchError as exc:
-                where = f"{exc.field}: " if exc.field else ""
-                print(f"watch {args.action}: {where}{exc}", file=sys.stderr)
-                return EXIT_CONFIG if exc.status == 400 else EXIT_FAILURE
+                return refused(f"watch {args.action}", exc)
 
     return asyncio.run(body())
 

@@ -58,7 +58,9 @@ async def _form(
     return watching, form
 
 
-def _refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
+def refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
+    """A write a form asked for and the service refused: a page that says why, with the
+    field."""
     return render(
         request,
         "problem.html",
@@ -82,7 +84,7 @@ async def add(request: web.Request) -> web.Response:
     except WatchError as exc:
         if exc.field in ("id", "url"):
             exc.field = "event"
-        return _refused(request, "add the watch", exc)
+        return refused(request, "add the watch", exc)
     raise web.HTTPSeeOther(f"/events/{quote(view.event_id, safe='')}")
 
 
@@ -93,7 +95,7 @@ async def act(request: web.Request) -> web.Response:
         watching, form = await _form(request)
         await _apply(watching, event_id, action, form)
     except WatchError as exc:
-        return _refused(request, f"{action} {event_id}", exc)
+        return refused(request, f"{action} {event_id}", exc)
     raise web.HTTPSeeOther("/" if action == "remove" else f"/events/{quote(event_id, safe='')}")
 
 
@@ -115,7 +117,7 @@ async def retry(request: web.Request) -> web.Response:
         await _form(request)
         await requeue(context, delivery_id)
     except WatchError as exc:
-        return _refused(request, "retry the delivery", exc)
+        return refused(request, "retry the delivery", exc)
     raise web.HTTPSeeOther("/#attention")
 
 

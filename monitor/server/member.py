@@ -13,6 +13,7 @@ from aiohttp import web
 
 from monitor.server.context import CONTEXT, PRINCIPAL
 from monitor.server.dashboard import LABELS, RESALE_LABELS
+from monitor.server.forms import refused
 from monitor.server.pages import render
 from monitor.server.signin import form_value, session_of
 from monitor.server.writes import MAX_BODY
@@ -79,15 +80,6 @@ async def _form(request: web.Request) -> tuple[User, Subscribing, Users, dict[st
     return user, subscribing, users, form
 
 
-def _refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
-    return render(
-        request,
-        "problem.html",
-        {"what": what, "field": exc.field, "error": str(exc)},
-        status=exc.status if exc.status in (400, 403, 404, 409, 415) else 400,
-    )
-
-
 async def follow(request: web.Request) -> web.Response:
     try:
         user, subscribing, _, form = await _form(request)
@@ -99,7 +91,7 @@ async def follow(request: web.Request) -> web.Response:
     except WatchError as exc:
         if exc.field in ("id", "url"):
             exc.field = "event"
-        return _refused(request, "follow the show", exc)
+        return refused(request, "follow the show", exc)
     raise web.HTTPSeeOther("/#shows")
 
 
@@ -113,7 +105,7 @@ async def follow_artist(request: web.Request) -> web.Response:
             body["when"] = BUYABLE
         await subscribing.add_search(user, body)
     except WatchError as exc:
-        return _refused(request, "follow the artist", exc)
+        return refused(request, "follow the artist", exc)
     raise web.HTTPSeeOther("/#artists")
 
 
@@ -129,7 +121,7 @@ async def forget_search(request: web.Request) -> web.Response:
         user, subscribing, _, _ = await _form(request)
         await subscribing.remove_search(user, name)
     except WatchError as exc:
-        return _refused(request, f"remove the search {name}", exc)
+        return refused(request, f"remove the search {name}", exc)
     raise web.HTTPSeeOther("/#artists")
 
 
@@ -142,7 +134,7 @@ async def act(request: web.Request) -> web.Response:
         else:
             await subscribing.pause(user, event_id, paused=action == "pause")
     except WatchError as exc:
-        return _refused(request, f"{action} {event_id}", exc)
+        return refused(request, f"{action} {event_id}", exc)
     raise web.HTTPSeeOther("/#shows")
 
 
@@ -152,7 +144,7 @@ async def add_channel(request: web.Request) -> web.Response:
         body = {key: form[key] for key in ("name", "url", "type") if form.get(key)}
         await subscribing.add_channel(user, body)
     except WatchError as exc:
-        return _refused(request, "add the channel", exc)
+        return refused(request, "add the channel", exc)
     raise web.HTTPSeeOther("/#channels")
 
 
@@ -165,7 +157,7 @@ async def channel(request: web.Request) -> web.Response:
             raise web.HTTPSeeOther("/#channels")
         delivered, said = await subscribing.test_channel(user, name)
     except WatchError as exc:
-        return _refused(request, f"{action} the channel {name}", exc)
+        return refused(request, f"{action} the channel {name}", exc)
     if delivered:
         return await page(request, tested=f"A test message went to {name}: {said}")
     return await page(request, tested=f"The test message to {name} did not get through: {said}")
@@ -181,7 +173,7 @@ async def settings(request: web.Request) -> web.Response:
             user, {"timezone": form.get("timezone") or None, "quiet_hours": quiet}
         )
     except WatchError as exc:
-        return _refused(request, "save the settings", exc)
+        return refused(request, "save the settings", exc)
     raise web.HTTPSeeOther("/#settings")
 
 
@@ -191,7 +183,7 @@ async def calendar(request: web.Request) -> web.Response:
         user, _, users, _ = await _form(request)
         key = await users.new_calendar_key(user)
     except WatchError as exc:
-        return _refused(request, "make a calendar link", exc)
+        return refused(request, "make a calendar link", exc)
     address = f"{request.scheme}://{request.host}/api/me/calendar.ics?{urlencode({'key': key})}"
     return await page(request, calendar=address)
 

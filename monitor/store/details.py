@@ -170,15 +170,7 @@ class Details:
         async with self.engine.begin() as conn:
             if found:
                 await conn.execute(_FOUND, [_found(d, now, next_fetch[d.id]) for d in found])
-                # A first look sees sales as they stand; only later openings are news.
-                await conn.execute(
-                    update(event_details)
-                    .where(
-                        event_details.c.event_id.in_([d.id for d in found]),
-                        event_details.c.sales_seen_until.is_(None),
-                    )
-                    .values(sales_seen_until=now)
-                )
+                await _first_look(conn, [d.id for d in found], now)
             if missing:
                 await conn.execute(
                     _MISSING, [{"b_id": i, "b_next": next_fetch[i]} for i in missing]
@@ -219,14 +211,7 @@ class Details:
                     ],
                 )
             await conn.execute(_FOUND, [_found(d, now, next_fetch_at) for d in found])
-            await conn.execute(
-                update(event_details)
-                .where(
-                    event_details.c.event_id.in_([d.id for d in found]),
-                    event_details.c.sales_seen_until.is_(None),
-                )
-                .values(sales_seen_until=now)
-            )
+            await _first_look(conn, [d.id for d in found], now)
 
     async def bursts(self, now: float, before: float, after: float) -> dict[str, float]:
         """The watched events in a burst around a sale opening at `now`, with when each
@@ -370,6 +355,18 @@ def _sales(text: str | None) -> tuple[SaleOpening, ...]:
     return tuple(
         SaleOpening(sale["kind"], sale.get("name"), sale["starts_at"])
         for sale in (orjson.loads(text) if text else ())
+    )
+
+
+async def _first_look(conn: AsyncConnection, event_ids: Sequence[str], now: float) -> None:
+    """A first look sees sales as they stand; only later openings are news."""
+    await conn.execute(
+        update(event_details)
+        .where(
+            event_details.c.event_id.in_(event_ids),
+            event_details.c.sales_seen_until.is_(None),
+        )
+        .values(sales_seen_until=now)
     )
 
 
