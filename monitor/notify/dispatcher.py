@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 
 from monitor.backoff import gives_up, retry_delay
@@ -157,10 +157,11 @@ class Dispatcher:
                 # A read first: with nothing due, no claim takes the write lock, and the next
                 # look is when the first retry or deferred delivery is due, or a while later
                 # for what other processes may queue.
-                due = await self._outbox.next_pending_at()
+                pending = await self._outbox.pending_by_notifier()
+                due = min(pending.values(), default=None)
                 now = self._clock()
                 if due is not None and due <= now:
-                    await self.pump()
+                    await self.pump({name for name, at in pending.items() if at <= now})
                 else:
                     wait = (
                         to_next_beat(IDLE_LOOK, now) if due is None else min(IDLE_LOOK, due - now)
@@ -170,11 +171,13 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def pump(self) -> int:
-        """Start sending what is due, as far as each notifier's queue has room."""
+    async def pump(self, due_now: Collection[str] | None = None) -> int:
+        """Start sending what is due, as far as each notifier's queue has room: of the
+        notifiers `due_now` (as the last look found them), or of every one."""
         started = 0
         now = self._clock()
-        due_now = await self._outbox.due_notifiers(now)
+        if due_now is None:
+            due_now = set((await self._outbox.pending_by_notifier()).keys())
         for name, route in self._routes.items():
             if name not in due_now:
                 continue

@@ -181,29 +181,18 @@ class Outbox:
             for row in claimed
         ]
 
-    async def due_notifiers(self, now: float) -> set[str]:
-        """The notifiers with a pending delivery due at `now`: with a channel for each of a
-        thousand users, the dispatcher claims only for those."""
+    async def pending_by_notifier(self) -> dict[str, float]:
+        """When the first pending delivery of each notifier with any is due. A read: the
+        dispatcher looks before it takes the write lock to claim, and with a channel for
+        each of a thousand users, claims only for those with something due."""
         query = (
-            select(deliveries.c.notifier)
-            .where(
-                deliveries.c.state == DeliveryState.PENDING,
-                deliveries.c.next_attempt_at <= now,
-            )
-            .distinct()
+            select(deliveries.c.notifier, func.min(deliveries.c.next_attempt_at))
+            .where(deliveries.c.state == DeliveryState.PENDING)
+            .group_by(deliveries.c.notifier)
         )
         async with self._reader.connect() as conn:
-            return set(await conn.scalars(query))
-
-    async def next_pending_at(self) -> float | None:
-        """When the first pending delivery of any notifier is due; None if none is pending.
-        A read: the dispatcher looks before it takes the write lock to claim."""
-        query = select(func.min(deliveries.c.next_attempt_at)).where(
-            deliveries.c.state == DeliveryState.PENDING
-        )
-        async with self._reader.connect() as conn:
-            due: float | None = await conn.scalar(query)
-        return due
+            rows = (await conn.execute(query)).all()
+        return {row[0]: row[1] for row in rows}
 
     async def waiting(self, notifier: str) -> tuple[float | None, float | None]:
         """When the oldest pending delivery never attempted became due, and when the earliest
