@@ -751,7 +751,7 @@ class Monitor:
         )
         if tm.api_key != self.config.ticketmaster.api_key:
             # A refused key may have been replaced: try the new one now, not in 5 minutes.
-            self.upstream.retry_now()
+            self.upstream.retry_now(in_flight_for=tm.timeout)
 
     async def _retire(self, notifiers: list[Notifier]) -> None:
         """Close replaced notifiers once the sends that use them have finished."""

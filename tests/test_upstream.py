@@ -21,7 +21,7 @@ from monitor.devtools.faults import (
     ScriptedFault,
     spike_arrest_fault,
 )
-from monitor.errors import Held, RateLimited
+from monitor.errors import Held, InvalidApiKey, RateLimited
 from monitor.models import Health, ResaleStatus, Status
 from monitor.notify.routing import Target
 from monitor.polling.poller import RetryPolicy
@@ -394,3 +394,19 @@ async def test_a_replica_adopts_the_quota_pause_another_one_found(
     clock.advance(3600)
     second.adopt(await repository.load_upstream())
     await second.admit()  # the pause is over for everyone
+
+
+def test_a_refusal_of_the_replaced_key_does_not_pause_the_new_one() -> None:
+    """A request sent with the old key may be answered after the key was replaced: its
+    refusal is not the new key's, which is tried at once; a refusal after that is."""
+    clock = FakeClock(1000.0)
+    upstream = Upstream(clock=clock, invalid_key_retry=300.0)
+    upstream.failed(InvalidApiKey("HTTP 401"))
+    assert upstream.status.health is Health.INVALID_API_KEY
+    upstream.retry_now(in_flight_for=10.0)
+    clock.advance(1.0)
+    upstream.failed(InvalidApiKey("HTTP 401, to a request sent with the old key"))
+    assert upstream.status.paused_until == 1000.0, "the new key is tried at once"
+    clock.advance(10.0)
+    upstream.failed(InvalidApiKey("HTTP 401"))
+    assert upstream.status.paused_until == 1011.0 + 300.0, "the new key refused: paused"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 
 from monitor.errors import Held, InvalidApiKey, RateLimited, UpstreamError
@@ -54,6 +55,8 @@ class Upstream:
         self._recovered = False
         self._health_changed = False
         self._saved_at = 0.0
+        self._old_key_until = -math.inf
+        """Until then a refusal may be of a request sent with the key just replaced."""
 
     # -- admission -----------------------------------------------------------------------
 
@@ -131,10 +134,14 @@ class Upstream:
             quota=stored.quota,
         )
 
-    def retry_now(self) -> None:
-        """The key was replaced: a refused key's pause ends, so the new one is tried at once."""
+    def retry_now(self, in_flight_for: float = 0.0) -> None:
+        """The key was replaced: a refused key's pause ends, so the new one is tried at once.
+        A refusal within `in_flight_for` seconds (the request timeout) may answer a request
+        sent with the old key: it does not pause the new one."""
+        now = self._clock()
+        self._old_key_until = now + in_flight_for
         if self.status.health is Health.INVALID_API_KEY:
-            self._update(paused_until=self._clock())
+            self._update(paused_until=now)
 
     # -- outcomes ------------------------------------------------------------------------
 
@@ -190,7 +197,9 @@ class Upstream:
     def failed(self, error: UpstreamError) -> None:
         now = self._clock()
         self._answered(success=False)
-        if isinstance(error, InvalidApiKey):
+        if isinstance(error, InvalidApiKey) and now < self._old_key_until:
+            logger.debug("a request sent with the replaced key was refused: %s", error)
+        elif isinstance(error, InvalidApiKey):
             self._key_refused(now, error)
         elif isinstance(error, RateLimited) and error.quota:
             wait = UNKNOWN_RESET_WAIT if error.retry_after is None else error.retry_after
