@@ -248,8 +248,15 @@ class MqttNotifier:
                     await client.publish(self._status_topic, "online", qos=1, retain=True)
                 if self._health is not None:
                     await self._announce_health(client, self._health)
-                for status in list(self._states.values()):
-                    await self._announce(client, status)
+                announced: dict[str, EventStatus] = {}
+                # States that `publish_states` replaced while these went out (it announces
+                # only on a connection already made) are announced too.
+                while fresh := [
+                    status for key, status in self._states.items() if announced.get(key) != status
+                ]:
+                    for status in fresh:
+                        await self._announce(client, status)
+                        announced[status.event_id] = status
             except aiomqtt.MqttError:
                 with contextlib.suppress(aiomqtt.MqttError):
                     await client.__aexit__(None, None, None)
