@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Availability, Change, ChangeKind, ResaleStatus, Status
 from monitor.netguard import forbidden, host_problem, url_host
 from monitor.notify.audience import interval_of, targets_of
+from monitor.notify.channels import ChannelRoster
 from monitor.notify.routing import route
-from monitor.store.accounts import Role, owner_of
+from monitor.redact import redact
+from monitor.store.accounts import Accounts, Channel, Role, User, owner_of
 from monitor.store.subscriptions import Follower
 from monitor.upstream.quota import follower_shares
 
@@ -167,3 +170,20 @@ def test_what_each_user_adds_to_the_quota(
     shares: dict[str, float],
 ) -> None:
     assert follower_shares(followers, anyway, capacity=1) == pytest.approx(shares)
+
+
+async def test_a_users_channel_never_reaches_a_log_line_whole(engine: AsyncEngine) -> None:
+    """Apprise URLs carry tokens and webhooks their secrets: once the routes are built,
+    every error and log line masks them, as the config file's own."""
+    accounts = Accounts(engine)
+    user = User("u1", "alice", Role.MEMBER, False, {}, 1.0, 1.0)
+    await accounts.add_user(user, None, "0" * 64)
+    url = "json://hooks.example.org/alice-channel-token-77"
+    await accounts.add_channel(Channel("u1", "chat", "apprise", url, None, 1.0), None)
+    secret = "whsec_" + "QUJDREVGR0hJSktMTU5PUEFMSUNF"
+    hook = "https://hooks.example.org/in?key=alice-hook-key-88"
+    await accounts.add_channel(Channel("u1", "hook", "webhook", hook, secret, 1.0), None)
+    await ChannelRoster(accounts, lambda: False).refresh()
+    said = redact(f"could not send to {url}; {hook} refused; signed with {secret}")
+    for shown in ("alice-channel-token-77", "alice-hook-key-88", secret):
+        assert shown not in said

@@ -19,6 +19,7 @@ from monitor.config.notifiers import QuietHoursConfig
 from monitor.notify.dispatcher import Route
 from monitor.notify.notifiers.base import Notifier
 from monitor.notify.notifiers.webhook import WebhookNotifier
+from monitor.redact import redactor
 from monitor.store.accounts import Accounts, Channel, Role, User, notifier_name
 
 
@@ -45,6 +46,12 @@ def channel_route(user: User, channel: Channel, *, guarded: bool) -> Route:
 
     chat = AppriseNotifierConfig(type="apprise", urls=(channel.url,), quiet_hours=quiet)
     return Route.of(AppriseNotifier(name, chat, guarded=guarded), chat)
+
+
+def secrets_of(channel: Channel) -> list[str]:
+    """What of a channel must never be shown: its URL (Apprise URLs carry tokens, a
+    webhook's may in its query) and a webhook's signing secret."""
+    return [channel.url, *([channel.secret] if channel.secret else [])]
 
 
 class ChannelRoster:
@@ -79,6 +86,11 @@ class ChannelRoster:
         for name in gone:
             replaced.extend(route.notifier for route in self._built.pop(name)[1].values())
         found = await self._accounts.channels_of([user.id for user in changed])
+        # Apprise URLs carry tokens, webhooks their secrets: never in a log line or an
+        # error, as the config file's own (one pattern rebuilt for all of them at once).
+        redactor.add(
+            secret for channels in found.values() for c in channels for secret in secrets_of(c)
+        )
         for user in changed:
             guarded = user.role is Role.MEMBER and not self._allow_private()
             routes = {
