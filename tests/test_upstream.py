@@ -396,6 +396,28 @@ async def test_a_replica_adopts_the_quota_pause_another_one_found(
     await second.admit()  # the pause is over for everyone
 
 
+async def test_the_saved_refusal_of_a_replaced_key_is_not_adopted_again(
+    repository: Repository,
+) -> None:
+    """The key is replaced while the refusal of the old one is still the saved status: the
+    periodic look at what replicas saved must not bring its 5-minute pause back."""
+    clock = FakeClock(1000.0)
+    upstream = Upstream(clock=clock, invalid_key_retry=300.0)
+    await upstream.admit()
+    upstream.failed(InvalidApiKey("HTTP 401"))
+    saved = upstream.pending_save()
+    assert saved is not None
+    await repository.save_upstream(saved)
+    clock.advance(5)
+    upstream.retry_now(in_flight_for=2.0)
+    upstream.adopt(await repository.load_upstream())
+    assert upstream.held_until() is None, "the new key is tried at once"
+
+    other = Upstream(clock=clock)  # a replica that never replaced its key
+    other.adopt(await repository.load_upstream())
+    assert other.held_until() == 1300.0
+
+
 def test_a_refusal_of_the_replaced_key_does_not_pause_the_new_one() -> None:
     """A request sent with the old key may be answered after the key was replaced: its
     refusal is not the new key's, which is tried at once; a refusal after that is."""

@@ -57,6 +57,8 @@ class Upstream:
         self._saved_at = 0.0
         self._old_key_until = -math.inf
         """Until then a refusal may be of a request sent with the key just replaced."""
+        self._key_replaced_at = -math.inf
+        """A refusal saved before then was of a key no longer used."""
 
     # -- admission -----------------------------------------------------------------------
 
@@ -118,6 +120,11 @@ class Upstream:
             or until <= (self.status.paused_until or 0.0)
         ):
             return
+        if (
+            stored.health is Health.INVALID_API_KEY
+            and (stored.since or 0.0) <= self._key_replaced_at
+        ):
+            return  # the refusal of the key just replaced, saved before the new one was tried
         if stored.health is not self.status.health:
             logger.warning(
                 "another replica found %s; polling pauses until %s",
@@ -140,6 +147,7 @@ class Upstream:
         sent with the old key: it does not pause the new one."""
         now = self._clock()
         self._old_key_until = now + in_flight_for
+        self._key_replaced_at = now
         if self.status.health is Health.INVALID_API_KEY:
             self._update(paused_until=now)
 
