@@ -48,16 +48,48 @@ class Availability(NamedTuple):
     resale_status: ResaleStatus
 
 
+INVALID_EVENT_ID = "INVALID_EVENT_ID"
+"""The `statusDetail` of an ID Ticketmaster does not know."""
+
+
+class StatusDetail(NamedTuple):
+    """Why an answer said UNKNOWN, in Ticketmaster's words (`statusDetail` and
+    `resaleStatusDetail`, for example INVALID_EVENT_ID or NOT_SUPPORTED)."""
+
+    status: str | None
+    resale: str | None
+
+    @property
+    def invalid(self) -> bool:
+        """Ticketmaster does not know the event."""
+        return self.status == INVALID_EVENT_ID
+
+
+NO_DETAIL = StatusDetail(None, None)
+
+
 class Answer(NamedTuple):
     """One item of an answer as it came: the values are whatever the JSON held."""
 
     event_id: str
     status: object
     resale_status: object
+    detail: StatusDetail = NO_DETAIL
 
     @classmethod
     def of(cls, event_id: str, item: Mapping[str, object]) -> Answer:
-        return cls(event_id, item.get("status"), item.get("resaleStatus"))
+        detail = item.get("statusDetail"), item.get("resaleStatusDetail")
+        return cls(
+            event_id,
+            item.get("status"),
+            item.get("resaleStatus"),
+            NO_DETAIL if detail == (None, None) else StatusDetail(*map(_detail, detail)),
+        )
+
+
+def _detail(value: object) -> str | None:
+    """A detail as stored: a short code, or None for anything else."""
+    return value[:64] if isinstance(value, str) and value else None
 
 
 class Reading(NamedTuple):
@@ -81,6 +113,9 @@ class EventState(NamedTuple):
     last_snapshot_at: float | None
     read_in_last_poll: bool = True
     """False when its batch's last poll did not read it: its row then needs a write."""
+    detail: StatusDetail | None = None
+    """Why its last answer said UNKNOWN; None while nothing accepted or read is UNKNOWN,
+    so that an answer repeating an accepted state is taken without reading its details."""
 
 
 class EventStatus(NamedTuple):

@@ -60,6 +60,16 @@ class Rig:
         async with self.engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
 
+    async def interval_of(self, event_id: str) -> float:
+        """The interval of the batch `event_id` is in."""
+        async with self.engine.connect() as connection:
+            query = (
+                select(batches.c.interval_s)
+                .join(events, events.c.batch_id == batches.c.id)
+                .where(events.c.event_id == event_id)
+            )
+            return float(await connection.scalar(query) or 0.0)
+
     async def due_times(self) -> dict[str, float]:
         """Each batch's next due time, by the ID of its first member event."""
         async with self.engine.connect() as connection:

@@ -110,6 +110,9 @@ class PollingConfig(Model):
     degraded_after: int = Field(3, ge=1)
     """Failed requests in a row after which the upstream counts as degraded."""
     invalid_key_retry: Duration = 300.0
+    invalid_interval: Duration = 3600.0
+    """The least interval for an event Ticketmaster said twice in a row it does not know
+    (`INVALID_EVENT_ID`); it returns to its own once known."""
     sale_burst: SaleBurstConfig = SaleBurstConfig()
 
 

@@ -39,7 +39,13 @@ from monitor.devtools.faults import (
     spike_arrest_fault,
 )
 from monitor.markets import LEGACY_ID, UK_REGIONS, UNSUPPORTED_MARKETS
-from monitor.models import RESALE_BY_NAME, STATUS_BY_NAME, ResaleStatus, Status
+from monitor.models import (
+    INVALID_EVENT_ID,
+    RESALE_BY_NAME,
+    STATUS_BY_NAME,
+    ResaleStatus,
+    Status,
+)
 from monitor.tasks import finish
 from monitor.upstream.client import AVAILABILITY_PATH, LEGACY_PATH
 
@@ -48,6 +54,8 @@ logger = logging.getLogger(__name__)
 MAX_EVENTS_PER_REQUEST = 1000
 _WALK = (Status.TICKETS_AVAILABLE, Status.FEW_TICKETS_LEFT, Status.TICKETS_NOT_AVAILABLE)
 _RESALE = (ResaleStatus.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE)
+UNSUPPORTED = "NOT_SUPPORTED"
+"""The `statusDetail` of an event in a market the API does not serve (FR, IT, TR)."""
 
 
 class Simulator:
@@ -110,6 +118,8 @@ class Simulator:
         self.markets: dict[str, str] = dict(markets or {})
         """Each event's market (country code) where it matters: GB and IE events answer only
         to `region=UK`; FR, IT and TR events never answer."""
+        self.invalid: set[str] = set()
+        """IDs Ticketmaster does not know: they answer UNKNOWN with `INVALID_EVENT_ID`."""
         self._faults: deque[ScriptedFault] = deque()
         for event_id in watched or ():
             self.current(event_id)
@@ -255,11 +265,7 @@ class Simulator:
         self.kinds[legacy, region] += 1
         answer = []
         for event_id in ids:
-            if self._answers(event_id, legacy=legacy, region=region):
-                status, resale = self.current(event_id)
-            else:
-                status, resale = Status.UNKNOWN, ResaleStatus.UNKNOWN
-            answer.append({"eventId": event_id, "status": status, "resaleStatus": resale})
+            answer.append(self._item(event_id, legacy=legacy, region=region))
         self.answered += 1
         response = _json(answer)
         response.headers.update(self.quota_headers())
@@ -308,6 +314,22 @@ class Simulator:
         self.catalog.add(doc)
         return _json({"ok": True})
 
+    def _item(self, event_id: str, *, legacy: bool, region: str | None) -> dict[str, str]:
+        """One event's object in an answer, with the reason for an UNKNOWN where the API
+        gives one."""
+        unknown = {"eventId": event_id, "status": "UNKNOWN", "resaleStatus": "UNKNOWN"}
+        if event_id in self.invalid:
+            return unknown | {
+                "statusDetail": INVALID_EVENT_ID,
+                "resaleStatusDetail": INVALID_EVENT_ID,
+            }
+        if self.markets.get(event_id) in UNSUPPORTED_MARKETS:
+            return unknown | {"statusDetail": UNSUPPORTED, "resaleStatusDetail": UNSUPPORTED}
+        if not self._answers(event_id, legacy=legacy, region=region):
+            return unknown
+        status, resale = self.current(event_id)
+        return {"eventId": event_id, "status": status, "resaleStatus": resale}
+
     def _answers(self, event_id: str, *, legacy: bool, region: str | None) -> bool:
         """Whether a request so made gets the event's status, not UNKNOWN."""
         if (LEGACY_ID.fullmatch(event_id) is not None) != legacy:
@@ -343,14 +365,20 @@ class Simulator:
         )
 
     async def _put(self, request: web.Request) -> web.Response:
+        """Set an event's status (and resale status, market); `{"invalid": true}` makes
+        Ticketmaster forget it until a status is set again."""
         body = await _body(request)
+        event_id = request.match_info["event_id"]
+        if body.get("invalid") is True:
+            self.invalid.add(event_id)
+            return _json({"ok": True})
+        self.invalid.discard(event_id)
         status = STATUS_BY_NAME.get(body.get("status", ""))
         resale = (
             RESALE_BY_NAME.get(body.get("resaleStatus", "")) if "resaleStatus" in body else None
         )
         if status is None or ("resaleStatus" in body and resale is None):
             raise web.HTTPBadRequest(text="status (and resaleStatus) must be documented values")
-        event_id = request.match_info["event_id"]
         if "market" in body:
             self.markets[event_id] = str(body["market"]).upper()
         self.set(event_id, status, resale)

@@ -3,11 +3,16 @@
 UNKNOWN is "no reading", not a state. A field that reads UNKNOWN (or a value outside the
 documented set) keeps its accepted value until that lasts `unknown_after` polls in a row;
 only then is UNKNOWN accepted, and reported like any other change.
+
+Why an answer said UNKNOWN (its `statusDetail`) is kept beside the state while anything
+read or accepted is UNKNOWN, and compared only then: the answers that repeat a known state,
+nearly all of them, are taken without a look at it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from monitor.models import (
@@ -19,6 +24,7 @@ from monitor.models import (
     Reading,
     ResaleStatus,
     Status,
+    StatusDetail,
 )
 
 
@@ -74,6 +80,28 @@ def settled_until(state: EventState, rules: Rules) -> float:
     ):
         return -math.inf
     return snapshot_at + rules.snapshot_every
+
+
+def repeats_detail(detail: StatusDetail | None, item: Mapping[str, object]) -> bool:
+    """Whether an answer says UNKNOWN for the reasons kept in the state, or the state keeps
+    none (nothing it holds is UNKNOWN)."""
+    return detail is None or (item.get("statusDetail"), item.get("resaleStatusDetail")) == detail
+
+
+def detail_kept(
+    detail: StatusDetail, reading: Reading, current: Availability | None
+) -> StatusDetail | None:
+    """What a state keeps of an answer's `detail` once `reading` gave it `current`: nothing
+    while neither is UNKNOWN (there is nothing to explain), else the answer's reasons."""
+    if (
+        current is not None
+        and reading.status is not None
+        and reading.resale_status is not None
+        and Status.UNKNOWN not in (reading.status, current.status)
+        and ResaleStatus.UNKNOWN not in (reading.resale_status, current.resale_status)
+    ):
+        return None
+    return detail
 
 
 def reading_of(answer: Answer) -> Reading:

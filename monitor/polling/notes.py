@@ -43,14 +43,15 @@ class Notes:
                 extra={"event_id": answer.event_id},
             )
 
-    def probably_invalid(self, event_id: str, state: EventState) -> None:
+    def probably_invalid(self, event_id: str, state: EventState, why: str | None) -> None:
         if state.unknown_streak or event_id in self._events:
             return
         self._events.add(event_id)
         logger.warning(
-            "event %s: the API answered UNKNOWN on its first poll; probably an invalid "
+            "event %s: the API answered UNKNOWN%s on its first poll; probably an invalid "
             "event ID, or an event in the UK or Ireland without `region: GB` or `IE` "
             "(a pasted `url:` sets it)",
             event_id,
+            "" if why is None else f" ({why})",
             extra={"event_id": event_id},
         )

@@ -25,9 +25,11 @@ from monitor.models import Answer, Availability, Change, EventState, Status, new
 from monitor.polling.detect import (
     Rules,
     Verdict,
+    detail_kept,
     detect,
     is_unchanged,
     reading_of,
+    repeats_detail,
     settled_until,
 )
 from monitor.polling.news import deliveries_of
@@ -226,11 +228,12 @@ class Poller:
                 iso(bursting[event_id]),
             )
         if leaving:
-            statuses = await self._repository.statuses(leaving)
+            standings = await self._repository.standings(leaving)
             for event_id in leaving:
                 still = self.watchlist.get(event_id)
                 if still is not None:  # not removed meanwhile
-                    self._moves[event_id] = still.key_for(statuses.get(event_id))
+                    status, invalid = standings.get(event_id, (None, False))
+                    self._moves[event_id] = still.key_for(status, invalid=invalid)
         self._bursting = {i: until for i, until in bursting.items() if i in self.watchlist}
         if self._moves:
             self._next_due = UNKNOWN  # the next tick moves them
@@ -627,9 +630,15 @@ class Poller:
             status, resale = item.get("status"), item.get("resaleStatus")
             current = state.current
             if quiet and current is not None:
-                if status == current.status and resale == current.resale_status:
+                if (
+                    status == current.status
+                    and resale == current.resale_status
+                    and (state.detail is None or repeats_detail(state.detail, item))
+                ):
                     continue
-            elif is_unchanged(state, status, resale, now, rules):
+            elif is_unchanged(state, status, resale, now, rules) and repeats_detail(
+                state.detail, item
+            ):
                 continue
             watch = watchlist.get(event_id)
             if watch is None:
@@ -654,10 +663,16 @@ class Poller:
         if reading.status is None or reading.resale_status is None:
             self._notes.undocumented(answer, reading)
         elif reading.status is Status.UNKNOWN and state.current is None:
-            self._notes.probably_invalid(answer.event_id, state)
+            self._notes.probably_invalid(answer.event_id, state, answer.detail.status)
         verdict = detect(state, reading, now, self._rules)
         current = verdict.current
-        self._follow_interval(watch, verdict, batch)
+        detail = detail_kept(answer.detail, reading, current)
+        invalid = answer.detail.invalid
+        was_invalid = state.detail is not None and state.detail.invalid
+        if invalid or was_invalid:
+            self._follow_validity(watch, current, batch, slow=invalid and was_invalid)
+        else:
+            self._follow_interval(watch, verdict, batch)
         snapshot_at = now if verdict.snapshot else None
         write.updated.append(
             EventUpdate(
@@ -667,6 +682,7 @@ class Poller:
                 now,
                 now if verdict.changed else None,
                 snapshot_at,
+                detail,
             )
         )
         if current is not None:
@@ -675,7 +691,7 @@ class Poller:
             if verdict.changed or (verdict.baseline and self._notify_baseline):
                 self._record_change(write, watch, state.current, current, now)
         return EventState(
-            current, verdict.unknown_streak, snapshot_at or state.last_snapshot_at, True
+            current, verdict.unknown_streak, snapshot_at or state.last_snapshot_at, True, detail
         )
 
     def _follow_interval(self, watch: Watch, verdict: Verdict, batch: ClaimedBatch) -> None:
@@ -689,6 +705,27 @@ class Poller:
         key = watch.key_for(None if current is None else current.status)
         if key.interval != batch.interval:
             self._moves[watch.event_id] = key
+
+    def _follow_validity(
+        self, watch: Watch, current: Availability | None, batch: ClaimedBatch, *, slow: bool
+    ) -> None:
+        """An event Ticketmaster said twice in a row it does not know is polled at most every
+        `invalid_interval`; it returns to its own interval with the first other answer."""
+        if watch.event_id in self._bursting:
+            return
+        key = watch.key_for(None if current is None else current.status, invalid=slow)
+        if key.interval == batch.interval:
+            return
+        self._moves[watch.event_id] = key
+        if slow:
+            logger.warning(
+                "%s: Ticketmaster does not know this event (INVALID_EVENT_ID); it is polled "
+                "every %gs until it does",
+                watch.name or watch.event_id,
+                key.interval,
+            )
+        else:
+            logger.info("%s: Ticketmaster knows this event again", watch.name or watch.event_id)
 
     def _left_out(
         self,

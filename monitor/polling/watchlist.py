@@ -35,19 +35,24 @@ class Watch:
     """The event's page, as the configuration gave it (`url:`)."""
     market: str | None = None
     """Where the event is sold (its `region`), for links to the right site."""
+    invalid_interval: float = 0.0
+    """The least interval while Ticketmaster does not know the event."""
 
-    def key_for(self, status: Status | None) -> BatchKey:
-        """The batch this event belongs in while `status` is its accepted status."""
+    def key_for(self, status: Status | None, *, invalid: bool = False) -> BatchKey:
+        """The batch this event belongs in while `status` is its accepted status, and while
+        Ticketmaster says it does not know it (`invalid`)."""
         interval = self.interval
         if status is not None:
             interval = self.interval_by_status.get(status, interval)
+        if invalid:
+            return _key(max(interval, self.invalid_interval), self.partition, invalid=True)
         return _key(interval, self.partition)
 
 
 @functools.cache
-def _key(interval: float, partition: str) -> BatchKey:
+def _key(interval: float, partition: str, *, invalid: bool = False) -> BatchKey:
     """One key object per interval and partition, however many events share it."""
-    return BatchKey(interval, partition)
+    return BatchKey(interval, partition, invalid)
 
 
 Shared = dict[tuple[Target, ...], tuple[Target, ...]]
@@ -105,4 +110,5 @@ def watch_of(
         until=None if event.until is None else event.until.timestamp(),
         link=event.url,
         market=event.region,
+        invalid_interval=config.polling.invalid_interval,
     )

@@ -23,6 +23,8 @@ UPDATE_EVENT = (
         status=bindparam("b_status"),
         resale_status=bindparam("b_resale_status"),
         unknown_streak=bindparam("b_unknown_streak"),
+        status_detail=bindparam("b_status_detail"),
+        resale_status_detail=bindparam("b_resale_status_detail"),
         first_seen_at=func.coalesce(events.c.first_seen_at, bindparam("b_seen_at")),
         last_seen_at=bindparam("b_seen_at"),
         last_changed_at=func.coalesce(bindparam("b_changed_at"), events.c.last_changed_at),
@@ -63,6 +65,7 @@ _CLAIMED_COLUMNS = (
     batches.c.last_polled_at,
     batches.c.version,
     batches.c.claimed_by,
+    batches.c.invalid,
 )
 
 # The claim's statements are built once: a claim runs on every wake, and building them
@@ -90,12 +93,14 @@ POSTPONED = (
 
 
 def updated(u: EventUpdate) -> dict[str, object]:
-    current = u.current
+    current, detail = u.current, u.detail
     return {
         "b_event_id": u.event_id,
         "b_status": current and current.status.value,
         "b_resale_status": current and current.resale_status.value,
         "b_unknown_streak": u.unknown_streak,
+        "b_status_detail": detail and detail.status,
+        "b_resale_status_detail": detail and detail.resale,
         "b_seen_at": u.seen_at,
         "b_changed_at": u.changed_at,
         "b_snapshot_at": u.snapshot_at,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 """The newest migration. A database already there is not handed to Alembic at all, nor is an
 empty one (see `_create_at_head`), which spares nearly every start the import of Alembic,
 Mako and Pygments (some 11 MB)."""

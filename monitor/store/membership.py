@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from monitor.models import STATUS_BY_NAME
+from monitor.models import INVALID_EVENT_ID, STATUS_BY_NAME
 from monitor.store.records import BatchKey, Watched
 from monitor.store.tables import batches, event_details, events
 
@@ -51,9 +51,11 @@ _KNOWN = (
         events.c.link,
         events.c.market,
         events.c.status,
+        events.c.status_detail,
         events.c.batch_id,
         batches.c.interval_s,
         batches.c.partition,
+        batches.c.invalid,
     )
     .select_from(events.outerjoin(batches, events.c.batch_id == batches.c.id))
     .where(events.c.event_id.in_(bindparam("b_ids", expanding=True)))
@@ -68,6 +70,7 @@ _WITH_ROOM = (
     .where(
         batches.c.partition == bindparam("b_partition"),
         batches.c.interval_s == bindparam("b_interval"),
+        batches.c.invalid == bindparam("b_invalid"),
         batches.c.size < bindparam("b_size"),
     )
     .order_by(batches.c.size.desc(), batches.c.id)
@@ -146,8 +149,8 @@ async def _apply(
                 applied.removed.append(event_id)
             continue
         status = None if row is None or row.status is None else STATUS_BY_NAME[row.status]
-        key = watch.key_for(status)
-        if home is not None and BatchKey(row.interval_s, row.partition) == key:
+        key = watch.key_for(status, invalid=row is not None and is_invalid(row, watch))
+        if home is not None and BatchKey(row.interval_s, row.partition, row.invalid) == key:
             await _relabel(conn, watch, row)
             continue
         batch_id = await _batch_with_room(conn, key, batch_size, now, new_id)
@@ -179,7 +182,12 @@ async def _batch_with_room(
     the next event of the same write sees it."""
     batch_id: str | None = await conn.scalar(
         _WITH_ROOM,
-        {"b_partition": key.partition, "b_interval": key.interval, "b_size": batch_size},
+        {
+            "b_partition": key.partition,
+            "b_interval": key.interval,
+            "b_invalid": key.invalid,
+            "b_size": batch_size,
+        },
     )
     if batch_id is None:
         batch_id = new_id()
@@ -188,6 +196,7 @@ async def _batch_with_room(
                 id=batch_id,
                 interval_s=key.interval,
                 partition=key.partition,
+                invalid=key.invalid,
                 next_due_at=now,
                 version=0,
                 failures=0,
@@ -207,6 +216,13 @@ async def _relabel(conn: AsyncConnection, watch: Watched, row: Any) -> None:
             .where(events.c.event_id == watch.event_id)
             .values(name=watch.name, link=watch.link, market=watch.market)
         )
+
+
+def is_invalid(row: Any, watch: Watched) -> bool:
+    """Whether Ticketmaster's last answer for an event's stored `row` (with its batch's
+    partition) said it does not know the event, asked as `watch` asks: a new region is
+    a new question, answered at the event's own interval."""
+    return bool(row.status_detail == INVALID_EVENT_ID and row.partition == watch.partition)
 
 
 def new_row(watch: Watched, batch_id: str) -> dict[str, Any]:

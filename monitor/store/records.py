@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from monitor.models import Availability, Change, Status, UpstreamStatus
+from monitor.models import Availability, Change, Status, StatusDetail, UpstreamStatus
 
 
 class BatchKey(NamedTuple):
@@ -19,6 +19,8 @@ class BatchKey(NamedTuple):
 
     interval: float
     partition: str = ""
+    invalid: bool = False
+    """Its events are IDs Ticketmaster does not know (see `Watch.key_for`)."""
 
 
 class Watched(Protocol):
@@ -36,7 +38,10 @@ class Watched(Protocol):
     @property
     def market(self) -> str | None: ...
 
-    def key_for(self, status: Status | None) -> BatchKey: ...
+    @property
+    def partition(self) -> str: ...
+
+    def key_for(self, status: Status | None, *, invalid: bool = False) -> BatchKey: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class EventUpdate(NamedTuple):
     seen_at: float
     changed_at: float | None
     snapshot_at: float | None
+    detail: StatusDetail | None = None
 
 
 class EventUnread(NamedTuple):

@@ -16,11 +16,16 @@ from sqlalchemy import bindparam, delete, false, func, insert, literal, or_, sel
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import (
+    INVALID_EVENT_ID,
+    NO_DETAIL,
     STATUS_BY_NAME,
+    Availability,
     EventState,
     Health,
     Quota,
+    ResaleStatus,
     Status,
+    StatusDetail,
     UpstreamStatus,
 )
 from monitor.store.batching import UNIT, Batch, BatchPlan, Claimable, assemble, plan_batches
@@ -40,7 +45,7 @@ from monitor.store.binds import (
     updated,
 )
 from monitor.store.engine import reader
-from monitor.store.membership import new_row
+from monitor.store.membership import is_invalid, new_row
 from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watched
 from monitor.store.rows import AVAILABILITY
 from monitor.store.tables import (
@@ -74,6 +79,27 @@ def saved_quota(limit: int | None, available: int | None, reset_at: float | None
 
 def _status(stored: str | None) -> Status | None:
     return None if stored is None else STATUS_BY_NAME[stored]
+
+
+def _key_of(watch: Watched, row: Any) -> BatchKey:
+    """The batch key of a watched event as its row stands (None: a new event)."""
+    if row is None:
+        return watch.key_for(None)
+    return watch.key_for(_status(row.status), invalid=is_invalid(row, watch))
+
+
+def _detail(
+    current: Availability | None, status: str | None, resale: str | None
+) -> StatusDetail | None:
+    """The details a state keeps (see `detect.detail_kept`); an accepted UNKNOWN stored
+    without any keeps "none given", so that a detail given later is noticed."""
+    if status is not None or resale is not None:
+        return StatusDetail(status, resale)
+    if current is None or (
+        current.status is not Status.UNKNOWN and current.resale_status is not ResaleStatus.UNKNOWN
+    ):
+        return None
+    return NO_DETAIL
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -117,14 +143,13 @@ class Repository:
                         events.c.market,
                         events.c.batch_id,
                         events.c.status,
-                    )
+                        events.c.status_detail,
+                        batches.c.partition,
+                    ).select_from(events.outerjoin(batches, events.c.batch_id == batches.c.id))
                 )
             }
             current = _batches(await conn.execute(select(batches)), known.values())
-            keys = {
-                eid: watch.key_for(_status(known[eid].status) if eid in known else None)
-                for eid, watch in wanted.items()
-            }
+            keys = {eid: _key_of(watch, known.get(eid)) for eid, watch in wanted.items()}
             plan = plan_batches(keys, current, batch_size, now, new_id)
             await _create_and_reschedule(conn, plan)
             added = [eid for eid in wanted if eid not in known]
@@ -155,7 +180,9 @@ class Repository:
         async with self.engine.begin() as conn:
             left = select(events.c.batch_id).where(events.c.event_id.in_(list(moves)))
             joined = [
-                (batches.c.interval_s == key.interval) & (batches.c.partition == key.partition)
+                (batches.c.interval_s == key.interval)
+                & (batches.c.partition == key.partition)
+                & (batches.c.invalid == key.invalid)
                 for key in set(moves.values())
             ]
             involved = select(batches).where(
@@ -202,13 +229,16 @@ class Repository:
                 rows = (await conn.execute(SOONEST_FIRST, {"b_most": read})).all()
             due = [row for row in rows if row.next_due_at <= now]
             self._due_last = len(due)
-            # Riders fill the room due batches leave; batches claimed by a poll in flight, or
-            # backing off, do not ride.
+            # Riders fill the room due batches leave; batches claimed by a poll in flight,
+            # backing off, or of events Ticketmaster does not know, do not ride.
             partitions = {row.partition for row in due if row.failures == 0}
             waiting = [
                 row
                 for row in rows[len(due) :]
-                if row.claimed_by is None and row.failures == 0 and row.partition in partitions
+                if row.claimed_by is None
+                and row.failures == 0
+                and not row.invalid
+                and row.partition in partitions
             ]
             requests = assemble(
                 [_claimable(row) for row in due],
@@ -235,14 +265,18 @@ class Repository:
             due: float | None = await conn.scalar(SOONEST)
         return due
 
-    async def statuses(self, event_ids: Sequence[str]) -> dict[str, Status | None]:
-        """Each event's accepted status (None before its first reading)."""
-        query = select(events.c.event_id, events.c.status).where(
+    async def standings(self, event_ids: Sequence[str]) -> dict[str, tuple[Status | None, bool]]:
+        """Each event's accepted status (None before its first reading), and whether
+        Ticketmaster last said it does not know it: what its batch's key depends on."""
+        query = select(events.c.event_id, events.c.status, events.c.status_detail).where(
             events.c.event_id.in_(list(event_ids))
         )
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return {event_id: _status(status) for event_id, status in rows}
+        return {
+            event_id: (_status(status), detail == INVALID_EVENT_ID)
+            for event_id, status, detail in rows
+        }
 
     async def load_states(self, batch_ids: Sequence[str]) -> dict[str, dict[str, EventState]]:
         """The states of the member events of `batch_ids`, by batch and event ID."""
@@ -254,14 +288,16 @@ class Repository:
             events.c.unknown_streak,
             events.c.last_snapshot_at,
             events.c.read_in_last_poll,
+            events.c.status_detail,
+            events.c.resale_status_detail,
         ).where(events.c.batch_id.in_(batch_ids))
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         states: dict[str, dict[str, EventState]] = {batch_id: {} for batch_id in batch_ids}
         shared: dict[EventState, EventState] = {}
-        for batch_id, event_id, status, resale, streak, snapshot_at, read in rows:
+        for batch_id, event_id, status, resale, streak, snapshot_at, read, *why in rows:
             current = None if status is None else AVAILABILITY[status, resale]
-            state = EventState(current, streak, snapshot_at, read)
+            state = EventState(current, streak, snapshot_at, read, _detail(current, *why))
             states[batch_id][event_id] = shared.setdefault(state, state)
         return states
 
@@ -378,7 +414,7 @@ def _claimable(row: Any) -> Claimable:
 
 
 def _claimed(row: Any, now: float) -> ClaimedBatch:
-    batch_id, partition, _, next_due_at, failures, interval, last_polled_at, version, _ = row
+    batch_id, partition, _, next_due_at, failures, interval, last_polled_at, version = row[:8]
     due = next_due_at <= now
     return ClaimedBatch(
         batch_id,
@@ -401,7 +437,7 @@ def _batches(rows: Iterable[Any], members: Iterable[Any]) -> dict[str, Batch]:
     return {
         row.id: Batch(
             row.id,
-            BatchKey(row.interval_s, row.partition),
+            BatchKey(row.interval_s, row.partition, row.invalid),
             row.next_due_at,
             frozenset(by_batch.get(row.id, ())),
         )
@@ -418,6 +454,7 @@ async def _create_and_reschedule(conn: AsyncConnection, plan: BatchPlan) -> None
                     "id": batch_id,
                     "interval_s": key.interval,
                     "partition": key.partition,
+                    "invalid": key.invalid,
                     "next_due_at": due_at,
                     "version": 0,
                     "failures": 0,

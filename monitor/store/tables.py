@@ -48,6 +48,9 @@ batches = Table(
     Column("claimed_by", String(32)),
     # Member events: a request with room takes other batches along while they fit.
     Column("size", Integer, nullable=False, server_default="0"),
+    # Its events are IDs Ticketmaster said it does not know: polled at their own slow
+    # interval, never taken along by a request with room.
+    Column("invalid", Boolean, nullable=False, server_default=false()),
     Index("ix_batches_due", "next_due_at"),
     Index("ix_batches_partition_due", "partition", "next_due_at"),
     # A watch added alone joins a batch of its key with room.
@@ -72,6 +75,10 @@ events = Table(
     # The link the configuration gave (`url:`), and the market (region) it is sold in.
     Column("link", Text),
     Column("market", String(8)),
+    # Why the last answer said UNKNOWN, as it said (`statusDetail`, `resaleStatusDetail`);
+    # NULL while nothing the event is accepted at or read as is UNKNOWN.
+    Column("status_detail", String(64)),
+    Column("resale_status_detail", String(64)),
     Index("ix_events_batch", "batch_id"),
     Index("ix_events_status", "status", "event_id"),
 )
@@ -162,6 +169,11 @@ searches = Table(
     Column("next_run_at", Float, nullable=False),
     Column("last_run_at", Float),
     Column("last_matched", Integer),
+    # A search followed at runtime (the API, the CLI, the dashboard), as a `discover:` entry
+    # says it; NULL for the configuration file's own, which only keep their schedule here.
+    Column("filters", Text),
+    Column("added_at", Float),
+    Column("added_by", String(64)),
 )
 
 snapshots = Table(
