@@ -26,6 +26,17 @@ RESALE_WORDS = {
     "UNKNOWN": "Unknown",
 }
 
+DETAIL_WORDS = {
+    "INVALID_EVENT_ID": "Ticketmaster does not know this event",
+    "NOT_SUPPORTED": "Ticketmaster gives no status in this market",
+}
+"""Why a status is unknown, in words (`statusDetail`); other codes are shown as they came."""
+
+
+def why_unknown(status_detail: str | None) -> str | None:
+    """Why Ticketmaster answered UNKNOWN, in words, if it said."""
+    return None if status_detail is None else DETAIL_WORDS.get(status_detail, status_detail)
+
 
 def ago(seconds: float | None) -> str:
     """How long ago, as people say it: "just now", "40s ago", "3h ago", "never"."""

@@ -24,7 +24,7 @@ from monitor.times import iso, local_time, next_poll, parse_duration
 from monitor.upstream.client import availability_endpoint
 from monitor.upstream.quota import pace_shown
 from monitor.upstream.sizing import START
-from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago
+from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago, why_unknown
 
 
 def register(commands: Commands) -> None:
@@ -178,6 +178,10 @@ async def print_status(config: Config, *, wide: bool = False) -> int:
         _wide(rows, now)
     else:
         _narrow(rows, now)
+        for row in rows:
+            why = why_unknown(row.detail and row.detail.status)
+            if why is not None and row.detail is not None:
+                print(f"{row.event_id}: {why} ({row.detail.status})")
     return 0
 
 
@@ -217,6 +221,7 @@ def _wide(rows: list[EventRow], now: float) -> None:
             "VENUE",
             "STATUS",
             "RESALE",
+            "WHY UNKNOWN",
             "LAST CHANGE",
             "LAST SEEN",
             "NEXT POLL",
@@ -229,6 +234,7 @@ def _wide(rows: list[EventRow], now: float) -> None:
                 ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p) or "-",
                 row.current.status if row.current else "(no reading yet)",
                 row.current.resale_status if row.current else "-",
+                "/".join(d or "-" for d in row.detail) if row.detail else "-",
                 when(row.last_changed_at),
                 when(row.last_seen_at),
                 next_poll(row.next_due_at, now, polling_now=row.polling_now),

@@ -52,6 +52,10 @@ class EventOut(EventInfoOut):
     status: str | None
     """None until the first reading."""
     resale_status: str | None
+    status_detail: str | None
+    """Why Ticketmaster answered UNKNOWN, as it said it: INVALID_EVENT_ID (it does not know
+    the event), NOT_SUPPORTED, ..."""
+    resale_status_detail: str | None
     first_seen_at: str | None
     last_seen_at: str | None
     last_changed_at: str | None
@@ -183,6 +187,8 @@ def event_out(row: EventRow) -> dict[str, Any]:
         "found_by": row.found_by,
         "status": current and current.status.value,
         "resale_status": current and current.resale_status.value,
+        "status_detail": row.detail and row.detail.status,
+        "resale_status_detail": row.detail and row.detail.resale,
         "first_seen_at": when(row.first_seen_at),
         "last_seen_at": when(row.last_seen_at),
         "last_changed_at": when(row.last_changed_at),
@@ -560,6 +566,17 @@ def _write_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
             "Poll the event but tell nobody until then; then its latest state, once",
             requestBody=body("SnoozeInput", "For how long, or until when (in the future)."),
         ),
+        "/api/watches/{event_id}/restore": {
+            "post": {
+                "summary": "Undo the removal of a watch: watched again as it was",
+                "parameters": [event_id],
+                "responses": {
+                    "200": _answer("WatchOut"),
+                    "409": _answer("Problem", "The event's last write was not a removal."),
+                    **refused,
+                },
+            }
+        },
         "/api/deliveries/{delivery_id}/retry": {
             "post": {
                 "summary": "Send a dead delivery again",

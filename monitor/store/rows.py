@@ -18,6 +18,7 @@ from monitor.models import (
     ChangeKind,
     EventInfo,
     SaleOpening,
+    StatusDetail,
     Venue,
 )
 from monitor.store.tables import batches, changes, event_details, events, watches
@@ -51,6 +52,10 @@ class EventRow:
     """The `discover:` search that added the event; None for the configuration's own."""
     polling_now: bool = False
     """A poll of its batch is in flight (`next_due_at` is then when its claim lapses)."""
+    detail: StatusDetail | None = None
+    """Why Ticketmaster last answered UNKNOWN for it, if it did."""
+    paused: bool = False
+    """Its watch is paused: it is not polled, and stays listed."""
 
 
 INFO_COLUMNS = (
@@ -73,6 +78,7 @@ EVENT_ROWS = select(
     batches.c.last_polled_at,
     batches.c.claimed_by,
     watches.c.search,
+    watches.c.paused.label("watch_paused"),
     *INFO_COLUMNS,
 ).select_from(
     events.outerjoin(batches, events.c.batch_id == batches.c.id)
@@ -108,6 +114,10 @@ def event_from_row(row: Any) -> EventRow:
         info=info_from_row(row.event_id, row.name, row),
         found_by=row.search,
         polling_now=row.claimed_by is not None,
+        paused=bool(row.watch_paused),
+        detail=None
+        if row.status_detail is None and row.resale_status_detail is None
+        else StatusDetail(row.status_detail, row.resale_status_detail),
     )
 
 
