@@ -38,7 +38,8 @@ from monitor.config import (
 from monitor.config.fields import PLAIN_TEXT, REGIONS
 from monitor.discovery.client import FILTERS
 from monitor.discovery.details import Attraction
-from monitor.errors import DeliveryError, MonitorError
+from monitor.errors import DeliveryError
+from monitor.following import artist_named
 from monitor.netguard import resolved_problem, url_host
 from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
@@ -452,27 +453,7 @@ class Subscribing:
         logger.info("%s: search %s removed (what it found stays)", user.name, name)
 
     async def _artist(self, name: str) -> tuple[str, str]:
-        """The Discovery ID and name of the artist called `name` (exactly, else the most
-        relevant)."""
-        if self._artists is None or not self._config().discovery.enabled:
-            raise WatchError(
-                "artists are looked up in the Discovery API, which is off here "
-                "(discovery.enabled): give an attraction_id",
-                status=409,
-                field="artist",
-            )
-        try:
-            found = await self._artists(name)
-        except MonitorError as exc:
-            raise WatchError(
-                f"could not look the artist up: {redact(str(exc))}", status=409, field="artist"
-            ) from None
-        if not found:
-            raise WatchError(
-                f"Discovery knows no artist, team or act named {name!r}", status=404, field="artist"
-            )
-        chosen = next((a for a in found if (a.name or "").lower() == name.lower()), found[0])
-        return chosen.id, chosen.name or name
+        return await artist_named(self._artists, self._config(), name)
 
     async def troubled(self, user: User, limit: int = 20) -> list[Troubled]:
         """The user's deliveries that failed: dead ones, and those being retried."""

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import yaml
 
+from monitor.cli import follow
 from monitor.cli.common import (
     EXIT_OK,
     Commands,
@@ -76,6 +77,7 @@ def register(commands: Commands) -> None:
         examples=("watch list", "watch list --json"),
     )
     listing.add_argument("--json", action="store_true")
+    follow.register(actions)
     command(
         actions,
         "export",

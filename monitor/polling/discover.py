@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from monitor.config import Config, EventConfig
 from monitor.config.fields import REGIONS
@@ -27,6 +27,7 @@ from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.models import NoticeKind
 from monitor.store.accounts import notifier_name
 from monitor.store.details import Details
+from monitor.store.searches import Followed, Searches
 from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Origin, StoredWatch, Watches
 from monitor.times import iso, local_time
@@ -57,8 +58,11 @@ class Discoverer:
         subscriptions: Subscriptions | None = None,
         channels: Callable[[str], Awaitable[list[str]]] | None = None,
         details: Details | None = None,
+        followed: Searches | None = None,
     ) -> None:
         self._watches = watches
+        self._followed = followed
+        """Searches followed at runtime, run beside the configuration file's."""
         self._details = details
         """Where what a search's answer says of each event it adds is kept at once."""
         self._subscriptions = subscriptions
@@ -83,8 +87,10 @@ class Discoverer:
                 changed |= await self._subscriptions.forget_started(now - KEEP_AFTER_START) > 0
         config = self._config()
         personal = [] if self._subscriptions is None else await self._subscriptions.searches()
-        sharing = len(config.discover) + len(personal)
-        for search in config.discover:
+        runtime = [] if self._followed is None else await self._followed.followed()
+        everyone = [*config.discover, *runtime_searches(config, runtime)]
+        sharing = len(everyone) + len(personal)
+        for search in everyone:
             if await self._watches.claim_search(search.name, now, now + LEASE):
                 changed |= await self._run(config, search, now, sharing)
         for mine in personal:
@@ -252,6 +258,32 @@ def settings_of(search: DiscoverConfig, event: EventDetails) -> dict[str, Any]:
         "cooldown": _duration(watch.cooldown),
     }
     return {key: value for key, value in settings.items() if value is not None}
+
+
+def runtime_searches(config: Config, followed: Sequence[Followed]) -> list[DiscoverConfig]:
+    """The searches followed at runtime, as `discover:` entries; the configuration file's
+    own search wins over one of the same name."""
+    declared = {search.name for search in config.discover}
+    found = []
+    for search in followed:
+        if search.name in declared:
+            continue
+        try:
+            # The artist's name is a label for people; the search takes their ID.
+            filters = {key: value for key, value in search.filters.items() if key != "artist"}
+            entry = DiscoverConfig.model_validate({**filters, "name": search.name})
+        except ValidationError as exc:
+            logger.warning("discover %s: skipped: %s", search.name, exc.errors()[0]["msg"])
+            continue
+        notify = entry.watch.notify
+        if notify is not None and not set(notify) <= config.notifiers.keys():
+            # A notifier it names left the config file: the others still hear.
+            kept = tuple(name for name in notify if name in config.notifiers)
+            entry = entry.model_copy(
+                update={"watch": entry.watch.model_copy(update={"notify": kept})}
+            )
+        found.append(entry)
+    return found
 
 
 def personal_search(mine: UserSearch) -> DiscoverConfig:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from monitor.config import Config
+from monitor.following import Following
 from monitor.metrics import Metrics
 from monitor.store.reads import Reads
 from monitor.subscribing import Subscribing
@@ -40,6 +41,8 @@ class Context:
     """The people sharing the watcher; None where the server only reads."""
     subscribing: Subscribing | None = None
     """What each user follows and hears on."""
+    following: Following | None = None
+    """The searches the operator follows at runtime."""
 
     @property
     def config(self) -> Config:
