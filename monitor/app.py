@@ -20,6 +20,7 @@ from monitor.discovery.client import DiscoveryClient
 from monitor.discovery.details import Attraction
 from monitor.errors import ConfigError, StoreError
 from monitor.filewatch import FileWatcher
+from monitor.following import Following
 from monitor.markets import UK_REGIONS
 from monitor.metrics import Metrics
 from monitor.models import DaemonHealth, EventStatus, new_id
@@ -47,6 +48,7 @@ from monitor.store.reads import Reads
 from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
+from monitor.store.searches import Searches
 from monitor.store.subscriptions import Subscriptions
 from monitor.store.watches import Watches
 from monitor.subscribing import Subscribing, quota_shares
@@ -183,6 +185,7 @@ class Monitor:
         self._paced = False
         self.watches = Watches(engine)
         self.subscriptions = Subscriptions(engine)
+        self.searches = Searches(engine)
         watches, _ = await self._sync(config, upstream_status.quota.limit)
 
         self._session = await stack.enter_async_context(
@@ -266,6 +269,9 @@ class Monitor:
                     reads=self.reads,
                     artists=self._artists,
                 ),
+                following=Following(
+                    self.searches, lambda: self.config, self.clock, artists=self._artists
+                ),
             )
             self.url = await stack.enter_async_context(serve(self.context))
         self.watchdog = Watchdog(
@@ -311,6 +317,7 @@ class Monitor:
             subscriptions=self.subscriptions,
             channels=self._channel_names,
             details=self._details,
+            followed=self.searches,
         )
         self._periodic("discover", every, self._discover)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.

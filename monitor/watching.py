@@ -353,6 +353,14 @@ class Watching:
         await self._written(event_id)
         logger.info("%s: watch %s removed (its history stays)", who, event_id)
 
+    async def restore(self, event_id: str, who: str) -> WatchView:
+        """Undo the removal of a watch: watched again with the settings it had."""
+        if not await self._watches.restore(event_id, self._clock(), who):
+            raise WatchError(f"there is no removal of {event_id} to undo", status=409)
+        await self._written(event_id)
+        logger.info("%s: watch %s restored", who, event_id)
+        return await self.get(event_id)
+
     async def pause(self, event_id: str, who: str, *, paused: bool = True) -> WatchView:
         await self.get(event_id)
         action = "pause" if paused else "resume"

@@ -1,11 +1,15 @@
 """The dashboard's write controls in a real headless browser, next to a running daemon, the
-simulator and a real webhook receiver: add by link, pause, snooze, remove and retry."""
+simulator and a real webhook receiver: add by link, pause, snooze, remove and undo, follow
+an artist and retry, on a phone too."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
 from monitor.app import Monitor
+from monitor.devtools.catalog import discovery_event
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Outcome
 from monitor.server.forms import csrf_value
@@ -26,6 +30,15 @@ async def test_add_pause_snooze_and_remove_from_the_page(
     simulator = Simulator(api_key=API_KEY, markets={LEGACY: "GB"})
     simulator.set("E1", N, RN)
     simulator.set(LEGACY, N, RN)
+    simulator.catalog.add(
+        discovery_event(
+            "OASISSHOW",
+            "Oasis at Wembley",
+            starts_at=datetime.now(UTC) + timedelta(days=40),
+            attraction=("K8vZ917Oasis", "Oasis"),
+        )
+    )
+    simulator.set("OASISSHOW", A, RN)
     async with serve(simulator) as upstream:
         config = make_config(
             ticketmaster={"base_url": upstream, "requests_per_second": 100},
@@ -34,10 +47,25 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             notifiers={"fans": {"type": "webhook", "url": hook.url}},
             events=[{"id": "E1", "name": "Blur"}],
         )
-        async with Monitor(config) as monitor, chromium() as browser:
+        async with (
+            Monitor(config, housekeeping_every=0.1, follow_every=0.2) as monitor,
+            chromium() as browser,
+        ):
             assert monitor.url is not None
             page = await browser.new_page()
             await page.goto(f"{monitor.url}/?token={TOKEN}")
+
+            # A refused Add says why, beside the form, and keeps what was typed.
+            await page.fill("input[name=event]", "https://www.ticketmaster.fr/x/event/E5")
+            await page.fill("form.add input[name=name]", "Paris")
+            await page.click("form.add button[type=submit]")
+            problem = await page.inner_text("#add-problem")
+            assert "cannot be watched" in problem
+            assert await page.input_value("input[name=event]") == (
+                "https://www.ticketmaster.fr/x/event/E5"
+            )
+            assert await page.input_value("form.add input[name=name]") == "Paris"
+            await page.fill("form.add input[name=name]", "")
 
             # Add by pasting a link: the event's page opens, and the event is polled. What is
             # typed survives the page's own refreshes.
@@ -73,9 +101,12 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             others = simulator.times_asked["E1"]
             await eventually(lambda: simulator.times_asked["E1"] >= others + 3, what="more ticks")
             assert simulator.times_asked[LEGACY] == paused_at, "a paused event is not polled"
+            # The paused event stays listed, greyed, with its Resume button.
             await page.goto(monitor.url)
-            await page.locator("#paused", has_text="Oasis").wait_for(timeout=5000)
-            await page.click("#paused button:has-text('Resume')")
+            paused_row = page.locator(f'tr.paused[data-event-id="{LEGACY}"]')
+            await paused_row.wait_for(timeout=5000)
+            assert "Oasis" in await paused_row.inner_text()
+            await paused_row.locator("button:has-text('Resume')").click()
             await page.wait_for_url(f"**/events/{LEGACY}")
             await eventually(lambda: simulator.times_asked[LEGACY] > paused_at, what="polled again")
 
@@ -100,8 +131,23 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             await eventually(hook.received(1), what="the held change told")
             assert hook.bodies()[0]["data"]["current"]["status"] == A.value
 
+            # Remove asks first, and can be undone a moment after: watched again, as it was.
+            await page.click("#remove summary")
+            await page.click("#remove button:has-text('Yes, stop watching')")
+            await page.wait_for_url(f"{monitor.url}/")
+            assert LEGACY not in monitor.poller.watchlist
+            assert "Stopped watching Oasis" in await page.inner_text("#removed")
+            await page.locator(f'tr[data-event-id="{LEGACY}"]').wait_for(state="detached")
+            await page.click("#removed button:has-text('Undo')")
+            await page.wait_for_url(f"**/events/{LEGACY}")
+            assert LEGACY in monitor.poller.watchlist
+            restored = await monitor.watches.get(LEGACY)
+            assert restored is not None
+            assert restored.settings.get("notify") == ["fans"], "with its settings"
+
             # Remove: the event leaves the watchlist; its page and history stay.
-            await page.click("#controls button:has-text('Stop watching')")
+            await page.click("#remove summary")
+            await page.click("#remove button:has-text('Yes, stop watching')")
             await page.wait_for_url(f"{monitor.url}/")
             assert LEGACY not in monitor.poller.watchlist
             await page.locator(f'tr[data-event-id="{LEGACY}"]').wait_for(state="detached")
@@ -113,15 +159,27 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             assert "{" not in audit, "in words, not JSON"
             assert await page.locator("#controls").count() == 0, "nothing left to control"
 
-            # A config watch is removed in the file, and a bad link is explained.
+            # A config watch is removed in the file.
             await page.goto(f"{monitor.url}/events/E1")
             assert "remove it there" in await page.inner_text("#controls")
+
+            # Follow an artist: their shows are found and listed, by date.
             await page.goto(monitor.url)
-            await page.fill("input[name=event]", "https://www.ticketmaster.fr/x/event/E5")
-            await page.click("form.add button[type=submit]")
-            problem = await page.inner_text("#problem")
-            assert "event" in problem
-            assert "cannot be watched" in problem
+            await page.fill("#follow input[name=artist]", "oasis")
+            await page.click("#follow button:has-text('Follow')")
+            await page.locator("#searches", has_text="Oasis").wait_for(timeout=5000)
+            await page.locator('tr[data-event-id="OASISSHOW"]').wait_for(timeout=10000)
+            ids = await page.eval_on_selector_all(
+                "tr[data-event-id]", "rows => rows.map(r => r.dataset.eventId)"
+            )
+            assert ids[0] == "OASISSHOW", "the show with a date first"
+
+            # Pages fit a 390 px phone.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            for path in ("/", "/events/OASISSHOW", f"/events/{LEGACY}", "/events/E1"):
+                await page.goto(f"{monitor.url}{path}")
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, f"{path} is {width} px wide"
 
 
 async def test_a_dead_delivery_is_retried_from_the_page(make_config: ConfigFactory) -> None:

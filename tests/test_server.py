@@ -29,7 +29,8 @@ from monitor.server.context import Context
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
-from monitor.store.tables import events
+from monitor.store.tables import event_details, events
+from monitor.store.watches import Watches
 from monitor.upstream.health import Upstream
 from monitor.wiring import PACING, sync_watchlist
 from tests.conftest import API_KEY, ConfigFactory
@@ -377,11 +378,48 @@ async def test_the_dashboard_pages_and_filters_thousands_of_events(
     await engine.dispose()
     assert response.status == 200
     assert html.count("<tr data-event-id=") == 100
-    assert 'data-event-id="E0200"' in html
+    # Without dates, by name: "Show 1", "Show 10", "Show 100", ...
+    third = sorted((f"Show {i}", f"E{i:04d}") for i in range(5000))[200:300]
+    assert f'data-event-id="{third[0][1]}"' in html
+    assert f'data-event-id="{third[-1][1]}"' in html
     assert "Page 3 of 50" in html
     assert "5,000 events watched" in html
     assert found.count("<tr data-event-id=") == 1
     assert 'data-event-id="E4999"' in found
+
+
+async def test_the_dashboard_lists_the_next_show_first_and_paused_ones_too(
+    make_config: ConfigFactory,
+) -> None:
+    config = make_config(
+        events=[{"id": e, "name": n} for e, n in (("E1", "Zed"), ("E2", "Abba"), ("E3", "Mid"))]
+    )
+    engine = create_engine(config.database.url)
+    await upgrade(engine)
+    await sync_watchlist(Repository(engine), config, watchlist(config), time.time())
+    async with engine.begin() as conn:
+        for event_id, days in (("E1", 1), ("E3", 3)):
+            await conn.execute(
+                update(event_details)
+                .where(event_details.c.event_id == event_id)
+                .values(starts_at=time.time() + days * 86400)
+            )
+    await Watches(engine).change("E3", time.time(), "test", "pause", None, paused=True)
+    await sync_watchlist(
+        Repository(engine),
+        config,
+        watchlist(config.model_copy(update={"events": config.events[:2]})),
+        time.time(),
+    )
+    page = await Reads(engine).events_page(with_paused=True, by_date=True)
+    watched = await Reads(engine).events_page()
+    await engine.dispose()
+    assert [(row.event_id, row.paused) for row in page.rows] == [
+        ("E1", False),  # tomorrow
+        ("E3", True),  # in three days, paused: listed all the same
+        ("E2", False),  # no date known: last
+    ]
+    assert [row.event_id for row in watched.rows] == ["E1", "E2"], "the API's: watched alone"
 
 
 async def test_replicas_on_one_database_share_the_request_rate(

@@ -119,12 +119,22 @@ async def test_every_watch_endpoint_with_good_input(make_config: ConfigFactory) 
         history = await call(http, "GET", f"/api/events/{LEGACY}", 200)
         assert history["event"]["id"] == LEGACY, "its history stays"
 
+        # A removal undone: watched again, as it was.
+        restored = await call(http, "POST", f"/api/watches/{LEGACY}/restore", 200)
+        assert (restored["name"], restored["settings"]) == (changed["name"], unset["settings"])
+        assert LEGACY in monitor.poller.watchlist
+        await call(http, "POST", f"/api/watches/{LEGACY}/restore", 409)
+        await call(http, "POST", "/api/watches/E1/restore", 409)
+        assert await call(http, "DELETE", f"/api/watches/{LEGACY}", 204) is None
+
         audit = await monitor.context.watching.audit("E1")  # type: ignore[union-attr]
         assert [(a.who, a.action) for a in audit] == [
             ("api", "pause"),
             ("api", "resume"),
             *[("api", "snooze")] * 6,
         ]
+        restores = [a.action for a in await monitor.context.watching.audit(LEGACY)]  # type: ignore[union-attr]
+        assert restores[-3:] == ["remove", "restore", "remove"]
 
 
 BAD_ADDS = [

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
-from monitor.server import accounts, api, dashboard, forms, member, signin, writes
+from monitor.server import accounts, api, dashboard, forms, member, searches, signin, writes
 from monitor.server.context import CONTEXT, NONCE, PRINCIPAL, Context
 from monitor.server.signin import session_of
 from monitor.store.accounts import Role
@@ -177,7 +177,9 @@ async def home(request: web.Request) -> web.Response:
 
 
 _PAGES: frozenset[object] = frozenset({home, dashboard.event_page})
-_BROWSER_HANDLERS: frozenset[object] = frozenset({*_PAGES, *forms.HANDLERS, *member.HANDLERS})
+_BROWSER_HANDLERS: frozenset[object] = frozenset(
+    {*_PAGES, dashboard.add, *forms.HANDLERS, *member.HANDLERS}
+)
 """What the session cookies open: the dashboard's pages, and its forms (each with its CSRF
 value)."""
 
@@ -290,6 +292,7 @@ def _openapi(notifiers: tuple[str, ...]) -> bytes:
     """The document names the configured notifiers: `notify` takes those alone."""
     document = api.openapi_document(notifiers)
     accounts.describe(document)
+    searches.describe(document)
     return orjson.dumps(document)
 
 
@@ -306,8 +309,10 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/api/changes", api.list_changes)
     writes.add_routes(app.router)
     accounts.add_routes(app.router)
+    searches.add_routes(app.router)
     app.router.add_get("/", home)
     app.router.add_get("/events/{event_id}", dashboard.event_page)
+    app.router.add_post("/watches", dashboard.add)
     forms.add_routes(app.router)
     member.add_routes(app.router)
     signin.add_routes(app, context.clock)

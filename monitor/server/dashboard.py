@@ -3,18 +3,20 @@ figures by fetching a fragment of itself (no front-end build step)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from aiohttp import web
 
+from monitor.config.fields import REGIONS
 from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Status
 from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, Context
-from monitor.server.forms import SNOOZES, csrf_value
+from monitor.server.forms import SNOOZES, WHO, csrf_value, entry_of, read_form, refused
 from monitor.server.pages import render
 from monitor.store.reads import DeliveryFate, Troubled
 from monitor.store.rows import EventRow
@@ -22,7 +24,7 @@ from monitor.store.watches import AuditEntry
 from monitor.times import iso, local_time, next_poll
 from monitor.upstream.quota import pace_shown
 from monitor.watching import WatchError, WatchView
-from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago
+from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago, why_unknown
 
 MAX_PAGES = 1000
 """Pages are offsets: beyond this many, filter instead."""
@@ -87,7 +89,30 @@ def timeline(
     return segments
 
 
-async def page(request: web.Request) -> web.Response:
+async def add(request: web.Request) -> web.Response:
+    """The Add form: the new watch's page, or the list again with what was typed and what
+    is wrong with it."""
+    entered: dict[str, Any] = {}
+    try:
+        watching, form = await read_form(request)
+        entered = entry_of(form)
+        view = await watching.add(entered, WHO)
+    except WatchError as exc:
+        if exc.field in ("id", "url"):
+            exc.field = "event"
+        if exc.status == 403:
+            return refused(request, "add the watch", exc)
+        return await page(request, entered=entered, problem=exc)
+    raise web.HTTPSeeOther(f"/events/{quote(view.event_id, safe='')}")
+
+
+async def page(
+    request: web.Request,
+    *,
+    entered: Mapping[str, Any] | None = None,
+    problem: WatchError | None = None,
+) -> web.Response:
+    """The dashboard; after a refused Add, with the form as it was sent and why."""
     context = request.app[CONTEXT]
     query = request.query
     status = STATUS_BY_NAME.get(query.get("status", ""))
@@ -98,7 +123,7 @@ async def page(request: web.Request) -> web.Response:
     now = context.clock()
     # Keyset pages need the previous page's last ID; offsets stay cheap at dashboard sizes.
     events_page = await context.reads.events_page(
-        limit=PAGE_SIZE * number, status=status, search=search
+        limit=PAGE_SIZE * number, status=status, search=search, with_paused=True, by_date=True
     )
     # A page past the end shows the last one; its rows are among those read.
     pages = max(1, -(-events_page.total // PAGE_SIZE))
@@ -127,6 +152,7 @@ async def page(request: web.Request) -> web.Response:
                 "seen": ago(None if row.last_seen_at is None else now - row.last_seen_at),
                 "starts": local_time(row.info.starts_at, row.info.timezone),
                 "venue": ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p),
+                "why": why_unknown(row.detail and row.detail.status),
             }
             for row in rows
         ],
@@ -159,13 +185,41 @@ async def page(request: web.Request) -> web.Response:
         "refresh_ms": int(context.config.server.refresh * 1000),
         "days": TIMELINE_DAYS,
         "iso": iso,
-        "paused": [] if context.watching is None else await context.watching.paused(),
         "people": await _people(context),
+        "searches": [] if context.following is None else await context.following.searches(),
+        "entered": _entered(entered),
+        "problem": problem,
+        "removed": await _removed(context, query.get("removed")),
         **_controls(context),
     }
     return render(
-        request, "live.html" if query.get("fragment") == "1" else "dashboard.html", values
+        request,
+        "live.html" if query.get("fragment") == "1" else "dashboard.html",
+        values,
+        status=200 if problem is None else problem.status,
     )
+
+
+def _entered(entered: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The Add form's fields as they were sent."""
+    entered = entered or {}
+    return {
+        "event": entered.get("url") or entered.get("id") or "",
+        "name": entered.get("name", ""),
+        "region": entered.get("region", ""),
+        "notify": entered.get("notify", ()),
+    }
+
+
+async def _removed(context: Context, event_id: str | None) -> dict[str, str] | None:
+    """The watch just removed, to be restored in a moment if that was a slip."""
+    if not event_id or context.watching is None or not context.writable:
+        return None
+    rows = await context.reads.event_rows_of([event_id])
+    row = rows.get(event_id)
+    if row is None or row.watched:
+        return None
+    return {"event_id": event_id, "name": row.info.name or event_id}
 
 
 async def _people(context: Context) -> list[dict[str, Any]]:
@@ -192,6 +246,7 @@ def _controls(context: Context) -> dict[str, Any]:
         "csrf": csrf_value(context) if context.writable else "",
         "notifiers": sorted(context.config.notifiers),
         "snoozes": SNOOZES,
+        "regions": [(code, f"Sold in {code}") for code in REGIONS],
     }
 
 
@@ -213,6 +268,7 @@ async def event_page(request: web.Request) -> web.Response:
     watch = await _watch(context, event_id)
     values = {
         "row": row,
+        "why": why_unknown(row.detail and row.detail.status),
         "info": info,
         "starts": local_time(info.starts_at, info.timezone),
         "venue": ", ".join(p for p in (info.venue.name, info.venue.city) if p),
@@ -275,6 +331,7 @@ _ACTIONS = {
     "pause": "Paused",
     "resume": "Resumed",
     "remove": "No longer watched",
+    "restore": "Watched again (removal undone)",
 }
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from monitor.following import Following
 from monitor.server.context import CONTEXT, Context
 from monitor.server.pages import render
 from monitor.server.writes import MAX_BODY, requeue, service
@@ -36,9 +37,8 @@ def csrf_value(context: Context) -> str:
     return hmac.new(secret, b"inventory-monitor form", hashlib.sha256).hexdigest()
 
 
-async def _form(
-    request: web.Request,
-) -> tuple[Watching, MultiDictProxy[Any]]:
+async def read_form(request: web.Request) -> tuple[Watching, MultiDictProxy[Any]]:
+    """The watch service and the form, once its CSRF value is checked."""
     context = request.app[CONTEXT]
     watching = service(context)
     if request.content_type != "application/x-www-form-urlencoded":
@@ -69,34 +69,34 @@ def refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
     )
 
 
-async def add(request: web.Request) -> web.Response:
-    try:
-        watching, form = await _form(request)
-        entered = str(form.get("event", "")).strip()
-        body: dict[str, Any] = {"url" if "://" in entered else "id": entered}
-        name = str(form.get("name", "")).strip()
-        if name:
-            body["name"] = name
-        notify = [str(item) for item in form.getall("notify", [])]
-        if notify:
-            body["notify"] = notify
-        view = await watching.add(body, WHO)
-    except WatchError as exc:
-        if exc.field in ("id", "url"):
-            exc.field = "event"
-        return refused(request, "add the watch", exc)
-    raise web.HTTPSeeOther(f"/events/{quote(view.event_id, safe='')}")
+def entry_of(form: MultiDictProxy[Any]) -> dict[str, Any]:
+    """What the Add form asks to watch, as the API takes it."""
+    entered = str(form.get("event", "")).strip()
+    body: dict[str, Any] = {"url" if "://" in entered else "id": entered}
+    name = str(form.get("name", "")).strip()
+    if name:
+        body["name"] = name
+    region = str(form.get("region", "")).strip()
+    if region:
+        body["region"] = region
+    notify = [str(item) for item in form.getall("notify", [])]
+    if notify:
+        body["notify"] = notify
+    return body
 
 
 async def act(request: web.Request) -> web.Response:
-    """pause, resume, snooze or remove the event's watch."""
+    """pause, resume, snooze, remove or restore the event's watch."""
     event_id, action = request.match_info["event_id"], request.match_info["action"]
     try:
-        watching, form = await _form(request)
+        watching, form = await read_form(request)
         await _apply(watching, event_id, action, form)
     except WatchError as exc:
         return refused(request, f"{action} {event_id}", exc)
-    raise web.HTTPSeeOther("/" if action == "remove" else f"/events/{quote(event_id, safe='')}")
+    if action == "remove":
+        # The list, with a moment to undo it.
+        raise web.HTTPSeeOther(f"/?removed={quote(event_id, safe='')}")
+    raise web.HTTPSeeOther(f"/events/{quote(event_id, safe='')}")
 
 
 async def _apply(watching: Watching, event_id: str, action: str, form: Mapping[str, Any]) -> None:
@@ -106,6 +106,8 @@ async def _apply(watching: Watching, event_id: str, action: str, form: Mapping[s
         await watching.pause(event_id, WHO, paused=False)
     elif action == "snooze":
         await watching.snooze(event_id, {"for": str(form.get("for", ""))}, WHO)
+    elif action == "restore":
+        await watching.restore(event_id, WHO)
     else:
         await watching.remove(event_id, WHO)
 
@@ -114,17 +116,52 @@ async def retry(request: web.Request) -> web.Response:
     delivery_id = request.match_info["delivery_id"]
     context = request.app[CONTEXT]
     try:
-        await _form(request)
+        await read_form(request)
         await requeue(context, delivery_id)
     except WatchError as exc:
         return refused(request, "retry the delivery", exc)
     raise web.HTTPSeeOther("/#attention")
 
 
-HANDLERS = (add, act, retry)
+async def follow(request: web.Request) -> web.Response:
+    """The "Follow an artist" form: a search for the artist's shows, each watched until it
+    starts."""
+    try:
+        _, form = await read_form(request)
+        following = await _following(request)
+        body: dict[str, Any] = {"artist": str(form.get("artist", "")).strip()}
+        notify = [str(item) for item in form.getall("notify", [])]
+        if notify:
+            body["notify"] = notify
+        await following.follow(body, WHO)
+    except WatchError as exc:
+        return refused(request, "follow the artist", exc)
+    raise web.HTTPSeeOther("/#following")
+
+
+async def unfollow(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        await read_form(request)
+        following = await _following(request)
+        await following.unfollow(name, WHO)
+    except WatchError as exc:
+        return refused(request, f"stop the search {name}", exc)
+    raise web.HTTPSeeOther("/#following")
+
+
+async def _following(request: web.Request) -> Following:
+    following = request.app[CONTEXT].following
+    if following is None:
+        raise WatchError("searches are not kept here", status=404)
+    return following
+
+
+HANDLERS = (act, retry, follow, unfollow)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_post("/watches", add)
-    router.add_post("/events/{event_id}/{action:pause|resume|snooze|remove}", act)
+    router.add_post("/events/{event_id}/{action:pause|resume|snooze|remove|restore}", act)
     router.add_post("/deliveries/{delivery_id}/retry", retry)
+    router.add_post("/searches", follow)
+    router.add_post("/searches/{name}/remove", unfollow)

@@ -40,7 +40,7 @@ def problem(message: str, status: int, field: str | None = None) -> web.Response
     return json_response({"error": message, "field": field}, status)
 
 
-def _who(request: web.Request) -> str:
+def who_of(request: web.Request) -> str:
     principal = request.get(PRINCIPAL)
     return WHO if principal is None else str(principal.name)
 
@@ -158,7 +158,7 @@ async def get_watch(request: web.Request) -> web.Response:
 async def add_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.add(await json_body(request), _who(request))
+    view = await watching.add(await json_body(request), who_of(request))
     response = json_response(view.document(), 201)
     response.headers["Location"] = f"/api/watches/{view.event_id}"
     return response
@@ -168,7 +168,7 @@ async def add_watch(request: web.Request) -> web.Response:
 async def change_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.update(_event_id(request), await json_body(request), _who(request))
+    view = await watching.update(_event_id(request), await json_body(request), who_of(request))
     return json_response(view.document())
 
 
@@ -177,7 +177,7 @@ async def remove_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     await json_body(request, required=False)
-    await watching.remove(_event_id(request), _who(request))
+    await watching.remove(_event_id(request), who_of(request))
     return web.Response(status=204)
 
 
@@ -195,7 +195,7 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     await json_body(request, required=False)
-    view = await watching.pause(_event_id(request), _who(request), paused=paused)
+    view = await watching.pause(_event_id(request), who_of(request), paused=paused)
     return json_response(view.document())
 
 
@@ -203,7 +203,15 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
 async def snooze_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.snooze(_event_id(request), await json_body(request), _who(request))
+    view = await watching.snooze(_event_id(request), await json_body(request), who_of(request))
+    return json_response(view.document())
+
+
+@answers_problems
+async def restore_watch(request: web.Request) -> web.Response:
+    watching = service(request.app[CONTEXT])
+    await json_body(request, required=False)
+    view = await watching.restore(_event_id(request), who_of(request))
     return json_response(view.document())
 
 
@@ -232,4 +240,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/watches/{event_id}/pause", pause_watch)
     router.add_post("/api/watches/{event_id}/resume", resume_watch)
     router.add_post("/api/watches/{event_id}/snooze", snooze_watch)
+    router.add_post("/api/watches/{event_id}/restore", restore_watch)
     router.add_post("/api/deliveries/{delivery_id}/retry", retry_delivery)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +21,15 @@ from monitor.store.rows import (
     change_from_row,
     event_from_row,
 )
-from monitor.store.tables import batches, changes, deliveries, events, snapshots
+from monitor.store.tables import (
+    batches,
+    changes,
+    deliveries,
+    event_details,
+    events,
+    snapshots,
+    watches,
+)
 
 MAX_PAGE = 5000
 TOTAL_TTL = 2.0
@@ -69,7 +77,7 @@ class Reads:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._reader = reader(engine)
-        self._totals: dict[tuple[Status | None, str | None], tuple[float, int]] = {}
+        self._totals: dict[tuple[Status | None, str | None, bool], tuple[float, int]] = {}
 
     async def event_rows(self, *, watched_only: bool = True) -> list[EventRow]:
         query = EVENT_ROWS.order_by(events.c.name, events.c.event_id)
@@ -133,9 +141,17 @@ class Reads:
         limit: int = 100,
         status: Status | None = None,
         search: str | None = None,
+        with_paused: bool = False,
+        by_date: bool = False,
     ) -> EventPage:
-        """Watched events in event ID order, `limit` after the cursor `after`."""
-        conditions: list[ColumnElement[bool]] = [events.c.batch_id.is_not(None)]
+        """Watched events (`with_paused`: paused ones too) in event ID order, `limit` after
+        the cursor `after`; `by_date`: the next show first, those without a date last, and
+        no cursor."""
+        watched: ColumnElement[bool] = events.c.batch_id.is_not(None)
+        if with_paused:
+            paused = select(watches.c.event_id).where(watches.c.paused.is_(True))
+            watched = watched | events.c.event_id.in_(paused.scalar_subquery())
+        conditions: list[ColumnElement[bool]] = [watched]
         if status is not None:
             conditions.append(events.c.status == status.value)
         if search:
@@ -146,12 +162,16 @@ class Reads:
                     func.lower(events.c.name).like(pattern),
                 )
             )
-        page = EVENT_ROWS.where(*conditions).order_by(events.c.event_id).limit(limit + 1)
+        order: tuple[ColumnElement[Any], ...] = (events.c.event_id,)
+        if by_date:
+            starts = event_details.c.starts_at
+            order = (starts.is_(None), starts, events.c.name, events.c.event_id)
+        page = EVENT_ROWS.where(*conditions).order_by(*order).limit(limit + 1)
         if after is not None:
             page = page.where(events.c.event_id > after)
         async with self._reader.connect() as conn:
             rows = [event_from_row(row) for row in (await conn.execute(page)).all()]
-            key = (status, search)
+            key = (status, search, with_paused)
             counted_at, total = self._totals.get(key, (-TOTAL_TTL, 0))
             if time.monotonic() - counted_at >= TOTAL_TTL:
                 count = select(func.count()).select_from(events).where(*conditions)

@@ -183,10 +183,42 @@ class Watches:
             )
 
     async def remove(self, event_id: str, now: float, who: str) -> None:
+        """Stop watching; the audit keeps the watch as it was, so that it can be restored."""
         async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(select(watches).where(watches.c.event_id == event_id))
+            ).first()
             await conn.execute(delete(watches).where(watches.c.event_id == event_id))
-            await _audit(conn, _entry(now, who, "remove", event_id, None))
+            kept = None if row is None else {"watch": _kept(_stored(row))}
+            await _audit(conn, _entry(now, who, "remove", event_id, kept))
             await _logged(conn, [event_id], now)
+
+    async def restore(self, event_id: str, now: float, who: str) -> bool:
+        """Watch again, as it was, an event whose watch was removed last; False when its
+        last write was not a removal (or it is watched again already)."""
+        last = (
+            select(audit.c.action, audit.c.detail)
+            .where(audit.c.event_id == event_id)
+            .order_by(audit.c.at.desc(), audit.c.id.desc())
+            .limit(1)
+        )
+        try:
+            async with self.engine.begin() as conn:
+                entry = (await conn.execute(last)).first()
+                if entry is None or entry.action != "remove" or not entry.detail:
+                    return False
+                kept = orjson.loads(entry.detail).get("watch")
+                if kept is None:
+                    return False
+                settings = orjson.dumps(kept["settings"]).decode()
+                await conn.execute(
+                    _INSERT_WATCH, [{**kept, "settings": settings, "changed_at": now}]
+                )
+                await _audit(conn, _entry(now, who, "restore", event_id, None))
+                await _logged(conn, [event_id], now)
+        except IntegrityError:
+            return False
+        return True
 
     async def audit_of(self, event_id: str) -> list[AuditEntry]:
         query = select(audit).where(audit.c.event_id == event_id).order_by(audit.c.at, audit.c.id)
@@ -255,6 +287,13 @@ def _stored(row: Any) -> StoredWatch:
         bool(row.paused),
         row.snoozed_until,
     )
+
+
+def _kept(watch: StoredWatch) -> dict[str, Any]:
+    """A watch's row as the audit keeps it, settings as JSON."""
+    row = _row(watch, watch.added_at)
+    del row["changed_at"]
+    return {**row, "settings": watch.settings}
 
 
 def _row(watch: StoredWatch, now: float) -> dict[str, Any]:
