@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock demo test test-newest lint format bench fuzz-api screenshot all clean
+.PHONY: install lock demo test test-newest lint docs format bench fuzz-api screenshot all clean
 
 # Exact versions with hashes (requirements-dev.lock, made by `make lock`), then the project.
 $(INSTALLED): pyproject.toml requirements-dev.lock
@@ -40,7 +40,11 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
-test: lint
+# The documentation site: a broken link or anchor fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint docs
 	$(BIN)/pytest
 
 format: install
@@ -59,4 +63,4 @@ screenshot: install
 all: format test
 
 clean:
-	rm -rf $(VENV) .venv-newest .mypy_cache .ruff_cache .pytest_cache data
+	rm -rf $(VENV) .venv-newest .mypy_cache .ruff_cache .pytest_cache data site

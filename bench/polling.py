@@ -1,6 +1,7 @@
 """The poller alone, in this process, against the simulator in another: a tool for finding
 hot spots in a poll (run it under a profiler). What a user pays, the whole daemon process,
-is `bench.process`, and that is the figure `make bench` and the README give.
+is `bench.process`, and that is the figure `make bench` and the docs' Performance page
+(docs/development.md) give.
 
 Prints one JSON line: CPU time of this process per 1,000 observations in unchanged cycles
 (fetch, parse, detect and store) and of a bare fetch-and-parse loop over the same requests,

@@ -200,23 +200,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from monitor.devtools.catalog import demo_events
-    from monitor.devtools.simulator import Simulator, serve
+    from monitor.devtools.simulator import demo_simulator, serve
 
     config = load(args.config)
     setup_logging(config.logging.level, config.logging.format)
     upstream = urlsplit(config.ticketmaster.base_url)
-    simulator = Simulator(
-        api_key=config.ticketmaster.api_key.get_secret_value(),
-        change_every=3.0,
-        watched=[e.id for e in config.events],
-        # The simulated API holds its UK and Irish events to `region=UK`, as the real one.
-        markets={e.id: e.region for e in config.events if e.region is not None},
-        rate=config.ticketmaster.requests_per_second,
-        quota=config.ticketmaster.daily_quota,
-    )
-    for doc in demo_events(config.events, datetime.now(UTC)):
-        simulator.catalog.add(doc)
+    simulator = demo_simulator(config, datetime.now(UTC))
 
     async def body(stop: asyncio.Event) -> None:
         async with serve(simulator, upstream.hostname or "127.0.0.1", upstream.port or 80):

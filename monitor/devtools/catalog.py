@@ -113,7 +113,8 @@ def demo_events(events: Sequence[EventConfig], now: datetime) -> list[dict[str, 
                 price=(45.0, 180.0, "GBP" if event.region in ("GB", "IE") else "USD"),
             )
         )
-    # Shows nobody listed, for the demo's `discover:` search to find.
+    # Shows nobody listed: for the demo's `discover:` search to find, and for an artist to
+    # follow (`watch follow "Fontaines D.C."`).
     for index, city in enumerate(("Sheffield", "Manchester")):
         docs.append(
             discovery_event(
@@ -123,6 +124,18 @@ def demo_events(events: Sequence[EventConfig], now: datetime) -> list[dict[str, 
                 venue=f"{city} Arena",
                 city=city,
                 attraction=("K8vZ91713wV", "Arctic Monkeys"),
+            )
+        )
+    for index, (city, venue) in enumerate((("Dublin", "3Arena"), ("Glasgow", "Hydro"))):
+        docs.append(
+            discovery_event(
+                f"FDC{index + 1}DEMO",
+                f"Fontaines D.C. — {city}",
+                starts_at=(now + timedelta(days=30 + 4 * index)).replace(hour=20, minute=0),
+                venue=venue,
+                city=city,
+                country="IE" if city == "Dublin" else "GB",
+                attraction=("K8vZ917FDC0", "Fontaines D.C."),
             )
         )
     return docs

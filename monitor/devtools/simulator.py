@@ -24,12 +24,14 @@ import time
 import zlib
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from monitor.devtools.catalog import Catalog
+from monitor.config import Config
+from monitor.devtools.catalog import Catalog, demo_events
 from monitor.devtools.faults import (
     HTML_503,
     INVALID_KEY_FAULT,
@@ -452,6 +454,23 @@ class Simulator:
         except (TypeError, ValueError):
             raise web.HTTPBadRequest(text="expected numbers (or null)") from None
         return _json({"rate": self.rate, "quota": self.quota, "latency": self.latency})
+
+
+def demo_simulator(config: Config, now: datetime) -> Simulator:
+    """The demo's simulated API: it knows the configured events (holding UK and Irish ones
+    to `region=UK`, as the real one does), changes one every 3 seconds, and its Discovery
+    API knows their venues and dates and the shows of two artists nobody listed."""
+    simulator = Simulator(
+        api_key=config.ticketmaster.api_key.get_secret_value(),
+        change_every=3.0,
+        watched=[e.id for e in config.events],
+        markets={e.id: e.region for e in config.events if e.region is not None},
+        rate=config.ticketmaster.requests_per_second,
+        quota=config.ticketmaster.daily_quota,
+    )
+    for doc in demo_events(config.events, now):
+        simulator.catalog.add(doc)
+    return simulator
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
