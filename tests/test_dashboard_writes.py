@@ -5,6 +5,7 @@ an artist and retry, on a phone too."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -157,6 +158,17 @@ async def test_add_pause_snooze_and_remove_from_the_page(
                 assert f"{words}" in audit, words
             assert "No longer watched by dashboard" in audit
             assert "{" not in audit, "in words, not JSON"
+            # In the reader's own time zone.
+            tokyo = await browser.new_page(timezone_id="Asia/Tokyo", locale="en-GB")
+            await tokyo.goto(f"{monitor.url}/?token={TOKEN}")
+            await tokyo.goto(f"{monitor.url}/events/{LEGACY}")
+            first = tokyo.locator("#audit time.local").first
+            at = datetime.fromisoformat(str(await first.get_attribute("datetime")))
+            assert at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M") in (
+                await first.inner_text()
+            )
+            assert "UTC" in str(await first.get_attribute("title")), "UTC, on hover"
+            await tokyo.close()
             assert await page.locator("#controls").count() == 0, "nothing left to control"
 
             # A config watch is removed in the file.

@@ -289,7 +289,7 @@ async def event_page(request: web.Request) -> web.Response:
         "resale_labels": RESALE_LABELS,
         "watch": watch,
         "audit": [
-            {"entry": entry, "at": iso(entry.at), "when": _moment(entry.at), "words": said(entry)}
+            _audit_item(entry)
             for entry in (
                 [] if context.watching is None else await context.watching.audit(event_id)
             )
@@ -335,16 +335,33 @@ _ACTIONS = {
 }
 
 
-def said(entry: AuditEntry) -> str:
-    """A write to a watch in words: "Snoozed until Sun 6 Dec 2026, 18:00 UTC"."""
+def said(entry: AuditEntry) -> tuple[str, float | None]:
+    """A write to a watch in words, and the moment they end with, if any ("Snoozed until"
+    a time, which the page shows in the reader's own time zone)."""
     detail = orjson.loads(entry.detail) if entry.detail else None
     if entry.action == "snooze":
         until = detail.get("until") if isinstance(detail, dict) else None
-        return "Snooze ended" if until is None else f"Snoozed until {_moment(until)}"
+        return ("Snooze ended", None) if until is None else ("Snoozed until", until)
     words = _ACTIONS.get(entry.action, entry.action.capitalize())
     if entry.action == "change" and isinstance(detail, dict) and detail:
-        return f"{words}: {', '.join(sorted(detail))}"
-    return words
+        return f"{words}: {', '.join(sorted(detail))}", None
+    return words, None
+
+
+def _audit_item(entry: AuditEntry) -> dict[str, Any]:
+    words, until = said(entry)
+    return {
+        "entry": entry,
+        "words": words,
+        "at": _stamp(entry.at),
+        "until": None if until is None else _stamp(until),
+    }
+
+
+def _stamp(at: float) -> dict[str, str]:
+    """A moment for a `<time>`: machine-readable, and in words (UTC, until the page's
+    script puts it in the reader's time zone)."""
+    return {"iso": iso(at), "words": _moment(at)}
 
 
 def _moment(at: float) -> str:
