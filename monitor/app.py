@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +35,7 @@ from monitor.polling.poller import FOLLOW_EVERY
 from monitor.polling.ticker import PollTicker, tick_for
 from monitor.polling.watchlist import Shared, Watch, watch_of, watchlist
 from monitor.redact import redactor
+from monitor.schedule import Schedule
 from monitor.server.app import serve
 from monitor.server.context import Context
 from monitor.store.accounts import Accounts, is_user_entry
@@ -53,7 +54,6 @@ from monitor.store.subscriptions import Subscriptions
 from monitor.store.watches import Watches
 from monitor.subscribing import Subscribing, quota_shares
 from monitor.tasks import finish
-from monitor.times import to_next_beat
 from monitor.upstream.client import InventoryClient, availability_endpoint
 from monitor.upstream.quota import QuotaPlan, pace_note, plan_for, quota_warning, rate_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
@@ -118,6 +118,8 @@ class Monitor:
         self._follow_every = follow_every
         self._roster = Roster()
         self._watcher: FileWatcher | None = None
+        self.schedule = Schedule()
+        """Every periodic job: the poll tick, housekeeping, the config file's watcher."""
         self._reloading = asyncio.Lock()
         self._cursor = LogCursor()
         self._plan: QuotaPlan | None = None
@@ -227,7 +229,7 @@ class Monitor:
             before_claim=self._follow_watches,
             follow_every=self._follow_every,
         )
-        self.ticker = PollTicker(self.poller, tick_for(config.shortest_interval()))
+        self.ticker = PollTicker(self.poller, self.schedule, tick_for(config.shortest_interval()))
         self.ticker.start()
         stack.push_async_callback(self.ticker.stop, SHUTDOWN_GRACE / 2)
 
@@ -285,17 +287,20 @@ class Monitor:
         self._engine = engine
         self._housekeeping(engine)
         if self.config_path is not None:
-            self._watcher = FileWatcher(self.config_path, self.reload, self._watch_every)
-            stack.enter_context(self._watcher.running())
+            self._watcher = FileWatcher(self.config_path, self.reload)
+            self.schedule.every("config file", self._watch_every, self._watcher.check)
+        # Every periodic job from here on; they stop first, before the parts they use.
+        self.schedule.start()
+        stack.push_async_callback(self.schedule.stop)
 
     def _housekeeping(self, engine: AsyncEngine) -> None:
         """The periodic jobs besides polling and delivery."""
         self._pruned_at = self.clock() - PRUNE_EVERY + PRUNE_FIRST_AFTER
         every = self._housekeeping_every
-        self._periodic("replicas", min(every, HEARTBEAT), self._share_rate)
-        self._periodic("upstream", every, self._adopt_upstream)
-        self._periodic("watchdog", every, self.watchdog.check)
-        self._periodic("retention", every, self._prune_when_due)
+        self.schedule.every("replicas", min(every, HEARTBEAT), self._share_rate)
+        self.schedule.every("upstream", every, self._adopt_upstream)
+        self.schedule.every("watchdog", every, self.watchdog.check)
+        self.schedule.every("retention", every, self._prune_when_due)
         self._details = Details(engine)
         self.details = DetailsRefresher(
             self._details,
@@ -306,8 +311,8 @@ class Monitor:
             on_changes=self.dispatcher.wake,
             on_venues=self._held_in,
         )
-        self._periodic("details", every, self._refresh_details)
-        self._periodic("bursts", every, self._burst)
+        self.schedule.every("details", every, self._refresh_details)
+        self.schedule.every("bursts", every, self._burst)
         self.discoverer = Discoverer(
             self.watches,
             self._discovery_client,
@@ -319,10 +324,10 @@ class Monitor:
             details=self._details,
             followed=self.searches,
         )
-        self._periodic("discover", every, self._discover)
+        self.schedule.every("discover", every, self._discover)
         # Baselines and renames reach state-keeping notifiers (MQTT) this way; changes at once.
-        self._periodic("announce", every * ANNOUNCE_EVERY, self._announce_states)
-        self._periodic("shares", every * SHARES_EVERY, self._count_shares)
+        self.schedule.every("announce", every * ANNOUNCE_EVERY, self._announce_states)
+        self.schedule.every("shares", every * SHARES_EVERY, self._count_shares)
 
     def _discovery_client(self) -> DiscoveryClient:
         """A client on the key and pacing of the moment: Discovery draws on the same
@@ -523,22 +528,6 @@ class Monitor:
                     rate,
                 )
             self.limiter.set_rate(rate)
-
-    def _periodic(self, name: str, every: float, job: Callable[[], Awaitable[None]]) -> None:
-        """Run `job` every `every` seconds, on the beat that the other jobs, the ticker and
-        the outbox's idle look share (see `to_next_beat`), until shutdown; a failure is
-        logged and retried."""
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(to_next_beat(every, time.time()))
-                try:
-                    await job()
-                except Exception:
-                    logger.exception("%s: housekeeping failed; trying again shortly", name)
-
-        task = asyncio.create_task(loop(), name=name)
-        self._stack.push_async_callback(finish, task)
 
     async def _adopt_upstream(self) -> None:
         """A pause that another replica found holds this one too; a request size learnt

@@ -65,8 +65,6 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
             },
             "root": {"level": level, "handlers": ["stderr"]},
             "loggers": {
-                # APScheduler reports every job run at INFO; only its problems matter here.
-                "apscheduler": {"level": "WARNING"},
                 "aiohttp.access": {"level": "WARNING"},
                 "aiohttp.server": {"filters": ["malformed"]},
                 # Alembic narrates every step; the store logs the one line that matters.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import inspect
 import socket
 import time
@@ -41,6 +42,44 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         await asyncio.sleep(0.05)
+
+
+class ManualTime:
+    """Time for `monitor.schedule` that moves only when a test says so: a sleep ends when
+    `run_for` moves the clock past its end, and what it woke runs before `run_for` returns."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._order += 1
+        heapq.heappush(self._sleepers, (self.now + seconds, self._order, woken))
+        await woken
+
+    async def run_for(self, seconds: float) -> None:
+        """Move the clock `seconds` on, waking each sleep at its own moment, in order."""
+        end = self.now + seconds
+        await _settle()
+        while self._sleepers and self._sleepers[0][0] <= end:
+            at, _, woken = heapq.heappop(self._sleepers)
+            self.now = max(self.now, at)
+            if not woken.done():
+                woken.set_result(None)
+            await _settle()
+        self.now = end
+        await _settle()
+
+
+async def _settle() -> None:
+    """Let every task that can run, run until it waits again."""
+    for _ in range(20):
+        await asyncio.sleep(0)
 
 
 @contextlib.contextmanager

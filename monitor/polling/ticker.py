@@ -1,4 +1,4 @@
-"""When poll cycles run: at the next due time, and on APScheduler's periodic tick.
+"""When poll cycles run: at the next due time, and on the schedule's periodic tick.
 
 The database knows when each batch is due. After each cycle the ticker asks the poller when
 the next batch is due, or when held requests may go out again, and wakes then, so a batch
@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.polling.poller import CycleStats
+from monitor.schedule import Schedule
 from monitor.tasks import finish
-from monitor.times import to_next_beat
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +49,6 @@ def tick_for(shortest_interval: float) -> float:
     return max(0.05, min(TICK_AT_MOST, shortest_interval))
 
 
-def _next_beat(every: float) -> datetime:
-    """Ticks fall on the beat the housekeeping jobs share (see `to_next_beat`)."""
-    now = time.time()
-    return datetime.fromtimestamp(now + to_next_beat(every, now), UTC)
-
-
 class Cycles(Protocol):
     """What the ticker drives: the poller."""
 
@@ -73,55 +64,40 @@ class Cycles(Protocol):
 
 
 class PollTicker:
-    def __init__(
-        self,
-        poller: Cycles,
-        every: float,
-    ) -> None:
+    """Runs poll cycles: on the schedule's `poll` tick, and when the next batch is due."""
+
+    def __init__(self, poller: Cycles, schedule: Schedule, every: float) -> None:
         self._poller = poller
-        self._every = every
-        self._scheduler = AsyncIOScheduler()
+        self._time = schedule.time
+        self._tick = schedule.every("poll", every, self._on_tick)
         self._cycle: asyncio.Task[None] | None = None
-        self._wake: asyncio.TimerHandle | None = None
+        self._wake: asyncio.Task[None] | None = None
+        self._running = False
         self._failing = False
         self.storage_failures = 0
         """Cycles in a row whose claim or write the database refused (readiness reads it)."""
 
     def start(self) -> None:
-        self._scheduler.add_job(
-            self._tick,
-            "interval",
-            seconds=self._every,
-            start_date=_next_beat(self._every),
-            id="poll",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-        self._scheduler.start()
+        """Poll now, then on every tick and wake (the ticks come once the schedule runs)."""
+        self._running = True
         self._start_cycle()
 
     @property
     def every(self) -> float:
         """Seconds between ticks: the longest a due event waits for its poll."""
-        return self._every
+        return self._tick.every
 
     def set_every(self, every: float) -> None:
-        if every != self._every and self._scheduler.running:
-            self._scheduler.reschedule_job(
-                "poll", trigger="interval", seconds=every, start_date=_next_beat(every)
-            )
-        self._every = every
+        self._tick.set_every(every)
 
     def running(self) -> bool:
-        return bool(self._scheduler.running)
+        return self._running
 
     async def stop(self, grace: float) -> None:
         """No new cycles; let the running one finish within `grace`, then cancel it."""
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        self._running = False
         if self._wake is not None:
-            self._wake.cancel()
+            await finish(self._wake)
         cycle = self._cycle
         if cycle is None or cycle.done():
             return
@@ -131,14 +107,14 @@ class PollTicker:
             logger.warning("the running poll did not finish within %.0fs; abandoning it", grace)
             await finish(cycle)
 
-    async def _tick(self) -> None:
-        # Runs on the event loop (APScheduler awaits coroutine jobs there) and returns at once,
-        # so a long cycle never makes the scheduler skip and warn.
-        self._start_cycle()
+    async def _on_tick(self) -> None:
+        # Returns at once: a long cycle never holds the tick up.
+        if self._running:
+            self._start_cycle()
 
     def poke(self) -> None:
         """Run a cycle now (unless one runs): a batch was just made due in this process."""
-        if self._scheduler.running:
+        if self._running:
             self._start_cycle()
 
     def _start_cycle(self) -> None:
@@ -165,15 +141,17 @@ class PollTicker:
     def _wake_at(self, due: float | None, *, polled: bool) -> None:
         """Run the next cycle when the next batch is due (or held requests may go out).
         What is due now but was not polled waits for the tick."""
-        if due is None or not self._scheduler.running:
+        if due is None or not self._running:
             return
         delay = due - self._poller.clock()
         if delay <= 0 and not polled:
             return
         if self._wake is not None:
             self._wake.cancel()
-        loop = asyncio.get_running_loop()
-        self._wake = loop.call_later(
-            max(MIN_WAKE, delay + gather_for(self._poller.shortest_interval)),
-            self._start_cycle,
-        )
+        after = max(MIN_WAKE, delay + gather_for(self._poller.shortest_interval))
+        self._wake = asyncio.create_task(self._wake_after(after), name="poll-wake")
+
+    async def _wake_after(self, seconds: float) -> None:
+        await self._time.sleep(seconds)
+        if self._running:
+            self._start_cycle()
