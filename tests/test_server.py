@@ -481,3 +481,39 @@ async def test_the_dashboard_says_when_the_quota_paces_requests(
         context.upstream.observe_quota(5000, 4000, now + 60)
         async with http.get(server.make_url("/")) as response:
             assert "one request every" not in await response.text(), "the rate paces, not it"
+
+
+HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+PROBES = {"/healthz", "/readyz", "/metrics"}
+"""Besides `/api/`: what machines read."""
+
+
+async def test_the_openapi_document_names_every_api_route_and_no_other(
+    make_config: ConfigFactory,
+) -> None:
+    config = make_config(server={"token": "a-token-of-16-chars"})
+    engine = create_engine(config.database.url)
+    await upgrade(engine)
+    app = build_app(context_of(config, engine))
+    routes = {
+        (route.method, resource.canonical)
+        for resource in app.router.resources()
+        for route in resource
+        if route.method in HTTP_METHODS
+        and (resource.canonical.startswith("/api/") or resource.canonical in PROBES)
+        and resource.canonical != "/api/openapi.json"  # the document itself
+    }
+    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+        headers = {"Authorization": "Bearer a-token-of-16-chars"}
+        async with http.get(server.make_url("/api/openapi.json"), headers=headers) as response:
+            document = await response.json()
+    await engine.dispose()
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method.upper() in HTTP_METHODS
+    }
+    assert routes - documented == set(), "routes the document does not describe"
+    assert documented - routes == set(), "described routes that do not exist"
+    assert len(routes) > 30

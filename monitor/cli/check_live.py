@@ -14,12 +14,30 @@ from monitor.errors import Held, InvalidApiKey, UpstreamError
 from monitor.markets import PLAIN, RequestKind, request_kind
 from monitor.models import Quota, Status
 from monitor.upstream.health import Upstream
+from monitor.upstream.ratelimit import TokenBucket
 from monitor.upstream.sizing import START
 
 DEFAULT_REQUESTS = 10
 """Requests `check --live` spends by default: each one counts against the daily quota."""
 KEY_PROBE_ID = "inventory-monitor-key-check"
 """Asked for when nothing is watched: the answer only tells whether the key works."""
+
+
+class RateOnly:
+    """The key's rate, and not the quota's pace: a check makes a few requests at once, and
+    must not wait the many seconds a pace meant to spread the rest of the day's takes."""
+
+    def __init__(self, rate: float) -> None:
+        self._bucket = TokenBucket(rate)
+
+    async def acquire(self) -> None:
+        await self._bucket.acquire()
+
+    async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
+        return None
+
+    def within(self, seconds: float) -> int:
+        return self._bucket.within(seconds)
 
 
 @dataclass(slots=True)
@@ -52,12 +70,13 @@ def live_batches(config: Config, max_requests: int | None) -> list[tuple[Request
 
 
 async def check_live(config: Config, max_requests: int | None = DEFAULT_REQUESTS) -> LiveReport:
-    from monitor.wiring import client_for
+    from monitor.wiring import PACING, client_for
 
     report = LiveReport(watched=len(config.events))
     upstream = Upstream(clock=time.time)
     async with aiohttp.ClientSession() as session:
-        client = client_for(config, session, upstream=upstream, clock=time.time)
+        limiter = RateOnly(config.ticketmaster.requests_per_second * PACING)
+        client = client_for(config, session, upstream=upstream, clock=time.time, limiter=limiter)
         started = time.monotonic()
         for kind, ids in live_batches(config, max_requests) or [(PLAIN, [KEY_PROBE_ID])]:
             report.requests += 1
