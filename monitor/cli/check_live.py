@@ -23,21 +23,12 @@ KEY_PROBE_ID = "inventory-monitor-key-check"
 """Asked for when nothing is watched: the answer only tells whether the key works."""
 
 
-class RateOnly:
+class RateOnly(TokenBucket):
     """The key's rate, and not the quota's pace: a check makes a few requests at once, and
     must not wait the many seconds a pace meant to spread the rest of the day's takes."""
 
-    def __init__(self, rate: float) -> None:
-        self._bucket = TokenBucket(rate)
-
-    async def acquire(self) -> None:
-        await self._bucket.acquire()
-
     async def observe_quota(self, available: int | None, reset_at: float | None) -> None:
         return None
-
-    def within(self, seconds: float) -> int:
-        return self._bucket.within(seconds)
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from monitor.errors import Held, RateLimited, UpstreamError
 from monitor.markets import request_kind
 from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, Change, EventState, Status, new_id
+from monitor.polling.cache import StateCache, States
 from monitor.polling.detect import (
     Rules,
     Verdict,
@@ -30,7 +31,6 @@ from monitor.polling.detect import (
     is_unchanged,
     reading_of,
     repeats_detail,
-    settled_until,
 )
 from monitor.polling.news import deliveries_of
 from monitor.polling.notes import Notes
@@ -79,10 +79,6 @@ class RetryPolicy:
 
     initial: float = 2.0
     maximum: float = 300.0
-
-
-States = dict[str, tuple[int, dict[str, EventState]]]
-"""By batch ID: the version of the batch's member states and those states."""
 
 
 @dataclass(slots=True)
@@ -157,16 +153,9 @@ class Poller:
         self._shortest = _shortest(self.watchlist)
         self._moves: dict[str, BatchKey] = {}
         """Events whose new status wants another interval, moved after the cycle."""
-        self._replies: dict[str, tuple[tuple[tuple[str, int], ...], bytes]] = {}
-        """By a request's first batch: its batches' versions after the last answer to it,
-        and that answer's digest."""
-        self._states: States = {}
-        """Batch ID to (version, member states) as this process last read or wrote them."""
-        self._all_watched: dict[str, bool] = {}
-        """By batch: every member of the cached states is still watched."""
-        self._quiet_until: dict[str, float] = {}
-        """By batch: until when an answer the same as the last would change nothing (no
-        member waits on an UNKNOWN streak, a missed read or a snapshot); -inf if never."""
+        self._cache = StateCache(rules)
+        """The batches' states as this process last read or wrote them, and what the fast
+        paths ask of them."""
         self._bursting: dict[str, float] = {}
         """Events polled at the burst interval around a sale opening, and until when."""
         self._next_due = UNKNOWN
@@ -184,7 +173,7 @@ class Poller:
         self._until_any = _until_any(self.watchlist)
         self._shortest = _shortest(self.watchlist)
         self._bursting.clear()
-        self._forget()
+        self._cache.forget()
         self._next_due = UNKNOWN
 
     def set_watch(self, event_id: str, watch: Watch | None) -> None:
@@ -323,7 +312,7 @@ class Poller:
             await self._after_cycle()
         except BaseException:
             # A write may have failed after the cache took it in: trust only the database.
-            self._forget()
+            self._cache.forget()
             self._moves.clear()
             self._next_due = UNKNOWN
             raise
@@ -356,9 +345,10 @@ class Poller:
         """
         view: States = {}
         stale: list[ClaimedBatch] = []
+        cache = self._cache
         for batch in claimed:
-            cached = self._states.get(batch.id)
-            if cached is not None and cached[0] == batch.version:
+            cached = cache.fresh(batch)
+            if cached is not None:
                 view[batch.id] = cached
             else:
                 stale.append(batch)
@@ -366,26 +356,9 @@ class Poller:
             return view
         loaded = await self._repository.load_states([batch.id for batch in stale])
         for batch in stale:
-            view[batch.id] = self._remember(
-                batch.id, batch.version, self._own_ids(loaded[batch.id])
-            )
+            own = self._own_ids(loaded[batch.id])
+            view[batch.id] = cache.remember(batch.id, batch.version, own, self.watchlist)
         return view
-
-    def _forget(self) -> None:
-        """Trust nothing cached: states, what is known of them, and answers seen."""
-        self._states.clear()
-        self._all_watched.clear()
-        self._quiet_until.clear()
-        self._replies.clear()
-
-    def _remember(
-        self, batch_id: str, version: int, states: dict[str, EventState]
-    ) -> tuple[int, dict[str, EventState]]:
-        """Cache a batch's states, with what the fast paths ask of them on every poll."""
-        entry = self._states[batch_id] = (version, states)
-        self._all_watched[batch_id] = states.keys() <= self.watchlist.keys()
-        self._quiet_until[batch_id] = _quiet_until(states, self._rules)
-        return entry
 
     def _own_ids(self, states: dict[str, EventState]) -> dict[str, EventState]:
         """`states` keyed by the watchlist's own ID strings: the copies the database hands
@@ -421,7 +394,7 @@ class Poller:
         polled = [part.batch for part in piece]
         whole = all(part.whole for part in piece)
         event_ids = [event_id for part in piece for event_id in part.members]
-        same_as = self._same_as(polled, turn.view, turn.claimed_at) if whole else None
+        same_as = self._cache.same_answer(polled, turn.view, turn.claimed_at) if whole else None
         await turn.writer.room()
         async with turn.gate:
             if len(event_ids) > self.request_size:
@@ -499,27 +472,14 @@ class Poller:
                 # One batch's bookkeeping never costs the others their answers: this one
                 # keeps its schedule and is read afresh at its next claim.
                 logger.exception("batch %s: its answer could not be recorded", batch.id)
-                self._states.pop(batch.id, None)
+                self._cache.drop(batch.id)
                 turn.writer.submit(_unpolled(batch, batch.next_due(turn.claimed_at)))
                 recorded = False
                 continue
             turn.stats.observations += answered
             turn.stats.changes += changes
         if reply.digest is not None and recorded:
-            self._replies[polled[0].id] = (_versions(polled, turn.view), reply.digest)
-
-    def _same_as(self, polled: list[ClaimedBatch], view: States, now: float) -> bytes | None:
-        """The digest of the last answer to this very request, when an answer byte for byte
-        the same would change nothing: the batches' states are those it left behind (their
-        versions have not moved), and none of them waits on a rule that time moves on (an
-        UNKNOWN streak, an event left out, a snapshot due). Such an answer is then neither
-        parsed nor checked event by event."""
-        known = self._replies.get(polled[0].id)
-        if known is None or known[0] != _versions(polled, view):
-            return None
-        if any(now >= self._quiet_until.get(batch.id, -math.inf) for batch in polled):
-            return None
-        return known[1]
+            self._cache.answered(polled, turn.view, reply.digest)
 
     def _record_same(self, polled: list[ClaimedBatch], now: float, turn: Turn) -> None:
         """An answer the same as the last: every event read, none changed."""
@@ -553,7 +513,9 @@ class Poller:
         metrics.unchanged.inc(answered - len(write.updated))
         if revised:
             version, members = view[batch.id]
-            view[batch.id] = self._remember(batch.id, version + 1, {**members, **revised})
+            view[batch.id] = self._cache.remember(
+                batch.id, version + 1, {**members, **revised}, self.watchlist
+            )
         write.polled.append(
             BatchPolled(batch.id, now, batch.next_due(claimed_at), revised=bool(revised))
         )
@@ -572,7 +534,7 @@ class Poller:
     ) -> dict[str, EventState]:
         """The members still watched and not past their `until` (the cached dict itself, in
         the usual case that this is all of them)."""
-        if not self._until_any and self._all_watched.get(batch_id, False):
+        if not self._until_any and self._cache.all_watched(batch_id):
             return members
         states = {}
         for event_id, state in members.items():
@@ -619,9 +581,8 @@ class Poller:
         watchlist = self.watchlist
         # A batch whose every member is settled (see `detect.settled_until`) needs only the
         # two values compared: the check every observation pays, kept to the least.
-        cached = self._states.get(batch.id)
-        quiet = cached is not None and cached[1] is states
-        quiet = quiet and now < self._quiet_until.get(batch.id, -math.inf)
+        cache = self._cache
+        quiet = cache.is_current(batch.id, states) and now < cache.quiet_until(batch.id)
         for event_id, state in states.items():
             item = answers.get(event_id)
             if item is None:
@@ -761,18 +722,6 @@ class Poller:
             self._metrics.changes.labels("resale_status", current.resale_status.value).inc()
         write.changes.append(change)
         write.deliveries.extend(deliveries_of(change, watch.targets, now))
-
-
-def _versions(
-    polled: list[ClaimedBatch], states: dict[str, tuple[int, dict[str, EventState]]]
-) -> tuple[tuple[str, int], ...]:
-    """The request's batches with the versions of the states cached for them."""
-    return tuple((batch.id, states[batch.id][0]) for batch in polled)
-
-
-def _quiet_until(states: Mapping[str, EventState], rules: Rules) -> float:
-    """Until when an answer the same as the last changes nothing for any of `states`."""
-    return min((settled_until(state, rules) for state in states.values()), default=math.inf)
 
 
 def _known(due: float | None) -> float:
