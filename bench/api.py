@@ -26,8 +26,8 @@ from monitor.config import parse_config
 from monitor.metrics import Metrics
 from monitor.models import new_id
 from monitor.polling.watchlist import Watch
-from monitor.server.app import serve
 from monitor.server.context import Context
+from monitor.server.web import serve
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository

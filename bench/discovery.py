@@ -20,11 +20,11 @@ from monitor.devtools.catalog import discovery_event
 from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
 from monitor.models import new_id
-from monitor.polling.details import DetailsRefresher
 from monitor.polling.discover import Discoverer
+from monitor.polling.refresher import DetailsRefresher
 from monitor.polling.watchlist import Watch
-from monitor.store.details import Details
 from monitor.store.engine import create_engine, upgrade
+from monitor.store.event_details import Details
 from monitor.store.repository import Repository
 from monitor.store.watches import Watches
 from monitor.upstream.quota import DETAILS_PER_REQUEST, discover_per_day

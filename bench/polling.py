@@ -37,8 +37,8 @@ from monitor.polling.watchlist import Watch, watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import Repository
 from monitor.store.tables import batches
-from monitor.upstream.client import AVAILABILITY_PATH, InventoryClient
 from monitor.upstream.health import Upstream
+from monitor.upstream.inventory import AVAILABILITY_PATH, InventoryClient
 from monitor.wiring import build_poller, sync_watchlist
 
 API_KEY = "bench-key"

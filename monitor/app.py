@@ -29,19 +29,20 @@ from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.base import Notifier, StatePublisher
 from monitor.notify.roster import Roster
 from monitor.notify.watchdog import Watchdog
-from monitor.polling.details import DetailsRefresher
 from monitor.polling.discover import Discoverer
 from monitor.polling.poller import FOLLOW_EVERY
+from monitor.polling.refresher import DetailsRefresher
 from monitor.polling.ticker import PollTicker, tick_for
 from monitor.polling.watchlist import Shared, Watch, watch_of, watchlist
 from monitor.redact import redactor
 from monitor.schedule import Schedule
-from monitor.server.app import serve
 from monitor.server.context import Context
+from monitor.server.web import serve
 from monitor.store.accounts import Accounts, is_user_entry
 from monitor.store.batching import unit_size
-from monitor.store.details import Details
 from monitor.store.engine import create_engine, database_reason, upgrade
+from monitor.store.event_details import Details
+from monitor.store.followed import Searches
 from monitor.store.limiter import SharedLimiter
 from monitor.store.membership import apply_watches
 from monitor.store.outbox import Outbox
@@ -49,12 +50,11 @@ from monitor.store.reads import Reads
 from monitor.store.replicas import HEARTBEAT, Replicas, replica_id
 from monitor.store.repository import Repository
 from monitor.store.retention import prune
-from monitor.store.searches import Searches
 from monitor.store.subscriptions import Subscriptions
 from monitor.store.watches import Watches
 from monitor.subscribing import Subscribing, quota_shares
 from monitor.tasks import finish
-from monitor.upstream.client import InventoryClient, availability_endpoint
+from monitor.upstream.inventory import InventoryClient, availability_endpoint
 from monitor.upstream.quota import QuotaPlan, pace_note, plan_for, quota_warning, rate_warning
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize

@@ -22,7 +22,7 @@ from monitor.discovery.client import FILTERS
 from monitor.discovery.details import Attraction
 from monitor.errors import MonitorError
 from monitor.redact import redact
-from monitor.store.searches import Followed, Searches
+from monitor.store.followed import Followed, Searches
 from monitor.times import format_duration, iso, parse_duration
 from monitor.watching import (
     IntervalText,

@@ -189,3 +189,18 @@ def event_link(event_id: str, region: str | None, url: str | None = None) -> str
         return url
     host = _SITES.get(region or "US", "ticketmaster.com")
     return f"https://www.{host}/event/{event_id}"
+
+
+_SLUG_NOISE = {"tickets", "ticket", "event", "events"}
+
+
+def slug_words(link: str | None) -> str | None:
+    """The words of a link's slug (`/oasis-live-25-tickets/event/…` → "oasis live 25")."""
+    if not link:
+        return None
+    parts = [p for p in urlsplit(link).path.split("/") if p]
+    if "event" not in parts or parts.index("event") == 0:
+        return None
+    slug = parts[parts.index("event") - 1]
+    words = [w for w in re.split(r"[-_+]+", slug) if w and w.lower() not in _SLUG_NOISE]
+    return " ".join(words) or None

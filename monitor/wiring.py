@@ -15,8 +15,8 @@ from monitor.polling.poller import FOLLOW_EVERY, Poller, RetryPolicy
 from monitor.polling.watchlist import Watch
 from monitor.store.batching import unit_size
 from monitor.store.repository import Repository
-from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
+from monitor.upstream.inventory import InventoryClient
 from monitor.upstream.ratelimit import Limiter, TokenBucket
 from monitor.upstream.sizing import RequestSize
 

@@ -22,8 +22,8 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.store.tables import batches, events
-from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
+from monitor.upstream.inventory import InventoryClient
 from monitor.upstream.ratelimit import TokenBucket
 from monitor.upstream.sizing import RequestSize
 from tests.conftest import API_KEY, FakeClock

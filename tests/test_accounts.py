@@ -20,7 +20,7 @@ from monitor.app import Monitor
 from monitor.devtools.catalog import discovery_event
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import ResaleStatus, Status
-from monitor.server.accounts import (
+from monitor.server.account_routes import (
     CalendarOut,
     ChannelOut,
     DeliveriesOut,

@@ -17,11 +17,11 @@ from sqlalchemy import select, update
 from monitor.devtools.catalog import discovery_event
 from monitor.discovery.client import DiscoveryClient
 from monitor.models import SaleOpening, new_id
-from monitor.polling.details import DetailsRefresher
+from monitor.polling.refresher import DetailsRefresher
 from monitor.polling.watchlist import Watch
 from monitor.sales import burst_until, next_burst_opening, next_sale
-from monitor.store.details import Details
 from monitor.store.engine import create_engine, upgrade
+from monitor.store.event_details import Details
 from monitor.store.repository import Repository
 from monitor.store.tables import batches, event_details, events
 from tests.conftest import API_KEY

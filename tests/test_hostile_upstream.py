@@ -19,8 +19,8 @@ from monitor.models import Health, Quota
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import saved_quota
 from monitor.store.tables import upstream
-from monitor.upstream.client import InventoryClient
 from monitor.upstream.health import Upstream
+from monitor.upstream.inventory import InventoryClient
 from monitor.upstream.quota import Demand, plan_quota
 from tests.conftest import ConfigFactory
 

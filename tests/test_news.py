@@ -17,11 +17,11 @@ from monitor.models import ChangeKind, SaleOpening
 from monitor.notify.dispatcher import Dispatcher, Route
 from monitor.notify.notifiers.webhook import WebhookNotifier
 from monitor.notify.routing import Target
-from monitor.polling.details import DetailsRefresher
 from monitor.polling.news import lifecycle_change
+from monitor.polling.refresher import DetailsRefresher
 from monitor.polling.watchlist import Watch
 from monitor.sales import sales_opened
-from monitor.store.details import Details
+from monitor.store.event_details import Details
 from monitor.store.outbox import Outbox
 from tests.conftest import API_KEY
 from tests.e2e import Receiver

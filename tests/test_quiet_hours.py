@@ -15,8 +15,8 @@ from monitor.errors import ConfigError
 from monitor.models import Availability, Change, Status
 from monitor.notify.decisions import SEND, DeferUntil
 from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dry_run import Fate, replay
 from monitor.notify.quiet import QuietHours, quiet, quiet_until
-from monitor.notify.replay import Fate, replay
 from monitor.notify.routing import Target, urgent
 from monitor.store.outbox import Outbox
 from monitor.store.records import NewDelivery, PollWrite

@@ -10,7 +10,7 @@ import yaml
 
 from monitor.config import Rule
 from monitor.models import Availability, Change, Outcome, Status
-from monitor.notify.replay import Fate, Planned, replay
+from monitor.notify.dry_run import Fate, Planned, replay
 from monitor.notify.routing import Target
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Attempt, Outbox

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.store.tables import snapshots
-from monitor.upstream.client import InventoryClient
+from monitor.upstream.inventory import InventoryClient
 from tests.rig import RigBuilder
 from tests.support import RN, A, F
 

@@ -24,8 +24,8 @@ from monitor.errors import ConfigError
 from monitor.metrics import Metrics
 from monitor.polling.watchlist import watchlist
 from monitor.server.api import AvailabilityOut, ChangesPage, EventDetail, EventsPage, Readiness
-from monitor.server.app import build_app
 from monitor.server.context import Context
+from monitor.server.web import build_app
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.reads import Reads
 from monitor.store.repository import Repository

@@ -18,9 +18,9 @@ from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator
 from monitor.logs import MalformedRequestFilter
 from monitor.polling.watchlist import watchlist
-from monitor.server import app as server_app
 from monitor.server import forms
-from monitor.server.app import build_app
+from monitor.server import web as server_app
+from monitor.server.web import build_app
 from monitor.store.repository import Repository
 from monitor.wiring import sync_watchlist
 from tests.conftest import API_KEY, ConfigFactory

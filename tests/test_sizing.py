@@ -15,7 +15,7 @@ from monitor.models import Health
 from monitor.polling.watchlist import Watch
 from monitor.store.engine import create_engine
 from monitor.store.repository import Repository
-from monitor.upstream.client import availability_endpoint
+from monitor.upstream.inventory import availability_endpoint
 from monitor.upstream.ratelimit import TokenBucket
 from monitor.upstream.sizing import API_MAX, GROW_AFTER, START, RequestSize
 from tests.conftest import API_KEY, ConfigFactory, FakeClock

@@ -12,8 +12,8 @@ from monitor.devtools.faults import QUOTA_FAULT, spike_arrest_fault
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer, Quota
 from monitor.redact import RedactingFilter, Redactor, redactor
-from monitor.upstream.client import Found, InventoryClient
 from monitor.upstream.health import Upstream
+from monitor.upstream.inventory import Found, InventoryClient
 from tests.mocking import mocked_http
 
 KEY = "sk-live-0123456789abcdef"

@@ -16,7 +16,7 @@ from monitor.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, Commands, com
 from monitor.config import Config, config_warnings
 from monitor.errors import MonitorError
 from monitor.redact import redact
-from monitor.store.details import ComingBurst
+from monitor.store.event_details import ComingBurst
 from monitor.times import iso
 from monitor.wording import plural
 
@@ -195,8 +195,8 @@ def coming_bursts(config: Config, now: float) -> list[ComingBurst]:
 
 
 async def _read_bursts(config: Config, now: float) -> list[ComingBurst]:
-    from monitor.store.details import Details
     from monitor.store.engine import HEAD_REVISION, create_engine, current_revision
+    from monitor.store.event_details import Details
 
     burst = config.polling.sale_burst
     engine = create_engine(config.database.url)

@@ -19,7 +19,7 @@ from monitor.config import Config
 from monitor.discovery.client import DiscoveryClient
 from monitor.discovery.details import Attraction
 from monitor.following import Following
-from monitor.store.searches import Searches
+from monitor.store.followed import Searches
 from monitor.watching import WatchError
 from monitor.wording import plural
 

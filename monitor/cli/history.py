@@ -21,7 +21,7 @@ from monitor.store.reads import Reads
 from monitor.store.repository import Repository
 from monitor.store.rows import EventRow
 from monitor.times import iso, local_time, next_poll, parse_duration
-from monitor.upstream.client import availability_endpoint
+from monitor.upstream.inventory import availability_endpoint
 from monitor.upstream.quota import pace_shown
 from monitor.upstream.sizing import START
 from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago, why_unknown

@@ -16,8 +16,8 @@ from monitor.cli.common import EXIT_CONFIG, Commands, command, database, load, t
 from monitor.cli.history import moment
 from monitor.config import Config
 from monitor.models import Change, DeliveryState
+from monitor.notify.dry_run import Fate, Planned, replay
 from monitor.notify.quiet import QuietHours
-from monitor.notify.replay import Fate, Planned, replay
 from monitor.polling.watchlist import watchlist
 from monitor.store.reads import DeliveryFate, Reads
 from monitor.store.watches import Watches

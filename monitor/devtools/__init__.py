@@ -1,2 +1,3 @@
 """Tools for trying the monitor without Ticketmaster: a protocol-faithful simulator of the
-Inventory Status API. May import `upstream` (for the path it serves) and the base modules."""
+Inventory Status and Discovery APIs, and the demo's catalog. Used by the CLI alone; may
+import every layer below `app` (it reads `config`, `markets` and `upstream`'s paths)."""

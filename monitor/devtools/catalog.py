@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import EventConfig
-from monitor.markets import IdKind
-from monitor.polling.details import slug_words
+from monitor.markets import IdKind, slug_words
 
 MAX_SIZE = 200
 MAX_DEPTH = 1000

@@ -49,7 +49,7 @@ from monitor.models import (
     Status,
 )
 from monitor.tasks import finish
-from monitor.upstream.client import AVAILABILITY_PATH, LEGACY_PATH
+from monitor.upstream.inventory import AVAILABILITY_PATH, LEGACY_PATH
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""Polling: the watchlist as the poller sees it, batching, the ticker, the poller and pure
-change detection.
+"""Polling: the watchlist as the poller sees it, the ticker, the poller and its cache, pure
+change detection, and the jobs that ask Discovery (details, searches).
 
-May import `upstream`, `notify` (to route a change to its notifiers), `store`, `config` and
-the base modules; never `server` or `cli`.
+May import `notify` (to route a change to its notifiers), `store`, `discovery`, `upstream`,
+`config` and the base modules; never `watching`, `server` or `cli`.
 """

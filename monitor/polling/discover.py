@@ -26,8 +26,8 @@ from monitor.errors import UpstreamError
 from monitor.markets import UNSUPPORTED_MARKETS
 from monitor.models import NoticeKind
 from monitor.store.accounts import notifier_name
-from monitor.store.details import Details
-from monitor.store.searches import Followed, Searches
+from monitor.store.event_details import Details
+from monitor.store.followed import Followed, Searches
 from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Origin, StoredWatch, Watches
 from monitor.times import iso, local_time

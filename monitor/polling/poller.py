@@ -49,8 +49,8 @@ from monitor.store.records import (
 )
 from monitor.store.repository import Repository
 from monitor.times import iso
-from monitor.upstream.client import Found, InventoryClient, Reply
 from monitor.upstream.health import Upstream
+from monitor.upstream.inventory import Found, InventoryClient, Reply
 
 logger = logging.getLogger(__name__)
 

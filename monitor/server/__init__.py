@@ -1,3 +1,3 @@
-"""The HTTP server: health, readiness, metrics, the JSON API and the dashboard, all reading
-through `store.reads`. May import everything below it (`notify` for the change document,
-`store`, `upstream`, `config` and the base modules); nothing imports it but `app`."""
+"""The HTTP server: health, readiness, metrics, the JSON API and the dashboard. Pages and the
+API read through `store.reads` and write through the services (`watching`, `subscribing`,
+`users`, `following`); may import every layer below it. Only `app` and `cli` import it."""

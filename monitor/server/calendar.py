@@ -17,7 +17,7 @@ from aiohttp import web
 
 from monitor.server.api import json_response
 from monitor.server.context import CONTEXT
-from monitor.store.details import Details, Show
+from monitor.store.event_details import Details, Show
 
 if TYPE_CHECKING:
     from icalendar import Event

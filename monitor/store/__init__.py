@@ -1,6 +1,8 @@
 """Persistence: engine set-up, the schema's table objects, typed records and row mappers, and
-set-based operations over them (watchlist, polls, outbox, reads, replicas, retention).
+set-based operations over them (watchlist, polls, outbox, reads, replicas, retention,
+accounts, subscriptions, followed searches).
 
-May import `config` and the base modules; never `upstream`, `polling`, `notify`, `server` or
-`cli`. Policy lives in `notify`; the store only applies what it is told.
+May import `discovery` (a Discovery answer, to keep what it says), `upstream` (health and
+quota records), `config` and the base modules; never `polling`, `notify`, `watching`,
+`server` or `cli`. Policy lives above; the store only applies what it is told.
 """

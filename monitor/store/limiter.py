@@ -27,11 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from monitor.errors import Held
 from monitor.models import Quota
 from monitor.store.tables import rate_limits
+from monitor.upstream.health import UNKNOWN_RESET_WAIT
 from monitor.upstream.quota import quota_pace
 
 _DB_NOW = cast(func.extract("epoch", func.clock_timestamp()), Float)
-UNKNOWN_RESET_WAIT = 3600.0
-"""How long a used-up quota holds when no answer said when it resets."""
 
 
 class SharedLimiter:

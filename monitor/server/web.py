@@ -26,7 +26,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
-from monitor.server import accounts, api, dashboard, forms, member, searches, signin, writes
+from monitor.server import (
+    account_routes,
+    api,
+    dashboard,
+    forms,
+    member,
+    search_routes,
+    signin,
+    writes,
+)
 from monitor.server.context import CONTEXT, NONCE, PRINCIPAL, Context
 from monitor.server.signin import session_of
 from monitor.store.accounts import Role
@@ -291,8 +300,8 @@ async def openapi(request: web.Request) -> web.Response:
 def _openapi(notifiers: tuple[str, ...]) -> bytes:
     """The document names the configured notifiers: `notify` takes those alone."""
     document = api.openapi_document(notifiers)
-    accounts.describe(document)
-    searches.describe(document)
+    account_routes.describe(document)
+    search_routes.describe(document)
     return orjson.dumps(document)
 
 
@@ -308,8 +317,8 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/api/events/{event_id}", api.get_event)
     app.router.add_get("/api/changes", api.list_changes)
     writes.add_routes(app.router)
-    accounts.add_routes(app.router)
-    searches.add_routes(app.router)
+    account_routes.add_routes(app.router)
+    search_routes.add_routes(app.router)
     app.router.add_get("/", home)
     app.router.add_get("/events/{event_id}", dashboard.event_page)
     app.router.add_post("/watches", dashboard.add)

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from monitor.discovery.client import DiscoveryClient, DiscoveryRefused, Search
 from monitor.discovery.details import EventDetails
 from monitor.errors import UpstreamError
-from monitor.markets import UK_REGIONS, IdKind, id_kind
+from monitor.markets import UK_REGIONS, IdKind, id_kind, slug_words
 from monitor.polling.news import deliveries_of, lifecycle_change, news
 from monitor.polling.watchlist import Watch
 from monitor.sales import sales_opened
-from monitor.store.details import Details, DetailsDue, SalesDue
+from monitor.store.event_details import Details, DetailsDue, SalesDue
 from monitor.store.records import PollWrite
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,6 @@ RETRY = 600.0
 EARLY = 0.1
 """Events due within this share of `refresh` ride along in a search that goes out anyway."""
 REFUSED_PAUSE = 6 * 3600.0
-_SLUG_NOISE = {"tickets", "ticket", "event", "events"}
 
 
 class DetailsRefresher:
@@ -190,15 +188,3 @@ class DetailsRefresher:
             if event.url and urlsplit(event.url).path.rstrip("/").lower().endswith(suffix):
                 return dataclasses.replace(event, id=due.event_id)
         return None
-
-
-def slug_words(link: str | None) -> str | None:
-    """The words of a link's slug (`/oasis-live-25-tickets/event/…` → "oasis live 25")."""
-    if not link:
-        return None
-    parts = [p for p in urlsplit(link).path.split("/") if p]
-    if "event" not in parts or parts.index("event") == 0:
-        return None
-    slug = parts[parts.index("event") - 1]
-    words = [w for w in re.split(r"[-_+]+", slug) if w and w.lower() not in _SLUG_NOISE]
-    return " ".join(words) or None

@@ -1,7 +1,7 @@
 """The JSON API of accounts: `/api/me/...` for every user (their subscriptions, channels
 and settings) and `/api/users` for admins.
 
-A member's token opens `/api/me` alone (see `server.app`). Another user's subscription or
+A member's token opens `/api/me` alone (see `server.web`). Another user's subscription or
 channel answers 404, as one that does not exist. The operator's token (`server.token`) is
 an admin without an account: it manages users, and has no subscriptions of its own.
 """
