@@ -50,7 +50,9 @@ class FollowInput(StrictInput):
     `discover:`. What it finds is watched, each event until it starts."""
 
     name: SearchName | None = Field(
-        None, description="A label for the search; the artist's name when absent."
+        None,
+        description="A label for the search; made of the artist's name (or of what it "
+        "searches for) when absent.",
     )
     artist: Filter | None = Field(None, description="An artist, team or act by name.")
     keyword: Filter | None = None
@@ -60,7 +62,6 @@ class FollowInput(StrictInput):
     city: Filter | None = None
     classification: Filter | None = None
     dma_id: Filter | None = None
-    every: IntervalText | None = Field(None, description="How often it runs (6h when absent).")
     window: IntervalText | None = Field(None, description="Only events starting within it.")
     max_events: (
         Annotated[int, Strict(), Field(ge=1, le=1000), BeforeValidator(whole_number)] | None
@@ -78,6 +79,14 @@ class FollowInput(StrictInput):
                 {"required": [name], "properties": {name: {"type": "string"}}}
                 for name in SEARCH_FILTERS
             ],
+            # An artist is looked up for the attraction ID: give one or the other.
+            "not": {
+                "required": ["artist", "attraction_id"],
+                "properties": {
+                    "artist": {"type": "string"},
+                    "attraction_id": {"type": "string"},
+                },
+            },
         }
     )
 
@@ -106,11 +115,11 @@ async def artist_named(artists: Artists | None, config: Config, name: str) -> tu
     return chosen.id, chosen.name or name
 
 
-def name_for(artist: str) -> str:
-    """A search's name made of an artist's: "Florence + the Machine" is
+def name_for(text: str) -> str:
+    """A search's name made of what it looks for: "Florence + the Machine" is
     "florence-the-machine"."""
-    words = re.sub(r"[^a-z0-9]+", "-", artist.lower()).strip("-")
-    return words[:NAME_LENGTH].rstrip("-") or "artist"
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:NAME_LENGTH].rstrip("-") or "search"
 
 
 class Following:
@@ -171,9 +180,10 @@ class Following:
             )
         name = given.pop("name", None)
         if name is None:
-            if artist is None:
-                raise WatchError("name the search", status=400, field="name")
-            name = name_for(given["artist"])
+            looked_for = given.get("artist") or next(
+                str(given[key]) for key in FILTERS if given.get(key)
+            )
+            name = name_for(looked_for)
         if any(search.name == name for search in config.discover):
             raise WatchError(
                 f"the config file has a search named {name!r}", status=409, field="name"
@@ -200,9 +210,8 @@ class Following:
 def _filters(given: dict[str, Any], config: Config) -> dict[str, Any]:
     """The search as a `discover:` entry (without its name), checked as the config file's."""
     filters = {key: given[key] for key in (*FILTERS, "artist") if key in given}
-    for key in ("every", "window"):
-        if key in given:
-            filters[key] = format_duration(parse_duration(given[key]))
+    if "window" in given:
+        filters["window"] = format_duration(parse_duration(given["window"]))
     if "max_events" in given:
         filters["max_events"] = int(given["max_events"])
     watch: dict[str, Any] = {}

@@ -59,7 +59,7 @@ from monitor.store.reads import Reads, Troubled
 from monitor.store.rows import EventRow
 from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Watches
-from monitor.times import iso, parse_duration
+from monitor.times import in_seconds, iso, parse_duration
 from monitor.upstream.quota import follower_shares
 from monitor.watching import (
     BY_ID_OR_LINK,
@@ -190,7 +190,7 @@ class SubscriptionView:
             "resale_status": None if current is None else current.resale_status.value,
             "notify": settings.get("notify"),
             "when": settings.get("when"),
-            "interval": None if interval is None else f"{interval:g}s",
+            "interval": None if interval is None else in_seconds(interval),
             **{news: settings.get(news, True) for news in NEWS},
             "paused": self.subscription.paused,
             "snoozed_until": None if snoozed is None else iso(snoozed),

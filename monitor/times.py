@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _UNITS = {
@@ -40,15 +41,26 @@ def parse_duration(text: str) -> float:
 def format_duration(seconds: float) -> str:
     """The shortest exact spelling of `seconds` that parse_duration reads back."""
     if seconds < 1:
-        return f"{seconds * 1000:g}ms"
+        in_ms = f"{_exact(seconds * 1000)}ms"
+        return in_ms if parse_duration(in_ms) == seconds else in_seconds(seconds)
     if seconds != int(seconds):
-        return f"{seconds:g}s"
+        return in_seconds(seconds)
     parts, rest = [], int(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if rest >= size:
             parts.append(f"{rest // size}{unit}")
             rest %= size
     return "".join(parts)
+
+
+def in_seconds(seconds: float) -> str:
+    """`seconds` as a duration in seconds that parse_duration reads back exactly: "90s"."""
+    return f"{_exact(seconds)}s"
+
+
+def _exact(number: float) -> str:
+    """Every digit a float holds (its shortest repr), never in exponent form."""
+    return format(Decimal(repr(number)), "f").removesuffix(".0")
 
 
 def next_poll(due_at: float | None, now: float, *, polling_now: bool = False) -> str:

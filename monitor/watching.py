@@ -42,7 +42,7 @@ from monitor.models import ChangeKind, ResaleStatus, Status
 from monitor.notify.audience import interval_of
 from monitor.store.subscriptions import Follower
 from monitor.store.watches import AuditEntry, Origin, StoredWatch, Watches
-from monitor.times import iso, parse_duration
+from monitor.times import in_seconds, iso, parse_duration
 
 logger = logging.getLogger(__name__)
 
@@ -634,9 +634,9 @@ def entry_of(event: EventConfig) -> dict[str, Any]:
         entry.pop("region", None)  # the link says both
     for key in ("interval", "cooldown"):
         if key in entry:
-            entry[key] = f"{entry[key]:g}s"
+            entry[key] = in_seconds(entry[key])
     if "interval_by_status" in entry:
         entry["interval_by_status"] = {
-            status: f"{seconds:g}s" for status, seconds in entry["interval_by_status"].items()
+            status: in_seconds(seconds) for status, seconds in entry["interval_by_status"].items()
         }
     return entry

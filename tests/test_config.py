@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.config import Config, load_config, parse_config
 from monitor.errors import ConfigError
 from monitor.models import Status
 from monitor.redact import Redactor
-from monitor.times import format_duration, next_poll, parse_duration, to_next_beat
+from monitor.times import format_duration, in_seconds, next_poll, parse_duration, to_next_beat
 from tests.conftest import ConfigFactory
 
 GOOD = """\
@@ -296,6 +298,14 @@ def test_when_an_event_is_polled_next(due_at: float | None, polling_now: bool, s
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+@given(st.floats(min_value=1e-9, max_value=100 * 365 * 86400, allow_nan=False))
+def test_a_duration_written_out_is_read_back_exactly(seconds: float) -> None:
+    """What the daemon writes (a watch's settings, an export) is taken back as it was, be it
+    long (`192909223.2s`, never `1.92909e+08s`) or short."""
+    assert parse_duration(format_duration(seconds)) == seconds
+    assert parse_duration(in_seconds(seconds)) == seconds
 
 
 def test_the_example_and_demo_configs_are_valid() -> None:

@@ -32,7 +32,7 @@ OASIS = ("K8vZ917Oasis", "Oasis")
         ("Oasis", "oasis"),
         ("Florence + the Machine", "florence-the-machine"),
         ("AC/DC", "ac-dc"),
-        ("!!!", "artist"),
+        ("!!!", "search"),
         ("The Very Long Name Of A Band That Goes On", "the-very-long-name-of-a-band-t"),
     ],
 )
@@ -109,9 +109,9 @@ async def test_the_operator_follows_an_artist_through_the_api(
                 ({"artist": "Oasis"}, 409, "name"),  # followed already
                 ({"name": "blur", "keyword": "x"}, 409, "name"),  # the config file's
                 ({"artist": "Nobody Here"}, 404, "artist"),
-                ({"keyword": "x"}, 400, "name"),
+                ({"keyword": "Oasis", "when": ["TICKETS_AVAILABLE"]}, 409, "name"),  # "oasis"
                 ({"artist": "Oasis", "name": "o2", "notify": ["nobody"]}, 400, "notify"),
-                ({"artist": "Oasis", "name": "o3", "every": "2hours"}, 400, "every"),
+                ({"artist": "Oasis", "name": "o3", "window": "2hours"}, 400, "window"),
                 ({"artist": "Oasis", "name": "o4", "colour": "red"}, 400, "colour"),
             ]
             for body, code, field in refusals:

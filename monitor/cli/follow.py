@@ -37,7 +37,6 @@ def register(actions: Commands) -> None:
     follow.add_argument("artist", help="an artist, team or act, by name")
     follow.add_argument("--name", help="a label for the search (the artist's name by default)")
     follow.add_argument("--notify", help="notifiers that hear of their shows, comma-separated")
-    follow.add_argument("--every", help="how often the search runs: 6h by default")
     unfollow = command(
         actions,
         "unfollow",
@@ -58,9 +57,8 @@ def register(actions: Commands) -> None:
 
 def _follow(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"artist": args.artist}
-    for key in ("name", "every"):
-        if getattr(args, key):
-            body[key] = getattr(args, key)
+    if args.name:
+        body["name"] = args.name
     if args.notify:
         body["notify"] = [name.strip() for name in args.notify.split(",") if name.strip()]
 

@@ -30,7 +30,7 @@ from monitor.store.event_details import Details
 from monitor.store.followed import Followed, Searches
 from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Origin, StoredWatch, Watches
-from monitor.times import iso, local_time
+from monitor.times import in_seconds, iso, local_time
 from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE, search_plan
 from monitor.wording import plural
 
@@ -308,7 +308,7 @@ def _found_settings(event: EventDetails, wanted: object) -> dict[str, Any]:
 
 
 def _duration(seconds: float | None) -> str | None:
-    return None if seconds is None else f"{seconds:g}s"
+    return None if seconds is None else in_seconds(seconds)
 
 
 def _moment(at: float) -> datetime:

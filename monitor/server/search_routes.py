@@ -3,6 +3,7 @@ operator follows at runtime (an artist by name, or any filters of `discover:`)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from monitor.server.context import CONTEXT
 from monitor.server.writes import answers_problems, json_body, service, who_of
 
 
-class SearchOut(BaseModel):
+class FollowedSearchOut(BaseModel):
     name: str
     origin: str
     """config (declared in the config file) or api (followed at runtime)."""
@@ -38,8 +39,8 @@ class SearchOut(BaseModel):
     """How many events its last run matched."""
 
 
-class SearchesOut(BaseModel):
-    searches: list[SearchOut]
+class FollowedSearchesOut(BaseModel):
+    searches: list[FollowedSearchOut]
 
 
 def _following(request: web.Request) -> Following:
@@ -80,12 +81,19 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete("/api/searches/{name}", unfollow)
 
 
-def describe(document: dict[str, Any]) -> None:
-    """Add the searches' paths and schemas to the OpenAPI document."""
+def describe(document: dict[str, Any], notifiers: Sequence[str]) -> None:
+    """Add the searches' paths and schemas to the OpenAPI document; `notify` takes the
+    configured `notifiers` alone."""
     _, schemas = models_json_schema(
-        [(SearchOut, "serialization"), (SearchesOut, "serialization"), (FollowInput, "validation")],
+        [
+            (FollowedSearchOut, "serialization"),
+            (FollowedSearchesOut, "serialization"),
+            (FollowInput, "validation"),
+        ],
         ref_template="#/components/schemas/{model}",
     )
+    notify = schemas["$defs"]["FollowInput"]["properties"]["notify"]["anyOf"][0]
+    notify["items"]["enum"] = list(notifiers)
     document["components"]["schemas"].update(schemas["$defs"])
     problem = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -105,7 +113,7 @@ def describe(document: dict[str, Any]) -> None:
                 "get": {
                     "summary": "The searches that add watches: the config file's and those "
                     "followed here",
-                    "responses": {"200": answer("SearchesOut"), "401": refused["401"]},
+                    "responses": {"200": answer("FollowedSearchesOut"), "401": refused["401"]},
                 },
                 "post": {
                     "summary": "Follow an artist, a venue or a keyword: what it finds is "
@@ -121,7 +129,7 @@ def describe(document: dict[str, Any]) -> None:
                         },
                     },
                     "responses": {
-                        "201": answer("SearchOut", "Followed; it runs within a minute"),
+                        "201": answer("FollowedSearchOut", "Followed; it runs within a minute"),
                         "400": {"description": "Bad input; `field` names it.", **problem},
                         "404": {
                             "description": "Discovery knows no artist of that name.",

@@ -301,7 +301,7 @@ def _openapi(notifiers: tuple[str, ...]) -> bytes:
     """The document names the configured notifiers: `notify` takes those alone."""
     document = api.openapi_document(notifiers)
     account_routes.describe(document)
-    search_routes.describe(document)
+    search_routes.describe(document, notifiers)
     return orjson.dumps(document)
 
 
