@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock demo test test-newest lint docs format bench fuzz-api screenshot all clean
+.PHONY: install lock demo test test-unit test-newest lint docs format bench fuzz-api screenshot all clean
 
 # Exact versions with hashes (requirements-dev.lock, made by `make lock`), then the project.
 $(INSTALLED): pyproject.toml requirements-dev.lock
@@ -46,6 +46,10 @@ docs: install
 
 test: lint docs
 	$(BIN)/pytest
+
+# The pure tests alone, in seconds: no database, broker, server, process or browser.
+test-unit: install
+	$(BIN)/pytest -q -m unit
 
 format: install
 	$(BIN)/ruff check --fix monitor tests bench migrations docs .ci

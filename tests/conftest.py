@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -27,6 +29,38 @@ POSTGRES_ADMIN = os.environ.get(
     "MONITOR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 API_KEY = "test-key-9f8e7d6c5b4a"
+
+
+END_TO_END = frozenset({"run_cli", "chromium", "create_subprocess_exec", "daemon_process"})
+"""What an end-to-end test calls: the real command line, a browser, a daemon process."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests come in three kinds: `unit` (marked so: pure, and held to it by
+    `_unit_touches_nothing`), `e2e` (a process or a browser, found by what the test calls)
+    and integration, the rest (a real database, broker, HTTP server)."""
+    for item in items:
+        function = getattr(item, "function", None)
+        names = set(getattr(getattr(function, "__code__", None), "co_names", ()))
+        if names & END_TO_END and item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _unit_touches_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test marked `unit` that opens a connection or starts a process fails, so that the
+    mark cannot lie."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError(
+            "a unit test opens no connection and starts no process: mark it otherwise"
+        )
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 class FakeClock:

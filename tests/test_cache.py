@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from monitor.models import Availability, EventState
 from monitor.polling.cache import StateCache
 from monitor.polling.detect import Rules
 from monitor.store.records import ClaimedBatch
 from tests.support import RN, A
+
+pytestmark = pytest.mark.unit
 
 RULES = Rules(unknown_after=3, snapshot_every=3600.0)
 KNOWN = Availability(A, RN)

@@ -17,6 +17,8 @@ from monitor.redact import Redactor
 from monitor.times import format_duration, in_seconds, next_poll, parse_duration, to_next_beat
 from tests.conftest import ConfigFactory
 
+pytestmark = pytest.mark.unit
+
 GOOD = """\
 ticketmaster:
   api_key: ${TM_API_KEY}

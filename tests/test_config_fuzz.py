@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from monitor.cli.main import main
 
+pytestmark = pytest.mark.unit
+
 EXAMPLE = (Path(__file__).parent.parent / "config/monitor.example.yaml").read_bytes()
 HOSTILE = [
     b"9" * 5000,

@@ -13,6 +13,8 @@ from monitor.cli.main import main
 from monitor.config import load_config
 from monitor.errors import ConfigError
 
+pytestmark = pytest.mark.unit
+
 SECRET = "s3cr3t-Zq81-value"
 HEAD = "ticketmaster: {api_key: abcdefgh}\n"
 EVENTS = "events: [{id: E1}]\n"

@@ -8,6 +8,8 @@ from monitor.models import Answer, Availability, EventState, Reading, ResaleStat
 from monitor.polling.detect import Rules, detect, is_unchanged, reading_of
 from tests.support import RA, RN, RU, A, F, N, U
 
+pytestmark = pytest.mark.unit
+
 NOW = 10_000.0
 RULES = Rules(unknown_after=3, snapshot_every=3600.0)
 

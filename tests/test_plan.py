@@ -21,6 +21,8 @@ from monitor.upstream.quota import (
 )
 from tests.conftest import ConfigFactory
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("demands", "capacity", "expected"),

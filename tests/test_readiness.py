@@ -5,6 +5,8 @@ import pytest
 from monitor.models import Health
 from monitor.readiness import readiness
 
+pytestmark = pytest.mark.unit
+
 START = 1_800_000_000.0
 OK, DEG, QUOTA, KEY = (
     Health.OK,

@@ -11,6 +11,8 @@ from monitor.polling.ticker import gather_for, tick_for
 from monitor.store.batching import Batch, BatchPlan, plan_batches, spread
 from monitor.store.records import BatchKey
 
+pytestmark = pytest.mark.unit
+
 NOW = 1000.0
 
 

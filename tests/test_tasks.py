@@ -8,6 +8,8 @@ import pytest
 
 from monitor.tasks import finish
 
+pytestmark = pytest.mark.unit
+
 
 async def test_a_task_that_survives_one_cancellation_still_ends() -> None:
     # What Python 3.11's wait_for does to a periodic job when the stop arrives as a publish

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from monitor.polling.poller import CycleStats
 from monitor.polling.ticker import PollTicker
 from monitor.schedule import Schedule
 from tests.support import ManualTime
+
+pytestmark = pytest.mark.unit
 
 START = 1_800_000_000.0  # a whole multiple of every period used here
 

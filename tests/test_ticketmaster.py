@@ -16,6 +16,8 @@ from monitor.upstream.health import Upstream
 from monitor.upstream.inventory import Found, InventoryClient
 from tests.mocking import mocked_http
 
+pytestmark = pytest.mark.unit
+
 KEY = "sk-live-0123456789abcdef"
 BASE = "https://tm.example.com"
 ENDPOINT = re.compile(r"^https://tm\.example\.com/inventory-status/v1/availability\?.*$")

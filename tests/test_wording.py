@@ -7,6 +7,8 @@ import pytest
 from monitor.watching import SnoozeInput, WatchError, WatchInput, shaped
 from monitor.wording import plural
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("count", "noun", "said"),
