@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -55,11 +56,13 @@ def _unit_touches_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
 
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError(
-            "a unit test opens no connection and starts no process: mark it otherwise"
+            "a unit test opens no connection (network or database) and starts no process: "
+            "mark it otherwise"
         )
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(sqlite3, "connect", refuse)
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 

@@ -35,6 +35,7 @@ def _follower(user: str = "alice", role: Role = Role.MEMBER, **settings: Any) ->
     return Follower(user, role, settings, ("phone", "hook"))
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("settings", "change", "heard"),
     [
@@ -55,6 +56,7 @@ def test_a_subscriptions_rules(settings: dict[str, Any], change: Change, heard: 
     assert change.kind in ChangeKind
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("followers", "names"),
     [
@@ -73,6 +75,7 @@ def test_each_channel_is_reached_once(followers: list[Follower], names: list[str
     assert [target.notifier for target in targets_of(followers)] == names
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("followers", "interval"),
     [
@@ -87,6 +90,7 @@ def test_the_shortest_interval_asked_for(followers: list[Follower], interval: fl
     assert interval_of(followers, default=60.0, member_floor=30.0) == interval
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("notifier", "owner"), [("@alice/phone", "alice"), ("ops", None), ("@bob/", "bob")]
 )
@@ -94,6 +98,7 @@ def test_the_owner_of_a_channel(notifier: str, owner: str | None) -> None:
     assert owner_of(notifier) == owner
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("address", "refused"),
     [
@@ -118,6 +123,7 @@ def test_which_addresses_are_refused(address: str, refused: bool) -> None:
     assert forbidden(address) is refused
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("host", "refused"),
     [
@@ -133,6 +139,7 @@ def test_which_hosts_are_refused_unresolved(host: str, refused: bool) -> None:
     assert (host_problem(host) is not None) is refused
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("url", "host"),
     [
@@ -149,6 +156,7 @@ def test_the_server_an_apprise_url_names(url: str, host: str | None) -> None:
     assert url_host(url) == host
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("followers", "anyway", "shares"),
     [

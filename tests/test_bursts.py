@@ -33,6 +33,7 @@ BEFORE, AFTER, BURST = 120.0, 1800.0, 10.0
 OWN = 60.0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("now", "until"),
     [
@@ -47,6 +48,7 @@ def test_burst_windows(now: float, until: float | None) -> None:
     assert burst_until([1000.0, 1400.0], now, BEFORE, AFTER) == until
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("now", "following"),
     [(0.0, 1000.0), (1000.0 + AFTER - 1, 1000.0), (1000.0 + AFTER, 5000.0), (9000.0, None)],
@@ -55,6 +57,7 @@ def test_the_next_opening_to_burst_for(now: float, following: float | None) -> N
     assert next_burst_opening([5000.0, 1000.0], now, AFTER) == following
 
 
+@pytest.mark.unit
 def test_the_next_sale() -> None:
     sales = [SaleOpening("public", None, 300.0), SaleOpening("presale", "Fans", 200.0)]
     assert next_sale(sales, 100.0) == 200.0

@@ -68,6 +68,7 @@ async def test_export_takes_a_duration_as_well_as_a_time(tmp_path: Path) -> None
     assert "expected a duration such as 1h or 7d, or an ISO 8601 date-time" in err
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -112,6 +113,7 @@ async def test_status_says_no_poll_yet_before_the_first(tmp_path: Path) -> None:
     assert out.splitlines()[0] == "upstream: no poll yet"
 
 
+@pytest.mark.unit
 def test_every_command_ends_its_help_with_examples() -> None:
     for path, help_text in helps(parser()).items():
         if path and path not in ("db", "notify", "watch", "user"):  # groups of commands
@@ -151,10 +153,12 @@ async def test_shell_completion_comes_from_the_parser(tmp_path: Path) -> None:
         assert "strict" in script, shell
 
 
+@pytest.mark.unit
 def test_the_cli_entry_point_is_the_module_main() -> None:
     assert cli_command("x")[:3] == [sys.executable, "-m", "monitor"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("available", "reset_in", "says"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import aiohttp
+import pytest
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
@@ -60,6 +61,7 @@ async def test_a_status_change_appears_on_the_page_without_a_reload(
             assert overflow <= 0, "the page scrolls sideways on a phone"
 
 
+@pytest.mark.unit
 def test_timeline_segments_follow_the_changes() -> None:
     start, now = 0.0, 100.0
     row = EventRow("E1", None, True, Availability(A, RN), 0.0, 99.0, 60.0, None, EventInfo())
@@ -90,6 +92,7 @@ def test_timeline_segments_follow_the_changes() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_ago() -> None:
     assert [ago(s) for s in (None, 2, 42, 125, 7300, 200000)] == [
         "never",

@@ -221,6 +221,7 @@ async def test_replicas_never_fetch_one_event_twice(rig: RigBuilder) -> None:
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("link", "words"),
     [

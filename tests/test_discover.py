@@ -79,6 +79,7 @@ def config_of(**changes: object) -> Config:
     return parse_config(yaml.safe_dump({**CONFIG, **changes}), "monitor.yaml", {})
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("search", "message"),
     [
@@ -97,6 +98,7 @@ def test_searches_that_cannot_run_are_refused(search: dict[str, object], message
     assert message in str(refused.value)
 
 
+@pytest.mark.unit
 def test_search_names_are_unique() -> None:
     search = {"name": "x", "keyword": "Oasis"}
     with pytest.raises(ConfigError, match="duplicate search 'x'"):
@@ -300,6 +302,7 @@ async def test_a_hostile_search_answer_is_skipped_with_one_warning(
     assert await discoverer.run(), "tried again later, and taken then"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("every", "max_events", "searches", "pages", "runs_every"),
     [
@@ -349,6 +352,7 @@ async def test_a_broad_search_spends_no_more_than_its_share(
     assert 50 <= spent <= 0.02 * 5000, "it runs, within 2% of a quota of 5,000"
 
 
+@pytest.mark.unit
 def test_check_shows_the_searches_cap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from monitor.cli.main import main
 

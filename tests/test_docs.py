@@ -30,6 +30,7 @@ def commands() -> list[str]:
     return found
 
 
+@pytest.mark.unit
 def test_the_docs_have_commands_to_try_against_the_demo() -> None:
     assert len(commands()) >= 5
     assert all(line.startswith(CLI) and DEMO in line for line in commands())

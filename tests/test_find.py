@@ -32,6 +32,7 @@ from tests.e2e import run_cli
 SHOW = datetime(2027, 7, 12, 18, 30, tzinfo=UTC)
 
 
+@pytest.mark.unit
 def test_an_event_document_is_read_field_by_field() -> None:
     doc = discovery_event(
         "vvG1zZ9pCY3Sp3",
@@ -66,6 +67,7 @@ def test_an_event_document_is_read_field_by_field() -> None:
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("doc", "expected"),
     [
@@ -101,6 +103,7 @@ def test_missing_or_odd_fields_read_as_unknown(doc: dict[str, Any], expected: Ev
     assert parse_event(doc) == expected
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("doc", [None, [], {"name": "no id"}, {"id": ""}, {"id": 5}])
 def test_an_item_without_an_id_is_no_event(doc: object) -> None:
     with pytest.raises(ShapeError):

@@ -26,6 +26,7 @@ OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
 OASIS = ("K8vZ917Oasis", "Oasis")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("artist", "name"),
     [

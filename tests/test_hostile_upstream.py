@@ -37,6 +37,7 @@ demands = st.lists(
 )
 
 
+@pytest.mark.unit
 @settings(deadline=2000, max_examples=200)
 @given(demands, st.integers(min_value=1, max_value=1000), st.integers(-(2**70), 2**70))
 def test_the_quota_planner_always_finishes_with_a_usable_plan(
@@ -55,6 +56,7 @@ header = st.one_of(
 )
 
 
+@pytest.mark.unit
 @settings(max_examples=300)
 @given(header, header, header)
 def test_rate_headers_of_any_shape_leave_a_quota_that_plans(
@@ -121,6 +123,7 @@ class SpentQuota:
         return 1
 
 
+@pytest.mark.unit
 async def test_a_quota_the_replicas_spent_holds_this_replica_too() -> None:
     tracker = Upstream(clock=lambda: NOW)
     async with aiohttp.ClientSession() as session:
@@ -135,6 +138,7 @@ async def test_a_quota_the_replicas_spent_holds_this_replica_too() -> None:
         await tracker.admit()
 
 
+@pytest.mark.unit
 @settings(max_examples=200, deadline=2000)
 @given(
     st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),

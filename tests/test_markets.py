@@ -31,6 +31,7 @@ LEGACY = "0B005F8BC6A04A1B"
 A, RN = Status.TICKETS_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("event_id", "kind"),
     [
@@ -47,6 +48,7 @@ def test_id_kinds(event_id: str, kind: IdKind) -> None:
     assert id_kind(event_id) is kind
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("event_id", "says"),
     [
@@ -62,6 +64,7 @@ def test_what_is_no_id_says_what_to_do(event_id: str, says: str) -> None:
     assert says in str(raised.value)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("url", "link"),
     [
@@ -125,6 +128,7 @@ def test_links_from_every_market(url: str, link: EventLink) -> None:
     assert parse_event_url(url) == link
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("url", "says"),
     [
@@ -156,6 +160,7 @@ def test_links_that_name_no_watchable_event(url: str, says: str) -> None:
     assert says in str(raised.value)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("source", "region", "kind", "key", "request_"),
     [
@@ -174,6 +179,7 @@ def test_partitions_say_what_requests_carry(
     assert request_kind(key) == request_
 
 
+@pytest.mark.unit
 def test_links_go_to_the_market_site() -> None:
     assert event_link("E1", None) == "https://www.ticketmaster.com/event/E1"
     assert event_link("E1", "GB") == "https://www.ticketmaster.co.uk/event/E1"
@@ -183,6 +189,7 @@ def test_links_go_to_the_market_site() -> None:
 CONFIG = "ticketmaster: {api_key: sk-test-key}\nnotifiers: {log: {type: log}}\nevents:\n"
 
 
+@pytest.mark.unit
 def test_a_pasted_link_is_an_event_entry() -> None:
     config = parse_config(
         CONFIG + f"  - url: https://www.ticketmaster.co.uk/oasis/event/{LEGACY}?x=1\n"
@@ -198,6 +205,7 @@ def test_a_pasted_link_is_an_event_entry() -> None:
     assert irish.kind is IdKind.UNIVERSAL
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -263,6 +271,7 @@ async def test_without_its_region_a_uk_event_answers_unknown(
     assert "without `region: GB` or `IE`" in caplog.text
 
 
+@pytest.mark.unit
 @settings(max_examples=100, deadline=None)
 @given(st.from_regex(EVENT_LINK, fullmatch=True))
 def test_every_link_the_api_document_allows_is_read(url: str) -> None:

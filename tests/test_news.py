@@ -31,6 +31,7 @@ from tests.support import RN, A
 DAY = 86400.0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("before", "after", "news"),
     [
@@ -51,6 +52,7 @@ PRESALE = SaleOpening("presale", "Fan presale", 100.0)
 PUBLIC = SaleOpening("public", None, 200.0)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("seen_until", "now", "opened"),
     [

@@ -25,6 +25,7 @@ def av(status: Status) -> Availability:
     return Availability(status, RN)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("current", "last_sent", "newer", "now", "expected"),
     [
@@ -47,6 +48,7 @@ def test_cooldown_stage(
     assert cooldown(current, 600.0, last_sent, newer, now) == expected
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("oldest_new", "oldest_retry", "now", "expected"),
     [

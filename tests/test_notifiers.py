@@ -51,6 +51,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.unit
 async def test_every_config_kind_is_registered_and_builds_a_notifier() -> None:
     assert set(NOTIFIER_KINDS) == set(NOTIFIER_TYPES) == set(MINIMAL)
     for kind, settings in MINIMAL.items():
@@ -229,6 +230,7 @@ async def test_apprise_failure_is_a_retryable_delivery_error_in_the_services_wor
     assert "Connection refused" in message or "connection" in message.lower(), message
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -255,6 +257,7 @@ def test_apprise_urls_are_checked_by_apprise(url: str, expected: str) -> None:
     assert f"notifiers.n.urls: URL 2: {expected}" in problem, problem
 
 
+@pytest.mark.unit
 def test_templates_mark_test_messages_and_bad_templates_are_config_errors() -> None:
     test_change = Change("test_1", "E", None, CHANGE.previous, CHANGE.current, 0.0)
     assert Renderer().subject([test_change]) == "[test] E: tickets available"

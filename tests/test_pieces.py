@@ -30,6 +30,7 @@ def shape(pieces: list[list[Part]]) -> list[list[tuple[str, int, bool]]]:
     return [[(p.batch.id, len(p.members), p.whole) for p in piece] for piece in pieces]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("requests", "size", "expected"),
     [
@@ -88,6 +89,7 @@ def test_cut(
     assert sorted(carried) == sorted(claimed), "every event asked for once"
 
 
+@pytest.mark.unit
 def test_a_batch_in_parts_is_settled_once_when_its_last_part_is_in() -> None:
     pieces = cut([[batch("a", 100)]], 40)
     joins = Joins.of(pieces)

@@ -26,6 +26,7 @@ def names(requests: list[list[Claimable]]) -> list[list[str]]:
     return [[batch.id for batch in request] for request in requests]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("due", "waiting", "capacity", "limit", "expected"),
     [
@@ -187,6 +188,7 @@ def play(
     return requests, polled_at
 
 
+@pytest.mark.unit
 @settings(max_examples=150, deadline=None)
 @given(watchlists(), st.sampled_from([100, 200, 500, 1000]), st.floats(0.0, 1.0))
 def test_nobody_waits_longer_than_their_interval_and_requests_are_fewer(
@@ -236,6 +238,7 @@ async def test_a_rider_gets_its_own_time_back_when_the_request_fails(rig: RigBui
     assert await r.reads.event_row("S") is not None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("due_at", "polled_at", "expected"),
     [

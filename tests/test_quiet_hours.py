@@ -32,6 +32,7 @@ def at(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("hours", "now", "ends"),
     [
@@ -50,6 +51,7 @@ def test_the_quiet_window(hours: QuietHours, now: str, ends: str | None) -> None
     assert quiet_until(at(now), hours) == (None if ends is None else at(ends))
 
 
+@pytest.mark.unit
 def test_an_urgent_change_ignores_quiet_hours() -> None:
     night = at("2026-12-02T03:00:00+00:00")
     assert quiet(night, NIGHT, urgent=False) == DeferUntil(at("2026-12-02T07:00:00+00:00"))
@@ -112,6 +114,7 @@ async def test_the_night_goes_out_at_its_end_as_one_message_without_what_reverte
     assert states["d1"] == states["d2"] == "superseded"
 
 
+@pytest.mark.unit
 def test_quiet_hours_are_checked(make_config: ConfigFactory) -> None:
     with pytest.raises(ConfigError, match=r"quiet_hours\.timezone: unknown time zone 'Mars/Base'"):
         make_config(
@@ -132,6 +135,7 @@ def test_quiet_hours_are_checked(make_config: ConfigFactory) -> None:
     )
 
 
+@pytest.mark.unit
 def test_replay_holds_the_night_until_morning() -> None:
     night = at("2026-12-02T01:00:00+00:00")
     history = [

@@ -35,6 +35,7 @@ class VirtualTime:
         self.now += seconds
 
 
+@pytest.mark.unit
 async def test_requests_never_exceed_the_rate_whatever_the_demand() -> None:
     time = VirtualTime()
     bucket = TokenBucket(5.0, burst=1.0, clock=time.clock, sleep=time.sleep)
@@ -50,6 +51,7 @@ async def test_requests_never_exceed_the_rate_whatever_the_demand() -> None:
     assert time.starts[-1] <= 49 / 5 + 1e-9, "and the whole budget is used"
 
 
+@pytest.mark.unit
 async def test_idle_time_refills_up_to_the_burst_only() -> None:
     time = VirtualTime()
     bucket = TokenBucket(2.0, burst=3.0, clock=time.clock, sleep=time.sleep)
@@ -197,6 +199,7 @@ async def test_the_log_says_once_when_the_quota_paces_polling_and_what_that_make
     assert simulator.quota_refusals == 0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("available", "reset_in", "events", "says"),
     [

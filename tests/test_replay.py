@@ -41,6 +41,7 @@ def fates(planned: list[Planned], notifier: str) -> list[tuple[str, Fate, float 
     return [(p.change.id, p.fate, p.at) for p in planned if p.notifier == notifier]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("target", "window", "expected"),
     [
@@ -81,6 +82,7 @@ def test_replay_runs_the_policy_stages_in_event_time(
     assert fates(planned, "n") == expected
 
 
+@pytest.mark.unit
 def test_an_event_no_longer_watched_reaches_nobody() -> None:
     planned = replay(HISTORY, lambda event: (Target("n"),) if event == "E2" else (), ["n"], {})
     assert [p.fate for p in planned] == [Fate.NOT_ROUTED] * 3 + [Fate.SENT]

@@ -31,6 +31,7 @@ def ch(
     return Change("c1", "E1", None, previous, current, 0.0, lifecycle=lifecycle, sale=sale)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("settings", "previous", "current", "expected"),
     [
@@ -58,6 +59,7 @@ def test_rule(
     assert passes(rule(**settings), ch(previous, current)) is expected
 
 
+@pytest.mark.unit
 def test_no_rules_let_everything_through_and_any_rule_of_a_set_suffices() -> None:
     assert allows((), ch(av(A), av(F)))
     either = (rule(to=[A]), rule(to=[F]))
@@ -69,6 +71,7 @@ def test_no_rules_let_everything_through_and_any_rule_of_a_set_suffices() -> Non
 LIFECYCLE, SALE = ChangeKind.LIFECYCLE, ChangeKind.SALE_OPENED
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("settings", "kind", "expected"),
     [
@@ -88,16 +91,19 @@ def test_rules_select_kinds_of_change(
     assert passes(rule(**settings), ch(av(N), av(A), kind)) is expected
 
 
+@pytest.mark.unit
 def test_no_rules_let_every_kind_through() -> None:
     assert allows((), ch(av(A), av(A), LIFECYCLE))
     assert allows((), ch(av(A), av(A), SALE))
 
 
+@pytest.mark.unit
 def test_a_kind_that_does_not_exist_is_refused() -> None:
     with pytest.raises(ValueError, match="lifecycle"):
         rule(kind="cancelled")
 
 
+@pytest.mark.unit
 def test_tags_and_when_from_the_config() -> None:
     config = parse_config(
         json.dumps(
@@ -127,6 +133,7 @@ def test_tags_and_when_from_the_config() -> None:
     assert not routed(config.rules_for(e2, "everyone"), ch(av(A), av(N))), "E2 hears only resale"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("rule", "expected"),
     [
@@ -166,6 +173,7 @@ def test_a_rule_naming_an_unknown_state_is_refused_with_the_valid_ones(
     assert f"notifiers.fans.when[0].{expected}" in problem, problem
 
 
+@pytest.mark.unit
 def test_a_single_state_stands_for_a_list(make_config: ConfigFactory) -> None:
     config = make_config(notifiers={"fans": {"type": "log", "when": {"to": "TICKETS_AVAILABLE"}}})
     (rule,) = config.notifiers["fans"].when

@@ -325,6 +325,7 @@ async def test_a_token_guards_everything_but_liveness(make_config: ConfigFactory
             assert response.status == 401
 
 
+@pytest.mark.unit
 def test_a_server_reachable_from_other_machines_needs_a_token(
     make_config: ConfigFactory,
 ) -> None:

@@ -114,6 +114,7 @@ async def test_a_page_number_beyond_reason_shows_the_last_page(
             assert shown in body, page
 
 
+@pytest.mark.unit
 def test_aiohttp_tracebacks_for_requests_that_are_not_http_are_dropped() -> None:
     error = BadHttpMessage("Invalid header value char")
     malformed = logging.LogRecord(

@@ -146,6 +146,7 @@ async def test_five_failures_in_a_minute_hold_the_name_back(make_config: ConfigF
             assert response.status == 429, "and so is this address, for any name"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("failures", "after", "wait"),
     [

@@ -35,6 +35,7 @@ def grown(size: RequestSize) -> int:
     return size.size
 
 
+@pytest.mark.unit
 def test_a_learnt_size_starts_small_and_grows_after_full_requests_pass() -> None:
     size = RequestSize.of(None, 8000)
     assert size.size == START
@@ -46,6 +47,7 @@ def test_a_learnt_size_starts_small_and_grows_after_full_requests_pass() -> None
     assert [grown(size) for _ in range(4)] == [450, 675, API_MAX, API_MAX]
 
 
+@pytest.mark.unit
 def test_requests_of_whole_batches_count_as_full_when_no_batch_more_fits() -> None:
     """Claims take batches of 100 whole: at 450, a request of 400 is as full as it gets,
     and the size must still grow to the most the API takes."""
@@ -61,6 +63,7 @@ def test_requests_of_whole_batches_count_as_full_when_no_batch_more_fits() -> No
     assert size.size == API_MAX
 
 
+@pytest.mark.unit
 def test_a_refusal_halves_the_size_and_growth_then_stops_short_of_it() -> None:
     size = RequestSize.of(None, 8000)
     assert size.refused(200)
@@ -74,6 +77,7 @@ def test_a_refusal_halves_the_size_and_growth_then_stops_short_of_it() -> None:
     assert sizes[-1] == 174, "settled just under the smallest size refused"
 
 
+@pytest.mark.unit
 def test_requests_cut_before_the_size_grew_say_nothing_of_the_new_size() -> None:
     size = RequestSize.of(None, 8000, learnt=300)
     for _ in range(GROW_AFTER):
@@ -111,6 +115,7 @@ async def test_requests_waiting_for_their_turn_go_out_at_the_size_a_refusal_left
     assert size.size == 150
 
 
+@pytest.mark.unit
 def test_a_burst_of_refusals_of_requests_built_before_the_first_halves_the_size_once() -> None:
     size = RequestSize.of(None, 8000, learnt=300)
     for _ in range(4):  # four requests of 300 IDs were in flight when the limit was met
@@ -120,22 +125,26 @@ def test_a_burst_of_refusals_of_requests_built_before_the_first_halves_the_size_
     assert size.size == 75
 
 
+@pytest.mark.unit
 def test_one_id_too_many_is_a_real_failure() -> None:
     size = RequestSize.of(None, 8000)
     assert not size.refused(1)
 
 
+@pytest.mark.unit
 def test_a_pinned_size_never_grows() -> None:
     size = RequestSize.of(50, 8000)
     assert grown(size) == 50
 
 
+@pytest.mark.unit
 def test_a_learnt_size_is_taken_up_again() -> None:
     assert RequestSize.of(None, 8000, learnt=675).size == 675
     assert RequestSize.of(None, 8000, learnt=5000).size == API_MAX
     assert RequestSize.of(300, 8000, learnt=675).size == 300, "a number pins it"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("ids", "size", "max_url_bytes", "expected"),
     [
@@ -254,6 +263,7 @@ async def test_the_learnt_size_is_kept_shown_and_taken_up_after_a_restart(
             assert again.request_size.size == 100, "not 200 again, to be refused again"
 
 
+@pytest.mark.unit
 def test_a_password_in_the_base_url_is_a_secret_and_never_shown_or_stored(
     make_config: ConfigFactory,
 ) -> None:

@@ -42,6 +42,7 @@ def answer(status: str, resale: str, **detail: str) -> Answer:
     return Answer.of("E1", {"status": status, "resaleStatus": resale, **detail})
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("item", "current", "kept"),
     [
@@ -67,6 +68,7 @@ def test_what_a_state_keeps_of_the_reasons(
     assert detail_kept(item.detail, reading_of(item), current) == kept
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("kept", "item", "repeats"),
     [

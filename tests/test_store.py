@@ -144,6 +144,7 @@ async def test_a_new_database_is_what_the_migrations_build(
         assert await connection.run_sync(_shape) == migrated
 
 
+@pytest.mark.unit
 def test_the_head_revision_known_to_the_code_is_the_newest_migration() -> None:
     newest = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert newest == HEAD_REVISION, "bump store.engine.HEAD_REVISION with each migration"

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from monitor.config import streaming
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text",
     [
@@ -48,11 +49,13 @@ def test_as_safe_load(text: str) -> None:
     assert streaming.load(text) == expected
 
 
+@pytest.mark.unit
 def test_aliases_share_one_value_as_in_pyyaml() -> None:
     loaded = streaming.load("base: &b [1]\nuse: *b\n")
     assert loaded["use"] is loaded["base"]
 
 
+@pytest.mark.unit
 def test_the_error_says_where() -> None:
     with pytest.raises(yaml.YAMLError) as caught:
         streaming.load("a: 1\nb: [1, 2\n")
@@ -78,6 +81,7 @@ documents = st.recursive(
 )
 
 
+@pytest.mark.unit
 @settings(max_examples=200, deadline=None)
 @given(documents, st.sampled_from([False, True]))
 def test_any_document_loads_as_with_safe_load(document: Any, flow: bool) -> None:

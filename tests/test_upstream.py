@@ -360,6 +360,7 @@ async def test_a_restart_keeps_the_quota_pause(rig: RigBuilder) -> None:
     assert r.simulator.requests == 1, "the restarted daemon does not ask again before the reset"
 
 
+@pytest.mark.unit
 async def test_a_quota_refusal_holds_requests_for_a_minute_even_if_the_reset_has_passed() -> None:
     clock = FakeClock()
     upstream = Upstream(clock=clock)
@@ -418,6 +419,7 @@ async def test_the_saved_refusal_of_a_replaced_key_is_not_adopted_again(
     assert other.held_until() == 1300.0
 
 
+@pytest.mark.unit
 def test_a_refusal_of_the_replaced_key_does_not_pause_the_new_one() -> None:
     """A request sent with the old key may be answered after the key was replaced: its
     refusal is not the new key's, which is tried at once; a refusal after that is."""

@@ -176,6 +176,7 @@ async def test_a_newly_watched_event_is_due_at_once(rig: RigBuilder) -> None:
         assert await conn.scalar(select(changes.c.id)) is None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("floor", "seen", "entries", "later", "taken", "floor_after"),
     [
