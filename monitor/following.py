@@ -25,10 +25,12 @@ from monitor.redact import redact
 from monitor.store.followed import Followed, Searches
 from monitor.times import format_duration, iso, parse_duration
 from monitor.watching import (
+    Conflict,
     IntervalText,
+    Invalid,
+    NotFound,
     StatusName,
     StrictInput,
-    WatchError,
     problem_of,
     shaped,
     whole_number,
@@ -95,22 +97,19 @@ async def artist_named(artists: Artists | None, config: Config, name: str) -> tu
     """The Discovery ID and name of the artist called `name` (exactly, else the most
     relevant one Discovery knows)."""
     if artists is None or not config.discovery.enabled:
-        raise WatchError(
+        raise Conflict(
             "artists are looked up in the Discovery API, which is off here "
             "(discovery.enabled): give an attraction_id",
-            status=409,
             field="artist",
         )
     try:
         found = await artists(name)
     except MonitorError as exc:
-        raise WatchError(
-            f"could not look the artist up: {redact(str(exc))}", status=409, field="artist"
+        raise Conflict(
+            f"could not look the artist up: {redact(str(exc))}", field="artist"
         ) from None
     if not found:
-        raise WatchError(
-            f"Discovery knows no artist, team or act named {name!r}", status=404, field="artist"
-        )
+        raise NotFound(f"Discovery knows no artist, team or act named {name!r}", field="artist")
     chosen = next((a for a in found if (a.name or "").lower() == name.lower()), found[0])
     return chosen.id, chosen.name or name
 
@@ -162,19 +161,16 @@ class Following:
         shaped(FollowInput, body)
         given = {key: value for key, value in body.items() if value is not None}
         if not any(given.get(name) for name in SEARCH_FILTERS):
-            raise WatchError(
+            raise Invalid(
                 "say what to search for: artist, keyword, attraction_id, venue_id, "
                 "country_code, city, classification or dma_id",
-                status=400,
                 field="artist",
             )
         config = self._config()
         artist = given.pop("artist", None)
         if artist is not None:
             if given.get("attraction_id"):
-                raise WatchError(
-                    "give an artist or an attraction_id, not both", status=400, field="artist"
-                )
+                raise Invalid("give an artist or an attraction_id, not both", field="artist")
             given["attraction_id"], given["artist"] = await artist_named(
                 self._artists, config, artist
             )
@@ -185,25 +181,19 @@ class Following:
             )
             name = name_for(looked_for)
         if any(search.name == name for search in config.discover):
-            raise WatchError(
-                f"the config file has a search named {name!r}", status=409, field="name"
-            )
+            raise Conflict(f"the config file has a search named {name!r}", field="name")
         filters = _filters(given, config)
         search = Followed(name, filters, self._clock(), who)
         if not await self._searches.follow(search):
-            raise WatchError(
-                f"a search named {name!r} is followed already", status=409, field="name"
-            )
+            raise Conflict(f"a search named {name!r} is followed already", field="name")
         logger.info("%s: search %s followed", who, name)
         return document(search)
 
     async def unfollow(self, name: str, who: str) -> None:
         if any(search.name == name for search in self._config().discover):
-            raise WatchError(
-                f"{name} comes from the config file: remove it from the config file", status=409
-            )
+            raise Conflict(f"{name} comes from the config file: remove it from the config file")
         if not await self._searches.unfollow(name):
-            raise WatchError(f"no search named {name!r} is followed", status=404)
+            raise NotFound(f"no search named {name!r} is followed")
         logger.info("%s: search %s removed (what it found stays until it starts)", who, name)
 
 
@@ -218,9 +208,8 @@ def _filters(given: dict[str, Any], config: Config) -> dict[str, Any]:
     if "notify" in given:
         unknown = [name for name in given["notify"] if name not in config.notifiers]
         if unknown:
-            raise WatchError(
+            raise Invalid(
                 f"no notifier is named {unknown[0]!r} in the config file",
-                status=400,
                 field="notify",
             )
         watch["notify"] = given["notify"]

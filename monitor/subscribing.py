@@ -63,12 +63,14 @@ from monitor.times import in_seconds, iso, parse_duration
 from monitor.upstream.quota import follower_shares
 from monitor.watching import (
     BY_ID_OR_LINK,
+    Conflict,
     EventIdText,
     IntervalText,
+    Invalid,
     LinkText,
+    NotFound,
     StatusName,
     StrictInput,
-    WatchError,
     not_null,
     problem_of,
     shaped,
@@ -258,7 +260,7 @@ class Subscribing:
     async def subscription(self, user: User, event_id: str) -> SubscriptionView:
         found = await self._subscriptions.get(user.id, event_id)
         if found is None:
-            raise WatchError(f"you do not follow {event_id!r}", status=404)
+            raise NotFound(f"you do not follow {event_id!r}")
         return (await self._views([found]))[0]
 
     async def subscribe(self, user: User, body: Mapping[str, Any]) -> SubscriptionView:
@@ -266,11 +268,9 @@ class Subscribing:
         not_null(body, "id", "url")
         shaped(SubscriptionInput, body)
         if ("id" in body) == ("url" in body):
-            raise WatchError("give the event as `id` or as `url`", status=400, field="id")
+            raise Invalid("give the event as `id` or as `url`", field="id")
         if body.get("url") is not None and body.get("region") is not None:
-            raise WatchError(
-                "give a link or a region: the link says its region", status=400, field="region"
-            )
+            raise Invalid("give a link or a region: the link says its region", field="region")
         event = self._event(body)
         settings = await self._settings(user, body, {})
         settings.update(
@@ -282,11 +282,10 @@ class Subscribing:
         try:
             await self._subscriptions.add(subscription, limit)
         except Exists:
-            raise WatchError(f"you follow {event.id} already", status=409, field="id") from None
+            raise Conflict(f"you follow {event.id} already", field="id") from None
         except OverLimit:
-            raise WatchError(
+            raise Conflict(
                 f"you follow as many events as a member may ({limit}, users.max_subscriptions)",
-                status=409,
             ) from None
         await self._written([event.id])
         logger.info("%s: follows %s", user.name, event.id)
@@ -298,7 +297,7 @@ class Subscribing:
         current = await self.subscription(user, event_id)
         for field in _EVENT_FIELDS:
             if field in body:
-                raise WatchError("a subscription's event cannot change", status=400, field=field)
+                raise Invalid("a subscription's event cannot change", field=field)
         shaped(SubscriptionSettings, body)
         settings = await self._settings(user, body, current.subscription.settings)
         await self._subscriptions.change(user.id, event_id, self._clock(), settings=_set(settings))
@@ -307,7 +306,7 @@ class Subscribing:
 
     async def unsubscribe(self, user: User, event_id: str) -> None:
         if not await self._subscriptions.remove(user.id, event_id, self._clock()):
-            raise WatchError(f"you do not follow {event_id!r}", status=404)
+            raise NotFound(f"you do not follow {event_id!r}")
         await self._written([event_id])
         logger.info("%s: no longer follows %s (its history stays)", user.name, event_id)
 
@@ -355,10 +354,9 @@ class Subscribing:
         if user.role is Role.MEMBER and not config.users.allow_private_targets and host:
             problem = await resolved_problem(host)
             if problem is not None:
-                raise WatchError(
+                raise Invalid(
                     f"{problem}: a member's channel may not reach it "
                     "(users.allow_private_targets lifts this on a home network)",
-                    status=400,
                     field="url",
                 )
         channel = Channel(user.id, given.name, given.type, url, secret, self._clock())
@@ -366,13 +364,12 @@ class Subscribing:
         try:
             await self._accounts.add_channel(channel, limit)
         except Exists:
-            raise WatchError(
-                f"you have a channel named {given.name!r} already", status=409, field="name"
+            raise Conflict(
+                f"you have a channel named {given.name!r} already", field="name"
             ) from None
         except OverLimit:
-            raise WatchError(
+            raise Conflict(
                 f"you have as many channels as a member may ({limit}, users.max_channels)",
-                status=409,
             ) from None
         await self._channels_written(user)
         logger.info("%s: channel %s added", user.name, given.name)
@@ -380,7 +377,7 @@ class Subscribing:
 
     async def remove_channel(self, user: User, name: str) -> None:
         if not await self._accounts.remove_channel(user, name, self._clock()):
-            raise WatchError(f"you have no channel named {name!r}", status=404)
+            raise NotFound(f"you have no channel named {name!r}")
         await self._channels_written(user)
         logger.info("%s: channel %s removed", user.name, name)
 
@@ -389,7 +386,7 @@ class Subscribing:
         it got through, and the receiver's answer or why not."""
         channel = next((c for c in await self.channels(user) if c.name == name), None)
         if channel is None:
-            raise WatchError(f"you have no channel named {name!r}", status=404)
+            raise NotFound(f"you have no channel named {name!r}")
         guarded = user.role is Role.MEMBER and not self._config().users.allow_private_targets
         route = channel_route(user, channel, guarded=guarded)
         try:
@@ -413,18 +410,15 @@ class Subscribing:
         if "max_events" in given:
             given["max_events"] = int(given["max_events"])  # 3.0 is 3, as the schema says
         if not any(given.get(name) for name in _SEARCH_FILTERS):
-            raise WatchError(
+            raise Invalid(
                 "say what to search for: artist, keyword, attraction_id, venue_id, "
                 "country_code, city, classification or dma_id",
-                status=400,
                 field="artist",
             )
         artist = given.pop("artist", None)
         if artist is not None:
             if given.get("attraction_id"):
-                raise WatchError(
-                    "give an artist or an attraction_id, not both", status=400, field="artist"
-                )
+                raise Invalid("give an artist or an attraction_id, not both", field="artist")
             given["attraction_id"], given["artist"] = await self._artist(artist)
         name = given.pop("name")
         search = UserSearch(user.id, user.name, name, given, self._clock())
@@ -436,20 +430,17 @@ class Subscribing:
         try:
             await self._subscriptions.add_search(search, limit)
         except Exists:
-            raise WatchError(
-                f"you have a search named {name!r} already", status=409, field="name"
-            ) from None
+            raise Conflict(f"you have a search named {name!r} already", field="name") from None
         except OverLimit:
-            raise WatchError(
+            raise Conflict(
                 f"you have as many searches as a member may ({limit}, users.max_searches)",
-                status=409,
             ) from None
         logger.info("%s: search %s added", user.name, name)
         return search
 
     async def remove_search(self, user: User, name: str) -> None:
         if not await self._subscriptions.remove_search(user.id, name):
-            raise WatchError(f"you have no search named {name!r}", status=404)
+            raise NotFound(f"you have no search named {name!r}")
         logger.info("%s: search %s removed (what it found stays)", user.name, name)
 
     async def _artist(self, name: str) -> tuple[str, str]:
@@ -477,9 +468,8 @@ class Subscribing:
         floor = self._config().users.min_interval
         interval = settings.get("interval")
         if user.role is Role.MEMBER and interval is not None and interval < floor:
-            raise WatchError(
+            raise Invalid(
                 f"a member's interval is at least {floor:g}s (users.min_interval)",
-                status=400,
                 field="interval",
             )
         notify = settings.get("notify")
@@ -489,9 +479,8 @@ class Subscribing:
                 if name not in own:
                     known = ", ".join(sorted(own)) or "none yet"
                     # The request's form is right; what it names is not there (yet).
-                    raise WatchError(
+                    raise Conflict(
                         f"you have no channel named {name!r} (yours: {known})",
-                        status=409,
                         field="notify",
                     )
         return settings
@@ -533,7 +522,7 @@ def _checked(make: Callable[[], str], field: str) -> str:
         return make()
     except ValidationError as exc:
         message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise WatchError(message, status=400, field=field) from None
+        raise Invalid(message, field=field) from None
 
 
 async def quota_shares(

@@ -26,7 +26,7 @@ from monitor.config.notifiers import QuietHoursConfig
 from monitor.models import new_id
 from monitor.store.accounts import Accounts, Exists, Role, User
 from monitor.store.subscriptions import Subscriptions
-from monitor.watching import WatchError
+from monitor.watching import Conflict, Invalid, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +79,16 @@ async def password_matches(stored: str | None, password: str) -> bool:
 
 def check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise WatchError(
+        raise Invalid(
             f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters",
-            status=400,
             field="password",
         )
 
 
 def check_name(name: str) -> None:
     if not re.fullmatch(USER_NAME, name):
-        raise WatchError(
+        raise Invalid(
             "a user name has 1 to 32 characters: lower-case letters, digits, '_', '.', '-'",
-            status=400,
             field="name",
         )
 
@@ -99,17 +97,15 @@ def settings_of(body: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
     """A user's settings after `body` ({timezone, quiet_hours}; null clears one)."""
     unknown = sorted(set(body) - {"timezone", "quiet_hours"})
     if unknown:
-        raise WatchError(f"unknown field {unknown[0]!r}", status=400, field=unknown[0])
+        raise Invalid(f"unknown field {unknown[0]!r}", field=unknown[0])
     settings = {**current, **body}
     settings = {key: value for key, value in settings.items() if value is not None}
     zone = settings.get("timezone", "UTC")
     hours = settings.get("quiet_hours")
     if not isinstance(zone, str):
-        raise WatchError("expected a time zone such as Europe/London", status=400, field="timezone")
+        raise Invalid("expected a time zone such as Europe/London", field="timezone")
     if hours is not None and not isinstance(hours, dict):
-        raise WatchError(
-            'expected {"from": "23:00", "to": "07:00"}', status=400, field="quiet_hours"
-        )
+        raise Invalid('expected {"from": "23:00", "to": "07:00"}', field="quiet_hours")
     try:
         QuietHoursConfig.model_validate(
             {**(hours or {"from": "00:00", "to": "00:00"}), "timezone": zone}
@@ -118,9 +114,7 @@ def settings_of(body: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
         error = exc.errors()[0]
         where = [str(part) for part in error["loc"]]
         field = "timezone" if where == ["timezone"] else ".".join(["quiet_hours", *where])
-        raise WatchError(
-            str(error["msg"]).removeprefix("Value error, "), status=400, field=field
-        ) from None
+        raise Invalid(str(error["msg"]).removeprefix("Value error, "), field=field) from None
     return settings
 
 
@@ -164,9 +158,7 @@ class Users:
         try:
             await self._accounts.add_user(user, hashed, digest(token))
         except Exists:
-            raise WatchError(
-                f"a user named {name!r} exists already", status=409, field="name"
-            ) from None
+            raise Conflict(f"a user named {name!r} exists already", field="name") from None
         if self._channels_changed is not None:
             await self._channels_changed()
         logger.info("user %s added (%s)", name, role.value)
@@ -178,7 +170,7 @@ class Users:
     async def get(self, name: str) -> User:
         user = await self._accounts.user(name)
         if user is None:
-            raise WatchError(f"no user is named {name!r}", status=404, field="name")
+            raise NotFound(f"no user is named {name!r}", field="name")
         return user
 
     async def new_token(self, name: str) -> str:

@@ -207,13 +207,36 @@ class SnoozeInput(StrictInput):
 
 
 class WatchError(MonitorError):
-    """A write that cannot be done: `status` says how (400 bad input, 404 unknown watch,
-    409 conflict), `field` which field is wrong, if one is."""
+    """A write that cannot be done, and the field that is wrong, if one is. Which kind it is
+    says why; the HTTP layer and the CLI turn the kind into a status or an exit code."""
 
-    def __init__(self, message: str, *, status: int, field: str | None = None) -> None:
-        self.status = status
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+class Invalid(WatchError):
+    """The input is wrong: a value, a field, a shape."""
+
+
+class NotFound(WatchError):
+    """What it names does not exist (or is not the asker's to see)."""
+
+
+class Conflict(WatchError):
+    """It cannot be done as things stand: it exists already, a limit, the config file's."""
+
+
+class Forbidden(WatchError):
+    """The asker may not do it: writes are off, or a stale form."""
+
+
+class Unauthorized(WatchError):
+    """The asker is not who they say: a wrong password or token."""
+
+
+class Unsupported(WatchError):
+    """The body is not of a type taken here (a form where JSON goes, or the reverse)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +302,7 @@ class Watching:
         if configured is not None:
             return _of_config(configured, stored)
         if stored is None or stored.origin is Origin.CONFIG:
-            raise WatchError(f"no watch for event {event_id!r}", status=404)
+            raise NotFound(f"no watch for event {event_id!r}")
         return _of_stored(stored)
 
     async def paused(self) -> Sequence[WatchView]:
@@ -300,17 +323,15 @@ class Watching:
         `events:` takes (a null is no setting); 409 when it is watched already."""
         not_null(body, "id", "url")
         if body.get("url") is not None and body.get("region") is not None:
-            raise WatchError(
-                "give a link or a region: the link says its region", status=400, field="region"
-            )
+            raise Invalid("give a link or a region: the link says its region", field="region")
         event, settings = self._validated(_set(body))
         view_id = event.id
         if any(configured.id == view_id for configured in self._config().events):
-            raise WatchError(f"{view_id} is watched already", status=409, field="id")
+            raise Conflict(f"{view_id} is watched already", field="id")
         until = None if event.until is None else event.until.timestamp()
         stored = StoredWatch(view_id, Origin.API, None, settings, self._clock(), until)
         if not await self._watches.put(stored, self._clock(), who):
-            raise WatchError(f"{view_id} is watched already", status=409, field="id")
+            raise Conflict(f"{view_id} is watched already", field="id")
         await self._written(view_id)
         logger.info("%s: watch %s added", who, view_id)
         return _of_stored(stored)
@@ -320,12 +341,12 @@ class Watching:
         ones, and a null removes one."""
         view = await self.get(event_id)
         if view.origin is Origin.CONFIG:
-            raise WatchError(f"{event_id} comes from the config file: change it there", status=409)
+            raise Conflict(f"{event_id} comes from the config file: change it there")
         if "id" in body or "url" in body:
             field = "id" if "id" in body else "url"
-            raise WatchError("a watch's event cannot change", status=400, field=field)
+            raise Invalid("a watch's event cannot change", field=field)
         if body.get("region") is not None and view.settings.get("url"):
-            raise WatchError("this watch's link says its region", status=409, field="region")
+            raise Conflict("this watch's link says its region", field="region")
         shaped(SettingsInput, body)
         event, settings = self._validated(_set({**view.settings, **body}))
         until = None if event.until is None else event.until.timestamp()
@@ -345,9 +366,8 @@ class Watching:
     async def remove(self, event_id: str, who: str) -> None:
         view = await self.get(event_id)
         if view.origin is Origin.CONFIG:
-            raise WatchError(
+            raise Conflict(
                 f"{event_id} comes from the config file: remove it from the config file",
-                status=409,
             )
         await self._watches.remove(event_id, self._clock(), who)
         await self._written(event_id)
@@ -356,7 +376,7 @@ class Watching:
     async def restore(self, event_id: str, who: str) -> WatchView:
         """Undo the removal of a watch: watched again with the settings it had."""
         if not await self._watches.restore(event_id, self._clock(), who):
-            raise WatchError(f"there is no removal of {event_id} to undo", status=409)
+            raise Conflict(f"there is no removal of {event_id} to undo")
         await self._written(event_id)
         logger.info("%s: watch %s restored", who, event_id)
         return await self.get(event_id)
@@ -394,7 +414,7 @@ class Watching:
         it each time)."""
         unknown = sorted(set(body) - _FIELDS)
         if unknown:
-            raise WatchError(f"unknown field {unknown[0]!r}", status=400, field=unknown[0])
+            raise Invalid(f"unknown field {unknown[0]!r}", field=unknown[0])
         try:
             event = _EVENT.validate_python(dict(body))
         except ValidationError as exc:
@@ -404,9 +424,7 @@ class Watching:
         for name in event.notify or ():
             if name not in config.notifiers:
                 known = ", ".join(sorted(config.notifiers)) or "none"
-                raise WatchError(
-                    f"no notifier is named {name!r} (known: {known})", status=400, field="notify"
-                )
+                raise Invalid(f"no notifier is named {name!r} (known: {known})", field="notify")
         return event, {**body, "url": event.url} if event.url else dict(body)
 
 
@@ -420,7 +438,7 @@ def _set(body: Mapping[str, Any]) -> dict[str, Any]:
 def not_null(body: Mapping[str, Any], *fields: str) -> None:
     for field in fields:
         if field in body and body[field] is None:
-            raise WatchError("must not be null", status=400, field=field)
+            raise Invalid("must not be null", field=field)
 
 
 def shaped(model: type[StrictInput], body: Mapping[str, Any]) -> None:
@@ -437,11 +455,11 @@ def problem_of(exc: ValidationError) -> WatchError:
     field = ".".join(str(part) for part in error["loc"] if not _is_tag(part)) or None
     if error["type"] == "extra_forbidden":
         name = ".".join(str(part) for part in error["loc"] if not _is_tag(part))
-        return WatchError(f"unknown field {name!r}", status=400, field=name)
+        return Invalid(f"unknown field {name!r}", field=name)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "string_pattern_mismatch":
         message = _pattern_words(str(error["ctx"]["pattern"]), error["input"])
-    return WatchError(message, status=400, field=field)
+    return Invalid(message, field=field)
 
 
 _CHOICES = re.compile(r"\^\(\?:([A-Za-z0-9_|/+-]+)\)\$")
@@ -477,18 +495,18 @@ def snooze_end(body: Mapping[str, Any], now: float) -> float:
     not_null(body, "for", "until")
     shaped(SnoozeInput, body)
     if ("for" in body) == ("until" in body):
-        raise WatchError("give either `for` or `until`", status=400, field="for")
+        raise Invalid("give either `for` or `until`", field="for")
     if "for" in body:
         if _NONE.fullmatch(body["for"]):
             return now
         try:
             return now + parse_duration(body["for"])
         except ValueError as exc:
-            raise WatchError(str(exc), status=400, field="for") from None
+            raise Invalid(str(exc), field="for") from None
     try:
         moment = datetime.fromisoformat(body["until"])
     except ValueError:
-        raise WatchError("expected an ISO 8601 date-time", status=400, field="until") from None
+        raise Invalid("expected an ISO 8601 date-time", field="until") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 

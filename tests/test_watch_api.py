@@ -16,8 +16,17 @@ from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Outcome
 from monitor.server.api import Problem, WatchesPage, WatchOut
-from monitor.server.writes import MAX_BODY
+from monitor.server.writes import MAX_BODY, status_of
 from monitor.store.outbox import Attempt, Outbox
+from monitor.watching import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unsupported,
+    WatchError,
+)
 from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
 from tests.support import RN, A, eventually
 
@@ -307,3 +316,22 @@ async def test_a_dead_delivery_is_retried_through_the_api(make_config: ConfigFac
 
         await eventually(delivered, what="the delivery sent again")
         await call(http, "POST", "/api/deliveries/d1/retry", 404)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [
+        (Invalid, 400),
+        (Unauthorized, 401),
+        (Forbidden, 403),
+        (NotFound, 404),
+        (Conflict, 409),
+        (Unsupported, 415),
+    ],
+)
+def test_the_http_layer_says_each_kind_of_refusal_with_its_status(
+    kind: type[WatchError], status: int
+) -> None:
+    """The services say what went wrong; only the HTTP layer knows status codes."""
+    assert status_of(kind("no")) == status

@@ -129,6 +129,8 @@ def with_examples(examples: Sequence[str]) -> dict[str, Any]:
 def refused(command: str, exc: WatchError) -> int:
     """A write the service refused: one line naming the field, and the exit code (2 for
     bad input, 1 otherwise)."""
+    from monitor.watching import Invalid  # loaded by the commands that write, not by all
+
     where = f"{exc.field}: " if exc.field else ""
     print(f"{command}: {where}{exc}", file=sys.stderr)
-    return EXIT_CONFIG if exc.status == 400 else EXIT_FAILURE
+    return EXIT_CONFIG if isinstance(exc, Invalid) else EXIT_FAILURE

@@ -32,7 +32,15 @@ from monitor.subscribing import (
 )
 from monitor.times import iso
 from monitor.users import MAX_PASSWORD, MIN_PASSWORD, USER_NAME, Principal, Users
-from monitor.watching import SnoozeInput, StrictInput, WatchError, shaped
+from monitor.watching import (
+    Forbidden,
+    Invalid,
+    NotFound,
+    SnoozeInput,
+    StrictInput,
+    Unauthorized,
+    shaped,
+)
 
 NO_ACCOUNT = (
     "the operator's token has no account of its own: create a user (inventory-monitor "
@@ -175,15 +183,15 @@ def _user(request: web.Request) -> User:
     principal: Principal | None = request.get(PRINCIPAL)
     if principal is None or principal.user is None:
         if principal is None:
-            raise WatchError("a user's token is required (Authorization: Bearer ...)", status=401)
-        raise WatchError(NO_ACCOUNT, status=403)
+            raise Unauthorized("a user's token is required (Authorization: Bearer ...)")
+        raise Forbidden(NO_ACCOUNT)
     return principal.user
 
 
 def _subscribing(request: web.Request) -> Subscribing:
     service = request.app[CONTEXT].subscribing
     if service is None:
-        raise WatchError("accounts are not served here", status=404)
+        raise NotFound("accounts are not served here")
     return service
 
 
@@ -191,9 +199,9 @@ def _users(request: web.Request) -> Users:
     service = request.app[CONTEXT].users
     principal = request.get(PRINCIPAL)
     if service is None:
-        raise WatchError("accounts are not served here", status=404)
+        raise NotFound("accounts are not served here")
     if principal is None or not principal.admin:
-        raise WatchError("only an admin manages users", status=403)
+        raise Forbidden("only an admin manages users")
     return service
 
 
@@ -213,7 +221,7 @@ def _me(principal: Principal) -> dict[str, Any]:
 async def get_me(request: web.Request) -> web.Response:
     principal = request.get(PRINCIPAL)
     if principal is None:
-        raise WatchError("a user's token is required (Authorization: Bearer ...)", status=401)
+        raise Unauthorized("a user's token is required (Authorization: Bearer ...)")
     return json_response(_me(principal))
 
 
@@ -223,7 +231,7 @@ async def change_me(request: web.Request) -> web.Response:
     body = await json_body(request)
     users = request.app[CONTEXT].users
     if users is None:
-        raise WatchError("accounts are not served here", status=404)
+        raise NotFound("accounts are not served here")
     shaped(MeInput, body)
     updated = await users.update_settings(user, body)
     return json_response(_me(Principal(updated.name, updated.role, updated)))
@@ -236,7 +244,7 @@ async def renew_calendar(request: web.Request) -> web.Response:
     await json_body(request, required=False)
     users = request.app[CONTEXT].users
     if users is None:
-        raise WatchError("accounts are not served here", status=404)
+        raise NotFound("accounts are not served here")
     key = await users.new_calendar_key(user)
     return json_response({"url": f"/api/me/calendar.ics?{urlencode({'key': key})}"})
 
@@ -342,7 +350,7 @@ async def subscribe(request: web.Request) -> web.Response:
 def _event_id(request: web.Request) -> str:
     event_id = request.match_info["event_id"]
     if "\x00" in event_id:
-        raise WatchError("must not contain a NUL character", status=400, field="event_id")
+        raise Invalid("must not contain a NUL character", field="event_id")
     return event_id
 
 

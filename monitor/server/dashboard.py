@@ -18,12 +18,13 @@ from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, Context
 from monitor.server.forms import SNOOZES, WHO, csrf_value, entry_of, read_form, refused
 from monitor.server.pages import render
+from monitor.server.writes import status_of
 from monitor.store.reads import DeliveryFate, Troubled
 from monitor.store.rows import EventRow
 from monitor.store.watches import AuditEntry
 from monitor.times import iso, local_time, next_poll
 from monitor.upstream.quota import pace_shown
-from monitor.watching import WatchError, WatchView
+from monitor.watching import Forbidden, WatchError, WatchView
 from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago, why_unknown
 
 MAX_PAGES = 1000
@@ -100,7 +101,7 @@ async def add(request: web.Request) -> web.Response:
     except WatchError as exc:
         if exc.field in ("id", "url"):
             exc.field = "event"
-        if exc.status == 403:
+        if isinstance(exc, Forbidden):
             return refused(request, "add the watch", exc)
         return await page(request, entered=entered, problem=exc)
     raise web.HTTPSeeOther(f"/events/{quote(view.event_id, safe='')}")
@@ -196,7 +197,7 @@ async def page(
         request,
         "live.html" if query.get("fragment") == "1" else "dashboard.html",
         values,
-        status=200 if problem is None else problem.status,
+        status=200 if problem is None else status_of(problem),
     )
 
 

@@ -21,8 +21,8 @@ from multidict import MultiDictProxy
 from monitor.following import Following
 from monitor.server.context import CONTEXT, Context
 from monitor.server.pages import render
-from monitor.server.writes import MAX_BODY, requeue, service
-from monitor.watching import WatchError, Watching
+from monitor.server.writes import MAX_BODY, requeue, service, status_of
+from monitor.watching import Forbidden, Invalid, NotFound, Unsupported, WatchError, Watching
 
 WHO = "dashboard"
 """The audit's name for a write made from a signed-in browser."""
@@ -42,17 +42,16 @@ async def read_form(request: web.Request) -> tuple[Watching, MultiDictProxy[Any]
     context = request.app[CONTEXT]
     watching = service(context)
     if request.content_type != "application/x-www-form-urlencoded":
-        raise WatchError("the dashboard's forms send form data", status=415)
+        raise Unsupported("the dashboard's forms send form data")
     if (request.content_length or 0) > MAX_BODY:
-        raise WatchError("the request body is over 64 KB", status=400)
+        raise Invalid("the request body is over 64 KB")
     form = await request.post()
     offered = form.get("csrf")
     if not isinstance(offered, str) or not hmac.compare_digest(
         offered.encode(), csrf_value(context).encode()
     ):
-        raise WatchError(
+        raise Forbidden(
             "the form is out of date (the token changed?): reload the page and try again",
-            status=403,
             field="csrf",
         )
     return watching, form
@@ -65,7 +64,7 @@ def refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
         request,
         "problem.html",
         {"what": what, "field": exc.field, "error": str(exc)},
-        status=exc.status if exc.status in (400, 403, 404, 409, 415) else 400,
+        status=status_of(exc),
     )
 
 
@@ -153,7 +152,7 @@ async def unfollow(request: web.Request) -> web.Response:
 async def _following(request: web.Request) -> Following:
     following = request.app[CONTEXT].following
     if following is None:
-        raise WatchError("searches are not kept here", status=404)
+        raise NotFound("searches are not kept here")
     return following
 
 

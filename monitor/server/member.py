@@ -20,7 +20,7 @@ from monitor.server.writes import MAX_BODY
 from monitor.store.accounts import User
 from monitor.subscribing import Subscribing, channel_document
 from monitor.users import Users
-from monitor.watching import WatchError
+from monitor.watching import Forbidden, Invalid, Unsupported, WatchError
 
 BUYABLE = ["TICKETS_AVAILABLE", "FEW_TICKETS_LEFT"]
 """What "only when I can buy" asks for."""
@@ -69,14 +69,12 @@ async def page(
 async def _form(request: web.Request) -> tuple[User, Subscribing, Users, dict[str, str]]:
     user, subscribing, users, session = _signed_in(request)
     if request.content_type != "application/x-www-form-urlencoded":
-        raise WatchError("the dashboard's forms send form data", status=415)
+        raise Unsupported("the dashboard's forms send form data")
     if (request.content_length or 0) > MAX_BODY:
-        raise WatchError("the request body is over 64 KB", status=400)
+        raise Invalid("the request body is over 64 KB")
     form = {key: str(value) for key, value in (await request.post()).items()}
     if not hmac.compare_digest(form.get("csrf", "").encode(), form_value(session).encode()):
-        raise WatchError(
-            "the form is out of date: reload the page and try again", status=403, field="csrf"
-        )
+        raise Forbidden("the form is out of date: reload the page and try again", field="csrf")
     return user, subscribing, users, form
 
 

@@ -23,7 +23,17 @@ from aiohttp import web
 from monitor.server.api import json_response, query_int, query_text
 from monitor.server.context import CONTEXT, PRINCIPAL, Context
 from monitor.store.reads import MAX_PAGE
-from monitor.watching import WatchError, Watching, WatchView
+from monitor.watching import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unsupported,
+    WatchError,
+    Watching,
+    WatchView,
+)
 
 MAX_BODY = 64 * 1024
 WHO = "api"
@@ -34,6 +44,22 @@ ENABLE = (
     "writes are off until server.token is set in the config file (token: ${MONITOR_TOKEN}); "
     "then send it as Authorization: Bearer ..."
 )
+
+
+STATUS: dict[type[WatchError], int] = {
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Unsupported: 415,
+}
+"""The HTTP status of each kind of refusal: the services say what went wrong, this says how
+the web says it."""
+
+
+def status_of(refusal: WatchError) -> int:
+    return next((status for kind, status in STATUS.items() if isinstance(refusal, kind)), 400)
 
 
 def problem(message: str, status: int, field: str | None = None) -> web.Response:
@@ -57,7 +83,7 @@ def service(context: Context) -> Watching:
 
 async def read_body(request: web.Request) -> bytes:
     """The body, refused past MAX_BODY before more of it is read."""
-    too_large = WatchError("the request body is over 64 KB", status=400, field=None)
+    too_large = Invalid("the request body is over 64 KB", field=None)
     if (request.content_length or 0) > MAX_BODY:
         raise too_large
     body = bytearray()
@@ -71,18 +97,16 @@ async def read_body(request: web.Request) -> bytes:
 async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
     """A JSON object; a body-less request is an empty one where none is `required`."""
     if (request.body_exists or required) and request.content_type != "application/json":
-        raise WatchError(
-            "send JSON (Content-Type: application/json)", status=415, field="Content-Type"
-        )
+        raise Unsupported("send JSON (Content-Type: application/json)", field="Content-Type")
     raw = await read_body(request)
     if not raw and not required:
         return {}
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise WatchError(f"the body is not JSON: {exc}", status=400) from None
+        raise Invalid(f"the body is not JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise WatchError("the body must be a JSON object", status=400)
+        raise Invalid("the body must be a JSON object")
     _once_each(raw)
     return body
 
@@ -95,7 +119,7 @@ def _once_each(raw: bytes) -> None:
         seen: set[str] = set()
         for key, _ in items:
             if key in seen:
-                raise WatchError(f"the key {key!r} is given twice", status=400, field=key)
+                raise Invalid(f"the key {key!r} is given twice", field=key)
             seen.add(key)
         return dict(items)
 
@@ -109,19 +133,19 @@ WATCHES_PAGE = 500
 def _event_id(request: web.Request) -> str:
     event_id = request.match_info["event_id"]
     if "\x00" in event_id:
-        raise WatchError("must not contain a NUL character", status=400, field="event_id")
+        raise Invalid("must not contain a NUL character", field="event_id")
     return event_id
 
 
 def answers_problems(handler: Handler) -> Handler:
-    """A refused write is a problem document with the status the service chose."""
+    """A refused write is a problem document, with the status its kind maps to."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.Response:
         try:
             return await handler(request)
         except WatchError as exc:
-            return problem(str(exc), exc.status, exc.field)
+            return problem(str(exc), status_of(exc), exc.field)
 
     return wrapped
 
@@ -150,7 +174,7 @@ async def get_watch(request: web.Request) -> web.Response:
     watching = request.app[CONTEXT].watching
     event_id = _event_id(request)
     if watching is None:
-        raise WatchError(f"no watch for event {event_id!r}", status=404)
+        raise NotFound(f"no watch for event {event_id!r}")
     return json_response((await watching.get(event_id)).document())
 
 
@@ -228,7 +252,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
 async def requeue(context: Context, delivery_id: str) -> None:
     """Queue a dead delivery again, due now."""
     if context.retry is None or "\x00" in delivery_id or not await context.retry(delivery_id):
-        raise WatchError(f"no dead delivery has the ID {delivery_id!r}", status=404)
+        raise NotFound(f"no dead delivery has the ID {delivery_id!r}")
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
