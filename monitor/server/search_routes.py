@@ -11,29 +11,19 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from monitor.following import Following, FollowInput
+from monitor.server.account_routes import SearchOut
 from monitor.server.api import json_response
 from monitor.server.context import CONTEXT
 from monitor.server.writes import answers_problems, json_body, service, who_of
 
 
-class FollowedSearchOut(BaseModel):
-    name: str
+class FollowedSearchOut(SearchOut):
+    """A search that adds watches: what a member's search says, and more."""
+
     origin: str
     """config (declared in the config file) or api (followed at runtime)."""
-    artist: str | None = None
-    """The artist's name as Discovery knows it, when the search was made with one."""
-    keyword: str | None = None
-    attraction_id: str | None = None
-    venue_id: str | None = None
-    country_code: str | None = None
-    city: str | None = None
-    classification: str | None = None
-    dma_id: str | None = None
     every: str | None = None
-    window: str | None = None
-    max_events: int | None = None
     notify: list[str] | None = None
-    when: list[str] | None = None
     last_run_at: str | None = None
     found: int | None = None
     """How many events its last run matched."""
