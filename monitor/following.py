@@ -45,6 +45,18 @@ SearchName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]
 Filter = Annotated[str, Strict(), Field(min_length=1, max_length=200, pattern=PLAIN_TEXT)]
 SEARCH_FILTERS = ("artist", *FILTERS)
 NAME_LENGTH = 30
+SAYS_WHAT: dict[str, Any] = {
+    "anyOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}} for name in SEARCH_FILTERS
+    ],
+    # An artist is looked up for the attraction ID: give one or the other.
+    "not": {
+        "required": ["artist", "attraction_id"],
+        "properties": {"artist": {"type": "string"}, "attraction_id": {"type": "string"}},
+    },
+}
+"""What a search's schema says beyond its fields: it looks for something, and an artist by
+name or by ID, not both."""
 
 
 class FollowInput(StrictInput):
@@ -75,22 +87,7 @@ class FollowInput(StrictInput):
         None, description="The statuses to hear of, for every event it finds."
     )
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [
-                {"required": [name], "properties": {name: {"type": "string"}}}
-                for name in SEARCH_FILTERS
-            ],
-            # An artist is looked up for the attraction ID: give one or the other.
-            "not": {
-                "required": ["artist", "attraction_id"],
-                "properties": {
-                    "artist": {"type": "string"},
-                    "attraction_id": {"type": "string"},
-                },
-            },
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=SAYS_WHAT)
 
 
 async def artist_named(artists: Artists | None, config: Config, name: str) -> tuple[str, str]:

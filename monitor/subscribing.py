@@ -35,11 +35,10 @@ from monitor.config import (
     EventConfig,
     WebhookNotifierConfig,
 )
-from monitor.config.fields import PLAIN_TEXT, REGIONS
-from monitor.discovery.client import FILTERS
+from monitor.config.fields import REGIONS
 from monitor.discovery.details import Attraction
 from monitor.errors import DeliveryError
-from monitor.following import artist_named
+from monitor.following import SAYS_WHAT, SEARCH_FILTERS, Filter, SearchName, artist_named
 from monitor.netguard import resolved_problem, url_host
 from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
@@ -115,24 +114,19 @@ class SubscriptionInput(SubscriptionSettings):
     model_config = ConfigDict(json_schema_extra=BY_ID_OR_LINK)
 
 
-SearchName = Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$")]
-_Filter = Annotated[str, Strict(), Field(min_length=1, max_length=200, pattern=PLAIN_TEXT)]
-_SEARCH_FILTERS = ("artist", *FILTERS)
-
-
 class SearchInput(StrictInput):
     """A search of your own: an artist by name (looked up in Discovery), or any of the
     filters of `discover:`. What it finds, you follow, each show until it starts."""
 
     name: SearchName
-    artist: _Filter | None = Field(None, description="An artist, team or act by name.")
-    keyword: _Filter | None = None
-    attraction_id: _Filter | None = None
-    venue_id: _Filter | None = None
+    artist: Filter | None = Field(None, description="An artist, team or act by name.")
+    keyword: Filter | None = None
+    attraction_id: Filter | None = None
+    venue_id: Filter | None = None
     country_code: Annotated[str, Strict(), Field(pattern=r"^[A-Z]{2}$")] | None = None
-    city: _Filter | None = None
-    classification: _Filter | None = None
-    dma_id: _Filter | None = None
+    city: Filter | None = None
+    classification: Filter | None = None
+    dma_id: Filter | None = None
     window: IntervalText | None = Field(None, description="Only shows starting within it.")
     max_events: (
         Annotated[int, Strict(), Field(ge=1, le=100), BeforeValidator(whole_number)] | None
@@ -141,22 +135,7 @@ class SearchInput(StrictInput):
         None, description="The statuses to hear of, for every show it finds."
     )
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [
-                {"required": [name], "properties": {name: {"type": "string"}}}
-                for name in _SEARCH_FILTERS
-            ],
-            # An artist is looked up for the attraction ID: give one or the other.
-            "not": {
-                "required": ["artist", "attraction_id"],
-                "properties": {
-                    "artist": {"type": "string"},
-                    "attraction_id": {"type": "string"},
-                },
-            },
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=SAYS_WHAT)
 
 
 class ChannelInput(StrictInput):
@@ -409,7 +388,7 @@ class Subscribing:
         given = {key: value for key, value in body.items() if value is not None}
         if "max_events" in given:
             given["max_events"] = int(given["max_events"])  # 3.0 is 3, as the schema says
-        if not any(given.get(name) for name in _SEARCH_FILTERS):
+        if not any(given.get(name) for name in SEARCH_FILTERS):
             raise Invalid(
                 "say what to search for: artist, keyword, attraction_id, venue_id, "
                 "country_code, city, classification or dma_id",
