@@ -59,15 +59,10 @@ SAYS_WHAT: dict[str, Any] = {
 name or by ID, not both."""
 
 
-class FollowInput(StrictInput):
-    """A search to follow: an artist by name (looked up in Discovery), or any filters of
-    `discover:`. What it finds is watched, each event until it starts."""
+class SearchFilters(StrictInput):
+    """What a search looks for: an artist by name (looked up in Discovery), or any filters
+    of `discover:`; and which statuses of what it finds to hear of."""
 
-    name: SearchName | None = Field(
-        None,
-        description="A label for the search; made of the artist's name (or of what it "
-        "searches for) when absent.",
-    )
     artist: Filter | None = Field(None, description="An artist, team or act by name.")
     keyword: Filter | None = None
     attraction_id: Filter | None = None
@@ -76,18 +71,54 @@ class FollowInput(StrictInput):
     city: Filter | None = None
     classification: Filter | None = None
     dma_id: Filter | None = None
-    window: IntervalText | None = Field(None, description="Only events starting within it.")
+    window: IntervalText | None = Field(None, description="Only shows starting within it.")
+    when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
+        None, description="The statuses to hear of, for every show it finds."
+    )
+
+    model_config = ConfigDict(json_schema_extra=SAYS_WHAT)
+
+
+class FollowInput(SearchFilters):
+    """A search to follow: what it finds is watched, each event until it starts."""
+
+    name: SearchName | None = Field(
+        None,
+        description="A label for the search; made of the artist's name (or of what it "
+        "searches for) when absent.",
+    )
     max_events: (
         Annotated[int, Strict(), Field(ge=1, le=1000), BeforeValidator(whole_number)] | None
     ) = None
     notify: Annotated[list[Annotated[str, Strict()]], Field(min_length=1)] | None = Field(
         None, description="The notifiers that hear of what it finds; as `discover:` when absent."
     )
-    when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
-        None, description="The statuses to hear of, for every event it finds."
-    )
 
-    model_config = ConfigDict(json_schema_extra=SAYS_WHAT)
+
+async def looked_up(
+    model: type[SearchFilters],
+    body: Mapping[str, Any],
+    artists: Artists | None,
+    config: Config,
+) -> dict[str, Any]:
+    """`body`, checked as `model` says, without its nulls, and with an `artist` looked up
+    for its Discovery ID (`attraction_id`) and the name Discovery knows them by."""
+    shaped(model, body)
+    given = {key: value for key, value in body.items() if value is not None}
+    if "max_events" in given:
+        given["max_events"] = int(given["max_events"])  # 3.0 is 3, as the schema says
+    if not any(given.get(name) for name in SEARCH_FILTERS):
+        raise Invalid(
+            "say what to search for: artist, keyword, attraction_id, venue_id, "
+            "country_code, city, classification or dma_id",
+            field="artist",
+        )
+    artist = given.pop("artist", None)
+    if artist is not None:
+        if given.get("attraction_id"):
+            raise Invalid("give an artist or an attraction_id, not both", field="artist")
+        given["attraction_id"], given["artist"] = await artist_named(artists, config, artist)
+    return given
 
 
 async def artist_named(artists: Artists | None, config: Config, name: str) -> tuple[str, str]:
@@ -155,22 +186,8 @@ class Following:
 
     async def follow(self, body: Mapping[str, Any], who: str) -> dict[str, Any]:
         """Follow the search `body` describes; an `artist` is looked up for its ID."""
-        shaped(FollowInput, body)
-        given = {key: value for key, value in body.items() if value is not None}
-        if not any(given.get(name) for name in SEARCH_FILTERS):
-            raise Invalid(
-                "say what to search for: artist, keyword, attraction_id, venue_id, "
-                "country_code, city, classification or dma_id",
-                field="artist",
-            )
         config = self._config()
-        artist = given.pop("artist", None)
-        if artist is not None:
-            if given.get("attraction_id"):
-                raise Invalid("give an artist or an attraction_id, not both", field="artist")
-            given["attraction_id"], given["artist"] = await artist_named(
-                self._artists, config, artist
-            )
+        given = await looked_up(FollowInput, body, self._artists, config)
         name = given.pop("name", None)
         if name is None:
             looked_for = given.get("artist") or next(
@@ -200,7 +217,7 @@ def _filters(given: dict[str, Any], config: Config) -> dict[str, Any]:
     if "window" in given:
         filters["window"] = format_duration(parse_duration(given["window"]))
     if "max_events" in given:
-        filters["max_events"] = int(given["max_events"])
+        filters["max_events"] = given["max_events"]
     watch: dict[str, Any] = {}
     if "notify" in given:
         unknown = [name for name in given["notify"] if name not in config.notifiers]

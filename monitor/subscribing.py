@@ -38,7 +38,7 @@ from monitor.config import (
 from monitor.config.fields import REGIONS
 from monitor.discovery.details import Attraction
 from monitor.errors import DeliveryError
-from monitor.following import SAYS_WHAT, SEARCH_FILTERS, Filter, SearchName, artist_named
+from monitor.following import SearchFilters, SearchName, looked_up
 from monitor.netguard import resolved_problem, url_host
 from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
@@ -114,28 +114,13 @@ class SubscriptionInput(SubscriptionSettings):
     model_config = ConfigDict(json_schema_extra=BY_ID_OR_LINK)
 
 
-class SearchInput(StrictInput):
-    """A search of your own: an artist by name (looked up in Discovery), or any of the
-    filters of `discover:`. What it finds, you follow, each show until it starts."""
+class SearchInput(SearchFilters):
+    """A search of your own: what it finds, you follow, each show until it starts."""
 
     name: SearchName
-    artist: Filter | None = Field(None, description="An artist, team or act by name.")
-    keyword: Filter | None = None
-    attraction_id: Filter | None = None
-    venue_id: Filter | None = None
-    country_code: Annotated[str, Strict(), Field(pattern=r"^[A-Z]{2}$")] | None = None
-    city: Filter | None = None
-    classification: Filter | None = None
-    dma_id: Filter | None = None
-    window: IntervalText | None = Field(None, description="Only shows starting within it.")
     max_events: (
         Annotated[int, Strict(), Field(ge=1, le=100), BeforeValidator(whole_number)] | None
     ) = None
-    when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
-        None, description="The statuses to hear of, for every show it finds."
-    )
-
-    model_config = ConfigDict(json_schema_extra=SAYS_WHAT)
 
 
 class ChannelInput(StrictInput):
@@ -384,21 +369,7 @@ class Subscribing:
 
     async def add_search(self, user: User, body: Mapping[str, Any]) -> UserSearch:
         """A search of the user's own; an `artist` is looked up for its Discovery ID."""
-        shaped(SearchInput, body)
-        given = {key: value for key, value in body.items() if value is not None}
-        if "max_events" in given:
-            given["max_events"] = int(given["max_events"])  # 3.0 is 3, as the schema says
-        if not any(given.get(name) for name in SEARCH_FILTERS):
-            raise Invalid(
-                "say what to search for: artist, keyword, attraction_id, venue_id, "
-                "country_code, city, classification or dma_id",
-                field="artist",
-            )
-        artist = given.pop("artist", None)
-        if artist is not None:
-            if given.get("attraction_id"):
-                raise Invalid("give an artist or an attraction_id, not both", field="artist")
-            given["attraction_id"], given["artist"] = await self._artist(artist)
+        given = await looked_up(SearchInput, body, self._artists, self._config())
         name = given.pop("name")
         search = UserSearch(user.id, user.name, name, given, self._clock())
         try:
@@ -421,9 +392,6 @@ class Subscribing:
         if not await self._subscriptions.remove_search(user.id, name):
             raise NotFound(f"you have no search named {name!r}")
         logger.info("%s: search %s removed (what it found stays)", user.name, name)
-
-    async def _artist(self, name: str) -> tuple[str, str]:
-        return await artist_named(self._artists, self._config(), name)
 
     async def troubled(self, user: User, limit: int = 20) -> list[Troubled]:
         """The user's deliveries that failed: dead ones, and those being retried."""

@@ -305,19 +305,6 @@ class Watching:
             raise NotFound(f"no watch for event {event_id!r}")
         return _of_stored(stored)
 
-    async def paused(self) -> Sequence[WatchView]:
-        """The watches paused now, without reading the file's whole list of events."""
-        stored = await self._watches.stored(paused_only=True)
-        configured = {watch.event_id for watch in stored if watch.origin is Origin.CONFIG}
-        events = {e.id: e for e in self._config().events if e.id in configured}
-        return [
-            _of_config(events[watch.event_id], watch)
-            if watch.event_id in events
-            else _of_stored(watch)
-            for watch in stored
-            if watch.origin is not Origin.CONFIG or watch.event_id in events
-        ]
-
     async def add(self, body: Mapping[str, Any], who: str) -> WatchView:
         """Watch an event given by `id` or `url`, with the settings an entry under
         `events:` takes (a null is no setting); 409 when it is watched already."""

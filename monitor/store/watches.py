@@ -66,10 +66,8 @@ class Watches:
         self.engine = engine
         self._reader = reader(engine)
 
-    async def stored(self, *, paused_only: bool = False) -> list[StoredWatch]:
+    async def stored(self) -> list[StoredWatch]:
         query = select(watches).order_by(watches.c.event_id)
-        if paused_only:
-            query = query.where(watches.c.paused.is_(True))
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_stored(row) for row in rows]
