@@ -330,18 +330,7 @@ async def test_a_broker_that_is_back_gets_the_waiting_delivery_at_once(
 
 async def test_a_removed_watch_leaves_nothing_retained() -> None:
     prefix, discovery = names()
-    settings = parse_config(
-        orjson.dumps(
-            {
-                "ticketmaster": {"api_key": API_KEY},
-                "notifiers": {"home": mqtt_settings(prefix, discovery)},
-            }
-        ).decode(),
-        "test.json",
-        {},
-    ).notifiers["home"]
-    notifier = build_notifier("home", settings)
-    assert isinstance(notifier, MqttNotifier)
+    notifier = _notifier(prefix, discovery)
     shown = Availability(A, RN)
     await notifier.publish_states(
         [EventStatus("E1", "One", shown, 1.0), EventStatus("E2", "Two", shown, 1.0)]
