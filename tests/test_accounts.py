@@ -128,7 +128,7 @@ async def test_two_fans_each_hear_their_own_shows_and_a_shared_one_is_polled_onc
         )
 
         # One row, in one batch, however many follow it; and asked as often as any event.
-        async with reader(s.monitor.repository.engine).connect() as conn:
+        async with reader(s.monitor.parts.stores.repository.engine).connect() as conn:
             homes = (await conn.execute(select(events.c.event_id, events.c.batch_id))).all()
         assert sorted(e for e, batch in homes if batch is not None) == sorted(polled)
         before = dict(s.simulator.times_asked)
@@ -186,17 +186,17 @@ async def test_the_last_follower_going_stops_polling_and_the_history_stays(
         alice, bob = await s.user("alice"), await s.user("bob")
         await _subscribe(s, alice, id=SHARED)
         await _subscribe(s, bob, id=SHARED, interval="2s")
-        await eventually(lambda: SHARED in s.monitor.poller.watchlist, what="followed")
-        assert s.monitor.poller.watchlist[SHARED].interval == 1.0, "the shortest asked for"
-        assert s.monitor.poller.watchlist[SHARED].targets == (), "no channels, nobody to tell"
+        await eventually(lambda: SHARED in s.monitor.parts.poller.watchlist, what="followed")
+        assert s.monitor.parts.poller.watchlist[SHARED].interval == 1.0, "the shortest asked for"
+        assert s.monitor.parts.poller.watchlist[SHARED].targets == (), "no channels, nobody to tell"
 
         status, _ = await s.call("POST", f"/api/me/subscriptions/{SHARED}/pause", alice)
         assert status == 200
-        assert s.monitor.poller.watchlist[SHARED].interval == 2.0, "alice's pause is hers"
+        assert s.monitor.parts.poller.watchlist[SHARED].interval == 2.0, "alice's pause is hers"
         assert (await s.call("DELETE", f"/api/me/subscriptions/{SHARED}", bob))[0] == 204
-        assert SHARED not in s.monitor.poller.watchlist, "nobody listens: not polled"
+        assert SHARED not in s.monitor.parts.poller.watchlist, "nobody listens: not polled"
         assert (await s.call("DELETE", f"/api/me/subscriptions/{SHARED}", alice))[0] == 204
-        async with reader(s.monitor.repository.engine).connect() as conn:
+        async with reader(s.monitor.parts.stores.repository.engine).connect() as conn:
             row = (await conn.execute(select(events).where(events.c.event_id == SHARED))).one()
         assert row.batch_id is None, "not polled"
         assert row.status is not None, "its history stays"
@@ -279,7 +279,9 @@ async def test_disabled_users_and_revoked_tokens_are_refused(make_config: Config
         assert users is not None
         await users.set_disabled("alice", True)
         assert (await s.call("GET", "/api/me", alice))[0] == 401
-        assert SHARED not in s.monitor.poller.watchlist, "a disabled user's shows are not polled"
+        assert SHARED not in s.monitor.parts.poller.watchlist, (
+            "a disabled user's shows are not polled"
+        )
         s.simulator.set(SHARED, A)
         await asyncio.sleep(0.5)
         assert not hook.requests, "a disabled user hears nothing"
@@ -371,7 +373,7 @@ async def test_a_name_that_later_resolves_to_loopback_is_refused_at_delivery(
         s.simulator.set(SHARED, A)
 
         async def dead() -> list[Any]:
-            async with reader(s.monitor.repository.engine).connect() as conn:
+            async with reader(s.monitor.parts.stores.repository.engine).connect() as conn:
                 return list(
                     (
                         await conn.execute(
@@ -424,11 +426,13 @@ async def test_what_each_users_shows_add_to_the_quota_is_shown_to_admins(
             await _subscribe(s, bob, id=SOLO)  # polled anyway, as often
 
             async def counted() -> bool:
-                return {"alice", "bob"} <= set(monitor.shares)
+                return {"alice", "bob"} <= set(monitor.parts.housekeeping.shares)
 
             await eventually(counted, what="the shares counted")
-            assert monitor.shares["alice"] > 0, "alone, she pays for her show"
-            assert monitor.shares["bob"] == 0, "the config file polls his show anyway"
+            assert monitor.parts.housekeeping.shares["alice"] > 0, "alone, she pays for her show"
+            assert monitor.parts.housekeeping.shares["bob"] == 0, (
+                "the config file polls his show anyway"
+            )
             async with http.get("/metrics", headers=OPERATOR) as response:
                 text = await response.text()
             assert 'inventory_monitor_user_requests_per_day{user="bob"} 0.0' in text
@@ -587,7 +591,7 @@ async def test_a_fan_follows_an_artist_and_their_new_shows_become_theirs_alone(
             assert notice["type"] == "discover.found"
             assert "Arctic Monkeys in Sheffield" in notice["data"]["body"]
             await eventually(
-                lambda: {"AM0SHOW", "AM1SHOW"} <= set(monitor.poller.watchlist), what="polled"
+                lambda: {"AM0SHOW", "AM1SHOW"} <= set(monitor.parts.poller.watchlist), what="polled"
             )
             assert not bob_hook.requests, "bob follows no artist: he hears nothing"
             _, theirs = await s.call("GET", "/api/me/subscriptions", bob)
@@ -631,11 +635,14 @@ async def test_a_subscription_made_on_one_replica_reaches_the_other(
             alice = await s.user("alice")
             await _hook(s, alice, hook.url)
             await _subscribe(s, alice, id=SHARED)
-            assert SHARED in first.poller.watchlist, "replica A at once"
-            await eventually(lambda: SHARED in second.poller.watchlist, what="replica B")
-            assert [t.notifier for t in second.poller.watchlist[SHARED].targets] == ["@alice/hook"]
+            assert SHARED in first.parts.poller.watchlist, "replica A at once"
+            await eventually(lambda: SHARED in second.parts.poller.watchlist, what="replica B")
+            assert [t.notifier for t in second.parts.poller.watchlist[SHARED].targets] == [
+                "@alice/hook"
+            ]
             await eventually(
-                lambda: "@alice/hook" in second.dispatcher.notifiers(), what="B's route"
+                lambda: "@alice/hook" in second.parts.switchboard.dispatcher.notifiers(),
+                what="B's route",
             )
             await eventually(lambda: simulator.times_asked[SHARED] >= 2, what="a baseline")
             simulator.set(SHARED, A)
@@ -670,7 +677,7 @@ async def test_a_users_quiet_hours_hold_their_messages_alone(make_config: Config
         await eventually(bob_hook.received(1), what="bob told")
         await asyncio.sleep(0.5)
         assert not alice_hook.requests, "alice's quiet hours hold her message"
-        async with reader(s.monitor.repository.engine).connect() as conn:
+        async with reader(s.monitor.parts.stores.repository.engine).connect() as conn:
             (state, due) = (
                 await conn.execute(
                     select(deliveries.c.state, deliveries.c.next_attempt_at).where(

@@ -118,12 +118,12 @@ async def test_each_event_has_a_page_of_its_own(make_config: ConfigFactory) -> N
             assert monitor.url is not None
 
             async def changed() -> bool:
-                return bool(await monitor.reads.changes_of("E1"))
+                return bool(await monitor.parts.stores.reads.changes_of("E1"))
 
             await eventually(lambda: "E1" in simulator.asked, what="the first poll")
             simulator.set("E1", A, RN)
             await eventually(changed, what="the change")
-            await monitor.dispatcher.drain()
+            await monitor.parts.switchboard.dispatcher.drain()
             async with http.get(f"{monitor.url}/events/E1") as page:
                 assert page.status == 200
                 html = await page.text()
@@ -146,9 +146,9 @@ async def test_failing_deliveries_are_shown_with_how_to_retry(make_config: Confi
         assert monitor.url is not None
         async with http.get(f"{monitor.url}/") as page:
             assert "Every delivery is going through." in await page.text()
-        await monitor.repository.save_poll(change_with_delivery(1, at=1.0))
-        await monitor.repository.save_poll(change_with_delivery(2, at=2.0))
-        outbox = Outbox(monitor.repository.engine)
+        await monitor.parts.stores.repository.save_poll(change_with_delivery(1, at=1.0))
+        await monitor.parts.stores.repository.save_poll(change_with_delivery(2, at=2.0))
+        outbox = Outbox(monitor.parts.stores.repository.engine)
         await outbox.record_attempts(
             [
                 Attempt("d1", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)"),

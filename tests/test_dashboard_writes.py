@@ -119,10 +119,13 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             simulator.set(LEGACY, A, RN)
 
             async def stored() -> bool:
-                return any(c.current.status == A for c in await monitor.reads.changes_of(LEGACY))
+                return any(
+                    c.current.status == A
+                    for c in await monitor.parts.stores.reads.changes_of(LEGACY)
+                )
 
             await eventually(stored, what="the change stored while snoozed")
-            await monitor.dispatcher.drain()
+            await monitor.parts.switchboard.dispatcher.drain()
             assert hook.requests == [], "nobody told while snoozed"
 
             # Unsnooze: what the snooze held goes out, once.
@@ -136,13 +139,13 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             await page.click("#remove summary")
             await page.click("#remove button:has-text('Yes, stop watching')")
             await page.wait_for_url(f"{monitor.url}/")
-            assert LEGACY not in monitor.poller.watchlist
+            assert LEGACY not in monitor.parts.poller.watchlist
             assert "Stopped watching Oasis" in await page.inner_text("#removed")
             await page.locator(f'tr[data-event-id="{LEGACY}"]').wait_for(state="detached")
             await page.click("#removed button:has-text('Undo')")
             await page.wait_for_url(f"**/events/{LEGACY}")
-            assert LEGACY in monitor.poller.watchlist
-            restored = await monitor.watches.get(LEGACY)
+            assert LEGACY in monitor.parts.poller.watchlist
+            restored = await monitor.parts.stores.watches.get(LEGACY)
             assert restored is not None
             assert restored.settings.get("notify") == ["fans"], "with its settings"
 
@@ -150,7 +153,7 @@ async def test_add_pause_snooze_and_remove_from_the_page(
             await page.click("#remove summary")
             await page.click("#remove button:has-text('Yes, stop watching')")
             await page.wait_for_url(f"{monitor.url}/")
-            assert LEGACY not in monitor.poller.watchlist
+            assert LEGACY not in monitor.parts.poller.watchlist
             await page.locator(f'tr[data-event-id="{LEGACY}"]').wait_for(state="detached")
             await page.goto(f"{monitor.url}/events/{LEGACY}")
             audit = await page.inner_text("#audit")
@@ -203,8 +206,10 @@ async def test_a_dead_delivery_is_retried_from_the_page(make_config: ConfigFacto
     async with Monitor(config) as monitor, chromium() as browser:
         assert monitor.url is not None
         for number in (1, 2, 3):
-            await monitor.repository.save_poll(change_with_delivery(number, at=float(number)))
-        outbox = Outbox(monitor.repository.engine)
+            await monitor.parts.stores.repository.save_poll(
+                change_with_delivery(number, at=float(number))
+            )
+        outbox = Outbox(monitor.parts.stores.repository.engine)
         await outbox.record_attempts(
             [Attempt(f"d{n}", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)") for n in (1, 2, 3)]
         )
@@ -245,4 +250,4 @@ async def test_forms_need_the_session_and_their_csrf_value(make_config: ConfigFa
                 assert answer.status == 415, "forms only"
             async with http.post("/watches", data=good, allow_redirects=False) as answer:
                 assert (answer.status, answer.headers["Location"]) == (303, "/events/E2")
-        assert "E2" in monitor.poller.watchlist
+        assert "E2" in monitor.parts.poller.watchlist

@@ -292,7 +292,7 @@ async def test_a_show_held_in_the_uk_without_a_region_is_polled_with_region_uk(
         )
         async with Monitor(load_config(path), housekeeping_every=0.05) as monitor:
             await eventually(
-                lambda: monitor.poller.watchlist["GBSHOW1"].market == "GB", what="placed"
+                lambda: monitor.parts.poller.watchlist["GBSHOW1"].market == "GB", what="placed"
             )
             await eventually(lambda: simulator.kinds[False, "UK"] >= 2, what="polled as UK")
             simulator.set("GBSHOW1", A)

@@ -207,7 +207,7 @@ async def test_found_events_are_polled_by_the_running_daemon(
         )
         async with Monitor(load_config(path), housekeeping_every=0.05) as monitor:
             await eventually(lambda: "OASISX" in simulator.asked, what="the found event polled")
-            row = await monitor.reads.event_row("OASISX")
+            row = await monitor.parts.stores.reads.event_row("OASISX")
             assert row is not None
             assert row.found_by == "oasis"
             assert "1 new Oasis show found" in caplog.text
@@ -268,7 +268,7 @@ async def test_without_discovery_no_discovery_request_is_made(tmp_path: Path) ->
         )
         async with Monitor(load_config(path), housekeeping_every=0.02) as monitor:
             await eventually(lambda: simulator.answered >= 2, what="two polls")
-            row = await monitor.reads.event_row("E1")
+            row = await monitor.parts.stores.reads.event_row("E1")
             assert row is not None
             assert row.current is not None
             assert row.info.name is None

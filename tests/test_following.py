@@ -91,10 +91,10 @@ async def test_the_operator_follows_an_artist_through_the_api(
             assert search["attraction_id"] == OASIS[0]
 
             await eventually(
-                lambda: {"OA0SHOW", "OA1SHOW"} <= set(monitor.poller.watchlist),
+                lambda: {"OA0SHOW", "OA1SHOW"} <= set(monitor.parts.poller.watchlist),
                 what="the artist's shows watched",
             )
-            found = await monitor.watches.get("OA0SHOW")
+            found = await monitor.parts.stores.watches.get("OA0SHOW")
             assert found is not None
             assert (found.origin, found.search) == (Origin.DISCOVER, "oasis")
             await eventually(hook.received(1), what="the fans told of the shows found")
@@ -125,7 +125,9 @@ async def test_the_operator_follows_an_artist_through_the_api(
             assert (await call("DELETE", "/api/searches/oasis"))[0] == 404
             _, listed = await call("GET", "/api/searches")
             assert [s["name"] for s in listed["searches"]] == ["blur"]
-            assert "OA0SHOW" in monitor.poller.watchlist, "what it found stays until it starts"
+            assert "OA0SHOW" in monitor.parts.poller.watchlist, (
+                "what it found stays until it starts"
+            )
 
 
 async def test_the_cli_follows_an_artist_next_to_a_running_daemon(
@@ -145,7 +147,7 @@ async def test_the_cli_follows_an_artist_next_to_a_running_daemon(
             assert code == 0, err
             assert "following Oasis as 'oasis'" in out
             await eventually(
-                lambda: {"OA0SHOW", "OA1SHOW"} <= set(monitor.poller.watchlist),
+                lambda: {"OA0SHOW", "OA1SHOW"} <= set(monitor.parts.poller.watchlist),
                 what="the daemon runs the search the CLI wrote",
             )
             code, out, _ = await run_cli("watch", "searches", "--config", str(path))

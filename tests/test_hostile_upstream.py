@@ -97,8 +97,9 @@ async def test_a_saved_negative_quota_hangs_neither_start_up_nor_reload(
 
     async def start_and_reload() -> Quota:
         async with Monitor(config) as monitor:
-            await monitor._sync(config, monitor.upstream.status.quota.limit)
-            return monitor.upstream.status.quota
+            async with monitor.parts.sync.lock:
+                await monitor.parts.sync.resync(config)
+            return monitor.parts.upstream.status.quota
 
     quota = await asyncio.wait_for(start_and_reload(), 10)
     assert quota.limit is None, "a negative saved quota means nothing"

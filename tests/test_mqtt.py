@@ -281,7 +281,7 @@ async def test_a_broker_that_goes_away_loses_nothing(
                 within=10,
                 what="the change, retried through the outbox",
             )
-            outbox = Outbox(monitor.repository.engine)
+            outbox = Outbox(monitor.parts.stores.repository.engine)
 
             async def all_delivered() -> bool:
                 # The state may be the one announced again on reconnecting, a moment before
@@ -305,13 +305,13 @@ async def test_a_broker_that_is_back_gets_the_waiting_delivery_at_once(
     prefix, discovery = names()
     settings = {**mqtt_settings(prefix, discovery, port), "retry": {"backoff": ["1h"]}}
     async with daemon_on_broker(make_config, settings) as (monitor, simulator):
-        outbox = Outbox(monitor.repository.engine)
+        outbox = Outbox(monitor.parts.stores.repository.engine)
         private_broker.stop()
         simulator.set("E1", F, RN)
         failed = monitor.metrics.deliveries.labels("home", "failed")
         await eventually(lambda: failed._value.get() >= 1, what="the delivery failed")
         (waiting,) = [r for r in await outbox.list_deliveries() if r.state == "pending"]
-        async with monitor.repository.engine.begin() as connection:  # its jitter aside
+        async with monitor.parts.stores.repository.engine.begin() as connection:  # its jitter aside
             await connection.execute(
                 update(deliveries)
                 .where(deliveries.c.id == waiting.id)

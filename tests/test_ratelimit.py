@@ -136,7 +136,7 @@ async def test_a_daemon_on_postgres_paces_through_the_shared_limiter(
             events=[{"id": f"E{i}"} for i in range(3)],
         )
         async with Monitor(config) as monitor:
-            assert isinstance(monitor.limiter, SharedLimiter)
+            assert isinstance(monitor.parts.limiter, SharedLimiter)
             await eventually(lambda: simulator.answered >= 3, what="polls through the limiter")
         engine = create_engine(database_url)
         try:

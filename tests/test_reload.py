@@ -33,7 +33,7 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
             daemon_config(path, upstream, [{"id": "E1", "interval": "2s"}, {"id": "E3"}])
             await eventually(lambda: "E3" in simulator.asked)
 
-            async with monitor.repository.engine.connect() as connection:
+            async with monitor.parts.stores.repository.engine.connect() as connection:
                 rows = dict(
                     (
                         await connection.execute(
@@ -46,7 +46,7 @@ async def test_a_changed_file_applies_and_an_invalid_one_is_refused(
                 assert rows == {"E1": 2.0, "E2": None, "E3": 1.0}
                 assert (await connection.execute(select(changes))).all() == []
                 assert (await connection.execute(select(deliveries))).all() == []
-            retired = await monitor.reads.event_row("E2")
+            retired = await monitor.parts.stores.reads.event_row("E2")
             assert retired is not None
             assert not retired.watched
             assert retired.current is not None, "its history stays"
@@ -85,12 +85,12 @@ async def test_a_replaced_api_key_is_tried_at_once(tmp_path: Path) -> None:
             "base_url": upstream, "api_key": "a-refused-key", "batch_size": 1
         })  # fmt: skip
         async with Monitor(load_config(path), config_path=path, watch_every=0.05) as monitor:
-            await eventually(lambda: monitor.upstream.status.health is Health.INVALID_API_KEY)
+            await eventually(lambda: monitor.parts.upstream.status.health is Health.INVALID_API_KEY)
             refused = simulator.requests
             daemon_config(path, upstream, [{"id": "E1"}, {"id": "E2"}], ticketmaster={
                 "base_url": upstream, "api_key": "the-right-key", "batch_size": 1
             })  # fmt: skip
             # At once: within a few ticks, not after the 5 minutes a refused key waits.
             await eventually(lambda: {"E1", "E2"} <= simulator.asked, within=10.0)
-            assert monitor.upstream.status.health is Health.OK
+            assert monitor.parts.upstream.status.health is Health.OK
             assert refused == 1

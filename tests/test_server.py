@@ -250,7 +250,7 @@ async def test_readiness_fails_while_the_database_refuses_every_poll(
             "CREATE TRIGGER refuse BEFORE UPDATE ON batches "
             "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
         )
-        async with monitor.repository.engine.begin() as connection:
+        async with monitor.parts.stores.repository.engine.begin() as connection:
             await connection.execute(refuse)
 
         async def refused() -> bool:
@@ -260,10 +260,10 @@ async def test_readiness_fails_while_the_database_refuses_every_poll(
         await eventually(refused, within=10, what="three refused cycles")
         answer = Readiness.model_validate(await json_of(http, "/readyz", 503))
         assert answer.reasons == ["storage_failing"]
-        async with monitor.repository.engine.begin() as connection:
+        async with monitor.parts.stores.repository.engine.begin() as connection:
             await connection.execute(text("DROP TRIGGER refuse"))
         await eventually(
-            lambda: monitor.ticker.storage_failures == 0, within=10, what="a cycle kept"
+            lambda: monitor.parts.ticker.storage_failures == 0, within=10, what="a cycle kept"
         )
         await json_of(http, "/readyz", 200)
 
@@ -431,17 +431,17 @@ async def test_replicas_on_one_database_share_the_request_rate(
         config = make_config(ticketmaster={"base_url": upstream}, server={"enabled": False})
         full = 5 * PACING
         async with Monitor(config, housekeeping_every=0.05) as first:
-            assert first.limiter.rate == pytest.approx(full)
+            assert first.parts.limiter.rate == pytest.approx(full)
             async with Monitor(config, housekeeping_every=0.05) as second:
-                assert second.limiter.rate == pytest.approx(full / 2)
+                assert second.parts.limiter.rate == pytest.approx(full / 2)
 
                 async def halved() -> bool:
-                    return bool(first.limiter.rate == pytest.approx(full / 2))
+                    return bool(first.parts.limiter.rate == pytest.approx(full / 2))
 
                 await eventually(halved)
 
             async def whole_again() -> bool:
-                return bool(first.limiter.rate == pytest.approx(full))
+                return bool(first.parts.limiter.rate == pytest.approx(full))
 
             await eventually(whole_again)
 

@@ -152,14 +152,14 @@ async def test_the_session_cookie_opens_the_dashboard_and_never_the_api(
                 "/events/E1/pause", data={"csrf": "0" * 64}, allow_redirects=False
             ) as answer:
                 assert answer.status == 403
-            watch = await monitor.watches.get("E1")
+            watch = await monitor.parts.stores.watches.get("E1")
             assert watch is None or not watch.paused
             csrf = forms.csrf_value(monitor.context)
             async with browser.post(
                 "/events/E1/pause", data={"csrf": csrf}, allow_redirects=False
             ) as answer:
                 assert answer.status == 303
-        assert monitor.poller.watchlist.get("E1") is None, "paused: no longer polled"
+        assert monitor.parts.poller.watchlist.get("E1") is None, "paused: no longer polled"
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,8 @@ async def test_two_fans_sign_in_side_by_side_and_each_sees_their_own_shows(
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{name}'s page fits a phone ({width}px)"
         await eventually(
-            lambda: {"ALICE01", "BOB0001"} <= set(monitor.poller.watchlist), what="both polled"
+            lambda: {"ALICE01", "BOB0001"} <= set(monitor.parts.poller.watchlist),
+            what="both polled",
         )
         alice = pages["alice"]
         await alice.reload()

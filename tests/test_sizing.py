@@ -240,7 +240,7 @@ async def test_the_learnt_size_is_kept_shown_and_taken_up_after_a_restart(
         )
         endpoint = f"{upstream}/inventory-status/v1/availability"
         async with Monitor(config, housekeeping_every=0.05) as monitor:
-            await eventually(lambda: monitor.request_size.size == 100, what="a halved size")
+            await eventually(lambda: monitor.parts.request_size.size == 100, what="a halved size")
             assert monitor.url is not None
             async with (
                 aiohttp.ClientSession() as http,
@@ -260,7 +260,7 @@ async def test_the_learnt_size_is_kept_shown_and_taken_up_after_a_restart(
         await print_status(config)
         assert "requests: up to 100 event IDs each (learnt)" in capsys.readouterr().out
         async with Monitor(config, housekeeping_every=0.05) as again:
-            assert again.request_size.size == 100, "not 200 again, to be refused again"
+            assert again.parts.request_size.size == 100, "not 200 again, to be refused again"
 
 
 @pytest.mark.unit

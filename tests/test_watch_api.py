@@ -103,10 +103,12 @@ async def test_every_watch_endpoint_with_good_input(make_config: ConfigFactory) 
 
         paused = await call(http, "POST", "/api/watches/E1/pause", 200)
         assert paused["paused"] is True, "a config watch can be paused"
-        assert "E1" not in monitor.poller.watchlist, "and leaves this replica's watchlist at once"
+        assert "E1" not in monitor.parts.poller.watchlist, (
+            "and leaves this replica's watchlist at once"
+        )
         resumed = await call(http, "POST", "/api/watches/E1/resume", 200)
         assert resumed["paused"] is False
-        assert "E1" in monitor.poller.watchlist
+        assert "E1" in monitor.parts.poller.watchlist
 
         before = time.time()
         snoozed = await call(http, "POST", "/api/watches/E1/snooze", 200, json={"for": "2h"})
@@ -124,14 +126,14 @@ async def test_every_watch_endpoint_with_good_input(make_config: ConfigFactory) 
 
         assert await call(http, "DELETE", f"/api/watches/{LEGACY}", 204) is None
         await call(http, "GET", f"/api/watches/{LEGACY}", 404)
-        assert LEGACY not in monitor.poller.watchlist
+        assert LEGACY not in monitor.parts.poller.watchlist
         history = await call(http, "GET", f"/api/events/{LEGACY}", 200)
         assert history["event"]["id"] == LEGACY, "its history stays"
 
         # A removal undone: watched again, as it was.
         restored = await call(http, "POST", f"/api/watches/{LEGACY}/restore", 200)
         assert (restored["name"], restored["settings"]) == (changed["name"], unset["settings"])
-        assert LEGACY in monitor.poller.watchlist
+        assert LEGACY in monitor.parts.poller.watchlist
         await call(http, "POST", f"/api/watches/{LEGACY}/restore", 409)
         await call(http, "POST", "/api/watches/E1/restore", 409)
         assert await call(http, "DELETE", f"/api/watches/{LEGACY}", 204) is None
@@ -184,7 +186,7 @@ async def test_a_bad_add_names_the_field_and_changes_nothing(
         assert says in problem.error
         listed = await call(http, "GET", "/api/watches", 200)
         assert [w["id"] for w in listed["watches"]] == ["E1"]
-        assert list(monitor.poller.watchlist) == ["E1"]
+        assert list(monitor.parts.poller.watchlist) == ["E1"]
 
 
 async def test_bad_requests_are_problems_not_errors(make_config: ConfigFactory) -> None:
@@ -242,7 +244,7 @@ async def test_writes_need_a_token_even_on_loopback(make_config: ConfigFactory) 
         assert "server.token" in refused["error"]
         await call(http, "POST", "/api/watches/E1/pause", 403)
         await call(http, "DELETE", "/api/watches/E1", 403)
-        assert list(monitor.poller.watchlist) == ["E1"]
+        assert list(monitor.parts.poller.watchlist) == ["E1"]
         async with http.get("/") as page:
             html = await page.text()
         assert 'action="/watches"' not in html, "no write controls"
@@ -259,7 +261,7 @@ async def test_a_missing_or_wrong_token_is_a_401(make_config: ConfigFactory) -> 
             wrong = {"Authorization": f"Bearer {TOKEN[:-1]}x"}
             await call(anonymous, "POST", "/api/watches", 401, json={"id": "E2"}, headers=wrong)
             await call(anonymous, "DELETE", "/api/watches/E1", 401, headers=wrong)
-        assert list(monitor.poller.watchlist) == ["E1"]
+        assert list(monitor.parts.poller.watchlist) == ["E1"]
 
 
 @pytest.mark.postgres
@@ -286,13 +288,15 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
         ):
             await call(http, "POST", "/api/watches", 201, json={"id": "E9"})
             added_at = time.time()
-            assert "E9" in first.poller.watchlist, "replica A at once"
+            assert "E9" in first.parts.poller.watchlist, "replica A at once"
             await eventually(lambda: "E9" in simulator.asked, what="the first poll")
             first_poll = time.time()
-            await eventually(lambda: "E9" in second.poller.watchlist, what="replica B following")
+            await eventually(
+                lambda: "E9" in second.parts.poller.watchlist, what="replica B following"
+            )
             polls = simulator.times_asked["E9"]
             elapsed = time.time() - first_poll
-            assert first_poll - added_at < first.ticker.every + 1.0, (
+            assert first_poll - added_at < first.parts.ticker.every + 1.0, (
                 "within a tick, give or take a cycle"
             )
             # The first poll is noticed up to a step of `eventually` late, and the next keeps
@@ -305,8 +309,8 @@ async def test_a_dead_delivery_is_retried_through_the_api(make_config: ConfigFac
     async with daemon(make_config, Simulator(api_key=API_KEY)) as (monitor, http):
         # Not due before it is dead: the dispatcher must not send it first.
         later = time.time() + 3600
-        await monitor.repository.save_poll(change_with_delivery(1, at=later))
-        outbox = Outbox(monitor.repository.engine)
+        await monitor.parts.stores.repository.save_poll(change_with_delivery(1, at=later))
+        outbox = Outbox(monitor.parts.stores.repository.engine)
         await outbox.record_attempts([Attempt("d1", 3.0, Outcome.DEAD, 410, "HTTP 410 (gone)")])
         assert await call(http, "POST", "/api/deliveries/d1/retry", 200) == {"retried": "d1"}
 

@@ -252,7 +252,7 @@ async def test_every_change_is_stored_and_delivered_under_continuous_writes(
                 stop.set()
                 await writing
                 await eventually(hook.received(len(ids) * len(flips)), within=10, what="all sent")
-                reads = monitor.reads
+                reads = monitor.parts.stores.reads
                 for event_id in ids:
                     seen = [c.current.status for c in await reads.changes_of(event_id)]
                     assert seen == flips, event_id
@@ -292,7 +292,7 @@ async def test_two_thousand_watches_added_through_the_api_skip_no_poll(
                 lambda: all(i in simulator.asked for i in added), within=10, what="all polled"
             )
             assert simulator.longest_gap < 2.0, "no event missed a poll while watches were added"
-            assert len(monitor.poller.watchlist) == len(ids) + len(added)
+            assert len(monitor.parts.poller.watchlist) == len(ids) + len(added)
 
             listed: list[str] = []
             link: str | None = "/api/watches?limit=700"

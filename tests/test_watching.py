@@ -219,13 +219,13 @@ async def test_a_running_daemon_follows_watches_added_beside_it(tmp_path: Path) 
         config: Config = load_config(path)
         async with Monitor(config, follow_every=0.2) as monitor:
             await eventually(lambda: "E1" in simulator.asked, what="the first polls")
-            beside = Watching(monitor.watches, lambda: config, monitor.clock)
+            beside = Watching(monitor.parts.stores.watches, lambda: config, monitor.clock)
             await beside.add({"id": "E2", "interval": "1s"}, "cli")
             await eventually(lambda: "E2" in simulator.asked, what="the added watch polled")
             await beside.pause("E1", "cli")
 
             async def e1_unwatched() -> bool:
-                row = await monitor.reads.event_row("E1")
+                row = await monitor.parts.stores.reads.event_row("E1")
                 return row is not None and not row.watched
 
             await eventually(e1_unwatched, what="the paused watch left the watchlist")
@@ -241,7 +241,9 @@ async def test_watches_outside_the_file_count_as_watching(tmp_path: Path) -> Non
         config = load_config(path)
         async with Monitor(config, follow_every=0.2) as monitor:
             assert not monitor.watched.events
-            await Watching(monitor.watches, lambda: config, monitor.clock).add({"id": "E9"}, "cli")
+            await Watching(monitor.parts.stores.watches, lambda: config, monitor.clock).add(
+                {"id": "E9"}, "cli"
+            )
             await eventually(lambda: "E9" in simulator.asked, what="the added watch polled")
             assert [event.id for event in monitor.watched.events] == ["E9"]
             assert monitor.context is not None

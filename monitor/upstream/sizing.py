@@ -53,6 +53,12 @@ class RequestSize:
         size = START if learnt is None else max(1, min(API_MAX, learnt))
         return cls(size, max_url_bytes=max_url_bytes, grain=max(1, grain))
 
+    def reset_to(self, other: RequestSize) -> None:
+        """Take `other`'s settings and what it learnt: the clients that share this size see
+        a reload's new limits at once."""
+        for name in self.__slots__:
+            setattr(self, name, getattr(other, name))
+
     def take(self, event_ids: Sequence[str], fixed_url_bytes: int) -> int:
         """How many of `event_ids`, from the first, the next request carries: at most
         `size`, and no more than keep its URL within `max_url_bytes` (at least one)."""
