@@ -19,9 +19,9 @@ from monitor.config import parse_config
 from monitor.devtools.catalog import discovery_event
 from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
+from monitor.discovery_jobs.discoverer import Discoverer
+from monitor.discovery_jobs.refresher import DetailsRefresher
 from monitor.models import new_id
-from monitor.polling.discover import Discoverer
-from monitor.polling.refresher import DetailsRefresher
 from monitor.polling.watchlist import Watch
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.event_details import Details

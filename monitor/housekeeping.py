@@ -12,13 +12,13 @@ import aiohttp
 
 from monitor.config import Config
 from monitor.discovery.client import DiscoveryClient
+from monitor.discovery_jobs.discoverer import Discoverer
+from monitor.discovery_jobs.refresher import DetailsRefresher
 from monitor.metrics import Metrics
 from monitor.notify.announcer import Announcer
 from monitor.notify.switchboard import Switchboard
 from monitor.notify.watchdog import Watchdog
-from monitor.polling.discover import Discoverer
 from monitor.polling.poller import Poller
-from monitor.polling.refresher import DetailsRefresher
 from monitor.schedule import Schedule
 from monitor.store.limiter import SharedLimiter
 from monitor.store.replicas import HEARTBEAT

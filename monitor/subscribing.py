@@ -37,13 +37,13 @@ from monitor.config import (
 )
 from monitor.config.fields import REGIONS
 from monitor.discovery.details import Attraction
+from monitor.discovery_jobs.discoverer import personal_search
 from monitor.errors import DeliveryError
 from monitor.following import SearchFilters, SearchName, looked_up
 from monitor.netguard import resolved_problem, url_host
 from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
 from monitor.notify.documents import test_delivery
-from monitor.polling.discover import personal_search
 from monitor.redact import redact
 from monitor.store.accounts import (
     Accounts,

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 
 from monitor.devtools.catalog import discovery_event
 from monitor.discovery.client import DiscoveryClient
+from monitor.discovery_jobs.refresher import DetailsRefresher
 from monitor.models import SaleOpening, new_id
-from monitor.polling.refresher import DetailsRefresher
 from monitor.polling.watchlist import Watch
 from monitor.sales import burst_until, next_burst_opening, next_sale
 from monitor.store.engine import create_engine, upgrade

@@ -18,13 +18,13 @@ from monitor.devtools.catalog import discovery_event
 from monitor.devtools.faults import ScriptedFault
 from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
+from monitor.discovery_jobs.refresher import LEASE, RETRY, DetailsRefresher
 from monitor.markets import slug_words
 from monitor.models import Availability, EventInfo, Venue
 from monitor.notify.documents import change_message
 from monitor.notify.notifiers.mqtt import status_of
 from monitor.notify.rendering import Renderer
 from monitor.notify.routing import Target
-from monitor.polling.refresher import LEASE, RETRY, DetailsRefresher
 from monitor.polling.watchlist import Watch
 from monitor.store.event_details import Details
 from monitor.store.outbox import Outbox

@@ -19,9 +19,9 @@ from monitor.devtools.catalog import discovery_event
 from monitor.devtools.faults import ScriptedFault
 from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
+from monitor.discovery_jobs.discoverer import KEEP_AFTER_START, RETRY, Discoverer
 from monitor.errors import ConfigError
 from monitor.models import NoticeKind
-from monitor.polling.discover import KEEP_AFTER_START, RETRY, Discoverer
 from monitor.polling.watchlist import watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.watches import Origin, Watches

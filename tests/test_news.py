@@ -13,12 +13,12 @@ from monitor.config import Rule
 from monitor.config.notifiers import WebhookNotifierConfig
 from monitor.devtools.catalog import discovery_event
 from monitor.discovery.client import DiscoveryClient
+from monitor.discovery_jobs.refresher import DetailsRefresher
 from monitor.models import ChangeKind, SaleOpening
 from monitor.notify.dispatcher import Dispatcher, Route
 from monitor.notify.notifiers.webhook import WebhookNotifier
 from monitor.notify.routing import Target
 from monitor.polling.news import lifecycle_change
-from monitor.polling.refresher import DetailsRefresher
 from monitor.polling.watchlist import Watch
 from monitor.sales import sales_opened
 from monitor.store.event_details import Details

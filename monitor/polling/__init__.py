@@ -1,6 +1,6 @@
-"""Polling: the watchlist as the poller sees it, the ticker, the poller and its cache, pure
-change detection, and the jobs that ask Discovery (details, searches).
+"""Polling: the watchlist as the poller sees it, the ticker, the poller and its cache, the
+recorder that turns answers into writes, and pure change detection.
 
-May import `notify` (to route a change to its notifiers), `store`, `discovery`, `upstream`,
-`config` and the base modules; never `watching`, `server` or `cli`.
+May import `notify` (to route a change to its notifiers), `store`, `upstream`, `config` and
+the base modules; never `discovery_jobs`, `watching`, `server` or `cli`.
 """

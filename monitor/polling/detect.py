@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from monitor.models import (
     RESALE_BY_NAME,
@@ -114,38 +114,50 @@ def reading_of(answer: Answer) -> Reading:
     )
 
 
+T = TypeVar("T", Status, ResaleStatus)
+
+
 def detect(state: EventState, reading: Reading, now: float, rules: Rules) -> Verdict:
     previous = state.current
     status = None if reading.status is Status.UNKNOWN else reading.status
     resale = None if reading.resale_status is ResaleStatus.UNKNOWN else reading.resale_status
-    unread_status = status is None
-    unread_resale = resale is None
-
     if previous is None:
-        # Nothing is accepted yet: a documented status makes the baseline; resale may be
-        # UNKNOWN from the start, since many events never have a resale market.
-        streak = state.unknown_streak + 1 if unread_status else 0
-        if unread_status and streak < rules.unknown_after:
-            return Verdict(None, streak, changed=False, baseline=False, snapshot=False)
-        current = Availability(status or Status.UNKNOWN, resale or ResaleStatus.UNKNOWN)
-        return Verdict(current, 0, changed=False, baseline=True, snapshot=True)
-
-    hides_status = unread_status and previous.status is not Status.UNKNOWN
-    hides_resale = unread_resale and previous.resale_status is not ResaleStatus.UNKNOWN
-    streak = state.unknown_streak + 1 if hides_status or hides_resale else 0
-    accept_unknown = streak >= rules.unknown_after
-    if accept_unknown:
-        streak = 0
-
-    new_status = status or (Status.UNKNOWN if hides_status and accept_unknown else previous.status)
-    new_resale = resale or (
-        ResaleStatus.UNKNOWN if hides_resale and accept_unknown else previous.resale_status
+        return _baseline(state, status, resale, rules)
+    hides = (status is None and previous.status is not Status.UNKNOWN) or (
+        resale is None and previous.resale_status is not ResaleStatus.UNKNOWN
     )
-
-    if new_status is previous.status and new_resale is previous.resale_status:
-        snapshot_due = (
-            state.last_snapshot_at is None or now - state.last_snapshot_at >= rules.snapshot_every
-        )
-        return Verdict(previous, streak, changed=False, baseline=False, snapshot=snapshot_due)
-    current = Availability(new_status, new_resale)
+    streak = state.unknown_streak + 1 if hides else 0
+    accept_unknown = streak >= rules.unknown_after
+    current = Availability(
+        _kept(status, previous.status, Status.UNKNOWN, accept_unknown=accept_unknown),
+        _kept(resale, previous.resale_status, ResaleStatus.UNKNOWN, accept_unknown=accept_unknown),
+    )
+    streak = 0 if accept_unknown else streak
+    if current == previous:
+        snapshot = _snapshot_due(state, now, rules)
+        return Verdict(previous, streak, changed=False, baseline=False, snapshot=snapshot)
     return Verdict(current, streak, changed=True, baseline=False, snapshot=True)
+
+
+def _kept(read: T | None, previous: T, unknown: T, *, accept_unknown: bool) -> T:
+    """A value read; else the previous one, until UNKNOWN has come often enough in a row
+    to be believed."""
+    if read is not None:
+        return read
+    return unknown if accept_unknown else previous
+
+
+def _baseline(
+    state: EventState, status: Status | None, resale: ResaleStatus | None, rules: Rules
+) -> Verdict:
+    """Nothing is accepted yet: a documented status makes the baseline; resale may be
+    UNKNOWN from the start, since many events never have a resale market."""
+    streak = state.unknown_streak + 1 if status is None else 0
+    if status is None and streak < rules.unknown_after:
+        return Verdict(None, streak, changed=False, baseline=False, snapshot=False)
+    current = Availability(status or Status.UNKNOWN, resale or ResaleStatus.UNKNOWN)
+    return Verdict(current, 0, changed=False, baseline=True, snapshot=True)
+
+
+def _snapshot_due(state: EventState, now: float, rules: Rules) -> bool:
+    return state.last_snapshot_at is None or now - state.last_snapshot_at >= rules.snapshot_every

@@ -1,9 +1,11 @@
-"""The watchlist as the poller sees it: one `Watch` per event, built from the configuration."""
+"""The watchlist as the poller sees it: one `Watch` per event, built from the configuration,
+with what the poller asks of it as a whole kept up to date as watches come and go."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -112,3 +114,77 @@ def watch_of(
         market=event.region,
         invalid_interval=config.polling.invalid_interval,
     )
+
+
+class Watchlist(Mapping[str, Watch]):
+    """The watches polled now, by event ID, and which of them are in a burst around a sale
+    opening. `watches` is the plain dict, for the hot path."""
+
+    def __init__(self, watches: Mapping[str, Watch] | None = None) -> None:
+        self.watches: dict[str, Watch] = {}
+        self.bursting: dict[str, float] = {}
+        """Events polled at the burst interval around a sale opening, and until when."""
+        self.id_bytes = 1
+        """Bytes the longest watched ID takes in a request's URL, with its comma."""
+        self.until_any = False
+        """Whether any watch stops at an `until`."""
+        self.shortest = math.inf
+        """The shortest interval any watch may be polled at, by status or in a burst."""
+        self.replace(watches or {})
+
+    def __getitem__(self, event_id: str) -> Watch:
+        return self.watches[event_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.watches)
+
+    def __len__(self) -> int:
+        return len(self.watches)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self.watches
+
+    def replace(self, watches: Mapping[str, Watch]) -> None:
+        """A whole watchlist anew; bursts start again from their own batches."""
+        self.watches = dict(watches)
+        self.bursting.clear()
+        self.id_bytes = max(map(len, self.watches), default=0) + 1
+        self.until_any = any(watch.until is not None for watch in self.watches.values())
+        self.shortest = min(map(fastest, self.watches.values()), default=math.inf)
+
+    def set(self, event_id: str, watch: Watch | None) -> None:
+        """One event watched anew, watched otherwise, or (None) no longer watched."""
+        if watch is None:
+            self.watches.pop(event_id, None)
+            self.bursting.pop(event_id, None)
+            return
+        self.watches[event_id] = watch
+        # These only ever err on the safe side here (a longer ID, an `until`, a faster
+        # interval stay counted after the watch goes); `replace` recomputes them exactly.
+        self.id_bytes = max(self.id_bytes, len(event_id) + 1)
+        self.until_any = self.until_any or watch.until is not None
+        self.shortest = min(self.shortest, fastest(watch))
+
+    def burst(self, bursting: Mapping[str, float], interval: float) -> Bursts:
+        """Take the events in a burst now; returns where those entering one are polled
+        (never slower than their own fastest interval) and which leave theirs."""
+        entering = {
+            event_id: min(interval, fastest(self.watches[event_id]))
+            for event_id in bursting
+            if event_id not in self.bursting and event_id in self.watches
+        }
+        leaving = [e for e in self.bursting if e not in bursting and e in self.watches]
+        self.shortest = min(self.shortest, *entering.values(), math.inf)
+        self.bursting = {e: until for e, until in bursting.items() if e in self.watches}
+        return Bursts(entering, leaving)
+
+
+@dataclass(frozen=True, slots=True)
+class Bursts:
+    entering: dict[str, float]
+    """Events entering a burst, with the interval they are polled at in it."""
+    leaving: list[str]
+
+
+def fastest(watch: Watch) -> float:
+    return min([watch.interval, *watch.interval_by_status.values()])

@@ -1,5 +1,5 @@
 """Searches followed at runtime: an artist, a venue, a keyword, kept as a `discover:` entry
-says it, and run beside the configuration file's own (see `polling.discover`).
+says it, and run beside the configuration file's own (see `discovery_jobs.discoverer`).
 
 They live in the table that keeps every search's schedule, so that a search has one row
 whoever declared it, and every replica reads the same ones.

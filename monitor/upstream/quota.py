@@ -91,7 +91,7 @@ def stretch_factor(scale: float, priority: int) -> float:
 
 
 DETAILS_PER_REQUEST = 200
-"""Universal IDs whose details one Discovery search fetches (see `polling.refresher`)."""
+"""Universal IDs whose details one Discovery search fetches (see `discovery_jobs.refresher`)."""
 
 
 def discovery_per_day(config: Config) -> float:

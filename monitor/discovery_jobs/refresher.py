@@ -75,13 +75,56 @@ class DetailsRefresher:
         due = await self._details.claim(now, BATCH, now + LEASE, early=refresh * EARLY)
         if not due:
             return 0
-        universal = [d.event_id for d in due if id_kind(d.event_id) is IdKind.UNIVERSAL]
         legacy = [d for d in due if id_kind(d.event_id) is IdKind.LEGACY]
-        later = legacy[LEGACY_PER_RUN:]
+        asked = [
+            *(d.event_id for d in due if id_kind(d.event_id) is IdKind.UNIVERSAL),
+            *(d.event_id for d in legacy[:LEGACY_PER_RUN]),
+        ]
+        found = await self._fetched(due, legacy[:LEGACY_PER_RUN], now)
+        if found is None:
+            return 0
+        later = [d.event_id for d in legacy[LEGACY_PER_RUN:]]
+        await self._save(due, found, asked, later, next_at=now + refresh)
+        return len(found)
+
+    async def _save(
+        self,
+        due: list[DetailsDue],
+        found: dict[str, EventDetails],
+        asked: list[str],
+        later: list[str],
+        *,
+        next_at: float,
+    ) -> None:
+        """What Discovery said of `asked`, due again at `next_at`; `later` is due at once."""
+        now = self._clock()
+        missing = [event_id for event_id in asked if event_id not in found]
+        next_fetch = dict.fromkeys(asked, next_at) | dict.fromkeys(later, now)
+        lifecycle = self._lifecycle_news(due, found, now)
+        await self._details.save(
+            list(found.values()), [*missing, *later], now, next_fetch, lifecycle
+        )
+        if lifecycle.changes:
+            self._on_changes()
+        await self._place(found)
+        if missing:
+            logger.info(
+                "the Discovery API does not know %d watched events (%s); they are polled all "
+                "the same, shown by their IDs",
+                len(missing),
+                ", ".join(missing[:5]),
+            )
+
+    async def _fetched(
+        self, due: list[DetailsDue], legacy: list[DetailsDue], now: float
+    ) -> dict[str, EventDetails] | None:
+        """Discovery's details of the universal IDs in `due` and of `legacy`; None when it
+        answered none, the batch then due again after a pause."""
         client = self._client()
+        universal = [d.event_id for d in due if id_kind(d.event_id) is IdKind.UNIVERSAL]
         try:
             found = await self._universal(client, universal)
-            for item in legacy[:LEGACY_PER_RUN]:
+            for item in legacy:
                 details = await self._legacy(client, item)
                 if details is not None:
                     found[item.event_id] = details
@@ -95,34 +138,15 @@ class DetailsRefresher:
                 REFUSED_PAUSE / 3600,
             )
             await self._details.failed([d.event_id for d in due], self._paused_until)
-            return 0
+            return None
         except UpstreamError as exc:
             log = logger.debug if self._failing else logger.warning
             log("event details could not be fetched (%s); trying again in %gs", exc, RETRY)
             self._failing = True
             await self._details.failed([d.event_id for d in due], now + RETRY)
-            return 0
+            return None
         self._failing = False
-        asked = [*universal, *(d.event_id for d in legacy[:LEGACY_PER_RUN])]
-        missing = [event_id for event_id in asked if event_id not in found]
-        next_fetch = dict.fromkeys(asked, now + refresh)
-        next_fetch.update({d.event_id: now for d in later})
-        lifecycle = self._lifecycle_news(due, found, now)
-        deferred = [d.event_id for d in later]
-        await self._details.save(
-            list(found.values()), [*missing, *deferred], now, next_fetch, lifecycle
-        )
-        if lifecycle.changes:
-            self._on_changes()
-        await self._place(found)
-        if missing:
-            logger.info(
-                "the Discovery API does not know %d watched events (%s); they are polled all "
-                "the same, shown by their IDs",
-                len(missing),
-                ", ".join(missing[:5]),
-            )
-        return len(found)
+        return found
 
     async def _place(self, found: Mapping[str, EventDetails]) -> None:
         if self._on_venues is None:
