@@ -14,7 +14,7 @@ from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Availability, new_id
 from monitor.notify.routing import Target
-from monitor.polling import poller as poller_module
+from monitor.polling import recorder as recorder_module
 from monitor.polling.detect import detect
 from monitor.polling.poller import CycleStats
 from monitor.polling.watchlist import Watch
@@ -117,7 +117,7 @@ async def test_one_batch_that_cannot_be_recorded_costs_the_others_nothing(
             raise RuntimeError("a bug in one batch's bookkeeping")
         return real_detect(state, reading, now, rules)
 
-    monkeypatch.setattr(poller_module, "detect", broken_for_e1)
+    monkeypatch.setattr(recorder_module, "detect", broken_for_e1)
     with caplog.at_level(logging.ERROR, logger="monitor.polling.poller"):
         stats = await r.poller.run_cycle()
 
@@ -128,7 +128,7 @@ async def test_one_batch_that_cannot_be_recorded_costs_the_others_nothing(
     due_after = await r.due_times()
     assert due_after["E1"] == due_before["E1"] + INTERVAL, "retried at its next due time"
 
-    monkeypatch.setattr(poller_module, "detect", real_detect)
+    monkeypatch.setattr(recorder_module, "detect", real_detect)
     r.clock.now = due_after["E1"]
     await r.poller.run_cycle()
     assert {change.event_id for change in await r.reads.changes_of()} == {"E1", "E2", "E3", "E4"}

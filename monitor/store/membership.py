@@ -148,17 +148,9 @@ async def _apply(
                 left.add(home)
                 applied.removed.append(event_id)
             continue
-        status = None if row is None or row.status is None else STATUS_BY_NAME[row.status]
-        key = watch.key_for(status, invalid=row is not None and is_invalid(row, watch))
-        if home is not None and BatchKey(row.interval_s, row.partition, row.invalid) == key:
-            await _relabel(conn, watch, row)
+        batch_id = await _rehomed(conn, watch, row, batch_size, now, new_id)
+        if batch_id is None:
             continue
-        batch_id = await _batch_with_room(conn, key, batch_size, now, new_id)
-        if row is None:
-            await conn.execute(_INSERT_EVENT, [new_row(watch, batch_id)])
-        else:
-            await _relabel(conn, watch, row)
-            await conn.execute(_HOME, {"b_event_id": event_id, "b_batch": batch_id})
         touched.add(batch_id)
         if home is None:
             # A newly watched event's first reading comes within a tick, not an interval on.
@@ -172,6 +164,30 @@ async def _apply(
     if left:
         await conn.execute(_EMPTY_GONE, {"b_ids": list(left)})
     return applied
+
+
+async def _rehomed(  # noqa: PLR0917 - one event's part of a write
+    conn: AsyncConnection,
+    watch: Watched,
+    row: Any,
+    batch_size: int,
+    now: float,
+    new_id: Callable[[], str],
+) -> str | None:
+    """The batch the event of `watch` (stored as `row`, None when new) now joins; None
+    when it stays in its own, whose key still fits it."""
+    status = None if row is None or row.status is None else STATUS_BY_NAME[row.status]
+    key = watch.key_for(status, invalid=row is not None and is_invalid(row, watch))
+    if row is None:
+        batch_id = await _batch_with_room(conn, key, batch_size, now, new_id)
+        await conn.execute(_INSERT_EVENT, [new_row(watch, batch_id)])
+        return batch_id
+    await _relabel(conn, watch, row)
+    if row.batch_id is not None and BatchKey(row.interval_s, row.partition, row.invalid) == key:
+        return None
+    batch_id = await _batch_with_room(conn, key, batch_size, now, new_id)
+    await conn.execute(_HOME, {"b_event_id": watch.event_id, "b_batch": batch_id})
+    return batch_id
 
 
 async def _batch_with_room(
