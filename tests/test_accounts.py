@@ -20,16 +20,9 @@ from monitor.app import Monitor
 from monitor.devtools.catalog import discovery_event
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import ResaleStatus, Status
-from monitor.server.account_routes import (
-    CalendarOut,
-    ChannelOut,
-    DeliveriesOut,
-    MeOut,
-    NewUserOut,
-    SubscriptionOut,
-    SubscriptionsOut,
-    UsersOut,
-)
+from monitor.server.account_routes import CalendarOut, ChannelOut, DeliveriesOut, MeOut
+from monitor.server.subscription_routes import SubscriptionOut, SubscriptionsOut
+from monitor.server.user_routes import NewUserOut, UsersOut
 from monitor.store.engine import reader
 from monitor.store.tables import deliveries, events
 from tests.conftest import API_KEY, ConfigFactory

@@ -15,7 +15,8 @@ import pytest
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
 from monitor.models import Outcome
-from monitor.server.api import Problem, WatchesPage, WatchOut
+from monitor.server.api import Problem
+from monitor.server.watch_routes import WatchesPage, WatchOut
 from monitor.server.writes import MAX_BODY, status_of
 from monitor.store.outbox import Attempt, Outbox
 from monitor.watching import (

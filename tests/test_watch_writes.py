@@ -18,7 +18,7 @@ from monitor.polling import recorder as recorder_module
 from monitor.polling.detect import detect
 from monitor.polling.poller import CycleStats
 from monitor.polling.watchlist import Watch
-from monitor.server.api import WatchesPage
+from monitor.server.watch_routes import WatchesPage
 from monitor.store.membership import apply_watches
 from monitor.store.tables import batches, changes, events
 from monitor.watchlog import HOLE_WAIT, LogCursor

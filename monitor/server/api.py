@@ -1,25 +1,22 @@
-"""The JSON API: watched events, one event's history, recent changes, and its OpenAPI
-document, generated from the same models the tests validate answers against."""
+"""The JSON API's reads: watched events, one event's history and recent changes, with the
+models the OpenAPI document and the tests validate answers against."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
-import monitor
 from monitor.models import STATUS_BY_NAME, Availability, Change
 from monitor.notify.documents import change_document
 from monitor.server.context import CONTEXT, Context
+from monitor.server.routes import NO_NUL, Answer, Query, Route, ok
 from monitor.store.reads import MAX_PAGE
 from monitor.store.rows import EventRow
-from monitor.watching import SettingsInput, SnoozeInput, WatchInput
 
 
 class VenueOut(BaseModel):
@@ -129,32 +126,6 @@ class Problem(BaseModel):
     """The field at fault, for bad input to a write."""
 
 
-class WatchOut(BaseModel):
-    id: str
-    origin: Literal["config", "api", "discover"]
-    """config: declared in the config file (change or remove it there); api: added through
-    the API, the CLI or the dashboard; discover: found by a `discover:` search."""
-    name: str | None
-    search: str | None
-    """The `discover:` search that found it."""
-    settings: dict[str, Any]
-    """As an entry under `events:` would say them."""
-    paused: bool
-    """Not polled; its state and history stay."""
-    snoozed_until: str | None
-    """Polled, but nobody is told before then; then its latest state, once."""
-
-
-class WatchesPage(BaseModel):
-    watches: list[WatchOut]
-    next: str | None
-    """The link to the next page; None on the last page."""
-
-
-class Retried(BaseModel):
-    retried: str
-
-
 class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     reasons: list[str]
@@ -262,7 +233,6 @@ def query_since(request: web.Request, name: str = "since") -> float | None:
 
 _EARLIEST, _LATEST = -62135596800.0, 253402300799.0
 """0001-01-01 and 9999-12-31T23:59:59Z: the times a date-time can name."""
-NO_NUL = "^[^\\x00]*$"
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -316,283 +286,65 @@ async def list_changes(request: web.Request) -> web.Response:
     return json_response({"changes": [change_out(change) for change in history]})
 
 
-def _parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "description": description, "schema": schema}
+LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+SINCE = Query(
+    "since",
+    "Only what happened after this ISO 8601 date-time or Unix time.",
+    {
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "number", "minimum": _EARLIEST, "maximum": _LATEST},
+        ]
+    },
+)
+BAD_QUERY = Answer("A query parameter is invalid; `error` names it.", Problem)
+UNAUTHORIZED = Answer("A token is configured and none was given.", Problem)
 
-
-def _answer(model: str, description: str = "OK") -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
-    }
-
-
-def openapi_document(notifiers: Sequence[str] = ()) -> dict[str, Any]:
-    _, schemas = models_json_schema(
-        [
-            *(
-                (model, "serialization")
-                for model in (
-                    EventsPage,
-                    EventDetail,
-                    ChangesPage,
-                    Problem,
-                    Readiness,
-                    WatchOut,
-                    WatchesPage,
-                    Retried,
-                )
+ROUTES = (
+    Route(
+        "GET",
+        "/api/events",
+        list_events,
+        "Watched events with their current status, in event ID order",
+        {200: ok(EventsPage), 400: BAD_QUERY, 401: UNAUTHORIZED},
+        query=(
+            Query("limit", "Events per page.", LIMIT),
+            Query(
+                "after",
+                "The `next` cursor of the previous page.",
+                {"type": "string", "pattern": NO_NUL},
             ),
-            *((model, "validation") for model in (WatchInput, SettingsInput, SnoozeInput)),
-        ],
-        ref_template="#/components/schemas/{model}",
-    )
-    for model in ("WatchInput", "SettingsInput"):
-        notify = schemas["$defs"][model]["properties"]["notify"]["anyOf"][0]
-        notify["items"]["enum"] = list(notifiers)
-    since = _parameter(
-        "since",
-        "Only what happened after this ISO 8601 date-time or Unix time.",
-        {
-            "anyOf": [
-                {"type": "string", "format": "date-time"},
-                {"type": "number", "minimum": _EARLIEST, "maximum": _LATEST},
-            ]
-        },
-    )
-    bad = _answer("Problem", "A query parameter is invalid; `error` names it.")
-    unauthorized = {"401": _answer("Problem", "A token is configured and none was given.")}
-    limit = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "inventory-monitor", "version": monitor.__version__},
-        "components": {
-            "schemas": schemas["$defs"],
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/api/events": {
-                "get": {
-                    "summary": "Watched events with their current status, in event ID order",
-                    "parameters": [
-                        _parameter("limit", "Events per page.", limit),
-                        _parameter(
-                            "after",
-                            "The `next` cursor of the previous page.",
-                            {"type": "string", "pattern": NO_NUL},
-                        ),
-                        _parameter(
-                            "status",
-                            "Only events with this status.",
-                            {"type": "string", "enum": ["", *STATUS_BY_NAME]},
-                        ),
-                        _parameter(
-                            "q",
-                            "Only events whose ID or name contains this.",
-                            {"type": "string", "pattern": NO_NUL},
-                        ),
-                    ],
-                    "responses": {"200": _answer("EventsPage"), "400": bad, **unauthorized},
-                }
-            },
-            "/api/events/{event_id}": {
-                "get": {
-                    "summary": "One event with its snapshots and changes",
-                    "parameters": [
-                        {
-                            "name": "event_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "pattern": NO_NUL},
-                        },
-                        since,
-                        _parameter("limit", "Snapshots and changes at most.", limit),
-                    ],
-                    "responses": {
-                        "200": _answer("EventDetail"),
-                        "400": bad,
-                        "404": _answer("Problem", "The event has never been watched."),
-                        **unauthorized,
-                    },
-                }
-            },
-            "/api/changes": {
-                "get": {
-                    "summary": "Changes after `since` (oldest first), or the latest ones",
-                    "parameters": [
-                        since,
-                        _parameter("limit", "Changes at most.", limit),
-                    ],
-                    "responses": {"200": _answer("ChangesPage"), "400": bad, **unauthorized},
-                }
-            },
-            **_write_paths(unauthorized),
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness",
-                    "security": [],
-                    "responses": {
-                        "200": {"description": "Alive"},
-                        "503": {"description": "The poll scheduler is not running"},
-                    },
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: the database answers and polls succeed",
-                    "responses": {
-                        "200": _answer("Readiness", "Ready"),
-                        "503": _answer("Readiness", "Not ready; `reasons` says why"),
-                        **unauthorized,
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {"200": {"description": "Text format"}, **unauthorized},
-                }
-            },
-        },
-    }
-
-
-def _write_paths(unauthorized: dict[str, Any]) -> dict[str, Any]:
-    """Watches and deliveries: reads, and writes that need `server.token` (403 without)."""
-    event_id = {
-        "name": "event_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": NO_NUL},
-    }
-    refused = {
-        **unauthorized,
-        "403": _answer("Problem", "Writes are off: `server.token` is not set."),
-    }
-    unknown = {"404": _answer("Problem", "No watch has this event ID.")}
-    bad = {
-        "400": _answer("Problem", "Bad input; `field` names it."),
-        "415": _answer("Problem", "The body is not JSON."),
-    }
-
-    def body(model: str, description: str) -> dict[str, Any]:
-        return {
-            "required": True,
-            "description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
-        }
-
-    def act(summary: str, **extra: Any) -> dict[str, Any]:
-        answers = {"200": _answer("WatchOut"), **unknown, **refused}
-        if "requestBody" in extra:
-            answers.update(bad)
-        return {
-            "post": {"summary": summary, "parameters": [event_id], **extra, "responses": answers}
-        }
-
-    return {
-        "/api/watches": {
-            "get": {
-                "summary": "Every watch: the config file's, the API's and the searches', in "
-                "event ID order, a page at a time",
-                "parameters": [
-                    _parameter(
-                        "limit",
-                        "Watches per page (500 unless given).",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-                    ),
-                    _parameter(
-                        "after",
-                        "Only watches after this event ID: the `next` link carries it.",
-                        {"type": "string", "pattern": NO_NUL},
-                    ),
-                ],
-                "responses": {
-                    "200": _answer("WatchesPage"),
-                    "400": _answer("Problem", "A query parameter is invalid; `error` names it."),
-                    **unauthorized,
-                },
-            },
-            "post": {
-                "summary": "Watch an event, by its ID or its link, with the settings of an "
-                "entry under `events:`",
-                "requestBody": body(
-                    "WatchInput",
-                    "Checked as the config file is: notifiers must exist, a link must be an "
-                    "event's page on a market the API answers for, durations are positive "
-                    "and at most 100 years.",
-                ),
-                "responses": {
-                    "201": _answer("WatchOut", "Watched"),
-                    **bad,
-                    "409": _answer("Problem", "The event is watched already."),
-                    **refused,
-                },
-            },
-        },
-        "/api/watches/{event_id}": {
-            "get": {
-                "summary": "One watch",
-                "parameters": [event_id],
-                "responses": {"200": _answer("WatchOut"), **unknown, **unauthorized},
-            },
-            "patch": {
-                "summary": "Change a watch's settings (a null removes one); not the config file's",
-                "parameters": [event_id],
-                "requestBody": body("SettingsInput", "The settings to change."),
-                "responses": {
-                    "200": _answer("WatchOut"),
-                    **bad,
-                    **unknown,
-                    "409": _answer("Problem", "The watch is the config file's: change it there."),
-                    **refused,
-                },
-            },
-            "delete": {
-                "summary": "Stop watching an event; its history stays",
-                "parameters": [event_id],
-                "responses": {
-                    "204": {"description": "No longer watched"},
-                    **unknown,
-                    "409": _answer("Problem", "The watch is the config file's: remove it there."),
-                    **refused,
-                },
-            },
-        },
-        "/api/watches/{event_id}/pause": act("Stop polling the event; state and history stay"),
-        "/api/watches/{event_id}/resume": act("Poll a paused event again"),
-        "/api/watches/{event_id}/snooze": act(
-            "Poll the event but tell nobody until then; then its latest state, once",
-            requestBody=body("SnoozeInput", "For how long, or until when (in the future)."),
+            Query(
+                "status",
+                "Only events with this status.",
+                {"type": "string", "enum": ["", *STATUS_BY_NAME]},
+            ),
+            Query(
+                "q",
+                "Only events whose ID or name contains this.",
+                {"type": "string", "pattern": NO_NUL},
+            ),
         ),
-        "/api/watches/{event_id}/restore": {
-            "post": {
-                "summary": "Undo the removal of a watch: watched again as it was",
-                "parameters": [event_id],
-                "responses": {
-                    "200": _answer("WatchOut"),
-                    "409": _answer("Problem", "The event's last write was not a removal."),
-                    **refused,
-                },
-            }
+    ),
+    Route(
+        "GET",
+        "/api/events/{event_id}",
+        get_event,
+        "One event with its snapshots and changes",
+        {
+            200: ok(EventDetail),
+            400: BAD_QUERY,
+            404: Answer("The event has never been watched.", Problem),
+            401: UNAUTHORIZED,
         },
-        "/api/deliveries/{delivery_id}/retry": {
-            "post": {
-                "summary": "Send a dead delivery again",
-                "parameters": [
-                    {
-                        "name": "delivery_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": NO_NUL},
-                    }
-                ],
-                "responses": {
-                    "200": _answer("Retried", "Queued again"),
-                    "404": _answer("Problem", "No dead delivery has this ID."),
-                    **refused,
-                },
-            }
-        },
-    }
+        query=(SINCE, Query("limit", "Snapshots and changes at most.", LIMIT)),
+    ),
+    Route(
+        "GET",
+        "/api/changes",
+        list_changes,
+        "Changes after `since` (oldest first), or the latest ones",
+        {200: ok(ChangesPage), 400: BAD_QUERY, 401: UNAUTHORIZED},
+        query=(SINCE, Query("limit", "Changes at most.", LIMIT)),
+    ),
+)

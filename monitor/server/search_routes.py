@@ -3,17 +3,15 @@ operator follows at runtime (an artist by name, or any filters of `discover:`)."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
 from monitor.following import Following, FollowInput
-from monitor.server.account_routes import SearchOut
-from monitor.server.api import json_response
+from monitor.server.account_routes import BAD, NO_TOKEN
+from monitor.server.api import Problem, json_response
 from monitor.server.context import CONTEXT
+from monitor.server.routes import Answer, Route, ok
+from monitor.server.subscription_routes import SearchOut
 from monitor.server.writes import answers_problems, json_body, service, who_of
 
 
@@ -65,93 +63,50 @@ async def unfollow(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/api/searches", list_searches)
-    router.add_post("/api/searches", follow)
-    router.add_delete("/api/searches/{name}", unfollow)
+REFUSED = {
+    401: NO_TOKEN,
+    403: Answer("Writes are off: `server.token` is not set.", Problem),
+}
 
 
-def describe(document: dict[str, Any], notifiers: Sequence[str]) -> None:
-    """Add the searches' paths and schemas to the OpenAPI document; `notify` takes the
-    configured `notifiers` alone."""
-    _, schemas = models_json_schema(
-        [
-            (FollowedSearchOut, "serialization"),
-            (FollowedSearchesOut, "serialization"),
-            (FollowInput, "validation"),
-        ],
-        ref_template="#/components/schemas/{model}",
-    )
-    notify = schemas["$defs"]["FollowInput"]["properties"]["notify"]["anyOf"][0]
-    notify["items"]["enum"] = list(notifiers)
-    document["components"]["schemas"].update(schemas["$defs"])
-    problem = {
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    }
-
-    def answer(model: str, description: str = "OK") -> dict[str, Any]:
-        schema = {"$ref": f"#/components/schemas/{model}"}
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-    refused = {
-        "401": {"description": "No valid token was given.", **problem},
-        "403": {"description": "Writes are off: `server.token` is not set.", **problem},
-    }
-    document["paths"].update(
-        {
-            "/api/searches": {
-                "get": {
-                    "summary": "The searches that add watches: the config file's and those "
-                    "followed here",
-                    "responses": {"200": answer("FollowedSearchesOut"), "401": refused["401"]},
-                },
-                "post": {
-                    "summary": "Follow an artist, a venue or a keyword: what it finds is "
-                    "watched, each event until it starts",
-                    "requestBody": {
-                        "required": True,
-                        "description": "An artist is looked up by name in Discovery; the "
-                        "other filters are those of `discover:`.",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/FollowInput"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "201": answer("FollowedSearchOut", "Followed; it runs within a minute"),
-                        "400": {"description": "Bad input; `field` names it.", **problem},
-                        "404": {
-                            "description": "Discovery knows no artist of that name.",
-                            **problem,
-                        },
-                        "409": {
-                            "description": "A search has this name, or Discovery is off.",
-                            **problem,
-                        },
-                        "415": {"description": "The body is not JSON.", **problem},
-                        **refused,
-                    },
-                },
+def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
+    """The routes; `notify` takes the configured `notifiers` alone."""
+    return (
+        Route(
+            "GET",
+            "/api/searches",
+            list_searches,
+            "The searches that add watches: the config file's and those followed here",
+            {200: ok(FollowedSearchesOut), 401: NO_TOKEN},
+        ),
+        Route(
+            "POST",
+            "/api/searches",
+            follow,
+            "Follow an artist, a venue or a keyword: what it finds is watched, each event "
+            "until it starts",
+            {
+                201: ok(FollowedSearchOut, "Followed; it runs within a minute"),
+                **BAD,
+                404: Answer("Discovery knows no artist of that name.", Problem),
+                409: Answer("A search has this name, or Discovery is off.", Problem),
+                **REFUSED,
             },
-            "/api/searches/{name}": {
-                "delete": {
-                    "summary": "Stop a search; what it found stays until it starts",
-                    "parameters": [
-                        {
-                            "name": "name",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "204": {"description": "Stopped"},
-                        "404": {"description": "No search of this name is followed.", **problem},
-                        "409": {"description": "The config file declares it.", **problem},
-                        **refused,
-                    },
-                }
+            body=FollowInput,
+            body_text="An artist is looked up by name in Discovery; the other filters are "
+            "those of `discover:`.",
+            enums={"notify": notifiers},
+        ),
+        Route(
+            "DELETE",
+            "/api/searches/{name}",
+            unfollow,
+            "Stop a search; what it found stays until it starts",
+            {
+                204: Answer("Stopped"),
+                404: Answer("No search of this name is followed.", Problem),
+                409: Answer("The config file declares it.", Problem),
+                **REFUSED,
             },
-        }
+        ),
     )

@@ -23,6 +23,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from monitor import __version__
 from monitor.errors import MonitorError
 from monitor.models import Health
 from monitor.readiness import readiness
@@ -34,9 +35,13 @@ from monitor.server import (
     member,
     search_routes,
     signin,
-    writes,
+    subscription_routes,
+    user_routes,
+    watch_routes,
 )
 from monitor.server.context import CONTEXT, NONCE, PRINCIPAL, Context
+from monitor.server.routes import Answer, Route, install, ok
+from monitor.server.routes import openapi as openapi_of
 from monitor.server.signin import session_of
 from monitor.store.accounts import Role
 from monitor.users import OPERATOR, Principal
@@ -299,26 +304,54 @@ async def openapi(request: web.Request) -> web.Response:
 @functools.lru_cache(maxsize=4)
 def _openapi(notifiers: tuple[str, ...]) -> bytes:
     """The document names the configured notifiers: `notify` takes those alone."""
-    document = api.openapi_document(notifiers)
-    account_routes.describe(document)
-    search_routes.describe(document, notifiers)
+    document = openapi_of(api_routes(notifiers), title="inventory-monitor", version=__version__)
     return orjson.dumps(document)
+
+
+def api_routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
+    """Every route of the JSON API, with the probes; `notify` fields take `notifiers`."""
+    return (
+        *api.ROUTES,
+        *watch_routes.routes(notifiers),
+        *account_routes.ROUTES,
+        *subscription_routes.ROUTES,
+        *user_routes.ROUTES,
+        *search_routes.routes(notifiers),
+        Route(
+            "GET",
+            "/healthz",
+            healthz,
+            "Liveness",
+            {200: Answer("Alive"), 503: Answer("The poll scheduler is not running")},
+            public=True,
+        ),
+        Route(
+            "GET",
+            "/readyz",
+            readyz,
+            "Readiness: the database answers and polls succeed",
+            {
+                200: ok(api.Readiness, "Ready"),
+                503: ok(api.Readiness, "Not ready; `reasons` says why"),
+                401: api.UNAUTHORIZED,
+            },
+        ),
+        Route(
+            "GET",
+            "/metrics",
+            metrics,
+            "Prometheus metrics",
+            {200: Answer("Text format"), 401: api.UNAUTHORIZED},
+        ),
+    )
 
 
 def build_app(context: Context) -> web.Application:
     app = web.Application(middlewares=[_errors, _nonce, _same_site, _auth])
     app[CONTEXT] = context
     app.on_response_prepare.append(_html_headers)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/api/events", api.list_events)
-    app.router.add_get("/api/events/{event_id}", api.get_event)
-    app.router.add_get("/api/changes", api.list_changes)
-    writes.add_routes(app.router)
-    account_routes.add_routes(app.router)
-    search_routes.add_routes(app.router)
+    install(app.router, api_routes())
     app.router.add_get("/", home)
     app.router.add_get("/events/{event_id}", dashboard.event_page)
     app.router.add_post("/watches", dashboard.add)

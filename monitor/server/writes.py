@@ -1,5 +1,5 @@
-"""The JSON API's writes: watches added, changed, paused, snoozed and removed, and dead
-deliveries queued again.
+"""How the JSON API takes writes and answers refusals: bodies read, problem documents,
+and the HTTP status of each kind of refusal.
 
 Writes need `server.token`: without one they answer 403 however the request came, since
 any web page can POST to a daemon on localhost. They take JSON alone (a form, which another
@@ -10,19 +10,16 @@ at once, and of the others within a tick.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 
-from monitor.server.api import json_response, query_int, query_text
-from monitor.server.context import CONTEXT, PRINCIPAL, Context
-from monitor.store.reads import MAX_PAGE
+from monitor.server.api import json_response
+from monitor.server.context import PRINCIPAL, Context
 from monitor.watching import (
     Conflict,
     Forbidden,
@@ -32,7 +29,6 @@ from monitor.watching import (
     Unsupported,
     WatchError,
     Watching,
-    WatchView,
 )
 
 MAX_BODY = 64 * 1024
@@ -126,17 +122,6 @@ def _once_each(raw: bytes) -> None:
     json.loads(raw, object_pairs_hook=pairs)
 
 
-WATCHES_PAGE = 500
-"""Watches in one page of `GET /api/watches` unless `limit` says otherwise."""
-
-
-def _event_id(request: web.Request) -> str:
-    event_id = request.match_info["event_id"]
-    if "\x00" in event_id:
-        raise Invalid("must not contain a NUL character", field="event_id")
-    return event_id
-
-
 def answers_problems(handler: Handler) -> Handler:
     """A refused write is a problem document, with the status its kind maps to."""
 
@@ -150,119 +135,7 @@ def answers_problems(handler: Handler) -> Handler:
     return wrapped
 
 
-@answers_problems
-async def list_watches(request: web.Request) -> web.Response:
-    """Watches in event ID order, a page at a time: `next` links to the page after."""
-    limit = query_int(request, "limit", WATCHES_PAGE, MAX_PAGE)
-    after = query_text(request, "after")
-    watching = request.app[CONTEXT].watching
-    views = [] if watching is None else await watching.list()
-    start = 0 if after is None else bisect.bisect_right(views, after, key=_event_id_of)
-    page = views[start : start + limit]
-    link = None
-    if start + limit < len(views):
-        link = f"/api/watches?{urlencode({'after': page[-1].event_id, 'limit': limit})}"
-    return json_response({"watches": [view.document() for view in page], "next": link})
-
-
-def _event_id_of(view: WatchView) -> str:
-    return view.event_id
-
-
-@answers_problems
-async def get_watch(request: web.Request) -> web.Response:
-    watching = request.app[CONTEXT].watching
-    event_id = _event_id(request)
-    if watching is None:
-        raise NotFound(f"no watch for event {event_id!r}")
-    return json_response((await watching.get(event_id)).document())
-
-
-@answers_problems
-async def add_watch(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    watching = service(context)
-    view = await watching.add(await json_body(request), who_of(request))
-    response = json_response(view.document(), 201)
-    response.headers["Location"] = f"/api/watches/{view.event_id}"
-    return response
-
-
-@answers_problems
-async def change_watch(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    watching = service(context)
-    view = await watching.update(_event_id(request), await json_body(request), who_of(request))
-    return json_response(view.document())
-
-
-@answers_problems
-async def remove_watch(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    watching = service(context)
-    await json_body(request, required=False)
-    await watching.remove(_event_id(request), who_of(request))
-    return web.Response(status=204)
-
-
-@answers_problems
-async def pause_watch(request: web.Request) -> web.Response:
-    return await _pause(request, paused=True)
-
-
-@answers_problems
-async def resume_watch(request: web.Request) -> web.Response:
-    return await _pause(request, paused=False)
-
-
-async def _pause(request: web.Request, *, paused: bool) -> web.Response:
-    context = request.app[CONTEXT]
-    watching = service(context)
-    await json_body(request, required=False)
-    view = await watching.pause(_event_id(request), who_of(request), paused=paused)
-    return json_response(view.document())
-
-
-@answers_problems
-async def snooze_watch(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    watching = service(context)
-    view = await watching.snooze(_event_id(request), await json_body(request), who_of(request))
-    return json_response(view.document())
-
-
-@answers_problems
-async def restore_watch(request: web.Request) -> web.Response:
-    watching = service(request.app[CONTEXT])
-    await json_body(request, required=False)
-    view = await watching.restore(_event_id(request), who_of(request))
-    return json_response(view.document())
-
-
-@answers_problems
-async def retry_delivery(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    service(context)
-    await json_body(request, required=False)
-    delivery_id = request.match_info["delivery_id"]
-    await requeue(context, delivery_id)
-    return json_response({"retried": delivery_id})
-
-
 async def requeue(context: Context, delivery_id: str) -> None:
     """Queue a dead delivery again, due now."""
     if context.retry is None or "\x00" in delivery_id or not await context.retry(delivery_id):
         raise NotFound(f"no dead delivery has the ID {delivery_id!r}")
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/api/watches", list_watches)
-    router.add_post("/api/watches", add_watch)
-    router.add_get("/api/watches/{event_id}", get_watch)
-    router.add_patch("/api/watches/{event_id}", change_watch)
-    router.add_delete("/api/watches/{event_id}", remove_watch)
-    router.add_post("/api/watches/{event_id}/pause", pause_watch)
-    router.add_post("/api/watches/{event_id}/resume", resume_watch)
-    router.add_post("/api/watches/{event_id}/snooze", snooze_watch)
-    router.add_post("/api/watches/{event_id}/restore", restore_watch)
-    router.add_post("/api/deliveries/{delivery_id}/retry", retry_delivery)
