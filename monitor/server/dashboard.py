@@ -3,13 +3,12 @@ figures by fetching a fragment of itself (no front-end build step)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import orjson
 from aiohttp import web
 
 from monitor.config.fields import REGIONS
@@ -19,12 +18,11 @@ from monitor.server.context import CONTEXT, Context
 from monitor.server.forms import SNOOZES, WHO, csrf_value, entry_of, read_form, refused
 from monitor.server.pages import render
 from monitor.server.writes import status_of
-from monitor.store.reads import DeliveryFate, Troubled
+from monitor.store.reads import Troubled
 from monitor.store.rows import EventRow
-from monitor.store.watches import AuditEntry
-from monitor.times import iso, local_time, next_poll
+from monitor.times import iso, local_time
 from monitor.upstream.quota import pace_shown
-from monitor.watching import Forbidden, WatchError, WatchView
+from monitor.watching import Forbidden, WatchError
 from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago, why_unknown
 
 MAX_PAGES = 1000
@@ -32,7 +30,6 @@ MAX_PAGES = 1000
 PAGE_SIZE = 100
 TIMELINE_DAYS = 3
 RECENT_CHANGES = 15
-EVENT_CHANGES = 1000
 TROUBLED = 10
 
 LABELS = STATUS_WORDS
@@ -107,6 +104,37 @@ async def add(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/events/{quote(view.event_id, safe='')}")
 
 
+def _page_number(text: str) -> int:
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else 1
+    return min(max(1, number), MAX_PAGES)
+
+
+def _ago(at: float | None, now: float) -> str:
+    return ago(None if at is None else now - at)
+
+
+def _row(row: EventRow, changes: list[Change], start: float, now: float) -> dict[str, Any]:
+    """What the list shows of one event."""
+    return {
+        "row": row,
+        "segments": timeline(row, changes, start, now),
+        "changed": _ago(row.last_changed_at, now),
+        "seen": _ago(row.last_seen_at, now),
+        "starts": local_time(row.info.starts_at, row.info.timezone),
+        "venue": ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p),
+        "why": why_unknown(row.detail and row.detail.status),
+    }
+
+
+def _recent(change: Change, now: float) -> dict[str, Any]:
+    return {
+        "change": change,
+        "when": ago(now - change.observed_at),
+        "at": iso(change.observed_at),
+        "news": None if change.kind is ChangeKind.INVENTORY else headline(change),
+    }
+
+
 async def page(
     request: web.Request,
     *,
@@ -117,10 +145,9 @@ async def page(
     context = request.app[CONTEXT]
     query = request.query
     status = STATUS_BY_NAME.get(query.get("status", ""))
+    status_text = "" if status is None else status.value
     search = query.get("q", "").strip() or None
-    text = query.get("page", "1")
-    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else 1
-    number = min(max(1, number), MAX_PAGES)
+    number = _page_number(query.get("page", "1"))
     now = context.clock()
     # Keyset pages need the previous page's last ID; offsets stay cheap at dashboard sizes.
     events_page = await context.reads.events_page(
@@ -131,41 +158,15 @@ async def page(
     number = min(number, pages)
     rows = events_page.rows[PAGE_SIZE * (number - 1) : PAGE_SIZE * number]
     start = now - TIMELINE_DAYS * 86400
-    by_event: dict[str, list[Change]] = {}
-    for change in await context.reads.changes_of_events([r.event_id for r in rows], start):
-        by_event.setdefault(change.event_id, []).append(change)
+    by_event = await _changes_by_event(context, rows, start)
     recent = await context.reads.changes_of(limit=RECENT_CHANGES)
     upstream = context.upstream.status
     on_sale = (await context.reads.events_page(limit=1, status=Status.TICKETS_AVAILABLE)).total
     troubled = await context.reads.troubled_deliveries(TROUBLED)
 
-    def link(**changes: Any) -> str:
-        params = {"q": search or "", "status": status.value if status else "", "page": number}
-        params.update(changes)
-        return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
-
     values = {
-        "rows": [
-            {
-                "row": row,
-                "segments": timeline(row, by_event.get(row.event_id, []), start, now),
-                "changed": ago(None if row.last_changed_at is None else now - row.last_changed_at),
-                "seen": ago(None if row.last_seen_at is None else now - row.last_seen_at),
-                "starts": local_time(row.info.starts_at, row.info.timezone),
-                "venue": ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p),
-                "why": why_unknown(row.detail and row.detail.status),
-            }
-            for row in rows
-        ],
-        "recent": [
-            {
-                "change": change,
-                "when": ago(now - change.observed_at),
-                "at": iso(change.observed_at),
-                "news": None if change.kind is ChangeKind.INVENTORY else headline(change),
-            }
-            for change in reversed(recent)
-        ],
+        "rows": [_row(row, by_event.get(row.event_id, []), start, now) for row in rows],
+        "recent": [_recent(change, now) for change in reversed(recent)],
         "total": events_page.total,
         "troubled": _by_notifier(troubled),
         "title": f"({on_sale:,} on sale) inventory-monitor" if on_sale else "inventory-monitor",
@@ -174,24 +175,24 @@ async def page(
         "legend": [(code, LABELS[code], meaning) for code, meaning in LEGEND],
         "page": number,
         "pages": pages,
-        "link": link,
+        "link": functools.partial(
+            _link, {"q": search or "", "status": status_text, "page": number}
+        ),
         "search": search or "",
-        "status": status.value if status else "",
+        "status": status_text,
         "statuses": [s.value for s in Status],
         "upstream": upstream,
-        "last_success": ago(
-            None if upstream.last_success_at is None else now - upstream.last_success_at
-        ),
+        "last_success": _ago(upstream.last_success_at, now),
         "paced": pace_shown(upstream.quota, now, context.config.ticketmaster.requests_per_second),
         "refresh_ms": int(context.config.server.refresh * 1000),
         "days": TIMELINE_DAYS,
         "iso": iso,
         "people": await _people(context),
-        "searches": [] if context.following is None else await context.following.searches(),
+        "searches": await _searches(context),
         "entered": _entered(entered),
         "problem": problem,
         "removed": await _removed(context, query.get("removed")),
-        **_controls(context),
+        **controls(context),
     }
     return render(
         request,
@@ -199,6 +200,25 @@ async def page(
         values,
         status=200 if problem is None else status_of(problem),
     )
+
+
+def _link(here: Mapping[str, Any], **changes: Any) -> str:
+    """The query of the page `here` with `changes`: what is at its default is left out."""
+    params = {**here, **changes}
+    return "?" + urlencode({k: v for k, v in params.items() if v not in ("", None, 1)})
+
+
+async def _changes_by_event(
+    context: Context, rows: Sequence[EventRow], start: float
+) -> dict[str, list[Change]]:
+    by_event: dict[str, list[Change]] = {}
+    for change in await context.reads.changes_of_events([r.event_id for r in rows], start):
+        by_event.setdefault(change.event_id, []).append(change)
+    return by_event
+
+
+async def _searches(context: Context) -> list[dict[str, Any]]:
+    return [] if context.following is None else await context.following.searches()
 
 
 def _entered(entered: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -240,7 +260,7 @@ async def _people(context: Context) -> list[dict[str, Any]]:
     return sorted(people, key=lambda person: (-person["share"], person["name"]))
 
 
-def _controls(context: Context) -> dict[str, Any]:
+def controls(context: Context) -> dict[str, Any]:
     """What the pages' forms need; they are shown only while writes are enabled."""
     return {
         "writable": context.writable,
@@ -249,67 +269,6 @@ def _controls(context: Context) -> dict[str, Any]:
         "snoozes": SNOOZES,
         "regions": [(code, f"Sold in {code}") for code in REGIONS],
     }
-
-
-async def event_page(request: web.Request) -> web.Response:
-    """One event: what is known of it, its status and resale status since it was first
-    seen, and every change with the deliveries it caused."""
-    context = request.app[CONTEXT]
-    event_id = request.match_info["event_id"]
-    row = None if "\x00" in event_id else await context.reads.event_row(event_id)
-    if row is None:
-        raise web.HTTPNotFound(text=f"no event {event_id!r} has been watched")
-    now = context.clock()
-    start = row.first_seen_at or now
-    history = await context.reads.changes_of(event_id, limit=EVENT_CHANGES)
-    fates: dict[str, list[DeliveryFate]] = {}
-    for fate in await context.reads.deliveries_of([change.id for change in history]):
-        fates.setdefault(fate.change_id, []).append(fate)
-    info = row.info
-    watch = await _watch(context, event_id)
-    values = {
-        "row": row,
-        "why": why_unknown(row.detail and row.detail.status),
-        "info": info,
-        "starts": local_time(info.starts_at, info.timezone),
-        "venue": ", ".join(p for p in (info.venue.name, info.venue.city) if p),
-        "first_seen": iso(start),
-        "next_poll": next_poll(row.next_due_at, now, polling_now=row.polling_now),
-        "status_bar": timeline(row, history, start, now),
-        "resale_bar": timeline(row, history, start, now, "resale_status"),
-        "changes": [
-            {
-                "change": change,
-                "what": _what(change),
-                "at": iso(change.observed_at),
-                "deliveries": fates.get(change.id, []),
-            }
-            for change in reversed(history)
-        ],
-        "labels": LABELS,
-        "resale_labels": RESALE_LABELS,
-        "watch": watch,
-        "audit": [
-            _audit_item(entry)
-            for entry in (
-                [] if context.watching is None else await context.watching.audit(event_id)
-            )
-        ],
-        "snoozed_until": None
-        if watch is None or watch.snoozed_until is None or watch.snoozed_until <= now
-        else iso(watch.snoozed_until),
-        **_controls(context),
-    }
-    return render(request, "event.html", values)
-
-
-async def _watch(context: Context, event_id: str) -> WatchView | None:
-    if context.watching is None:
-        return None
-    try:
-        return await context.watching.get(event_id)
-    except WatchError:
-        return None  # watched no longer: its page shows its history alone
 
 
 def _by_notifier(troubled: list[Troubled]) -> list[dict[str, Any]]:
@@ -324,63 +283,3 @@ def _by_notifier(troubled: list[Troubled]) -> list[dict[str, Any]]:
         group["items"].append({"delivery": item, "next": iso(item.next_attempt_at)})
         group["dead"] += item.state == "dead"
     return list(groups.values())
-
-
-_ACTIONS = {
-    "add": "Watched",
-    "change": "Settings changed",
-    "pause": "Paused",
-    "resume": "Resumed",
-    "remove": "No longer watched",
-    "restore": "Watched again (removal undone)",
-}
-
-
-def said(entry: AuditEntry) -> tuple[str, float | None]:
-    """A write to a watch in words, and the moment they end with, if any ("Snoozed until"
-    a time, which the page shows in the reader's own time zone)."""
-    detail = orjson.loads(entry.detail) if entry.detail else None
-    if entry.action == "snooze":
-        until = detail.get("until") if isinstance(detail, dict) else None
-        return ("Snooze ended", None) if until is None else ("Snoozed until", until)
-    words = _ACTIONS.get(entry.action, entry.action.capitalize())
-    if entry.action == "change" and isinstance(detail, dict) and detail:
-        return f"{words}: {', '.join(sorted(detail))}", None
-    return words, None
-
-
-def _audit_item(entry: AuditEntry) -> dict[str, Any]:
-    words, until = said(entry)
-    return {
-        "entry": entry,
-        "words": words,
-        "at": _stamp(entry.at),
-        "until": None if until is None else _stamp(until),
-    }
-
-
-def _stamp(at: float) -> dict[str, str]:
-    """A moment for a `<time>`: machine-readable, and in words (UTC, until the page's
-    script puts it in the reader's time zone)."""
-    return {"iso": iso(at), "words": _moment(at)}
-
-
-def _moment(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%a %-d %b %Y, %H:%M UTC")
-
-
-def _what(change: Change) -> str:
-    """A change in a fan's words."""
-    if change.kind is not ChangeKind.INVENTORY:
-        return headline(change)
-    before, after = change.previous, change.current
-    parts = []
-    if before is None or before.status is not after.status:
-        was = f"{LABELS[before.status.value]} → " if before else ""
-        parts.append(f"{was}{LABELS[after.status.value]}")
-    if before is not None and before.resale_status is not after.resale_status:
-        parts.append(
-            f"{RESALE_LABELS[before.resale_status.value]} → "
-            f"{RESALE_LABELS[after.resale_status.value]}"
-        )
-    return "; ".join(parts)

@@ -21,18 +21,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor import __version__
 from monitor.errors import MonitorError
-from monitor.models import Health
-from monitor.readiness import readiness
 from monitor.server import (
     account_routes,
     api,
     dashboard,
+    event_page,
     forms,
     member,
+    probes,
     search_routes,
     signin,
     subscription_routes,
@@ -40,7 +39,7 @@ from monitor.server import (
     watch_routes,
 )
 from monitor.server.context import CONTEXT, NONCE, PRINCIPAL, Context
-from monitor.server.routes import Answer, Route, install, ok
+from monitor.server.routes import Route, install
 from monitor.server.routes import openapi as openapi_of
 from monitor.server.signin import session_of
 from monitor.store.accounts import Role
@@ -49,7 +48,6 @@ from monitor.users import OPERATOR, Principal
 logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "monitor_session"
-DATABASE_TIMEOUT = 2.0
 IDLE_TIMEOUT = 15.0
 """Seconds a connection may sit idle or half-way through sending a request."""
 _OPEN_PATHS = frozenset({"/healthz", "/signin", "/signout", "/api/me/calendar.ics"})
@@ -139,40 +137,56 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _principal(request: web.Request) -> Principal | None:
+    """Who the request acts as: by its bearer token (the operator's or a user's), by a
+    signed-in browser's session, or by the operator's cookie; None for nobody."""
     context = request.app[CONTEXT]
     token = context.config.server.token
     secret = None if token is None else token.get_secret_value()
     header = request.headers.get("Authorization", "")
-    bearer = header[7:] if header.lower().startswith("bearer ") else None
-    if bearer is not None and secret is not None and _same(bearer, secret):
+    if header.lower().startswith("bearer "):
+        by_token = await _bearer(context, header[7:], secret)
+        if by_token is not None:
+            return by_token
+    if secret is not None:
+        _sign_in_by_link(request, secret)
+    if request.match_info.handler not in _BROWSER_HANDLERS:
+        return None
+    return await _browser(request, secret)
+
+
+async def _bearer(context: Context, bearer: str, secret: str | None) -> Principal | None:
+    if secret is not None and _same(bearer, secret):
         return OPERATOR
-    if bearer is not None and context.users is not None:
-        user = await context.users.authenticate(bearer)
-        if user is not None:
-            return Principal(user.name, user.role, user)
+    user = None if context.users is None else await context.users.authenticate(bearer)
+    return None if user is None else Principal(user.name, user.role, user)
+
+
+def _sign_in_by_link(request: web.Request, secret: str) -> None:
+    """The dashboard opened as `/?token=...`: the operator's cookie is set, and the link
+    is left for one that holds no secret."""
     offered = request.query.get("token")
-    if (
-        offered is not None
-        and secret is not None
-        and request.path == "/"
-        and _same(offered, secret)
-    ):
-        response = web.HTTPSeeOther("/")
-        response.set_cookie(
-            SESSION_COOKIE,
-            session_value(secret),
-            httponly=True,
-            samesite="Strict",
-            secure=request.secure or context.config.server.secure_cookies,
-        )
-        raise response
-    browser = request.match_info.handler in _BROWSER_HANDLERS
-    session = session_of(request) if browser and context.users is not None else None
-    if session is not None and context.users is not None:
-        user = await context.users.session_user(session)
+    if offered is None or request.path != "/" or not _same(offered, secret):
+        return
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(secret),
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure or request.app[CONTEXT].config.server.secure_cookies,
+    )
+    raise response
+
+
+async def _browser(request: web.Request, secret: str | None) -> Principal | None:
+    """A page's reader: a user by their session, or the operator by their cookie."""
+    users = request.app[CONTEXT].users
+    session = None if users is None else session_of(request)
+    if session is not None and users is not None:
+        user = await users.session_user(session)
         if user is not None:
             return Principal(user.name, user.role, user)
-    cookie = _cookie(request) if browser else None
+    cookie = _cookie(request)
     if cookie is not None and secret is not None and _same(cookie, session_value(secret)):
         return OPERATOR
     return None
@@ -190,7 +204,7 @@ async def home(request: web.Request) -> web.Response:
     return await dashboard.page(request)
 
 
-_PAGES: frozenset[object] = frozenset({home, dashboard.event_page})
+_PAGES: frozenset[object] = frozenset({home, event_page.event_page})
 _BROWSER_HANDLERS: frozenset[object] = frozenset(
     {*_PAGES, dashboard.add, *forms.HANDLERS, *member.HANDLERS}
 )
@@ -237,65 +251,6 @@ def _same(offered: str, secret: str) -> bool:
     )
 
 
-async def healthz(request: web.Request) -> web.Response:
-    if not request.app[CONTEXT].polling():
-        return api.json_response({"status": "not polling"}, 503)
-    return api.json_response({"status": "alive"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    shortest = None
-    try:
-        shortest = await asyncio.wait_for(context.reads.shortest_interval(), DATABASE_TIMEOUT)
-    except Exception:  # whatever the driver raises, the database is not usable
-        database_ok = False
-    else:
-        database_ok = True
-    status = context.upstream.status
-    reasons = readiness(
-        now=context.clock(),
-        started_at=context.started_at,
-        last_success_at=status.last_success_at,
-        shortest_interval=shortest or context.config.shortest_interval(),
-        health=status.health,
-        database_ok=database_ok,
-        watching=bool(context.config.events),
-        storage_failures=context.storage_failures(),
-        unready_after=context.config.server.unready_after,
-    )
-    if not context.polling():
-        reasons.append("scheduler_stalled")
-    return api.json_response(
-        {
-            "status": "not_ready" if reasons else "ready",
-            "reasons": reasons,
-            "last_successful_poll_at": api.when(status.last_success_at),
-        },
-        503 if reasons else 200,
-    )
-
-
-async def metrics(request: web.Request) -> web.Response:
-    context = request.app[CONTEXT]
-    figures = context.metrics
-    outbox = await context.reads.outbox_stats()
-    now = context.clock()
-    figures.outbox_pending.set(outbox.pending)
-    oldest = outbox.oldest_created_at
-    figures.outbox_oldest_seconds.set(0 if oldest is None else max(0.0, now - oldest))
-    figures.watched.set(await context.reads.watched_count())
-    status = context.upstream.status
-    figures.last_success.set(status.last_success_at or 0)
-    available = status.quota.available
-    figures.quota_remaining.set(-1 if available is None else available)
-    for health in Health:
-        figures.upstream_health.labels(health.value).set(int(health is status.health))
-    return web.Response(
-        body=generate_latest(figures.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
-
-
 async def openapi(request: web.Request) -> web.Response:
     notifiers = tuple(sorted(request.app[CONTEXT].config.notifiers))
     return web.Response(body=_openapi(notifiers), content_type="application/json")
@@ -317,32 +272,7 @@ def api_routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
         *subscription_routes.ROUTES,
         *user_routes.ROUTES,
         *search_routes.routes(notifiers),
-        Route(
-            "GET",
-            "/healthz",
-            healthz,
-            "Liveness",
-            {200: Answer("Alive"), 503: Answer("The poll scheduler is not running")},
-            public=True,
-        ),
-        Route(
-            "GET",
-            "/readyz",
-            readyz,
-            "Readiness: the database answers and polls succeed",
-            {
-                200: ok(api.Readiness, "Ready"),
-                503: ok(api.Readiness, "Not ready; `reasons` says why"),
-                401: api.UNAUTHORIZED,
-            },
-        ),
-        Route(
-            "GET",
-            "/metrics",
-            metrics,
-            "Prometheus metrics",
-            {200: Answer("Text format"), 401: api.UNAUTHORIZED},
-        ),
+        *probes.ROUTES,
     )
 
 
@@ -353,7 +283,7 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/api/openapi.json", openapi)
     install(app.router, api_routes())
     app.router.add_get("/", home)
-    app.router.add_get("/events/{event_id}", dashboard.event_page)
+    app.router.add_get("/events/{event_id}", event_page.event_page)
     app.router.add_post("/watches", dashboard.add)
     forms.add_routes(app.router)
     member.add_routes(app.router)
