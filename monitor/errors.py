@@ -88,3 +88,36 @@ class DeliveryError(MonitorError):
 
 class StoreError(MonitorError):
     """The database could not be reached or migrated."""
+
+
+class Refused(MonitorError):
+    """A write that cannot be done, and the field that is wrong, if one is. Which kind it is
+    says why; the HTTP layer and the CLI turn the kind into a status or an exit code."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class Invalid(Refused):
+    """The input is wrong: a value, a field, a shape."""
+
+
+class NotFound(Refused):
+    """What it names does not exist (or is not the asker's to see)."""
+
+
+class Conflict(Refused):
+    """It cannot be done as things stand: it exists already, a limit, the config file's."""
+
+
+class Forbidden(Refused):
+    """The asker may not do it: writes are off, or a stale form."""
+
+
+class Unauthorized(Refused):
+    """The asker is not who they say: a wrong password or token."""
+
+
+class Unsupported(Refused):
+    """The body is not of a type taken here (a form where JSON goes, or the reverse)."""

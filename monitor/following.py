@@ -20,21 +20,11 @@ from monitor.config.fields import PLAIN_TEXT
 from monitor.config.model import DiscoverConfig
 from monitor.discovery.client import FILTERS
 from monitor.discovery.details import Attraction
-from monitor.errors import MonitorError
+from monitor.errors import Conflict, Invalid, MonitorError, NotFound
+from monitor.inputs import IntervalText, StatusName, StrictInput, problem_of, shaped, whole_number
 from monitor.redact import redact
 from monitor.store.followed import Followed, Searches
 from monitor.times import format_duration, iso, parse_duration
-from monitor.watching import (
-    Conflict,
-    IntervalText,
-    Invalid,
-    NotFound,
-    StatusName,
-    StrictInput,
-    problem_of,
-    shaped,
-    whole_number,
-)
 
 logger = logging.getLogger(__name__)
 

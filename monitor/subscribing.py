@@ -38,8 +38,22 @@ from monitor.config import (
 from monitor.config.fields import REGIONS
 from monitor.discovery.details import Attraction
 from monitor.discovery_jobs.discoverer import personal_search
-from monitor.errors import DeliveryError
+from monitor.errors import Conflict, DeliveryError, Invalid, NotFound
 from monitor.following import SearchFilters, SearchName, looked_up
+from monitor.in_force import watched_event
+from monitor.inputs import (
+    BY_ID_OR_LINK,
+    EventIdText,
+    IntervalText,
+    LinkText,
+    StatusName,
+    StrictInput,
+    not_null,
+    problem_of,
+    shaped,
+    snooze_end,
+    whole_number,
+)
 from monitor.netguard import resolved_problem, url_host
 from monitor.notify.audience import NEWS, interval_of
 from monitor.notify.channels import channel_route
@@ -60,23 +74,6 @@ from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
 from monitor.store.watches import Watches
 from monitor.times import in_seconds, iso, parse_duration
 from monitor.upstream.quota import follower_shares
-from monitor.watching import (
-    BY_ID_OR_LINK,
-    Conflict,
-    EventIdText,
-    IntervalText,
-    Invalid,
-    LinkText,
-    NotFound,
-    StatusName,
-    StrictInput,
-    not_null,
-    problem_of,
-    shaped,
-    snooze_end,
-    watched_event,
-    whole_number,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from monitor.config import Config, EventConfig
+from monitor.in_force import held_in, watched_event, with_watches
 from monitor.markets import UK_REGIONS
 from monitor.models import new_id
 from monitor.polling.poller import Poller
@@ -26,7 +27,6 @@ from monitor.store.subscriptions import Subscriptions
 from monitor.store.watches import Watches
 from monitor.upstream.health import Upstream
 from monitor.upstream.quota import QuotaPlan, plan_for, quota_warning, rate_warning
-from monitor.watching import held_in, watched_event, with_watches
 from monitor.watchlog import LogCursor
 from monitor.wording import plural
 

@@ -23,10 +23,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import ValidationError
 
 from monitor.config.notifiers import QuietHoursConfig
+from monitor.errors import Conflict, Invalid, NotFound
 from monitor.models import new_id
 from monitor.store.accounts import Accounts, Exists, Role, User
 from monitor.store.subscriptions import Subscriptions
-from monitor.watching import Conflict, Invalid, NotFound
 
 logger = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from monitor.devtools.simulator import Simulator, serve
 from monitor.discovery.client import DiscoveryClient
 from monitor.discovery_jobs.discoverer import KEEP_AFTER_START, RETRY, Discoverer
 from monitor.errors import ConfigError
+from monitor.in_force import with_watches
 from monitor.models import NoticeKind
 from monitor.polling.watchlist import watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.watches import Origin, Watches
 from monitor.upstream.quota import search_plan
-from monitor.watching import with_watches
 from tests.conftest import API_KEY, FakeClock
 from tests.e2e import Receiver, daemon_config
 from tests.support import RN, A, N, eventually

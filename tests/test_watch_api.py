@@ -14,20 +14,20 @@ import pytest
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
+from monitor.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Refused,
+    Unauthorized,
+    Unsupported,
+)
 from monitor.models import Outcome
 from monitor.server.api import Problem
 from monitor.server.watch_routes import WatchesPage, WatchOut
 from monitor.server.writes import MAX_BODY, status_of
 from monitor.store.outbox import Attempt, Outbox
-from monitor.watching import (
-    Conflict,
-    Forbidden,
-    Invalid,
-    NotFound,
-    Unauthorized,
-    Unsupported,
-    WatchError,
-)
 from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
 from tests.support import RN, A, eventually
 
@@ -336,7 +336,7 @@ async def test_a_dead_delivery_is_retried_through_the_api(make_config: ConfigFac
     ],
 )
 def test_the_http_layer_says_each_kind_of_refusal_with_its_status(
-    kind: type[WatchError], status: int
+    kind: type[Refused], status: int
 ) -> None:
     """The services say what went wrong; only the HTTP layer knows status codes."""
     assert status_of(kind("no")) == status

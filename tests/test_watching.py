@@ -16,6 +16,8 @@ from monitor.app import Monitor
 from monitor.config import Config, load_config, parse_config
 from monitor.config.notifiers import WebhookNotifierConfig
 from monitor.devtools.simulator import Simulator, serve
+from monitor.errors import Conflict, NotFound, Refused
+from monitor.in_force import with_watches
 from monitor.notify.dispatcher import Dispatcher, Route
 from monitor.notify.notifiers.webhook import WebhookNotifier
 from monitor.notify.routing import Target
@@ -25,7 +27,7 @@ from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.tables import changes
 from monitor.store.watches import Origin, Watches
-from monitor.watching import Conflict, NotFound, WatchError, Watching, with_watches
+from monitor.watching import Watching
 from tests.conftest import API_KEY, FakeClock
 from tests.e2e import Receiver, daemon_config, run_cli
 from tests.rig import INTERVAL, RigBuilder
@@ -114,7 +116,7 @@ async def test_bad_input_names_the_field_and_changes_nothing(
     says: str,
 ) -> None:
     watching, watches, _ = service
-    with pytest.raises(WatchError) as refused:
+    with pytest.raises(Refused) as refused:
         await watching.add(body, "token")
     assert (status_of(refused.value), refused.value.field) == (status, field)
     assert says in str(refused.value)
@@ -127,7 +129,7 @@ async def test_config_watches_stay_declarative(
     watching, _, _ = service
     with pytest.raises(Conflict, match="remove it from the config file"):
         await watching.remove("E1", "token")
-    with pytest.raises(WatchError, match="change it there"):
+    with pytest.raises(Refused, match="change it there"):
         await watching.update("E1", {"interval": "1m"}, "token")
     with pytest.raises(NotFound):
         await watching.pause("NOPE", "token")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.watching import SnoozeInput, WatchError, WatchInput, shaped
+from monitor.errors import Refused
+from monitor.inputs import SnoozeInput, WatchInput, shaped
 from monitor.wording import plural
 
 pytestmark = pytest.mark.unit
@@ -37,7 +38,7 @@ def test_plural(count: int, noun: str, said: str) -> None:
 def test_a_value_of_the_wrong_form_is_refused_in_words(
     model: type[SnoozeInput] | type[WatchInput], body: dict[str, str], field: str, says: str
 ) -> None:
-    with pytest.raises(WatchError) as refused:
+    with pytest.raises(Refused) as refused:
         shaped(model, body)
     assert refused.value.field == field
     assert says in str(refused.value)

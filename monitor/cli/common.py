@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import Config, config_warnings, load_config
-from monitor.errors import MonitorError
+from monitor.errors import Invalid, MonitorError
 from monitor.redact import redactor
 from monitor.times import iso
 
 if TYPE_CHECKING:
-    from monitor.watching import WatchError
+    from monitor.errors import Refused
 
 logger = logging.getLogger("monitor")
 
@@ -126,11 +126,9 @@ def with_examples(examples: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def refused(command: str, exc: WatchError) -> int:
+def refused(command: str, exc: Refused) -> int:
     """A write the service refused: one line naming the field, and the exit code (2 for
     bad input, 1 otherwise)."""
-    from monitor.watching import Invalid  # loaded by the commands that write, not by all
-
     where = f"{exc.field}: " if exc.field else ""
     print(f"{command}: {where}{exc}", file=sys.stderr)
     return EXIT_CONFIG if isinstance(exc, Invalid) else EXIT_FAILURE

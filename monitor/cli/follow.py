@@ -18,9 +18,9 @@ from monitor.cli.common import EXIT_OK, Commands, command, database, load, refus
 from monitor.config import Config
 from monitor.discovery.client import DiscoveryClient
 from monitor.discovery.details import Attraction
+from monitor.errors import Refused
 from monitor.following import Following
 from monitor.store.followed import Searches
-from monitor.watching import WatchError
 from monitor.wording import plural
 
 WHO = "cli"
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace, act: Callable[[Following], Awaitable[int]]) -
             following = Following(Searches(engine), lambda: config, time.time, artists=artists)
             try:
                 return await act(following)
-            except WatchError as exc:
+            except Refused as exc:
                 return refused(f"watch {args.action}", exc)
 
     return asyncio.run(body())

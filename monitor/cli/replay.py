@@ -15,13 +15,13 @@ from pathlib import Path
 from monitor.cli.common import EXIT_CONFIG, Commands, command, database, load, table, when
 from monitor.cli.history import moment
 from monitor.config import Config
+from monitor.in_force import with_watches
 from monitor.models import Change, DeliveryState
 from monitor.notify.dry_run import Fate, Planned, replay
 from monitor.notify.quiet import QuietHours
 from monitor.polling.watchlist import watchlist
 from monitor.store.reads import DeliveryFate, Reads
 from monitor.store.watches import Watches
-from monitor.watching import with_watches
 
 
 def register(commands: Commands) -> None:

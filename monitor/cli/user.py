@@ -26,10 +26,10 @@ from monitor.cli.common import (
     table,
     when,
 )
+from monitor.errors import Refused
 from monitor.store.accounts import Accounts, Role
 from monitor.store.subscriptions import Subscriptions
 from monitor.users import Users
-from monitor.watching import WatchError
 
 
 def register(commands: Commands) -> None:
@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace, act: Callable[[Users], Awaitable[int]]) -> in
             service = Users(Accounts(engine), Subscriptions(engine), time.time)
             try:
                 return await act(service)
-            except WatchError as exc:
+            except Refused as exc:
                 return refused(f"user {args.action}", exc)
 
     return asyncio.run(body())

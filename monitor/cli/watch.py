@@ -26,8 +26,10 @@ from monitor.cli.common import (
     when,
 )
 from monitor.config import Config
+from monitor.errors import Refused
+from monitor.inputs import entry_of
 from monitor.store.watches import Watches
-from monitor.watching import WatchError, Watching, entry_of
+from monitor.watching import Watching
 
 WHO = "cli"
 
@@ -95,7 +97,7 @@ def _run(args: argparse.Namespace, act: Callable[[Watching, Config], Awaitable[i
             service = Watching(Watches(engine), lambda: config, time.time)
             try:
                 return await act(service, config)
-            except WatchError as exc:
+            except Refused as exc:
                 return refused(f"watch {args.action}", exc)
 
     return asyncio.run(body())

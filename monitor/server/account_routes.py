@@ -15,6 +15,8 @@ from zoneinfo import available_timezones
 from aiohttp import web
 from pydantic import BaseModel, Field, Strict
 
+from monitor.errors import Forbidden, NotFound, Unauthorized
+from monitor.inputs import StrictInput, shaped
 from monitor.server import calendar
 from monitor.server.api import Problem, json_response
 from monitor.server.context import CONTEXT, PRINCIPAL
@@ -28,13 +30,6 @@ from monitor.subscribing import (
 )
 from monitor.times import iso
 from monitor.users import Principal
-from monitor.watching import (
-    Forbidden,
-    NotFound,
-    StrictInput,
-    Unauthorized,
-    shaped,
-)
 
 NO_ACCOUNT = (
     "the operator's token has no account of its own: create a user (inventory-monitor "

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from monitor.config.fields import REGIONS
+from monitor.errors import Forbidden, Refused
 from monitor.models import STATUS_BY_NAME, Change, ChangeKind, Status
 from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, Context
@@ -22,7 +23,6 @@ from monitor.store.reads import Troubled
 from monitor.store.rows import EventRow
 from monitor.times import iso, local_time
 from monitor.upstream.quota import pace_shown
-from monitor.watching import Forbidden, WatchError
 from monitor.wording import RESALE_WORDS, STATUS_WORDS, ago, why_unknown
 
 MAX_PAGES = 1000
@@ -95,7 +95,7 @@ async def add(request: web.Request) -> web.Response:
         watching, form = await read_form(request)
         entered = entry_of(form)
         view = await watching.add(entered, WHO)
-    except WatchError as exc:
+    except Refused as exc:
         if exc.field in ("id", "url"):
             exc.field = "event"
         if isinstance(exc, Forbidden):
@@ -139,7 +139,7 @@ async def page(
     request: web.Request,
     *,
     entered: Mapping[str, Any] | None = None,
-    problem: WatchError | None = None,
+    problem: Refused | None = None,
 ) -> web.Response:
     """The dashboard; after a refused Add, with the form as it was sent and why."""
     context = request.app[CONTEXT]

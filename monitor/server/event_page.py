@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from monitor.errors import Refused
 from monitor.models import Change, ChangeKind
 from monitor.notify.rendering import headline
 from monitor.server.context import CONTEXT, Context
@@ -18,7 +19,7 @@ from monitor.server.pages import render
 from monitor.store.reads import DeliveryFate
 from monitor.store.watches import AuditEntry
 from monitor.times import iso, local_time, next_poll
-from monitor.watching import WatchError, WatchView
+from monitor.watching import WatchView
 from monitor.wording import why_unknown
 
 
@@ -83,7 +84,7 @@ async def _watch(context: Context, event_id: str) -> WatchView | None:
         return None
     try:
         return await context.watching.get(event_id)
-    except WatchError:
+    except Refused:
         return None  # watched no longer: its page shows its history alone
 
 

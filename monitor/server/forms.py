@@ -18,11 +18,12 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from monitor.errors import Forbidden, Invalid, NotFound, Refused, Unsupported
 from monitor.following import Following
 from monitor.server.context import CONTEXT, Context
 from monitor.server.pages import render
 from monitor.server.writes import MAX_BODY, requeue, service, status_of
-from monitor.watching import Forbidden, Invalid, NotFound, Unsupported, WatchError, Watching
+from monitor.watching import Watching
 
 WHO = "dashboard"
 """The audit's name for a write made from a signed-in browser."""
@@ -57,7 +58,7 @@ async def read_form(request: web.Request) -> tuple[Watching, MultiDictProxy[Any]
     return watching, form
 
 
-def refused(request: web.Request, what: str, exc: WatchError) -> web.Response:
+def refused(request: web.Request, what: str, exc: Refused) -> web.Response:
     """A write a form asked for and the service refused: a page that says why, with the
     field."""
     return render(
@@ -90,7 +91,7 @@ async def act(request: web.Request) -> web.Response:
     try:
         watching, form = await read_form(request)
         await _apply(watching, event_id, action, form)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, f"{action} {event_id}", exc)
     if action == "remove":
         # The list, with a moment to undo it.
@@ -117,7 +118,7 @@ async def retry(request: web.Request) -> web.Response:
     try:
         await read_form(request)
         await requeue(context, delivery_id)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, "retry the delivery", exc)
     raise web.HTTPSeeOther("/#attention")
 
@@ -133,7 +134,7 @@ async def follow(request: web.Request) -> web.Response:
         if notify:
             body["notify"] = notify
         await following.follow(body, WHO)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, "follow the artist", exc)
     raise web.HTTPSeeOther("/#following")
 
@@ -144,7 +145,7 @@ async def unfollow(request: web.Request) -> web.Response:
         await read_form(request)
         following = await _following(request)
         await following.unfollow(name, WHO)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, f"stop the search {name}", exc)
     raise web.HTTPSeeOther("/#following")
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from monitor.errors import Forbidden, Invalid, Refused, Unsupported
 from monitor.server.context import CONTEXT, PRINCIPAL
 from monitor.server.dashboard import LABELS, RESALE_LABELS
 from monitor.server.forms import refused
@@ -20,7 +21,6 @@ from monitor.server.writes import MAX_BODY
 from monitor.store.accounts import User
 from monitor.subscribing import Subscribing, channel_document
 from monitor.users import Users
-from monitor.watching import Forbidden, Invalid, Unsupported, WatchError
 
 BUYABLE = ["TICKETS_AVAILABLE", "FEW_TICKETS_LEFT"]
 """What "only when I can buy" asks for."""
@@ -86,7 +86,7 @@ async def follow(request: web.Request) -> web.Response:
         if form.get("buyable"):
             body["when"] = BUYABLE
         await subscribing.subscribe(user, body)
-    except WatchError as exc:
+    except Refused as exc:
         if exc.field in ("id", "url"):
             exc.field = "event"
         return refused(request, "follow the show", exc)
@@ -102,7 +102,7 @@ async def follow_artist(request: web.Request) -> web.Response:
         if form.get("buyable"):
             body["when"] = BUYABLE
         await subscribing.add_search(user, body)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, "follow the artist", exc)
     raise web.HTTPSeeOther("/#artists")
 
@@ -118,7 +118,7 @@ async def forget_search(request: web.Request) -> web.Response:
     try:
         user, subscribing, _, _ = await _form(request)
         await subscribing.remove_search(user, name)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, f"remove the search {name}", exc)
     raise web.HTTPSeeOther("/#artists")
 
@@ -131,7 +131,7 @@ async def act(request: web.Request) -> web.Response:
             await subscribing.unsubscribe(user, event_id)
         else:
             await subscribing.pause(user, event_id, paused=action == "pause")
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, f"{action} {event_id}", exc)
     raise web.HTTPSeeOther("/#shows")
 
@@ -141,7 +141,7 @@ async def add_channel(request: web.Request) -> web.Response:
         user, subscribing, _, form = await _form(request)
         body = {key: form[key] for key in ("name", "url", "type") if form.get(key)}
         await subscribing.add_channel(user, body)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, "add the channel", exc)
     raise web.HTTPSeeOther("/#channels")
 
@@ -154,7 +154,7 @@ async def channel(request: web.Request) -> web.Response:
             await subscribing.remove_channel(user, name)
             raise web.HTTPSeeOther("/#channels")
         delivered, said = await subscribing.test_channel(user, name)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, f"{action} the channel {name}", exc)
     if delivered:
         return await page(request, tested=f"A test message went to {name}: {said}")
@@ -170,7 +170,7 @@ async def settings(request: web.Request) -> web.Response:
         await users.update_settings(
             user, {"timezone": form.get("timezone") or None, "quiet_hours": quiet}
         )
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, "save the settings", exc)
     raise web.HTTPSeeOther("/#settings")
 
@@ -180,7 +180,7 @@ async def calendar(request: web.Request) -> web.Response:
     try:
         user, _, users, _ = await _form(request)
         key = await users.new_calendar_key(user)
-    except WatchError as exc:
+    except Refused as exc:
         return refused(request, "make a calendar link", exc)
     address = f"{request.scheme}://{request.host}/api/me/calendar.ics?{urlencode({'key': key})}"
     return await page(request, calendar=address)

@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from monitor.errors import Invalid
+from monitor.inputs import SnoozeInput
 from monitor.server.account_routes import BAD, WHO, signed_in, subscribing_of
 from monitor.server.api import Problem, json_response
 from monitor.server.routes import Answer, Handler, Route, ok
@@ -18,10 +20,6 @@ from monitor.subscribing import (
     SearchInput,
     SubscriptionInput,
     SubscriptionSettings,
-)
-from monitor.watching import (
-    Invalid,
-    SnoozeInput,
 )
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, Strict
 
+from monitor.errors import Forbidden, NotFound
+from monitor.inputs import StrictInput, shaped
 from monitor.server.account_routes import BAD, NO_TOKEN
 from monitor.server.api import Problem, json_response
 from monitor.server.context import CONTEXT, PRINCIPAL
@@ -15,12 +17,6 @@ from monitor.server.routes import Answer, Route, ok
 from monitor.server.writes import answers_problems, json_body
 from monitor.store.accounts import Role, User
 from monitor.users import MAX_PASSWORD, MIN_PASSWORD, USER_NAME, Users
-from monitor.watching import (
-    Forbidden,
-    NotFound,
-    StrictInput,
-    shaped,
-)
 
 
 class UserInput(StrictInput):

@@ -10,12 +10,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import BaseModel
 
+from monitor.errors import Invalid, NotFound
+from monitor.inputs import SettingsInput, SnoozeInput, WatchInput
 from monitor.server.api import UNAUTHORIZED, Problem, json_response, query_int, query_text
 from monitor.server.context import CONTEXT
 from monitor.server.routes import NO_NUL, Answer, Handler, Query, Route, ok
 from monitor.server.writes import answers_problems, json_body, requeue, service, who_of
 from monitor.store.reads import MAX_PAGE
-from monitor.watching import Invalid, NotFound, SettingsInput, SnoozeInput, WatchInput, WatchView
+from monitor.watching import WatchView
 
 
 class WatchOut(BaseModel):

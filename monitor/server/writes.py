@@ -18,18 +18,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from monitor.server.api import json_response
-from monitor.server.context import PRINCIPAL, Context
-from monitor.watching import (
+from monitor.errors import (
     Conflict,
     Forbidden,
     Invalid,
     NotFound,
+    Refused,
     Unauthorized,
     Unsupported,
-    WatchError,
-    Watching,
 )
+from monitor.server.api import json_response
+from monitor.server.context import PRINCIPAL, Context
+from monitor.watching import Watching
 
 MAX_BODY = 64 * 1024
 WHO = "api"
@@ -42,7 +42,7 @@ ENABLE = (
 )
 
 
-STATUS: dict[type[WatchError], int] = {
+STATUS: dict[type[Refused], int] = {
     Invalid: 400,
     Unauthorized: 401,
     Forbidden: 403,
@@ -54,7 +54,7 @@ STATUS: dict[type[WatchError], int] = {
 the web says it."""
 
 
-def status_of(refusal: WatchError) -> int:
+def status_of(refusal: Refused) -> int:
     return next((status for kind, status in STATUS.items() if isinstance(refusal, kind)), 400)
 
 
@@ -129,7 +129,7 @@ def answers_problems(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.Response:
         try:
             return await handler(request)
-        except WatchError as exc:
+        except Refused as exc:
             return problem(str(exc), status_of(exc), exc.field)
 
     return wrapped
