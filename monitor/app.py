@@ -74,9 +74,9 @@ class Monitor:
         return None if self._parts is None else self._parts.context
 
     @property
-    def watched(self) -> Config:
+    def in_force(self) -> Config:
         """The configuration with every watch in force, the file's and the database's."""
-        return self.parts.sync.watched
+        return self.parts.sync.in_force
 
     async def __aenter__(self) -> Monitor:
         try:

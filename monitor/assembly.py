@@ -174,7 +174,7 @@ async def assemble(
     async with sync.lock:
         await sync.resync(settings)
     watchdog = Watchdog(
-        config=lambda: sync.watched,
+        config=lambda: sync.in_force,
         notifiers=switchboard.notifiers,
         upstream=upstream,
         reads=stores.reads,
@@ -259,7 +259,7 @@ def _context(
         return bool(requeued)
 
     return Context(
-        lambda: sync.watched,
+        lambda: sync.in_force,
         stores.reads,
         upstream,
         metrics,

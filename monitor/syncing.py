@@ -72,25 +72,25 @@ class WatchlistSync:
         self._cursor = LogCursor()
         self._plan: QuotaPlan | None = None
         self._shared: Shared = {}
-        self._watched: Config | None = None
-        """`watched` as last made; None after a watch write, until someone asks."""
+        self._in_force: Config | None = None
+        """`in_force` as last made; None after a watch write, until someone asks."""
         self._events: dict[str, EventConfig] | None = None
         """The events watched now, the file's and the database's, by ID: made from
-        `watched` at the first write after a full sync (100,000 entries cost some 5 MB)."""
+        `in_force` at the first write after a full sync (100,000 entries cost some 5 MB)."""
         self._configured: dict[str, EventConfig] | None = None
         """The file's events by ID, made with `_events`."""
         self._venues: dict[str, str] = {}
         """Where Discovery says watched events without a region are held (GB or IE)."""
 
     @property
-    def watched(self) -> Config:
+    def in_force(self) -> Config:
         """The configuration with every watch in force, the file's and the database's: what
         the watchdog and the HTTP server judge "watching anything" by. Made again only
         when asked after a write, so that a write costs one event's work."""
-        if self._watched is None:
+        if self._in_force is None:
             events = () if self._events is None else tuple(self._events.values())
-            self._watched = self._config().model_copy(update={"events": events})
-        return self._watched
+            self._in_force = self._config().model_copy(update={"events": events})
+        return self._in_force
 
     async def resync(self, config: Config) -> None:
         """The whole watchlist again, from `config` and the stored watches: at start, at a
@@ -101,7 +101,7 @@ class WatchlistSync:
         audience = await self._subscriptions.audience()
         config = with_watches(config, await self._watches.stored(), audience)
         config = await self._placed(config)
-        self._watched = config
+        self._in_force = config
         self._plan = await self._planned(config)
         self._shared = {}
         self._events = self._configured = None
@@ -157,7 +157,7 @@ class WatchlistSync:
             )
             for event_id, watch in wanted.items():
                 self._poller.set_watch(event_id, watch)
-            self._watched = None
+            self._in_force = None
             if applied.added or applied.removed:
                 logger.info(
                     "watching %d events (%d new, %d no longer watched)",
@@ -189,7 +189,7 @@ class WatchlistSync:
         """What each of `event_ids` should be polled as now; None for one no longer watched."""
         config = self._config()
         if self._events is None or self._configured is None:
-            self._events = {event.id: event for event in self.watched.events}
+            self._events = {event.id: event for event in self.in_force.events}
             self._configured = {event.id: event for event in config.events}
         stored = await self._watches.get_many(event_ids)
         audience = await self._subscriptions.audience(event_ids)

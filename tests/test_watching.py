@@ -242,12 +242,12 @@ async def test_watches_outside_the_file_count_as_watching(tmp_path: Path) -> Non
         daemon_config(path, upstream, [])
         config = load_config(path)
         async with Monitor(config, follow_every=0.2) as monitor:
-            assert not monitor.watched.events
+            assert not monitor.in_force.events
             await Watching(monitor.parts.stores.watches, lambda: config, monitor.clock).add(
                 {"id": "E9"}, "cli"
             )
             await eventually(lambda: "E9" in simulator.asked, what="the added watch polled")
-            assert [event.id for event in monitor.watched.events] == ["E9"]
+            assert [event.id for event in monitor.in_force.events] == ["E9"]
             assert monitor.context is not None
             assert [event.id for event in monitor.context.config.events] == ["E9"]
 

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.models import INVALID_EVENT_ID, STATUS_BY_NAME
-from monitor.store.records import BatchKey, Watched
+from monitor.store.records import BatchKey, Watch
 from monitor.store.tables import batches, event_details, events
 
 _MEMBERS = select(func.count()).where(events.c.batch_id == batches.c.id).scalar_subquery()
@@ -111,7 +111,7 @@ class Applied:
 
 async def apply_watches(
     engine: AsyncEngine,
-    changes: Mapping[str, Watched | None],
+    changes: Mapping[str, Watch | None],
     batch_size: int,
     now: float,
     new_id: Callable[[], str],
@@ -130,7 +130,7 @@ async def apply_watches(
 
 async def _apply(
     conn: AsyncConnection,
-    changes: Mapping[str, Watched | None],
+    changes: Mapping[str, Watch | None],
     batch_size: int,
     now: float,
     new_id: Callable[[], str],
@@ -168,7 +168,7 @@ async def _apply(
 
 async def _rehomed(  # noqa: PLR0917 - one event's part of a write
     conn: AsyncConnection,
-    watch: Watched,
+    watch: Watch,
     row: Any,
     batch_size: int,
     now: float,
@@ -224,7 +224,7 @@ async def _batch_with_room(
     return batch_id
 
 
-async def _relabel(conn: AsyncConnection, watch: Watched, row: Any) -> None:
+async def _relabel(conn: AsyncConnection, watch: Watch, row: Any) -> None:
     """The name, link and market as the watch now gives them."""
     if (row.name, row.link, row.market) != (watch.name, watch.link, watch.market):
         await conn.execute(
@@ -234,14 +234,14 @@ async def _relabel(conn: AsyncConnection, watch: Watched, row: Any) -> None:
         )
 
 
-def is_invalid(row: Any, watch: Watched) -> bool:
+def is_invalid(row: Any, watch: Watch) -> bool:
     """Whether Ticketmaster's last answer for an event's stored `row` (with its batch's
     partition) said it does not know the event, asked as `watch` asks: a new region is
     a new question, answered at the event's own interval."""
     return bool(row.status_detail == INVALID_EVENT_ID and row.partition == watch.partition)
 
 
-def new_row(watch: Watched, batch_id: str) -> dict[str, Any]:
+def new_row(watch: Watch, batch_id: str) -> dict[str, Any]:
     """A newly watched event's row, in `batch_id`, never read yet."""
     return {
         "event_id": watch.event_id,

@@ -23,8 +23,9 @@ class BatchKey(NamedTuple):
     """Its events are IDs Ticketmaster does not know (see `Watch.key_for`)."""
 
 
-class Watched(Protocol):
-    """What the store needs of a watched event to keep it in the right batch."""
+class Watch(Protocol):
+    """A watch as the store sees it: what it needs to keep the event in the right batch.
+    `polling.watchlist.Watch` is one; the store does not import it."""
 
     @property
     def event_id(self) -> str: ...

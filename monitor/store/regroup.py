@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from monitor.models import STATUS_BY_NAME
 from monitor.store.batching import Batch, BatchPlan, plan_batches
 from monitor.store.membership import is_invalid, new_row
-from monitor.store.records import BatchKey, Watched
+from monitor.store.records import BatchKey, Watch
 from monitor.store.tables import batches, event_details, events
 
 _MEMBERS = select(func.count()).where(events.c.batch_id == batches.c.id).scalar_subquery()
@@ -35,7 +35,7 @@ _KNOWN = select(
 
 async def sync_all(
     conn: AsyncConnection,
-    watches: Iterable[Watched],
+    watches: Iterable[Watch],
     batch_size: int,
     now: float,
     new_id: Callable[[], str],
@@ -95,7 +95,7 @@ async def rehome(
 
 async def _place(
     conn: AsyncConnection,
-    wanted: Mapping[str, Watched],
+    wanted: Mapping[str, Watch],
     known: Mapping[str, Any],
     assign: Mapping[str, str],
 ) -> list[str]:
@@ -113,7 +113,7 @@ async def _drop(conn: AsyncConnection, plan: BatchPlan) -> None:
         await conn.execute(delete(batches).where(batches.c.id.in_(plan.dropped)))
 
 
-def _key_of(watch: Watched, row: Any) -> BatchKey:
+def _key_of(watch: Watch, row: Any) -> BatchKey:
     """The batch key of a watched event as its row stands (None: a new event)."""
     if row is None:
         return watch.key_for(None)
@@ -170,7 +170,7 @@ async def _create_and_reschedule(conn: AsyncConnection, plan: BatchPlan) -> None
 
 
 async def _insert(
-    conn: AsyncConnection, added: Sequence[Watched], assign: Mapping[str, str]
+    conn: AsyncConnection, added: Sequence[Watch], assign: Mapping[str, str]
 ) -> None:
     # In chunks: the rows of a 100,000-event watchlist need not exist all at once.
     for start in range(0, len(added), _CHUNK):
@@ -181,7 +181,7 @@ async def _insert(
 
 
 async def _relabel(
-    conn: AsyncConnection, watches: Sequence[Watched], known: Mapping[str, Any]
+    conn: AsyncConnection, watches: Sequence[Watch], known: Mapping[str, Any]
 ) -> None:
     """Names, links and markets as the configuration now gives them."""
     changed = [

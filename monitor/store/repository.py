@@ -47,7 +47,7 @@ from monitor.store.binds import (
     updated,
 )
 from monitor.store.engine import reader
-from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watched
+from monitor.store.records import BatchKey, ClaimedBatch, PollWrite, Watch
 from monitor.store.rows import AVAILABILITY
 from monitor.store.tables import (
     UPSTREAM,
@@ -104,7 +104,7 @@ class Repository:
 
     async def sync_watchlist(
         self,
-        watches: Iterable[Watched],
+        watches: Iterable[Watch],
         batch_size: int,
         now: float,
         new_id: Callable[[], str],
