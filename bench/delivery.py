@@ -22,8 +22,9 @@ from sqlalchemy import select, update
 
 from bench.polling import API_KEY, free_port, start_simulator, unpaced_poller
 from monitor.config import load_config
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers import build_notifier
+from monitor.notify.roster import Route
 from monitor.polling.watchlist import watchlist
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox

@@ -16,8 +16,9 @@ import aiomqtt
 
 from monitor.config import parse_config
 from monitor.models import Availability, Change, ResaleStatus, Status
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers import build_notifier
+from monitor.notify.roster import Route
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.outbox import Outbox
 from monitor.store.records import NewDelivery, PollWrite

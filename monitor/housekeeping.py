@@ -14,6 +14,7 @@ from monitor.config import Config
 from monitor.discovery.client import DiscoveryClient
 from monitor.discovery_jobs.discoverer import Discoverer
 from monitor.discovery_jobs.refresher import DetailsRefresher
+from monitor.in_force import quota_shares
 from monitor.metrics import Metrics
 from monitor.notify.announcer import Announcer
 from monitor.notify.switchboard import Switchboard
@@ -23,7 +24,6 @@ from monitor.schedule import Schedule
 from monitor.store.limiter import SharedLimiter
 from monitor.store.replicas import HEARTBEAT
 from monitor.store.retention import prune
-from monitor.subscribing import quota_shares
 from monitor.syncing import WatchlistSync
 from monitor.upstream.health import Upstream
 from monitor.upstream.quota import pace_note

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from monitor.config import Config, EventConfig
 from monitor.inputs import EVENT, entry_of
 from monitor.notify.audience import interval_of
-from monitor.store.subscriptions import Follower
-from monitor.store.watches import Origin, StoredWatch
+from monitor.store.subscriptions import Follower, Subscriptions
+from monitor.store.watches import Origin, StoredWatch, Watches
+from monitor.upstream.quota import follower_shares
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +126,31 @@ def _followed(
             "%s cannot be followed as it was given (%s)", event_id, exc.errors()[0]["msg"]
         )
         return None
+
+
+async def quota_shares(
+    config: Config, subscriptions: Subscriptions, watches: Watches, capacity: int
+) -> dict[str, float]:
+    """Requests a day each user's subscriptions add beyond what is polled anyway (see
+    `follower_shares`), by user name; users who follow nothing are left out."""
+    audience = await subscriptions.audience()
+    if not audience:
+        return {}
+    stored = await watches.get_many(list(audience))
+    configured = {event.id: event for event in config.events if event.id in audience}
+    anyway: dict[str, float] = {}
+    for event_id in audience:
+        event = watched_event(config, configured.get(event_id), stored.get(event_id))
+        if event is not None:
+            anyway[event_id] = min(
+                (config.interval_of(event), *config.intervals_by_status_of(event).values())
+            )
+    default, floor = config.polling.interval, config.users.min_interval
+    followers = {
+        event_id: [
+            (follower.user, interval_of([follower], default, floor) or default)
+            for follower in found
+        ]
+        for event_id, found in audience.items()
+    }
+    return follower_shares(followers, anyway, capacity)

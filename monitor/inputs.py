@@ -304,3 +304,51 @@ def entry_of(event: EventConfig) -> dict[str, Any]:
             status: in_seconds(seconds) for status, seconds in entry["interval_by_status"].items()
         }
     return entry
+
+
+CHANNEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$"
+
+
+ChannelName = Annotated[str, Strict(), Field(pattern=CHANNEL_NAME)]
+
+
+RegionName = Annotated[str, Strict(), Field(pattern=f"^(?:{'|'.join(REGIONS)})$")]
+
+
+Flag = Annotated[bool, Strict()]
+
+
+class SubscriptionSettings(StrictInput):
+    """What may be set on a subscription."""
+
+    notify: list[ChannelName] | None = Field(
+        None, description="The user's channels that hear of it; all of them when absent."
+    )
+    when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
+        None,
+        description="The statuses to hear of, such as TICKETS_AVAILABLE and FEW_TICKETS_LEFT; "
+        "every change of status when absent.",
+    )
+    interval: IntervalText | None = None
+    resale: Flag | None = Field(None, description="Resale news (default true).")
+    lifecycle: Flag | None = Field(None, description="Cancellations, postponements (true).")
+    sales: Flag | None = Field(None, description="Sale and presale openings (true).")
+
+
+class SubscriptionInput(SubscriptionSettings):
+    """A new subscription: the event by `id` (with its `region` if not US) or by `url`."""
+
+    id: EventIdText | SkipJsonSchema[None] = None
+    url: LinkText | SkipJsonSchema[None] = None
+    region: RegionName | SkipJsonSchema[None] = None
+
+    model_config = ConfigDict(json_schema_extra=BY_ID_OR_LINK)
+
+
+class ChannelInput(StrictInput):
+    """A channel: an Apprise URL (ntfy, Telegram, Discord, Pushover, mailto, ...) or, with
+    `type: webhook`, an HTTPS endpoint that receives signed JSON."""
+
+    name: ChannelName
+    url: Annotated[str, Strict(), Field(min_length=1, max_length=2048)]
+    type: Literal["apprise", "webhook"] = "apprise"

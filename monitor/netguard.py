@@ -20,7 +20,7 @@ from aiohttp.resolver import DefaultResolver
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 
 
-class Refused(OSError):
+class BlockedAddress(OSError):
     """The address is not one a member's channel may reach."""
 
 
@@ -98,11 +98,11 @@ class GuardedResolver(AbstractResolver):
     ) -> list[ResolveResult]:
         problem = host_problem(host)
         if problem is not None:
-            raise Refused(problem)
+            raise BlockedAddress(problem)
         found = await self._inner.resolve(host, port, family)
         for result in found:
             if forbidden(result["host"]):
-                raise Refused(
+                raise BlockedAddress(
                     f"{host} resolves to {result['host']}, a loopback, private or link-local "
                     "address"
                 )

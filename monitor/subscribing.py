@@ -23,11 +23,10 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import BeforeValidator, Field, Strict, TypeAdapter, ValidationError
 
 from monitor.config import (
     AppriseNotifierConfig,
@@ -35,19 +34,14 @@ from monitor.config import (
     EventConfig,
     WebhookNotifierConfig,
 )
-from monitor.config.fields import REGIONS
 from monitor.discovery.details import Attraction
 from monitor.discovery_jobs.discoverer import personal_search
 from monitor.errors import Conflict, DeliveryError, Invalid, NotFound
 from monitor.following import SearchFilters, SearchName, looked_up
-from monitor.in_force import watched_event
 from monitor.inputs import (
-    BY_ID_OR_LINK,
-    EventIdText,
-    IntervalText,
-    LinkText,
-    StatusName,
-    StrictInput,
+    ChannelInput,
+    SubscriptionInput,
+    SubscriptionSettings,
     not_null,
     problem_of,
     shaped,
@@ -55,7 +49,7 @@ from monitor.inputs import (
     whole_number,
 )
 from monitor.netguard import resolved_problem, url_host
-from monitor.notify.audience import NEWS, interval_of
+from monitor.notify.audience import NEWS
 from monitor.notify.channels import channel_route
 from monitor.notify.documents import test_delivery
 from monitor.redact import redact
@@ -71,44 +65,11 @@ from monitor.store.accounts import (
 from monitor.store.reads import Reads, Troubled
 from monitor.store.rows import EventRow
 from monitor.store.subscriptions import Subscription, Subscriptions, UserSearch
-from monitor.store.watches import Watches
 from monitor.times import in_seconds, iso, parse_duration
-from monitor.upstream.quota import follower_shares
 
 logger = logging.getLogger(__name__)
 
 _EVENT = TypeAdapter(EventConfig)
-CHANNEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$"
-ChannelName = Annotated[str, Strict(), Field(pattern=CHANNEL_NAME)]
-_Region = Annotated[str, Strict(), Field(pattern=f"^(?:{'|'.join(REGIONS)})$")]
-_Flag = Annotated[bool, Strict()]
-
-
-class SubscriptionSettings(StrictInput):
-    """What may be set on a subscription."""
-
-    notify: list[ChannelName] | None = Field(
-        None, description="The user's channels that hear of it; all of them when absent."
-    )
-    when: Annotated[list[StatusName], Field(min_length=1)] | None = Field(
-        None,
-        description="The statuses to hear of, such as TICKETS_AVAILABLE and FEW_TICKETS_LEFT; "
-        "every change of status when absent.",
-    )
-    interval: IntervalText | None = None
-    resale: _Flag | None = Field(None, description="Resale news (default true).")
-    lifecycle: _Flag | None = Field(None, description="Cancellations, postponements (true).")
-    sales: _Flag | None = Field(None, description="Sale and presale openings (true).")
-
-
-class SubscriptionInput(SubscriptionSettings):
-    """A new subscription: the event by `id` (with its `region` if not US) or by `url`."""
-
-    id: EventIdText | SkipJsonSchema[None] = None
-    url: LinkText | SkipJsonSchema[None] = None
-    region: _Region | SkipJsonSchema[None] = None
-
-    model_config = ConfigDict(json_schema_extra=BY_ID_OR_LINK)
 
 
 class SearchInput(SearchFilters):
@@ -118,15 +79,6 @@ class SearchInput(SearchFilters):
     max_events: (
         Annotated[int, Strict(), Field(ge=1, le=100), BeforeValidator(whole_number)] | None
     ) = None
-
-
-class ChannelInput(StrictInput):
-    """A channel: an Apprise URL (ntfy, Telegram, Discord, Pushover, mailto, ...) or, with
-    `type: webhook`, an HTTPS endpoint that receives signed JSON."""
-
-    name: ChannelName
-    url: Annotated[str, Strict(), Field(min_length=1, max_length=2048)]
-    type: Literal["apprise", "webhook"] = "apprise"
 
 
 _SETTINGS = frozenset(SubscriptionSettings.model_fields)
@@ -158,28 +110,6 @@ class SubscriptionView:
             "paused": self.subscription.paused,
             "snoozed_until": None if snoozed is None else iso(snoozed),
         }
-
-
-def channel_document(channel: Channel, *, secret: bool = False) -> dict[str, Any]:
-    """A channel as its owner sees it: the URL's scheme and host only, since Apprise URLs
-    carry tokens; a webhook's secret only in the answer that created it."""
-    document: dict[str, Any] = {
-        "name": channel.name,
-        "type": channel.kind,
-        "target": masked(channel.url),
-    }
-    if secret:
-        document["secret"] = channel.secret
-    return document
-
-
-def masked(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname if url_host(url) else None
-    except ValueError:
-        return "…"
-    return f"{parts.scheme}://{host or '…'}/…" if parts.scheme else "…"
 
 
 class Subscribing:
@@ -467,31 +397,3 @@ def _checked(make: Callable[[], str], field: str) -> str:
     except ValidationError as exc:
         message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
         raise Invalid(message, field=field) from None
-
-
-async def quota_shares(
-    config: Config, subscriptions: Subscriptions, watches: Watches, capacity: int
-) -> dict[str, float]:
-    """Requests a day each user's subscriptions add beyond what is polled anyway (see
-    `follower_shares`), by user name; users who follow nothing are left out."""
-    audience = await subscriptions.audience()
-    if not audience:
-        return {}
-    stored = await watches.get_many(list(audience))
-    configured = {event.id: event for event in config.events if event.id in audience}
-    anyway: dict[str, float] = {}
-    for event_id in audience:
-        event = watched_event(config, configured.get(event_id), stored.get(event_id))
-        if event is not None:
-            anyway[event_id] = min(
-                (config.interval_of(event), *config.intervals_by_status_of(event).values())
-            )
-    default, floor = config.polling.interval, config.users.min_interval
-    followers = {
-        event_id: [
-            (follower.user, interval_of([follower], default, floor) or default)
-            for follower in found
-        ]
-        for event_id, found in audience.items()
-    }
-    return follower_shares(followers, anyway, capacity)

@@ -13,8 +13,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from monitor.config import WebhookNotifierConfig
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.webhook import WebhookNotifier
+from monitor.notify.roster import Route
 from monitor.store.outbox import DeliveryRow, Outbox
 from monitor.store.repository import Repository
 from tests.conftest import FakeClock, change_with_delivery

@@ -15,8 +15,9 @@ from monitor.devtools.catalog import discovery_event
 from monitor.discovery.client import DiscoveryClient
 from monitor.discovery_jobs.refresher import DetailsRefresher
 from monitor.models import ChangeKind, SaleOpening
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.webhook import WebhookNotifier
+from monitor.notify.roster import Route
 from monitor.notify.routing import Target
 from monitor.polling.news import lifecycle_change
 from monitor.polling.watchlist import Watch

@@ -13,8 +13,9 @@ from monitor.errors import DeliveryError
 from monitor.models import Availability, Delivery, Status
 from monitor.notify.cooldown import NOTHING_NEW, SUPERSEDED, LastSent, cooldown
 from monitor.notify.decisions import SEND, Decision, DeferUntil
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.grouping import NOTHING_DUE, group_decision
+from monitor.notify.roster import Route
 from monitor.store.outbox import Outbox
 from monitor.store.repository import Repository
 from tests.conftest import FakeClock, change_with_delivery

@@ -14,9 +14,10 @@ from monitor.config import RetryConfig, Rule
 from monitor.errors import ConfigError
 from monitor.models import Availability, Change, Status
 from monitor.notify.decisions import SEND, DeferUntil
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.dry_run import Fate, replay
 from monitor.notify.quiet import QuietHours, quiet, quiet_until
+from monitor.notify.roster import Route
 from monitor.notify.routing import Target, urgent
 from monitor.store.outbox import Outbox
 from monitor.store.records import NewDelivery, PollWrite

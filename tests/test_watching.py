@@ -18,8 +18,9 @@ from monitor.config.notifiers import WebhookNotifierConfig
 from monitor.devtools.simulator import Simulator, serve
 from monitor.errors import Conflict, NotFound, Refused
 from monitor.in_force import with_watches
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.webhook import WebhookNotifier
+from monitor.notify.roster import Route
 from monitor.notify.routing import Target
 from monitor.polling.watchlist import Watch
 from monitor.server.writes import status_of

@@ -166,10 +166,10 @@ def user_shares(config: Config) -> dict[str, float]:
 
 
 async def _read_shares(config: Config) -> dict[str, float]:
+    from monitor.in_force import quota_shares
     from monitor.store.engine import HEAD_REVISION, create_engine, current_revision
     from monitor.store.subscriptions import Subscriptions
     from monitor.store.watches import Watches
-    from monitor.subscribing import quota_shares
     from monitor.upstream.quota import request_capacity
 
     engine = create_engine(config.database.url)

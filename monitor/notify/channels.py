@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.config import AppriseNotifierConfig, WebhookNotifierConfig
 from monitor.config.notifiers import QuietHoursConfig
-from monitor.notify.dispatcher import Route
+from monitor.netguard import url_host
 from monitor.notify.notifiers.base import Notifier
 from monitor.notify.notifiers.webhook import WebhookNotifier
+from monitor.notify.roster import Route
 from monitor.redact import redactor
 from monitor.store.accounts import Accounts, Channel, Role, User, notifier_name
 
@@ -82,30 +84,56 @@ class ChannelRoster:
         gone = [name for name in self._built if name not in everyone]
         if not changed and not gone:
             return None
-        replaced: list[Notifier] = []
-        for name in gone:
-            replaced.extend(route.notifier for route in self._built.pop(name)[1].values())
+        replaced = [route.notifier for name in gone for route in self._built.pop(name)[1].values()]
         found = await self._accounts.channels_of([user.id for user in changed])
-        # Apprise URLs carry tokens, webhooks their secrets: never in a log line or an
-        # error, as the config file's own (one pattern rebuilt for all of them at once).
-        redactor.add(
-            secret for channels in found.values() for c in channels for secret in secrets_of(c)
-        )
+        _hide_secrets(found)
         for user in changed:
-            guarded = user.role is Role.MEMBER and not self._allow_private()
-            routes = {
-                notifier_name(user.name, channel.name): channel_route(
-                    user, channel, guarded=guarded
-                )
-                for channel in found.get(user.id, [])
-            }
-            _, before = self._built.get(user.name, (0.0, {}))
-            replaced.extend(route.notifier for route in before.values())
-            self._built[user.name] = (user.changed_at, routes)
+            replaced.extend(self._rebuild(user, found.get(user.id, [])))
         return replaced
+
+    def _rebuild(self, user: User, channels: list[Channel]) -> list[Notifier]:
+        """The user's routes from `channels`; returns the notifiers they replace."""
+        guarded = user.role is Role.MEMBER and not self._allow_private()
+        routes = {
+            notifier_name(user.name, channel.name): channel_route(user, channel, guarded=guarded)
+            for channel in channels
+        }
+        _, before = self._built.get(user.name, (0.0, {}))
+        self._built[user.name] = (user.changed_at, routes)
+        return [route.notifier for route in before.values()]
 
     async def aclose(self) -> None:
         for _, routes in self._built.values():
             for route in routes.values():
                 await route.notifier.aclose()
         self._built.clear()
+
+
+def _hide_secrets(found: Mapping[str, list[Channel]]) -> None:
+    """Apprise URLs carry tokens, webhooks their secrets: never in a log line or an error,
+    as the config file's own (one pattern rebuilt for all of them at once)."""
+    redactor.add(
+        secret for channels in found.values() for c in channels for secret in secrets_of(c)
+    )
+
+
+def channel_document(channel: Channel, *, secret: bool = False) -> dict[str, Any]:
+    """A channel as its owner sees it: the URL's scheme and host only, since Apprise URLs
+    carry tokens; a webhook's secret only in the answer that created it."""
+    document: dict[str, Any] = {
+        "name": channel.name,
+        "type": channel.kind,
+        "target": masked(channel.url),
+    }
+    if secret:
+        document["secret"] = channel.secret
+    return document
+
+
+def masked(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname if url_host(url) else None
+    except ValueError:
+        return "…"
+    return f"{parts.scheme}://{host or '…'}/…" if parts.scheme else "…"

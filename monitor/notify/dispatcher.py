@@ -14,10 +14,9 @@ import functools
 import logging
 import random
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from monitor.backoff import gives_up, retry_delay
-from monitor.config import NotifierConfig, RetryConfig
 from monitor.errors import DeliveryError
 from monitor.metrics import Metrics
 from monitor.models import ChangeKind, Delivery, Outcome
@@ -25,7 +24,8 @@ from monitor.notify.cooldown import LastSent, cooldown
 from monitor.notify.decisions import SEND, Decision, DeferUntil, Send
 from monitor.notify.grouping import group_decision
 from monitor.notify.notifiers.base import Notifier, Reconnecting
-from monitor.notify.quiet import QuietHours, quiet
+from monitor.notify.quiet import quiet
+from monitor.notify.roster import Route
 from monitor.redact import redact
 from monitor.store.outbox import Attempt, Claimed, CooldownHistory, Outbox
 from monitor.tasks import finish
@@ -37,35 +37,6 @@ logger = logging.getLogger(__name__)
 _QUEUE_DEPTH = 64
 # Changes carried by one grouped message at most; a bigger wave goes out in several.
 _GROUP_LIMIT = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    notifier: Notifier
-    retry: RetryConfig
-    concurrency: int
-    timeout: float
-    group_window: float = 0.0
-    """Deliveries piling up within this many seconds go out as one message (see
-    `notify.grouping`); 0 sends each at once."""
-    quiet_hours: QuietHours | None = None
-    """Deliveries in this window wait for its end, then go out together (`notify.quiet`)."""
-
-    @classmethod
-    def of(cls, notifier: Notifier, config: NotifierConfig) -> Route:
-        return cls(
-            notifier,
-            config.retry,
-            config.concurrency,
-            timeout=config.timeout,
-            group_window=config.group_window or 0.0,
-            quiet_hours=QuietHours.of(config.quiet_hours),
-        )
-
-    @property
-    def grouped(self) -> bool:
-        """Whether what is claimed together goes out as one message."""
-        return bool(self.group_window) or self.quiet_hours is not None
 
 
 IDLE_LOOK = 10.0
@@ -179,26 +150,29 @@ class Dispatcher:
         if due_now is None:
             due_now = set((await self._outbox.pending_by_notifier()).keys())
         for name, route in self._routes.items():
-            if name not in due_now:
-                continue
-            queued = self._queued[name]
-            room = route.concurrency * _QUEUE_DEPTH - len(queued)
-            if room <= 0 or not await self._window_closed(name, route, now):
-                continue
-            ahead = len(queued)
-
-            def lease_until(count: int, route: Route = route, ahead: int = ahead) -> float:
-                # Long enough for the queue ahead of the last one taken, then its own send.
-                waits = 1 if route.grouped else (ahead + count) / route.concurrency
-                return now + (waits + 2) * route.timeout + 1.0
-
-            limit = _GROUP_LIMIT if route.grouped else room
-            claimed = await self._outbox.claim_deliveries(name, now, limit, lease_until)
-            due = [d for d in await self._staged(name, route, claimed, now) if d.id not in queued]
-            for members in [due] if route.grouped and due else [[d] for d in due]:
-                self._start(route, members)
-            started += len(due)
+            if name in due_now:
+                started += await self._pump_one(name, route, now)
         return started
+
+    async def _pump_one(self, name: str, route: Route, now: float) -> int:
+        """Start what is due through one notifier, as far as its queue has room."""
+        queued = self._queued[name]
+        room = route.concurrency * _QUEUE_DEPTH - len(queued)
+        if room <= 0 or not await self._window_closed(name, route, now):
+            return 0
+        ahead = len(queued)
+
+        def lease_until(count: int) -> float:
+            # Long enough for the queue ahead of the last one taken, then its own send.
+            waits = 1 if route.grouped else (ahead + count) / route.concurrency
+            return now + (waits + 2) * route.timeout + 1.0
+
+        limit = _GROUP_LIMIT if route.grouped else room
+        claimed = await self._outbox.claim_deliveries(name, now, limit, lease_until)
+        due = [d for d in await self._staged(name, route, claimed, now) if d.id not in queued]
+        for members in [due] if route.grouped and due else [[d] for d in due]:
+            self._start(route, members)
+        return len(due)
 
     async def _window_closed(self, name: str, route: Route, now: float) -> bool:
         if not route.group_window:

@@ -1,12 +1,44 @@
-"""The running notifiers, one per configured name: a reload rebuilds only those whose
-settings changed, so a connection (an MQTT session, say) outlives reloads that leave it be."""
+"""The running notifiers, one per configured name, each with how deliveries go through it
+(`Route`): a reload rebuilds only those whose settings changed, so a connection (an MQTT
+session, say) outlives reloads that leave it be."""
 
 from __future__ import annotations
 
-from monitor.config import Config, NotifierConfig
-from monitor.notify.dispatcher import Route
+from dataclasses import dataclass
+
+from monitor.config import Config, NotifierConfig, RetryConfig
 from monitor.notify.notifiers import build_notifier
 from monitor.notify.notifiers.base import Notifier
+from monitor.notify.quiet import QuietHours
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    notifier: Notifier
+    retry: RetryConfig
+    concurrency: int
+    timeout: float
+    group_window: float = 0.0
+    """Deliveries piling up within this many seconds go out as one message (see
+    `notify.grouping`); 0 sends each at once."""
+    quiet_hours: QuietHours | None = None
+    """Deliveries in this window wait for its end, then go out together (`notify.quiet`)."""
+
+    @classmethod
+    def of(cls, notifier: Notifier, config: NotifierConfig) -> Route:
+        return cls(
+            notifier,
+            config.retry,
+            config.concurrency,
+            timeout=config.timeout,
+            group_window=config.group_window or 0.0,
+            quiet_hours=QuietHours.of(config.quiet_hours),
+        )
+
+    @property
+    def grouped(self) -> bool:
+        """Whether what is claimed together goes out as one message."""
+        return bool(self.group_window) or self.quiet_hours is not None
 
 
 class Roster:

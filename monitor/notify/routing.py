@@ -31,15 +31,16 @@ def passes(rule: Rule, change: Change) -> bool:
     fields: Sequence[FieldName] = (rule.field,) if rule.field else ("status", "resale_status")
     for name in fields:
         before = None if previous is None else getattr(previous, name).value
-        after = getattr(current, name).value
-        if before == after:
-            continue
-        if rule.from_ is not None and before not in rule.from_:
-            continue
-        if rule.to is not None and after not in rule.to:
-            continue
-        return True
+        if _moves(rule, before, getattr(current, name).value):
+            return True
     return False
+
+
+def _moves(rule: Rule, before: str | None, after: str) -> bool:
+    """Whether a field going from `before` to `after` is a move the rule asks for."""
+    if before == after:
+        return False
+    return (rule.from_ is None or before in rule.from_) and (rule.to is None or after in rule.to)
 
 
 def allows(rules: Sequence[Rule], change: Change) -> bool:

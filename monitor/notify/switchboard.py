@@ -13,9 +13,9 @@ from types import TracebackType
 from monitor.config import Config
 from monitor.metrics import Metrics
 from monitor.notify.channels import ChannelRoster
-from monitor.notify.dispatcher import Dispatcher, Route
+from monitor.notify.dispatcher import Dispatcher
 from monitor.notify.notifiers.base import Notifier
-from monitor.notify.roster import Roster
+from monitor.notify.roster import Roster, Route
 from monitor.store.accounts import Accounts
 from monitor.store.outbox import Outbox
 from monitor.tasks import finish

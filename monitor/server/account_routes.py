@@ -16,18 +16,15 @@ from aiohttp import web
 from pydantic import BaseModel, Field, Strict
 
 from monitor.errors import Forbidden, NotFound, Unauthorized
-from monitor.inputs import StrictInput, shaped
+from monitor.inputs import ChannelInput, StrictInput, shaped
+from monitor.notify.channels import channel_document
 from monitor.server import calendar
 from monitor.server.api import Problem, json_response
 from monitor.server.context import CONTEXT, PRINCIPAL
 from monitor.server.routes import Answer, Query, Route, ok
 from monitor.server.writes import answers_problems, json_body
 from monitor.store.accounts import User
-from monitor.subscribing import (
-    ChannelInput,
-    Subscribing,
-    channel_document,
-)
+from monitor.subscribing import Subscribing
 from monitor.times import iso
 from monitor.users import Principal
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from monitor.errors import Forbidden, Invalid, Refused, Unsupported
+from monitor.notify.channels import channel_document
 from monitor.server.context import CONTEXT, PRINCIPAL
 from monitor.server.dashboard import LABELS, RESALE_LABELS
 from monitor.server.forms import refused
@@ -19,7 +20,7 @@ from monitor.server.pages import render
 from monitor.server.signin import form_value, session_of
 from monitor.server.writes import MAX_BODY
 from monitor.store.accounts import User
-from monitor.subscribing import Subscribing, channel_document
+from monitor.subscribing import Subscribing
 from monitor.users import Users
 
 BUYABLE = ["TICKETS_AVAILABLE", "FEW_TICKETS_LEFT"]

@@ -10,17 +10,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from monitor.errors import Invalid
-from monitor.inputs import SnoozeInput
+from monitor.inputs import SnoozeInput, SubscriptionInput, SubscriptionSettings
 from monitor.server.account_routes import BAD, WHO, signed_in, subscribing_of
 from monitor.server.api import Problem, json_response
 from monitor.server.routes import Answer, Handler, Route, ok
 from monitor.server.writes import answers_problems, json_body
 from monitor.store.subscriptions import UserSearch
-from monitor.subscribing import (
-    SearchInput,
-    SubscriptionInput,
-    SubscriptionSettings,
-)
+from monitor.subscribing import SearchInput
 
 
 class SubscriptionOut(BaseModel):

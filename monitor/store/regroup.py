@@ -169,9 +169,7 @@ async def _create_and_reschedule(conn: AsyncConnection, plan: BatchPlan) -> None
         )
 
 
-async def _insert(
-    conn: AsyncConnection, added: Sequence[Watch], assign: Mapping[str, str]
-) -> None:
+async def _insert(conn: AsyncConnection, added: Sequence[Watch], assign: Mapping[str, str]) -> None:
     # In chunks: the rows of a 100,000-event watchlist need not exist all at once.
     for start in range(0, len(added), _CHUNK):
         await conn.execute(

@@ -38,19 +38,22 @@ import orjson
 
 from monitor.config import MqttNotifierConfig
 from monitor.errors import DeliveryError
-from monitor.markets import event_link
 from monitor.models import (
     Change,
     ChangeKind,
     DaemonHealth,
     Delivery,
     EventStatus,
-    Health,
     Notice,
-    ResaleStatus,
-    Status,
 )
 from monitor.notify.documents import change_message, is_test
+from monitor.notify.notifiers.homeassistant import (
+    HomeAssistant,
+    attributes_of,
+    event_topic,
+    health_of,
+    state_of,
+)
 from monitor.redact import redact
 from monitor.tasks import finish
 from monitor.times import iso
@@ -62,7 +65,6 @@ RECONNECT_AFTER = (0.5, 1.0)
 connection costs next to nothing, and what waits for the broker goes out when it is back."""
 GOODBYE = 2.0
 """Seconds a stopping daemon gives the broker to hear it leave."""
-_AVAILABLE = (Status.TICKETS_AVAILABLE.value, Status.FEW_TICKETS_LEFT.value)
 
 
 class MqttNotifier:
@@ -90,7 +92,9 @@ class MqttNotifier:
         """The attributes this connection published, by event: sent again only changed."""
         self._health: DaemonHealth | None = None
         self._daemon_discovered = False
-        self._instance = config.instance_name
+        self._homeassistant = HomeAssistant(
+            prefix, config.instance_name, config.discovery_prefix.rstrip("/")
+        )
         self._failing = False
         self.on_return: Callable[[], None] | None = None
         """Called when the broker answers again after a loss (see `Reconnecting`)."""
@@ -184,7 +188,7 @@ class MqttNotifier:
             for event_id in event_ids:
                 for leaf in ("state", "attributes"):
                     await client.publish(self._topic(event_id, leaf), b"", qos=1, retain=True)
-                for topic, _ in self._discovery(EventStatus(event_id, None, None, None)):
+                for topic, _ in self._homeassistant.event(EventStatus(event_id, None, None, None)):
                     await client.publish(topic, b"", qos=1, retain=True)
         except aiomqtt.MqttError as exc:
             logger.warning(
@@ -312,7 +316,7 @@ class MqttNotifier:
     # -- what is published -----------------------------------------------------------------
 
     def _topic(self, event_id: str, leaf: str) -> str:
-        return f"{self._prefix}/events/{event_id}/{leaf}"
+        return event_topic(self._prefix, event_id, leaf)
 
     async def _publish(self, client: aiomqtt.Client, topic: str, message: object) -> None:
         await client.publish(topic, orjson.dumps(message), qos=self.config.qos)
@@ -323,11 +327,11 @@ class MqttNotifier:
         if status.current is not None:
             await client.publish(
                 self._topic(status.event_id, "state"),
-                orjson.dumps(_state(status)),
+                orjson.dumps(state_of(status)),
                 qos=self.config.qos,
                 retain=True,
             )
-        attributes = _attributes(status)
+        attributes = attributes_of(status)
         if self._attributes.get(status.event_id) != attributes:
             await client.publish(
                 self._topic(status.event_id, "attributes"),
@@ -339,185 +343,18 @@ class MqttNotifier:
         # Discovery configs depend on the name alone: once per connection is enough, not
         # three more messages with every change.
         if self.config.homeassistant and self._discovered.get(status.event_id, ...) != status.name:
-            for topic, config in self._discovery(status):
+            for topic, config in self._homeassistant.event(status):
                 await client.publish(topic, orjson.dumps(config), qos=1, retain=True)
             self._discovered[status.event_id] = status.name
 
     async def _announce_health(self, client: aiomqtt.Client, health: DaemonHealth) -> None:
         await client.publish(
-            f"{self._prefix}/daemon/state", orjson.dumps(_health(health)), qos=1, retain=True
+            f"{self._prefix}/daemon/state", orjson.dumps(health_of(health)), qos=1, retain=True
         )
         if self.config.homeassistant and not self._daemon_discovered:
-            for topic, config in self._daemon_discovery():
+            for topic, config in self._homeassistant.daemon():
                 await client.publish(topic, orjson.dumps(config), qos=1, retain=True)
             self._daemon_discovered = True
-
-    def _discovery(self, status: EventStatus) -> list[tuple[str, dict[str, Any]]]:
-        """Home Assistant MQTT discovery: two sensors and a binary sensor per event, grouped
-        under one device; every ID carries the instance."""
-        object_id = f"{self._instance}_{status.event_id.replace('.', '_')}"
-        node = f"inventory_monitor_{object_id}"
-        common = {
-            "state_topic": self._topic(status.event_id, "state"),
-            "json_attributes_topic": self._topic(status.event_id, "attributes"),
-            "availability_topic": self._status_topic,
-            "device": {
-                "identifiers": [node],
-                "name": status.name or status.event_id,
-                "manufacturer": "inventory-monitor",
-                "configuration_url": _link(status),
-            },
-        }
-        entities: list[tuple[str, str, dict[str, Any]]] = [
-            (
-                "sensor",
-                "status",
-                {
-                    "name": "Tickets",
-                    "value_template": "{{ value_json.status }}",
-                    "device_class": "enum",
-                    "options": [s.value for s in Status],
-                    "icon": "mdi:ticket",
-                },
-            ),
-            (
-                "sensor",
-                "resale_status",
-                {
-                    "name": "Resale",
-                    "value_template": "{{ value_json.resale_status }}",
-                    "device_class": "enum",
-                    "options": [s.value for s in ResaleStatus],
-                    "icon": "mdi:ticket-account",
-                },
-            ),
-            (
-                "binary_sensor",
-                "tickets_available",
-                {
-                    "name": "Tickets available",
-                    "value_template": (
-                        f"{{{{ 'ON' if value_json.status in {list(_AVAILABLE)!r} else 'OFF' }}}}"
-                    ),
-                    "payload_on": "ON",
-                    "payload_off": "OFF",
-                    "icon": "mdi:ticket-confirmation",
-                },
-            ),
-        ]
-        return self._configs(node, object_id, common, entities)
-
-    def _daemon_discovery(self) -> list[tuple[str, dict[str, Any]]]:
-        """The daemon's own device: when it last polled, whether the upstream has a
-        problem, and what is left of the quota."""
-        object_id = f"{self._instance}_daemon"
-        node = f"inventory_monitor_{object_id}"
-        common = {
-            "state_topic": f"{self._prefix}/daemon/state",
-            "availability_topic": self._status_topic,
-            "device": {
-                "identifiers": [node],
-                "name": f"inventory-monitor ({self._instance})",
-                "manufacturer": "inventory-monitor",
-            },
-        }
-        entities: list[tuple[str, str, dict[str, Any]]] = [
-            (
-                "sensor",
-                "last_poll",
-                {
-                    "name": "Last poll",
-                    "device_class": "timestamp",
-                    "value_template": "{{ value_json.last_poll }}",
-                },
-            ),
-            (
-                "binary_sensor",
-                "upstream",
-                {
-                    "name": "Ticketmaster API",
-                    "device_class": "problem",
-                    "value_template": "{{ 'ON' if value_json.problem else 'OFF' }}",
-                    "payload_on": "ON",
-                    "payload_off": "OFF",
-                },
-            ),
-            (
-                "sensor",
-                "quota_left",
-                {
-                    "name": "Quota left",
-                    "state_class": "measurement",
-                    "unit_of_measurement": "requests",
-                    "value_template": "{{ value_json.quota_left }}",
-                    "icon": "mdi:counter",
-                },
-            ),
-        ]
-        return self._configs(node, object_id, common, entities)
-
-    def _configs(
-        self,
-        node: str,
-        object_id: str,
-        common: dict[str, Any],
-        entities: list[tuple[str, str, dict[str, Any]]],
-    ) -> list[tuple[str, dict[str, Any]]]:
-        base = self.config.discovery_prefix.rstrip("/")
-        return [
-            (
-                f"{base}/{component}/{node}/{key}/config",
-                {
-                    **common,
-                    **entity,
-                    "unique_id": f"{node}_{key}",
-                    "object_id": f"{object_id}_{key}",
-                },
-            )
-            for component, key, entity in entities
-        ]
-
-
-def _state(status: EventStatus) -> dict[str, Any]:
-    current = status.current
-    return {
-        "status": None if current is None else current.status.value,
-        "resale_status": None if current is None else current.resale_status.value,
-        "changed_at": None if status.changed_at is None else iso(status.changed_at),
-        "name": status.name,
-        "url": _link(status),
-    }
-
-
-def _link(status: EventStatus) -> str:
-    """The event's page: Discovery's (on its market's site), else one made from its ID."""
-    info = status.info
-    if info is not None and info.url:
-        return info.url
-    return event_link(status.event_id, None)
-
-
-def _attributes(status: EventStatus) -> dict[str, Any]:
-    info = status.info
-    venue = None if info is None else info.venue
-    return {
-        "url": _link(status),
-        "starts_at": None if info is None or info.starts_at is None else iso(info.starts_at),
-        "venue": None
-        if venue is None
-        else ", ".join(p for p in (venue.name, venue.city) if p) or None,
-        "lifecycle": None if info is None else info.lifecycle,
-        "watching": status.watching,
-    }
-
-
-def _health(health: DaemonHealth) -> dict[str, Any]:
-    return {
-        "last_poll": None if health.last_poll_at is None else iso(health.last_poll_at),
-        "health": health.health.value,
-        "problem": health.health is not Health.OK,
-        "quota_left": health.quota_left,
-    }
 
 
 def _newer(known: EventStatus | None, read: EventStatus) -> EventStatus:

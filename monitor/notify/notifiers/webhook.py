@@ -24,7 +24,7 @@ from monitor.backoff import retry_after_seconds
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import DeliveryError
 from monitor.models import Delivery, Notice
-from monitor.netguard import GuardedResolver, Refused, host_problem
+from monitor.netguard import BlockedAddress, GuardedResolver, host_problem
 from monitor.notify.documents import change_document, change_message
 from monitor.redact import redact
 from monitor.times import iso
@@ -109,15 +109,9 @@ class WebhookNotifier:
             headers["webhook-signature"] = sign(
                 self.config.secret.get_secret_value(), message_id, timestamp, body
             )
-        if self._guarded:
-            problem = host_problem(urlsplit(self.config.url).hostname or "")
-            if problem is not None:
-                raise DeliveryError(f"refused: {problem}", retryable=False)
-        if self._session is None:
-            resolver = GuardedResolver() if self._guarded else None
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver))
+        session = self._opened()
         try:
-            async with self._session.post(
+            async with session.post(
                 self.config.url,
                 data=body,
                 headers=headers,
@@ -130,18 +124,24 @@ class WebhookNotifier:
             raise DeliveryError(f"no answer within {self.config.timeout:g}s") from None
         except aiohttp.ClientError as exc:
             refused = isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
-                exc.os_error, Refused
+                exc.os_error, BlockedAddress
             )
             raise DeliveryError(redact(_in_words(exc)), retryable=not refused) from None
         if 200 <= status < 300:
             return f"HTTP {status}"
-        retryable = status in _RETRYABLE or status >= 500
-        reason = {410: " (the endpoint is gone)"}.get(status, "")
-        if 300 <= status < 400:
-            reason = " (redirects are not followed: point the URL at the final address)"
-        raise DeliveryError(
-            f"HTTP {status}{reason}", retryable=retryable, status=status, retry_after=retry_after
-        )
+        raise _refused(status, retry_after)
+
+    def _opened(self) -> aiohttp.ClientSession:
+        """The session, opened at the first send; a guarded webhook is refused here when its
+        host is a private address, and its session resolves no name to one."""
+        if self._guarded:
+            problem = host_problem(urlsplit(self.config.url).hostname or "")
+            if problem is not None:
+                raise DeliveryError(f"refused: {problem}", retryable=False)
+        if self._session is None:
+            resolver = GuardedResolver() if self._guarded else None
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=resolver))
+        return self._session
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -154,7 +154,7 @@ def _in_words(error: aiohttp.ClientError) -> str:
     if isinstance(error, aiohttp.ClientConnectorError):
         where = f"{error.host}:{error.port}"
         cause = error.os_error
-        if isinstance(cause, Refused):
+        if isinstance(cause, BlockedAddress):
             return f"refused: {cause}"
         if isinstance(cause, ConnectionRefusedError):
             return f"connection refused by {where}"
@@ -164,3 +164,14 @@ def _in_words(error: aiohttp.ClientError) -> str:
     if isinstance(error, aiohttp.ServerDisconnectedError):
         return "the receiver closed the connection without an answer"
     return f"the request failed: {error}"
+
+
+def _refused(status: int, retry_after: float | None) -> DeliveryError:
+    """A receiver's answer other than 2xx, in words: retried on 5xx and on `_RETRYABLE`."""
+    retryable = status in _RETRYABLE or status >= 500
+    reason = {410: " (the endpoint is gone)"}.get(status, "")
+    if 300 <= status < 400:
+        reason = " (redirects are not followed: point the URL at the final address)"
+    return DeliveryError(
+        f"HTTP {status}{reason}", retryable=retryable, status=status, retry_after=retry_after
+    )
