@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import cast
 
 import aiohttp
 import pytest
@@ -19,6 +18,7 @@ from monitor.models import Health, Quota
 from monitor.store.engine import create_engine, upgrade
 from monitor.store.repository import saved_quota
 from monitor.store.tables import upstream
+from monitor.upstream.answers import AnswerReader
 from monitor.upstream.health import Upstream
 from monitor.upstream.inventory import InventoryClient
 from monitor.upstream.quota import Demand, plan_quota
@@ -71,11 +71,9 @@ def test_rate_headers_of_any_shape_leave_a_quota_that_plans(
         )
         if value is not None
     }
-    client = InventoryClient(
-        cast(aiohttp.ClientSession, None), "http://127.0.0.1:9", "key", 1.0, clock=lambda: NOW
-    )
+    answers = AnswerReader("http://127.0.0.1:9", lambda: NOW, max_retry_after=300.0, metrics=None)
     tracker = Upstream(clock=lambda: NOW)
-    tracker.observe_quota(*client._quota_headers(headers))
+    tracker.observe_quota(*answers.quota_headers(headers))
     quota = tracker.status.quota
     for count in (quota.limit, quota.available):
         assert count is None or 0 <= count < 2**63

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.store.tables import snapshots
-from monitor.upstream.inventory import InventoryClient
+from monitor.upstream.answers import AnswerReader
 from tests.rig import RigBuilder
 from tests.support import RN, A, F
 
@@ -15,13 +15,13 @@ from tests.support import RN, A, F
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many event IDs each parsed answer was for."""
     seen: list[int] = []
-    parse = InventoryClient._parse
+    parse = AnswerReader.parse
 
-    def counting(self: InventoryClient, body: bytes, event_ids: list[str]) -> object:
+    def counting(self: AnswerReader, body: bytes, event_ids: list[str]) -> object:
         seen.append(len(event_ids))
         return parse(self, body, event_ids)
 
-    monkeypatch.setattr(InventoryClient, "_parse", counting)
+    monkeypatch.setattr(AnswerReader, "parse", counting)
     return seen
 
 

@@ -12,8 +12,9 @@ from monitor.devtools.faults import QUOTA_FAULT, spike_arrest_fault
 from monitor.errors import InvalidApiKey, RateLimited, UpstreamError
 from monitor.models import Answer, Quota
 from monitor.redact import RedactingFilter, Redactor, redactor
+from monitor.upstream.answers import Found
 from monitor.upstream.health import Upstream
-from monitor.upstream.inventory import Found, InventoryClient
+from monitor.upstream.inventory import InventoryClient
 from tests.mocking import mocked_http
 
 pytestmark = pytest.mark.unit

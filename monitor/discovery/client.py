@@ -24,7 +24,7 @@ from monitor.discovery.details import (
 )
 from monitor.errors import RateLimited, UpstreamError
 from monitor.redact import redact
-from monitor.upstream.inventory import fault_of
+from monitor.upstream.answers import fault_of
 from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE
 from monitor.upstream.ratelimit import Limiter
 

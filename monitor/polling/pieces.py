@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from monitor.models import EventState
 from monitor.store.records import ClaimedBatch
-from monitor.upstream.inventory import Found
+from monitor.upstream.answers import Found
 
 
 @dataclass(frozen=True, slots=True)

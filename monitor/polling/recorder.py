@@ -31,7 +31,7 @@ from monitor.store.records import (
     NewSnapshot,
     PollWrite,
 )
-from monitor.upstream.inventory import Found
+from monitor.upstream.answers import Found
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from monitor.polling.pieces import Joins, Part
 from monitor.polling.recorder import Recorder
 from monitor.polling.writer import GroupWriter
 from monitor.store.records import BatchPostponed, ClaimedBatch, PollWrite
-from monitor.upstream.inventory import Found, InventoryClient, Reply
+from monitor.upstream.answers import Found
+from monitor.upstream.inventory import InventoryClient, Reply
 
 logger = logging.getLogger(__name__)
 
