@@ -27,11 +27,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from monitor.config import Config
 from monitor.devtools.catalog import Catalog, demo_events
+from monitor.devtools.controls import Controls, json_answer
 from monitor.devtools.faults import (
     HTML_503,
     INVALID_KEY_FAULT,
@@ -43,8 +43,6 @@ from monitor.devtools.faults import (
 from monitor.markets import LEGACY_ID, UK_REGIONS, UNSUPPORTED_MARKETS
 from monitor.models import (
     INVALID_EVENT_ID,
-    RESALE_BY_NAME,
-    STATUS_BY_NAME,
     ResaleStatus,
     Status,
 )
@@ -126,6 +124,15 @@ class Simulator:
         for event_id in watched or ():
             self.current(event_id)
 
+    @property
+    def events(self) -> dict[str, tuple[Status, ResaleStatus]]:
+        """Every event's status and resale status, by ID."""
+        return self._events
+
+    @property
+    def faults_queued(self) -> int:
+        return len(self._faults)
+
     def current(self, event_id: str) -> tuple[Status, ResaleStatus]:
         known = self._events.get(event_id)
         if known is None:
@@ -169,7 +176,7 @@ class Simulator:
                 self._arrivals.popleft()
             if len(self._arrivals) >= self.rate:
                 self.spike_arrests += 1
-                return _json(spike_arrest_fault(self.rate), status=429)
+                return json_answer(spike_arrest_fault(self.rate), status=429)
             self._arrivals.append(now)
         if self.quota is None:
             return None
@@ -179,7 +186,7 @@ class Simulator:
             self.quota_used = 0
         if self.quota_used >= self.quota:
             self.quota_refusals += 1
-            response = _json(QUOTA_FAULT, status=429)
+            response = json_answer(QUOTA_FAULT, status=429)
             response.headers.update(self.quota_headers())
             return response
         self.quota_used += 1
@@ -205,16 +212,7 @@ class Simulator:
         app.router.add_get("/discovery/v2/events.json", self._discovery_search)
         app.router.add_get("/discovery/v2/attractions.json", self._discovery_attractions)
         app.router.add_get("/discovery/v2/events/{event_id}.json", self._discovery_event)
-        app.router.add_put("/_sim/discovery/{event_id}", self._put_discovery)
-        app.router.add_get("/_sim/events", self._list)
-        app.router.add_put("/_sim/events/{event_id}", self._put)
-        app.router.add_post("/_sim/all", self._all)
-        app.router.add_post("/_sim/step", self._step)
-        app.router.add_post("/_sim/faults", self._fault)
-        app.router.add_put("/_sim/limits", self._limits)
-        app.router.add_get("/_sim/stats", self._stats)
-        app.router.add_get("/_sim/gaps", self._gaps)
-        app.router.add_post("/_sim/gaps", self._gaps)
+        Controls(self).add_routes(app.router)
         if self.change_every:
             app.cleanup_ctx.append(self._random_walk)
         return app
@@ -250,7 +248,7 @@ class Simulator:
             return refused
         ids = [i for i in request.query.get("events", "").split(",") if i]
         if not ids or len(ids) > MAX_EVENTS_PER_REQUEST:
-            return _json(
+            return json_answer(
                 {
                     "fault": {
                         "faultstring": f"events must list 1 to {MAX_EVENTS_PER_REQUEST} IDs",
@@ -269,14 +267,14 @@ class Simulator:
         for event_id in ids:
             answer.append(self._item(event_id, legacy=legacy, region=region))
         self.answered += 1
-        response = _json(answer)
+        response = json_answer(answer)
         response.headers.update(self.quota_headers())
         return response
 
     async def _admit(self, request: web.Request) -> web.StreamResponse | None:
         """What a request gets instead of an answer: the key refused, a limit, a fault."""
         if self.api_key is not None and request.query.get("apikey") != self.api_key:
-            return _json(INVALID_KEY_FAULT, status=401)
+            return json_answer(INVALID_KEY_FAULT, status=401)
         limited = self._limit()
         if limited is not None:
             return limited
@@ -305,16 +303,9 @@ class Simulator:
         if refused is not None:
             return refused
         status, body = answer()
-        response = _json(body, status=status)
+        response = json_answer(body, status=status)
         response.headers.update(self.quota_headers())
         return response
-
-    async def _put_discovery(self, request: web.Request) -> web.Response:
-        """Add or replace an event document (Discovery's shape) in the catalog."""
-        doc = await _body(request)
-        doc["id"] = request.match_info["event_id"]
-        self.catalog.add(doc)
-        return _json({"ok": True})
 
     def _item(self, event_id: str, *, legacy: bool, region: str | None) -> dict[str, str]:
         """One event's object in an answer, with the reason for an UNKNOWN where the API
@@ -350,111 +341,6 @@ class Simulator:
                 self.longest_gap = now - previous
             polled_at[event_id] = now
 
-    async def _gaps(self, request: web.Request) -> web.Response:
-        """GET: the longest gap between two polls of one event, and the stalest event now;
-        POST: start measuring afresh."""
-        if request.method == "POST":
-            self.longest_gap = 0.0
-        now = self.clock()
-        oldest = min(self.polled_at.values(), default=now)
-        return _json(
-            {"longest": self.longest_gap, "stalest": now - oldest, "polled": len(self.polled_at)}
-        )
-
-    async def _list(self, _request: web.Request) -> web.Response:
-        return _json(
-            {eid: {"status": s, "resaleStatus": r} for eid, (s, r) in self._events.items()}
-        )
-
-    async def _put(self, request: web.Request) -> web.Response:
-        """Set an event's status (and resale status, market); `{"invalid": true}` makes
-        Ticketmaster forget it until a status is set again."""
-        body = await _body(request)
-        event_id = request.match_info["event_id"]
-        if body.get("invalid") is True:
-            self.invalid.add(event_id)
-            return _json({"ok": True})
-        self.invalid.discard(event_id)
-        status = STATUS_BY_NAME.get(body.get("status", ""))
-        resale = (
-            RESALE_BY_NAME.get(body.get("resaleStatus", "")) if "resaleStatus" in body else None
-        )
-        if status is None or ("resaleStatus" in body and resale is None):
-            raise web.HTTPBadRequest(text="status (and resaleStatus) must be documented values")
-        if "market" in body:
-            self.markets[event_id] = str(body["market"]).upper()
-        self.set(event_id, status, resale)
-        return _json({"ok": True})
-
-    async def _all(self, request: web.Request) -> web.Response:
-        """Set every known event to one status: a whole tour going on sale at once."""
-        status = STATUS_BY_NAME.get((await _body(request)).get("status", ""))
-        if status is None:
-            raise web.HTTPBadRequest(text="status must be a documented value")
-        for event_id in self._events:
-            self.set(event_id, status)
-        return _json({"changed": len(self._events)})
-
-    async def _step(self, _request: web.Request) -> web.Response:
-        changed = self.step()
-        return _json({"changed": changed and {"eventId": changed[0], "status": changed[1]}})
-
-    async def _fault(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        kind = body.get("kind", "http")
-        if kind not in ("http", "reset", "truncate", "hang"):
-            raise web.HTTPBadRequest(text="kind must be http, reset, truncate or hang")
-        try:
-            fault = ScriptedFault(
-                status=int(body.get("status", 500)),
-                body=str(body.get("body", "")),
-                content_type=str(body.get("content_type", "application/json")),
-                headers={str(k): str(v) for k, v in body.get("headers", {}).items()},
-                kind=kind,
-                delay=float(body.get("delay", 0.0)),
-            )
-            times = int(body.get("times", 1))
-            rate = body.get("rate")
-        except (TypeError, ValueError, AttributeError):
-            raise web.HTTPBadRequest(
-                text="expected {kind?, status?, body?, content_type?, headers?, delay?, "
-                "times? or rate?}"
-            ) from None
-        if rate is not None:
-            self.fault_rate, self.fault_pool = float(rate), [fault]
-        else:
-            self.inject(fault, times)
-        return _json({"queued": len(self._faults), "rate": self.fault_rate})
-
-    async def _stats(self, _request: web.Request) -> web.Response:
-        return _json(
-            {
-                "requests": self.requests,
-                "answered": self.answered,
-                "spike_arrests": self.spike_arrests,
-                "quota_refusals": self.quota_refusals,
-                "too_long": self.too_long,
-                "observations": sum(self.times_asked.values()),
-                "distinct": len(self.asked),
-            }
-        )
-
-    async def _limits(self, request: web.Request) -> web.Response:
-        """Set `rate`, `quota`, `quota_used` and `latency`; null lifts a limit."""
-        body = await _body(request)
-        try:
-            if "rate" in body:
-                self.rate = None if body["rate"] is None else float(body["rate"])
-            if "quota" in body:
-                self.quota = None if body["quota"] is None else int(body["quota"])
-            if "quota_used" in body:
-                self.quota_used = int(body["quota_used"])
-            if "latency" in body:
-                self.latency = float(body["latency"])
-        except (TypeError, ValueError):
-            raise web.HTTPBadRequest(text="expected numbers (or null)") from None
-        return _json({"rate": self.rate, "quota": self.quota, "latency": self.latency})
-
 
 def demo_simulator(config: Config, now: datetime) -> Simulator:
     """The demo's simulated API: it knows the configured events (holding UK and Irish ones
@@ -471,20 +357,6 @@ def demo_simulator(config: Config, now: datetime) -> Simulator:
     for doc in demo_events(config.events, now):
         simulator.catalog.add(doc)
     return simulator
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json(loads=orjson.loads)
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(text="the body must be a JSON object")
-    return data
-
-
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 @contextlib.asynccontextmanager
