@@ -208,17 +208,7 @@ def _filters(given: dict[str, Any], config: Config) -> dict[str, Any]:
         filters["window"] = format_duration(parse_duration(given["window"]))
     if "max_events" in given:
         filters["max_events"] = given["max_events"]
-    watch: dict[str, Any] = {}
-    if "notify" in given:
-        unknown = [name for name in given["notify"] if name not in config.notifiers]
-        if unknown:
-            raise Invalid(
-                f"no notifier is named {unknown[0]!r} in the config file",
-                field="notify",
-            )
-        watch["notify"] = given["notify"]
-    if "when" in given:
-        watch["when"] = [{"field": "status", "to": given["when"]}]
+    watch = _watch_settings(given, config)
     if watch:
         filters["watch"] = watch
     entry = {key: value for key, value in filters.items() if key != "artist"}
@@ -227,6 +217,19 @@ def _filters(given: dict[str, Any], config: Config) -> dict[str, Any]:
     except ValidationError as exc:
         raise problem_of(exc) from None
     return filters
+
+
+def _watch_settings(given: dict[str, Any], config: Config) -> dict[str, Any]:
+    """What the watches a search adds are told with: `notify` and `when`."""
+    watch: dict[str, Any] = {}
+    if "notify" in given:
+        unknown = [name for name in given["notify"] if name not in config.notifiers]
+        if unknown:
+            raise Invalid(f"no notifier is named {unknown[0]!r} in the config file", field="notify")
+        watch["notify"] = given["notify"]
+    if "when" in given:
+        watch["when"] = [{"field": "status", "to": given["when"]}]
+    return watch
 
 
 def document(search: Followed) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 
 class IdKind(StrEnum):
@@ -107,35 +107,9 @@ class EventLink:
 def parse_event_url(url: str) -> EventLink:
     """The event a Ticketmaster link points at: any market's site, any slug, with or
     without a query string. BadEventId says what is wrong with any other link."""
-    text = url.strip()
-    if "\\" in text:
-        # Python and browsers disagree on where a host ends at a backslash.
-        raise BadEventId("a link with a backslash is refused (browsers read its host otherwise)")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise BadEventId(
-            f"{url!r} is not a web link (expected https://www.ticketmaster...)"
-        ) from None
+    parts = _web_link(url)
     host = (parts.hostname or "").lower()
-    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
-        raise BadEventId(f"{url!r} is not a web link (expected https://www.ticketmaster...)")
-    if "@" in parts.netloc:
-        raise BadEventId("a link with a user name or password before its host is refused")
-    if port is not None and port != (443 if parts.scheme == "https" else 80):
-        raise BadEventId(f"a Ticketmaster link has no port; this one gives {port}")
-    region = next(
-        (m for suffix, m in MARKET_HOSTS.items() if host == suffix or host.endswith("." + suffix)),
-        None,
-    )
-    if region is None:
-        raise BadEventId(f"{host} is not a Ticketmaster site")
-    if region in UNSUPPORTED_MARKETS:
-        raise BadEventId(
-            f"events in {UNSUPPORTED_MARKETS[region]} cannot be watched: the Inventory Status "
-            "API answers UNKNOWN for every one of them"
-        )
+    region = _market_of(host)
     found = _EVENT_PATH.search(parts.path)
     if found is None:
         raise BadEventId(
@@ -147,6 +121,44 @@ def parse_event_url(url: str) -> EventLink:
     slug = parts.path[: found.start()]
     slug = slug if _SLUG.fullmatch(slug) else ""
     return EventLink(event_id, kind, region, f"https://{host}{slug}/event/{event_id}")
+
+
+def _web_link(url: str) -> SplitResult:
+    """`url` split, if it is a plain web link to a Ticketmaster-like host: no backslash,
+    no user or password, no port but the scheme's own."""
+    text = url.strip()
+    if "\\" in text:
+        # Python and browsers disagree on where a host ends at a backslash.
+        raise BadEventId("a link with a backslash is refused (browsers read its host otherwise)")
+    not_web = f"{url!r} is not a web link (expected https://www.ticketmaster...)"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise BadEventId(not_web) from None
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch((parts.hostname or "").lower()):
+        raise BadEventId(not_web)
+    if "@" in parts.netloc:
+        raise BadEventId("a link with a user name or password before its host is refused")
+    if port is not None and port != (443 if parts.scheme == "https" else 80):
+        raise BadEventId(f"a Ticketmaster link has no port; this one gives {port}")
+    return parts
+
+
+def _market_of(host: str) -> str:
+    """The market whose Ticketmaster site `host` is, if its events can be watched."""
+    region = next(
+        (m for suffix, m in MARKET_HOSTS.items() if host == suffix or host.endswith("." + suffix)),
+        None,
+    )
+    if region is None:
+        raise BadEventId(f"{host} is not a Ticketmaster site")
+    if region in UNSUPPORTED_MARKETS:
+        raise BadEventId(
+            f"events in {UNSUPPORTED_MARKETS[region]} cannot be watched: the Inventory Status "
+            "API answers UNKNOWN for every one of them"
+        )
+    return region
 
 
 @functools.cache  # one string per partition, however many events share it

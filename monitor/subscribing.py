@@ -328,8 +328,6 @@ class Subscribing:
             limit, notifiers_from=notifier_name(user.name, "")
         )
 
-    # Helpers
-
     async def _settings(
         self, user: User, body: Mapping[str, Any], current: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -348,16 +346,18 @@ class Subscribing:
             )
         notify = settings.get("notify")
         if notify is not None:
-            own = {channel.name for channel in await self.channels(user)}
-            for name in notify:
-                if name not in own:
-                    known = ", ".join(sorted(own)) or "none yet"
-                    # The request's form is right; what it names is not there (yet).
-                    raise Conflict(
-                        f"you have no channel named {name!r} (yours: {known})",
-                        field="notify",
-                    )
+            await self._own_channels(user, notify)
         return settings
+
+    async def _own_channels(self, user: User, names: Sequence[str]) -> None:
+        """A conflict unless all `names` are the user's: the form is right, the channel not."""
+        own = {channel.name for channel in await self.channels(user)}
+        for name in names:
+            if name not in own:
+                known = ", ".join(sorted(own)) or "none yet"
+                raise Conflict(
+                    f"you have no channel named {name!r} (yours: {known})", field="notify"
+                )
 
     def _event(self, body: Mapping[str, Any]) -> EventConfig:
         given = {key: body[key] for key in _EVENT_FIELDS if body.get(key) is not None}

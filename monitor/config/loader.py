@@ -146,16 +146,8 @@ def config_warnings(config: Config) -> list[str]:
     warnings = []
     if config.events and not config.notifiers:
         warnings.append("no notifiers are configured: changes are stored but nobody is told")
-    for name, notifier in config.notifiers.items():
-        where = f"notifiers.{name}"
-        if notifier.when and all(rule.never_matches for rule in notifier.when):
-            warnings.append(
-                f"{where}.when: no rule can match (from and to name the same state), so "
-                "this notifier hears nothing"
-            )
-        if config.events and not any(name in config.targets_of(e) for e in config.events):
-            tags = f" (tags {list(notifier.tags)} are on no event)" if notifier.tags else ""
-            warnings.append(f"{where}: no watched event reaches this notifier{tags}")
+    for name in config.notifiers:
+        warnings.extend(_deaf(config, name))
     for index, event in enumerate(config.events):
         if event.when and all(rule.never_matches for rule in event.when):
             warnings.append(
@@ -163,6 +155,21 @@ def config_warnings(config: Config) -> list[str]:
                 "so nobody hears of this event"
             )
     return warnings
+
+
+def _deaf(config: Config, name: str) -> list[str]:
+    """Why the notifier `name` may never hear anything: its rules, or no event for it."""
+    notifier, where = config.notifiers[name], f"notifiers.{name}"
+    found = []
+    if notifier.when and all(rule.never_matches for rule in notifier.when):
+        found.append(
+            f"{where}.when: no rule can match (from and to name the same state), so "
+            "this notifier hears nothing"
+        )
+    if config.events and not any(name in config.targets_of(e) for e in config.events):
+        tags = f" (tags {list(notifier.tags)} are on no event)" if notifier.tags else ""
+        found.append(f"{where}: no watched event reaches this notifier{tags}")
+    return found
 
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
