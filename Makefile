@@ -38,6 +38,7 @@ lint: install
 	$(BIN)/ruff format --check monitor tests bench migrations docs .ci
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python .ci/limits.py monitor
 	$(BIN)/hadolint Dockerfile
 
 # The documentation site: a broken link or anchor fails the build.

@@ -7,7 +7,9 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +21,9 @@ from monitor.redact import redact
 from monitor.store.event_details import ComingBurst
 from monitor.times import iso
 from monitor.wording import plural
+
+if TYPE_CHECKING:
+    from monitor.upstream.quota import QuotaPlan
 
 DAY = 86400.0
 
@@ -70,57 +75,15 @@ def _print_searches(config: Config, per_day: float) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from monitor.times import format_duration
-    from monitor.upstream.quota import (
-        burst_requests,
-        discover_per_day,
-        discovery_per_day,
-        plan_for,
-        quota_warning,
-        rate_warning,
-    )
+    from monitor.upstream.quota import plan_for, quota_warning, rate_warning
 
     config = load(args.config)
-    tm = config.ticketmaster
-    intervals = sorted({config.interval_of(e) for e in config.events})
     bursts = coming_bursts(config, time.time())
     plan = plan_for(config, bursts=len(bursts))
     print(f"{args.config}: valid")
-    size = (
-        "request size learnt from the API"
-        if tm.pinned_batch_size is None
-        else f"at most {plural(tm.pinned_batch_size, 'ID')} a request"
-    )
-    print(f"  upstream:  {tm.base_url} ({size})")
-    print(f"  database:  {redact(config.database.url)}")
-    print(f"  events:    {len(config.events)}")
-    print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")
-    print(
-        f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
-        f"({plan.requests_per_day / plan.quota:.0%}), at most {tm.requests_per_second:g} a second"
-    )
-    searching = discover_per_day(config)
-    details = discovery_per_day(config) - searching
-    if details:
-        print(
-            f"             of which {details:,.1f} for event details "
-            f"(Discovery, every {format_duration(config.discovery.refresh)})"
-        )
-    if searching:
-        _print_searches(config, searching)
-    if bursts:
-        burst = config.polling.sale_burst
-        cost = burst_requests(len(bursts), burst.before, burst.after, burst.interval)
-        print(
-            f"             of which at most {cost:,.0f} for {plural(len(bursts), 'burst')} "
-            "within a day"
-        )
-    for coming in bursts:
-        print(
-            f"  burst:     {coming.name or coming.event_id} every "
-            f"{format_duration(config.polling.sale_burst.interval)}, "
-            f"{iso(coming.starts_at)} to {iso(coming.ends_at)}"
-        )
+    _print_summary(config, plan)
+    _print_discovery(config)
+    _print_bursts(config, bursts)
     _print_listeners(config)
     warning = quota_warning(config, plan)
     if warning:
@@ -140,6 +103,63 @@ def _check(args: argparse.Namespace) -> int:
     if args.live:
         return _check_live(config, every=args.all)
     return EXIT_OK
+
+
+def _print_summary(config: Config, plan: QuotaPlan) -> None:
+    """Where requests go, what is stored where, and what the watchlist costs."""
+    from monitor.times import format_duration
+
+    tm = config.ticketmaster
+    intervals = sorted({config.interval_of(e) for e in config.events})
+    size = (
+        "request size learnt from the API"
+        if tm.pinned_batch_size is None
+        else f"at most {plural(tm.pinned_batch_size, 'ID')} a request"
+    )
+    print(f"  upstream:  {tm.base_url} ({size})")
+    print(f"  database:  {redact(config.database.url)}")
+    print(f"  events:    {len(config.events)}")
+    print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")
+    print(
+        f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
+        f"({plan.requests_per_day / plan.quota:.0%}), at most {tm.requests_per_second:g} a second"
+    )
+
+
+def _print_discovery(config: Config) -> None:
+    """What Discovery's event details and searches take of the quota."""
+    from monitor.times import format_duration
+    from monitor.upstream.quota import discover_per_day, discovery_per_day
+
+    searching = discover_per_day(config)
+    details = discovery_per_day(config) - searching
+    if details:
+        print(
+            f"             of which {details:,.1f} for event details "
+            f"(Discovery, every {format_duration(config.discovery.refresh)})"
+        )
+    if searching:
+        _print_searches(config, searching)
+
+
+def _print_bursts(config: Config, bursts: Sequence[ComingBurst]) -> None:
+    """The sale bursts within a day, and what they cost."""
+    from monitor.times import format_duration
+    from monitor.upstream.quota import burst_requests
+
+    burst = config.polling.sale_burst
+    if bursts:
+        cost = burst_requests(len(bursts), burst.before, burst.after, burst.interval)
+        print(
+            f"             of which at most {cost:,.0f} for {plural(len(bursts), 'burst')} "
+            "within a day"
+        )
+    for coming in bursts:
+        print(
+            f"  burst:     {coming.name or coming.event_id} every "
+            f"{format_duration(burst.interval)}, "
+            f"{iso(coming.starts_at)} to {iso(coming.ends_at)}"
+        )
 
 
 def _print_listeners(config: Config) -> None:

@@ -69,14 +69,9 @@ def _find(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"find: {exc}")
         return EXIT_CONFIG
-    if not search.params() and args.artist is None:
-        print(
-            "find: say what to look for: --keyword, --artist, --attraction, --venue, --country, "
-            "--city"
-        )
-        return EXIT_CONFIG
-    if not 0 < args.limit <= MAX_DEPTH:
-        print(f"find: --limit must be 1 to {MAX_DEPTH:,}")
+    problem = _search_problem(search, args)
+    if problem is not None:
+        print(f"find: {problem}")
         return EXIT_CONFIG
     found = asyncio.run(_search(load(args.config), search, args.limit, args.artist))
     if found is None:
@@ -94,6 +89,14 @@ def _find(args: argparse.Namespace) -> int:
     else:
         _print(results, args.limit)
     return EXIT_OK
+
+
+def _search_problem(search: Search, args: argparse.Namespace) -> str | None:
+    if not search.params() and args.artist is None:
+        return "say what to look for: --keyword, --artist, --attraction, --venue, --country, --city"
+    if not 0 < args.limit <= MAX_DEPTH:
+        return f"--limit must be 1 to {MAX_DEPTH:,}"
+    return None
 
 
 async def _search(
@@ -144,31 +147,42 @@ def _print(results: Results, limit: int) -> None:
         ],
     )
     print()
-    print(f"{len(events):,} of {results.total:,} matching events shown")
+    _print_coverage(results, limit)
+    print()
+    _print_ids(
+        "artists (--attraction, or attraction_id: under discover:):",
+        {a.id: a.name for e in events for a in e.attractions},
+    )
+    _print_ids(
+        "venues (--venue, or venue_id: under discover:):",
+        {e.venue_id: e.venue.name for e in events if e.venue_id},
+    )
+    print()
+    print("# paste under `events:` in your configuration")
+    for event in events:
+        print(_entry(event))
+
+
+def _print_coverage(results: Results, limit: int) -> None:
+    """How many of the matching events are shown, and why not all."""
+    shown = len(results.events)
+    print(f"{shown:,} of {results.total:,} matching events shown")
     if results.cut_by_depth:
         print(
             f"  Discovery pages no deeper than {MAX_DEPTH:,} results: narrow the search or "
             "split the dates (--from, --to) to see the rest"
         )
-    elif results.total > len(events) and len(events) >= limit:
+    elif results.total > shown >= limit:
         print(f"  --limit {limit} stopped the search: raise it, or narrow the search")
     if results.malformed:
         print(f"  {results.malformed} answer items were left out: they were not events")
-    print()
-    artists = {a.id: a.name for e in events for a in e.attractions}
-    venues = {e.venue_id: e.venue.name for e in events if e.venue_id}
-    if artists:
-        print("artists (--attraction, or attraction_id: under discover:):")
-        for found, name in artists.items():
+
+
+def _print_ids(heading: str, names: dict[str, str | None]) -> None:
+    if names:
+        print(heading)
+        for found, name in names.items():
             print(f"  {found}  {name or '-'}")
-    if venues:
-        print("venues (--venue, or venue_id: under discover:):")
-        for found, name in venues.items():
-            print(f"  {found}  {name or '-'}")
-    print()
-    print("# paste under `events:` in your configuration")
-    for event in events:
-        print(_entry(event))
 
 
 def _entry(event: EventDetails) -> str:

@@ -14,7 +14,7 @@ import orjson
 
 from monitor.cli.common import EXIT_CONFIG, Commands, command, database, load, table, when
 from monitor.config import Config
-from monitor.models import Change, ChangeKind, Health, UpstreamStatus
+from monitor.models import Change, ChangeKind, Health, Quota, UpstreamStatus
 from monitor.notify.rendering import headline
 from monitor.redact import redact
 from monitor.store.reads import Reads
@@ -102,10 +102,7 @@ def moment(text: str, now: float) -> float | None:
 async def _by_name(reads: Reads, wanted: str) -> EventRow | None:
     """The one event whose name is `wanted` (or, failing that, contains it); otherwise say
     why not: nothing matches, or which events do."""
-    rows = [row for row in await reads.event_rows(watched_only=False) if row.name]
-    key = wanted.casefold()
-    exact = [row for row in rows if (row.name or "").casefold() == key]
-    matches = exact or [row for row in rows if key in (row.name or "").casefold()]
+    matches = _named(await reads.event_rows(watched_only=False), wanted)
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -115,6 +112,15 @@ async def _by_name(reads: Reads, wanted: str) -> EventRow | None:
     for row in matches[:20]:
         print(f"  {row.event_id}  {row.name}", file=sys.stderr)
     return None
+
+
+def _named(rows: list[EventRow], wanted: str) -> list[EventRow]:
+    """The rows named `wanted` (any case); failing that, those whose name holds it."""
+    key = wanted.casefold()
+    names = [(row, row.name.casefold()) for row in rows if row.name]
+    return [row for row, name in names if name == key] or [
+        row for row, name in names if key in name
+    ]
 
 
 def _transitions(change: Change) -> tuple[str, str]:
@@ -138,18 +144,24 @@ def _upstream_line(status: UpstreamStatus, now: float, rate: float) -> str:
         parts.append(f"next try {iso(status.paused_until)}")
     if status.last_success_at is not None:
         parts.append(f"last success {iso(status.last_success_at)}")
-    quota = status.quota
-    if quota.available is not None:
-        of = f" of {quota.limit:,}" if quota.limit else ""
-        resets = f" (resets {iso(quota.reset_at)})" if quota.reset_at else ""
-        parts.append(f"quota left {quota.available:,}{of}{resets}")
-        every = pace_shown(quota, now, rate)
-        if every is not None:
-            parts.append(f"paced to one request every {every} so that it lasts until the reset")
+    parts.extend(_quota_parts(status.quota, now, rate))
     line = "; ".join(parts)
     if status.health is not Health.OK and status.last_error:
         line += f"\n  last error: {redact(status.last_error)}"
     return line
+
+
+def _quota_parts(quota: Quota, now: float, rate: float) -> list[str]:
+    """What is left of the quota, and the pace that makes it last, once an answer said."""
+    if quota.available is None:
+        return []
+    of = f" of {quota.limit:,}" if quota.limit else ""
+    resets = f" (resets {iso(quota.reset_at)})" if quota.reset_at else ""
+    parts = [f"quota left {quota.available:,}{of}{resets}"]
+    every = pace_shown(quota, now, rate)
+    if every is not None:
+        parts.append(f"paced to one request every {every} so that it lasts until the reset")
+    return parts
 
 
 def _request_size_line(pinned: int | None, learnt: int | None) -> str:
@@ -226,21 +238,23 @@ def _wide(rows: list[EventRow], now: float) -> None:
             "LAST SEEN",
             "NEXT POLL",
         ),
-        [
-            (
-                row.event_id,
-                (row.info.name or "-") + (f" (found by {row.found_by})" if row.found_by else ""),
-                local_time(row.info.starts_at, row.info.timezone) or "-",
-                ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p) or "-",
-                row.current.status if row.current else "(no reading yet)",
-                row.current.resale_status if row.current else "-",
-                "/".join(d or "-" for d in row.detail) if row.detail else "-",
-                when(row.last_changed_at),
-                when(row.last_seen_at),
-                next_poll(row.next_due_at, now, polling_now=row.polling_now),
-            )
-            for row in rows
-        ],
+        [_wide_row(row, now) for row in rows],
+    )
+
+
+def _wide_row(row: EventRow, now: float) -> tuple[str, ...]:
+    current = row.current
+    return (
+        row.event_id,
+        (row.info.name or "-") + (f" (found by {row.found_by})" if row.found_by else ""),
+        local_time(row.info.starts_at, row.info.timezone) or "-",
+        ", ".join(p for p in (row.info.venue.name, row.info.venue.city) if p) or "-",
+        current.status if current else "(no reading yet)",
+        current.resale_status if current else "-",
+        "/".join(d or "-" for d in row.detail) if row.detail else "-",
+        when(row.last_changed_at),
+        when(row.last_seen_at),
+        next_poll(row.next_due_at, now, polling_now=row.polling_now),
     )
 
 
@@ -253,29 +267,28 @@ async def print_history(config: Config, wanted: str) -> int:
         event_id = row.event_id
         snapshots = await reads.snapshots_of(event_id)
         changes = await reads.changes_of(event_id)
-    info = row.info
+    _print_event(row)
+    _print_table("changes", [(iso(c.observed_at), *_transitions(c)) for c in changes])
+    _print_table("snapshots", [(iso(at), a.status, a.resale_status) for at, a in snapshots])
+    return 0
+
+
+def _print_event(row: EventRow) -> None:
+    """The event's name, date, venue, state in its life, link, and when it was seen."""
+    info, event_id = row.info, row.event_id
     print(f"{info.name or event_id} ({event_id}){'' if row.watched else ' — no longer watched'}")
     venue = ", ".join(p for p in (info.venue.name, info.venue.city) if p)
     facts = [local_time(info.starts_at, info.timezone), venue, info.lifecycle or "", info.url or ""]
     print("  ".join(fact for fact in facts if fact))
     print(f"first seen {when(row.first_seen_at)}, last seen {when(row.last_seen_at)}")
-    print("\nchanges:")
-    if changes:
-        table(
-            ("TIME", "STATUS", "RESALE"),
-            [(iso(c.observed_at), *_transitions(c)) for c in changes],
-        )
+
+
+def _print_table(title: str, rows: list[tuple[str, ...]]) -> None:
+    print(f"\n{title}:")
+    if rows:
+        table(("TIME", "STATUS", "RESALE"), rows)
     else:
         print("  none")
-    print("\nsnapshots:")
-    if snapshots:
-        table(
-            ("TIME", "STATUS", "RESALE"),
-            [(iso(at), a.status, a.resale_status) for at, a in snapshots],
-        )
-    else:
-        print("  none")
-    return 0
 
 
 EXPORT_FIELDS = (

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.cli.common import EXIT_CONFIG, Commands, command, database, load, table, when
@@ -21,7 +22,7 @@ from monitor.notify.dry_run import Fate, Planned, replay
 from monitor.notify.quiet import QuietHours
 from monitor.polling.watchlist import watchlist
 from monitor.store.reads import DeliveryFate, Reads
-from monitor.store.watches import Watches
+from monitor.store.watches import StoredWatch, Watches
 
 
 def register(commands: Commands) -> None:
@@ -56,8 +57,22 @@ async def print_replay(config: Config, path: Path, since: float, event_id: str |
         actual = await reads.deliveries_of([change.id for change in changes])
         # What the daemon routes: the file's watches, and those the API or a search added.
         stored = await Watches(engine).stored()
+    planned = _planned(config, changes, stored)
+    print(f"{len(changes)} changes since {when(since)} under {path}")
+    if not planned:
+        return 0
+    happened = {(fate.change_id, fate.notifier): fate for fate in actual}
+    rows = [_row(item, happened.get((item.change.id, item.notifier))) for item in planned]
+    table(("TIME", "EVENT", "NOTIFIER", "WOULD", "ACTUALLY", ""), rows)
+    differ = sum(1 for row in rows if row[-1])
+    print(f"\n{differ} of {len(rows)} outcomes differ from what was delivered")
+    return 0
+
+
+def _planned(config: Config, changes: list[Change], stored: Sequence[StoredWatch]) -> list[Planned]:
+    """What the configuration would have done with `changes`."""
     watches = watchlist(with_watches(config, stored))
-    planned = replay(
+    return replay(
         changes,
         lambda event: watches[event].targets if event in watches else (),
         list(config.notifiers),
@@ -68,15 +83,6 @@ async def print_replay(config: Config, path: Path, since: float, event_id: str |
             if (hours := QuietHours.of(n.quiet_hours)) is not None
         },
     )
-    print(f"{len(changes)} changes since {when(since)} under {path}")
-    if not planned:
-        return 0
-    happened = {(fate.change_id, fate.notifier): fate for fate in actual}
-    rows = [_row(item, happened.get((item.change.id, item.notifier))) for item in planned]
-    table(("TIME", "EVENT", "NOTIFIER", "WOULD", "ACTUALLY", ""), rows)
-    differ = sum(1 for row in rows if row[-1])
-    print(f"\n{differ} of {len(rows)} outcomes differ from what was delivered")
-    return 0
 
 
 def _row(item: Planned, actual: DeliveryFate | None) -> tuple[str, ...]:
