@@ -55,6 +55,8 @@ class Periodic:
         self._job = job
         self._time = time_
         self._task: asyncio.Task[None] | None = None
+        self.runs = 0
+        """How many runs have ended, failed or not: what a look at the job can wait for."""
 
     @property
     def every(self) -> float:
@@ -80,6 +82,7 @@ class Periodic:
                 await self._job()
             except Exception:
                 logger.exception("%s failed; it runs again at its next beat", self.name)
+            self.runs += 1
 
     async def stop(self) -> None:
         """The schedule's: the job runs no more."""
@@ -107,6 +110,10 @@ class Schedule:
         if self._running:
             periodic.start()
         return periodic
+
+    def job(self, name: str) -> Periodic:
+        """The job of that name."""
+        return next(periodic for periodic in self._jobs if periodic.name == name)
 
     def start(self) -> None:
         self._running = True

@@ -8,9 +8,9 @@ import heapq
 import inspect
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.models import Delivery, Notice, ResaleStatus, Status
@@ -42,6 +42,22 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         await asyncio.sleep(0.05)
+
+
+async def all_sent(engine: AsyncEngine, *, held: Collection[str] = ()) -> None:
+    """Wait until every delivery is delivered, dead or superseded, but those of the
+    notifiers `held` (a snooze or quiet hours keep theirs pending). Deliveries are stored
+    with their change, so from then on nothing goes out before time passes: a test may
+    assert what was not sent without sleeping first."""
+    from monitor.store.tables import deliveries
+
+    async def settled() -> bool:
+        query = select(deliveries.c.notifier).where(deliveries.c.state == "pending")
+        async with engine.connect() as conn:
+            pending = (await conn.scalars(query)).all()
+        return all(notifier in held for notifier in pending)
+
+    await eventually(settled, what="every delivery sent")
 
 
 class ManualTime:

@@ -3,7 +3,6 @@ their own channels, and an event many follow is polled once for all of them."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from monitor.store.engine import reader
 from monitor.store.tables import deliveries, events
 from tests.conftest import API_KEY, ConfigFactory
 from tests.e2e import Receiver, receiver
-from tests.support import eventually
+from tests.running import in_process
+from tests.support import all_sent, eventually
 
 TOKEN = "accounts-operator-token-7c1d"
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
@@ -65,19 +65,15 @@ async def shared(make_config: ConfigFactory, **users: Any) -> AsyncIterator[Shar
     simulator = Simulator(api_key=API_KEY)
     for event_id in (SHARED, ALICE_ONLY, BOB_ONLY, SOLO):
         simulator.set(event_id, S, NO_RESALE)
-    async with serve(simulator) as upstream:
-        config = make_config(
-            ticketmaster={"base_url": upstream, "requests_per_second": 100},
-            polling={"interval": "1s"},
-            server={"port": 0, "token": TOKEN},
-            users={"min_interval": "1s", **users},
-            events=[{"id": SOLO}],
-        )
-        async with (
-            Monitor(config, follow_every=0.2) as monitor,
-            aiohttp.ClientSession(monitor.url) as http,
-        ):
-            yield Shared(monitor, simulator, http)
+    async with in_process(
+        make_config,
+        simulator,
+        token=TOKEN,
+        as_operator=False,
+        users={"min_interval": "1s", **users},
+        events=[{"id": SOLO}],
+    ) as running:
+        yield Shared(running.monitor, simulator, running.http)
 
 
 async def _hook(s: Shared, auth: dict[str, str], url: str, name: str = "hook") -> str:
@@ -139,7 +135,7 @@ async def test_two_fans_each_hear_their_own_shows_and_a_shared_one_is_polled_onc
         )
         s.simulator.set(ALICE_ONLY, A)  # now it is
         await eventually(lambda: bool(_about(alice_hook, ALICE_ONLY)), what="alice's event")
-        await asyncio.sleep(0.5)  # room for a wrong second delivery to arrive
+        await all_sent(s.monitor.parts.stores.engine)
         assert [d["subscriber"] for d in _about(alice_hook, SHARED)] == ["alice"]
         assert [d["subscriber"] for d in _about(bob_hook, SHARED)] == ["bob"]
         assert [d["current"]["status"] for d in _about(alice_hook, ALICE_ONLY)] == [A.value]
@@ -155,7 +151,7 @@ async def test_two_fans_each_hear_their_own_shows_and_a_shared_one_is_polled_onc
         assert status == 200
         s.simulator.set(SHARED, A)
         await eventually(lambda: len(_about(alice_hook, SHARED)) == 2, what="alice told")
-        await asyncio.sleep(0.5)
+        await all_sent(s.monitor.parts.stores.engine, held={"@bob/hook"})
         assert len(_about(bob_hook, SHARED)) == 1, "bob's snooze holds his message"
         status, _ = await s.call(
             "POST", f"/api/me/subscriptions/{SHARED}/snooze", bob, {"for": "0s"}
@@ -275,8 +271,9 @@ async def test_disabled_users_and_revoked_tokens_are_refused(make_config: Config
         assert SHARED not in s.monitor.parts.poller.watchlist, (
             "a disabled user's shows are not polled"
         )
-        s.simulator.set(SHARED, A)
-        await asyncio.sleep(0.5)
+        async with reader(s.monitor.parts.stores.engine).connect() as conn:
+            batch = await conn.scalar(select(events.c.batch_id).where(events.c.event_id == SHARED))
+        assert batch is None, "no replica polls a disabled user's shows"
         assert not hook.requests, "a disabled user hears nothing"
 
         await users.set_disabled("alice", False)
@@ -640,7 +637,7 @@ async def test_a_subscription_made_on_one_replica_reaches_the_other(
             await eventually(lambda: simulator.times_asked[SHARED] >= 2, what="a baseline")
             simulator.set(SHARED, A)
             await eventually(hook.received(1), what="alice told")
-            await asyncio.sleep(0.5)
+            await all_sent(first.parts.stores.engine)
             assert len(hook.requests) == 1, "once, whichever replica polled it"
 
 
@@ -668,7 +665,7 @@ async def test_a_users_quiet_hours_hold_their_messages_alone(make_config: Config
         await eventually(lambda: s.simulator.times_asked[SHARED] >= 2, what="a baseline")
         s.simulator.set(SHARED, A)
         await eventually(bob_hook.received(1), what="bob told")
-        await asyncio.sleep(0.5)
+        await all_sent(s.monitor.parts.stores.engine, held={"@alice/hook"})
         assert not alice_hook.requests, "alice's quiet hours hold her message"
         async with reader(s.monitor.parts.stores.repository.engine).connect() as conn:
             (state, due) = (

@@ -57,6 +57,19 @@ class Subscriber:
     """Everything published under some topics, in order, as a subscriber saw it."""
 
     messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    markers: str = ""
+    """Where `barrier` publishes: a topic under the first filter."""
+    client: aiomqtt.Client | None = None
+
+    async def barrier(self) -> None:
+        """Return once everything the broker had for this subscriber before the call has
+        arrived: a marker published now comes after it, the broker keeping each
+        subscriber's messages in order. The marker is not kept among the messages."""
+        assert self.client is not None
+        marker = f"{self.markers}/_barrier/{uuid.uuid4().hex}"
+        await self.client.publish(marker, b"", qos=1)
+        await eventually(lambda: any(topic == marker for topic, _, _ in self.messages))
+        self.messages = [message for message in self.messages if message[0] != marker]
 
     def payloads(self, topic: str) -> list[bytes]:
         return [payload for seen, payload, _ in self.messages if seen == topic]
@@ -71,8 +84,9 @@ class Subscriber:
 
 @contextlib.asynccontextmanager
 async def subscribed(*filters: str, port: int = BROKER[1]) -> AsyncIterator[Subscriber]:
-    subscriber = Subscriber()
+    subscriber = Subscriber(markers=filters[0].removesuffix("/#"))
     async with aiomqtt.Client(BROKER[0], port) as client:
+        subscriber.client = client
         for topic_filter in filters:
             await client.subscribe(topic_filter, qos=1)
 
@@ -184,9 +198,13 @@ async def test_subscribers_see_states_discovery_and_each_change_once(
             what="offline, said at a clean stop",
         )
 
-        async with Monitor(config, housekeeping_every=0.1):
+        async with Monitor(config, housekeeping_every=0.1) as restarted:
             await eventually(lambda: seen.payloads(f"{prefix}/status")[-1] == b"online")
-            await asyncio.sleep(0.5)  # polls go on: nothing new to say
+            polled = simulator.times_asked["E1"]
+            await eventually(lambda: simulator.times_asked["E1"] >= polled + 2, what="polls")
+            # A change is stored with its deliveries before anything is published.
+            stored = await restarted.parts.stores.reads.changes_of("E1")
+        assert len(stored) == 1, "polls after a restart find nothing new"
         assert len(seen.payloads(changes)) == 1, "a restart publishes no change again"
 
 
@@ -341,7 +359,7 @@ async def test_a_removed_watch_leaves_nothing_retained() -> None:
     await notifier.aclose()
     async with subscribed(f"{prefix}/#", f"{discovery}/#") as retained:
         await eventually(lambda: f"{prefix}/events/E1/state" in retained.under(prefix))
-        await asyncio.sleep(0.2)
+        await retained.barrier()
     topics = set(retained.under(""))
     assert f"{prefix}/events/E2/state" not in topics
     assert f"{prefix}/events/E2/attributes" not in topics
@@ -388,7 +406,7 @@ async def test_two_instances_on_one_broker_keep_their_entities_apart() -> None:
     await one.aclose()
     async with subscribed(f"{discovery}/#") as retained:
         await eventually(lambda: len(retained.under(f"{discovery}/")) == 3, what="one left")
-        await asyncio.sleep(0.2)
+        await retained.barrier()
     assert all(instance_of(first) in topic for topic in retained.under(discovery))
 
 
@@ -430,13 +448,15 @@ async def test_a_paused_watch_keeps_its_entities_and_resuming_changes_one_attrib
             assert monitor.context.watching is not None
             await monitor.context.watching.pause("E1", "test")
             await eventually(lambda: seen.last(attributes)["watching"] is False, what="paused")
-            await asyncio.sleep(0.3)
+            # The pause returned once the broker had what it published: a marker sent now
+            # reaches this subscriber after all of it.
+            await seen.barrier()
             retained = seen.under(f"{discovery}/")
             assert all(retained.values()), "no discovery config is emptied by a pause"
             assert seen.last(f"{prefix}/events/E1/state")["status"] == A.value
             await monitor.context.watching.pause("E1", "test", paused=False)
             await eventually(lambda: seen.last(attributes)["watching"] is True, what="resumed")
-            await asyncio.sleep(0.3)
+            await seen.barrier()
             published = [t for t, _, _ in seen.messages if t.startswith(discovery)]
             assert len(published) == configs, "resuming changes the attribute alone"
 

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Float, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.app import Monitor
@@ -67,22 +67,31 @@ async def test_idle_time_refills_up_to_the_burst_only() -> None:
 async def test_replicas_sharing_a_postgres_limiter_get_slots_one_interval_apart(
     postgres_url: str,
 ) -> None:
-    """Three replicas (three engines on one database) reserve slots at once: the cluster's
-    slots are one emission interval apart, as if one process paced them all."""
+    """Three replicas (three engines on one database) reserve slots at once: each slot is
+    one emission interval after the last, as if one process paced them all."""
     engines = [create_engine(postgres_url) for _ in range(3)]
     await upgrade(engines[0])
     limiters = [SharedLimiter(engine, rate=5.0) for engine in engines]
     await limiters[0].ensure()
     await limiters[1].ensure()
-    started = time.monotonic()
+    # The next slot far ahead: each reservation then moves it by exactly one interval,
+    # however long the reservations take.
+    async with engines[0].begin() as conn:
+        start = await conn.scalar(
+            update(rate_limits)
+            .where(rate_limits.c.name == "ticketmaster")
+            .values(tat=cast(func.extract("epoch", func.clock_timestamp()), Float) + 1000.0)
+            .returning(rate_limits.c.tat)
+        )
     waits = await asyncio.gather(*(limiters[i % 3].reserve() for i in range(15)))
-    elapsed = time.monotonic() - started
+    async with engines[0].connect() as conn:
+        end = await conn.scalar(
+            select(rate_limits.c.tat).where(rate_limits.c.name == "ticketmaster")
+        )
     for engine in engines:
         await engine.dispose()
-    slots = sorted(waits)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
-    assert all(gap >= 0.2 - elapsed - 0.01 for gap in gaps), gaps
-    assert slots[-1] == pytest.approx(14 * 0.2, abs=elapsed + 0.05)
+    assert end == pytest.approx(start + 15 * 0.2, abs=1e-6), "fifteen slots, one interval apart"
+    assert len({round(wait, 3) for wait in waits}) == 15, "no two replicas share a slot"
 
 
 @pytest.mark.postgres
@@ -185,13 +194,15 @@ async def test_the_log_says_once_when_the_quota_paces_polling_and_what_that_make
             polling={"interval": "1s"},
             events=[{"id": f"E{i}"} for i in range(20)],
         )
-        async with Monitor(config, housekeeping_every=0.05):
+        async with Monitor(config, housekeeping_every=0.05) as monitor:
 
             def said() -> list[str]:
                 return [r.getMessage() for r in caplog.records if "paced" in r.getMessage()]
 
             await eventually(lambda: bool(said()), what="the pacing said")
-            await asyncio.sleep(0.3)  # several more looks at the quota
+            looks = monitor.schedule.job("upstream")
+            seen = looks.runs
+            await eventually(lambda: looks.runs >= seen + 3, what="more looks at the quota")
     (note,) = said()
     assert note.startswith("polling is paced: the quota left (")
     assert "lasts until its reset at " in note

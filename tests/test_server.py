@@ -35,6 +35,7 @@ from monitor.upstream.health import Upstream
 from monitor.wiring import PACING, sync_watchlist
 from tests.conftest import API_KEY, ConfigFactory
 from tests.e2e import run_cli
+from tests.running import in_process
 from tests.support import RN, A, F, eventually, free_port
 
 TOKEN = "dashboard-token-5f4e3d2c"
@@ -44,15 +45,14 @@ TOKEN = "dashboard-token-5f4e3d2c"
 async def running(
     make_config: ConfigFactory, simulator: Simulator, **sections: Any
 ) -> AsyncIterator[tuple[Monitor, aiohttp.ClientSession]]:
-    async with serve(simulator) as upstream:
-        config = make_config(
-            ticketmaster={"base_url": upstream, "batch_size": 2, "requests_per_second": 100},
-            polling={"interval": "1s", **sections.pop("polling", {})},
-            events=[{"id": "E1", "name": "Eras Tour"}, {"id": "E2"}, {"id": "E3"}],
-            **sections,
-        )
-        async with Monitor(config) as monitor, aiohttp.ClientSession(monitor.url) as http:
-            yield monitor, http
+    async with in_process(
+        make_config,
+        simulator,
+        ticketmaster={"batch_size": 2},
+        events=[{"id": "E1", "name": "Eras Tour"}, {"id": "E2"}, {"id": "E3"}],
+        **sections,
+    ) as daemon:
+        yield daemon.monitor, daemon.http
 
 
 def on_sale(*event_ids: str) -> Simulator:

@@ -10,13 +10,14 @@ import aiohttp
 import pytest
 
 from monitor.app import Monitor
-from monitor.devtools.simulator import Simulator, serve
+from monitor.devtools.simulator import Simulator
 from monitor.models import ResaleStatus, Status
 from monitor.server.signin import ATTEMPTS, SESSION_COOKIE, WINDOW, Attempts
 from monitor.store.accounts import Role
 from monitor.users import Users
 from tests.browser import chromium
 from tests.conftest import API_KEY, ConfigFactory, FakeClock
+from tests.running import in_process
 from tests.support import eventually
 
 TOKEN = "signin-operator-token-93"
@@ -28,18 +29,13 @@ async def running(make_config: ConfigFactory, **server: object) -> AsyncIterator
     simulator = Simulator(api_key=API_KEY)
     for event_id in ("ALICE01", "BOB0001"):
         simulator.set(event_id, Status.TICKETS_NOT_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE)
-    async with serve(simulator) as upstream:
-        config = make_config(
-            ticketmaster={"base_url": upstream},
-            polling={"interval": "1s"},
-            server={"port": 0, "token": TOKEN, **server},
-            users={"min_interval": "1s"},
-        )
-        async with Monitor(config, follow_every=0.2) as monitor:
-            users = _users(monitor)
-            for name, password in PASSWORDS.items():
-                await users.add(name, Role.MEMBER, password)
-            yield monitor
+    async with in_process(
+        make_config, simulator, token=TOKEN, server=server, users={"min_interval": "1s"}
+    ) as daemon:
+        users = _users(daemon.monitor)
+        for name, password in PASSWORDS.items():
+            await users.add(name, Role.MEMBER, password)
+        yield daemon.monitor
 
 
 def _users(monitor: Monitor) -> Users:

@@ -29,6 +29,7 @@ from monitor.server.watch_routes import WatchesPage, WatchOut
 from monitor.server.writes import MAX_BODY, status_of
 from monitor.store.outbox import Attempt, Outbox
 from tests.conftest import API_KEY, ConfigFactory, change_with_delivery
+from tests.running import in_process
 from tests.support import RN, A, eventually
 
 TOKEN = "api-write-token-7c1d"
@@ -41,20 +42,15 @@ LINK = f"https://www.ticketmaster.co.uk/oasis-tickets/event/{LEGACY}?src=share"
 async def daemon(
     make_config: ConfigFactory, simulator: Simulator, *, token: str | None = TOKEN, **sections: Any
 ) -> AsyncIterator[tuple[Monitor, aiohttp.ClientSession]]:
-    async with serve(simulator) as upstream:
-        config = make_config(
-            ticketmaster={"base_url": upstream, "requests_per_second": 100},
-            polling={"interval": "1s"},
-            server={"port": 0, "token": token},
-            notifiers={"fans": {"type": "log"}, "ops": {"type": "log"}},
-            events=[{"id": "E1", "name": "Blur"}],
-            **sections,
-        )
-        async with Monitor(config) as monitor:
-            assert monitor.url is not None
-            headers = AUTH if token else {}
-            async with aiohttp.ClientSession(monitor.url, headers=headers) as http:
-                yield monitor, http
+    async with in_process(
+        make_config,
+        simulator,
+        token=token,
+        notifiers={"fans": {"type": "log"}, "ops": {"type": "log"}},
+        events=[{"id": "E1", "name": "Blur"}],
+        **sections,
+    ) as running:
+        yield running.monitor, running.http
 
 
 async def call(
@@ -288,7 +284,6 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
             aiohttp.ClientSession(first.url, headers=AUTH) as http,
         ):
             await call(http, "POST", "/api/watches", 201, json={"id": "E9"})
-            added_at = time.time()
             assert "E9" in first.parts.poller.watchlist, "replica A at once"
             await eventually(lambda: "E9" in simulator.asked, what="the first poll")
             first_poll = time.time()
@@ -297,9 +292,6 @@ async def test_a_watch_added_on_one_replica_is_polled_once_by_the_cluster(
             )
             polls = simulator.times_asked["E9"]
             elapsed = time.time() - first_poll
-            assert first_poll - added_at < first.parts.ticker.every + 1.0, (
-                "within a tick, give or take a cycle"
-            )
             # The first poll is noticed up to a step of `eventually` late, and the next keeps
             # to the slot the first was due in: up to one more poll per interval begun.
             most = 1 + math.ceil(elapsed / interval)

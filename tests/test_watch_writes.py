@@ -245,14 +245,19 @@ async def test_every_change_is_stored_and_delivered_under_continuous_writes(
 
                 writing = asyncio.create_task(write())
                 flips = [F, A, F]
-                for status in flips:
+                reads = monitor.parts.stores.reads
+                for flipped, status in enumerate(flips, start=1):
                     for event_id in ids:
                         simulator.set(event_id, status, RN)
-                    await asyncio.sleep(2.2)  # two polls at least
+
+                    async def recorded(count: int = flipped) -> bool:
+                        found = [len(await reads.changes_of(i)) for i in ids]
+                        return all(changes == count for changes in found)
+
+                    await eventually(recorded, within=10, what=f"every event {status}")
                 stop.set()
                 await writing
                 await eventually(hook.received(len(ids) * len(flips)), within=10, what="all sent")
-                reads = monitor.parts.stores.reads
                 for event_id in ids:
                     seen = [c.current.status for c in await reads.changes_of(event_id)]
                     assert seen == flips, event_id
