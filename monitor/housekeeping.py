@@ -25,6 +25,7 @@ from monitor.store.limiter import SharedLimiter
 from monitor.store.replicas import HEARTBEAT
 from monitor.store.retention import prune
 from monitor.syncing import WatchlistSync
+from monitor.times import DAY
 from monitor.upstream.health import Upstream
 from monitor.upstream.quota import pace_note
 from monitor.upstream.ratelimit import Limiter
@@ -39,7 +40,7 @@ SHARES_EVERY = 6
 """Housekeeping rounds between counts of what each user's subscriptions cost."""
 PRUNE_EVERY = 3600.0
 PRUNE_FIRST_AFTER = 60.0
-LOG_KEPT = 86400.0
+LOG_KEPT = DAY
 """How long the watch log keeps an entry: any replica running follows it long before."""
 
 

@@ -25,6 +25,7 @@ from monitor.store.membership import apply_watches
 from monitor.store.repository import Repository
 from monitor.store.subscriptions import Subscriptions
 from monitor.store.watches import Watches
+from monitor.times import DAY
 from monitor.upstream.health import Upstream
 from monitor.upstream.quota import QuotaPlan, plan_for, quota_warning, rate_warning
 from monitor.watchlog import LogCursor
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 FOLLOW_AT_MOST = 1000
 """Watch writes applied one by one in a tick; past that, the whole watchlist is read again."""
-DAY = 86400.0
 
 
 class WatchlistSync:

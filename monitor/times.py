@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+DAY = 86400.0
 _UNITS = {
     "ms": 0.001,
     "s": 1.0,
     "m": 60.0,
     "h": 3600.0,
-    "d": 86400.0,
-    "w": 7 * 86400.0,
-    "y": 365 * 86400.0,
+    "d": DAY,
+    "w": 7 * DAY,
+    "y": 365 * DAY,
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))+")

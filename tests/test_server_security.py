@@ -135,7 +135,7 @@ async def test_the_session_cookie_opens_the_dashboard_and_never_the_api(
     async with Monitor(config) as monitor:
         assert monitor.url is not None
         assert monitor.context is not None
-        session = {server_app.SESSION_COOKIE: server_app.session_value(TOKEN)}
+        session = {server_app.OPERATOR_COOKIE: server_app.session_value(TOKEN)}
         async with aiohttp.ClientSession(monitor.url, cookies=session) as browser:
             async with browser.get("/") as page:
                 assert page.status == 200
@@ -180,7 +180,7 @@ async def test_a_write_from_another_site_is_refused_whatever_authenticates_it(
         assert monitor.url is not None
         assert monitor.context is not None
         bearer = {"Authorization": f"Bearer {TOKEN}"}
-        session = {server_app.SESSION_COOKIE: server_app.session_value(TOKEN)}
+        session = {server_app.OPERATOR_COOKIE: server_app.session_value(TOKEN)}
         async with aiohttp.ClientSession(monitor.url, cookies=session) as http:
             async with http.post("/api/watches/E1/pause", headers={**bearer, **headers}) as a:
                 assert a.status == 403

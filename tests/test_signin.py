@@ -12,7 +12,7 @@ import pytest
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator
 from monitor.models import ResaleStatus, Status
-from monitor.server.signin import ATTEMPTS, SESSION_COOKIE, WINDOW, Attempts
+from monitor.server.signin import ATTEMPTS, USER_COOKIE, WINDOW, Attempts
 from monitor.store.accounts import Role
 from monitor.users import Users
 from tests.browser import chromium
@@ -109,11 +109,11 @@ async def test_the_session_cookie_and_a_dashboard_opened_signed_out(
         form = {"name": "alice", "password": PASSWORDS["alice"]}
         async with http.post("/signin", data=form, allow_redirects=False) as response:
             assert response.status == 303
-            cookie = response.cookies[SESSION_COOKIE]
+            cookie = response.cookies[USER_COOKIE]
         assert cookie["httponly"]
         assert cookie["samesite"] == "Strict"
         assert cookie["secure"], "server.secure_cookies marks it Secure"
-        jar = {SESSION_COOKIE: cookie.value}
+        jar = {USER_COOKIE: cookie.value}
         async with http.get("/", cookies=jar) as response:
             assert response.status == 200
             assert "My shows" in await response.text()

@@ -19,13 +19,11 @@ from monitor.config import Config, config_warnings
 from monitor.errors import MonitorError
 from monitor.redact import redact
 from monitor.store.event_details import ComingBurst
-from monitor.times import iso
+from monitor.times import DAY, iso
 from monitor.wording import plural
 
 if TYPE_CHECKING:
     from monitor.upstream.quota import QuotaPlan
-
-DAY = 86400.0
 
 
 def register(commands: Commands) -> None:

@@ -28,6 +28,8 @@ logger = logging.getLogger("monitor")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 DEFAULT_CONFIG = "config/monitor.yaml"
 DEMO_CONFIG = "config/demo.yaml"
+WHO = "cli"
+"""The audit's name for a write made from the command line."""
 
 
 def load(path: Path) -> Config:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from monitor.cli.common import EXIT_OK, Commands, command, database, load, refused, table
+from monitor.cli.common import EXIT_OK, WHO, Commands, command, database, load, refused, table
 from monitor.config import Config
 from monitor.discovery.client import DiscoveryClient
 from monitor.discovery.details import Attraction
@@ -22,8 +22,6 @@ from monitor.errors import Refused
 from monitor.following import Following
 from monitor.store.followed import Searches
 from monitor.wording import plural
-
-WHO = "cli"
 
 
 def register(actions: Commands) -> None:

@@ -17,6 +17,7 @@ import yaml
 from monitor.cli import follow
 from monitor.cli.common import (
     EXIT_OK,
+    WHO,
     Commands,
     command,
     database,
@@ -30,8 +31,6 @@ from monitor.errors import Refused
 from monitor.inputs import entry_of
 from monitor.store.watches import Watches
 from monitor.watching import Watching
-
-WHO = "cli"
 
 
 def register(commands: Commands) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 
 from monitor.config import EventConfig
 from monitor.markets import IdKind, slug_words
+from monitor.upstream.quota import MAX_DEPTH
 
 MAX_SIZE = 200
-MAX_DEPTH = 1000
 
 
 def discovery_event(

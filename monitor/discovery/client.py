@@ -24,14 +24,13 @@ from monitor.discovery.details import (
 )
 from monitor.errors import RateLimited, UpstreamError
 from monitor.redact import redact
-from monitor.upstream.answers import fault_of
+from monitor.upstream.answers import MAX_ANSWER_BYTES, fault_of
 from monitor.upstream.quota import MAX_DEPTH, MAX_PAGE_SIZE
 from monitor.upstream.ratelimit import Limiter
 
 ATTRACTIONS_PATH = "/discovery/v2/attractions.json"
 SEARCH_PATH = "/discovery/v2/events.json"
 EVENT_PATH = "/discovery/v2/events/{}.json"
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 class DiscoveryRefused(UpstreamError):

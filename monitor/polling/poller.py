@@ -50,7 +50,7 @@ LOOK_EVERY = 5.0
 """Seconds between looks at the database for due batches that this process cannot know of
 (released by a replica gone silent, brought forward by another): in between, a tick with
 nothing known to be due claims nothing."""
-UNKNOWN = -math.inf
+DUE_UNKNOWN = -math.inf
 """A next due time not known: the next tick looks."""
 
 
@@ -110,7 +110,7 @@ class Poller:
             rng=rng or random.Random(),
             metrics=self._metrics,
         )
-        self._next_due = UNKNOWN
+        self._next_due = DUE_UNKNOWN
         """When the next batch is due, as the last claim read it and this process's own
         writes since moved it; +inf when there is no batch."""
         self._looked_at = -math.inf
@@ -122,7 +122,7 @@ class Poller:
         flight finishes with the states it claimed (see `run_cycle`)."""
         self.watchlist.replace(watchlist)
         self._cache.forget()
-        self._next_due = UNKNOWN
+        self._next_due = DUE_UNKNOWN
 
     def set_watch(self, event_id: str, watch: Watch | None) -> None:
         """One event watched anew, watched otherwise, or (None) no longer watched.
@@ -132,7 +132,7 @@ class Poller:
         cycle in flight keeps the states it claimed; an answer for an event no longer
         watched is dropped there, and an event just added is polled from the next claim.
         """
-        self._next_due = UNKNOWN  # the store may have made a batch due now for it
+        self._next_due = DUE_UNKNOWN  # the store may have made a batch due now for it
         self.watchlist.set(event_id, watch)
 
     async def burst(self, bursting: Mapping[str, float], interval: float) -> None:
@@ -158,14 +158,14 @@ class Poller:
                     status, invalid = standings.get(event_id, (None, False))
                     moves[event_id] = still.key_for(status, invalid=invalid)
         if moves:
-            self._next_due = UNKNOWN  # the next tick moves them
+            self._next_due = DUE_UNKNOWN  # the next tick moves them
 
     def use_client(self, client: InventoryClient, *, unit_size: int, max_in_flight: int) -> None:
         """New upstream settings (a reloaded config): the next requests use them."""
         self._client = client
         self._unit_size = unit_size
         self._max_in_flight = max_in_flight
-        self._next_due = UNKNOWN
+        self._next_due = DUE_UNKNOWN
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -185,7 +185,7 @@ class Poller:
     async def next_due(self) -> float | None:
         """When the next batch is due: as the last cycle left it, or by the database; and
         not before held requests may go out again."""
-        if self._next_due == UNKNOWN:
+        if self._next_due == DUE_UNKNOWN:
             self._next_due = _known(await self._repository.next_due_at())
             self._looked_at = self._clock()
         held_until = self._upstream.held_until()
@@ -215,7 +215,7 @@ class Poller:
             # A write may have failed after the cache took it in: trust only the database.
             self._cache.forget()
             self._recorder.moves.clear()
-            self._next_due = UNKNOWN
+            self._next_due = DUE_UNKNOWN
             raise
         if stats.requests:
             logger.debug(
@@ -262,10 +262,10 @@ class Poller:
         if self._recorder.moves:
             moves, self._recorder.moves = self._recorder.moves, {}
             await self._repository.rehome(moves, self._unit_size, now, new_id)
-            self._next_due = UNKNOWN
+            self._next_due = DUE_UNKNOWN
         if self._upstream.pop_recovered():
             await self._repository.expedite(now, self._lease)
-            self._next_due = UNKNOWN
+            self._next_due = DUE_UNKNOWN
 
     async def _load_states(self, claimed: list[ClaimedBatch]) -> States:
         """The member states of `claimed`, read again for the batches whose cached copy is

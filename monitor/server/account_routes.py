@@ -19,7 +19,7 @@ from monitor.errors import Forbidden, NotFound, Unauthorized
 from monitor.inputs import ChannelInput, StrictInput, shaped
 from monitor.notify.channels import channel_document
 from monitor.server import calendar
-from monitor.server.api import Problem, json_response
+from monitor.server.api import BAD_BODY, Problem, json_response
 from monitor.server.context import CONTEXT, PRINCIPAL
 from monitor.server.routes import Answer, Query, Route, ok
 from monitor.server.writes import answers_problems, json_body
@@ -218,13 +218,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 NO_TOKEN = Answer("No valid token was given.", Problem)
-WHO = {
+MEMBERS_ONLY = {
     401: NO_TOKEN,
     403: Answer("The operator's token has no account: use a user's token.", Problem),
-}
-BAD = {
-    400: Answer("Bad input; `field` names it.", Problem),
-    415: Answer("The body is not JSON.", Problem),
 }
 NO_CHANNEL = Answer("You have no channel of this name.", Problem)
 
@@ -241,7 +237,7 @@ ROUTES = (
         "/api/me",
         change_me,
         "Your time zone and quiet hours (a null clears one)",
-        {200: ok(MeOut), **BAD, **WHO},
+        {200: ok(MeOut), **BAD_BODY, **MEMBERS_ONLY},
         body=MeInput,
         body_text="The settings to change.",
     ),
@@ -250,7 +246,7 @@ ROUTES = (
         "/api/me/calendar",
         renew_calendar,
         "A new address for your calendar feed; the earlier one stops working",
-        {200: ok(CalendarOut), **WHO},
+        {200: ok(CalendarOut), **MEMBERS_ONLY},
     ),
     Route(
         "GET",
@@ -268,7 +264,13 @@ ROUTES = (
         ),
         public=True,
     ),
-    Route("GET", "/api/me/channels", list_channels, "Your channels", {200: ok(ChannelsOut), **WHO}),
+    Route(
+        "GET",
+        "/api/me/channels",
+        list_channels,
+        "Your channels",
+        {200: ok(ChannelsOut), **MEMBERS_ONLY},
+    ),
     Route(
         "POST",
         "/api/me/channels",
@@ -276,9 +278,9 @@ ROUTES = (
         "Add a channel: an Apprise URL, or a signed webhook",
         {
             201: ok(ChannelOut, "Added; a webhook's secret is shown this once"),
-            **BAD,
+            **BAD_BODY,
             409: Answer("A channel has this name, or the limit is reached.", Problem),
-            **WHO,
+            **MEMBERS_ONLY,
         },
         body=ChannelInput,
         body_text="A member's channel may not reach a loopback, private or link-local address "
@@ -289,20 +291,20 @@ ROUTES = (
         "/api/me/channels/{name}",
         remove_channel,
         "Remove a channel; what waits for it is not sent",
-        {204: Answer("Removed"), 404: NO_CHANNEL, **WHO},
+        {204: Answer("Removed"), 404: NO_CHANNEL, **MEMBERS_ONLY},
     ),
     Route(
         "POST",
         "/api/me/channels/{name}/test",
         test_channel,
         "Send a message marked as a test through the channel, and say whether it got through",
-        {200: ok(TestResult), 404: NO_CHANNEL, **WHO},
+        {200: ok(TestResult), 404: NO_CHANNEL, **MEMBERS_ONLY},
     ),
     Route(
         "GET",
         "/api/me/deliveries",
         list_deliveries,
         "Your deliveries that failed: dead, or being retried",
-        {200: ok(DeliveriesOut), **WHO},
+        {200: ok(DeliveriesOut), **MEMBERS_ONLY},
     ),
 )

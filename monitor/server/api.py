@@ -299,6 +299,14 @@ SINCE = Query(
 )
 BAD_QUERY = Answer("A query parameter is invalid; `error` names it.", Problem)
 UNAUTHORIZED = Answer("A token is configured and none was given.", Problem)
+BAD_BODY = {
+    400: Answer("Bad input; `field` names it.", Problem),
+    415: Answer("The body is not JSON.", Problem),
+}
+WRITES_REFUSED = {
+    401: UNAUTHORIZED,
+    403: Answer("Writes are off: `server.token` is not set.", Problem),
+}
 
 ROUTES = (
     Route(

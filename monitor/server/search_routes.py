@@ -7,8 +7,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from monitor.following import Following, FollowInput
-from monitor.server.account_routes import BAD, NO_TOKEN
-from monitor.server.api import Problem, json_response
+from monitor.server.account_routes import NO_TOKEN
+from monitor.server.api import BAD_BODY, WRITES_REFUSED, Problem, json_response
 from monitor.server.context import CONTEXT
 from monitor.server.routes import Answer, Route, ok
 from monitor.server.subscription_routes import SearchOut
@@ -63,12 +63,6 @@ async def unfollow(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-REFUSED = {
-    401: NO_TOKEN,
-    403: Answer("Writes are off: `server.token` is not set.", Problem),
-}
-
-
 def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
     """The routes; `notify` takes the configured `notifiers` alone."""
     return (
@@ -87,10 +81,10 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
             "until it starts",
             {
                 201: ok(FollowedSearchOut, "Followed; it runs within a minute"),
-                **BAD,
+                **BAD_BODY,
                 404: Answer("Discovery knows no artist of that name.", Problem),
                 409: Answer("A search has this name, or Discovery is off.", Problem),
-                **REFUSED,
+                **WRITES_REFUSED,
             },
             body=FollowInput,
             body_text="An artist is looked up by name in Discovery; the other filters are "
@@ -106,7 +100,7 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
                 204: Answer("Stopped"),
                 404: Answer("No search of this name is followed.", Problem),
                 409: Answer("The config file declares it.", Problem),
-                **REFUSED,
+                **WRITES_REFUSED,
             },
         ),
     )

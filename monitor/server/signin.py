@@ -22,7 +22,7 @@ from monitor.server.context import CONTEXT
 from monitor.server.pages import render
 from monitor.server.writes import MAX_BODY
 
-SESSION_COOKIE = "monitor_user"
+USER_COOKIE = "monitor_user"
 SESSION_DAYS = 30
 ATTEMPTS = 5
 WINDOW = 60.0
@@ -77,7 +77,7 @@ def form_value(session: str) -> str:
 
 def session_of(request: web.Request) -> str | None:
     try:
-        return request.cookies.get(SESSION_COOKIE)
+        return request.cookies.get(USER_COOKIE)
     except (ValueError, UnicodeError):
         return None
 
@@ -117,7 +117,7 @@ async def sign_in(request: web.Request) -> web.Response:
     session = await context.users.start_session(user, SESSION_DAYS * 86400.0)
     response = web.HTTPSeeOther("/")
     response.set_cookie(
-        SESSION_COOKIE,
+        USER_COOKIE,
         session,
         max_age=SESSION_DAYS * 86400,
         httponly=True,
@@ -134,7 +134,7 @@ async def sign_out(request: web.Request) -> web.Response:
     if session is not None and context.users is not None:
         await context.users.end_session(session)
     response = web.HTTPSeeOther("/signin")
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(USER_COOKIE, path="/")
     raise response
 
 

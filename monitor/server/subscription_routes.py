@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from monitor.errors import Invalid
 from monitor.inputs import SnoozeInput, SubscriptionInput, SubscriptionSettings
-from monitor.server.account_routes import BAD, WHO, signed_in, subscribing_of
-from monitor.server.api import Problem, json_response
+from monitor.server.account_routes import MEMBERS_ONLY, signed_in, subscribing_of
+from monitor.server.api import BAD_BODY, Problem, json_response
 from monitor.server.routes import Answer, Handler, Route, ok
 from monitor.server.writes import answers_problems, json_body
 from monitor.store.subscriptions import UserSearch
@@ -161,9 +161,9 @@ MINE = {404: Answer("You do not follow this event.", Problem)}
 
 def _acting(handler: Handler, path: str, summary: str, **extra: Any) -> Route:
     """A POST that acts on one subscription and answers with it."""
-    answers = {200: ok(SubscriptionOut), **MINE, **WHO}
+    answers = {200: ok(SubscriptionOut), **MINE, **MEMBERS_ONLY}
     if "body" in extra:
-        answers |= BAD
+        answers |= BAD_BODY
     return Route("POST", path, handler, summary, answers, **extra)
 
 
@@ -173,7 +173,7 @@ ROUTES = (
         "/api/me/subscriptions",
         list_subscriptions,
         "The events you follow, with their statuses",
-        {200: ok(SubscriptionsOut), **WHO},
+        {200: ok(SubscriptionsOut), **MEMBERS_ONLY},
     ),
     Route(
         "POST",
@@ -182,13 +182,13 @@ ROUTES = (
         "Follow an event, by its ID or its link",
         {
             201: ok(SubscriptionOut, "Followed"),
-            **BAD,
+            **BAD_BODY,
             409: Answer(
                 "You follow it already, the limit is reached, or `notify` names a channel you "
                 "do not have.",
                 Problem,
             ),
-            **WHO,
+            **MEMBERS_ONLY,
         },
         body=SubscriptionInput,
         body_text="The event and how to hear of it.",
@@ -198,7 +198,7 @@ ROUTES = (
         "/api/me/subscriptions/{event_id}",
         get_subscription,
         "One of your subscriptions",
-        {200: ok(SubscriptionOut), 400: BAD[400], **MINE, **WHO},
+        {200: ok(SubscriptionOut), 400: BAD_BODY[400], **MINE, **MEMBERS_ONLY},
     ),
     Route(
         "PATCH",
@@ -207,10 +207,10 @@ ROUTES = (
         "Change a subscription (a null removes a setting)",
         {
             200: ok(SubscriptionOut),
-            **BAD,
+            **BAD_BODY,
             **MINE,
             409: Answer("`notify` names a channel you do not have.", Problem),
-            **WHO,
+            **MEMBERS_ONLY,
         },
         body=SubscriptionSettings,
         body_text="The settings to change.",
@@ -220,7 +220,7 @@ ROUTES = (
         "/api/me/subscriptions/{event_id}",
         unsubscribe,
         "Stop following an event; polling stops when nobody watches it",
-        {204: Answer("No longer followed"), **MINE, **WHO},
+        {204: Answer("No longer followed"), **MINE, **MEMBERS_ONLY},
     ),
     _acting(
         pause_subscription,
@@ -236,7 +236,11 @@ ROUTES = (
         body_text="For how long, or until when.",
     ),
     Route(
-        "GET", "/api/me/searches", list_searches, "Your own searches", {200: ok(SearchesOut), **WHO}
+        "GET",
+        "/api/me/searches",
+        list_searches,
+        "Your own searches",
+        {200: ok(SearchesOut), **MEMBERS_ONLY},
     ),
     Route(
         "POST",
@@ -245,12 +249,12 @@ ROUTES = (
         "Follow an artist, a venue or a keyword: what it finds, you follow",
         {
             201: ok(SearchOut, "Added; it runs within a minute"),
-            **BAD,
+            **BAD_BODY,
             404: Answer("Discovery knows no artist of that name.", Problem),
             409: Answer(
                 "A search has this name, the limit is reached, or Discovery is off.", Problem
             ),
-            **WHO,
+            **MEMBERS_ONLY,
         },
         body=SearchInput,
         body_text="An artist is looked up by name in Discovery; the other filters are those of "
@@ -261,6 +265,10 @@ ROUTES = (
         "/api/me/searches/{name}",
         remove_search,
         "Remove a search; the shows it found stay until they start",
-        {204: Answer("Removed"), 404: Answer("You have no search of this name.", Problem), **WHO},
+        {
+            204: Answer("Removed"),
+            404: Answer("You have no search of this name.", Problem),
+            **MEMBERS_ONLY,
+        },
     ),
 )

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, Strict
 
 from monitor.errors import Forbidden, NotFound
 from monitor.inputs import StrictInput, shaped
-from monitor.server.account_routes import BAD, NO_TOKEN
-from monitor.server.api import Problem, json_response
+from monitor.server.account_routes import NO_TOKEN
+from monitor.server.api import BAD_BODY, Problem, json_response
 from monitor.server.context import CONTEXT, PRINCIPAL
 from monitor.server.routes import Answer, Route, ok
 from monitor.server.writes import answers_problems, json_body
@@ -96,7 +96,7 @@ ROUTES = (
         "Create a user; the answer holds their token, shown once",
         {
             201: ok(NewUserOut, "Created"),
-            **BAD,
+            **BAD_BODY,
             409: Answer("A user has this name.", Problem),
             **ADMIN,
         },

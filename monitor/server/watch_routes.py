@@ -12,7 +12,15 @@ from pydantic import BaseModel
 
 from monitor.errors import Invalid, NotFound
 from monitor.inputs import SettingsInput, SnoozeInput, WatchInput
-from monitor.server.api import UNAUTHORIZED, Problem, json_response, query_int, query_text
+from monitor.server.api import (
+    BAD_BODY,
+    UNAUTHORIZED,
+    WRITES_REFUSED,
+    Problem,
+    json_response,
+    query_int,
+    query_text,
+)
 from monitor.server.context import CONTEXT
 from monitor.server.routes import NO_NUL, Answer, Handler, Query, Route, ok
 from monitor.server.writes import answers_problems, json_body, requeue, service, who_of
@@ -156,22 +164,14 @@ async def retry_delivery(request: web.Request) -> web.Response:
     return json_response({"retried": delivery_id})
 
 
-REFUSED = {
-    401: UNAUTHORIZED,
-    403: Answer("Writes are off: `server.token` is not set.", Problem),
-}
-UNKNOWN = {404: Answer("No watch has this event ID.", Problem)}
-BAD = {
-    400: Answer("Bad input; `field` names it.", Problem),
-    415: Answer("The body is not JSON.", Problem),
-}
+NO_WATCH = {404: Answer("No watch has this event ID.", Problem)}
 
 
 def _acting(handler: Handler, path: str, summary: str, **extra: Any) -> Route:
     """A POST that acts on one watch and answers with it."""
-    answers = {200: ok(WatchOut), **UNKNOWN, **REFUSED}
+    answers = {200: ok(WatchOut), **NO_WATCH, **WRITES_REFUSED}
     if "body" in extra:
-        answers |= BAD
+        answers |= BAD_BODY
     return Route("POST", path, handler, summary, answers, **extra)
 
 
@@ -210,9 +210,9 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
             "Watch an event, by its ID or its link, with the settings of an entry under `events:`",
             {
                 201: ok(WatchOut, "Watched"),
-                **BAD,
+                **BAD_BODY,
                 409: Answer("The event is watched already.", Problem),
-                **REFUSED,
+                **WRITES_REFUSED,
             },
             body=WatchInput,
             body_text="Checked as the config file is: notifiers must exist, a link must be an "
@@ -225,7 +225,7 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
             "/api/watches/{event_id}",
             get_watch,
             "One watch",
-            {200: ok(WatchOut), **UNKNOWN, 401: UNAUTHORIZED},
+            {200: ok(WatchOut), **NO_WATCH, 401: UNAUTHORIZED},
         ),
         Route(
             "PATCH",
@@ -234,10 +234,10 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
             "Change a watch's settings (a null removes one); not the config file's",
             {
                 200: ok(WatchOut),
-                **BAD,
-                **UNKNOWN,
+                **BAD_BODY,
+                **NO_WATCH,
                 409: Answer("The watch is the config file's: change it there.", Problem),
-                **REFUSED,
+                **WRITES_REFUSED,
             },
             body=SettingsInput,
             body_text="The settings to change.",
@@ -250,9 +250,9 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
             "Stop watching an event; its history stays",
             {
                 204: Answer("No longer watched"),
-                **UNKNOWN,
+                **NO_WATCH,
                 409: Answer("The watch is the config file's: remove it there.", Problem),
-                **REFUSED,
+                **WRITES_REFUSED,
             },
         ),
         _acting(
@@ -276,7 +276,7 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
             {
                 200: ok(WatchOut),
                 409: Answer("The event's last write was not a removal.", Problem),
-                **REFUSED,
+                **WRITES_REFUSED,
             },
         ),
         Route(
@@ -287,7 +287,7 @@ def routes(notifiers: tuple[str, ...] = ()) -> tuple[Route, ...]:
             {
                 200: ok(Retried, "Queued again"),
                 404: Answer("No dead delivery has this ID.", Problem),
-                **REFUSED,
+                **WRITES_REFUSED,
             },
         ),
     )

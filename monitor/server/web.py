@@ -47,7 +47,7 @@ from monitor.users import OPERATOR, Principal
 
 logger = logging.getLogger(__name__)
 
-SESSION_COOKIE = "monitor_session"
+OPERATOR_COOKIE = "monitor_session"
 IDLE_TIMEOUT = 15.0
 """Seconds a connection may sit idle or half-way through sending a request."""
 _OPEN_PATHS = frozenset({"/healthz", "/signin", "/signout", "/api/me/calendar.ics"})
@@ -169,7 +169,7 @@ def _sign_in_by_link(request: web.Request, secret: str) -> None:
         return
     response = web.HTTPSeeOther("/")
     response.set_cookie(
-        SESSION_COOKIE,
+        OPERATOR_COOKIE,
         session_value(secret),
         httponly=True,
         samesite="Strict",
@@ -220,7 +220,7 @@ def session_value(secret: str) -> str:
 
 def _cookie(request: web.Request) -> str | None:
     try:
-        return request.cookies.get(SESSION_COOKIE)
+        return request.cookies.get(OPERATOR_COOKIE)
     except (ValueError, UnicodeError):  # a cookie header that does not parse carries none
         return None
 

@@ -27,6 +27,9 @@ whose `status` and `resaleStatus` may hold anything). Items for events not asked
 events answered twice, are left out. Not turned into `Answer`s here: most items only
 confirm what is known, and the poller's fast path reads them as they are."""
 
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""Larger answers are failed requests: 1,000 IDs answer in about 100 KB, a page of
+Discovery in less than a megabyte."""
 MAX_RESET_AHEAD = 25 * 3600.0
 """A quota resets daily: a reset further ahead than this is a garbled header."""
 _TOO_LARGE = re.compile(r"too (large|long|big)|toobig|more than \d+ bytes", re.IGNORECASE)

@@ -21,7 +21,7 @@ from monitor.errors import Held, RequestTooLarge, UpstreamError
 from monitor.markets import PLAIN, RequestKind
 from monitor.metrics import Metrics
 from monitor.redact import redact
-from monitor.upstream.answers import AnswerReader, Found
+from monitor.upstream.answers import MAX_ANSWER_BYTES, AnswerReader, Found
 from monitor.upstream.health import Upstream
 from monitor.upstream.ratelimit import Limiter
 from monitor.upstream.sizing import RequestSize
@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 AVAILABILITY_PATH = "/inventory-status/v1/availability"
 LEGACY_PATH = AVAILABILITY_PATH + "/legacy"
 """The endpoint for legacy (16 hex digit) event IDs."""
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
-"""Larger answers are failed polls: 1,000 IDs answer in about 100 KB."""
 DEFAULT_MAX_URL_BYTES = 8000
 _CHUNK = 64 * 1024
 

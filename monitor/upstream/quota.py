@@ -23,10 +23,9 @@ from typing import NamedTuple
 from monitor.config import Config
 from monitor.markets import IdKind
 from monitor.models import Quota
-from monitor.times import format_duration, iso
+from monitor.times import DAY, format_duration, iso
 from monitor.upstream.sizing import START
 
-SECONDS_PER_DAY = 86400.0
 SAFETY_MARGIN = 0.9
 """A fitted plan uses at most this share of the quota, leaving room for retries."""
 URL_OVERHEAD = 100
@@ -70,7 +69,7 @@ def requests_per_day(demands: Iterable[Demand], capacity: int, scale: float = 1.
             paying = counts[interval] - riding
             requests = math.ceil(paying / capacity)
             room += requests * capacity - paying - riding
-            total += requests * SECONDS_PER_DAY / interval
+            total += requests * DAY / interval
     return total
 
 
@@ -103,7 +102,7 @@ def discovery_per_day(config: Config) -> float:
     legacy = [event for event in config.events if event.kind is IdKind.LEGACY]
     searches = math.ceil((len(config.events) - len(legacy)) / DETAILS_PER_REQUEST)
     searches += sum(1 for event in legacy if event.url)
-    return searches * SECONDS_PER_DAY / config.discovery.refresh + discover_per_day(config)
+    return searches * DAY / config.discovery.refresh + discover_per_day(config)
 
 
 MAX_PAGE_SIZE = 200
@@ -132,10 +131,10 @@ def search_plan(
     pages = math.ceil(min(max_events, MAX_DEPTH) / MAX_PAGE_SIZE)
     share = config.discovery.max_share * config.ticketmaster.daily_quota
     budget = share / max(1, len(config.discover) if searches is None else searches)
-    runs = SECONDS_PER_DAY / every
+    runs = DAY / every
     if runs * pages > budget:
         pages = max(1, math.floor(budget / runs))
-    return SearchPlan(pages, max(every, SECONDS_PER_DAY * pages / budget))
+    return SearchPlan(pages, max(every, DAY * pages / budget))
 
 
 def discover_per_day(config: Config) -> float:
@@ -143,7 +142,7 @@ def discover_per_day(config: Config) -> float:
     if not config.discovery.enabled:
         return 0.0
     plans = (search_plan(config, s.every, s.max_events) for s in config.discover)
-    return sum(plan.pages * SECONDS_PER_DAY / plan.every for plan in plans)
+    return sum(plan.pages * DAY / plan.every for plan in plans)
 
 
 def burst_requests(bursts: int, before: float, after: float, interval: float) -> float:
@@ -251,11 +250,11 @@ def rate_warning(config: Config, learnt_size: int | None = None) -> str | None:
     every event is polled less often than asked, and nobody is told."""
     rate = config.ticketmaster.requests_per_second
     capacity = request_capacity(config, learnt_size)
-    plan = plan_quota(demands_of(config), capacity, math.floor(rate * SECONDS_PER_DAY))
+    plan = plan_quota(demands_of(config), capacity, math.floor(rate * DAY))
     if plan.fits:
         return None
     return (
-        f"the watchlist needs {plan.requests_per_day / SECONDS_PER_DAY:,.1f} requests a second "
+        f"the watchlist needs {plan.requests_per_day / DAY:,.1f} requests a second "
         f"but ticketmaster.requests_per_second is {rate:g}; intervals that fit: "
         f"{_fitted(config, plan)}"
     )
@@ -340,8 +339,8 @@ def follower_shares(
         without = [pair[1] for pair in ordered[1:]]
         if event_id in polled_anyway:
             without.append(polled_anyway[event_id])
-        cost_with = SECONDS_PER_DAY / fastest / capacity
-        cost_without = SECONDS_PER_DAY / min(without) / capacity if without else 0.0
+        cost_with = DAY / fastest / capacity
+        cost_without = DAY / min(without) / capacity if without else 0.0
         shares[user] = shares.get(user, 0.0) + max(0.0, cost_with - cost_without)
     for pairs in followers.values():
         for user, _ in pairs:
