@@ -1,3 +1,6 @@
-"""The HTTP server: health, readiness, metrics, the JSON API and the dashboard. Pages and the
-API read through `store.reads` and write through the services (`watching`, `subscribing`,
-`users`, `following`); may import every layer below it. Only `app` and `cli` import it."""
+"""The HTTP server: probes, the JSON API (each route declared once in `routes`, the OpenAPI
+document made from the declarations), the dashboard, the event pages and the member's page.
+Pages and the API read through `store.reads` and write through the services (`watching`,
+`subscribing`, `users`, `following`). Never imports the poller, the Discovery jobs, the
+clients, the dispatcher, the notifiers, the repository or the daemon's assembly (a
+contract says so). Only `assembly` and `cli` import it."""
