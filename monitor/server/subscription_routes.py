@@ -9,12 +9,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from monitor.errors import Invalid
 from monitor.inputs import SnoozeInput, SubscriptionInput, SubscriptionSettings
 from monitor.server.account_routes import MEMBERS_ONLY, signed_in, subscribing_of
 from monitor.server.api import BAD_BODY, Problem, json_response
 from monitor.server.routes import Answer, Handler, Route, ok
-from monitor.server.writes import answers_problems, json_body
+from monitor.server.writes import answers_problems, event_id_of, json_body
 from monitor.store.subscriptions import UserSearch
 from monitor.subscribing import SearchInput
 
@@ -102,16 +101,9 @@ async def subscribe(request: web.Request) -> web.Response:
     return response
 
 
-def _event_id(request: web.Request) -> str:
-    event_id = request.match_info["event_id"]
-    if "\x00" in event_id:
-        raise Invalid("must not contain a NUL character", field="event_id")
-    return event_id
-
-
 @answers_problems
 async def get_subscription(request: web.Request) -> web.Response:
-    view = await subscribing_of(request).subscription(signed_in(request), _event_id(request))
+    view = await subscribing_of(request).subscription(signed_in(request), event_id_of(request))
     return json_response(view.document())
 
 
@@ -119,7 +111,7 @@ async def get_subscription(request: web.Request) -> web.Response:
 async def change_subscription(request: web.Request) -> web.Response:
     user = signed_in(request)
     body = await json_body(request)
-    view = await subscribing_of(request).update(user, _event_id(request), body)
+    view = await subscribing_of(request).update(user, event_id_of(request), body)
     return json_response(view.document())
 
 
@@ -127,7 +119,7 @@ async def change_subscription(request: web.Request) -> web.Response:
 async def unsubscribe(request: web.Request) -> web.Response:
     user = signed_in(request)
     await json_body(request, required=False)
-    await subscribing_of(request).unsubscribe(user, _event_id(request))
+    await subscribing_of(request).unsubscribe(user, event_id_of(request))
     return web.Response(status=204)
 
 
@@ -144,7 +136,7 @@ async def resume_subscription(request: web.Request) -> web.Response:
 async def _pause(request: web.Request, *, paused: bool) -> web.Response:
     user = signed_in(request)
     await json_body(request, required=False)
-    view = await subscribing_of(request).pause(user, _event_id(request), paused=paused)
+    view = await subscribing_of(request).pause(user, event_id_of(request), paused=paused)
     return json_response(view.document())
 
 
@@ -152,7 +144,7 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
 async def snooze_subscription(request: web.Request) -> web.Response:
     user = signed_in(request)
     body = await json_body(request)
-    view = await subscribing_of(request).snooze(user, _event_id(request), body)
+    view = await subscribing_of(request).snooze(user, event_id_of(request), body)
     return json_response(view.document())
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import BaseModel
 
-from monitor.errors import Invalid, NotFound
+from monitor.errors import NotFound
 from monitor.inputs import SettingsInput, SnoozeInput, WatchInput
 from monitor.server.api import (
     BAD_BODY,
@@ -23,7 +23,7 @@ from monitor.server.api import (
 )
 from monitor.server.context import CONTEXT
 from monitor.server.routes import NO_NUL, Answer, Handler, Query, Route, ok
-from monitor.server.writes import answers_problems, json_body, requeue, service, who_of
+from monitor.server.writes import answers_problems, event_id_of, json_body, requeue, service, who_of
 from monitor.store.reads import MAX_PAGE
 from monitor.watching import WatchView
 
@@ -58,13 +58,6 @@ WATCHES_PAGE = 500
 """Watches in one page of `GET /api/watches` unless `limit` says otherwise."""
 
 
-def _event_id(request: web.Request) -> str:
-    event_id = request.match_info["event_id"]
-    if "\x00" in event_id:
-        raise Invalid("must not contain a NUL character", field="event_id")
-    return event_id
-
-
 @answers_problems
 async def list_watches(request: web.Request) -> web.Response:
     """Watches in event ID order, a page at a time: `next` links to the page after."""
@@ -87,7 +80,7 @@ def _event_id_of(view: WatchView) -> str:
 @answers_problems
 async def get_watch(request: web.Request) -> web.Response:
     watching = request.app[CONTEXT].watching
-    event_id = _event_id(request)
+    event_id = event_id_of(request)
     if watching is None:
         raise NotFound(f"no watch for event {event_id!r}")
     return json_response((await watching.get(event_id)).document())
@@ -107,7 +100,7 @@ async def add_watch(request: web.Request) -> web.Response:
 async def change_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.update(_event_id(request), await json_body(request), who_of(request))
+    view = await watching.update(event_id_of(request), await json_body(request), who_of(request))
     return json_response(view.document())
 
 
@@ -116,7 +109,7 @@ async def remove_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     await json_body(request, required=False)
-    await watching.remove(_event_id(request), who_of(request))
+    await watching.remove(event_id_of(request), who_of(request))
     return web.Response(status=204)
 
 
@@ -134,7 +127,7 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
     await json_body(request, required=False)
-    view = await watching.pause(_event_id(request), who_of(request), paused=paused)
+    view = await watching.pause(event_id_of(request), who_of(request), paused=paused)
     return json_response(view.document())
 
 
@@ -142,7 +135,7 @@ async def _pause(request: web.Request, *, paused: bool) -> web.Response:
 async def snooze_watch(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     watching = service(context)
-    view = await watching.snooze(_event_id(request), await json_body(request), who_of(request))
+    view = await watching.snooze(event_id_of(request), await json_body(request), who_of(request))
     return json_response(view.document())
 
 
@@ -150,7 +143,7 @@ async def snooze_watch(request: web.Request) -> web.Response:
 async def restore_watch(request: web.Request) -> web.Response:
     watching = service(request.app[CONTEXT])
     await json_body(request, required=False)
-    view = await watching.restore(_event_id(request), who_of(request))
+    view = await watching.restore(event_id_of(request), who_of(request))
     return json_response(view.document())
 
 

@@ -122,6 +122,14 @@ def _once_each(raw: bytes) -> None:
     json.loads(raw, object_pairs_hook=pairs)
 
 
+def event_id_of(request: web.Request) -> str:
+    """The route's `{event_id}`: anything but NUL."""
+    event_id = request.match_info["event_id"]
+    if "\x00" in event_id:
+        raise Invalid("must not contain a NUL character", field="event_id")
+    return event_id
+
+
 def answers_problems(handler: Handler) -> Handler:
     """A refused write is a problem document, with the status its kind maps to."""
 
