@@ -92,8 +92,7 @@ class Monitor:
             if self._watcher is not None:
                 self.schedule.every("config file", self._watch_every, self._watcher.check)
             # Every periodic job from here on; they stop first, before the parts they use.
-            self.schedule.start()
-            self._stack.push_async_callback(self.schedule.stop)
+            await self._stack.enter_async_context(self.schedule)
         except BaseException as exc:
             await self._stack.aclose()
             if isinstance(exc, SQLAlchemyError):

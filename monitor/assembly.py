@@ -116,7 +116,7 @@ async def assemble(
     session = await stack.enter_async_context(
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=tm.max_in_flight * 2))
     )
-    stack.push_async_callback(lambda: stores.replicas.leave(clock()))
+    await stack.enter_async_context(stores.replicas.joined(clock))
     limiter = await limiter_for(settings, engine)
     switchboard = await stack.enter_async_context(
         Switchboard(
@@ -173,14 +173,15 @@ async def assemble(
     )
     async with sync.lock:
         await sync.resync(settings)
-    watchdog = Watchdog(
-        config=lambda: sync.in_force,
-        notifiers=switchboard.notifiers,
-        upstream=upstream,
-        reads=stores.reads,
-        clock=clock,
+    watchdog = await stack.enter_async_context(
+        Watchdog(
+            config=lambda: sync.in_force,
+            notifiers=switchboard.notifiers,
+            upstream=upstream,
+            reads=stores.reads,
+            clock=clock,
+        )
     )
-    stack.push_async_callback(watchdog.aclose)
     housekeeping = Housekeeping(
         config,
         clock,
@@ -199,8 +200,7 @@ async def assemble(
     )
     await housekeeping.share_rate()
     await stores.replicas.reclaim(clock())
-    ticker.start()
-    stack.push_async_callback(ticker.stop, SHUTDOWN_GRACE / 2)
+    await stack.enter_async_context(ticker.polling(SHUTDOWN_GRACE / 2))
     context = (
         _context(
             config,

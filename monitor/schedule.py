@@ -120,6 +120,13 @@ class Schedule:
         for periodic in self._jobs:
             periodic.start()
 
+    async def __aenter__(self) -> Schedule:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         self._running = False
         for periodic in self._jobs:

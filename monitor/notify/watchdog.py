@@ -68,6 +68,12 @@ class Watchdog:
             await self._heartbeat(config, now)
         await self._summary(config, now)
 
+    async def __aenter__(self) -> Watchdog:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()

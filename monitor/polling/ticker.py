@@ -11,8 +11,9 @@ that finds a cycle running does nothing, so cycles never overlap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -81,6 +82,15 @@ class PollTicker:
         """Poll now, then on every tick and wake (the ticks come once the schedule runs)."""
         self._running = True
         self._start_cycle()
+
+    @contextlib.asynccontextmanager
+    async def polling(self, grace: float) -> AsyncIterator[PollTicker]:
+        """Polls inside the block; on the way out, the running cycle gets `grace` to end."""
+        self.start()
+        try:
+            yield self
+        finally:
+            await self.stop(grace)
 
     @property
     def every(self) -> float:

@@ -8,11 +8,13 @@ their due times already do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import socket
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select, update
@@ -121,6 +123,15 @@ class Replicas:
                 "%d batches claimed by a replica gone silent are polled again now", released
             )
         return max(1, len(alive))
+
+    @contextlib.asynccontextmanager
+    async def joined(self, clock: Callable[[], float]) -> AsyncIterator[Replicas]:
+        """This replica among the others inside the block; on the way out it leaves, so that
+        the others take its claims over at once."""
+        try:
+            yield self
+        finally:
+            await self.leave(clock())
 
     async def leave(self, now: float) -> None:
         """Stop counting as alive, and hand back what this replica still holds."""
