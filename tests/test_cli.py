@@ -122,6 +122,26 @@ async def test_check_prints_the_quota_plan_and_the_intervals_that_fit(tmp_path: 
     assert "intervals that fit: 30s -> 96.1s" in err
 
 
+async def test_check_counts_the_watches_the_database_adds_to_the_file(tmp_path: Path) -> None:
+    """A watch added from the command line is polled like the file's own: the plan `check`
+    prints is the daemon's, not the file's alone."""
+    config = live_config(tmp_path, "http://127.0.0.1:9", events=10)
+    code, out, err = await run_cli("check", "--config", str(config))
+    assert code == 0, err
+    assert "events:    10\n" in out
+    for event_id in ("X1", "X2"):
+        code, _, err = await run_cli("watch", "add", event_id, "--config", str(config))
+        assert code == 0, err
+    code, _, err = await run_cli("watch", "pause", "E0", "--config", str(config))
+    assert code == 0, err
+
+    code, out, err = await run_cli("check", "--config", str(config))
+    assert code == 0, err
+    assert "events:    11 (9 of the file's 10, 2 from the database)" in out
+    # 6 batches of 2 every 30s, and the details of 11 events in one Discovery search a day.
+    assert "quota:     17,281 requests a day of 5,000" in out
+
+
 async def test_check_live_reports_the_key_quota_and_unknown_ids(tmp_path: Path) -> None:
     simulator = Simulator(api_key=API_KEY, quota=5000)
     simulator.set("E1", Status.UNKNOWN, ResaleStatus.UNKNOWN)

@@ -8,6 +8,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,18 +77,20 @@ def _check(args: argparse.Namespace) -> int:
     from monitor.upstream.quota import plan_for, quota_warning, rate_warning
 
     config = load(args.config)
-    bursts = coming_bursts(config, time.time())
-    plan = plan_for(config, bursts=len(bursts))
+    found = from_database(config, time.time())
+    # The daemon polls what is in force: the file's events and those the database adds.
+    watched = found.in_force
+    plan = plan_for(watched, bursts=len(found.bursts))
     print(f"{args.config}: valid")
-    _print_summary(config, plan)
+    _print_summary(watched, plan, in_file={event.id for event in config.events})
     _print_discovery(config)
-    _print_bursts(config, bursts)
-    _print_listeners(config)
-    warning = quota_warning(config, plan)
+    _print_bursts(config, found.bursts)
+    _print_listeners(watched, found.shares)
+    warning = quota_warning(watched, plan)
     if warning:
         fitting = "fit_quota stretches them" if config.polling.fit_quota else "warning"
         print(f"{fitting}: {warning}", file=sys.stderr)
-    too_fast = rate_warning(config)
+    too_fast = rate_warning(watched)
     if too_fast:
         print(f"warning: {too_fast}", file=sys.stderr)
     warned = (
@@ -103,7 +106,7 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_summary(config: Config, plan: QuotaPlan) -> None:
+def _print_summary(config: Config, plan: QuotaPlan, *, in_file: set[str]) -> None:
     """Where requests go, what is stored where, and what the watchlist costs."""
     from monitor.times import format_duration
 
@@ -116,7 +119,10 @@ def _print_summary(config: Config, plan: QuotaPlan) -> None:
     )
     print(f"  upstream:  {tm.base_url} ({size})")
     print(f"  database:  {redact(config.database.url)}")
-    print(f"  events:    {len(config.events)}")
+    in_force = {event.id for event in config.events}
+    kept, added = len(in_force & in_file), len(in_force - in_file)
+    more = f" ({kept} of the file's {len(in_file)}, {added} from the database)"
+    print(f"  events:    {len(in_force)}{more if in_force != in_file else ''}")
     print(f"  intervals: {', '.join(format_duration(i) for i in intervals) or '-'}")
     print(
         f"  quota:     {plan.requests_per_day:,.0f} requests a day of {plan.quota:,} "
@@ -160,13 +166,13 @@ def _print_bursts(config: Config, bursts: Sequence[ComingBurst]) -> None:
         )
 
 
-def _print_listeners(config: Config) -> None:
+def _print_listeners(config: Config, shares: dict[str, float]) -> None:
     """The notifiers with the events each hears of, and the users with what their
     subscriptions add to the requests a day."""
     for name, notifier in config.notifiers.items():
         listeners = sum(1 for e in config.events if name in config.targets_of(e))
         print(f"  notifier:  {name} ({notifier.type}), {plural(listeners, 'event')}")
-    for user, per_day in sorted(user_shares(config).items(), key=lambda item: -item[1]):
+    for user, per_day in sorted(shares.items(), key=lambda item: -item[1]):
         print(f"  user:      {user} adds {per_day:,.0f} requests a day")
 
 
@@ -175,56 +181,51 @@ def _database_exists(config: Config) -> bool:
     return url.get_backend_name() != "sqlite" or Path(url.database or ":memory:").is_file()
 
 
-def user_shares(config: Config) -> dict[str, float]:
-    """What each user's subscriptions add to the requests a day, as the database knows
-    them; nothing when there is no database yet, or it cannot be read."""
+@dataclass(frozen=True)
+class Stored:
+    """What the database adds to the file: the watches in force (those added through the
+    API, the CLI or a search, and the events users follow), the sale bursts due within a
+    day, and what each user's subscriptions add to the requests a day."""
+
+    in_force: Config
+    bursts: list[ComingBurst]
+    shares: dict[str, float]
+
+
+def from_database(config: Config, now: float) -> Stored:
+    """What the database says; the file alone when there is no database yet, or it is not
+    migrated, or it cannot be read (`check` works offline)."""
+    offline = Stored(config, [], {})
     if not _database_exists(config):
-        return {}
-    return asyncio.run(_read_shares(config))
+        return offline
+    return asyncio.run(_read_stored(config, now, offline))
 
 
-async def _read_shares(config: Config) -> dict[str, float]:
-    from monitor.in_force import quota_shares
+async def _read_stored(config: Config, now: float, offline: Stored) -> Stored:
+    from monitor.in_force import quota_shares, with_watches
     from monitor.store.engine import HEAD_REVISION, create_engine, current_revision
+    from monitor.store.event_details import Details
     from monitor.store.subscriptions import Subscriptions
     from monitor.store.watches import Watches
     from monitor.upstream.quota import request_capacity
-
-    engine = create_engine(config.database.url)
-    try:
-        async with engine.connect() as conn:
-            if await conn.run_sync(current_revision) != HEAD_REVISION:
-                return {}
-        return await quota_shares(
-            config, Subscriptions(engine), Watches(engine), request_capacity(config)
-        )
-    except (SQLAlchemyError, OSError, MonitorError):
-        return {}
-    finally:
-        await engine.dispose()
-
-
-def coming_bursts(config: Config, now: float) -> list[ComingBurst]:
-    """The bursts around sale openings within a day, as the database knows them; none
-    when there is no database yet, or it cannot be read (`check` works offline)."""
-    if not config.polling.sale_burst.enabled or not _database_exists(config):
-        return []
-    return asyncio.run(_read_bursts(config, now))
-
-
-async def _read_bursts(config: Config, now: float) -> list[ComingBurst]:
-    from monitor.store.engine import HEAD_REVISION, create_engine, current_revision
-    from monitor.store.event_details import Details
 
     burst = config.polling.sale_burst
     engine = create_engine(config.database.url)
     try:
         async with engine.connect() as conn:
             if await conn.run_sync(current_revision) != HEAD_REVISION:
-                return []
-        return await Details(engine).coming_bursts(now, DAY, burst.before, burst.after)
+                return offline
+        watches, subscriptions = Watches(engine), Subscriptions(engine)
+        in_force = with_watches(config, await watches.stored(), await subscriptions.audience())
+        bursts = (
+            await Details(engine).coming_bursts(now, DAY, burst.before, burst.after)
+            if burst.enabled
+            else []
+        )
+        shares = await quota_shares(config, subscriptions, watches, request_capacity(config))
+        return Stored(in_force, bursts, shares)
     except (SQLAlchemyError, OSError, MonitorError):
-        return []
+        return offline
     finally:
         await engine.dispose()
 
