@@ -11,6 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.app import Monitor
 from monitor.config import Config, load_config, parse_config
@@ -270,3 +272,24 @@ async def test_concurrent_writes_to_one_watch_the_last_one_wins(
     assert final.settings["interval"] == "30s"
     assert [entry.action for entry in await watching.audit("E2")] == ["add", "change", "change"]
     assert [watch.event_id for watch in await watches.stored()] == ["E2"]
+
+
+async def test_a_snooze_and_what_it_lets_go_are_one_write(engine: AsyncEngine) -> None:
+    """Ending a snooze and making its held deliveries due happen in one transaction: a
+    crash between the two would leave the alarm held until the old end."""
+    watches = Watches(engine)
+    began: list[object] = []
+
+    def count(*args: object) -> None:
+        began.append(args)
+
+    await watches.snooze("E1", 4_000_000_000.0, 1_000.0, "cli")
+    event.listen(engine.sync_engine, "begin", count)
+    try:
+        await watches.snooze("E1", None, 2_000.0, "cli")
+    finally:
+        event.remove(engine.sync_engine, "begin", count)
+    assert len(began) == 1
+    stored = await watches.get_many(["E1"])
+    assert stored["E1"].snoozed_until is None
+    assert [a.action for a in await watches.audit_of("E1")] == ["snooze", "snooze"]

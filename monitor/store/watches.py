@@ -149,26 +149,17 @@ class Watches:
         self, event_id: str, now: float, who: str, action: str, detail: object, **values: Any
     ) -> None:
         """Set `values` on the watch's row, made for a configuration watch if it has none."""
-        if "settings" in values:
-            values["settings"] = orjson.dumps(values["settings"]).decode()
         async with self.engine.begin() as conn:
-            changed = await conn.execute(
-                update(watches)
-                .where(watches.c.event_id == event_id)
-                .values(changed_at=now, **values)
-            )
-            if not changed.rowcount:
-                row = _row(StoredWatch(event_id, Origin.CONFIG, None, {}, now, None), now)
-                await conn.execute(insert(watches).values(**{**row, **values}))
-            await _audit(conn, _entry(now, who, action, event_id, detail))
-            await _logged(conn, [event_id], now)
+            await _changed(conn, event_id, now, who, action, detail, values)
 
     async def snooze(self, event_id: str, until: float | None, now: float, who: str) -> None:
         """Hold the event's messages to the config file's notifiers until `until`; a snooze
         ended or shortened lets what it held go at once (the latest state, once)."""
-        await self.change(event_id, now, who, "snooze", {"until": until}, snoozed_until=until)
         held = select(changes.c.id).where(changes.c.event_id == event_id)
+        # One transaction: a snooze ended is never left holding what it held.
         async with self.engine.begin() as conn:
+            detail = {"until": until}
+            await _changed(conn, event_id, now, who, "snooze", detail, {"snoozed_until": until})
             await conn.execute(
                 update(deliveries)
                 .where(
@@ -325,3 +316,26 @@ async def _audit(conn: AsyncConnection, entry: AuditEntry) -> None:
 def _entry(now: float, who: str, action: str, event_id: str, detail: object) -> AuditEntry:
     text = None if detail is None else orjson.dumps(detail).decode()
     return AuditEntry(now, who, action, event_id, text)
+
+
+async def _changed(  # noqa: PLR0917 - one write to a watch, as `Watches.change` takes it
+    conn: AsyncConnection,
+    event_id: str,
+    now: float,
+    who: str,
+    action: str,
+    detail: object,
+    values: dict[str, Any],
+) -> None:
+    """Set `values` on the watch's row, made for a configuration watch if it has none;
+    audited and logged for the replicas in the same transaction."""
+    if "settings" in values:
+        values = {**values, "settings": orjson.dumps(values["settings"]).decode()}
+    changed = await conn.execute(
+        update(watches).where(watches.c.event_id == event_id).values(changed_at=now, **values)
+    )
+    if not changed.rowcount:
+        row = _row(StoredWatch(event_id, Origin.CONFIG, None, {}, now, None), now)
+        await conn.execute(insert(watches).values(**{**row, **values}))
+    await _audit(conn, _entry(now, who, action, event_id, detail))
+    await _logged(conn, [event_id], now)
