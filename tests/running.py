@@ -12,6 +12,7 @@ import aiohttp
 
 from monitor.app import Monitor
 from monitor.devtools.simulator import Simulator, serve
+from monitor.polling.poller import FOLLOW_EVERY
 from tests.conftest import ConfigFactory
 
 
@@ -30,7 +31,7 @@ async def in_process(
     *,
     token: str | None = None,
     as_operator: bool = True,
-    follow_every: float = 0.2,
+    follow_every: float = FOLLOW_EVERY,
     **sections: Any,
 ) -> AsyncIterator[Running]:
     """`make_config(**sections)` against `simulator`, polling every second, with a server on

@@ -70,6 +70,7 @@ async def shared(make_config: ConfigFactory, **users: Any) -> AsyncIterator[Shar
         simulator,
         token=TOKEN,
         as_operator=False,
+        follow_every=0.2,
         users={"min_interval": "1s", **users},
         events=[{"id": SOLO}],
     ) as running:

@@ -30,7 +30,12 @@ async def running(make_config: ConfigFactory, **server: object) -> AsyncIterator
     for event_id in ("ALICE01", "BOB0001"):
         simulator.set(event_id, Status.TICKETS_NOT_AVAILABLE, ResaleStatus.TICKETS_NOT_AVAILABLE)
     async with in_process(
-        make_config, simulator, token=TOKEN, server=server, users={"min_interval": "1s"}
+        make_config,
+        simulator,
+        token=TOKEN,
+        follow_every=0.2,
+        server=server,
+        users={"min_interval": "1s"},
     ) as daemon:
         users = _users(daemon.monitor)
         for name, password in PASSWORDS.items():
