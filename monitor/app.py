@@ -171,7 +171,7 @@ class Monitor:
                 )
             )
         parts.poller.use_client(
-            parts.client(config, self.clock, self.metrics),
+            parts.client(config),
             unit_size=unit_size(tm.pinned_batch_size),
             max_in_flight=tm.max_in_flight,
         )

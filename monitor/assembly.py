@@ -5,6 +5,7 @@ database last."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -76,19 +77,9 @@ class Parts:
     context: Context | None
     url: str | None
     """The HTTP server's base URL, once it listens; None without a server."""
-
-    def client(
-        self, config: Config, clock: Callable[[], float], metrics: Metrics
-    ) -> InventoryClient:
-        return client_for(
-            config,
-            self.session,
-            size=self.request_size,
-            upstream=self.upstream,
-            clock=clock,
-            metrics=metrics,
-            limiter=self.limiter,
-        )
+    client: Callable[[Config], InventoryClient]
+    """An Inventory Status client for a config's upstream settings, on the daemon's
+    session, request size, pacing and health."""
 
 
 async def assemble(
@@ -128,6 +119,15 @@ async def assemble(
             drain_for=SHUTDOWN_GRACE / 3,
         )
     )
+    client = functools.partial(
+        client_for,
+        session=session,
+        size=request_size,
+        upstream=upstream,
+        clock=clock,
+        metrics=metrics,
+        limiter=limiter,
+    )
     announcer = Announcer(
         switchboard.notifiers, stores.reads, stores.watches, stores.subscriptions, upstream
     )
@@ -138,15 +138,7 @@ async def assemble(
     poller = build_poller(
         settings,
         repository=stores.repository,
-        client=client_for(
-            settings,
-            session,
-            size=request_size,
-            upstream=upstream,
-            clock=clock,
-            metrics=metrics,
-            limiter=limiter,
-        ),
+        client=client(settings),
         watches={},
         clock=clock,
         upstream=upstream,
@@ -232,6 +224,7 @@ async def assemble(
         housekeeping,
         context,
         url,
+        client,
     )
 
 

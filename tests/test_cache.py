@@ -42,7 +42,8 @@ def test_states_are_used_only_at_the_version_they_were_read_at() -> None:
 
 def test_what_the_fast_paths_ask_is_kept_with_the_states() -> None:
     cache = StateCache(RULES)
-    cache.remember("B1", 1, {"E1": SETTLED, "E2": SETTLED}, {"E1": object(), "E2": object()})
+    settled = {"E1": SETTLED, "E2": SETTLED}
+    cache.remember("B1", 1, settled, {"E1": object(), "E2": object()})
     cache.remember("B2", 1, {"E1": SETTLED, "E3": SETTLED}, {"E1": object()})
     cache.remember("B3", 1, {"E1": SETTLED, "E4": STREAK}, {"E1": object(), "E4": object()})
     cache.remember("B4", 1, {}, {})
@@ -51,6 +52,9 @@ def test_what_the_fast_paths_ask_is_kept_with_the_states() -> None:
     assert cache.quiet_until("B3") == -math.inf, "a member waits on a streak"
     assert cache.quiet_until("B4") == math.inf
     assert cache.quiet_until("B5") == -math.inf, "never seen: never quiet"
+    assert cache.quiet("B1", settled, 4599.0)
+    assert not cache.quiet("B1", settled, 4600.0), "settled until then, not after"
+    assert not cache.quiet("B1", dict(settled), 0.0), "states read afresh are compared in full"
 
 
 def test_a_repeated_answer_is_skipped_only_while_nothing_moved() -> None:

@@ -62,6 +62,11 @@ class StateCache:
         cached = self._states.get(batch_id)
         return cached is not None and cached[1] is states
 
+    def quiet(self, batch_id: str, states: dict[str, EventState], now: float) -> bool:
+        """Whether an answer for `states` needs only its two values compared with theirs:
+        they are the cached ones, and every member is settled until after `now`."""
+        return self.is_current(batch_id, states) and now < self.quiet_until(batch_id)
+
     def all_watched(self, batch_id: str) -> bool:
         return self._all_watched.get(batch_id, False)
 

@@ -288,12 +288,7 @@ class Poller:
         loaded = await self._repository.load_states([batch.id for batch in stale])
         watches = self.watchlist.watches
         for batch in stale:
-            # Keyed by the watchlist's own ID strings: the copies the database hands out
-            # would cost another 6 MB for every 100,000 events cached.
-            own = {
-                (watches[e].event_id if e in watches else e): state
-                for e, state in loaded[batch.id].items()
-            }
+            own = _own_ids(loaded[batch.id], watches)
             view[batch.id] = cache.remember(batch.id, batch.version, own, watches)
         return view
 
@@ -319,9 +314,10 @@ class Poller:
         the usual case that this is all of them)."""
         if not self.watchlist.until_any and self._cache.all_watched(batch_id):
             return members
+        watches = self.watchlist.watches
         states = {}
         for event_id, state in members.items():
-            watch = self.watchlist.get(event_id)
+            watch = watches.get(event_id)
             if watch is None:
                 continue
             if watch.until is not None and now >= watch.until:
@@ -334,3 +330,13 @@ class Poller:
 def _known(due: float | None) -> float:
     """A due time read from the database, +inf for "no batch at all"."""
     return math.inf if due is None else due
+
+
+def _own_ids(states: dict[str, EventState], watches: dict[str, Watch]) -> dict[str, EventState]:
+    """`states` keyed by the watchlist's own ID strings: the copies the database hands out
+    would cost another 6 MB for every 100,000 events cached."""
+    own: dict[str, EventState] = {}
+    for event_id, state in states.items():
+        watch = watches.get(event_id)
+        own[event_id if watch is None else watch.event_id] = state
+    return own

@@ -5,7 +5,6 @@ gathered in `moves`, for the poller to move after the cycle."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from monitor.metrics import Metrics
 from monitor.models import Answer, Availability, Change, EventState, Status, new_id
@@ -122,36 +121,33 @@ class Recorder:
         watchlist = self._watchlist.watches
         # A batch whose every member is settled (see `detect.settled_until`) needs only the
         # two values compared: the check every observation pays, kept to the least.
-        cache = self._cache
-        quiet = cache.is_current(batch.id, states) and now < cache.quiet_until(batch.id)
+        quiet = self._cache.quiet(batch.id, states, now)
+        rules = self._rules
         for event_id, state in states.items():
             item = answers.get(event_id)
             if item is None:
                 left_out[event_id] = state
-            elif not self._repeats(state, item, now, quiet=quiet):
-                watch = watchlist.get(event_id)
-                if watch is None:
-                    continue  # no longer watched since the claim: its answer is dropped
-                answer = Answer.of(event_id, item)
-                new = self._apply(write, watch, state, answer, batch, now=now)
-                revised[event_id] = shared.setdefault(new, new)
-        if left_out:
-            _left_out(write, revised, left_out, batch)
+                continue
+            status, resale = item.get("status"), item.get("resaleStatus")
+            current = state.current
+            if quiet and current is not None:
+                if (
+                    status == current.status
+                    and resale == current.resale_status
+                    and (state.detail is None or repeats_detail(state.detail, item))
+                ):
+                    continue
+            elif is_unchanged(state, status, resale, now, rules) and repeats_detail(
+                state.detail, item
+            ):
+                continue
+            watch = watchlist.get(event_id)
+            if watch is None:
+                continue  # no longer watched since the claim: its answer is dropped
+            new = self._apply(write, watch, state, Answer.of(event_id, item), batch, now=now)
+            revised[event_id] = shared.setdefault(new, new)
+        _left_out(write, revised, left_out, batch)
         return write, revised
-
-    def _repeats(self, state: EventState, item: dict[str, Any], now: float, *, quiet: bool) -> bool:
-        """Whether `item` tells nothing new of `state`."""
-        status, resale = item.get("status"), item.get("resaleStatus")
-        current = state.current
-        if quiet and current is not None:
-            return (
-                status == current.status
-                and resale == current.resale_status
-                and (state.detail is None or repeats_detail(state.detail, item))
-            )
-        return is_unchanged(state, status, resale, now, self._rules) and repeats_detail(
-            state.detail, item
-        )
 
     def _apply(
         self,
@@ -274,6 +270,8 @@ def _left_out(
     states: dict[str, EventState],
     batch: ClaimedBatch,
 ) -> None:
+    if not states:
+        return
     sample = ", ".join(sorted(states)[:5])
     logger.warning(
         "the answer left out %d requested events (%s); they count as not polled",
